@@ -1,0 +1,99 @@
+//! The audit a security reviewer reads: every import and export of the loaded component, and
+//! what the host's policy grants each one, derived from the component itself and the policy.
+
+use wasmtime::component::types::ComponentItem;
+
+use crate::plugin_host::PluginHost;
+use crate::policy::Policy;
+
+/// One row of the audit: an import or export and what the host grants or does for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub direction: &'static str,
+    pub name: String,
+    pub grant: String,
+}
+
+pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
+    let engine = host.engine();
+    let ty = host.component().component_type();
+    let policy = &host.services().policy;
+    let mut rows: Vec<AuditRow> = ty
+        .imports(engine)
+        .map(|(name, item)| AuditRow { direction: "import", name: name.to_string(), grant: import_grant(name, &item.ty, policy) })
+        .collect();
+    rows.extend(ty.exports(engine).map(|(name, _)| AuditRow {
+        direction: "export",
+        name: name.to_string(),
+        grant: format!(
+            "called by the host, one fresh instance per call: memory cap {} MiB, time budget {} ms",
+            policy.memory_limit_bytes / (1024 * 1024),
+            policy.call_time_budget_ms
+        ),
+    }));
+    rows
+}
+
+fn import_grant(name: &str, item: &ComponentItem, policy: &Policy) -> String {
+    let interface = name.split('@').next().unwrap_or(name);
+    let granted = |pick: fn(&crate::policy::Grant) -> &Vec<String>| {
+        let per_provider: Vec<String> = policy
+            .providers
+            .iter()
+            .map(|(p, g)| format!("{p}: {}", if pick(g).is_empty() { "nothing".into() } else { pick(g).join(", ") }))
+            .collect();
+        if per_provider.is_empty() { "nothing".to_string() } else { per_provider.join("; ") }
+    };
+    let plain = if policy.plain_hosts.is_empty() { "none".to_string() } else { policy.plain_hosts.join(", ") };
+    match interface {
+        "crm:mail-sync/http-client" => format!(
+            "one request to the mailbox's provider only: {}; plain http only to: {plain}; no redirects followed; resolved addresses checked; bodies capped at {} KiB out, {} KiB in",
+            granted(|g| &g.http),
+            policy.http_request_cap_bytes / 1024,
+            policy.http_response_cap_bytes / 1024
+        ),
+        "crm:mail-sync/imap-socket" => format!(
+            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); reads capped at {} KiB",
+            granted(|g| &g.imap),
+            policy.imap_read_cap_bytes / 1024
+        ),
+        "crm:mail-sync/storage" => format!(
+            "key-value in the host's SQLite, scoped to the calling mailbox; {} KiB per write batch",
+            policy.storage_value_cap_bytes / 1024
+        ),
+        "crm:mail-sync/inbox" => format!(
+            "insert into the CRM inbox, idempotent on (mailbox, dedupe key); {} MiB per batch",
+            policy.inbox_batch_cap_bytes / (1024 * 1024)
+        ),
+        "crm:mail-sync/log" => "tracing, tagged with the mailbox; tokens and secrets redacted; 8 KiB per line".into(),
+        "crm:mail-sync/config" => "read-only platform settings (providers, client credentials, flags, limits)".into(),
+        "crm:mail-sync/capability-types" | "crm:mail-sync/message" => "types only, no functions".into(),
+        "wasi:cli/environment" => "linked, empty: no variables, no arguments, no working directory".into(),
+        "wasi:cli/exit" => "linked: exiting ends the call with an error".into(),
+        "wasi:cli/stdin" => "linked: stdin is closed".into(),
+        "wasi:cli/stdout" | "wasi:cli/stderr" => "linked: output is discarded".into(),
+        i if i.starts_with("wasi:cli/terminal") => "linked: no terminal".into(),
+        i if i.starts_with("wasi:filesystem/") => "linked, no preopened directories: no file can be named".into(),
+        i if i.starts_with("wasi:sockets/") => "linked, every address and name lookup refused".into(),
+        i if i.starts_with("wasi:clocks/") => "granted: read the clocks".into(),
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => "granted: random bytes".into(),
+        i if i.starts_with("wasi:io/") => "granted: streams and polling of the capabilities above".into(),
+        _ => match item {
+            ComponentItem::ComponentInstance(_) | ComponentItem::ComponentFunc(_) => {
+                "NOT provided by the host: the component cannot be instantiated".into()
+            }
+            _ => "type import".into(),
+        },
+    }
+}
+
+/// The audit as an aligned text table.
+pub fn render_table(rows: &[AuditRow]) -> String {
+    let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    let mut out = format!("{:<6}  {:<name_width$}  GRANT\n", "KIND", "NAME");
+    out.push_str(&format!("{}  {}  {}\n", "-".repeat(6), "-".repeat(name_width), "-".repeat(5)));
+    for r in rows {
+        out.push_str(&format!("{:<6}  {:<name_width$}  {}\n", r.direction, r.name, r.grant));
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! `config`: the platform administrator's settings, read-only to the plugin.
+
+use crate::bindings::config::{self, ClientCredentials, EndpointOverride, Limits, PlatformSettings, ProviderSettings};
+use crate::state::HostState;
+
+impl config::Host for HostState {
+    async fn settings(&mut self) -> wasmtime::Result<PlatformSettings> {
+        let p = &self.services.platform;
+        Ok(PlatformSettings {
+            providers: p
+                .providers
+                .iter()
+                .map(|s| ProviderSettings {
+                    id: s.id.clone(),
+                    enabled: s.enabled,
+                    credentials: s.client_id.as_ref().map(|id| ClientCredentials {
+                        client_id: id.clone(),
+                        client_secret: s.client_secret.clone(),
+                    }),
+                    tenant: s.tenant.clone(),
+                    endpoints: s
+                        .endpoints
+                        .iter()
+                        .map(|(name, value)| EndpointOverride { name: name.clone(), value: value.clone() })
+                        .collect(),
+                })
+                .collect(),
+            feature_flags: p.feature_flags.clone(),
+            redirect_uri: p.redirect_uri.clone(),
+            limits: Limits {
+                max_message_bytes: p.limits.max_message_bytes,
+                max_delivery_batch: p.limits.max_delivery_batch,
+                backfill_days: p.limits.backfill_days,
+            },
+        })
+    }
+}

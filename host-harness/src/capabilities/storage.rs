@@ -1,0 +1,86 @@
+//! `storage`: key-value storage scoped to the call's mailbox. The plugin names keys only; the
+//! host adds the mailbox, so no plugin call can read or write another mailbox's state.
+
+use crate::bindings::storage::{self, StorageError, Write};
+use crate::capabilities::size_cap;
+use crate::db::{Database, KvWrite};
+use crate::state::HostState;
+
+const MAX_KEY_BYTES: usize = 512;
+
+impl storage::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, StorageError>> {
+        if let Err(e) = check_key(&key) {
+            return Ok(Err(e));
+        }
+        Ok(self.blocking(move |db, mailbox| db.kv_get(&mailbox, &key)).await)
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), StorageError>> {
+        self.batch(vec![Write::Set((key, value))]).await
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), StorageError>> {
+        self.batch(vec![Write::Delete(key)]).await
+    }
+
+    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, StorageError>> {
+        Ok(self.blocking(move |db, mailbox| db.kv_list(&mailbox, &prefix)).await)
+    }
+
+    async fn batch(&mut self, writes: Vec<Write>) -> wasmtime::Result<Result<(), StorageError>> {
+        let cap = self.services.policy.storage_value_cap_bytes;
+        let mut total = 0u64;
+        let mut checked = Vec::with_capacity(writes.len());
+        for write in writes {
+            let (key, value) = match write {
+                Write::Set((key, value)) => (key, Some(value)),
+                Write::Delete(key) => (key, None),
+            };
+            if let Err(e) = check_key(&key) {
+                return Ok(Err(e));
+            }
+            total += value.as_ref().map_or(0, |v| v.len() as u64);
+            if total > cap {
+                return Ok(Err(StorageError::TooLarge(size_cap(cap, total))));
+            }
+            checked.push(match value {
+                Some(v) => KvWrite::Set(key, v),
+                None => KvWrite::Delete(key),
+            });
+        }
+        Ok(self.blocking(move |db, mailbox| db.kv_write(&mailbox, &checked)).await)
+    }
+}
+
+impl HostState {
+    /// Runs a database operation off the async workers, scoped to this call's mailbox.
+    fn blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Database, String) -> rusqlite::Result<T> + Send + 'static,
+    ) -> impl Future<Output = Result<T, StorageError>> + Send + 'static {
+        let db = self.services.db.clone();
+        let mailbox = self.mailbox.id.clone();
+        run_blocking(move || op(&db, mailbox))
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    op: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    {
+        match tokio::task::spawn_blocking(op).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(StorageError::Unavailable(e.to_string())),
+            Err(e) => Err(StorageError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+fn check_key(key: &str) -> Result<(), StorageError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        Err(StorageError::InvalidKey(format!("keys are 1 to {MAX_KEY_BYTES} bytes; this one is {}", key.len())))
+    } else {
+        Ok(())
+    }
+}

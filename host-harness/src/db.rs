@@ -1,0 +1,192 @@
+//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox) and the CRM's
+//! inbox, whose unique (mailbox, dedupe key) makes redelivery store nothing twice.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS plugin_kv (
+    mailbox TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    value   BLOB NOT NULL,
+    PRIMARY KEY (mailbox, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox_messages (
+    id           INTEGER PRIMARY KEY,
+    mailbox      TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    subject      TEXT,
+    date_utc     TEXT NOT NULL,
+    direction    TEXT NOT NULL,
+    record_json  TEXT NOT NULL,
+    delivered_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    UNIQUE (mailbox, dedupe_key)
+);
+";
+
+/// One key-value write of a batch.
+pub enum KvWrite {
+    Set(String, Vec<u8>),
+    Delete(String),
+}
+
+/// A message as the inbox stores it.
+pub struct InboxRow {
+    pub dedupe_key: String,
+    pub message_id: String,
+    pub subject: Option<String>,
+    pub date_utc: String,
+    pub direction: String,
+    pub record_json: String,
+}
+
+#[derive(Clone)]
+pub struct Database {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Database {
+    pub fn open(path: &Path) -> rusqlite::Result<Self> {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        Self::init(Connection::open(path)?)
+    }
+
+    pub fn open_in_memory() -> rusqlite::Result<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> rusqlite::Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Database { conn: Arc::new(Mutex::new(conn)) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+
+    pub fn kv_get(&self, mailbox: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT value FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
+                params![mailbox, key],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+    }
+
+    pub fn kv_list(&self, mailbox: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
+        self.with(|c| {
+            // Prefix match by range, so `%` and `_` in keys mean nothing special.
+            let mut stmt = c.prepare_cached(
+                "SELECT key FROM plugin_kv WHERE mailbox = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+            )?;
+            let rows = stmt.query_map(params![mailbox, prefix], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// All the writes in one transaction.
+    pub fn kv_write(&self, mailbox: &str, writes: &[KvWrite]) -> rusqlite::Result<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            for write in writes {
+                match write {
+                    KvWrite::Set(key, value) => tx.execute(
+                        "INSERT INTO plugin_kv (mailbox, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (mailbox, key) DO UPDATE SET value = excluded.value",
+                        params![mailbox, key, value],
+                    )?,
+                    KvWrite::Delete(key) => tx.execute(
+                        "DELETE FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
+                        params![mailbox, key],
+                    )?,
+                };
+            }
+            tx.commit()
+        })
+    }
+
+    /// Stores the rows new to this mailbox's inbox; returns (delivered, already present).
+    pub fn inbox_deliver(&self, mailbox: &str, rows: &[InboxRow]) -> rusqlite::Result<(u32, u32)> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut delivered = 0;
+            {
+                let mut stmt = tx.prepare_cached(
+                    "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, subject, date_utc, direction, record_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mailbox, dedupe_key) DO NOTHING",
+                )?;
+                for r in rows {
+                    delivered += stmt.execute(params![
+                        mailbox, r.dedupe_key, r.message_id, r.subject, r.date_utc, r.direction, r.record_json
+                    ])? as u32;
+                }
+            }
+            tx.commit()?;
+            Ok((delivered, rows.len() as u32 - delivered))
+        })
+    }
+
+    /// The records in a mailbox's inbox, oldest first, as stored JSON.
+    pub fn inbox_records(&self, mailbox: &str) -> rusqlite::Result<Vec<String>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT record_json FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
+            )?;
+            let rows = stmt.query_map(params![mailbox], |row| row.get(0))?;
+            rows.collect()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(key: &str) -> InboxRow {
+        InboxRow {
+            dedupe_key: key.into(),
+            message_id: format!("{key}@x"),
+            subject: None,
+            date_utc: "2024-01-01T00:00:00Z".into(),
+            direction: "inbound".into(),
+            record_json: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn storage_is_scoped_per_mailbox() {
+        let db = Database::open_in_memory().unwrap();
+        db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())]).unwrap();
+        assert_eq!(db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(db.kv_get("b", "k").unwrap(), None);
+        assert!(db.kv_list("b", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn list_by_prefix_treats_wildcards_literally() {
+        let db = Database::open_in_memory().unwrap();
+        let set = |k: &str| KvWrite::Set(k.into(), vec![]);
+        db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")]).unwrap();
+        assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
+    }
+
+    #[test]
+    fn redelivery_stores_nothing_twice() {
+        let db = Database::open_in_memory().unwrap();
+        assert_eq!(db.inbox_deliver("a", &[row("1"), row("2")]).unwrap(), (2, 0));
+        assert_eq!(db.inbox_deliver("a", &[row("2"), row("3")]).unwrap(), (1, 1));
+        assert_eq!(db.inbox_records("a").unwrap().len(), 3);
+        assert_eq!(db.inbox_deliver("b", &[row("1")]).unwrap(), (1, 0));
+    }
+}

@@ -1,0 +1,102 @@
+//! The wasmtime engine the host runs every component on: epoch interruption for the per-call
+//! time budget, and a cache of compiled components (`.cwasm`, keyed by content hash).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine};
+
+/// How often the epoch advances: the granularity of the time budget.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+pub fn new_engine() -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every `EPOCH_TICK` until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawn the epoch ticker thread");
+        EpochTicker { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether a component came from the cache or was compiled now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadedFrom {
+    Cache,
+    Compiled,
+}
+
+/// Loads a component, from `cache_dir` when it holds this exact component compiled by this
+/// exact engine, else compiling it and storing the result there.
+///
+/// The cache directory must be writable only by the host's user: a `.cwasm` file is native code.
+pub fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> wasmtime::Result<(Component, LoadedFrom)> {
+    let Some(dir) = cache_dir else {
+        return Ok((Component::new(engine, wasm)?, LoadedFrom::Compiled));
+    };
+    let path = cache_path(engine, wasm, dir);
+    if path.exists() {
+        // SAFETY: the file was written by `Component::serialize` of an engine with the same
+        // compatibility hash (it is in the file name), into the host's own cache directory.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok((component, LoadedFrom::Cache)),
+            Err(e) => tracing::warn!(path = %path.display(), "discarding unusable cached component: {e}"),
+        }
+    }
+    let component = Component::new(engine, wasm)?;
+    if let Err(e) = store_atomically(&path, &component.serialize()?) {
+        tracing::warn!(path = %path.display(), "cannot cache the compiled component: {e}");
+    }
+    Ok((component, LoadedFrom::Compiled))
+}
+
+fn cache_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
+    let mut engine_hash = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let content: String = Sha256::digest(wasm).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish()))
+}
+
+fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

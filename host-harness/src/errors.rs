@@ -1,0 +1,44 @@
+//! How a call into the plugin can end other than with its answer. A trap, a refusal or a limit
+//! ends that one call with one of these; the host and its other mailboxes go on.
+
+use crate::limits::MemoryLimitExceeded;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("the plugin ran past its time budget of {budget_ms} ms and was stopped")]
+    TimeBudgetExceeded { budget_ms: u64 },
+    #[error("the plugin asked for {desired} bytes of memory, over its cap of {limit} bytes, and was stopped")]
+    MemoryLimitExceeded { limit: u64, desired: u64 },
+    #[error("the plugin trapped: {message}")]
+    Trap { message: String },
+    #[error("the plugin could not be instantiated: {message}")]
+    Instantiate { message: String },
+}
+
+impl CallError {
+    /// Reads a wasmtime error from a call: the limit it hit, or the trap it was.
+    pub fn from_call(err: wasmtime::Error, budget_ms: u64) -> Self {
+        if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
+            return CallError::MemoryLimitExceeded { limit: m.limit, desired: m.desired };
+        }
+        if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+            return CallError::TimeBudgetExceeded { budget_ms };
+        }
+        CallError::Trap { message: format!("{err:#}") }
+    }
+}
+
+/// A host that could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot read the plugin component {path}: {source}")]
+    ReadComponent { path: std::path::PathBuf, source: std::io::Error },
+    #[error("cannot compile or link the plugin component: {0:#}")]
+    Component(wasmtime::Error),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsSetupError),
+    #[error("the policy cannot be enforced: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error("cannot open the database: {0}")]
+    Database(#[from] rusqlite::Error),
+}

@@ -1,0 +1,27 @@
+//! The host that runs the mail-sync plugin: a wasmtime embedding that lends the component HTTP,
+//! an IMAP socket, storage, an inbox, a log and its settings, under a policy, and nothing else.
+
+pub mod audit;
+pub mod bindings;
+pub mod capabilities;
+pub mod db;
+pub mod engine;
+pub mod errors;
+pub mod limits;
+pub mod plugin_host;
+pub mod policy;
+pub mod redact;
+pub mod services;
+pub mod settings;
+pub mod state;
+pub mod tls;
+
+pub use bindings::message::MessageRecord;
+pub use db::Database;
+pub use errors::{CallError, HostError};
+pub use plugin_host::{Mailbox, PluginHost};
+pub use policy::Policy;
+pub use settings::HostSettings;
+
+/// The plugin component built from `plugin/` by this crate's build script.
+pub const BUNDLED_PLUGIN: &str = env!("MAILSYNC_PLUGIN_WASM");

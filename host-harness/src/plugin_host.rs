@@ -1,0 +1,149 @@
+//! `PluginHost`, what the CRM platform embeds: one compiled component, its policy and services,
+//! and a handle per mailbox whose every call runs in a fresh, capped, sandboxed instance.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store};
+
+use crate::bindings::{MailSyncPlugin, MailSyncPluginPre, RawMessage, message::MessageRecord};
+use crate::db::Database;
+use crate::engine::{EPOCH_TICK, EpochTicker, LoadedFrom, load_component, new_engine};
+use crate::errors::{CallError, HostError};
+use crate::services::Services;
+use crate::settings::HostSettings;
+use crate::state::{HostState, MailboxScope};
+
+pub struct PluginHost {
+    engine: Engine,
+    component: Component,
+    pre: MailSyncPluginPre<HostState>,
+    services: Arc<Services>,
+    loaded_from: LoadedFrom,
+    _ticker: EpochTicker,
+}
+
+impl PluginHost {
+    /// Loads the component at `wasm_path` (from `cache_dir` when compiled before) under
+    /// `settings`, with storage and inbox in `db`.
+    pub fn load(
+        wasm_path: &Path,
+        settings: &HostSettings,
+        db: Database,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, HostError> {
+        let wasm = std::fs::read(wasm_path)
+            .map_err(|source| HostError::ReadComponent { path: wasm_path.into(), source })?;
+        Self::from_bytes(&wasm, settings, db, cache_dir)
+    }
+
+    pub fn from_bytes(
+        wasm: &[u8],
+        settings: &HostSettings,
+        db: Database,
+        cache_dir: Option<&Path>,
+    ) -> Result<Self, HostError> {
+        settings.policy.validate()?;
+        let tls = crate::tls::client_config(&settings.tls.extra_roots)?;
+        let engine = new_engine().map_err(HostError::Component)?;
+        let (component, loaded_from) =
+            load_component(&engine, wasm, cache_dir).map_err(HostError::Component)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::Component)?;
+        MailSyncPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(HostError::Component)?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(MailSyncPluginPre::new)
+            .map_err(HostError::Component)?;
+        Ok(PluginHost {
+            _ticker: EpochTicker::start(&engine),
+            engine,
+            component,
+            pre,
+            services: Arc::new(Services::new(settings, db, tls)),
+            loaded_from,
+        })
+    }
+
+    /// A handle on one mailbox: its storage scope and its provider's grants.
+    pub fn mailbox(&self, id: &str, provider: Option<&str>) -> Mailbox<'_> {
+        Mailbox {
+            host: self,
+            scope: MailboxScope { id: id.to_string(), provider: provider.map(str::to_string) },
+        }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn component(&self) -> &Component {
+        &self.component
+    }
+
+    pub fn loaded_from(&self) -> LoadedFrom {
+        self.loaded_from
+    }
+
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// A fresh store and instance for one call, with the memory cap and the epoch deadline set.
+    /// Public so that benchmarks can time instantiation alone.
+    pub async fn instantiate(&self, scope: MailboxScope) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+        let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
+        store.limiter(|state| &mut state.memory);
+        store.set_epoch_deadline(self.budget_ticks());
+        store.epoch_deadline_trap();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate { message: format!("{e:#}") })?;
+        Ok((store, instance))
+    }
+
+    fn budget_ms(&self) -> u64 {
+        self.services.policy.call_time_budget_ms
+    }
+
+    fn budget_ticks(&self) -> u64 {
+        (self.budget_ms() / EPOCH_TICK.as_millis() as u64).max(1)
+    }
+}
+
+/// One mailbox as the platform sees it: every method is one sandboxed call into the plugin.
+pub struct Mailbox<'h> {
+    host: &'h PluginHost,
+    scope: MailboxScope,
+}
+
+impl Mailbox<'_> {
+    /// Normalises one raw message; `own_address` is this mailbox's address.
+    pub async fn normalize(
+        &self,
+        bytes: &[u8],
+        internal_date: Option<i64>,
+        own_address: &str,
+    ) -> Result<MessageRecord, CallError> {
+        let budget_ms = self.host.budget_ms();
+        let call = async {
+            let (mut store, plugin) = self.host.instantiate(self.scope.clone()).await?;
+            let raw = RawMessage { bytes: bytes.to_vec(), internal_date };
+            plugin
+                .crm_mail_sync_normalize()
+                .call_normalize(&mut store, &raw, own_address)
+                .await
+                .map_err(|e| CallError::from_call(e, budget_ms))
+        };
+        // The epoch deadline stops guest code; this stops a call waiting on the host too long.
+        match tokio::time::timeout(Duration::from_millis(budget_ms), call).await {
+            Ok(result) => result,
+            Err(_) => Err(CallError::TimeBudgetExceeded { budget_ms }),
+        }
+    }
+}

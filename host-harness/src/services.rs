@@ -1,0 +1,31 @@
+//! What every call of every mailbox shares: the policy, the platform's settings, the database,
+//! the TLS configuration and the log redactor. Built once per host process.
+
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+
+use crate::db::Database;
+use crate::policy::Policy;
+use crate::redact::Redactor;
+use crate::settings::{HostSettings, PlatformSettings};
+
+pub struct Services {
+    pub policy: Policy,
+    pub platform: PlatformSettings,
+    pub db: Database,
+    pub tls: Arc<ClientConfig>,
+    pub redactor: Redactor,
+}
+
+impl Services {
+    pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
+        Services {
+            policy: settings.policy.clone(),
+            platform: settings.platform.clone(),
+            db,
+            tls,
+            redactor: Redactor::new(settings.secrets()),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The host's configuration file: the platform administrator's settings that the plugin reads
+//! through `config`, the policy, and the extra TLS trust anchors. TOML, every field defaulted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Policy;
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HostSettings {
+    pub platform: PlatformSettings,
+    pub policy: Policy,
+    pub tls: TlsSettings,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM files whose certificates are trusted besides the web PKI roots (tests use a private CA).
+    pub extra_roots: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    pub providers: Vec<ProviderSettings>,
+    pub feature_flags: Vec<String>,
+    pub redirect_uri: Option<String>,
+    pub limits: PluginLimits,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        // As in the source document: Microsoft is available, Google must be switched on.
+        let provider = |id: &str, enabled| ProviderSettings { id: id.into(), enabled, ..Default::default() };
+        PlatformSettings {
+            providers: vec![provider("microsoft", true), provider("google", false)],
+            feature_flags: Vec::new(),
+            redirect_uri: None,
+            limits: PluginLimits::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    pub id: String,
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub tenant: Option<String>,
+    /// `authorize`, `token`, `revoke`, `userinfo`, `imap` → URL or `host:port`.
+    pub endpoints: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginLimits {
+    pub max_message_bytes: u64,
+    pub max_delivery_batch: u32,
+    pub backfill_days: u32,
+}
+
+impl Default for PluginLimits {
+    fn default() -> Self {
+        PluginLimits { max_message_bytes: 50 * 1024 * 1024, max_delivery_batch: 200, backfill_days: 30 }
+    }
+}
+
+/// A settings file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("cannot read settings file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("settings file {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+impl HostSettings {
+    pub fn load(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SettingsError::Read { path: path.into(), source })?;
+        let settings: HostSettings = toml::from_str(&text)
+            .map_err(|e| SettingsError::Invalid { path: path.into(), message: e.to_string() })?;
+        settings
+            .policy
+            .validate()
+            .map_err(|e| SettingsError::Invalid { path: path.into(), message: e.to_string() })?;
+        Ok(settings)
+    }
+
+    /// Every client secret in the settings, for the log redactor.
+    pub fn secrets(&self) -> Vec<String> {
+        self.platform
+            .providers
+            .iter()
+            .filter_map(|p| p.client_secret.clone())
+            .filter(|s| !s.is_empty())
+            .collect()
+    }
+}

@@ -1,0 +1,54 @@
+//! What one call's store holds: the mailbox it serves, a WASI context that grants nothing, the
+//! resource table, the memory cap, and a handle on the host's shared services.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::MemoryCap;
+use crate::services::Services;
+
+/// The mailbox a call serves: storage is scoped to `id`, the policy's grants to `provider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxScope {
+    pub id: String,
+    pub provider: Option<String>,
+}
+
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    pub(crate) mailbox: MailboxScope,
+    pub(crate) services: Arc<Services>,
+}
+
+impl HostState {
+    pub fn new(mailbox: MailboxScope, services: Arc<Services>) -> Self {
+        HostState {
+            wasi: deny_all_wasi(),
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(services.policy.memory_limit_bytes),
+            mailbox,
+            services,
+        }
+    }
+}
+
+/// WASI linked deny-by-default: no preopened directories, no environment or arguments, no
+/// sockets or name lookup; stdin closed and stdout/stderr discarded.
+fn deny_all_wasi() -> WasiCtx {
+    WasiCtx::builder()
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,11 @@
+//! The mail-sync guest: all mail logic, built as a `wasm32-wasip2` component.
+//! Domain modules compile natively too, so they unit-test and benchmark outside wasm.
+
+pub mod normalize;
+pub mod record;
+
+#[cfg(target_arch = "wasm32")]
+mod glue;
+
+pub use normalize::normalize;
+pub use record::*;

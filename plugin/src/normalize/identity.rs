@@ -1,0 +1,122 @@
+//! A message's identity: its Message-ID (derived from a content hash when missing), the thread it
+//! belongs to, and the dedupe key the CRM stores it under.
+
+use mail_parser::{HeaderName, HeaderValue, Message};
+use sha2::{Digest, Sha256};
+
+use crate::record::{DateSource, MessageDate, ParseWarning};
+
+pub struct Identity {
+    pub message_id: String,
+    pub derived: bool,
+    pub in_reply_to: Vec<String>,
+    pub references: Vec<String>,
+    pub thread_key: String,
+    pub dedupe_key: String,
+}
+
+impl Identity {
+    pub fn read(
+        message: &Message<'_>,
+        raw: &[u8],
+        date: &MessageDate,
+        warnings: &mut Vec<ParseWarning>,
+    ) -> Self {
+        let in_reply_to = id_list(message.in_reply_to());
+        let references = id_list(message.references());
+        let given = message
+            .message_id()
+            .map(strip_brackets)
+            .filter(|id| !id.is_empty());
+        let (message_id, derived) = match given {
+            Some(id) => (id, false),
+            None => {
+                warnings.push(ParseWarning::MissingMessageId);
+                (derive_message_id(&stable_content(message, raw)), true)
+            }
+        };
+        let thread_key = references
+            .first()
+            .or(in_reply_to.first())
+            .unwrap_or(&message_id)
+            .clone();
+        // The same message seen in two folders has the same Message-ID and Date header.
+        let date_part = if date.source == DateSource::Header { date.utc.as_str() } else { "" };
+        let dedupe_key = hex_sha256(&[b"v1\0", message_id.as_bytes(), b"\0", date_part.as_bytes()]);
+        Identity { message_id, derived, in_reply_to, references, thread_key, dedupe_key }
+    }
+
+    /// For bytes with no readable headers: everything comes from their hash.
+    pub fn derived_only(raw: &[u8], warnings: &mut Vec<ParseWarning>) -> Self {
+        warnings.push(ParseWarning::MissingMessageId);
+        let message_id = derive_message_id(raw);
+        let dedupe_key = hex_sha256(&[b"v1\0", message_id.as_bytes(), b"\0"]);
+        Identity {
+            thread_key: message_id.clone(),
+            message_id,
+            derived: true,
+            in_reply_to: Vec::new(),
+            references: Vec::new(),
+            dedupe_key,
+        }
+    }
+}
+
+/// Lower-case hex SHA-256 of the concatenated parts.
+pub fn hex_sha256(parts: &[&[u8]]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part);
+    }
+    hex(&hasher.finalize())
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn derive_message_id(content: &[u8]) -> String {
+    format!("{}@derived.mail-sync.invalid", &hex_sha256(&[content])[..32])
+}
+
+/// What stays the same when a server adds trace headers to its copy of a message: the
+/// originator's headers and the body.
+fn stable_content(message: &Message<'_>, raw: &[u8]) -> Vec<u8> {
+    let mut content = Vec::new();
+    for header in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::Cc,
+        HeaderName::Date,
+        HeaderName::Subject,
+    ] {
+        content.extend_from_slice(message.header_raw(header).unwrap_or("").trim().as_bytes());
+        content.push(0);
+    }
+    content.extend_from_slice(body_bytes(raw));
+    content
+}
+
+/// The bytes after the header block (empty when there is no blank line).
+fn body_bytes(raw: &[u8]) -> &[u8] {
+    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
+    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    match (crlf, lf) {
+        (Some(a), Some(b)) => &raw[a.min(b)..],
+        (Some(a), None) | (None, Some(a)) => &raw[a..],
+        (None, None) => &[],
+    }
+}
+
+fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
+    let ids: Vec<String> = match value {
+        HeaderValue::Text(id) => vec![strip_brackets(id)],
+        HeaderValue::TextList(ids) => ids.iter().map(|id| strip_brackets(id)).collect(),
+        _ => Vec::new(),
+    };
+    ids.into_iter().filter(|id| !id.is_empty()).collect()
+}
+
+fn strip_brackets(id: &str) -> String {
+    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+}

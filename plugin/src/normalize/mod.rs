@@ -1,0 +1,109 @@
+//! Message normalisation: raw RFC 5322 bytes in, one CRM record out, never a panic.
+//! mail-parser reads the MIME structure; the submodules turn each aspect into record fields.
+
+mod addresses;
+mod attachments;
+mod body;
+mod classify;
+mod dates;
+mod identity;
+mod raw_checks;
+
+use mail_parser::{Message, MessageParser};
+
+use crate::record::{Direction, MessageRecord, ParseWarning, RawMessage};
+
+/// Normalises one message. `mailbox_address` is the linked mailbox's own address, which decides
+/// the record's direction.
+pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
+    let mut warnings = Vec::new();
+    if raw.bytes.iter().all(u8::is_ascii_whitespace) {
+        warnings.push(ParseWarning::EmptyInput);
+    }
+    warnings.extend(raw_checks::eight_bit_headers(raw.bytes));
+
+    let parsed = MessageParser::default().parse(raw.bytes);
+    let record = match parsed.as_ref().filter(|m| !m.headers().is_empty()) {
+        Some(message) => from_message(message, raw, mailbox_address, warnings),
+        None => {
+            if !warnings.contains(&ParseWarning::EmptyInput) {
+                warnings.push(ParseWarning::NoHeaders);
+            }
+            from_unreadable(raw, warnings)
+        }
+    };
+    debug_assert!(!record.dedupe_key.is_empty());
+    record
+}
+
+fn from_message(
+    message: &Message<'_>,
+    raw: &RawMessage<'_>,
+    mailbox_address: &str,
+    mut warnings: Vec<ParseWarning>,
+) -> MessageRecord {
+    warnings.extend(raw_checks::charset_and_boundary_problems(message));
+    let people = addresses::Participants::read(message, &mut warnings);
+    let date = dates::message_date(message, raw.internal_date, &mut warnings);
+    let ids = identity::Identity::read(message, raw.bytes, &date, &mut warnings);
+    let bodies = body::Bodies::read(message);
+    let attachments = attachments::collect(message, &mut warnings);
+    let direction = people.direction(mailbox_address);
+
+    MessageRecord {
+        dedupe_key: ids.dedupe_key,
+        message_id: ids.message_id,
+        message_id_derived: ids.derived,
+        in_reply_to: ids.in_reply_to,
+        references: ids.references,
+        thread_key: ids.thread_key,
+        subject: message.subject().map(|s| s.trim().to_string()),
+        from: people.from,
+        sender: people.sender,
+        reply_to: people.reply_to,
+        to: people.to,
+        cc: people.cc,
+        bcc: people.bcc,
+        date,
+        snippet: body::snippet(&bodies.text),
+        text_body: bodies.text,
+        html_body: bodies.html,
+        attachments,
+        classification: classify::classify(message),
+        size: raw.bytes.len() as u64,
+        direction,
+        warnings,
+    }
+}
+
+/// A record for bytes with no readable header block: the bytes become the text body, so
+/// nothing is lost, and the identity comes from their hash.
+fn from_unreadable(raw: &RawMessage<'_>, mut warnings: Vec<ParseWarning>) -> MessageRecord {
+    let date = dates::fallback_date(raw.internal_date);
+    let ids = identity::Identity::derived_only(raw.bytes, &mut warnings);
+    let text = String::from_utf8_lossy(raw.bytes).into_owned();
+    MessageRecord {
+        dedupe_key: ids.dedupe_key,
+        message_id: ids.message_id,
+        message_id_derived: true,
+        in_reply_to: Vec::new(),
+        references: Vec::new(),
+        thread_key: ids.thread_key,
+        subject: None,
+        from: Vec::new(),
+        sender: Vec::new(),
+        reply_to: Vec::new(),
+        to: Vec::new(),
+        cc: Vec::new(),
+        bcc: Vec::new(),
+        date,
+        snippet: body::snippet(&text),
+        text_body: text,
+        html_body: None,
+        attachments: Vec::new(),
+        classification: Default::default(),
+        size: raw.bytes.len() as u64,
+        direction: Direction::Inbound,
+        warnings,
+    }
+}

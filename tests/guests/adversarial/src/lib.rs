@@ -1,0 +1,213 @@
+//! A hostile plugin: it exports the real contract, and each `normalize` call tries the escape
+//! named by `mailbox-address`, reporting in `text-body` what the host let it do.
+
+#![cfg(target_arch = "wasm32")]
+
+wit_bindgen::generate!({
+    world: "mail-sync-plugin",
+    path: "../../../wit",
+});
+
+use crm::mail_sync::{http_client, imap_socket, log, message as m, storage};
+use exports::crm::mail_sync::normalize::{Guest, RawMessage};
+
+struct Hostile;
+
+impl Guest for Hostile {
+    fn normalize(message: RawMessage, attempt: String) -> m::MessageRecord {
+        let argument = String::from_utf8_lossy(&message.bytes).into_owned();
+        let outcome = match attempt.as_str() {
+            "read-file" => read_file(),
+            "read-env" => read_env(),
+            "open-socket" => open_socket(&argument),
+            "lookup-name" => lookup_name(),
+            "http" => http(&argument),
+            "imap" => imap(&argument),
+            "loop-forever" => loop_forever(),
+            "allocate" => allocate(),
+            "huge-argument" => huge_argument(),
+            _ => "ok".to_string(),
+        };
+        record(outcome)
+    }
+}
+
+export!(Hostile);
+
+fn read_file() -> String {
+    let paths = ["/etc/passwd", "/", ".", "/proc/self/environ"];
+    let results: Vec<String> = paths
+        .iter()
+        .map(|p| match std::fs::read(p) {
+            Ok(bytes) => format!("READ {p} ({} bytes)", bytes.len()),
+            Err(e) => format!("denied {p}: {:?}", e.kind()),
+        })
+        .collect();
+    results.join("; ")
+}
+
+fn read_env() -> String {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let args: Vec<String> = std::env::args().collect();
+    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
+    format!("env={} args={} cwd={cwd:?} home={:?}", vars.len(), args.len(), std::env::var("HOME").ok())
+}
+
+fn open_socket(target: &str) -> String {
+    use wasi::sockets::{network::IpAddressFamily, tcp_create_socket::create_tcp_socket};
+    let port: u16 = target.parse().unwrap_or(80);
+    let network = wasi::sockets::instance_network::instance_network();
+    let socket = match create_tcp_socket(IpAddressFamily::Ipv4) {
+        Ok(s) => s,
+        Err(e) => return format!("denied create: {e:?}"),
+    };
+    let address = wasi::sockets::network::IpSocketAddress::Ipv4(wasi::sockets::network::Ipv4SocketAddress {
+        port,
+        address: (127, 0, 0, 1),
+    });
+    if let Err(e) = socket.start_connect(&network, address) {
+        return format!("denied connect: {e:?}");
+    }
+    socket.subscribe().block();
+    match socket.finish_connect() {
+        Ok(_) => "CONNECTED".to_string(),
+        Err(e) => format!("denied connect: {e:?}"),
+    }
+}
+
+fn lookup_name() -> String {
+    let network = wasi::sockets::instance_network::instance_network();
+    match wasi::sockets::ip_name_lookup::resolve_addresses(&network, "localhost") {
+        Ok(stream) => {
+            stream.subscribe().block();
+            match stream.resolve_next_address() {
+                Ok(Some(a)) => format!("RESOLVED {a:?}"),
+                Ok(None) => "denied lookup: no address".into(),
+                Err(e) => format!("denied lookup: {e:?}"),
+            }
+        }
+        Err(e) => format!("denied lookup: {e:?}"),
+    }
+}
+
+fn http(url: &str) -> String {
+    let request = http_client::Request {
+        method: http_client::Method::Get,
+        url: url.to_string(),
+        headers: vec![],
+        body: vec![],
+    };
+    match http_client::send(&request) {
+        Ok(response) => {
+            let location = response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case("location"))
+                .map(|h| h.value.clone())
+                .unwrap_or_default();
+            format!("status {} location {location}", response.status)
+        }
+        Err(e) => describe_http_error(e),
+    }
+}
+
+fn describe_http_error(e: http_client::HttpError) -> String {
+    use http_client::HttpError as E;
+    match e {
+        E::Refused(r) => format!("refused {} {}", reason(r.reason), r.destination),
+        E::RequestTooLarge(c) => format!("request-too-large {}", c.limit),
+        E::ResponseTooLarge(c) => format!("response-too-large {}", c.limit),
+        other => format!("failed {other:?}"),
+    }
+}
+
+fn imap(target: &str) -> String {
+    let (host, port) = target.rsplit_once(':').unwrap_or((target, "993"));
+    match imap_socket::open(host, port.parse().unwrap_or(993), imap_socket::Security::Tls) {
+        Ok(_) => "CONNECTED".into(),
+        Err(imap_socket::SocketError::Refused(r)) => format!("refused {} {}", reason(r.reason), r.destination),
+        Err(other) => format!("failed {other:?}"),
+    }
+}
+
+fn reason(r: crm::mail_sync::capability_types::RefusalReason) -> &'static str {
+    use crm::mail_sync::capability_types::RefusalReason as R;
+    match r {
+        R::InvalidDestination => "invalid-destination",
+        R::NotAllowed => "not-allowed",
+        R::PlainTransport => "plain-transport",
+        R::RefusedAddress => "refused-address",
+        R::UserinfoInUrl => "userinfo-in-url",
+        R::ForbiddenHeader => "forbidden-header",
+    }
+}
+
+fn loop_forever() -> String {
+    let mut n: u64 = 0;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn allocate() -> String {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 16 * 1024 * 1024]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+fn huge_argument() -> String {
+    let huge = vec![7u8; 64 * 1024 * 1024];
+    let stored = match storage::set("huge", &huge) {
+        Ok(()) => "STORED".to_string(),
+        Err(storage::StorageError::TooLarge(c)) => format!("too-large {}", c.limit),
+        Err(other) => format!("failed {other:?}"),
+    };
+    log::log(log::Level::Info, &String::from_utf8_lossy(&huge[..32 * 1024 * 1024]), &[]);
+    let http = http_client::send(&http_client::Request {
+        method: http_client::Method::Post,
+        url: "https://oauth2.googleapis.com/token".into(),
+        headers: vec![],
+        body: huge,
+    });
+    let http = match http {
+        Err(e) => describe_http_error(e),
+        Ok(r) => format!("SENT {}", r.status),
+    };
+    format!("storage {stored}; http {http}")
+}
+
+fn record(outcome: String) -> m::MessageRecord {
+    m::MessageRecord {
+        dedupe_key: "adversarial".into(),
+        message_id: "adversarial@invalid".into(),
+        message_id_derived: true,
+        in_reply_to: vec![],
+        references: vec![],
+        thread_key: "adversarial@invalid".into(),
+        subject: None,
+        from: vec![],
+        sender: vec![],
+        reply_to: vec![],
+        to: vec![],
+        cc: vec![],
+        bcc: vec![],
+        date: m::MessageDate { utc: "1970-01-01T00:00:00Z".into(), offset_minutes: None, source: m::DateSource::None },
+        text_body: outcome,
+        html_body: None,
+        snippet: String::new(),
+        attachments: vec![],
+        classification: m::Classification {
+            auto_reply: false,
+            mailing_list: false,
+            bulk: false,
+            auto_submitted: None,
+            precedence: None,
+            list_id: None,
+        },
+        size: 0,
+        direction: m::Direction::Inbound,
+        warnings: vec![],
+    }
+}

@@ -1,0 +1,78 @@
+//! Shared pieces of the end-to-end proofs: hosts loading the real plugin or the adversarial
+//! guest, test settings, and small loopback servers that record who connected.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use host_harness::policy::Grant;
+use host_harness::{Database, HostSettings, PluginHost};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// The adversarial guest built by this crate's build script.
+pub const ADVERSARIAL_GUEST: &str = env!("ADVERSARIAL_GUEST_WASM");
+
+/// Where compiled components are cached across the suite's test binaries.
+pub fn component_cache() -> PathBuf {
+    std::env::temp_dir().join("mailsync-test-components")
+}
+
+/// The real plugin component in a host with `settings` and an in-memory database.
+pub fn plugin_host(settings: &HostSettings) -> PluginHost {
+    load(host_harness::BUNDLED_PLUGIN, settings)
+}
+
+/// The adversarial guest in a host with `settings`.
+pub fn adversarial_host(settings: &HostSettings) -> PluginHost {
+    load(ADVERSARIAL_GUEST, settings)
+}
+
+fn load(path: &str, settings: &HostSettings) -> PluginHost {
+    let db = Database::open_in_memory().expect("in-memory database");
+    PluginHost::load(path.as_ref(), settings, db, Some(&component_cache()))
+        .unwrap_or_else(|e| panic!("load component {path}: {e}"))
+}
+
+/// Default settings plus a provider `test` granted exactly `http` and `imap`, with 127.0.0.1
+/// allowed as a plain loopback host.
+pub fn settings_with_test_grant(http: &[String], imap: &[String]) -> HostSettings {
+    let mut settings = HostSettings::default();
+    settings
+        .policy
+        .providers
+        .insert("test".into(), Grant { http: http.to_vec(), imap: imap.to_vec() });
+    settings.policy.plain_hosts = vec!["127.0.0.1".into()];
+    settings
+}
+
+/// A loopback server that counts connections and answers each with `response`.
+pub struct LoopbackServer {
+    pub port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+impl LoopbackServer {
+    pub async fn start(response: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let port = listener.local_addr().expect("local address").port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let response = response.clone();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        LoopbackServer { port, connections }
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
