@@ -5,7 +5,13 @@ include!("guest_build.rs");
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for watched in ["plugin/src", "plugin/Cargo.toml", "wit", "Cargo.lock", "host-harness/guest_build.rs"] {
+    for watched in [
+        "plugin/src",
+        "plugin/Cargo.toml",
+        "wit",
+        "Cargo.lock",
+        "host-harness/guest_build.rs",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let wasm = build_guest(&root.join("Cargo.toml"), "plugin", "plugin");

@@ -5,7 +5,12 @@ include!("../host-harness/guest_build.rs");
 
 fn main() {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for watched in ["guests/adversarial/src", "guests/adversarial/Cargo.toml", "../wit", "../host-harness/guest_build.rs"] {
+    for watched in [
+        "guests/adversarial/src",
+        "guests/adversarial/Cargo.toml",
+        "../wit",
+        "../host-harness/guest_build.rs",
+    ] {
         println!("cargo:rerun-if-changed={}", here.join(watched).display());
     }
     let manifest = here.join("guests/adversarial/Cargo.toml");

@@ -6,6 +6,16 @@ use wasmtime::component::types::ComponentItem;
 use crate::plugin_host::PluginHost;
 use crate::policy::Policy;
 
+/// The interfaces the host implements for the plugin (the WIT world's imports).
+pub const HOST_CAPABILITIES: &[&str] = &[
+    "crm:mail-sync/http-client",
+    "crm:mail-sync/imap-socket",
+    "crm:mail-sync/storage",
+    "crm:mail-sync/inbox",
+    "crm:mail-sync/log",
+    "crm:mail-sync/config",
+];
+
 /// One row of the audit: an import or export and what the host grants or does for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -20,8 +30,29 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
     let policy = &host.services().policy;
     let mut rows: Vec<AuditRow> = ty
         .imports(engine)
-        .map(|(name, item)| AuditRow { direction: "import", name: name.to_string(), grant: import_grant(name, &item.ty, policy) })
+        .map(|(name, item)| AuditRow {
+            direction: "import",
+            name: name.to_string(),
+            grant: import_grant(name, Some(&item.ty), policy),
+        })
         .collect();
+    // What the host offers that this component does not import: granted to no one here.
+    let imported: Vec<String> = rows
+        .iter()
+        .map(|r| r.name.split('@').next().unwrap_or("").to_string())
+        .collect();
+    for capability in HOST_CAPABILITIES {
+        if !imported.iter().any(|i| i == capability) {
+            rows.push(AuditRow {
+                direction: "unused",
+                name: capability.to_string(),
+                grant: format!(
+                    "provided by the host, not imported by this component; would be: {}",
+                    import_grant(capability, None, policy)
+                ),
+            });
+        }
+    }
     rows.extend(ty.exports(engine).map(|(name, _)| AuditRow {
         direction: "export",
         name: name.to_string(),
@@ -34,17 +65,34 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
     rows
 }
 
-fn import_grant(name: &str, item: &ComponentItem, policy: &Policy) -> String {
+fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> String {
     let interface = name.split('@').next().unwrap_or(name);
     let granted = |pick: fn(&crate::policy::Grant) -> &Vec<String>| {
         let per_provider: Vec<String> = policy
             .providers
             .iter()
-            .map(|(p, g)| format!("{p}: {}", if pick(g).is_empty() { "nothing".into() } else { pick(g).join(", ") }))
+            .map(|(p, g)| {
+                format!(
+                    "{p}: {}",
+                    if pick(g).is_empty() {
+                        "nothing".into()
+                    } else {
+                        pick(g).join(", ")
+                    }
+                )
+            })
             .collect();
-        if per_provider.is_empty() { "nothing".to_string() } else { per_provider.join("; ") }
+        if per_provider.is_empty() {
+            "nothing".to_string()
+        } else {
+            per_provider.join("; ")
+        }
     };
-    let plain = if policy.plain_hosts.is_empty() { "none".to_string() } else { policy.plain_hosts.join(", ") };
+    let plain = if policy.plain_hosts.is_empty() {
+        "none".to_string()
+    } else {
+        policy.plain_hosts.join(", ")
+    };
     match interface {
         "crm:mail-sync/http-client" => format!(
             "one request to the mailbox's provider only: {}; plain http only to: {plain}; no redirects followed; resolved addresses checked; bodies capped at {} KiB out, {} KiB in",
@@ -65,21 +113,37 @@ fn import_grant(name: &str, item: &ComponentItem, policy: &Policy) -> String {
             "insert into the CRM inbox, idempotent on (mailbox, dedupe key); {} MiB per batch",
             policy.inbox_batch_cap_bytes / (1024 * 1024)
         ),
-        "crm:mail-sync/log" => "tracing, tagged with the mailbox; tokens and secrets redacted; 8 KiB per line".into(),
-        "crm:mail-sync/config" => "read-only platform settings (providers, client credentials, flags, limits)".into(),
-        "crm:mail-sync/capability-types" | "crm:mail-sync/message" => "types only, no functions".into(),
-        "wasi:cli/environment" => "linked, empty: no variables, no arguments, no working directory".into(),
+        "crm:mail-sync/log" => {
+            "tracing, tagged with the mailbox; tokens and secrets redacted; 8 KiB per line".into()
+        }
+        "crm:mail-sync/config" => {
+            "read-only platform settings (providers, client credentials, flags, limits)".into()
+        }
+        "crm:mail-sync/capability-types" | "crm:mail-sync/message" => {
+            "types only, no functions".into()
+        }
+        "wasi:cli/environment" => {
+            "linked, empty: no variables, no arguments, no working directory".into()
+        }
         "wasi:cli/exit" => "linked: exiting ends the call with an error".into(),
         "wasi:cli/stdin" => "linked: stdin is closed".into(),
         "wasi:cli/stdout" | "wasi:cli/stderr" => "linked: output is discarded".into(),
         i if i.starts_with("wasi:cli/terminal") => "linked: no terminal".into(),
-        i if i.starts_with("wasi:filesystem/") => "linked, no preopened directories: no file can be named".into(),
-        i if i.starts_with("wasi:sockets/") => "linked, every address and name lookup refused".into(),
+        i if i.starts_with("wasi:filesystem/") => {
+            "linked, no preopened directories: no file can be named".into()
+        }
+        i if i.starts_with("wasi:sockets/") => {
+            "linked, every address and name lookup refused".into()
+        }
         i if i.starts_with("wasi:clocks/") => "granted: read the clocks".into(),
-        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => "granted: random bytes".into(),
-        i if i.starts_with("wasi:io/") => "granted: streams and polling of the capabilities above".into(),
+        "wasi:random/random" | "wasi:random/insecure" | "wasi:random/insecure-seed" => {
+            "granted: random bytes".into()
+        }
+        i if i.starts_with("wasi:io/") => {
+            "granted: streams and polling of the capabilities above".into()
+        }
         _ => match item {
-            ComponentItem::ComponentInstance(_) | ComponentItem::ComponentFunc(_) => {
+            Some(ComponentItem::ComponentInstance(_) | ComponentItem::ComponentFunc(_)) => {
                 "NOT provided by the host: the component cannot be instantiated".into()
             }
             _ => "type import".into(),
@@ -91,9 +155,17 @@ fn import_grant(name: &str, item: &ComponentItem, policy: &Policy) -> String {
 pub fn render_table(rows: &[AuditRow]) -> String {
     let name_width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     let mut out = format!("{:<6}  {:<name_width$}  GRANT\n", "KIND", "NAME");
-    out.push_str(&format!("{}  {}  {}\n", "-".repeat(6), "-".repeat(name_width), "-".repeat(5)));
+    out.push_str(&format!(
+        "{}  {}  {}\n",
+        "-".repeat(6),
+        "-".repeat(name_width),
+        "-".repeat(5)
+    ));
     for r in rows {
-        out.push_str(&format!("{:<6}  {:<name_width$}  {}\n", r.direction, r.name, r.grant));
+        out.push_str(&format!(
+            "{:<6}  {:<name_width$}  {}\n",
+            r.direction, r.name, r.grant
+        ));
     }
     out
 }

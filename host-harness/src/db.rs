@@ -65,11 +65,19 @@ impl Database {
     fn init(conn: Connection) -> rusqlite::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Database { conn: Arc::new(Mutex::new(conn)) })
+        Ok(Database {
+            conn: Arc::new(Mutex::new(conn)),
+        })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-        let mut conn = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         f(&mut conn)
     }
 
@@ -167,7 +175,8 @@ mod tests {
     #[test]
     fn storage_is_scoped_per_mailbox() {
         let db = Database::open_in_memory().unwrap();
-        db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())]).unwrap();
+        db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())])
+            .unwrap();
         assert_eq!(db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
         assert_eq!(db.kv_get("b", "k").unwrap(), None);
         assert!(db.kv_list("b", "").unwrap().is_empty());
@@ -177,15 +186,22 @@ mod tests {
     fn list_by_prefix_treats_wildcards_literally() {
         let db = Database::open_in_memory().unwrap();
         let set = |k: &str| KvWrite::Set(k.into(), vec![]);
-        db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")]).unwrap();
+        db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
+            .unwrap();
         assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
     }
 
     #[test]
     fn redelivery_stores_nothing_twice() {
         let db = Database::open_in_memory().unwrap();
-        assert_eq!(db.inbox_deliver("a", &[row("1"), row("2")]).unwrap(), (2, 0));
-        assert_eq!(db.inbox_deliver("a", &[row("2"), row("3")]).unwrap(), (1, 1));
+        assert_eq!(
+            db.inbox_deliver("a", &[row("1"), row("2")]).unwrap(),
+            (2, 0)
+        );
+        assert_eq!(
+            db.inbox_deliver("a", &[row("2"), row("3")]).unwrap(),
+            (1, 1)
+        );
         assert_eq!(db.inbox_records("a").unwrap().len(), 3);
         assert_eq!(db.inbox_deliver("b", &[row("1")]).unwrap(), (1, 0));
     }

@@ -75,7 +75,9 @@ pub fn load_component(
         // compatibility hash (it is in the file name), into the host's own cache directory.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok((component, LoadedFrom::Cache)),
-            Err(e) => tracing::warn!(path = %path.display(), "discarding unusable cached component: {e}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "discarding unusable cached component: {e}")
+            }
         }
     }
     let component = Component::new(engine, wasm)?;
@@ -87,8 +89,14 @@ pub fn load_component(
 
 fn cache_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     let mut engine_hash = DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
-    let content: String = Sha256::digest(wasm).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let content: String = Sha256::digest(wasm)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     dir.join(format!("{content}-{:016x}.cwasm", engine_hash.finish()))
 }
 

@@ -7,7 +7,9 @@ use crate::limits::MemoryLimitExceeded;
 pub enum CallError {
     #[error("the plugin ran past its time budget of {budget_ms} ms and was stopped")]
     TimeBudgetExceeded { budget_ms: u64 },
-    #[error("the plugin asked for {desired} bytes of memory, over its cap of {limit} bytes, and was stopped")]
+    #[error(
+        "the plugin asked for {desired} bytes of memory, over its cap of {limit} bytes, and was stopped"
+    )]
     MemoryLimitExceeded { limit: u64, desired: u64 },
     #[error("the plugin trapped: {message}")]
     Trap { message: String },
@@ -19,12 +21,17 @@ impl CallError {
     /// Reads a wasmtime error from a call: the limit it hit, or the trap it was.
     pub fn from_call(err: wasmtime::Error, budget_ms: u64) -> Self {
         if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
-            return CallError::MemoryLimitExceeded { limit: m.limit, desired: m.desired };
+            return CallError::MemoryLimitExceeded {
+                limit: m.limit,
+                desired: m.desired,
+            };
         }
         if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
             return CallError::TimeBudgetExceeded { budget_ms };
         }
-        CallError::Trap { message: format!("{err:#}") }
+        CallError::Trap {
+            message: format!("{err:#}"),
+        }
     }
 }
 
@@ -32,7 +39,10 @@ impl CallError {
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error("cannot read the plugin component {path}: {source}")]
-    ReadComponent { path: std::path::PathBuf, source: std::io::Error },
+    ReadComponent {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot compile or link the plugin component: {0:#}")]
     Component(wasmtime::Error),
     #[error(transparent)]

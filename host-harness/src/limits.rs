@@ -38,7 +38,11 @@ impl ResourceLimiter for MemoryCap {
     ) -> wasmtime::Result<bool> {
         match self.inner.memory_growing(current, desired, maximum) {
             Ok(true) => Ok(true),
-            _ => Err(MemoryLimitExceeded { limit: self.limit, desired: desired as u64 }.into()),
+            _ => Err(MemoryLimitExceeded {
+                limit: self.limit,
+                desired: desired as u64,
+            }
+            .into()),
         }
     }
 

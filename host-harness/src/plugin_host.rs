@@ -34,8 +34,10 @@ impl PluginHost {
         db: Database,
         cache_dir: Option<&Path>,
     ) -> Result<Self, HostError> {
-        let wasm = std::fs::read(wasm_path)
-            .map_err(|source| HostError::ReadComponent { path: wasm_path.into(), source })?;
+        let wasm = std::fs::read(wasm_path).map_err(|source| HostError::ReadComponent {
+            path: wasm_path.into(),
+            source,
+        })?;
         Self::from_bytes(&wasm, settings, db, cache_dir)
     }
 
@@ -72,7 +74,10 @@ impl PluginHost {
     pub fn mailbox(&self, id: &str, provider: Option<&str>) -> Mailbox<'_> {
         Mailbox {
             host: self,
-            scope: MailboxScope { id: id.to_string(), provider: provider.map(str::to_string) },
+            scope: MailboxScope {
+                id: id.to_string(),
+                provider: provider.map(str::to_string),
+            },
         }
     }
 
@@ -94,16 +99,21 @@ impl PluginHost {
 
     /// A fresh store and instance for one call, with the memory cap and the epoch deadline set.
     /// Public so that benchmarks can time instantiation alone.
-    pub async fn instantiate(&self, scope: MailboxScope) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    pub async fn instantiate(
+        &self,
+        scope: MailboxScope,
+    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
         let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
         store.limiter(|state| &mut state.memory);
         store.set_epoch_deadline(self.budget_ticks());
         store.epoch_deadline_trap();
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| CallError::Instantiate { message: format!("{e:#}") })?;
+        let instance =
+            self.pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| CallError::Instantiate {
+                    message: format!("{e:#}"),
+                })?;
         Ok((store, instance))
     }
 
@@ -133,7 +143,10 @@ impl Mailbox<'_> {
         let budget_ms = self.host.budget_ms();
         let call = async {
             let (mut store, plugin) = self.host.instantiate(self.scope.clone()).await?;
-            let raw = RawMessage { bytes: bytes.to_vec(), internal_date };
+            let raw = RawMessage {
+                bytes: bytes.to_vec(),
+                internal_date,
+            };
             plugin
                 .crm_mail_sync_normalize()
                 .call_normalize(&mut store, &raw, own_address)

@@ -51,7 +51,12 @@ pub struct Destination {
 impl Destination {
     fn new(scheme: &str, host: String, port: u16) -> Self {
         let plain = scheme == "http";
-        Destination { scheme: scheme.to_string(), host, port, plain }
+        Destination {
+            scheme: scheme.to_string(),
+            host,
+            port,
+            plain,
+        }
     }
 
     fn same_target(&self, other: &Destination) -> bool {
@@ -122,7 +127,10 @@ impl Default for Policy {
             ),
             (
                 "microsoft".to_string(),
-                grant(&["https://login.microsoftonline.com"], &["imaps://outlook.office365.com:993"]),
+                grant(
+                    &["https://login.microsoftonline.com"],
+                    &["imaps://outlook.office365.com:993"],
+                ),
             ),
         ]);
         Policy {
@@ -167,7 +175,9 @@ impl Policy {
         }
         for host in &self.plain_hosts {
             let loopback = host == "localhost"
-                || parse_host(host).and_then(|h| h.parse::<IpAddr>().ok()).is_some_and(|ip| ip.is_loopback());
+                || parse_host(host)
+                    .and_then(|h| h.parse::<IpAddr>().ok())
+                    .is_some_and(|ip| ip.is_loopback());
             if !loopback {
                 return Err(PolicyError::PlainHostNotLoopback(host.clone()));
             }
@@ -183,7 +193,8 @@ impl Policy {
         url: &str,
         header_names: &[&str],
     ) -> Result<Destination, Refusal> {
-        let parsed = url::Url::parse(url).map_err(|_| refusal(url, RefusalReason::InvalidDestination))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| refusal(url, RefusalReason::InvalidDestination))?;
         let scheme = parsed.scheme().to_string();
         let host = match parsed.host() {
             Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
@@ -196,7 +207,10 @@ impl Policy {
             .ok_or_else(|| refusal(url, RefusalReason::InvalidDestination))?;
         let dest = Destination::new(&scheme, host, port);
         if !matches!(dest.scheme.as_str(), "http" | "https") {
-            return Err(refusal(&dest.to_string(), RefusalReason::InvalidDestination));
+            return Err(refusal(
+                &dest.to_string(),
+                RefusalReason::InvalidDestination,
+            ));
         }
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(refusal(&dest.to_string(), RefusalReason::UserinfoInUrl));
@@ -223,9 +237,16 @@ impl Policy {
         port: u16,
         security: ImapSecurity,
     ) -> Result<Destination, Refusal> {
-        let scheme = if security == ImapSecurity::Tls { "imaps" } else { "imap" };
+        let scheme = if security == ImapSecurity::Tls {
+            "imaps"
+        } else {
+            "imap"
+        };
         let Some(host) = parse_host(host) else {
-            return Err(refusal(&format!("{scheme}://{host}:{port}"), RefusalReason::InvalidDestination));
+            return Err(refusal(
+                &format!("{scheme}://{host}:{port}"),
+                RefusalReason::InvalidDestination,
+            ));
         };
         let mut dest = Destination::new(scheme, host, port);
         dest.plain = security == ImapSecurity::Plain;
@@ -238,8 +259,16 @@ impl Policy {
     }
 
     /// Checks the addresses a granted name resolved to; only the allowed ones may be connected to.
-    pub fn check_resolved(&self, dest: &Destination, addresses: &[IpAddr]) -> Result<Vec<IpAddr>, Refusal> {
-        let local_ok = self.local_hosts.iter().chain(&self.plain_hosts).any(|h| same_host(h, &dest.host));
+    pub fn check_resolved(
+        &self,
+        dest: &Destination,
+        addresses: &[IpAddr],
+    ) -> Result<Vec<IpAddr>, Refusal> {
+        let local_ok = self
+            .local_hosts
+            .iter()
+            .chain(&self.plain_hosts)
+            .any(|h| same_host(h, &dest.host));
         let allowed: Vec<IpAddr> = addresses
             .iter()
             .copied()
@@ -260,9 +289,18 @@ impl Policy {
     ) -> Result<(), Refusal> {
         let granted = provider
             .and_then(|p| self.providers.get(p))
-            .map(|grant| list(grant).iter().filter_map(|g| parse_grant(g)).any(|g| g.same_target(dest)))
+            .map(|grant| {
+                list(grant)
+                    .iter()
+                    .filter_map(|g| parse_grant(g))
+                    .any(|g| g.same_target(dest))
+            })
             .unwrap_or(false);
-        if granted { Ok(()) } else { Err(refusal(&dest.to_string(), RefusalReason::NotAllowed)) }
+        if granted {
+            Ok(())
+        } else {
+            Err(refusal(&dest.to_string(), RefusalReason::NotAllowed))
+        }
     }
 
     fn check_plain(&self, dest: &Destination) -> Result<(), Refusal> {
@@ -283,7 +321,10 @@ impl Policy {
 }
 
 fn refusal(destination: &str, reason: RefusalReason) -> Refusal {
-    Refusal { destination: destination.to_string(), reason }
+    Refusal {
+        destination: destination.to_string(),
+        reason,
+    }
 }
 
 /// `scheme://host[:port]` with the scheme's default port, as a destination.
@@ -315,7 +356,9 @@ fn parse_host(host: &str) -> Option<String> {
     }
     let valid = !bare.is_empty()
         && bare.len() <= 253
-        && bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        && bare
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
     valid.then(|| bare.to_ascii_lowercase())
 }
 
@@ -328,7 +371,13 @@ fn is_forbidden_header(name: &str) -> bool {
     let name = name.trim().to_ascii_lowercase();
     matches!(
         name.as_str(),
-        "host" | "connection" | "content-length" | "transfer-encoding" | "upgrade" | "te" | "expect"
+        "host"
+            | "connection"
+            | "content-length"
+            | "transfer-encoding"
+            | "upgrade"
+            | "te"
+            | "expect"
     ) || name.starts_with("proxy-")
         || name.starts_with(':')
 }
@@ -394,7 +443,9 @@ mod tests {
     }
 
     fn http(url: &str) -> Result<Destination, RefusalReason> {
-        policy().check_http(Some("test"), url, &[]).map_err(|r| r.reason)
+        policy()
+            .check_http(Some("test"), url, &[])
+            .map_err(|r| r.reason)
     }
 
     fn public(s: &str) -> IpAddr {
@@ -416,51 +467,98 @@ mod tests {
     #[test]
     fn relative_url_is_refused() {
         assert_eq!(http("/oauth/token"), Err(RefusalReason::InvalidDestination));
-        assert_eq!(http("//api.example.com/x"), Err(RefusalReason::InvalidDestination));
+        assert_eq!(
+            http("//api.example.com/x"),
+            Err(RefusalReason::InvalidDestination)
+        );
     }
 
     #[test]
     fn other_schemes_are_refused() {
-        assert_eq!(http("file:///etc/passwd"), Err(RefusalReason::InvalidDestination));
-        assert_eq!(http("ftp://api.example.com/"), Err(RefusalReason::InvalidDestination));
+        assert_eq!(
+            http("file:///etc/passwd"),
+            Err(RefusalReason::InvalidDestination)
+        );
+        assert_eq!(
+            http("ftp://api.example.com/"),
+            Err(RefusalReason::InvalidDestination)
+        );
     }
 
     #[test]
     fn a_host_header_is_refused_whatever_its_case() {
         let p = policy();
-        let r = p.check_http(Some("test"), "https://api.example.com/", &["Accept", "HoSt"]);
+        let r = p.check_http(
+            Some("test"),
+            "https://api.example.com/",
+            &["Accept", "HoSt"],
+        );
         assert_eq!(r.unwrap_err().reason, RefusalReason::ForbiddenHeader);
-        let r = p.check_http(Some("test"), "https://api.example.com/", &["Proxy-Authorization"]);
+        let r = p.check_http(
+            Some("test"),
+            "https://api.example.com/",
+            &["Proxy-Authorization"],
+        );
         assert_eq!(r.unwrap_err().reason, RefusalReason::ForbiddenHeader);
-        assert!(p.check_http(Some("test"), "https://api.example.com/", &["Authorization"]).is_ok());
+        assert!(
+            p.check_http(Some("test"), "https://api.example.com/", &["Authorization"])
+                .is_ok()
+        );
     }
 
     #[test]
     fn userinfo_in_the_url_is_refused() {
-        assert_eq!(http("https://user:pw@api.example.com/"), Err(RefusalReason::UserinfoInUrl));
+        assert_eq!(
+            http("https://user:pw@api.example.com/"),
+            Err(RefusalReason::UserinfoInUrl)
+        );
         // The classic confusion: the real host is evil.example.
-        assert_eq!(http("https://api.example.com@evil.example/"), Err(RefusalReason::UserinfoInUrl));
+        assert_eq!(
+            http("https://api.example.com@evil.example/"),
+            Err(RefusalReason::UserinfoInUrl)
+        );
     }
 
     #[test]
     fn a_host_not_in_the_grant_is_refused() {
-        assert_eq!(http("https://evil.example/"), Err(RefusalReason::NotAllowed));
-        assert_eq!(http("https://api.example.com.evil.example/"), Err(RefusalReason::NotAllowed));
+        assert_eq!(
+            http("https://evil.example/"),
+            Err(RefusalReason::NotAllowed)
+        );
+        assert_eq!(
+            http("https://api.example.com.evil.example/"),
+            Err(RefusalReason::NotAllowed)
+        );
     }
 
     #[test]
     fn a_port_outside_the_list_is_refused() {
-        assert_eq!(http("https://api.example.com:8443/"), Err(RefusalReason::NotAllowed));
-        assert_eq!(http("http://127.0.0.1:8081/"), Err(RefusalReason::NotAllowed));
+        assert_eq!(
+            http("https://api.example.com:8443/"),
+            Err(RefusalReason::NotAllowed)
+        );
+        assert_eq!(
+            http("http://127.0.0.1:8081/"),
+            Err(RefusalReason::NotAllowed)
+        );
     }
 
     #[test]
     fn an_ip_literal_is_allowed_only_when_granted_and_public() {
         assert!(http("https://93.184.216.34/").is_ok());
-        assert_eq!(http("https://93.184.216.35/"), Err(RefusalReason::NotAllowed));
+        assert_eq!(
+            http("https://93.184.216.35/"),
+            Err(RefusalReason::NotAllowed)
+        );
         // Decimal and hex spellings of an address are read as the address they are.
-        assert_eq!(http("https://1572395042/").map(|d| d.host), Ok("93.184.216.34".to_string()));
-        assert_eq!(http("https://0x5db8d822/").map(|d| d.host), Ok("93.184.216.34".to_string()));
+        assert_eq!(
+            http("https://1572395042/").map(|d| d.host),
+            Ok("93.184.216.34".to_string())
+        );
+        assert_eq!(
+            http("https://0x5db8d822/").map(|d| d.host),
+            Ok("93.184.216.34".to_string())
+        );
     }
 
     #[test]
@@ -468,7 +566,10 @@ mod tests {
         let d = http("https://[2001:DB8:0:0::1]:8443/").unwrap();
         assert_eq!(d.host, "2001:db8::1");
         assert_eq!(d.to_string(), "https://[2001:db8::1]:8443");
-        assert_eq!(http("https://[2001:db8::2]:8443/"), Err(RefusalReason::NotAllowed));
+        assert_eq!(
+            http("https://[2001:db8::2]:8443/"),
+            Err(RefusalReason::NotAllowed)
+        );
         assert_eq!(http("https://[::1]/"), Err(RefusalReason::NotAllowed));
     }
 
@@ -477,7 +578,11 @@ mod tests {
         let d = http("http://127.0.0.1:8080/token").unwrap();
         assert!(d.plain);
         let mut p = policy();
-        p.providers.get_mut("test").unwrap().http.push("http://api.example.com".into());
+        p.providers
+            .get_mut("test")
+            .unwrap()
+            .http
+            .push("http://api.example.com".into());
         let r = p.check_http(Some("test"), "http://api.example.com/", &[]);
         assert_eq!(r.unwrap_err().reason, RefusalReason::PlainTransport);
     }
@@ -486,7 +591,10 @@ mod tests {
     fn a_policy_naming_a_non_loopback_plain_host_is_invalid() {
         let mut p = policy();
         p.plain_hosts.push("10.0.0.1".into());
-        assert_eq!(p.validate(), Err(PolicyError::PlainHostNotLoopback("10.0.0.1".into())));
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::PlainHostNotLoopback("10.0.0.1".into()))
+        );
         p.plain_hosts = vec!["mail.example.com".into()];
         assert!(p.validate().is_err());
     }
@@ -494,49 +602,93 @@ mod tests {
     #[test]
     fn a_malformed_grant_makes_the_policy_invalid() {
         let mut p = policy();
-        p.providers.get_mut("test").unwrap().http.push("https://x.example/path".into());
+        p.providers
+            .get_mut("test")
+            .unwrap()
+            .http
+            .push("https://x.example/path".into());
         assert!(matches!(p.validate(), Err(PolicyError::BadGrant { .. })));
     }
 
     #[test]
     fn a_dns_name_resolving_to_a_refused_address_is_refused() {
         let p = policy();
-        let d = p.check_http(Some("test"), "https://rebind.example.com/", &[]).unwrap();
-        for refused in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1"] {
+        let d = p
+            .check_http(Some("test"), "https://rebind.example.com/", &[])
+            .unwrap();
+        for refused in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             let r = p.check_resolved(&d, &[public(refused)]);
-            assert_eq!(r.unwrap_err().reason, RefusalReason::RefusedAddress, "{refused}");
+            assert_eq!(
+                r.unwrap_err().reason,
+                RefusalReason::RefusedAddress,
+                "{refused}"
+            );
         }
         // Only the public addresses of a mixed answer are kept.
-        let kept = p.check_resolved(&d, &[public("127.0.0.1"), public("93.184.216.34")]).unwrap();
+        let kept = p
+            .check_resolved(&d, &[public("127.0.0.1"), public("93.184.216.34")])
+            .unwrap();
         assert_eq!(kept, vec![public("93.184.216.34")]);
     }
 
     #[test]
     fn a_local_host_may_resolve_to_private_addresses() {
         let p = policy();
-        let d = p.check_http(Some("test"), "https://dev.local.test/", &[]).unwrap();
+        let d = p
+            .check_http(Some("test"), "https://dev.local.test/", &[])
+            .unwrap();
         assert!(p.check_resolved(&d, &[public("10.0.0.5")]).is_ok());
     }
 
     #[test]
     fn plain_transport_must_resolve_to_loopback() {
         let p = policy();
-        let d = p.check_http(Some("test"), "http://127.0.0.1:8080/", &[]).unwrap();
+        let d = p
+            .check_http(Some("test"), "http://127.0.0.1:8080/", &[])
+            .unwrap();
         assert!(p.check_resolved(&d, &[public("127.0.0.1")]).is_ok());
     }
 
     #[test]
     fn no_provider_or_an_unknown_one_reaches_nothing() {
         let p = policy();
-        assert_eq!(p.check_http(None, "https://api.example.com/", &[]).unwrap_err().reason, RefusalReason::NotAllowed);
-        assert_eq!(p.check_http(Some("other"), "https://api.example.com/", &[]).unwrap_err().reason, RefusalReason::NotAllowed);
+        assert_eq!(
+            p.check_http(None, "https://api.example.com/", &[])
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotAllowed
+        );
+        assert_eq!(
+            p.check_http(Some("other"), "https://api.example.com/", &[])
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotAllowed
+        );
     }
 
     #[test]
     fn providers_do_not_share_grants() {
         let p = Policy::default();
-        assert!(p.check_http(Some("google"), "https://oauth2.googleapis.com/token", &[]).is_ok());
-        let r = p.check_http(Some("microsoft"), "https://oauth2.googleapis.com/token", &[]);
+        assert!(
+            p.check_http(Some("google"), "https://oauth2.googleapis.com/token", &[])
+                .is_ok()
+        );
+        let r = p.check_http(
+            Some("microsoft"),
+            "https://oauth2.googleapis.com/token",
+            &[],
+        );
         assert_eq!(r.unwrap_err().reason, RefusalReason::NotAllowed);
     }
 
@@ -544,14 +696,43 @@ mod tests {
     fn imap_checks_scheme_for_the_security_asked() {
         let p = policy();
         let t = Some("test");
-        assert!(p.check_imap(t, "imap.example.com", 993, ImapSecurity::Tls).is_ok());
+        assert!(
+            p.check_imap(t, "imap.example.com", 993, ImapSecurity::Tls)
+                .is_ok()
+        );
         // Granted for implicit TLS only: STARTTLS on 143 is another destination.
-        assert_eq!(p.check_imap(t, "imap.example.com", 143, ImapSecurity::StartTls).unwrap_err().reason, RefusalReason::NotAllowed);
-        assert!(p.check_imap(t, "mail.example.com", 143, ImapSecurity::StartTls).is_ok());
-        assert_eq!(p.check_imap(t, "mail.example.com", 143, ImapSecurity::Plain).unwrap_err().reason, RefusalReason::PlainTransport);
-        assert!(p.check_imap(t, "127.0.0.1", 1143, ImapSecurity::Plain).is_ok());
-        assert_eq!(p.check_imap(t, "imap.example.com", 994, ImapSecurity::Tls).unwrap_err().reason, RefusalReason::NotAllowed);
-        assert_eq!(p.check_imap(t, "bad host!", 993, ImapSecurity::Tls).unwrap_err().reason, RefusalReason::InvalidDestination);
+        assert_eq!(
+            p.check_imap(t, "imap.example.com", 143, ImapSecurity::StartTls)
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotAllowed
+        );
+        assert!(
+            p.check_imap(t, "mail.example.com", 143, ImapSecurity::StartTls)
+                .is_ok()
+        );
+        assert_eq!(
+            p.check_imap(t, "mail.example.com", 143, ImapSecurity::Plain)
+                .unwrap_err()
+                .reason,
+            RefusalReason::PlainTransport
+        );
+        assert!(
+            p.check_imap(t, "127.0.0.1", 1143, ImapSecurity::Plain)
+                .is_ok()
+        );
+        assert_eq!(
+            p.check_imap(t, "imap.example.com", 994, ImapSecurity::Tls)
+                .unwrap_err()
+                .reason,
+            RefusalReason::NotAllowed
+        );
+        assert_eq!(
+            p.check_imap(t, "bad host!", 993, ImapSecurity::Tls)
+                .unwrap_err()
+                .reason,
+            RefusalReason::InvalidDestination
+        );
     }
 
     #[test]

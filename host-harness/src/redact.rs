@@ -12,8 +12,17 @@ pub struct Redactor {
 
 /// Field names whose values are secrets whatever they look like.
 const SECRET_KEYS: &[&str] = &[
-    "access_token", "refresh_token", "id_token", "client_secret", "password", "token", "code",
-    "code_verifier", "authorization", "secret", "assertion",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "client_secret",
+    "password",
+    "token",
+    "code",
+    "code_verifier",
+    "authorization",
+    "secret",
+    "assertion",
 ];
 
 impl Redactor {
@@ -33,7 +42,10 @@ impl Redactor {
             r"\beyJ[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*".to_string(),
         ];
         let patterns = patterns.iter().filter_map(|p| Regex::new(p).ok()).collect();
-        Redactor { patterns, known_secrets }
+        Redactor {
+            patterns,
+            known_secrets,
+        }
     }
 
     pub fn redact(&self, text: &str) -> String {
@@ -57,7 +69,10 @@ impl Redactor {
     /// A field's value, masked whole when its key names a secret.
     pub fn redact_field(&self, key: &str, value: &str) -> String {
         let key = key.to_ascii_lowercase();
-        if SECRET_KEYS.iter().any(|k| key == *k || key.ends_with(&format!("_{k}"))) {
+        if SECRET_KEYS
+            .iter()
+            .any(|k| key == *k || key.ends_with(&format!("_{k}")))
+        {
             MASK.to_string()
         } else {
             self.redact(value)
@@ -75,26 +90,38 @@ mod tests {
 
     #[test]
     fn bearer_tokens_are_masked() {
-        assert_eq!(r().redact("Authorization: Bearer ya29.a0AfH6SM-xyz"), "Authorization: Bearer [redacted]");
+        assert_eq!(
+            r().redact("Authorization: Bearer ya29.a0AfH6SM-xyz"),
+            "Authorization: Bearer [redacted]"
+        );
     }
 
     #[test]
     fn form_and_json_secrets_are_masked() {
         let out = r().redact("grant_type=refresh_token&refresh_token=1//0gabc&client_id=abc");
-        assert_eq!(out, "grant_type=refresh_token&refresh_token=[redacted]&client_id=abc");
+        assert_eq!(
+            out,
+            "grant_type=refresh_token&refresh_token=[redacted]&client_id=abc"
+        );
         let out = r().redact(r#"{"access_token": "tok123", "expires_in": 3599}"#);
         assert_eq!(out, r#"{"access_token":"[redacted]", "expires_in": 3599}"#);
     }
 
     #[test]
     fn known_client_secrets_are_masked_anywhere() {
-        assert_eq!(r().redact("secret is s3cr3t-client-value!"), "secret is [redacted]!");
+        assert_eq!(
+            r().redact("secret is s3cr3t-client-value!"),
+            "secret is [redacted]!"
+        );
     }
 
     #[test]
     fn xoauth2_strings_and_jwts_are_masked() {
         let xoauth = "dXNlcj1ib2JAZXhhbXBsZS5vcmcBYXV0aD1CZWFyZXIgdG9rAQE=";
-        assert_eq!(r().redact(&format!("AUTHENTICATE XOAUTH2 {xoauth}")), "AUTHENTICATE XOAUTH2 [redacted]");
+        assert_eq!(
+            r().redact(&format!("AUTHENTICATE XOAUTH2 {xoauth}")),
+            "AUTHENTICATE XOAUTH2 [redacted]"
+        );
         assert_eq!(r().redact("id eyJhbGc.eyJzdWIi.sig"), "id [redacted]");
     }
 

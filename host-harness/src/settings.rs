@@ -35,7 +35,11 @@ pub struct PlatformSettings {
 impl Default for PlatformSettings {
     fn default() -> Self {
         // As in the source document: Microsoft is available, Google must be switched on.
-        let provider = |id: &str, enabled| ProviderSettings { id: id.into(), enabled, ..Default::default() };
+        let provider = |id: &str, enabled| ProviderSettings {
+            id: id.into(),
+            enabled,
+            ..Default::default()
+        };
         PlatformSettings {
             providers: vec![provider("microsoft", true), provider("google", false)],
             feature_flags: Vec::new(),
@@ -67,7 +71,11 @@ pub struct PluginLimits {
 
 impl Default for PluginLimits {
     fn default() -> Self {
-        PluginLimits { max_message_bytes: 50 * 1024 * 1024, max_delivery_batch: 200, backfill_days: 30 }
+        PluginLimits {
+            max_message_bytes: 50 * 1024 * 1024,
+            max_delivery_batch: 200,
+            backfill_days: 30,
+        }
     }
 }
 
@@ -75,21 +83,31 @@ impl Default for PluginLimits {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error("cannot read settings file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("settings file {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
 }
 
 impl HostSettings {
     pub fn load(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| SettingsError::Read { path: path.into(), source })?;
-        let settings: HostSettings = toml::from_str(&text)
-            .map_err(|e| SettingsError::Invalid { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let settings: HostSettings = toml::from_str(&text).map_err(|e| SettingsError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         settings
             .policy
             .validate()
-            .map_err(|e| SettingsError::Invalid { path: path.into(), message: e.to_string() })?;
+            .map_err(|e| SettingsError::Invalid {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
         Ok(settings)
     }
 

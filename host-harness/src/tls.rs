@@ -9,7 +9,10 @@ use rustls::{ClientConfig, RootCertStore};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsSetupError {
     #[error("cannot read trust anchor file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("trust anchor file {path} holds no usable certificate")]
     NoCertificate { path: PathBuf },
 }
@@ -18,7 +21,10 @@ pub fn client_config(extra_roots: &[PathBuf]) -> Result<Arc<ClientConfig>, TlsSe
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for path in extra_roots {
-        let pem = std::fs::read(path).map_err(|source| TlsSetupError::Read { path: path.clone(), source })?;
+        let pem = std::fs::read(path).map_err(|source| TlsSetupError::Read {
+            path: path.clone(),
+            source,
+        })?;
         let mut added = 0;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()).flatten() {
             if roots.add(cert).is_ok() {

@@ -72,7 +72,10 @@ fn to_wit(r: domain::MessageRecord) -> wit::MessageRecord {
 
 fn addresses(list: Vec<domain::MailboxAddress>) -> Vec<wit::MailboxAddress> {
     list.into_iter()
-        .map(|a| wit::MailboxAddress { name: a.name, address: a.address })
+        .map(|a| wit::MailboxAddress {
+            name: a.name,
+            address: a.address,
+        })
         .collect()
 }
 

@@ -13,11 +13,19 @@ fn corpus(name: &str) -> Vec<u8> {
 
 fn record(name: &str) -> MessageRecord {
     let bytes = corpus(name);
-    normalize(&RawMessage { bytes: &bytes, internal_date: Some(INTERNAL_DATE) }, MAILBOX)
+    normalize(
+        &RawMessage {
+            bytes: &bytes,
+            internal_date: Some(INTERNAL_DATE),
+        },
+        MAILBOX,
+    )
 }
 
 fn addresses(list: &[plugin::MailboxAddress]) -> Vec<(Option<&str>, &str)> {
-    list.iter().map(|a| (a.name.as_deref(), a.address.as_str())).collect()
+    list.iter()
+        .map(|a| (a.name.as_deref(), a.address.as_str()))
+        .collect()
 }
 
 #[test]
@@ -27,18 +35,30 @@ fn plain_message_gives_ids_addresses_date_and_body() {
     assert!(!r.message_id_derived);
     assert_eq!(r.thread_key, "plain-1@mail.example.org");
     assert_eq!(r.subject.as_deref(), Some("Quarterly planning"));
-    assert_eq!(addresses(&r.from), [(Some("Anna de Vries"), "anna@example.org")]);
+    assert_eq!(
+        addresses(&r.from),
+        [(Some("Anna de Vries"), "anna@example.org")]
+    );
     assert_eq!(
         addresses(&r.to),
-        [(Some("Bob Jansen"), "bob@crm-customer.nl"), (None, "carol@partner.example.com")]
+        [
+            (Some("Bob Jansen"), "bob@crm-customer.nl"),
+            (None, "carol@partner.example.com")
+        ]
     );
     assert_eq!(addresses(&r.cc), [(None, "dave@example.net")]);
     assert_eq!(r.date.utc, "2024-03-05T12:30:00Z");
     assert_eq!(r.date.offset_minutes, Some(120));
     assert_eq!(r.date.source, DateSource::Header);
-    assert!(r.text_body.starts_with("Hi Bob,\n\nShall we meet on Thursday"));
+    assert!(
+        r.text_body
+            .starts_with("Hi Bob,\n\nShall we meet on Thursday")
+    );
     assert_eq!(r.html_body, None);
-    assert!(r.snippet.starts_with("Hi Bob, Shall we meet on Thursday to go through"));
+    assert!(
+        r.snippet
+            .starts_with("Hi Bob, Shall we meet on Thursday to go through")
+    );
     assert!(r.attachments.is_empty());
     assert_eq!(r.direction, Direction::Inbound);
     assert_eq!(r.size, corpus("01-plain.eml").len() as u64);
@@ -50,7 +70,10 @@ fn plain_message_gives_ids_addresses_date_and_body() {
 fn encoded_words_in_subject_and_names_are_decoded() {
     let r = record("02-encoded-subject.eml");
     assert_eq!(r.subject.as_deref(), Some("Café ☕ and résumé"));
-    assert_eq!(addresses(&r.from), [(Some("Jürgen Müller"), "juergen@example.de")]);
+    assert_eq!(
+        addresses(&r.from),
+        [(Some("Jürgen Müller"), "juergen@example.de")]
+    );
     assert_eq!(r.text_body, "Grüße aus München.");
     assert_eq!(r.date.utc, "2024-03-06T08:00:00Z");
     assert_eq!(r.date.offset_minutes, Some(60));
@@ -62,7 +85,11 @@ fn html_only_message_gets_text_derived_from_html() {
     let html = r.html_body.as_deref().expect("html body");
     assert!(html.contains("<b>20%</b>"));
     assert!(r.text_body.contains("Spring offer"), "{}", r.text_body);
-    assert!(r.text_body.contains("Save 20% on all plans."), "{}", r.text_body);
+    assert!(
+        r.text_body.contains("Save 20% on all plans."),
+        "{}",
+        r.text_body
+    );
     assert!(!r.text_body.contains('<'));
     assert_eq!(r.date.offset_minutes, Some(-300));
     assert_eq!(r.date.utc, "2024-03-07T15:15:00Z");
@@ -80,19 +107,38 @@ fn alternative_message_keeps_plain_text_and_html() {
 fn attachments_have_name_type_size_cid_inline_and_hash() {
     let r = record("05-attachments.eml");
     assert_eq!(r.attachments.len(), 2, "{:?}", r.attachments);
-    let logo = r.attachments.iter().find(|a| a.mime_type == "image/png").unwrap();
+    let logo = r
+        .attachments
+        .iter()
+        .find(|a| a.mime_type == "image/png")
+        .unwrap();
     assert_eq!(logo.filename.as_deref(), Some("logo.png"));
     assert_eq!(logo.content_id.as_deref(), Some("logo@example.org"));
     assert!(logo.inline);
     assert_eq!(logo.size, 208);
-    assert_eq!(logo.sha256, "895a900e696d61e565f1a0eba727040f01e180a75daa8cb681a4564607e6b96e");
-    let pdf = r.attachments.iter().find(|a| a.mime_type == "application/pdf").unwrap();
+    assert_eq!(
+        logo.sha256,
+        "895a900e696d61e565f1a0eba727040f01e180a75daa8cb681a4564607e6b96e"
+    );
+    let pdf = r
+        .attachments
+        .iter()
+        .find(|a| a.mime_type == "application/pdf")
+        .unwrap();
     assert_eq!(pdf.filename.as_deref(), Some("contract.pdf"));
     assert!(!pdf.inline);
     assert_eq!(pdf.size, 1055);
-    assert_eq!(pdf.sha256, "7261005e8e0b5dbafb85a78b8a0b05fe60b1a6592257836a1252eb2be8bbd93c");
+    assert_eq!(
+        pdf.sha256,
+        "7261005e8e0b5dbafb85a78b8a0b05fe60b1a6592257836a1252eb2be8bbd93c"
+    );
     assert!(pdf.decoded && logo.decoded);
-    assert!(r.html_body.as_deref().unwrap().contains("cid:logo@example.org"));
+    assert!(
+        r.html_body
+            .as_deref()
+            .unwrap()
+            .contains("cid:logo@example.org")
+    );
 }
 
 #[test]
@@ -100,7 +146,10 @@ fn single_byte_charsets_come_out_as_utf8() {
     let latin1 = record("06-latin1-qp.eml");
     assert_eq!(latin1.text_body, "Crème brûlée et café.");
     assert_eq!(latin1.subject.as_deref(), Some("Thé"));
-    assert_eq!(addresses(&latin1.from), [(Some("Renée"), "renee@example.fr")]);
+    assert_eq!(
+        addresses(&latin1.from),
+        [(Some("Renée"), "renee@example.fr")]
+    );
 
     let cp1252 = record("07-windows-1252.eml");
     assert_eq!(cp1252.text_body, "Prijs: € 1.250,00 – “inclusief” btw.");
@@ -138,10 +187,19 @@ fn groups_are_flattened_and_domains_lower_cased() {
 fn reply_carries_thread_key_of_the_first_reference_and_sender_reply_to() {
     let r = record("12-reply.eml");
     assert_eq!(r.in_reply_to, ["plain-1@mail.example.org"]);
-    assert_eq!(r.references, ["root-0@mail.example.org", "plain-1@mail.example.org"]);
+    assert_eq!(
+        r.references,
+        ["root-0@mail.example.org", "plain-1@mail.example.org"]
+    );
     assert_eq!(r.thread_key, "root-0@mail.example.org");
-    assert_eq!(addresses(&r.sender), [(Some("Assistant"), "assistant@crm-customer.nl")]);
-    assert_eq!(addresses(&r.reply_to), [(Some("Sales"), "sales@crm-customer.nl")]);
+    assert_eq!(
+        addresses(&r.sender),
+        [(Some("Assistant"), "assistant@crm-customer.nl")]
+    );
+    assert_eq!(
+        addresses(&r.reply_to),
+        [(Some("Sales"), "sales@crm-customer.nl")]
+    );
     assert_eq!(r.direction, Direction::Outbound);
 }
 
@@ -170,9 +228,18 @@ fn missing_date_falls_back_to_the_internal_date() {
 fn unparseable_date_falls_back_and_says_what_it_was() {
     let r = record("15-bad-date.eml");
     assert_eq!(r.date.source, DateSource::InternalDate);
-    assert!(r.warnings.contains(&ParseWarning::UnparseableDate("yesterday afternoon".into())));
+    assert!(
+        r.warnings
+            .contains(&ParseWarning::UnparseableDate("yesterday afternoon".into()))
+    );
     let bytes = corpus("15-bad-date.eml");
-    let without_internal = normalize(&RawMessage { bytes: &bytes, internal_date: None }, MAILBOX);
+    let without_internal = normalize(
+        &RawMessage {
+            bytes: &bytes,
+            internal_date: None,
+        },
+        MAILBOX,
+    );
     assert_eq!(without_internal.date.source, DateSource::None);
 }
 
@@ -180,7 +247,10 @@ fn unparseable_date_falls_back_and_says_what_it_was() {
 fn auto_replies_are_detected() {
     let r = record("16-auto-reply.eml");
     assert!(r.classification.auto_reply);
-    assert_eq!(r.classification.auto_submitted.as_deref(), Some("auto-replied"));
+    assert_eq!(
+        r.classification.auto_submitted.as_deref(),
+        Some("auto-replied")
+    );
     assert!(!r.classification.mailing_list);
     assert!(!record("01-plain.eml").classification.auto_reply);
 }
@@ -190,7 +260,10 @@ fn lists_and_bulk_mail_are_detected() {
     let r = record("17-list.eml");
     assert!(r.classification.mailing_list);
     assert!(r.classification.bulk);
-    assert_eq!(r.classification.list_id.as_deref(), Some("product-news.lists.example.com"));
+    assert_eq!(
+        r.classification.list_id.as_deref(),
+        Some("product-news.lists.example.com")
+    );
     assert_eq!(r.classification.precedence.as_deref(), Some("bulk"));
     assert!(!r.classification.auto_reply);
 }
@@ -204,11 +277,12 @@ fn direction_is_outbound_when_the_mailbox_wrote_it_whatever_the_case() {
 #[test]
 fn undeclared_boundary_still_gives_the_text_with_a_warning() {
     let r = record("19-bad-boundary.eml");
-    let text_kept = r.text_body.contains("never declared")
-        || r.attachments.iter().any(|a| a.size > 0);
+    let text_kept =
+        r.text_body.contains("never declared") || r.attachments.iter().any(|a| a.size > 0);
     assert!(text_kept, "{r:?}");
     assert!(
-        r.warnings.contains(&ParseWarning::UnterminatedMultipart("DECLARED".into())),
+        r.warnings
+            .contains(&ParseWarning::UnterminatedMultipart("DECLARED".into())),
         "{:?}",
         r.warnings
     );
@@ -218,8 +292,14 @@ fn undeclared_boundary_still_gives_the_text_with_a_warning() {
 fn truncated_message_keeps_what_arrived_and_warns() {
     let r = record("20-truncated.eml");
     assert_eq!(r.text_body, "The attachment below was cut off.");
-    assert!(r.warnings.contains(&ParseWarning::UnterminatedMultipart("CUT".into())));
-    let pdf = r.attachments.iter().find(|a| a.filename.as_deref() == Some("report.pdf"));
+    assert!(
+        r.warnings
+            .contains(&ParseWarning::UnterminatedMultipart("CUT".into()))
+    );
+    let pdf = r
+        .attachments
+        .iter()
+        .find(|a| a.filename.as_deref() == Some("report.pdf"));
     assert!(pdf.is_some_and(|a| a.size > 0), "{:?}", r.attachments);
 }
 
@@ -227,17 +307,32 @@ fn truncated_message_keeps_what_arrived_and_warns() {
 fn raw_eight_bit_headers_are_read_as_utf8_and_reported() {
     let r = record("21-eight-bit-headers.eml");
     assert_eq!(r.subject.as_deref(), Some("Café without encoded words"));
-    assert_eq!(addresses(&r.from), [(Some("René Müller"), "rene@example.org")]);
-    assert!(r.warnings.contains(&ParseWarning::RawEightBitHeader("Subject".into())));
-    assert!(r.warnings.contains(&ParseWarning::RawEightBitHeader("From".into())));
+    assert_eq!(
+        addresses(&r.from),
+        [(Some("René Müller"), "rene@example.org")]
+    );
+    assert!(
+        r.warnings
+            .contains(&ParseWarning::RawEightBitHeader("Subject".into()))
+    );
+    assert!(
+        r.warnings
+            .contains(&ParseWarning::RawEightBitHeader("From".into()))
+    );
 }
 
 #[test]
 fn bytes_without_headers_become_a_record_that_keeps_the_text() {
     let r = record("22-no-headers.eml");
-    assert!(r.text_body.contains("Just a body with no header block"), "{r:?}");
+    assert!(
+        r.text_body.contains("Just a body with no header block"),
+        "{r:?}"
+    );
     assert!(r.message_id_derived);
-    assert!(r.warnings.contains(&ParseWarning::MissingFrom) || r.warnings.contains(&ParseWarning::NoHeaders));
+    assert!(
+        r.warnings.contains(&ParseWarning::MissingFrom)
+            || r.warnings.contains(&ParseWarning::NoHeaders)
+    );
     assert_eq!(r.date.source, DateSource::InternalDate);
 }
 
@@ -255,14 +350,21 @@ fn empty_input_becomes_a_record_with_warnings() {
 fn unknown_charset_is_read_as_utf8_and_reported() {
     let r = record("24-unknown-charset.eml");
     assert_eq!(r.text_body, "Plain ASCII text in an unknown charset.");
-    assert!(r.warnings.contains(&ParseWarning::UnknownCharset("x-made-up-charset".into())));
+    assert!(
+        r.warnings
+            .contains(&ParseWarning::UnknownCharset("x-made-up-charset".into()))
+    );
 }
 
 #[test]
 fn forwarded_message_is_kept_as_a_message_attachment() {
     let r = record("25-forwarded.eml");
     assert_eq!(r.text_body, "Forwarding the message below.");
-    let fwd = r.attachments.iter().find(|a| a.mime_type == "message/rfc822").expect("attachment");
+    let fwd = r
+        .attachments
+        .iter()
+        .find(|a| a.mime_type == "message/rfc822")
+        .expect("attachment");
     assert!(fwd.size > 50);
 }
 
@@ -271,7 +373,13 @@ fn missing_from_is_reported() {
     let r = record("14-no-date.eml");
     assert!(!r.warnings.contains(&ParseWarning::MissingFrom));
     let bytes = b"Subject: hi\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n";
-    let r = normalize(&RawMessage { bytes, internal_date: None }, MAILBOX);
+    let r = normalize(
+        &RawMessage {
+            bytes,
+            internal_date: None,
+        },
+        MAILBOX,
+    );
     assert!(r.warnings.contains(&ParseWarning::MissingFrom));
     assert_eq!(r.direction, Direction::Inbound);
 }
@@ -282,7 +390,13 @@ fn snippet_collapses_whitespace_and_stops_at_200_characters() {
         "Message-ID: <s@x>\r\nFrom: a@b.c\r\n\r\n{}\r\n",
         "word\t\r\n ".repeat(100)
     );
-    let r = normalize(&RawMessage { bytes: long.as_bytes(), internal_date: None }, MAILBOX);
+    let r = normalize(
+        &RawMessage {
+            bytes: long.as_bytes(),
+            internal_date: None,
+        },
+        MAILBOX,
+    );
     assert!(r.snippet.chars().count() <= 200);
     assert!(r.snippet.starts_with("word word word"));
     assert!(!r.snippet.contains('\t') && !r.snippet.contains('\n'));
@@ -290,18 +404,19 @@ fn snippet_collapses_whitespace_and_stops_at_200_characters() {
 
 #[test]
 fn the_same_message_gives_the_same_dedupe_key_and_others_differ() {
-    let keys: std::collections::BTreeSet<String> = std::fs::read_dir(format!(
-        "{}/../tests/corpus",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .map(|e| e.unwrap().file_name().into_string().unwrap())
-    .filter(|n| !n.starts_with("13b"))
-    .map(|n| record(&n).dedupe_key)
-    .collect();
+    let keys: std::collections::BTreeSet<String> =
+        std::fs::read_dir(format!("{}/../tests/corpus", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with("13b"))
+            .map(|n| record(&n).dedupe_key)
+            .collect();
     let files = std::fs::read_dir(format!("{}/../tests/corpus", env!("CARGO_MANIFEST_DIR")))
         .unwrap()
         .count();
     assert_eq!(keys.len(), files - 1);
-    assert_eq!(record("01-plain.eml").dedupe_key, record("01-plain.eml").dedupe_key);
+    assert_eq!(
+        record("01-plain.eml").dedupe_key,
+        record("01-plain.eml").dedupe_key
+    );
 }

@@ -38,10 +38,13 @@ fn load(path: &str, settings: &HostSettings) -> PluginHost {
 /// allowed as a plain loopback host.
 pub fn settings_with_test_grant(http: &[String], imap: &[String]) -> HostSettings {
     let mut settings = HostSettings::default();
-    settings
-        .policy
-        .providers
-        .insert("test".into(), Grant { http: http.to_vec(), imap: imap.to_vec() });
+    settings.policy.providers.insert(
+        "test".into(),
+        Grant {
+            http: http.to_vec(),
+            imap: imap.to_vec(),
+        },
+    );
     settings.policy.plain_hosts = vec!["127.0.0.1".into()];
     settings
 }
@@ -54,7 +57,9 @@ pub struct LoopbackServer {
 
 impl LoopbackServer {
     pub async fn start(response: String) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let port = listener.local_addr().expect("local address").port();
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();

@@ -13,7 +13,12 @@ async fn attempt(host: &PluginHost, name: &str, argument: &str) -> Result<String
 }
 
 async fn assert_still_serves(host: &PluginHost) {
-    assert_eq!(attempt(host, "normal", "").await.expect("a normal call after the attempt"), "ok");
+    assert_eq!(
+        attempt(host, "normal", "")
+            .await
+            .expect("a normal call after the attempt"),
+        "ok"
+    );
 }
 
 fn default_host() -> PluginHost {
@@ -44,7 +49,9 @@ async fn the_environment_arguments_and_working_directory_are_empty() {
 async fn a_wasi_socket_cannot_connect_even_to_loopback() {
     let host = default_host();
     let server = LoopbackServer::start(String::new()).await;
-    let seen = attempt(&host, "open-socket", &server.port.to_string()).await.unwrap();
+    let seen = attempt(&host, "open-socket", &server.port.to_string())
+        .await
+        .unwrap();
     assert!(seen.starts_with("denied"), "{seen}");
     assert!(seen.contains("access-denied"), "{seen}");
     assert_eq!(server.connections(), 0);
@@ -62,20 +69,30 @@ async fn a_wasi_name_lookup_is_refused() {
 #[tokio::test]
 async fn http_to_a_host_outside_the_policy_is_refused() {
     let host = default_host();
-    let seen = attempt(&host, "http", "https://evil.example/steal").await.unwrap();
+    let seen = attempt(&host, "http", "https://evil.example/steal")
+        .await
+        .unwrap();
     assert_eq!(seen, "refused not-allowed https://evil.example:443");
     // The cloud metadata address is as refused as any other.
-    let seen = attempt(&host, "http", "http://169.254.169.254/latest/meta-data").await.unwrap();
+    let seen = attempt(&host, "http", "http://169.254.169.254/latest/meta-data")
+        .await
+        .unwrap();
     assert_eq!(seen, "refused not-allowed http://169.254.169.254:80");
     // Another provider's grant is not this mailbox's.
-    let seen = attempt(&host, "http", "https://oauth2.googleapis.com/token").await.unwrap();
-    assert_eq!(seen, "refused not-allowed https://oauth2.googleapis.com:443");
+    let seen = attempt(&host, "http", "https://oauth2.googleapis.com/token")
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        "refused not-allowed https://oauth2.googleapis.com:443"
+    );
     assert_still_serves(&host).await;
 }
 
 #[tokio::test]
 async fn a_redirect_to_a_host_outside_the_policy_is_not_followed() {
-    let target = LoopbackServer::start("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen".into()).await;
+    let target =
+        LoopbackServer::start("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen".into()).await;
     let location = format!("http://127.0.0.1:{}/stolen", target.port);
     let redirector = LoopbackServer::start(format!(
         "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -84,13 +101,18 @@ async fn a_redirect_to_a_host_outside_the_policy_is_not_followed() {
     let granted = format!("http://127.0.0.1:{}", redirector.port);
     let host = adversarial_host(&settings_with_test_grant(&[granted.clone()], &[]));
 
-    let seen = attempt(&host, "http", &format!("{granted}/start")).await.unwrap();
+    let seen = attempt(&host, "http", &format!("{granted}/start"))
+        .await
+        .unwrap();
     assert_eq!(seen, format!("status 302 location {location}"));
     assert_eq!(redirector.connections(), 1);
     assert_eq!(target.connections(), 0, "the host followed the redirect");
     // Asked directly, the redirect's target is refused.
     let seen = attempt(&host, "http", &location).await.unwrap();
-    assert_eq!(seen, format!("refused not-allowed http://127.0.0.1:{}", target.port));
+    assert_eq!(
+        seen,
+        format!("refused not-allowed http://127.0.0.1:{}", target.port)
+    );
     assert_eq!(target.connections(), 0);
     assert_still_serves(&host).await;
 }
@@ -98,11 +120,18 @@ async fn a_redirect_to_a_host_outside_the_policy_is_not_followed() {
 #[tokio::test]
 async fn an_imap_socket_outside_the_policy_is_refused() {
     let host = default_host();
-    let seen = attempt(&host, "imap", "imap.evil.example:993").await.unwrap();
+    let seen = attempt(&host, "imap", "imap.evil.example:993")
+        .await
+        .unwrap();
     assert_eq!(seen, "refused not-allowed imaps://imap.evil.example:993");
     let server = LoopbackServer::start("* OK IMAP4rev1\r\n".into()).await;
-    let seen = attempt(&host, "imap", &format!("127.0.0.1:{}", server.port)).await.unwrap();
-    assert_eq!(seen, format!("refused not-allowed imaps://127.0.0.1:{}", server.port));
+    let seen = attempt(&host, "imap", &format!("127.0.0.1:{}", server.port))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        format!("refused not-allowed imaps://127.0.0.1:{}", server.port)
+    );
     assert_eq!(server.connections(), 0);
     assert_still_serves(&host).await;
 }
@@ -113,7 +142,10 @@ async fn looping_forever_is_stopped_at_the_time_budget() {
     settings.policy.call_time_budget_ms = 300;
     let host = adversarial_host(&settings);
     let outcome = attempt(&host, "loop-forever", "").await;
-    assert_eq!(outcome, Err(CallError::TimeBudgetExceeded { budget_ms: 300 }));
+    assert_eq!(
+        outcome,
+        Err(CallError::TimeBudgetExceeded { budget_ms: 300 })
+    );
     assert_still_serves(&host).await;
 }
 
@@ -134,7 +166,10 @@ async fn allocating_past_the_memory_cap_is_stopped() {
 async fn a_huge_argument_to_the_host_is_refused_by_its_cap() {
     let host = default_host();
     let seen = attempt(&host, "huge-argument", "").await.unwrap();
-    assert_eq!(seen, "storage too-large 4194304; http request-too-large 1048576");
+    assert_eq!(
+        seen,
+        "storage too-large 4194304; http request-too-large 1048576"
+    );
     assert_still_serves(&host).await;
 }
 
@@ -142,7 +177,13 @@ async fn a_huge_argument_to_the_host_is_refused_by_its_cap() {
 async fn a_huge_argument_from_the_host_ends_the_call_at_the_memory_cap() {
     let host = default_host();
     let huge = vec![b'a'; 300 * 1024 * 1024];
-    let outcome = host.mailbox("m1", Some("test")).normalize(&huge, None, "normal").await;
-    assert!(matches!(outcome, Err(CallError::MemoryLimitExceeded { .. })), "{outcome:?}");
+    let outcome = host
+        .mailbox("m1", Some("test"))
+        .normalize(&huge, None, "normal")
+        .await;
+    assert!(
+        matches!(outcome, Err(CallError::MemoryLimitExceeded { .. })),
+        "{outcome:?}"
+    );
     assert_still_serves(&host).await;
 }

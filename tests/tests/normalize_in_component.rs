@@ -17,7 +17,12 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     files.sort();
     files
         .into_iter()
-        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap()))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -26,8 +31,17 @@ async fn every_corpus_message_normalises_in_the_component_as_natively() {
     let host = plugin_host(&HostSettings::default());
     let mailbox = host.mailbox("e2e", None);
     for (name, bytes) in corpus() {
-        let native = plugin::normalize(&plugin::RawMessage { bytes: &bytes, internal_date: Some(1_700_000_000) }, MAILBOX);
-        let wasm = mailbox.normalize(&bytes, Some(1_700_000_000), MAILBOX).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let native = plugin::normalize(
+            &plugin::RawMessage {
+                bytes: &bytes,
+                internal_date: Some(1_700_000_000),
+            },
+            MAILBOX,
+        );
+        let wasm = mailbox
+            .normalize(&bytes, Some(1_700_000_000), MAILBOX)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(wasm.dedupe_key, native.dedupe_key, "{name}");
         assert_eq!(wasm.message_id, native.message_id, "{name}");
         assert_eq!(wasm.subject, native.subject, "{name}");
@@ -36,7 +50,11 @@ async fn every_corpus_message_normalises_in_the_component_as_natively() {
         assert_eq!(wasm.date.utc, native.date.utc, "{name}");
         assert_eq!(wasm.attachments.len(), native.attachments.len(), "{name}");
         for (w, n) in wasm.attachments.iter().zip(&native.attachments) {
-            assert_eq!((w.sha256.as_str(), w.size), (n.sha256.as_str(), n.size), "{name}");
+            assert_eq!(
+                (w.sha256.as_str(), w.size),
+                (n.sha256.as_str(), n.size),
+                "{name}"
+            );
         }
         assert_eq!(wasm.warnings.len(), native.warnings.len(), "{name}");
         assert_eq!(wasm.size, bytes.len() as u64, "{name}");
@@ -55,7 +73,10 @@ async fn records_cross_the_boundary_with_their_typed_fields() {
     assert_eq!(r.date.offset_minutes, Some(60));
     assert_eq!(r.reply_to[0].address, "sales@crm-customer.nl");
 
-    let r = mailbox.normalize(b"", Some(1_700_000_000), MAILBOX).await.unwrap();
+    let r = mailbox
+        .normalize(b"", Some(1_700_000_000), MAILBOX)
+        .await
+        .unwrap();
     assert!(r.warnings.contains(&ParseWarning::EmptyInput));
     assert_eq!(r.date.utc, "2023-11-14T22:13:20Z");
     assert_eq!(r.date.source, DateSource::InternalDate);
@@ -64,15 +85,27 @@ async fn records_cross_the_boundary_with_their_typed_fields() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_mailboxes_normalise_concurrently_in_one_host() {
     let host = std::sync::Arc::new(plugin_host(&HostSettings::default()));
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/05-attachments.eml")).unwrap();
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpus/05-attachments.eml"
+    ))
+    .unwrap();
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..32 {
         let (host, bytes) = (host.clone(), bytes.clone());
-        calls.spawn(async move { host.mailbox(&format!("m{i}"), None).normalize(&bytes, None, MAILBOX).await });
+        calls.spawn(async move {
+            host.mailbox(&format!("m{i}"), None)
+                .normalize(&bytes, None, MAILBOX)
+                .await
+        });
     }
     let records = calls.join_all().await;
     assert_eq!(records.len(), 32);
-    assert!(records.iter().all(|r| r.as_ref().is_ok_and(|r| r.attachments.len() == 2)));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.attachments.len() == 2))
+    );
 }
 
 #[test]

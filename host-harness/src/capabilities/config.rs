@@ -1,6 +1,8 @@
 //! `config`: the platform administrator's settings, read-only to the plugin.
 
-use crate::bindings::config::{self, ClientCredentials, EndpointOverride, Limits, PlatformSettings, ProviderSettings};
+use crate::bindings::config::{
+    self, ClientCredentials, EndpointOverride, Limits, PlatformSettings, ProviderSettings,
+};
 use crate::state::HostState;
 
 impl config::Host for HostState {
@@ -21,7 +23,10 @@ impl config::Host for HostState {
                     endpoints: s
                         .endpoints
                         .iter()
-                        .map(|(name, value)| EndpointOverride { name: name.clone(), value: value.clone() })
+                        .map(|(name, value)| EndpointOverride {
+                            name: name.clone(),
+                            value: value.clone(),
+                        })
                         .collect(),
                 })
                 .collect(),

@@ -15,20 +15,31 @@ impl http_client::Host for HostState {
     }
 }
 
-pub async fn send(services: &Services, provider: Option<&str>, req: Request) -> Result<Response, HttpError> {
+pub async fn send(
+    services: &Services,
+    provider: Option<&str>,
+    req: Request,
+) -> Result<Response, HttpError> {
     let policy = &services.policy;
     let body_len = req.body.len() as u64;
     if body_len > policy.http_request_cap_bytes {
-        return Err(HttpError::RequestTooLarge(size_cap(policy.http_request_cap_bytes, body_len)));
+        return Err(HttpError::RequestTooLarge(size_cap(
+            policy.http_request_cap_bytes,
+            body_len,
+        )));
     }
     let names: Vec<&str> = req.headers.iter().map(|h| h.name.as_str()).collect();
-    let dest = policy.check_http(provider, &req.url, &names).map_err(|r| HttpError::Refused(wit_refusal(r)))?;
+    let dest = policy
+        .check_http(provider, &req.url, &names)
+        .map_err(|r| HttpError::Refused(wit_refusal(r)))?;
     let connect_timeout = Duration::from_millis(policy.connect_timeout_ms);
-    let addrs = allowed_addresses(policy, &dest, connect_timeout).await.map_err(|e| match e {
-        ResolveError::Refused(r) => HttpError::Refused(wit_refusal(r)),
-        ResolveError::Failed(m) => HttpError::ResolveFailed(m),
-        ResolveError::TimedOut => HttpError::TimedOut,
-    })?;
+    let addrs = allowed_addresses(policy, &dest, connect_timeout)
+        .await
+        .map_err(|e| match e {
+            ResolveError::Refused(r) => HttpError::Refused(wit_refusal(r)),
+            ResolveError::Failed(m) => HttpError::ResolveFailed(m),
+            ResolveError::TimedOut => HttpError::TimedOut,
+        })?;
 
     // A client pinned to the checked addresses: reqwest does no lookup of its own.
     let client = reqwest::Client::builder()
@@ -63,10 +74,17 @@ pub async fn send(services: &Services, provider: Option<&str>, req: Request) -> 
     while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
         body.extend_from_slice(&chunk);
         if body.len() as u64 > cap {
-            return Err(HttpError::ResponseTooLarge(size_cap(cap, body.len() as u64)));
+            return Err(HttpError::ResponseTooLarge(size_cap(
+                cap,
+                body.len() as u64,
+            )));
         }
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn method(m: Method) -> reqwest::Method {

@@ -42,7 +42,15 @@ impl imap_socket::Host for HostState {
         port: u16,
         security: Security,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
-        match open(&self.services, self.mailbox.provider.as_deref(), &host, port, security).await {
+        match open(
+            &self.services,
+            self.mailbox.provider.as_deref(),
+            &host,
+            port,
+            security,
+        )
+        .await
+        {
             Ok(conn) => Ok(Ok(self.table.push(conn)?)),
             Err(e) => Ok(Err(e)),
         }
@@ -66,16 +74,19 @@ async fn open(
         .check_imap(provider, host, port, asked)
         .map_err(|r| SocketError::Refused(wit_refusal(r)))?;
     let connect_timeout = Duration::from_millis(policy.connect_timeout_ms);
-    let addrs = allowed_addresses(policy, &dest, connect_timeout).await.map_err(|e| match e {
-        ResolveError::Refused(r) => SocketError::Refused(wit_refusal(r)),
-        ResolveError::Failed(m) => SocketError::ResolveFailed(m),
-        ResolveError::TimedOut => SocketError::TimedOut,
-    })?;
-    let tcp = match tokio::time::timeout(connect_timeout, TcpStream::connect(addrs.as_slice())).await {
-        Err(_) => return Err(SocketError::TimedOut),
-        Ok(Err(e)) => return Err(SocketError::ConnectFailed(e.to_string())),
-        Ok(Ok(tcp)) => tcp,
-    };
+    let addrs = allowed_addresses(policy, &dest, connect_timeout)
+        .await
+        .map_err(|e| match e {
+            ResolveError::Refused(r) => SocketError::Refused(wit_refusal(r)),
+            ResolveError::Failed(m) => SocketError::ResolveFailed(m),
+            ResolveError::TimedOut => SocketError::TimedOut,
+        })?;
+    let tcp =
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addrs.as_slice())).await {
+            Err(_) => return Err(SocketError::TimedOut),
+            Ok(Err(e)) => return Err(SocketError::ConnectFailed(e.to_string())),
+            Ok(Ok(tcp)) => tcp,
+        };
     let _ = tcp.set_nodelay(true);
     let mut conn = Connection {
         stream: Stream::AwaitingStartTls(tcp),
@@ -87,7 +98,9 @@ async fn open(
     match asked {
         ImapSecurity::Tls => conn.upgrade(services).await?,
         ImapSecurity::Plain => {
-            if let Stream::AwaitingStartTls(tcp) = std::mem::replace(&mut conn.stream, Stream::Closed) {
+            if let Stream::AwaitingStartTls(tcp) =
+                std::mem::replace(&mut conn.stream, Stream::Closed)
+            {
                 conn.stream = Stream::Plain(tcp);
             }
         }
@@ -102,7 +115,9 @@ impl Connection {
             Stream::AwaitingStartTls(tcp) => tcp,
             other => {
                 self.stream = other;
-                return Err(SocketError::InvalidState("start-tls on a connection that is not awaiting it".into()));
+                return Err(SocketError::InvalidState(
+                    "start-tls on a connection that is not awaiting it".into(),
+                ));
             }
         };
         let name = ServerName::try_from(self.server_name.clone())
@@ -122,7 +137,9 @@ impl Connection {
     async fn read(&mut self, max_bytes: u32) -> Result<Vec<u8>, SocketError> {
         let mut buf = vec![0u8; max_bytes.clamp(1, self.read_cap) as usize];
         let read = match &mut self.stream {
-            Stream::Plain(s) | Stream::AwaitingStartTls(s) => tokio::time::timeout(self.io_timeout, s.read(&mut buf)).await,
+            Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
+                tokio::time::timeout(self.io_timeout, s.read(&mut buf)).await
+            }
             Stream::Tls(s) => tokio::time::timeout(self.io_timeout, s.read(&mut buf)).await,
             Stream::Closed => return Err(SocketError::InvalidState("connection is closed".into())),
         };
@@ -139,13 +156,26 @@ impl Connection {
 
     async fn write(&mut self, data: &[u8]) -> Result<(), SocketError> {
         if data.len() as u64 > self.write_cap {
-            return Err(SocketError::TooLarge(size_cap(self.write_cap, data.len() as u64)));
+            return Err(SocketError::TooLarge(size_cap(
+                self.write_cap,
+                data.len() as u64,
+            )));
         }
         let write = match &mut self.stream {
             Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
-                tokio::time::timeout(self.io_timeout, async { s.write_all(data).await?; s.flush().await }).await
+                tokio::time::timeout(self.io_timeout, async {
+                    s.write_all(data).await?;
+                    s.flush().await
+                })
+                .await
             }
-            Stream::Tls(s) => tokio::time::timeout(self.io_timeout, async { s.write_all(data).await?; s.flush().await }).await,
+            Stream::Tls(s) => {
+                tokio::time::timeout(self.io_timeout, async {
+                    s.write_all(data).await?;
+                    s.flush().await
+                })
+                .await
+            }
             Stream::Closed => return Err(SocketError::InvalidState("connection is closed".into())),
         };
         match write {
@@ -165,15 +195,26 @@ fn io_error(e: std::io::Error) -> SocketError {
 }
 
 impl imap_socket::HostConnection for HostState {
-    async fn read(&mut self, conn: Resource<Connection>, max_bytes: u32) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
+    async fn read(
+        &mut self,
+        conn: Resource<Connection>,
+        max_bytes: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
         Ok(self.table.get_mut(&conn)?.read(max_bytes).await)
     }
 
-    async fn write(&mut self, conn: Resource<Connection>, data: Vec<u8>) -> wasmtime::Result<Result<(), SocketError>> {
+    async fn write(
+        &mut self,
+        conn: Resource<Connection>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
         Ok(self.table.get_mut(&conn)?.write(&data).await)
     }
 
-    async fn start_tls(&mut self, conn: Resource<Connection>) -> wasmtime::Result<Result<(), SocketError>> {
+    async fn start_tls(
+        &mut self,
+        conn: Resource<Connection>,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
         let services = self.services.clone();
         Ok(self.table.get_mut(&conn)?.upgrade(&services).await)
     }

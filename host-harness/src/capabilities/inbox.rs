@@ -8,13 +8,18 @@ use crate::db::InboxRow;
 use crate::state::HostState;
 
 impl inbox::Host for HostState {
-    async fn deliver(&mut self, batch: Vec<MessageRecord>) -> wasmtime::Result<Result<DeliveryReport, InboxError>> {
+    async fn deliver(
+        &mut self,
+        batch: Vec<MessageRecord>,
+    ) -> wasmtime::Result<Result<DeliveryReport, InboxError>> {
         let cap = self.services.policy.inbox_batch_cap_bytes;
         let mut rows = Vec::with_capacity(batch.len());
         let mut total = 0u64;
         for record in &batch {
             if record.dedupe_key.trim().is_empty() {
-                return Ok(Err(InboxError::InvalidRecord("a record has an empty dedupe key".into())));
+                return Ok(Err(InboxError::InvalidRecord(
+                    "a record has an empty dedupe key".into(),
+                )));
             }
             let record_json = serde_json::to_string(record)?;
             total += record_json.len() as u64;
@@ -38,7 +43,10 @@ impl inbox::Host for HostState {
         let mailbox = self.mailbox.id.clone();
         let outcome = tokio::task::spawn_blocking(move || db.inbox_deliver(&mailbox, &rows)).await;
         Ok(match outcome {
-            Ok(Ok((delivered, already_present))) => Ok(DeliveryReport { delivered, already_present }),
+            Ok(Ok((delivered, already_present))) => Ok(DeliveryReport {
+                delivered,
+                already_present,
+            }),
             Ok(Err(e)) => Err(InboxError::Unavailable(e.to_string())),
             Err(e) => Err(InboxError::Unavailable(e.to_string())),
         })

@@ -7,16 +7,19 @@ use crate::state::HostState;
 const MAX_LINE_CHARS: usize = 8 * 1024;
 
 impl log::Host for HostState {
-    async fn log(&mut self, level: Level, message: String, fields: Vec<Field>) -> wasmtime::Result<()> {
+    async fn log(
+        &mut self,
+        level: Level,
+        message: String,
+        fields: Vec<Field>,
+    ) -> wasmtime::Result<()> {
         let redactor = &self.services.redactor;
         let message = cap(redactor.redact(&message));
-        let fields = cap(
-            fields
-                .iter()
-                .map(|f| format!("{}={}", f.key, redactor.redact_field(&f.key, &f.value)))
-                .collect::<Vec<_>>()
-                .join(" "),
-        );
+        let fields = cap(fields
+            .iter()
+            .map(|f| format!("{}={}", f.key, redactor.redact_field(&f.key, &f.value)))
+            .collect::<Vec<_>>()
+            .join(" "));
         let mailbox = self.mailbox.id.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "plugin", mailbox, fields, "{message}"),

@@ -29,6 +29,11 @@ pub async fn allowed_addresses(
             }
         }
     };
-    let allowed = policy.check_resolved(dest, &ips).map_err(ResolveError::Refused)?;
-    Ok(allowed.into_iter().map(|ip| SocketAddr::new(ip, dest.port)).collect())
+    let allowed = policy
+        .check_resolved(dest, &ips)
+        .map_err(ResolveError::Refused)?;
+    Ok(allowed
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, dest.port))
+        .collect())
 }

@@ -9,14 +9,23 @@ use crate::state::HostState;
 const MAX_KEY_BYTES: usize = 512;
 
 impl storage::Host for HostState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, StorageError>> {
+    async fn get(
+        &mut self,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, StorageError>> {
         if let Err(e) = check_key(&key) {
             return Ok(Err(e));
         }
-        Ok(self.blocking(move |db, mailbox| db.kv_get(&mailbox, &key)).await)
+        Ok(self
+            .blocking(move |db, mailbox| db.kv_get(&mailbox, &key))
+            .await)
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), StorageError>> {
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), StorageError>> {
         self.batch(vec![Write::Set((key, value))]).await
     }
 
@@ -24,8 +33,13 @@ impl storage::Host for HostState {
         self.batch(vec![Write::Delete(key)]).await
     }
 
-    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Result<Vec<String>, StorageError>> {
-        Ok(self.blocking(move |db, mailbox| db.kv_list(&mailbox, &prefix)).await)
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, StorageError>> {
+        Ok(self
+            .blocking(move |db, mailbox| db.kv_list(&mailbox, &prefix))
+            .await)
     }
 
     async fn batch(&mut self, writes: Vec<Write>) -> wasmtime::Result<Result<(), StorageError>> {
@@ -49,7 +63,9 @@ impl storage::Host for HostState {
                 None => KvWrite::Delete(key),
             });
         }
-        Ok(self.blocking(move |db, mailbox| db.kv_write(&mailbox, &checked)).await)
+        Ok(self
+            .blocking(move |db, mailbox| db.kv_write(&mailbox, &checked))
+            .await)
     }
 }
 
@@ -79,7 +95,10 @@ async fn run_blocking<T: Send + 'static>(
 
 fn check_key(key: &str) -> Result<(), StorageError> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {
-        Err(StorageError::InvalidKey(format!("keys are 1 to {MAX_KEY_BYTES} bytes; this one is {}", key.len())))
+        Err(StorageError::InvalidKey(format!(
+            "keys are 1 to {MAX_KEY_BYTES} bytes; this one is {}",
+            key.len()
+        )))
     } else {
         Ok(())
     }

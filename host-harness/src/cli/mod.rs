@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use host_harness::{Database, HostSettings, PluginHost};
 
 #[derive(Parser)]
-#[command(name = "mailsync-host", version, about = "Run the mail-sync plugin component in its sandboxed host")]
+#[command(
+    name = "mailsync-host",
+    version,
+    about = "Run the mail-sync plugin component in its sandboxed host"
+)]
 struct Cli {
     /// Host settings (TOML): platform settings, policy, TLS trust anchors. Defaults apply without it.
     #[arg(long, global = true, env = "MAILSYNC_SETTINGS")]
@@ -56,7 +60,9 @@ pub fn run() -> ExitCode {
 }
 
 fn execute(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let host = load_host(&cli)?;
     match cli.command {
         Command::Normalize(args) => runtime.block_on(normalize_cmd::run(&host, args)),
@@ -69,14 +75,29 @@ fn load_host(cli: &Cli) -> anyhow::Result<PluginHost> {
         Some(path) => HostSettings::load(path)?,
         None => HostSettings::default(),
     };
-    let db_path = cli.db.clone().unwrap_or_else(|| project_dir(dirs::data_dir()).join("mailsync.db"));
+    let db_path = cli
+        .db
+        .clone()
+        .unwrap_or_else(|| project_dir(dirs::data_dir()).join("mailsync.db"));
     let db = Database::open(&db_path)
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db_path.display()))?;
-    let cache_dir = cli.cache_dir.clone().unwrap_or_else(|| project_dir(dirs::cache_dir()));
-    let component = cli.component.clone().unwrap_or_else(|| host_harness::BUNDLED_PLUGIN.into());
-    Ok(PluginHost::load(&component, &settings, db, Some(&cache_dir))?)
+    let cache_dir = cli
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| project_dir(dirs::cache_dir()));
+    let component = cli
+        .component
+        .clone()
+        .unwrap_or_else(|| host_harness::BUNDLED_PLUGIN.into());
+    Ok(PluginHost::load(
+        &component,
+        &settings,
+        db,
+        Some(&cache_dir),
+    )?)
 }
 
 fn project_dir(base: Option<PathBuf>) -> PathBuf {
-    base.unwrap_or_else(std::env::temp_dir).join("mailsync-host")
+    base.unwrap_or_else(std::env::temp_dir)
+        .join("mailsync-host")
 }

@@ -1,7 +1,7 @@
 //! Address headers: From, Sender, Reply-To, To, Cc, Bcc as flat lists of {name, address}, groups
 //! flattened, domains lower-cased; and the direction of a message relative to the mailbox.
 
-use mail_parser::{Address, Addr, HeaderName, Message};
+use mail_parser::{Addr, Address, HeaderName, Message};
 
 use crate::record::{Direction, MailboxAddress, ParseWarning};
 
@@ -16,9 +16,8 @@ pub struct Participants {
 
 impl Participants {
     pub fn read(message: &Message<'_>, warnings: &mut Vec<ParseWarning>) -> Self {
-        let mut list = |header: HeaderName<'static>, name: &str| {
-            address_list(message, header, name, warnings)
-        };
+        let mut list =
+            |header: HeaderName<'static>, name: &str| address_list(message, header, name, warnings);
         let people = Participants {
             from: list(HeaderName::From, "From"),
             sender: list(HeaderName::Sender, "Sender"),

@@ -13,7 +13,9 @@ use crate::record::{Attachment, ParseWarning};
 /// attachment list took (a multipart whose boundary never matched), kept raw.
 pub fn collect(message: &Message<'_>, warnings: &mut Vec<ParseWarning>) -> Vec<Attachment> {
     let referenced = |id: u32| {
-        message.attachments.contains(&id) || message.text_body.contains(&id) || message.html_body.contains(&id)
+        message.attachments.contains(&id)
+            || message.text_body.contains(&id)
+            || message.html_body.contains(&id)
     };
     let kept_raw: Vec<u32> = (0..message.parts.len() as u32)
         .filter(|id| {
@@ -50,12 +52,18 @@ fn describe(message: &Message<'_>, part: &MessagePart<'_>, keep_raw: bool) -> At
     let inline = matches!(part.body, PartType::InlineBinary(_))
         || part.content_disposition().is_some_and(|d| d.is_inline());
     Attachment {
-        filename: part.attachment_name().map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+        filename: part
+            .attachment_name()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty()),
         mime_type: mime_type(part),
         size: bytes.len() as u64,
-        content_id: part
-            .content_id()
-            .map(|id| id.trim().trim_start_matches('<').trim_end_matches('>').to_string()),
+        content_id: part.content_id().map(|id| {
+            id.trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        }),
         inline,
         sha256: hex_sha256(&[&bytes]),
         decoded,

@@ -49,7 +49,11 @@ fn plausible(date: &DateTime) -> bool {
 
 fn offset_minutes(date: &DateTime) -> i32 {
     let minutes = i32::from(date.tz_hour) * 60 + i32::from(date.tz_minute);
-    if date.tz_before_gmt { -minutes } else { minutes }
+    if date.tz_before_gmt {
+        -minutes
+    } else {
+        minutes
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the epoch.

@@ -41,9 +41,20 @@ impl Identity {
             .unwrap_or(&message_id)
             .clone();
         // The same message seen in two folders has the same Message-ID and Date header.
-        let date_part = if date.source == DateSource::Header { date.utc.as_str() } else { "" };
+        let date_part = if date.source == DateSource::Header {
+            date.utc.as_str()
+        } else {
+            ""
+        };
         let dedupe_key = hex_sha256(&[b"v1\0", message_id.as_bytes(), b"\0", date_part.as_bytes()]);
-        Identity { message_id, derived, in_reply_to, references, thread_key, dedupe_key }
+        Identity {
+            message_id,
+            derived,
+            in_reply_to,
+            references,
+            thread_key,
+            dedupe_key,
+        }
     }
 
     /// For bytes with no readable headers: everything comes from their hash.
@@ -76,7 +87,10 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 fn derive_message_id(content: &[u8]) -> String {
-    format!("{}@derived.mail-sync.invalid", &hex_sha256(&[content])[..32])
+    format!(
+        "{}@derived.mail-sync.invalid",
+        &hex_sha256(&[content])[..32]
+    )
 }
 
 /// What stays the same when a server adds trace headers to its copy of a message: the
@@ -118,5 +132,9 @@ fn id_list(value: &HeaderValue<'_>) -> Vec<String> {
 }
 
 fn strip_brackets(id: &str) -> String {
-    id.trim().trim_start_matches('<').trim_end_matches('>').trim().to_string()
+    id.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_string()
 }

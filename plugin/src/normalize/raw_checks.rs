@@ -17,13 +17,18 @@ pub fn eight_bit_headers(raw: &[u8]) -> Vec<ParseWarning> {
         }
         if !line[0].is_ascii_whitespace() {
             let name_end = line.iter().position(|b| *b == b':').unwrap_or(line.len());
-            current = String::from_utf8_lossy(&line[..name_end]).trim().to_string();
+            current = String::from_utf8_lossy(&line[..name_end])
+                .trim()
+                .to_string();
         }
         if line.iter().any(|b| *b >= 0x80) && !names.contains(&current) {
             names.push(current.clone());
         }
     }
-    names.into_iter().map(ParseWarning::RawEightBitHeader).collect()
+    names
+        .into_iter()
+        .map(ParseWarning::RawEightBitHeader)
+        .collect()
 }
 
 /// Unknown charsets and unterminated multiparts among the message's own parts.
@@ -31,7 +36,9 @@ pub fn charset_and_boundary_problems(message: &Message<'_>) -> Vec<ParseWarning>
     let mut warnings = Vec::new();
     let raw = message.raw_message();
     for part in &message.parts {
-        let Some(content_type) = part.content_type() else { continue };
+        let Some(content_type) = part.content_type() else {
+            continue;
+        };
         if let Some(charset) = content_type.attribute("charset") {
             let warning = ParseWarning::UnknownCharset(charset.to_string());
             if !known_charset(charset) && !warnings.contains(&warning) {

@@ -49,8 +49,15 @@ fn read_file() -> String {
 fn read_env() -> String {
     let vars: Vec<(String, String)> = std::env::vars().collect();
     let args: Vec<String> = std::env::args().collect();
-    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default();
-    format!("env={} args={} cwd={cwd:?} home={:?}", vars.len(), args.len(), std::env::var("HOME").ok())
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "env={} args={} cwd={cwd:?} home={:?}",
+        vars.len(),
+        args.len(),
+        std::env::var("HOME").ok()
+    )
 }
 
 fn open_socket(target: &str) -> String {
@@ -61,10 +68,11 @@ fn open_socket(target: &str) -> String {
         Ok(s) => s,
         Err(e) => return format!("denied create: {e:?}"),
     };
-    let address = wasi::sockets::network::IpSocketAddress::Ipv4(wasi::sockets::network::Ipv4SocketAddress {
-        port,
-        address: (127, 0, 0, 1),
-    });
+    let address =
+        wasi::sockets::network::IpSocketAddress::Ipv4(wasi::sockets::network::Ipv4SocketAddress {
+            port,
+            address: (127, 0, 0, 1),
+        });
     if let Err(e) = socket.start_connect(&network, address) {
         return format!("denied connect: {e:?}");
     }
@@ -123,9 +131,15 @@ fn describe_http_error(e: http_client::HttpError) -> String {
 
 fn imap(target: &str) -> String {
     let (host, port) = target.rsplit_once(':').unwrap_or((target, "993"));
-    match imap_socket::open(host, port.parse().unwrap_or(993), imap_socket::Security::Tls) {
+    match imap_socket::open(
+        host,
+        port.parse().unwrap_or(993),
+        imap_socket::Security::Tls,
+    ) {
         Ok(_) => "CONNECTED".into(),
-        Err(imap_socket::SocketError::Refused(r)) => format!("refused {} {}", reason(r.reason), r.destination),
+        Err(imap_socket::SocketError::Refused(r)) => {
+            format!("refused {} {}", reason(r.reason), r.destination)
+        }
         Err(other) => format!("failed {other:?}"),
     }
 }
@@ -164,7 +178,11 @@ fn huge_argument() -> String {
         Err(storage::StorageError::TooLarge(c)) => format!("too-large {}", c.limit),
         Err(other) => format!("failed {other:?}"),
     };
-    log::log(log::Level::Info, &String::from_utf8_lossy(&huge[..32 * 1024 * 1024]), &[]);
+    log::log(
+        log::Level::Info,
+        &String::from_utf8_lossy(&huge[..32 * 1024 * 1024]),
+        &[],
+    );
     let http = http_client::send(&http_client::Request {
         method: http_client::Method::Post,
         url: "https://oauth2.googleapis.com/token".into(),
@@ -193,7 +211,11 @@ fn record(outcome: String) -> m::MessageRecord {
         to: vec![],
         cc: vec![],
         bcc: vec![],
-        date: m::MessageDate { utc: "1970-01-01T00:00:00Z".into(), offset_minutes: None, source: m::DateSource::None },
+        date: m::MessageDate {
+            utc: "1970-01-01T00:00:00Z".into(),
+            offset_minutes: None,
+            source: m::DateSource::None,
+        },
         text_body: outcome,
         html_body: None,
         snippet: String::new(),

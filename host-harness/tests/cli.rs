@@ -1,0 +1,115 @@
+//! The plugin developer's CLI, run as a user runs it: `audit` lists every import with its grant,
+//! `normalize` prints records as JSON lines or a summary, and bad input is a clear error.
+
+use std::process::{Command, Output};
+
+fn corpus(name: &str) -> String {
+    format!("{}/../tests/corpus/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = std::env::temp_dir().join("mailsync-test-components");
+    Command::new(env!("CARGO_BIN_EXE_mailsync-host"))
+        .arg("--db")
+        .arg(dir.path().join("cli.db"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .args(args)
+        .output()
+        .expect("run mailsync-host")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
+}
+
+#[test]
+fn audit_lists_every_import_and_export_with_a_grant() {
+    let out = stdout(&run(&["audit"]));
+    for expected in [
+        "import  wasi:cli/environment@0.2.6",
+        "linked, empty: no variables",
+        "export  crm:mail-sync/normalize@0.1.0",
+        "memory cap 256 MiB",
+        "unused  crm:mail-sync/http-client",
+        "google: https://oauth2.googleapis.com",
+        "microsoft: imaps://outlook.office365.com:993",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(!out.contains("NOT provided"), "{out}");
+}
+
+#[test]
+fn normalize_prints_one_json_record_per_message() {
+    let out = stdout(&run(&[
+        "normalize",
+        "--json",
+        "--address",
+        "bob@crm-customer.nl",
+        &corpus("01-plain.eml"),
+        &corpus("18-outbound.eml"),
+    ]));
+    let records: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(
+        records[0]["message-id"]
+            .as_str()
+            .or(records[0]["message_id"].as_str()),
+        Some("plain-1@mail.example.org")
+    );
+    assert_eq!(records[1]["subject"], "Proposal");
+}
+
+#[test]
+fn normalize_summarises_a_directory_with_warnings_in_words() {
+    let dir = format!("{}/../tests/corpus", env!("CARGO_MANIFEST_DIR"));
+    let out = stdout(&run(&[
+        "normalize",
+        "--address",
+        "bob@crm-customer.nl",
+        &dir,
+    ]));
+    assert_eq!(
+        out.matches("── ").count(),
+        std::fs::read_dir(&dir).unwrap().count()
+    );
+    assert!(
+        out.contains("contract.pdf (application/pdf, 1055 B, sha256 7261005e8e0b…)"),
+        "{out}"
+    );
+    assert!(out.contains("multipart \"CUT\" never closed"), "{out}");
+    assert!(out.contains("direction   outbound"), "{out}");
+}
+
+#[test]
+fn a_missing_input_is_a_clear_error() {
+    let output = run(&["normalize", "/no/such/message.eml"]);
+    assert!(!output.status.success());
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains("/no/such/message.eml is neither a file nor a directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [
+        &["--help"][..],
+        &["normalize", "--help"],
+        &["audit", "--help"],
+    ] {
+        let out = stdout(&run(args));
+        assert!(out.contains("Usage:"), "{out}");
+    }
+}

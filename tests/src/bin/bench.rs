@@ -1,0 +1,216 @@
+//! `make bench`: normalisation natively and inside the component over the same corpus in one
+//! run, instantiation from an `InstancePre`, and loading a cached component versus compiling it.
+
+use std::time::{Duration, Instant};
+
+use host_harness::bindings::RawMessage;
+use host_harness::engine::{load_component, new_engine};
+use host_harness::state::MailboxScope;
+use host_harness::HostSettings;
+
+const MAILBOX: &str = "bob@crm-customer.nl";
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let corpus = bench_corpus()?;
+    let bytes: usize = corpus.iter().map(Vec::len).sum();
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    println!(
+        "corpus: {} messages, {:.2} MiB (tests/corpus ×40 plus 60 generated larger messages)\n",
+        corpus.len(),
+        mib
+    );
+
+    let host = tests::plugin_host(&HostSettings::default());
+    let rounds = 5;
+
+    let native = best_of(rounds, || {
+        for m in &corpus {
+            std::hint::black_box(plugin::normalize(
+                &plugin::RawMessage {
+                    bytes: m,
+                    internal_date: None,
+                },
+                MAILBOX,
+            ));
+        }
+    });
+    let mut wasm_times = Vec::new();
+    for _ in 0..rounds {
+        let (mut store, plugin) = host.instantiate(scope()).await?;
+        let start = Instant::now();
+        for m in &corpus {
+            let raw = RawMessage {
+                bytes: m.clone(),
+                internal_date: None,
+            };
+            std::hint::black_box(
+                plugin
+                    .crm_mail_sync_normalize()
+                    .call_normalize(&mut store, &raw, MAILBOX)
+                    .await
+                    .map_err(wasm_error)?,
+            );
+        }
+        wasm_times.push(start.elapsed());
+    }
+    let wasm = *wasm_times.iter().min().expect("rounds > 0");
+    let fresh_start = Instant::now();
+    for m in &corpus {
+        std::hint::black_box(
+            host.mailbox("bench", None)
+                .normalize(m, None, MAILBOX)
+                .await?,
+        );
+    }
+    let fresh = fresh_start.elapsed();
+
+    let rate = |d: Duration| (mib / d.as_secs_f64(), corpus.len() as f64 / d.as_secs_f64());
+    let (n_mib, n_msg) = rate(native);
+    let (w_mib, w_msg) = rate(wasm);
+    let (f_mib, f_msg) = rate(fresh);
+    println!("| normalisation | MiB/s | messages/s | ratio to native |");
+    println!("|---|---:|---:|---:|");
+    println!("| native (same code, release) | {n_mib:.1} | {n_msg:.0} | 1.00 |");
+    println!(
+        "| in the component, one instance | {w_mib:.1} | {w_msg:.0} | {:.2} |",
+        w_mib / n_mib
+    );
+    println!(
+        "| in the component, fresh instance per message | {f_mib:.1} | {f_msg:.0} | {:.2} |",
+        f_mib / n_mib
+    );
+
+    let mut instantiate = Vec::new();
+    for _ in 0..2000 {
+        let start = Instant::now();
+        std::hint::black_box(host.instantiate(scope()).await?);
+        instantiate.push(start.elapsed());
+    }
+    instantiate.sort();
+    println!("\n| instantiation from InstancePre (2000 runs) | µs |");
+    println!("|---|---:|");
+    println!(
+        "| median | {:.1} |",
+        micros(instantiate[instantiate.len() / 2])
+    );
+    println!(
+        "| p99 | {:.1} |",
+        micros(instantiate[instantiate.len() * 99 / 100])
+    );
+
+    let wasm_bytes = std::fs::read(host_harness::BUNDLED_PLUGIN)?;
+    let engine = new_engine().map_err(wasm_error)?;
+    let cache = tempfile::tempdir()?;
+    let compile = best_of(3, || {
+        load_component(&engine, &wasm_bytes, None).expect("compile");
+    });
+    load_component(&engine, &wasm_bytes, Some(cache.path())).map_err(wasm_error)?;
+    let cached = best_of(3, || {
+        let (_, from) = load_component(&engine, &wasm_bytes, Some(cache.path())).expect("load");
+        assert_eq!(from, host_harness::engine::LoadedFrom::Cache);
+    });
+    println!(
+        "\n| loading the component ({} KiB) | ms |",
+        wasm_bytes.len() / 1024
+    );
+    println!("|---|---:|");
+    println!("| compiling with Cranelift | {:.1} |", millis(compile));
+    println!("| loading the cached .cwasm | {:.1} |", millis(cached));
+    println!(
+        "| ratio | {:.0}× faster |",
+        compile.as_secs_f64() / cached.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e:#}")
+}
+
+fn scope() -> MailboxScope {
+    MailboxScope {
+        id: "bench".into(),
+        provider: None,
+    }
+}
+
+fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
+    (0..rounds)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .min()
+        .expect("rounds > 0")
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The test corpus forty times, plus larger generated messages: long HTML newsletters and
+/// messages with base64 attachments, as a mailbox holds them.
+fn bench_corpus() -> anyhow::Result<Vec<Vec<u8>>> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus");
+    let mut small = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        small.push(std::fs::read(entry?.path())?);
+    }
+    let mut corpus: Vec<Vec<u8>> = (0..40).flat_map(|_| small.clone()).collect();
+    for i in 0..30 {
+        corpus.push(newsletter(i));
+        corpus.push(with_attachment(i));
+    }
+    Ok(corpus)
+}
+
+fn newsletter(i: usize) -> Vec<u8> {
+    let items: String = (0..300)
+        .map(|n| format!("<tr><td><a href=\"https://example.com/item/{n}\">Item {n}</a></td><td>Beschrijving van product {n} &amp; prijs &euro; {n},95</td></tr>\r\n"))
+        .collect();
+    format!(
+        "Message-ID: <news-{i}@lists.example.com>\r\nDate: Mon, 4 Mar 2024 10:00:00 +0100\r\nFrom: News <news@lists.example.com>\r\nTo: bob@crm-customer.nl\r\nSubject: Nieuwsbrief {i}\r\nList-Id: <news.lists.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><table>{items}</table></body></html>\r\n"
+    )
+    .into_bytes()
+}
+
+fn with_attachment(i: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..300_000u32)
+        .map(|n| (n.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let encoded = base64_lines(&payload);
+    format!(
+        "Message-ID: <att-{i}@example.org>\r\nDate: Tue, 5 Mar 2024 11:00:00 +0100\r\nFrom: Anna <anna@example.org>\r\nTo: bob@crm-customer.nl\r\nSubject: Offerte {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZie bijlage.\r\n--b{i}\r\nContent-Type: application/pdf; name=\"offerte-{i}.pdf\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"offerte-{i}.pdf\"\r\n\r\n{encoded}\r\n--b{i}--\r\n"
+    )
+    .into_bytes()
+}
+
+fn base64_lines(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for (n, chunk) in data.chunks(3).enumerate() {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for k in 0..4 {
+            if k <= chunk.len() {
+                out.push(ALPHABET[(v >> (18 - 6 * k)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+        if n % 19 == 18 {
+            out.push_str("\r\n");
+        }
+    }
+    out
+}
