@@ -3,10 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use host_harness::HostSettings;
 use host_harness::bindings::RawMessage;
 use host_harness::engine::{load_component, new_engine};
 use host_harness::state::MailboxScope;
-use host_harness::HostSettings;
 
 const MAILBOX: &str = "bob@crm-customer.nl";
 
