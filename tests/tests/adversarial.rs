@@ -99,7 +99,10 @@ async fn a_redirect_to_a_host_outside_the_policy_is_not_followed() {
     ))
     .await;
     let granted = format!("http://127.0.0.1:{}", redirector.port);
-    let host = adversarial_host(&settings_with_test_grant(std::slice::from_ref(&granted), &[]));
+    let host = adversarial_host(&settings_with_test_grant(
+        std::slice::from_ref(&granted),
+        &[],
+    ));
 
     let seen = attempt(&host, "http", &format!("{granted}/start"))
         .await

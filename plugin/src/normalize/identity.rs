@@ -2,6 +2,7 @@
 //! belongs to, and the dedupe key the CRM stores it under.
 
 use mail_parser::{HeaderName, HeaderValue, Message};
+use memchr::memmem;
 use sha2::{Digest, Sha256};
 
 use crate::record::{DateSource, MessageDate, ParseWarning};
@@ -83,7 +84,13 @@ pub fn hex_sha256(parts: &[&[u8]]) -> String {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 fn derive_message_id(content: &[u8]) -> String {
@@ -113,8 +120,8 @@ fn stable_content(message: &Message<'_>, raw: &[u8]) -> Vec<u8> {
 
 /// The bytes after the header block (empty when there is no blank line).
 fn body_bytes(raw: &[u8]) -> &[u8] {
-    let crlf = raw.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4);
-    let lf = raw.windows(2).position(|w| w == b"\n\n").map(|p| p + 2);
+    let crlf = memmem::find(raw, b"\r\n\r\n").map(|p| p + 4);
+    let lf = memmem::find(raw, b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => &raw[a.min(b)..],
         (Some(a), None) | (None, Some(a)) => &raw[a..],

@@ -3,6 +3,7 @@
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{Message, MimeHeaders};
+use memchr::memmem;
 
 use crate::record::ParseWarning;
 
@@ -49,7 +50,7 @@ pub fn charset_and_boundary_problems(message: &Message<'_>) -> Vec<ParseWarning>
             && let Some(boundary) = content_type.attribute("boundary")
         {
             let closing = format!("--{boundary}--");
-            if !contains(raw, closing.as_bytes()) {
+            if memmem::find(raw, closing.as_bytes()).is_none() {
                 warnings.push(ParseWarning::UnterminatedMultipart(boundary.to_string()));
             }
         }
@@ -61,8 +62,4 @@ fn known_charset(name: &str) -> bool {
     let lower = name.trim().to_ascii_lowercase();
     matches!(lower.as_str(), "utf-8" | "utf8" | "us-ascii" | "ascii")
         || charset_decoder(lower.as_bytes()).is_some()
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
