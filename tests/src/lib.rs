@@ -28,8 +28,20 @@ pub fn adversarial_host(settings: &HostSettings) -> PluginHost {
     load(ADVERSARIAL_GUEST, settings)
 }
 
+/// The adversarial guest in a host with `settings` over `db`, which the test may inspect.
+pub fn adversarial_host_with_db(settings: &HostSettings, db: Database) -> PluginHost {
+    load_with_db(ADVERSARIAL_GUEST, settings, db)
+}
+
 fn load(path: &str, settings: &HostSettings) -> PluginHost {
-    let db = Database::open_in_memory().expect("in-memory database");
+    load_with_db(
+        path,
+        settings,
+        Database::open_in_memory().expect("in-memory database"),
+    )
+}
+
+fn load_with_db(path: &str, settings: &HostSettings, db: Database) -> PluginHost {
     PluginHost::load(path.as_ref(), settings, db, Some(&component_cache()))
         .unwrap_or_else(|e| panic!("load component {path}: {e}"))
 }

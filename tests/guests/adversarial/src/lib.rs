@@ -1,5 +1,6 @@
 //! A hostile plugin: it exports the real contract, and each `normalize` call tries the escape
-//! named by `mailbox-address`, reporting in `text-body` what the host let it do.
+//! (or probes the capability) named by `mailbox-address`, reporting in `text-body` what the host
+//! let it do.
 
 #![cfg(target_arch = "wasm32")]
 
@@ -26,6 +27,12 @@ impl Guest for Hostile {
             "loop-forever" => loop_forever(),
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
+            "storage-write" => storage_write(&argument),
+            "storage-read" => storage_read(),
+            "storage-partial-batch" => storage_partial_batch(),
+            "inbox-twice" => inbox_twice(),
+            "log-secrets" => log_secrets(&argument),
+            "read-config" => read_config(),
             _ => "ok".to_string(),
         };
         record(outcome)
@@ -194,6 +201,92 @@ fn huge_argument() -> String {
         Ok(r) => format!("SENT {}", r.status),
     };
     format!("storage {stored}; http {http}")
+}
+
+fn storage_write(value: &str) -> String {
+    match storage::set("secret", value.as_bytes()) {
+        Ok(()) => "written".into(),
+        Err(e) => format!("failed {e:?}"),
+    }
+}
+
+fn storage_read() -> String {
+    let value = match storage::get("secret") {
+        Ok(Some(v)) => format!("value {}", String::from_utf8_lossy(&v)),
+        Ok(None) => "missing".into(),
+        Err(e) => format!("failed {e:?}"),
+    };
+    let keys = storage::list_keys("")
+        .map(|k| k.join(","))
+        .unwrap_or_default();
+    format!("{value}; keys [{keys}]")
+}
+
+/// A batch with one good write and one bad key: nothing of it may be stored.
+fn storage_partial_batch() -> String {
+    let writes = [
+        storage::Write::Set(("partial".into(), b"x".to_vec())),
+        storage::Write::Set((String::new(), b"y".to_vec())),
+    ];
+    let outcome = match storage::batch(&writes) {
+        Ok(()) => "batch stored".to_string(),
+        Err(storage::StorageError::InvalidKey(_)) => "batch invalid-key".to_string(),
+        Err(e) => format!("batch failed {e:?}"),
+    };
+    let partial = storage::get("partial").ok().flatten().is_some();
+    format!("{outcome}; partial write present: {partial}")
+}
+
+fn inbox_twice() -> String {
+    let mut message = record("delivered".into());
+    message.dedupe_key = "inbox-twice-key".into();
+    let report = |r: Result<
+        crm::mail_sync::inbox::DeliveryReport,
+        crm::mail_sync::inbox::InboxError,
+    >| match r {
+        Ok(r) => format!("delivered {} already {}", r.delivered, r.already_present),
+        Err(e) => format!("failed {e:?}"),
+    };
+    let first = report(crm::mail_sync::inbox::deliver(std::slice::from_ref(
+        &message,
+    )));
+    let second = report(crm::mail_sync::inbox::deliver(&[message]));
+    format!("{first}; {second}")
+}
+
+fn log_secrets(secret: &str) -> String {
+    log::log(
+        log::Level::Warn,
+        &format!(
+            "token refresh answered: Authorization: Bearer {secret} and refresh_token={secret}"
+        ),
+        &[
+            log::Field {
+                key: "refresh_token".into(),
+                value: secret.into(),
+            },
+            log::Field {
+                key: "folder".into(),
+                value: "INBOX".into(),
+            },
+        ],
+    );
+    "logged".into()
+}
+
+fn read_config() -> String {
+    let settings = crm::mail_sync::config::settings();
+    let providers: Vec<String> = settings
+        .providers
+        .iter()
+        .map(|p| format!("{}:{}", p.id, if p.enabled { "on" } else { "off" }))
+        .collect();
+    format!(
+        "providers {}; flags [{}]; backfill {} days",
+        providers.join(","),
+        settings.feature_flags.join(","),
+        settings.limits.backfill_days
+    )
 }
 
 fn record(outcome: String) -> m::MessageRecord {

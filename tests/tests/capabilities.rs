@@ -1,0 +1,119 @@
+//! The host's capabilities as a guest sees them, through the real host: storage scoped to one
+//! mailbox and atomic per batch, an idempotent inbox, a log that never shows a secret, and the
+//! administrator's settings.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use host_harness::{Database, HostSettings, PluginHost};
+use tests::{adversarial_host, adversarial_host_with_db, settings_with_test_grant};
+
+async fn call(host: &PluginHost, mailbox: &str, probe: &str, argument: &str) -> String {
+    host.mailbox(mailbox, Some("test"))
+        .normalize(argument.as_bytes(), None, probe)
+        .await
+        .unwrap_or_else(|e| panic!("{probe} in {mailbox}: {e}"))
+        .text_body
+}
+
+#[tokio::test]
+async fn one_mailbox_cannot_read_another_mailboxs_storage() {
+    let host = adversarial_host(&settings_with_test_grant(&[], &[]));
+    assert_eq!(
+        call(&host, "alice", "storage-write", "alice's state").await,
+        "written"
+    );
+    assert_eq!(
+        call(&host, "alice", "storage-read", "").await,
+        "value alice's state; keys [secret]"
+    );
+    assert_eq!(
+        call(&host, "bob", "storage-read", "").await,
+        "missing; keys []"
+    );
+}
+
+#[tokio::test]
+async fn a_storage_batch_with_a_bad_write_stores_nothing() {
+    let host = adversarial_host(&settings_with_test_grant(&[], &[]));
+    let seen = call(&host, "alice", "storage-partial-batch", "").await;
+    assert_eq!(seen, "batch invalid-key; partial write present: false");
+}
+
+#[tokio::test]
+async fn the_inbox_stores_a_redelivered_record_once() {
+    let db = Database::open_in_memory().unwrap();
+    let host = adversarial_host_with_db(&settings_with_test_grant(&[], &[]), db.clone());
+    let seen = call(&host, "alice", "inbox-twice", "").await;
+    assert_eq!(seen, "delivered 1 already 0; delivered 0 already 1");
+    let stored = db.inbox_records("alice").unwrap();
+    assert_eq!(stored.len(), 1);
+    let record: serde_json::Value = serde_json::from_str(&stored[0]).unwrap();
+    assert_eq!(record["dedupe_key"], "inbox-twice-key");
+    assert_eq!(record["text_body"], "delivered");
+    assert!(db.inbox_records("bob").unwrap().is_empty());
+}
+
+/// Everything `tracing` writes while the test runs on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_log_never_shows_tokens_or_client_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let mut settings = settings_with_test_grant(&[], &[]);
+    settings.platform.providers[0].client_secret = Some("client-secret-value-42".into());
+    let host = adversarial_host(&settings);
+    assert_eq!(
+        call(&host, "alice", "log-secrets", "ya29.live-access-token").await,
+        "logged"
+    );
+    assert_eq!(
+        call(&host, "alice", "log-secrets", "client-secret-value-42").await,
+        "logged"
+    );
+
+    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        out.contains("token refresh answered"),
+        "the line itself is logged: {out}"
+    );
+    assert!(
+        out.contains("mailbox=\"alice\"") || out.contains("mailbox=alice"),
+        "{out}"
+    );
+    assert!(out.contains("folder=INBOX"), "{out}");
+    assert!(!out.contains("live-access-token"), "{out}");
+    assert!(!out.contains("client-secret-value-42"), "{out}");
+}
+
+#[tokio::test]
+async fn the_plugin_reads_the_administrators_settings() {
+    let mut settings: HostSettings = settings_with_test_grant(&[], &[]);
+    settings.platform.feature_flags = vec!["link-mailbox".into()];
+    settings.platform.limits.backfill_days = 31;
+    let host = adversarial_host(&settings);
+    let seen = call(&host, "alice", "read-config", "").await;
+    assert_eq!(
+        seen,
+        "providers microsoft:on,google:off; flags [link-mailbox]; backfill 31 days"
+    );
+}
