@@ -26,7 +26,7 @@ impl Participants {
             cc: list(HeaderName::Cc, "Cc"),
             bcc: list(HeaderName::Bcc, "Bcc"),
         };
-        if message.header_raw(HeaderName::From).is_none() {
+        if message.header(HeaderName::From).is_none() {
             warnings.push(ParseWarning::MissingFrom);
         }
         people

@@ -10,10 +10,11 @@ pub fn message_date(
     internal_date: Option<i64>,
     warnings: &mut Vec<ParseWarning>,
 ) -> MessageDate {
-    let Some(raw) = message.header_raw(HeaderName::Date) else {
+    if message.header(HeaderName::Date).is_none() {
         warnings.push(ParseWarning::MissingDate);
         return fallback_date(internal_date);
-    };
+    }
+    let raw = message.header_raw(HeaderName::Date).unwrap_or_default();
     match message.date().filter(|d| plausible(d)) {
         Some(date) => MessageDate {
             utc: utc_rfc3339(date.to_timestamp()),

@@ -21,10 +21,19 @@ pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
         warnings.push(ParseWarning::EmptyInput);
     }
     warnings.extend(raw_checks::eight_bit_headers(raw.bytes));
+    let repaired = raw_checks::repair_eight_bit_headers(raw.bytes);
+    let readable = RawMessage {
+        bytes: repaired.as_deref().unwrap_or(raw.bytes),
+        internal_date: raw.internal_date,
+    };
 
-    let parsed = MessageParser::default().parse(raw.bytes);
+    let parsed = MessageParser::default().parse(readable.bytes);
     let record = match parsed.as_ref().filter(|m| !m.headers().is_empty()) {
-        Some(message) => from_message(message, raw, mailbox_address, warnings),
+        Some(message) => {
+            let mut record = from_message(message, &readable, mailbox_address, warnings);
+            record.size = raw.bytes.len() as u64;
+            record
+        }
         None => {
             if !warnings.contains(&ParseWarning::EmptyInput) {
                 warnings.push(ParseWarning::NoHeaders);
