@@ -102,6 +102,8 @@ pub struct Policy {
     pub http_request_cap_bytes: u64,
     pub imap_read_cap_bytes: u32,
     pub imap_write_cap_bytes: u64,
+    /// IMAP connections one call may hold open at once.
+    pub imap_connections_per_call: u32,
     pub storage_value_cap_bytes: u64,
     pub inbox_batch_cap_bytes: u64,
     pub connect_timeout_ms: u64,
@@ -143,6 +145,7 @@ impl Default for Policy {
             http_request_cap_bytes: 1024 * 1024,
             imap_read_cap_bytes: 256 * 1024,
             imap_write_cap_bytes: 1024 * 1024,
+            imap_connections_per_call: 4,
             storage_value_cap_bytes: 4 * 1024 * 1024,
             inbox_batch_cap_bytes: 128 * 1024 * 1024,
             connect_timeout_ms: 10_000,

@@ -22,6 +22,8 @@ pub struct HostState {
     pub(crate) memory: MemoryCap,
     pub(crate) mailbox: MailboxScope,
     pub(crate) services: Arc<Services>,
+    /// IMAP connections this call holds (capped by the policy).
+    pub(crate) open_connections: u32,
 }
 
 impl HostState {
@@ -32,6 +34,7 @@ impl HostState {
             memory: MemoryCap::new(services.policy.memory_limit_bytes),
             mailbox,
             services,
+            open_connections: 0,
         }
     }
 }

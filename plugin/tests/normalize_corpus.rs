@@ -424,13 +424,22 @@ fn the_same_message_gives_the_same_dedupe_key_and_others_differ() {
 #[test]
 fn latin1_bytes_in_headers_are_read_as_windows_1252_not_replaced() {
     let bytes = b"Message-ID: <l1@x>\r\nDate: Mon, 4 Mar 2024 10:00:00 +0000\r\nFrom: Ren\xe9 <rene@example.org>\r\nSubject: Caf\xe9 cr\xe8me \x80 5\r\n\r\nbody\r\n";
-    let r = normalize(&RawMessage { bytes, internal_date: None }, MAILBOX);
+    let r = normalize(
+        &RawMessage {
+            bytes,
+            internal_date: None,
+        },
+        MAILBOX,
+    );
     assert_eq!(r.subject.as_deref(), Some("Café crème € 5"));
     assert_eq!(addresses(&r.from), [(Some("René"), "rene@example.org")]);
     assert_eq!(r.text_body, "body");
     assert_eq!(r.size, bytes.len() as u64);
     assert_eq!(
         r.warnings,
-        [ParseWarning::RawEightBitHeader("From".into()), ParseWarning::RawEightBitHeader("Subject".into())]
+        [
+            ParseWarning::RawEightBitHeader("From".into()),
+            ParseWarning::RawEightBitHeader("Subject".into())
+        ]
     );
 }

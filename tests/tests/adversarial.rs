@@ -190,3 +190,18 @@ async fn a_huge_argument_from_the_host_ends_the_call_at_the_memory_cap() {
     );
     assert_still_serves(&host).await;
 }
+
+#[tokio::test]
+async fn a_call_cannot_hold_more_imap_connections_than_the_cap() {
+    let server = LoopbackServer::start("* OK IMAP4rev1\r\n".into()).await;
+    let granted = format!("imap://127.0.0.1:{}", server.port);
+    let host = adversarial_host(&settings_with_test_grant(
+        &[],
+        std::slice::from_ref(&granted),
+    ));
+    let seen = attempt(&host, "imap-flood", &server.port.to_string())
+        .await
+        .unwrap();
+    assert_eq!(seen, "opened 4; after closing one, open again: true");
+    assert_still_serves(&host).await;
+}

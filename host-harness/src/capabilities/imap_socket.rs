@@ -42,6 +42,12 @@ impl imap_socket::Host for HostState {
         port: u16,
         security: Security,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
+        let cap = self.services.policy.imap_connections_per_call;
+        if self.open_connections >= cap {
+            let message =
+                format!("this call already holds {cap} connections, the most the host allows");
+            return Ok(Err(SocketError::InvalidState(message)));
+        }
         match open(
             &self.services,
             self.mailbox.provider.as_deref(),
@@ -51,7 +57,10 @@ impl imap_socket::Host for HostState {
         )
         .await
         {
-            Ok(conn) => Ok(Ok(self.table.push(conn)?)),
+            Ok(conn) => {
+                self.open_connections += 1;
+                Ok(Ok(self.table.push(conn)?))
+            }
             Err(e) => Ok(Err(e)),
         }
     }
@@ -226,6 +235,7 @@ impl imap_socket::HostConnection for HostState {
 
     async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
         self.table.delete(conn)?;
+        self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
     }
 }

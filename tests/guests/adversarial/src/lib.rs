@@ -24,6 +24,7 @@ impl Guest for Hostile {
             "lookup-name" => lookup_name(),
             "http" => http(&argument),
             "imap" => imap(&argument),
+            "imap-flood" => imap_flood(&argument),
             "loop-forever" => loop_forever(),
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
@@ -149,6 +150,23 @@ fn imap(target: &str) -> String {
         }
         Err(other) => format!("failed {other:?}"),
     }
+}
+
+/// Opens plain connections to `port` on loopback, keeping them all, until the host says no.
+fn imap_flood(port: &str) -> String {
+    let port = port.parse().unwrap_or(143);
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        match imap_socket::open("127.0.0.1", port, imap_socket::Security::Plain) {
+            Ok(c) => held.push(c),
+            Err(imap_socket::SocketError::InvalidState(_)) => break,
+            Err(other) => return format!("failed {other:?}"),
+        }
+    }
+    let opened = held.len();
+    drop(held.pop());
+    let again = imap_socket::open("127.0.0.1", port, imap_socket::Security::Plain).is_ok();
+    format!("opened {opened}; after closing one, open again: {again}")
 }
 
 fn reason(r: crm::mail_sync::capability_types::RefusalReason) -> &'static str {
