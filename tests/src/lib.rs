@@ -1,6 +1,8 @@
 //! Shared pieces of the end-to-end proofs: hosts loading the real plugin or the adversarial
 //! guest, test settings, and small loopback servers that record who connected.
 
+pub mod tls_server;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

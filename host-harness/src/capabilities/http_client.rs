@@ -104,24 +104,38 @@ fn transport_error(e: reqwest::Error) -> HttpError {
     if e.is_timeout() {
         return HttpError::TimedOut;
     }
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(err) = source {
-        if err.downcast_ref::<rustls::Error>().is_some() {
-            return HttpError::TlsFailed(err.to_string());
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && let Some(inner) = io.get_ref()
-            && let Some(tls) = inner.downcast_ref::<rustls::Error>()
-        {
-            return HttpError::TlsFailed(tls.to_string());
-        }
-        source = err.source();
+    if let Some(tls) = tls_failure(&e) {
+        return HttpError::TlsFailed(tls);
     }
     if e.is_connect() {
         HttpError::ConnectFailed(full_message(&e))
     } else {
         HttpError::Transport(full_message(&e))
     }
+}
+
+/// The TLS failure somewhere in an error's chain. hyper and tokio-rustls wrap rustls's error in
+/// `io::Error`s whose `source` skips it, so the chain is read both by type and by rustls's texts.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    const RUSTLS_TEXTS: &[&str] = &[
+        "invalid peer certificate",
+        "received fatal alert",
+        "peer is incompatible",
+        "peer misbehaved",
+        "handshake",
+    ];
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return Some(err.to_string());
+        }
+        let text = err.to_string();
+        if RUSTLS_TEXTS.iter().any(|t| text.contains(t)) {
+            return Some(text);
+        }
+        source = err.source();
+    }
+    None
 }
 
 fn full_message(e: &dyn std::error::Error) -> String {

@@ -25,6 +25,8 @@ impl Guest for Hostile {
             "http" => http(&argument),
             "imap" => imap(&argument),
             "imap-flood" => imap_flood(&argument),
+            "imap-session" => imap_session(&argument),
+            "http-body" => http_body(&argument),
             "loop-forever" => loop_forever(),
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
@@ -149,6 +151,63 @@ fn imap(target: &str) -> String {
             format!("refused {} {}", reason(r.reason), r.destination)
         }
         Err(other) => format!("failed {other:?}"),
+    }
+}
+
+/// `tls|starttls|plain host:port`: greeting, STARTTLS where asked, NOOP, then one more read.
+fn imap_session(argument: &str) -> String {
+    let (mode, target) = argument.split_once(' ').unwrap_or(("tls", argument));
+    let (host, port) = target.rsplit_once(':').unwrap_or((target, "993"));
+    let security = match mode {
+        "starttls" => imap_socket::Security::Starttls,
+        "plain" => imap_socket::Security::Plain,
+        _ => imap_socket::Security::Tls,
+    };
+    let run = || -> Result<String, imap_socket::SocketError> {
+        let conn = imap_socket::open(host, port.parse().unwrap_or(993), security)?;
+        if mode == "starttls" {
+            read_line(&conn)?;
+            conn.write(b"a0 STARTTLS\r\n")?;
+            read_line(&conn)?;
+            conn.start_tls()?;
+        }
+        let greeting = read_line(&conn)?;
+        conn.write(b"a1 NOOP\r\n")?;
+        let reply = read_line(&conn)?;
+        let then = match conn.read(1024) {
+            Err(imap_socket::SocketError::Closed) => "closed".to_string(),
+            other => format!("{other:?}"),
+        };
+        Ok(format!("greeting {greeting}; reply {reply}; then {then}"))
+    };
+    match run() {
+        Ok(s) => s,
+        Err(imap_socket::SocketError::TlsFailed(_)) => "failed tls".into(),
+        Err(e) => format!("failed {e:?}"),
+    }
+}
+
+/// Reads up to and without the next CRLF.
+fn read_line(conn: &imap_socket::Connection) -> Result<String, imap_socket::SocketError> {
+    let mut line = Vec::new();
+    while !line.ends_with(b"\r\n") {
+        line.extend(conn.read(1)?);
+    }
+    line.truncate(line.len() - 2);
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+fn http_body(url: &str) -> String {
+    let request = http_client::Request {
+        method: http_client::Method::Get,
+        url: url.to_string(),
+        headers: vec![],
+        body: vec![],
+    };
+    match http_client::send(&request) {
+        Ok(r) => format!("status {} body {} bytes", r.status, r.body.len()),
+        Err(http_client::HttpError::TlsFailed(_)) => "failed tls".into(),
+        Err(e) => describe_http_error(e),
     }
 }
 
