@@ -108,14 +108,17 @@ fn lookup_name() -> String {
     }
 }
 
-fn http(url: &str) -> String {
-    let request = http_client::Request {
+fn get(url: &str) -> Result<http_client::Response, http_client::HttpError> {
+    http_client::send(&http_client::Request {
         method: http_client::Method::Get,
         url: url.to_string(),
         headers: vec![],
         body: vec![],
-    };
-    match http_client::send(&request) {
+    })
+}
+
+fn http(url: &str) -> String {
+    match get(url) {
         Ok(response) => {
             let location = response
                 .headers
@@ -198,13 +201,7 @@ fn read_line(conn: &imap_socket::Connection) -> Result<String, imap_socket::Sock
 }
 
 fn http_body(url: &str) -> String {
-    let request = http_client::Request {
-        method: http_client::Method::Get,
-        url: url.to_string(),
-        headers: vec![],
-        body: vec![],
-    };
-    match http_client::send(&request) {
+    match get(url) {
         Ok(r) => format!("status {} body {} bytes", r.status, r.body.len()),
         Err(http_client::HttpError::TlsFailed(_)) => "failed tls".into(),
         Err(e) => describe_http_error(e),
