@@ -443,3 +443,20 @@ fn latin1_bytes_in_headers_are_read_as_windows_1252_not_replaced() {
         ]
     );
 }
+
+#[test]
+fn east_asian_and_european_charsets_come_out_as_utf8_in_body_and_subject() {
+    for (file, text) in [
+        ("26-shift-jis.eml", "お見積もりを送ります。"),
+        ("27-euc-kr.eml", "견적서를 보내드립니다."),
+        ("28-big5.eml", "這是報價單。"),
+        ("29-iso-8859-2.eml", "Dzień dobry, zażółć gęślą jaźń."),
+        ("30-iso-8859-7.eml", "Καλημέρα σας."),
+        ("31-windows-1251.eml", "Добрый день, счёт во вложении."),
+    ] {
+        let r = record(file);
+        assert_eq!(r.text_body, text, "{file}");
+        assert_eq!(r.subject.as_deref(), Some(text), "{file}");
+        assert!(r.warnings.is_empty(), "{file}: {:?}", r.warnings);
+    }
+}

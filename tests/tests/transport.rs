@@ -116,3 +116,25 @@ async fn an_https_response_over_the_cap_is_refused() {
     let seen = call(&host, "http-body", &format!("https://127.0.0.1:{port}/")).await;
     assert_eq!(seen, "response-too-large 4194304");
 }
+
+#[tokio::test]
+async fn a_granted_name_that_resolves_to_loopback_is_refused_unless_local() {
+    let pki = TestPki::new();
+    let port = start(&pki, Script::Https { body_len: 10 }).await;
+    let granted = format!("https://localhost:{port}");
+    let mut settings = settings(std::slice::from_ref(&granted), &[], &pki);
+    let host = adversarial_host(&settings);
+    let seen = call(&host, "http-body", &format!("{granted}/")).await;
+    assert_eq!(
+        seen,
+        format!("refused refused-address https://localhost:{port}")
+    );
+
+    // Named as a local host by the policy, the same name is reachable.
+    settings.policy.local_hosts = vec!["localhost".into()];
+    let host = adversarial_host(&settings);
+    assert_eq!(
+        call(&host, "http-body", &format!("{granted}/")).await,
+        "status 200 body 10 bytes"
+    );
+}
