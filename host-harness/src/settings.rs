@@ -121,3 +121,36 @@ impl HostSettings {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_settings_file_loads_and_keeps_the_default_grants() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings.example.toml");
+        let settings = HostSettings::load(&path).expect("the example loads");
+        assert_eq!(settings.policy.providers, Policy::default().providers);
+        assert_eq!(settings.platform.feature_flags, ["link-mailbox"]);
+        assert_eq!(settings.platform.providers.len(), 2);
+        assert!(settings.platform.providers.iter().any(|p| p.id == "microsoft" && p.enabled));
+    }
+
+    #[test]
+    fn an_unknown_field_is_a_clear_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[policy]\nmemory_limit = 1\n").unwrap();
+        let err = HostSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("memory_limit"), "{err}");
+    }
+
+    #[test]
+    fn a_policy_allowing_plain_transport_off_loopback_does_not_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("plain.toml");
+        std::fs::write(&path, "[policy]\nplain_hosts = [\"mail.example.com\"]\n").unwrap();
+        let err = HostSettings::load(&path).unwrap_err().to_string();
+        assert!(err.contains("not localhost or a loopback address"), "{err}");
+    }
+}
