@@ -12,6 +12,7 @@ setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 demo: setup
+	$(CARGO) build -p host-harness
 	@mkdir -p $(DEMO_DIR)
 	@echo "== Normalising the bundled sample messages through the sandboxed plugin"
 	@$(HOST) normalize --address bob@crm-customer.nl tests/corpus
