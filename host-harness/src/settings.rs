@@ -133,7 +133,13 @@ mod tests {
         assert_eq!(settings.policy.providers, Policy::default().providers);
         assert_eq!(settings.platform.feature_flags, ["link-mailbox"]);
         assert_eq!(settings.platform.providers.len(), 2);
-        assert!(settings.platform.providers.iter().any(|p| p.id == "microsoft" && p.enabled));
+        assert!(
+            settings
+                .platform
+                .providers
+                .iter()
+                .any(|p| p.id == "microsoft" && p.enabled)
+        );
     }
 
     #[test]
@@ -142,7 +148,10 @@ mod tests {
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "[policy]\nmemory_limit = 1\n").unwrap();
         let err = HostSettings::load(&path).unwrap_err().to_string();
-        assert!(err.contains("bad.toml") && err.contains("memory_limit"), "{err}");
+        assert!(
+            err.contains("bad.toml") && err.contains("memory_limit"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use host_harness::policy::Grant;
-use host_harness::{Database, HostSettings, PluginHost};
+use host_harness::{CallError, Database, HostSettings, PluginHost};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -46,6 +46,20 @@ fn load(path: &str, settings: &HostSettings) -> PluginHost {
 fn load_with_db(path: &str, settings: &HostSettings, db: Database) -> PluginHost {
     PluginHost::load(path.as_ref(), settings, db, Some(&component_cache()))
         .unwrap_or_else(|e| panic!("load component {path}: {e}"))
+}
+
+/// Asks the adversarial guest in `host` to run `probe` with `argument`, as mailbox `mailbox` of
+/// provider `test`; `Ok` holds what the guest reports it saw.
+pub async fn probe(
+    host: &PluginHost,
+    mailbox: &str,
+    probe: &str,
+    argument: &str,
+) -> Result<String, CallError> {
+    host.mailbox(mailbox, Some("test"))
+        .normalize(argument.as_bytes(), None, probe)
+        .await
+        .map(|record| record.text_body)
 }
 
 /// Default settings plus a provider `test` granted exactly `http` and `imap`, with 127.0.0.1

@@ -2,14 +2,11 @@
 //! refused with the documented error, and the same host then serves a normal call.
 
 use host_harness::{CallError, HostSettings, PluginHost};
-use tests::{LoopbackServer, adversarial_host, settings_with_test_grant};
+use tests::{LoopbackServer, adversarial_host, probe, settings_with_test_grant};
 
-/// Runs one attempt as the mailbox `m1` of provider `test`; `Ok` holds what the guest saw.
+/// Runs one attempt as the mailbox `m1`; `Ok` holds what the guest saw.
 async fn attempt(host: &PluginHost, name: &str, argument: &str) -> Result<String, CallError> {
-    host.mailbox("m1", Some("test"))
-        .normalize(argument.as_bytes(), None, name)
-        .await
-        .map(|record| record.text_body)
+    probe(host, "m1", name, argument).await
 }
 
 async fn assert_still_serves(host: &PluginHost) {

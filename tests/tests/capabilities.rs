@@ -6,14 +6,12 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use host_harness::{Database, HostSettings, PluginHost};
-use tests::{adversarial_host, adversarial_host_with_db, settings_with_test_grant};
+use tests::{adversarial_host, adversarial_host_with_db, probe, settings_with_test_grant};
 
-async fn call(host: &PluginHost, mailbox: &str, probe: &str, argument: &str) -> String {
-    host.mailbox(mailbox, Some("test"))
-        .normalize(argument.as_bytes(), None, probe)
+async fn call(host: &PluginHost, mailbox: &str, name: &str, argument: &str) -> String {
+    probe(host, mailbox, name, argument)
         .await
-        .unwrap_or_else(|e| panic!("{probe} in {mailbox}: {e}"))
-        .text_body
+        .unwrap_or_else(|e| panic!("{name} in {mailbox}: {e}"))
 }
 
 #[tokio::test]

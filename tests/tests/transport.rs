@@ -4,7 +4,7 @@
 
 use host_harness::{HostSettings, PluginHost};
 use tests::tls_server::{Script, TestPki, start};
-use tests::{adversarial_host, settings_with_test_grant};
+use tests::{adversarial_host, probe, settings_with_test_grant};
 
 /// Settings granting provider `test` exactly these destinations and trusting `pki`'s CA.
 fn settings(http: &[String], imap: &[String], trusted: &TestPki) -> HostSettings {
@@ -13,12 +13,10 @@ fn settings(http: &[String], imap: &[String], trusted: &TestPki) -> HostSettings
     settings
 }
 
-async fn call(host: &PluginHost, probe: &str, argument: &str) -> String {
-    host.mailbox("m1", Some("test"))
-        .normalize(argument.as_bytes(), None, probe)
+async fn call(host: &PluginHost, name: &str, argument: &str) -> String {
+    probe(host, "m1", name, argument)
         .await
-        .unwrap_or_else(|e| panic!("{probe}: {e}"))
-        .text_body
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 #[tokio::test]
