@@ -70,6 +70,18 @@ impl Database {
         })
     }
 
+    /// Runs `op` on a blocking thread, off the async workers; a failure comes back as its text.
+    pub async fn run_blocking<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&Database) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let db = self.clone();
+        match tokio::task::spawn_blocking(move || op(&db)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,

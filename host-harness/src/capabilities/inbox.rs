@@ -41,14 +41,14 @@ impl inbox::Host for HostState {
         }
         let db = self.services.db.clone();
         let mailbox = self.mailbox.id.clone();
-        let outcome = tokio::task::spawn_blocking(move || db.inbox_deliver(&mailbox, &rows)).await;
-        Ok(match outcome {
-            Ok(Ok((delivered, already_present))) => Ok(DeliveryReport {
+        let outcome = db
+            .run_blocking(move |db| db.inbox_deliver(&mailbox, &rows))
+            .await;
+        Ok(outcome
+            .map(|(delivered, already_present)| DeliveryReport {
                 delivered,
                 already_present,
-            }),
-            Ok(Err(e)) => Err(InboxError::Unavailable(e.to_string())),
-            Err(e) => Err(InboxError::Unavailable(e.to_string())),
-        })
+            })
+            .map_err(InboxError::Unavailable))
     }
 }

@@ -77,18 +77,10 @@ impl HostState {
     ) -> impl Future<Output = Result<T, StorageError>> + Send + 'static {
         let db = self.services.db.clone();
         let mailbox = self.mailbox.id.clone();
-        run_blocking(move || op(&db, mailbox))
-    }
-}
-
-async fn run_blocking<T: Send + 'static>(
-    op: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
-) -> Result<T, StorageError> {
-    {
-        match tokio::task::spawn_blocking(op).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(StorageError::Unavailable(e.to_string())),
-            Err(e) => Err(StorageError::Unavailable(e.to_string())),
+        async move {
+            db.run_blocking(move |db| op(db, mailbox))
+                .await
+                .map_err(StorageError::Unavailable)
         }
     }
 }

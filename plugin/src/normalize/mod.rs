@@ -29,11 +29,13 @@ pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
 
     let parsed = MessageParser::default().parse(readable.bytes);
     let record = match parsed.as_ref().filter(|m| !m.headers().is_empty()) {
-        Some(message) => {
-            let mut record = from_message(message, &readable, mailbox_address, warnings);
-            record.size = raw.bytes.len() as u64;
-            record
-        }
+        Some(message) => from_message(
+            message,
+            &readable,
+            raw.bytes.len(),
+            mailbox_address,
+            warnings,
+        ),
         None => {
             if !warnings.contains(&ParseWarning::EmptyInput) {
                 warnings.push(ParseWarning::NoHeaders);
@@ -45,16 +47,18 @@ pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
     record
 }
 
+/// `readable` is the message as parsed (headers repaired); `size` is the original's length.
 fn from_message(
     message: &Message<'_>,
-    raw: &RawMessage<'_>,
+    readable: &RawMessage<'_>,
+    size: usize,
     mailbox_address: &str,
     mut warnings: Vec<ParseWarning>,
 ) -> MessageRecord {
     warnings.extend(raw_checks::charset_and_boundary_problems(message));
     let people = addresses::Participants::read(message, &mut warnings);
-    let date = dates::message_date(message, raw.internal_date, &mut warnings);
-    let ids = identity::Identity::read(message, raw.bytes, &date, &mut warnings);
+    let date = dates::message_date(message, readable.internal_date, &mut warnings);
+    let ids = identity::Identity::read(message, readable.bytes, &date, &mut warnings);
     let bodies = body::Bodies::read(message);
     let attachments = attachments::collect(message, &mut warnings);
     let direction = people.direction(mailbox_address);
@@ -79,7 +83,7 @@ fn from_message(
         html_body: bodies.html,
         attachments,
         classification: classify::classify(message),
-        size: raw.bytes.len() as u64,
+        size: size as u64,
         direction,
         warnings,
     }
