@@ -13,4 +13,5 @@ wasmtime::component::bindgen!({
 });
 
 pub use crm::mail_sync::*;
+pub use exports::crm::mail_sync::mailbox as panel;
 pub use exports::crm::mail_sync::normalize::RawMessage;

@@ -1,5 +1,6 @@
-//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox) and the CRM's
-//! inbox, whose unique (mailbox, dedupe key) makes redelivery store nothing twice.
+//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox), the CRM's
+//! inbox, whose unique (mailbox, dedupe key) makes redelivery store nothing twice, and which
+//! provider each mailbox was linked through (the host's own record, which scopes the grants).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,6 +28,10 @@ CREATE TABLE IF NOT EXISTS inbox_messages (
     delivered_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     UNIQUE (mailbox, dedupe_key)
 );
+CREATE TABLE IF NOT EXISTS mailbox_providers (
+    mailbox  TEXT PRIMARY KEY,
+    provider TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// One key-value write of a batch.
@@ -133,6 +138,40 @@ impl Database {
                 };
             }
             tx.commit()
+        })
+    }
+
+    /// The provider the platform chose for `mailbox`, if any.
+    pub fn mailbox_provider(&self, mailbox: &str) -> rusqlite::Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT provider FROM mailbox_providers WHERE mailbox = ?1",
+                params![mailbox],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Records (or with `None`, forgets) the provider of `mailbox`.
+    pub fn set_mailbox_provider(
+        &self,
+        mailbox: &str,
+        provider: Option<&str>,
+    ) -> rusqlite::Result<()> {
+        self.with(|c| {
+            match provider {
+                Some(p) => c.execute(
+                    "INSERT INTO mailbox_providers (mailbox, provider) VALUES (?1, ?2)
+                     ON CONFLICT (mailbox) DO UPDATE SET provider = excluded.provider",
+                    params![mailbox, p],
+                )?,
+                None => c.execute(
+                    "DELETE FROM mailbox_providers WHERE mailbox = ?1",
+                    params![mailbox],
+                )?,
+            };
+            Ok(())
         })
     }
 

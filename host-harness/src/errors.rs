@@ -15,6 +15,8 @@ pub enum CallError {
     Trap { message: String },
     #[error("the plugin could not be instantiated: {message}")]
     Instantiate { message: String },
+    #[error("the host's database failed: {message}")]
+    Host { message: String },
 }
 
 impl CallError {

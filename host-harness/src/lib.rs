@@ -4,12 +4,15 @@
 pub mod audit;
 pub mod bindings;
 pub mod capabilities;
+pub mod clock;
 pub mod db;
 pub mod engine;
 pub mod errors;
 pub mod limits;
+pub mod mailbox;
 pub mod plugin_host;
 pub mod policy;
+pub mod providers;
 pub mod redact;
 pub mod services;
 pub mod settings;
@@ -19,7 +22,8 @@ pub mod tls;
 pub use bindings::message::MessageRecord;
 pub use db::Database;
 pub use errors::{CallError, HostError};
-pub use plugin_host::{Mailbox, PluginHost};
+pub use mailbox::Mailbox;
+pub use plugin_host::PluginHost;
 pub use policy::Policy;
 pub use settings::HostSettings;
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store};
 
-use crate::bindings::{MailSyncPlugin, MailSyncPluginPre, RawMessage, message::MessageRecord};
+use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
 use crate::engine::{EPOCH_TICK, EpochTicker, LoadedFrom, load_component, new_engine};
 use crate::errors::{CallError, HostError};
+use crate::mailbox::Mailbox;
 use crate::services::Services;
 use crate::settings::HostSettings;
 use crate::state::{HostState, MailboxScope};
@@ -47,7 +48,7 @@ impl PluginHost {
         db: Database,
         cache_dir: Option<&Path>,
     ) -> Result<Self, HostError> {
-        settings.policy.validate()?;
+        settings.effective_policy().validate()?;
         let tls = crate::tls::client_config(&settings.tls.extra_roots)?;
         let engine = new_engine().map_err(HostError::Component)?;
         let (component, loaded_from) =
@@ -70,15 +71,30 @@ impl PluginHost {
         })
     }
 
-    /// A handle on one mailbox: its storage scope and its provider's grants.
-    pub fn mailbox(&self, id: &str, provider: Option<&str>) -> Mailbox<'_> {
-        Mailbox {
-            host: self,
-            scope: MailboxScope {
-                id: id.to_string(),
-                provider: provider.map(str::to_string),
-            },
-        }
+    /// A handle on one mailbox. Its calls get the grants of the provider the mailbox was linked
+    /// through, from the host's own record (see [`PluginHost::assign_provider`]).
+    pub fn mailbox(&self, id: &str) -> Mailbox<'_> {
+        Mailbox::new(self, id)
+    }
+
+    /// Records that `mailbox` uses `provider`'s grants. Linking does this itself; a platform that
+    /// knows the provider otherwise (or a test of the sandbox) may set it directly.
+    pub async fn assign_provider(
+        &self,
+        mailbox: &str,
+        provider: Option<&str>,
+    ) -> Result<(), CallError> {
+        let (mailbox, provider) = (mailbox.to_string(), provider.map(str::to_string));
+        self.services
+            .db
+            .run_blocking(move |db| db.set_mailbox_provider(&mailbox, provider.as_deref()))
+            .await
+            .map_err(|message| CallError::Host { message })
+    }
+
+    /// The plugin's wall clock, which a test may move forward.
+    pub fn clock(&self) -> &crate::clock::PluginClock {
+        &self.services.clock
     }
 
     pub fn engine(&self) -> &Engine {
@@ -117,46 +133,24 @@ impl PluginHost {
         Ok((store, instance))
     }
 
-    fn budget_ms(&self) -> u64 {
+    pub(crate) fn budget_ms(&self) -> u64 {
         self.services.policy.call_time_budget_ms
     }
 
-    fn budget_ticks(&self) -> u64 {
-        (self.budget_ms() / EPOCH_TICK.as_millis() as u64).max(1)
-    }
-}
-
-/// One mailbox as the platform sees it: every method is one sandboxed call into the plugin.
-pub struct Mailbox<'h> {
-    host: &'h PluginHost,
-    scope: MailboxScope,
-}
-
-impl Mailbox<'_> {
-    /// Normalises one raw message; `own_address` is this mailbox's address.
-    pub async fn normalize(
+    /// Runs one call within the time budget: the epoch deadline stops guest code; this stops a
+    /// call waiting on the host too long.
+    pub(crate) async fn within_budget<T>(
         &self,
-        bytes: &[u8],
-        internal_date: Option<i64>,
-        own_address: &str,
-    ) -> Result<MessageRecord, CallError> {
-        let budget_ms = self.host.budget_ms();
-        let call = async {
-            let (mut store, plugin) = self.host.instantiate(self.scope.clone()).await?;
-            let raw = RawMessage {
-                bytes: bytes.to_vec(),
-                internal_date,
-            };
-            plugin
-                .crm_mail_sync_normalize()
-                .call_normalize(&mut store, &raw, own_address)
-                .await
-                .map_err(|e| CallError::from_call(e, budget_ms))
-        };
-        // The epoch deadline stops guest code; this stops a call waiting on the host too long.
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let budget_ms = self.budget_ms();
         match tokio::time::timeout(Duration::from_millis(budget_ms), call).await {
             Ok(result) => result,
             Err(_) => Err(CallError::TimeBudgetExceeded { budget_ms }),
         }
+    }
+
+    fn budget_ticks(&self) -> u64 {
+        (self.budget_ms() / EPOCH_TICK.as_millis() as u64).max(1)
     }
 }

@@ -112,31 +112,9 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let grant = |http: &[&str], imap: &[&str]| Grant {
-            http: http.iter().map(|s| s.to_string()).collect(),
-            imap: imap.iter().map(|s| s.to_string()).collect(),
-        };
-        let providers = BTreeMap::from([
-            (
-                "google".to_string(),
-                grant(
-                    &[
-                        "https://oauth2.googleapis.com",
-                        "https://openidconnect.googleapis.com",
-                    ],
-                    &["imaps://imap.gmail.com:993"],
-                ),
-            ),
-            (
-                "microsoft".to_string(),
-                grant(
-                    &["https://login.microsoftonline.com"],
-                    &["imaps://outlook.office365.com:993"],
-                ),
-            ),
-        ]);
         Policy {
-            providers,
+            // Each enabled provider's grant is derived from its endpoints (`providers.rs`).
+            providers: BTreeMap::new(),
             local_hosts: Vec::new(),
             plain_hosts: Vec::new(),
             memory_limit_bytes: 256 * 1024 * 1024,
@@ -682,7 +660,14 @@ mod tests {
 
     #[test]
     fn providers_do_not_share_grants() {
-        let p = Policy::default();
+        let mut p = Policy::default();
+        p.providers.insert(
+            "google".into(),
+            Grant {
+                http: vec!["https://oauth2.googleapis.com".into()],
+                imap: vec![],
+            },
+        );
         assert!(
             p.check_http(Some("google"), "https://oauth2.googleapis.com/token", &[])
                 .is_ok()

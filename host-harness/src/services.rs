@@ -1,10 +1,11 @@
 //! What every call of every mailbox shares: the policy, the platform's settings, the database,
-//! the TLS configuration and the log redactor. Built once per host process.
+//! the TLS configuration, the log redactor and the plugin's clock. Built once per host process.
 
 use std::sync::Arc;
 
 use rustls::ClientConfig;
 
+use crate::clock::PluginClock;
 use crate::db::Database;
 use crate::policy::Policy;
 use crate::redact::Redactor;
@@ -16,16 +17,18 @@ pub struct Services {
     pub db: Database,
     pub tls: Arc<ClientConfig>,
     pub redactor: Redactor,
+    pub clock: PluginClock,
 }
 
 impl Services {
     pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
         Services {
-            policy: settings.policy.clone(),
+            policy: settings.effective_policy(),
             platform: settings.platform.clone(),
             db,
             tls,
             redactor: Redactor::new(settings.secrets()),
+            clock: PluginClock::default(),
         }
     }
 }

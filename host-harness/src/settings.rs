@@ -53,12 +53,17 @@ impl Default for PlatformSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderSettings {
     pub id: String,
+    /// The dropdown's name for it [default: "Google", "Microsoft 365", or the id].
+    pub display_name: Option<String>,
     pub enabled: bool,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub tenant: Option<String>,
-    /// `authorize`, `token`, `revoke`, `userinfo`, `imap` → URL or `host:port`.
+    /// Overrides of `authorize`, `token`, `revoke`, `userinfo` (URLs) and `imap`
+    /// (`imaps://host:port` or `imap://host:port`); the real endpoints are the defaults.
     pub endpoints: BTreeMap<String, String>,
+    /// The scopes to ask for; empty means the plugin's own for `google` and `microsoft`.
+    pub scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,13 +107,19 @@ impl HostSettings {
             message: e.to_string(),
         })?;
         settings
-            .policy
+            .effective_policy()
             .validate()
             .map_err(|e| SettingsError::Invalid {
                 path: path.into(),
                 message: e.to_string(),
             })?;
         Ok(settings)
+    }
+
+    /// The policy as enforced: the settings' own grants plus each enabled provider's, derived from
+    /// its endpoints.
+    pub fn effective_policy(&self) -> Policy {
+        crate::providers::policy_with_provider_grants(&self.policy, &self.platform.providers)
     }
 
     /// Every client secret in the settings, for the log redactor.
@@ -131,6 +142,15 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings.example.toml");
         let settings = HostSettings::load(&path).expect("the example loads");
         assert_eq!(settings.policy.providers, Policy::default().providers);
+        let effective = settings.effective_policy();
+        assert_eq!(
+            effective.providers["microsoft"].imap,
+            ["imaps://outlook.office365.com:993"]
+        );
+        assert!(
+            !effective.providers.contains_key("google"),
+            "google is disabled"
+        );
         assert_eq!(settings.platform.feature_flags, ["link-mailbox"]);
         assert_eq!(settings.platform.providers.len(), 2);
         assert!(

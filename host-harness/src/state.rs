@@ -29,7 +29,7 @@ pub struct HostState {
 impl HostState {
     pub fn new(mailbox: MailboxScope, services: Arc<Services>) -> Self {
         HostState {
-            wasi: deny_all_wasi(),
+            wasi: deny_all_wasi(&services),
             table: ResourceTable::new(),
             memory: MemoryCap::new(services.policy.memory_limit_bytes),
             mailbox,
@@ -40,9 +40,10 @@ impl HostState {
 }
 
 /// WASI linked deny-by-default: no preopened directories, no environment or arguments, no
-/// sockets or name lookup; stdin closed and stdout/stderr discarded.
-fn deny_all_wasi() -> WasiCtx {
+/// sockets or name lookup; stdin closed and stdout/stderr discarded. The wall clock is the host's.
+fn deny_all_wasi(services: &Services) -> WasiCtx {
     WasiCtx::builder()
+        .wall_clock(services.clock.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

@@ -1,7 +1,13 @@
 //! The mail-sync guest: all mail logic, built as a `wasm32-wasip2` component.
 //! Domain modules compile natively too, so they unit-test and benchmark outside wasm.
 
+pub mod account;
+pub mod errors;
+pub mod i18n;
 pub mod normalize;
+pub mod oauth;
+pub mod ports;
+pub mod providers;
 pub mod record;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,9 @@
 //! Shared pieces of the end-to-end proofs: hosts loading the real plugin or the adversarial
 //! guest, test settings, and small loopback servers that record who connected.
 
+pub mod fake_provider;
+pub mod oauth_world;
+pub mod secrets;
 pub mod tls_server;
 
 use std::path::PathBuf;
@@ -56,7 +59,8 @@ pub async fn probe(
     probe: &str,
     argument: &str,
 ) -> Result<String, CallError> {
-    host.mailbox(mailbox, Some("test"))
+    host.assign_provider(mailbox, Some("test")).await?;
+    host.mailbox(mailbox)
         .normalize(argument.as_bytes(), None, probe)
         .await
         .map(|record| record.text_body)

@@ -14,11 +14,20 @@ use tokio_rustls::TlsAcceptor;
 pub struct TestPki {
     pub ca_pem: PathBuf,
     acceptor: TlsAcceptor,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestPki {
+    /// A PKI whose CA PEM lives in a temporary directory removed with it.
     pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut pki = Self::in_dir(dir.path());
+        pki._dir = Some(dir);
+        pki
+    }
+
+    /// A PKI whose CA PEM is written to `dir/ca.pem`, which outlives it.
+    pub fn in_dir(dir: &std::path::Path) -> Self {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -30,8 +39,8 @@ impl TestPki {
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");
 
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ca_pem = dir.path().join("ca.pem");
+        std::fs::create_dir_all(dir).expect("PKI directory");
+        let ca_pem = dir.join("ca.pem");
         std::fs::write(&ca_pem, ca_cert.pem()).expect("write CA PEM");
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
         let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
@@ -46,8 +55,13 @@ impl TestPki {
         TestPki {
             ca_pem,
             acceptor: TlsAcceptor::from(Arc::new(config)),
-            _dir: dir,
+            _dir: None,
         }
+    }
+
+    /// Accepts TLS with the server certificate for 127.0.0.1 and localhost.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor.clone()
     }
 }
 

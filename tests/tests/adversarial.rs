@@ -177,10 +177,7 @@ async fn a_huge_argument_to_the_host_is_refused_by_its_cap() {
 async fn a_huge_argument_from_the_host_ends_the_call_at_the_memory_cap() {
     let host = default_host();
     let huge = vec![b'a'; 300 * 1024 * 1024];
-    let outcome = host
-        .mailbox("m1", Some("test"))
-        .normalize(&huge, None, "normal")
-        .await;
+    let outcome = host.mailbox("m1").normalize(&huge, None, "normal").await;
     assert!(
         matches!(outcome, Err(CallError::MemoryLimitExceeded { .. })),
         "{outcome:?}"

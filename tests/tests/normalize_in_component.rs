@@ -29,7 +29,7 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
 #[tokio::test]
 async fn every_corpus_message_normalises_in_the_component_as_natively() {
     let host = plugin_host(&HostSettings::default());
-    let mailbox = host.mailbox("e2e", None);
+    let mailbox = host.mailbox("e2e");
     for (name, bytes) in corpus() {
         let native = plugin::normalize(
             &plugin::RawMessage {
@@ -64,7 +64,7 @@ async fn every_corpus_message_normalises_in_the_component_as_natively() {
 #[tokio::test]
 async fn records_cross_the_boundary_with_their_typed_fields() {
     let host = plugin_host(&HostSettings::default());
-    let mailbox = host.mailbox("e2e", None);
+    let mailbox = host.mailbox("e2e");
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/12-reply.eml")).unwrap();
     let r = mailbox.normalize(&bytes, None, MAILBOX).await.unwrap();
     assert_eq!(r.direction, Direction::Outbound);
@@ -94,7 +94,7 @@ async fn many_mailboxes_normalise_concurrently_in_one_host() {
     for i in 0..32 {
         let (host, bytes) = (host.clone(), bytes.clone());
         calls.spawn(async move {
-            host.mailbox(&format!("m{i}"), None)
+            host.mailbox(&format!("m{i}"))
                 .normalize(&bytes, None, MAILBOX)
                 .await
         });

@@ -1,7 +1,8 @@
-//! `config`: the platform administrator's settings, read-only to the plugin.
+//! `config`: the platform administrator's settings, read-only to the plugin, with each
+//! provider's endpoints resolved (the real ones unless overridden).
 
 use crate::bindings::config::{
-    self, ClientCredentials, EndpointOverride, Limits, PlatformSettings, ProviderSettings,
+    self, ClientCredentials, Endpoint, Limits, PlatformSettings, ProviderSettings,
 };
 use crate::state::HostState;
 
@@ -14,6 +15,7 @@ impl config::Host for HostState {
                 .iter()
                 .map(|s| ProviderSettings {
                     id: s.id.clone(),
+                    display_name: s.display_name(),
                     enabled: s.enabled,
                     credentials: s.client_id.as_ref().map(|id| ClientCredentials {
                         client_id: id.clone(),
@@ -21,13 +23,11 @@ impl config::Host for HostState {
                     }),
                     tenant: s.tenant.clone(),
                     endpoints: s
-                        .endpoints
-                        .iter()
-                        .map(|(name, value)| EndpointOverride {
-                            name: name.clone(),
-                            value: value.clone(),
-                        })
+                        .resolved_endpoints()
+                        .into_iter()
+                        .map(|(name, value)| Endpoint { name, value })
                         .collect(),
+                    scopes: s.scopes.clone(),
                 })
                 .collect(),
             feature_flags: p.feature_flags.clone(),

@@ -32,7 +32,7 @@ pub async fn run(host: &PluginHost, args: Args) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} messages, {per_sec} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mailbox = host.mailbox("cli", None);
+    let mailbox = host.mailbox("cli");
     for file in &files {
         let bytes = std::fs::read(file)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;

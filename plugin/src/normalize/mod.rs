@@ -5,7 +5,7 @@ mod addresses;
 mod attachments;
 mod body;
 mod classify;
-mod dates;
+pub(crate) mod dates;
 mod identity;
 mod raw_checks;
 

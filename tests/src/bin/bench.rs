@@ -61,11 +61,7 @@ async fn main() -> anyhow::Result<()> {
     let wasm = *wasm_times.iter().min().expect("rounds > 0");
     let fresh_start = Instant::now();
     for m in &corpus {
-        std::hint::black_box(
-            host.mailbox("bench", None)
-                .normalize(m, None, MAILBOX)
-                .await?,
-        );
+        std::hint::black_box(host.mailbox("bench").normalize(m, None, MAILBOX).await?);
     }
     let fresh = fresh_start.elapsed();
 

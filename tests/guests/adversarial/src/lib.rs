@@ -44,6 +44,44 @@ impl Guest for Hostile {
 
 export!(Hostile);
 
+/// The mailbox panel is not what this guest attacks through: every call says "not linked".
+mod panel {
+    use super::exports::crm::mail_sync::mailbox::*;
+
+    fn refused<T>() -> Result<T, MailboxError> {
+        Err(MailboxError {
+            kind: ErrorKind::NotLinked,
+            message: UserMessage {
+                key: "mailbox.not_linked".into(),
+                params: vec![],
+                en: "not linked".into(),
+                nl: "niet gekoppeld".into(),
+            },
+        })
+    }
+
+    impl Guest for super::Hostile {
+        fn status() -> Result<MailboxStatus, MailboxError> {
+            refused()
+        }
+        fn link_start(_: LinkRequest) -> Result<LinkStarted, MailboxError> {
+            refused()
+        }
+        fn link_complete(_: Vec<(String, String)>) -> Result<MailboxStatus, MailboxError> {
+            refused()
+        }
+        fn unlink() -> Result<Unlinked, MailboxError> {
+            refused()
+        }
+        fn set_settings(_: ManualSettings) -> Result<MailboxStatus, MailboxError> {
+            refused()
+        }
+        fn check_access(_: bool) -> Result<AccessChecked, MailboxError> {
+            refused()
+        }
+    }
+}
+
 fn read_file() -> String {
     let paths = ["/etc/passwd", "/", ".", "/proc/self/environ"];
     let results: Vec<String> = paths

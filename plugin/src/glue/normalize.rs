@@ -1,17 +1,9 @@
-//! The component boundary: wit-bindgen's generated bindings, and a translation between them and
-//! the domain types. It holds no logic; it only converts and delegates.
+//! The `normalize` export: the domain's message record translated to the WIT one.
 
+use super::Component;
+use super::bindings::crm::mail_sync::message as wit;
+use super::bindings::exports::crm::mail_sync::normalize::{Guest, RawMessage};
 use crate::record as domain;
-
-wit_bindgen::generate!({
-    world: "mail-sync-plugin",
-    path: "../wit",
-});
-
-use crm::mail_sync::message as wit;
-use exports::crm::mail_sync::normalize::{Guest, RawMessage};
-
-struct Component;
 
 impl Guest for Component {
     fn normalize(message: RawMessage, mailbox_address: String) -> wit::MessageRecord {
@@ -22,8 +14,6 @@ impl Guest for Component {
         to_wit(crate::normalize(&raw, &mailbox_address))
     }
 }
-
-export!(Component);
 
 fn to_wit(r: domain::MessageRecord) -> wit::MessageRecord {
     wit::MessageRecord {

@@ -1,0 +1,137 @@
+//! `Mailbox`, one mailbox as the platform sees it: every method is one sandboxed call into the
+//! plugin, under the grants of the provider the host recorded for this mailbox.
+
+use crate::bindings::exports::crm::mail_sync::mailbox::{
+    AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
+};
+use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
+use crate::errors::CallError;
+use crate::plugin_host::PluginHost;
+use crate::state::{HostState, MailboxScope};
+use wasmtime::Store;
+
+/// What a mailbox call returns: the plugin's answer (which may be its typed error), or the reason
+/// the call itself failed (a trap or a limit).
+pub type MailboxResult<T> = Result<Result<T, MailboxError>, CallError>;
+
+pub struct Mailbox<'h> {
+    host: &'h PluginHost,
+    id: String,
+}
+
+/// Runs one export in a fresh instance under the mailbox's scope and the host's time budget.
+macro_rules! call_export {
+    ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
+        let host = $self.host;
+        let scope = MailboxScope {
+            id: $self.id.clone(),
+            provider: $provider,
+        };
+        let budget_ms = host.budget_ms();
+        host.within_budget(async {
+            let (mut store, plugin): (Store<HostState>, MailSyncPlugin) =
+                host.instantiate(scope).await?;
+            let ($plugin, $store) = (&plugin, &mut store);
+            $call.await.map_err(|e| CallError::from_call(e, budget_ms))
+        })
+        .await
+    }};
+}
+
+impl<'h> Mailbox<'h> {
+    pub(crate) fn new(host: &'h PluginHost, id: &str) -> Self {
+        Mailbox {
+            host,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The provider whose grants this mailbox's calls get, from the host's record.
+    pub async fn provider(&self) -> Result<Option<String>, CallError> {
+        let id = self.id.clone();
+        self.host
+            .services()
+            .db
+            .run_blocking(move |db| db.mailbox_provider(&id))
+            .await
+            .map_err(|message| CallError::Host { message })
+    }
+
+    pub async fn status(&self) -> MailboxResult<MailboxStatus> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_status(s))
+    }
+
+    /// Starts linking through `request.provider`; on success the host records that provider for
+    /// this mailbox, so the callback's exchange may reach its token endpoint.
+    pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
+        let provider = Some(request.provider.clone());
+        let started = call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_link_start(s, request))?;
+        if started.is_ok() {
+            self.host
+                .assign_provider(&self.id, Some(&request.provider))
+                .await?;
+        }
+        Ok(started)
+    }
+
+    /// Completes linking with the query of the provider's redirect to the callback.
+    pub async fn link_complete(&self, query: &[(String, String)]) -> MailboxResult<MailboxStatus> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_link_complete(s, query))
+    }
+
+    /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
+    pub async fn unlink(&self) -> MailboxResult<Unlinked> {
+        let provider = self.provider().await?;
+        let unlinked = call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_unlink(s))?;
+        if unlinked.is_ok() {
+            self.host.assign_provider(&self.id, None).await?;
+        }
+        Ok(unlinked)
+    }
+
+    pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_set_settings(s, settings))
+    }
+
+    /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
+    pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_mailbox()
+            .call_check_access(s, force))
+    }
+
+    /// Normalises one raw message; `own_address` is this mailbox's address.
+    pub async fn normalize(
+        &self,
+        bytes: &[u8],
+        internal_date: Option<i64>,
+        own_address: &str,
+    ) -> Result<MessageRecord, CallError> {
+        let provider = self.provider().await?;
+        let raw = RawMessage {
+            bytes: bytes.to_vec(),
+            internal_date,
+        };
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_normalize()
+            .call_normalize(s, &raw, own_address))
+    }
+}

@@ -1,0 +1,232 @@
+//! Linking: `link-start` makes the consent URL with a one-time state and PKCE; `link-complete`
+//! checks the state, exchanges the code, learns the address and stores the account. Linking again
+//! keeps the mailbox's identity, folder mapping and sync state, and refuses another account.
+
+use super::access::with_access_token;
+use super::model::{AuthMethod, LinkRequest, LinkStarted, MailSettings, MailboxStatus};
+use super::status::build;
+use super::store::{self, Account, PendingLink, Tokens};
+use crate::errors::{ErrorKind, MailboxError, StateProblem};
+use crate::normalize::dates::utc_rfc3339;
+use crate::oauth::{
+    IdClaims, IssuedTokens, OAuth, UserinfoOutcome, fetch_userinfo, redirect_error,
+};
+use crate::ports::{Env, KvWrite, Level};
+use crate::providers::{self, Provider, display_name_of};
+
+pub fn link_start(env: &Env, request: &LinkRequest) -> Result<LinkStarted, MailboxError> {
+    if !env.config.linking_enabled() {
+        return Err(MailboxError::new(ErrorKind::LinkingDisabled, ""));
+    }
+    let provider = providers::resolve(&env.config, &request.provider)?;
+    let fail = |kind| MailboxError::new(kind, &provider.display_name);
+    if let Some(account) = store::read::<Account>(env.kv, store::ACCOUNT)?
+        && account.provider != provider.id
+    {
+        return Err(fail(ErrorKind::LinkedToOtherProvider(display_name_of(
+            &env.config,
+            &account.provider,
+        ))));
+    }
+    let start = OAuth::new(&provider, env.http)
+        .authorization_url(request.login_hint.as_deref())
+        .map_err(fail)?;
+    let expires_at = env.now + store::LINK_ATTEMPT_SECONDS;
+    let mut writes = forget_old_attempts(env, &provider.id)?;
+    writes.push(store::set(
+        &store::pending_key(&start.state),
+        &PendingLink {
+            provider: provider.id.clone(),
+            user: request.user.clone(),
+            pkce_verifier: start.pkce_verifier,
+            expires_at,
+            used: false,
+        },
+    ));
+    env.kv.batch(writes)?;
+    env.log.log(
+        Level::Info,
+        "link started",
+        &[("provider", &provider.id), ("user", &request.user)],
+    );
+    Ok(LinkStarted {
+        authorization_url: start.url,
+        expires_at: utc_rfc3339(expires_at),
+    })
+}
+
+/// Deletes attempts for another provider (the user changed their choice) and those long over.
+fn forget_old_attempts(env: &Env, provider: &str) -> Result<Vec<KvWrite>, MailboxError> {
+    let mut writes = Vec::new();
+    for key in env.kv.list_keys(store::PENDING_PREFIX)? {
+        let stale = match store::read::<PendingLink>(env.kv, &key) {
+            Ok(Some(p)) => {
+                p.provider != provider || p.expires_at + store::ATTEMPT_MEMORY_SECONDS < env.now
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        };
+        if stale {
+            writes.push(KvWrite::Delete(key));
+        }
+    }
+    Ok(writes)
+}
+
+/// Completes linking with the callback's query parameters.
+pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxStatus, MailboxError> {
+    let param = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let state_error = |p| MailboxError::new(ErrorKind::StateInvalid(p), "");
+    let state = param("state")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| state_error(StateProblem::Missing))?;
+    if state.len() > 128
+        || !state
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(state_error(StateProblem::Unknown));
+    }
+    let key = store::pending_key(state);
+    let mut pending: PendingLink =
+        store::read(env.kv, &key)?.ok_or_else(|| state_error(StateProblem::Unknown))?;
+    if pending.used {
+        return Err(state_error(StateProblem::AlreadyUsed));
+    }
+    if pending.expires_at < env.now {
+        return Err(state_error(StateProblem::Expired));
+    }
+    // Usable once, whatever happens next.
+    pending.used = true;
+    env.kv.batch(vec![store::set(&key, &pending)])?;
+
+    let provider = providers::resolve(&env.config, &pending.provider)?;
+    let fail = |kind| MailboxError::new(kind, &provider.display_name);
+    if let Some(code) = param("error") {
+        let kind = redirect_error(code, param("error_description"));
+        env.log.log(
+            Level::Warn,
+            "link refused at the provider",
+            &[("provider", &provider.id), ("error", code)],
+        );
+        return Err(fail(kind));
+    }
+    let code = param("code").filter(|c| !c.is_empty()).ok_or_else(|| {
+        fail(ErrorKind::MalformedResponse(
+            "the callback carried neither a code nor an error".into(),
+        ))
+    })?;
+    let oauth = OAuth::new(&provider, env.http);
+    let issued = oauth
+        .exchange_code(code, &pending.pkce_verifier)
+        .map_err(fail)?;
+    let existing: Option<Account> = store::read(env.kv, store::ACCOUNT)?;
+    let mut tokens = Tokens {
+        access_token: issued.access_token.clone(),
+        refresh_token: match (&issued.refresh_token, &existing) {
+            (Some(t), _) => t.clone(),
+            (None, Some(_)) => store::read::<Tokens>(env.kv, store::TOKENS)?
+                .map(|t| t.refresh_token)
+                .unwrap_or_default(),
+            (None, None) => String::new(),
+        },
+        expires_at: issued.expires_in_seconds.map(|s| env.now + s as i64),
+    };
+    if tokens.refresh_token.is_empty() {
+        return Err(fail(ErrorKind::MalformedResponse(
+            "the provider issued no refresh token".into(),
+        )));
+    }
+    let (address, subject) = learn_identity(env, &provider, &issued, &mut tokens)?;
+    let account = match existing {
+        Some(old) if old.provider != provider.id => {
+            return Err(fail(ErrorKind::LinkedToOtherProvider(display_name_of(
+                &env.config,
+                &old.provider,
+            ))));
+        }
+        Some(old) if !same_account(&old, &address, subject.as_deref()) => {
+            return Err(fail(ErrorKind::DifferentAccount {
+                linked: old.address,
+                offered: address,
+            }));
+        }
+        Some(old) => Account {
+            reauthorization: None,
+            subject: subject.or(old.subject),
+            user: pending.user.clone(),
+            ..old
+        },
+        None => Account {
+            provider: provider.id.clone(),
+            settings: MailSettings {
+                imap_host: provider.imap.host.clone(),
+                imap_port: provider.imap.port,
+                security: provider.imap.security,
+                username: address.clone(),
+                auth: AuthMethod::XOAuth2,
+            },
+            address,
+            subject,
+            user: pending.user.clone(),
+            linked_at: env.now,
+            reauthorization: None,
+        },
+    };
+    env.kv.batch(vec![
+        store::set(store::ACCOUNT, &account),
+        store::set(store::TOKENS, &tokens),
+        KvWrite::Delete(store::MANUAL.into()),
+    ])?;
+    env.log.log(
+        Level::Info,
+        "mailbox linked",
+        &[("provider", &provider.id), ("address", &account.address)],
+    );
+    Ok(build(&env.config, Some(&account), Some(&tokens), None))
+}
+
+/// The account's address and subject: from the ID token, else from the userinfo endpoint (with
+/// one refresh if it rejects the fresh access token).
+fn learn_identity(
+    env: &Env,
+    provider: &Provider,
+    issued: &IssuedTokens,
+    tokens: &mut Tokens,
+) -> Result<(String, Option<String>), MailboxError> {
+    let fail = |kind| MailboxError::new(kind, &provider.display_name);
+    let claims = match &issued.id_token {
+        Some(token) => IdClaims::read(token, &provider.client_id)
+            .map_err(|m| fail(ErrorKind::MalformedResponse(m)))?,
+        None => IdClaims::default(),
+    };
+    if let Some(address) = claims.address() {
+        return Ok((address, claims.sub));
+    }
+    let Some(url) = &provider.userinfo_url else {
+        return Err(fail(ErrorKind::AddressUnknown));
+    };
+    let info = with_access_token(env, provider, tokens, |token| {
+        match fetch_userinfo(env.http, url, token)? {
+            UserinfoOutcome::Answered(info) => Ok(Some(info)),
+            UserinfoOutcome::TokenRejected => Ok(None),
+        }
+    })?;
+    match info.email.filter(|e| e.contains('@')) {
+        Some(address) => Ok((address, info.sub.or(claims.sub))),
+        None => Err(fail(ErrorKind::AddressUnknown)),
+    }
+}
+
+/// The same account: by the provider's subject when both have one, else by address.
+fn same_account(old: &Account, address: &str, subject: Option<&str>) -> bool {
+    match (old.subject.as_deref(), subject) {
+        (Some(a), Some(b)) => a == b,
+        _ => old.address.eq_ignore_ascii_case(address),
+    }
+}

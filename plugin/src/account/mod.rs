@@ -1,0 +1,17 @@
+//! The mailbox panel: status, linking and re-authorisation, unlinking, manual settings and the
+//! access token. Every operation reads and writes its state in host storage, never in memory.
+
+mod access;
+mod link;
+mod manual;
+mod model;
+mod status;
+mod store;
+mod unlink;
+
+pub use access::{check_access, with_access_token};
+pub use link::{link_complete, link_start};
+pub use manual::set_settings;
+pub use model::*;
+pub use status::status;
+pub use unlink::unlink;

@@ -1,0 +1,173 @@
+//! The host's imports behind the domain's port traits, and the `Env` of one call: the settings
+//! read through `config` and the time read once through the WASI clock.
+
+use std::collections::BTreeMap;
+
+use super::bindings::crm::mail_sync::{capability_types, config, http_client, log, storage};
+use crate::ports::{
+    Env, Http, HttpFailure, HttpRequest, HttpResponse, KeyValue, KvWrite, Level, Log, Method,
+    PlatformConfig, ProviderConfig, Refusal, StorageFailure,
+};
+
+pub struct HostHttp;
+pub struct HostStorage;
+pub struct HostLog;
+
+/// Runs `f` with the environment of one call.
+pub fn with_env<T>(f: impl FnOnce(&Env) -> T) -> T {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let env = Env {
+        http: &HostHttp,
+        kv: &HostStorage,
+        log: &HostLog,
+        config: platform_config(config::settings()),
+        now,
+    };
+    f(&env)
+}
+
+fn platform_config(s: config::PlatformSettings) -> PlatformConfig {
+    PlatformConfig {
+        providers: s
+            .providers
+            .into_iter()
+            .map(|p| ProviderConfig {
+                id: p.id,
+                display_name: p.display_name,
+                enabled: p.enabled,
+                client_id: p.credentials.as_ref().map(|c| c.client_id.clone()),
+                client_secret: p.credentials.and_then(|c| c.client_secret),
+                endpoints: p
+                    .endpoints
+                    .into_iter()
+                    .map(|e| (e.name, e.value))
+                    .collect::<BTreeMap<_, _>>(),
+                scopes: p.scopes,
+            })
+            .collect(),
+        feature_flags: s.feature_flags,
+        redirect_uri: s.redirect_uri,
+    }
+}
+
+pub fn refusal(r: capability_types::Refusal) -> Refusal {
+    use capability_types::RefusalReason as R;
+    let reason = match r.reason {
+        R::InvalidDestination => "invalid-destination",
+        R::NotAllowed => "not-allowed",
+        R::PlainTransport => "plain-transport",
+        R::RefusedAddress => "refused-address",
+        R::UserinfoInUrl => "userinfo-in-url",
+        R::ForbiddenHeader => "forbidden-header",
+    };
+    Refusal {
+        destination: r.destination,
+        reason: reason.to_string(),
+    }
+}
+
+pub fn wit_refusal(r: &Refusal) -> capability_types::Refusal {
+    use capability_types::RefusalReason as R;
+    let reason = match r.reason.as_str() {
+        "invalid-destination" => R::InvalidDestination,
+        "plain-transport" => R::PlainTransport,
+        "refused-address" => R::RefusedAddress,
+        "userinfo-in-url" => R::UserinfoInUrl,
+        "forbidden-header" => R::ForbiddenHeader,
+        _ => R::NotAllowed,
+    };
+    capability_types::Refusal {
+        destination: r.destination.clone(),
+        reason,
+    }
+}
+
+impl Http for HostHttp {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure> {
+        use http_client::HttpError as E;
+        let request = http_client::Request {
+            method: match request.method {
+                Method::Get => http_client::Method::Get,
+                Method::Post => http_client::Method::Post,
+            },
+            url: request.url,
+            headers: request
+                .headers
+                .into_iter()
+                .map(|(name, value)| http_client::Header { name, value })
+                .collect(),
+            body: request.body,
+        };
+        match http_client::send(&request) {
+            Ok(r) => Ok(HttpResponse {
+                status: r.status,
+                headers: r.headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                body: r.body,
+            }),
+            Err(E::Refused(r)) => Err(HttpFailure::Refused(refusal(r))),
+            Err(E::TimedOut) => Err(HttpFailure::Network("no answer in time".into())),
+            Err(E::RequestTooLarge(c)) => Err(HttpFailure::Network(format!(
+                "request over the host's cap of {} bytes",
+                c.limit
+            ))),
+            Err(E::ResponseTooLarge(c)) => Err(HttpFailure::Network(format!(
+                "answer over the host's cap of {} bytes",
+                c.limit
+            ))),
+            Err(E::ResolveFailed(m)) => Err(HttpFailure::Network(format!("name lookup: {m}"))),
+            Err(E::ConnectFailed(m)) => Err(HttpFailure::Network(format!("connect: {m}"))),
+            Err(E::TlsFailed(m)) => Err(HttpFailure::Network(format!("TLS: {m}"))),
+            Err(E::Transport(m)) => Err(HttpFailure::Network(m)),
+        }
+    }
+}
+
+fn storage_failure(e: storage::StorageError) -> StorageFailure {
+    StorageFailure(match e {
+        storage::StorageError::InvalidKey(m) => format!("invalid key: {m}"),
+        storage::StorageError::TooLarge(c) => format!("over the host's cap of {} bytes", c.limit),
+        storage::StorageError::Unavailable(m) => m,
+    })
+}
+
+impl KeyValue for HostStorage {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageFailure> {
+        storage::get(key).map_err(storage_failure)
+    }
+
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageFailure> {
+        storage::list_keys(prefix).map_err(storage_failure)
+    }
+
+    fn batch(&self, writes: Vec<KvWrite>) -> Result<(), StorageFailure> {
+        let writes: Vec<storage::Write> = writes
+            .into_iter()
+            .map(|w| match w {
+                KvWrite::Set(k, v) => storage::Write::Set((k, v)),
+                KvWrite::Delete(k) => storage::Write::Delete(k),
+            })
+            .collect();
+        storage::batch(&writes).map_err(storage_failure)
+    }
+}
+
+impl Log for HostLog {
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]) {
+        let level = match level {
+            Level::Debug => log::Level::Debug,
+            Level::Info => log::Level::Info,
+            Level::Warn => log::Level::Warn,
+        };
+        let fields: Vec<log::Field> = fields
+            .iter()
+            .map(|(k, v)| log::Field {
+                key: k.to_string(),
+                value: v.to_string(),
+            })
+            .collect();
+        log::log(level, message, &fields);
+    }
+}

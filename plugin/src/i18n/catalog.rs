@@ -1,0 +1,158 @@
+//! The catalog: every message key with its English and Dutch text. `{name}` is a parameter.
+//! Each text says what happened and what to do.
+
+/// Every key, for the completeness test.
+#[cfg(test)]
+pub const KEYS: &[&str] = &[
+    "link.disabled",
+    "link.no_provider",
+    "provider.not_enabled",
+    "provider.not_configured",
+    "link.access_denied",
+    "link.admin_policy_enforced",
+    "link.org_internal",
+    "link.admin_consent_required",
+    "link.invalid_client",
+    "link.code_invalid",
+    "provider.error",
+    "link.state_missing",
+    "link.state_unknown",
+    "link.state_expired",
+    "link.state_used",
+    "provider.unavailable",
+    "provider.unavailable_retry_after",
+    "policy.refused",
+    "network.failed",
+    "provider.malformed",
+    "link.address_unknown",
+    "link.different_account",
+    "link.other_provider",
+    "mailbox.not_linked",
+    "settings.read_only",
+    "settings.invalid",
+    "reauth.needed",
+    "storage.failed",
+    "unlink.revocation_failed",
+];
+
+pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
+    Some(match key {
+        "link.disabled" => (
+            "Linking a mailbox is not switched on for this CRM. Ask customer success to enable the \"Link mailbox\" feature.",
+            "Het koppelen van een mailbox staat niet aan voor dit CRM. Vraag customer success de functie \"Mailbox koppelen\" aan te zetten.",
+        ),
+        "link.no_provider" => (
+            "No mail service can be linked yet. Ask your CRM administrator to enable one in the \"Imap oAuth2\" settings panel.",
+            "Er kan nog geen maildienst gekoppeld worden. Vraag de beheerder van uw CRM er een aan te zetten in het instellingenpaneel \"Imap oAuth2\".",
+        ),
+        "provider.not_enabled" => (
+            "{provider} cannot be selected: your CRM administrator has not enabled it. Ask them to enable it in the \"Imap oAuth2\" settings panel.",
+            "{provider} kan niet gekozen worden: de beheerder van uw CRM heeft deze dienst niet aangezet. Vraag de beheerder dit te doen in het instellingenpaneel \"Imap oAuth2\".",
+        ),
+        "provider.not_configured" => (
+            "{provider} is not fully set up in this CRM ({missing} is missing). Ask your CRM administrator to complete its settings.",
+            "{provider} is niet volledig ingesteld in dit CRM ({missing} ontbreekt). Vraag de beheerder van uw CRM de instellingen aan te vullen.",
+        ),
+        "link.access_denied" => (
+            "You did not give the CRM access to your mailbox at {provider}. Click \"Link mailbox\" again and choose \"Allow\" to link it.",
+            "U heeft het CRM geen toegang gegeven tot uw mailbox bij {provider}. Klik opnieuw op \"Mailbox koppelen\" en kies \"Toestaan\" om te koppelen.",
+        ),
+        "link.admin_policy_enforced" => (
+            "{provider} does not allow you to sign in: your organisation has not added the CRM as a trusted app. Ask your administrator to add the CRM as a trusted app, then link again.",
+            "{provider} staat inloggen niet toe: uw organisatie heeft het CRM niet als vertrouwde app toegevoegd. Vraag uw beheerder het CRM als vertrouwde app toe te voegen en koppel daarna opnieuw.",
+        ),
+        "link.org_internal" => (
+            "The CRM's sign-in at {provider} is limited to the accounts of another organisation. Sign in with an account of the organisation that set up the CRM, or ask your CRM administrator.",
+            "Inloggen voor het CRM bij {provider} is beperkt tot de accounts van een andere organisatie. Log in met een account van de organisatie die het CRM heeft ingericht, of vraag de beheerder van uw CRM.",
+        ),
+        "link.admin_consent_required" => (
+            "An administrator of your organisation must approve the CRM at {provider} before you can link your mailbox ({code}). Ask your administrator to grant consent for the CRM, then link again.",
+            "Een beheerder van uw organisatie moet het CRM bij {provider} goedkeuren voordat u uw mailbox kunt koppelen ({code}). Vraag uw beheerder toestemming te geven voor het CRM en koppel daarna opnieuw.",
+        ),
+        "link.invalid_client" => (
+            "{provider} refused the CRM's own credentials: the CRM is misconfigured. You cannot fix this yourself; contact your CRM administrator or support.",
+            "{provider} weigerde de eigen inloggegevens van het CRM: het CRM is verkeerd ingesteld. U kunt dit niet zelf oplossen; neem contact op met de beheerder van uw CRM of met support.",
+        ),
+        "link.code_invalid" => (
+            "The sign-in at {provider} expired or was already used. Click \"Link mailbox\" again.",
+            "De aanmelding bij {provider} is verlopen of al gebruikt. Klik opnieuw op \"Mailbox koppelen\".",
+        ),
+        "provider.error" => (
+            "{provider} refused the request ({code}). Try again; if it keeps happening, contact support.",
+            "{provider} weigerde het verzoek ({code}). Probeer het opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "link.state_missing" => (
+            "This sign-in could not be verified (its security code is missing) and was stopped to protect your account. Click \"Link mailbox\" again.",
+            "Deze aanmelding kon niet worden gecontroleerd (de beveiligingscode ontbreekt) en is gestopt om uw account te beschermen. Klik opnieuw op \"Mailbox koppelen\".",
+        ),
+        "link.state_unknown" => (
+            "This sign-in does not belong to a link attempt of this mailbox and was stopped to protect your account; it may have been forged. Click \"Link mailbox\" again.",
+            "Deze aanmelding hoort niet bij een koppelpoging van deze mailbox en is gestopt om uw account te beschermen; mogelijk is ze vervalst. Klik opnieuw op \"Mailbox koppelen\".",
+        ),
+        "link.state_expired" => (
+            "The link attempt expired: consent must be given within 10 minutes. Click \"Link mailbox\" again.",
+            "De koppelpoging is verlopen: toestemming moet binnen 10 minuten gegeven worden. Klik opnieuw op \"Mailbox koppelen\".",
+        ),
+        "link.state_used" => (
+            "This sign-in was already used. Click \"Link mailbox\" again to link once more.",
+            "Deze aanmelding is al gebruikt. Klik opnieuw op \"Mailbox koppelen\" om nog eens te koppelen.",
+        ),
+        "provider.unavailable" => (
+            "{provider} is temporarily unavailable (HTTP {status}). Try again in a few minutes.",
+            "{provider} is tijdelijk niet beschikbaar (HTTP {status}). Probeer het over een paar minuten opnieuw.",
+        ),
+        "provider.unavailable_retry_after" => (
+            "{provider} is temporarily unavailable (HTTP {status}). Try again in {seconds} seconds.",
+            "{provider} is tijdelijk niet beschikbaar (HTTP {status}). Probeer het over {seconds} seconden opnieuw.",
+        ),
+        "policy.refused" => (
+            "The CRM's security policy does not allow connecting to {destination}. Contact your CRM administrator.",
+            "Het beveiligingsbeleid van het CRM staat geen verbinding toe met {destination}. Neem contact op met de beheerder van uw CRM.",
+        ),
+        "network.failed" => (
+            "{provider} could not be reached ({detail}). Check the connection and try again.",
+            "{provider} kon niet bereikt worden ({detail}). Controleer de verbinding en probeer het opnieuw.",
+        ),
+        "provider.malformed" => (
+            "{provider} gave an answer the CRM could not read ({detail}). Try again; if it keeps happening, contact support.",
+            "{provider} gaf een antwoord dat het CRM niet kon lezen ({detail}). Probeer het opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "link.address_unknown" => (
+            "{provider} did not tell the CRM the account's e-mail address. Check that the account has one, then link again.",
+            "{provider} gaf het CRM het e-mailadres van het account niet door. Controleer of het account er een heeft en koppel daarna opnieuw.",
+        ),
+        "link.different_account" => (
+            "You signed in as {offered}, but this mailbox is linked to {linked}. Sign in as {linked}, or remove the mailbox first to link another account. Nothing was changed.",
+            "U heeft ingelogd als {offered}, maar deze mailbox is gekoppeld aan {linked}. Log in als {linked}, of verwijder eerst de mailbox om een ander account te koppelen. Er is niets gewijzigd.",
+        ),
+        "link.other_provider" => (
+            "This mailbox is linked through {provider}. Remove the mailbox first to link it through another service.",
+            "Deze mailbox is gekoppeld via {provider}. Verwijder eerst de mailbox om via een andere dienst te koppelen.",
+        ),
+        "mailbox.not_linked" => (
+            "No mailbox is linked. Click \"Link mailbox\" first.",
+            "Er is geen mailbox gekoppeld. Klik eerst op \"Mailbox koppelen\".",
+        ),
+        "settings.read_only" => (
+            "The mail settings were filled in by linking your mailbox and cannot be changed by hand. Remove the mailbox first to enter settings yourself.",
+            "De mailinstellingen zijn ingevuld door het koppelen van uw mailbox en kunnen niet met de hand gewijzigd worden. Verwijder eerst de mailbox om zelf instellingen in te voeren.",
+        ),
+        "settings.invalid" => (
+            "The setting \"{field}\" is not valid: {problem}.",
+            "De instelling \"{field}\" is niet geldig: {problem}.",
+        ),
+        "reauth.needed" => (
+            "{provider} no longer accepts the CRM's access to your mailbox ({code}): it may have been revoked, or the password changed. Click \"Link mailbox\" to link again; your folders and sync state are kept.",
+            "{provider} accepteert de toegang van het CRM tot uw mailbox niet meer ({code}): die is mogelijk ingetrokken, of het wachtwoord is gewijzigd. Klik op \"Mailbox koppelen\" om opnieuw te koppelen; uw mappen en synchronisatiestatus blijven bewaard.",
+        ),
+        "storage.failed" => (
+            "The CRM could not save the mailbox's settings. Nothing was changed; try again.",
+            "Het CRM kon de instellingen van de mailbox niet opslaan. Er is niets gewijzigd; probeer het opnieuw.",
+        ),
+        "unlink.revocation_failed" => (
+            "The mailbox was removed, but {provider} could not be asked to revoke the CRM's access ({detail}). You can remove that access yourself in your account's security settings.",
+            "De mailbox is verwijderd, maar {provider} kon niet gevraagd worden de toegang van het CRM in te trekken ({detail}). U kunt die toegang zelf verwijderen in de beveiligingsinstellingen van uw account.",
+        ),
+        _ => return None,
+    })
+}

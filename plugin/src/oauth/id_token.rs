@@ -1,0 +1,88 @@
+//! The claims of the ID token that came with the token response. It came straight from the
+//! provider's token endpoint over TLS, so its signature need not be checked (OpenID Connect Core
+//! 3.1.3.7); its audience still must be this client.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct IdClaims {
+    pub sub: Option<String>,
+    pub email: Option<String>,
+    pub preferred_username: Option<String>,
+    pub upn: Option<String>,
+    #[serde(default)]
+    aud: Audience,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl IdClaims {
+    /// Reads the claims of `token` issued to `client_id`; why not, when they cannot be read.
+    pub fn read(token: &str, client_id: &str) -> Result<Self, String> {
+        let payload = token.split('.').nth(1).ok_or("the ID token is not a JWT")?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(payload.trim_end_matches('='))
+            .map_err(|_| "the ID token's claims are not base64url")?;
+        let claims: IdClaims =
+            serde_json::from_slice(&bytes).map_err(|_| "the ID token's claims are not JSON")?;
+        let for_us = match &claims.aud {
+            Audience::None => true,
+            Audience::One(a) => a == client_id,
+            Audience::Many(list) => list.iter().any(|a| a == client_id),
+        };
+        if !for_us {
+            return Err("the ID token was issued to another client".into());
+        }
+        Ok(claims)
+    }
+
+    /// The account's address: `email`, or Microsoft's `preferred_username` or `upn` when it is
+    /// one.
+    pub fn address(&self) -> Option<String> {
+        [&self.email, &self.preferred_username, &self.upn]
+            .into_iter()
+            .flatten()
+            .find(|a| a.contains('@'))
+            .map(|a| a.trim().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(claims: &str) -> String {
+        format!(
+            "{}.{}.sig",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
+            URL_SAFE_NO_PAD.encode(claims)
+        )
+    }
+
+    #[test]
+    fn the_address_is_the_email_claim_or_microsofts_username() {
+        let c = IdClaims::read(&jwt(r#"{"sub":"1","email":"a@x.nl","aud":"c"}"#), "c").unwrap();
+        assert_eq!(c.address().as_deref(), Some("a@x.nl"));
+        let c = IdClaims::read(
+            &jwt(r#"{"sub":"1","preferred_username":"b@contoso.com","aud":["c"]}"#),
+            "c",
+        )
+        .unwrap();
+        assert_eq!(c.address().as_deref(), Some("b@contoso.com"));
+    }
+
+    #[test]
+    fn a_token_for_another_client_or_not_a_jwt_is_refused() {
+        assert!(IdClaims::read(&jwt(r#"{"aud":"other"}"#), "c").is_err());
+        assert!(IdClaims::read("garbage", "c").is_err());
+    }
+}

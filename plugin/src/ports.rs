@@ -1,0 +1,125 @@
+//! The host's capabilities as the domain code sees them: small traits that the wit-bindgen glue
+//! implements over the imports, and that native tests implement in memory.
+
+use std::collections::BTreeMap;
+
+/// Why the host's policy refused a destination (mirrors the WIT `refusal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub destination: String,
+    /// The policy's reason, as its WIT case name (`not-allowed`, `plain-transport`, ...).
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP exchange that did not produce a response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpFailure {
+    #[error("refused by the host's policy: {} ({})", .0.destination, .0.reason)]
+    Refused(Refusal),
+    #[error("{0}")]
+    Network(String),
+}
+
+/// One HTTP request and its response, sent by the host; no redirects are followed.
+pub trait Http {
+    fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpFailure>;
+}
+
+/// The host's storage failed; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("storage failed: {0}")]
+pub struct StorageFailure(pub String);
+
+pub enum KvWrite {
+    Set(String, Vec<u8>),
+    Delete(String),
+}
+
+/// Key-value storage scoped by the host to one mailbox.
+pub trait KeyValue {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageFailure>;
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StorageFailure>;
+    /// All the writes, or none of them.
+    fn batch(&self, writes: Vec<KvWrite>) -> Result<(), StorageFailure>;
+}
+
+/// A log line's level.
+#[derive(Debug, Clone, Copy)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+}
+
+pub trait Log {
+    fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
+}
+
+/// One provider as the administrator configured it; endpoints are resolved by the host.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderConfig {
+    pub id: String,
+    pub display_name: String,
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub endpoints: BTreeMap<String, String>,
+    pub scopes: Vec<String>,
+}
+
+/// The platform's settings, read through `config`.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformConfig {
+    pub providers: Vec<ProviderConfig>,
+    pub feature_flags: Vec<String>,
+    pub redirect_uri: Option<String>,
+}
+
+impl PlatformConfig {
+    /// The feature flag that shows "Link mailbox".
+    pub const LINK_FLAG: &'static str = "link-mailbox";
+
+    pub fn linking_enabled(&self) -> bool {
+        self.feature_flags.iter().any(|f| f == Self::LINK_FLAG)
+    }
+}
+
+/// Everything one call may use: the host's capabilities, the settings and the time.
+pub struct Env<'a> {
+    pub http: &'a dyn Http,
+    pub kv: &'a dyn KeyValue,
+    pub log: &'a dyn Log,
+    pub config: PlatformConfig,
+    /// Seconds since the Unix epoch, read once per call.
+    pub now: i64,
+}

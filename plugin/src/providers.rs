@@ -1,0 +1,237 @@
+//! The mail providers the plugin links through: Google, Microsoft 365, or one defined wholly in
+//! the host's config. Scopes, consent parameters and IMAP settings per provider; endpoints come
+//! resolved from the host's config.
+
+use crate::errors::{ErrorKind, MailboxError};
+use crate::ports::{PlatformConfig, ProviderConfig};
+
+/// Whose error codes and quirks a provider has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Google,
+    Microsoft,
+    Generic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ImapSecurity {
+    Tls,
+    StartTls,
+    Plain,
+}
+
+/// Where the provider's IMAP server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImapEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub security: ImapSecurity,
+}
+
+/// A provider ready to link through: enabled, with credentials and every endpoint it needs.
+#[derive(Debug, Clone)]
+pub struct Provider {
+    pub id: String,
+    pub display_name: String,
+    pub dialect: Dialect,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub revoke_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub imap: ImapEndpoint,
+    pub scopes: Vec<String>,
+    pub redirect_uri: String,
+}
+
+const GOOGLE_SCOPES: &[&str] = &["https://mail.google.com/", "openid", "email"];
+const MICROSOFT_SCOPES: &[&str] = &[
+    "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "offline_access",
+    "openid",
+    "email",
+];
+
+impl Provider {
+    /// Extra parameters of the authorization URL: Google returns a refresh token only with
+    /// offline access and a fresh consent.
+    pub fn authorize_params(&self) -> &'static [(&'static str, &'static str)] {
+        match self.dialect {
+            Dialect::Google => &[("access_type", "offline"), ("prompt", "consent")],
+            Dialect::Microsoft | Dialect::Generic => &[],
+        }
+    }
+
+    /// Whether a refresh request repeats the scopes. Microsoft's documentation asks for them;
+    /// Google and RFC 6749 default to the original grant's.
+    pub fn refresh_repeats_scopes(&self) -> bool {
+        self.dialect == Dialect::Microsoft
+    }
+}
+
+/// The provider `id` as the platform's config defines it, ready to link; or why it cannot be.
+pub fn resolve(config: &PlatformConfig, id: &str) -> Result<Provider, MailboxError> {
+    let Some(p) = config.providers.iter().find(|p| p.id == id && p.enabled) else {
+        return Err(MailboxError::new(
+            ErrorKind::ProviderNotEnabled(display_name_of(config, id)),
+            id,
+        ));
+    };
+    let missing = |what: &str| {
+        MailboxError::new(
+            ErrorKind::ProviderNotConfigured(what.to_string()),
+            &p.display_name,
+        )
+    };
+    let endpoint = |name: &str| p.endpoints.get(name).filter(|v| !v.is_empty()).cloned();
+    let dialect = match p.id.as_str() {
+        "google" => Dialect::Google,
+        "microsoft" => Dialect::Microsoft,
+        _ => Dialect::Generic,
+    };
+    let scopes = scopes_for(p, dialect);
+    if scopes.is_empty() {
+        return Err(missing("scopes"));
+    }
+    Ok(Provider {
+        id: p.id.clone(),
+        display_name: p.display_name.clone(),
+        dialect,
+        client_id: p
+            .client_id
+            .clone()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| missing("client id"))?,
+        client_secret: p.client_secret.clone().filter(|s| !s.is_empty()),
+        authorize_url: endpoint("authorize").ok_or_else(|| missing("authorize endpoint"))?,
+        token_url: endpoint("token").ok_or_else(|| missing("token endpoint"))?,
+        revoke_url: endpoint("revoke"),
+        userinfo_url: endpoint("userinfo"),
+        imap: endpoint("imap")
+            .as_deref()
+            .and_then(parse_imap_endpoint)
+            .ok_or_else(|| missing("IMAP server"))?,
+        scopes,
+        redirect_uri: config
+            .redirect_uri
+            .clone()
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| missing("redirect URI"))?,
+    })
+}
+
+/// The name the panel shows for `id`, even when the provider is not enabled.
+pub fn display_name_of(config: &PlatformConfig, id: &str) -> String {
+    config
+        .providers
+        .iter()
+        .find(|p| p.id == id)
+        .map(|p| p.display_name.clone())
+        .unwrap_or_else(|| id.to_string())
+}
+
+fn scopes_for(p: &ProviderConfig, dialect: Dialect) -> Vec<String> {
+    if !p.scopes.is_empty() {
+        return p.scopes.clone();
+    }
+    let defaults = match dialect {
+        Dialect::Google => GOOGLE_SCOPES,
+        Dialect::Microsoft => MICROSOFT_SCOPES,
+        Dialect::Generic => &[],
+    };
+    defaults.iter().map(|s| s.to_string()).collect()
+}
+
+/// `imaps://host:port` (implicit TLS) or `imap://host:port` (STARTTLS).
+pub fn parse_imap_endpoint(value: &str) -> Option<ImapEndpoint> {
+    let (security, rest, default_port) = if let Some(rest) = value.strip_prefix("imaps://") {
+        (ImapSecurity::Tls, rest, 993)
+    } else if let Some(rest) = value.strip_prefix("imap://") {
+        (ImapSecurity::StartTls, rest, 143)
+    } else {
+        return None;
+    };
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) => {
+            (h, p.parse().ok()?)
+        }
+        _ => (rest, default_port),
+    };
+    (!host.is_empty()).then(|| ImapEndpoint {
+        host: host.to_string(),
+        port,
+        security,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(id: &str, enabled: bool) -> PlatformConfig {
+        let endpoints = [
+            ("authorize", "https://accounts.example/auth"),
+            ("token", "https://accounts.example/token"),
+            ("imap", "imaps://imap.example.com:993"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        PlatformConfig {
+            providers: vec![ProviderConfig {
+                id: id.into(),
+                display_name: "Example".into(),
+                enabled,
+                client_id: Some("client".into()),
+                client_secret: None,
+                endpoints,
+                scopes: vec![],
+            }],
+            feature_flags: vec!["link-mailbox".into()],
+            redirect_uri: Some("http://127.0.0.1:8765/cb".into()),
+        }
+    }
+
+    #[test]
+    fn google_asks_for_mail_openid_email_with_offline_access_and_consent() {
+        let p = resolve(&config("google", true), "google").unwrap();
+        assert_eq!(p.scopes, GOOGLE_SCOPES);
+        assert_eq!(
+            p.authorize_params(),
+            &[("access_type", "offline"), ("prompt", "consent")]
+        );
+        assert_eq!(
+            p.imap,
+            ImapEndpoint {
+                host: "imap.example.com".into(),
+                port: 993,
+                security: ImapSecurity::Tls
+            }
+        );
+    }
+
+    #[test]
+    fn microsoft_asks_for_imap_and_offline_access_and_repeats_scopes_on_refresh() {
+        let p = resolve(&config("microsoft", true), "microsoft").unwrap();
+        assert!(p.scopes.contains(&"offline_access".to_string()));
+        assert!(p.refresh_repeats_scopes());
+    }
+
+    #[test]
+    fn a_disabled_provider_and_a_custom_one_without_scopes_are_refused_with_reasons() {
+        let err = resolve(&config("google", false), "google").unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::ProviderNotEnabled(_)));
+        let err = resolve(&config("acme", true), "acme").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ProviderNotConfigured("scopes".into()));
+    }
+
+    #[test]
+    fn imap_endpoints_name_their_security() {
+        let e = parse_imap_endpoint("imap://127.0.0.1:1143").unwrap();
+        assert_eq!((e.port, e.security), (1143, ImapSecurity::StartTls));
+        assert_eq!(parse_imap_endpoint("imaps://h").unwrap().port, 993);
+        assert!(parse_imap_endpoint("https://h").is_none());
+    }
+}

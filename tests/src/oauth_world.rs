@@ -1,0 +1,197 @@
+//! A world for the link tests: a private CA, a fake Google and a fake Microsoft over HTTPS, and
+//! the real plugin in a host whose settings point both providers at them. Every answer the tests
+//! get back is captured, so the suite can check that no secret ever shows.
+
+use std::path::PathBuf;
+
+use host_harness::bindings::panel::{LinkRequest, LinkStarted, MailboxError, MailboxStatus};
+use host_harness::settings::ProviderSettings;
+use host_harness::{Database, HostSettings, Mailbox, PluginHost};
+
+use crate::fake_provider::{FakeProvider, Flavour};
+use crate::secrets;
+use crate::tls_server::TestPki;
+
+pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/oauth/callback";
+pub const GOOGLE_CLIENT: &str = "crm-test.apps.googleusercontent.com";
+pub const MICROSOFT_CLIENT: &str = "00000000-1111-2222-3333-444444444444";
+/// Where IMAP would be; the link flow never connects to it.
+pub const IMAP: &str = "imaps://127.0.0.1:9993";
+
+pub struct OAuthWorld {
+    pub pki: TestPki,
+    pub google: FakeProvider,
+    pub microsoft: FakeProvider,
+    pub host: PluginHost,
+    pub db: Database,
+    pub settings: HostSettings,
+}
+
+impl OAuthWorld {
+    /// Both providers enabled, "Link mailbox" switched on.
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    /// As `start`, with the host's settings changed by `configure` first.
+    pub async fn with(configure: impl FnOnce(&mut HostSettings)) -> Self {
+        secrets::capture_logs();
+        let pki = TestPki::new();
+        let google = FakeProvider::start(Flavour::Google, &pki).await;
+        let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
+        let google_secret = format!("fake-secret-{}", rand::random::<u64>());
+        google.register_client(GOOGLE_CLIENT, Some(&google_secret), REDIRECT_URI);
+        google.add_account("g-1001", "anna@example.nl");
+        google.add_account("g-1002", "bram@example.nl");
+        microsoft.register_client(MICROSOFT_CLIENT, None, REDIRECT_URI);
+        microsoft.add_account("m-2001", "anna@contoso.com");
+        microsoft.add_account("m-2002", "bram@contoso.com");
+
+        let mut settings = HostSettings::default();
+        settings.platform.feature_flags = vec!["link-mailbox".into()];
+        settings.platform.redirect_uri = Some(REDIRECT_URI.into());
+        settings.platform.providers = vec![
+            ProviderSettings {
+                id: "google".into(),
+                enabled: true,
+                client_id: Some(GOOGLE_CLIENT.into()),
+                client_secret: Some(google_secret),
+                endpoints: google.endpoints(IMAP),
+                ..Default::default()
+            },
+            ProviderSettings {
+                id: "microsoft".into(),
+                enabled: true,
+                client_id: Some(MICROSOFT_CLIENT.into()),
+                tenant: Some("organizations".into()),
+                endpoints: microsoft.endpoints(IMAP),
+                ..Default::default()
+            },
+        ];
+        settings.policy.local_hosts = vec!["127.0.0.1".into()];
+        settings.tls.extra_roots = vec![pki.ca_pem.clone()];
+        configure(&mut settings);
+        let db = Database::open_in_memory().expect("in-memory database");
+        let host = PluginHost::load(
+            host_harness::BUNDLED_PLUGIN.as_ref(),
+            &settings,
+            db.clone(),
+            Some(&crate::component_cache()),
+        )
+        .expect("load the plugin");
+        OAuthWorld {
+            pki,
+            google,
+            microsoft,
+            host,
+            db,
+            settings,
+        }
+    }
+
+    pub fn fake(&self, provider: &str) -> &FakeProvider {
+        match provider {
+            "google" => &self.google,
+            _ => &self.microsoft,
+        }
+    }
+
+    pub fn mailbox(&self, id: &str) -> Mailbox<'_> {
+        self.host.mailbox(id)
+    }
+
+    /// `link-start` as the user `anna`; panics on a host failure, returns the plugin's answer.
+    pub async fn start_link(
+        &self,
+        mailbox: &str,
+        provider: &str,
+    ) -> Result<LinkStarted, MailboxError> {
+        let request = LinkRequest {
+            user: "anna".into(),
+            provider: provider.into(),
+            login_hint: None,
+        };
+        let answer = self
+            .mailbox(mailbox)
+            .link_start(&request)
+            .await
+            .expect("the call runs");
+        captured(answer)
+    }
+
+    /// What the browser does with the authorization URL: the provider's redirect to the
+    /// callback, as its query parameters.
+    pub async fn consent(&self, authorization_url: &str) -> Vec<(String, String)> {
+        let tls = host_harness::tls::client_config(&[self.pki.ca_pem.clone()]).expect("TLS");
+        let browser = reqwest::Client::builder()
+            .use_preconfigured_tls((*tls).clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("browser");
+        let response = browser
+            .get(authorization_url)
+            .send()
+            .await
+            .expect("authorize");
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let Some(location) = location.filter(|_| status.as_u16() == 302) else {
+            let body = response.text().await.unwrap_or_default();
+            panic!("the provider did not redirect ({status}): {body}");
+        };
+        assert!(
+            location.starts_with(REDIRECT_URI),
+            "redirected elsewhere: {location}"
+        );
+        let url = url::Url::parse(&location).expect("redirect URL");
+        url.query_pairs().into_owned().collect()
+    }
+
+    pub async fn complete(
+        &self,
+        mailbox: &str,
+        query: &[(String, String)],
+    ) -> Result<MailboxStatus, MailboxError> {
+        let answer = self
+            .mailbox(mailbox)
+            .link_complete(query)
+            .await
+            .expect("the call runs");
+        captured(answer)
+    }
+
+    /// The whole flow: start, consent in the browser, complete.
+    pub async fn link(&self, mailbox: &str, provider: &str) -> Result<MailboxStatus, MailboxError> {
+        let started = self.start_link(mailbox, provider).await?;
+        let query = self.consent(&started.authorization_url).await;
+        self.complete(mailbox, &query).await
+    }
+
+    pub async fn status(&self, mailbox: &str) -> MailboxStatus {
+        let answer = self.mailbox(mailbox).status().await.expect("the call runs");
+        captured(answer).expect("status answers")
+    }
+
+    /// The plugin's stored value under `key` for `mailbox`, as JSON.
+    pub fn stored(&self, mailbox: &str, key: &str) -> Option<serde_json::Value> {
+        self.db
+            .kv_get(mailbox, key)
+            .expect("read storage")
+            .map(|v| serde_json::from_slice(&v).expect("stored JSON"))
+    }
+
+    /// The CA that signed the fake providers' certificate.
+    pub fn ca_pem(&self) -> PathBuf {
+        self.pki.ca_pem.clone()
+    }
+}
+
+/// Captures an answer's debug form for the secret check, and hands it back.
+pub fn captured<T: std::fmt::Debug>(answer: T) -> T {
+    secrets::capture(&format!("{answer:?}\n"));
+    answer
+}
