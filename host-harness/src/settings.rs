@@ -64,6 +64,8 @@ pub struct ProviderSettings {
     pub endpoints: BTreeMap<String, String>,
     /// The scopes to ask for; empty means the plugin's own for `google` and `microsoft`.
     pub scopes: Vec<String>,
+    /// Extra parameters of the authorization URL (a custom provider's `access_type`, ...).
+    pub authorize_params: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

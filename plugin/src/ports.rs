@@ -95,6 +95,7 @@ pub struct ProviderConfig {
     pub client_secret: Option<String>,
     pub endpoints: BTreeMap<String, String>,
     pub scopes: Vec<String>,
+    pub authorize_params: Vec<(String, String)>,
 }
 
 /// The platform's settings, read through `config`.

@@ -42,6 +42,8 @@ pub struct Provider {
     pub userinfo_url: Option<String>,
     pub imap: ImapEndpoint,
     pub scopes: Vec<String>,
+    /// The administrator's extra authorization-URL parameters.
+    pub extra_authorize_params: Vec<(String, String)>,
     pub redirect_uri: String,
 }
 
@@ -113,6 +115,7 @@ pub fn resolve(config: &PlatformConfig, id: &str) -> Result<Provider, MailboxErr
             .and_then(parse_imap_endpoint)
             .ok_or_else(|| missing("IMAP server"))?,
         scopes,
+        extra_authorize_params: p.authorize_params.clone(),
         redirect_uri: config
             .redirect_uri
             .clone()
@@ -188,6 +191,7 @@ mod tests {
                 client_secret: None,
                 endpoints,
                 scopes: vec![],
+                authorize_params: vec![],
             }],
             feature_flags: vec!["link-mailbox".into()],
             redirect_uri: Some("http://127.0.0.1:8765/cb".into()),

@@ -28,6 +28,11 @@ impl config::Host for HostState {
                         .map(|(name, value)| Endpoint { name, value })
                         .collect(),
                     scopes: s.scopes.clone(),
+                    authorize_params: s
+                        .authorize_params
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 })
                 .collect(),
             feature_flags: p.feature_flags.clone(),

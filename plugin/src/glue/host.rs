@@ -46,6 +46,7 @@ fn platform_config(s: config::PlatformSettings) -> PlatformConfig {
                     .map(|e| (e.name, e.value))
                     .collect::<BTreeMap<_, _>>(),
                 scopes: p.scopes,
+                authorize_params: p.authorize_params,
             })
             .collect(),
         feature_flags: s.feature_flags,

@@ -107,6 +107,9 @@ impl<'a> OAuth<'a> {
         for (name, value) in self.provider.authorize_params() {
             request = request.add_extra_param(*name, *value);
         }
+        for (name, value) in &self.provider.extra_authorize_params {
+            request = request.add_extra_param(name.clone(), value.clone());
+        }
         if let Some(hint) = login_hint.filter(|h| !h.is_empty()) {
             request = request.add_extra_param("login_hint", hint);
         }
