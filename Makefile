@@ -3,7 +3,6 @@
 
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
-HOST = $(CARGO) run --quiet -p host-harness -- --db $(DEMO_DIR)/demo.db --cache-dir $(DEMO_DIR)/components
 
 .PHONY: setup demo test lint bench
 
@@ -12,16 +11,8 @@ setup:
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
 demo: setup
-	$(CARGO) build -p host-harness
-	@mkdir -p $(DEMO_DIR)
-	@echo "== Normalising the bundled sample messages through the sandboxed plugin"
-	@$(HOST) normalize --address bob@crm-customer.nl tests/corpus
-	@echo
-	@echo "== One record as the CRM receives it (JSON)"
-	@$(HOST) normalize --json --address bob@crm-customer.nl tests/corpus/05-attachments.eml
-	@echo
-	@echo "== The capability audit"
-	@$(HOST) audit
+	$(CARGO) build -p host-harness -p tests --bins
+	DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
 
 test: setup
 	$(CARGO) test --workspace

@@ -36,13 +36,16 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "import  wasi:cli/environment@0.2.6",
         "linked, empty: no variables",
         "export  crm:mail-sync/normalize@0.1.0",
+        "export  crm:mail-sync/mailbox@0.1.0",
         "memory cap 256 MiB",
-        "unused  crm:mail-sync/http-client",
-        "google: https://oauth2.googleapis.com",
+        "unused  crm:mail-sync/imap-socket",
+        "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
+    // Google is not enabled by default, so it is granted nothing.
+    assert!(!out.contains("google:"), "{out}");
     assert!(!out.contains("NOT provided"), "{out}");
 }
 
@@ -108,6 +111,10 @@ fn every_command_has_help() {
         &["--help"][..],
         &["normalize", "--help"],
         &["audit", "--help"],
+        &["link", "--help"],
+        &["status", "--help"],
+        &["unlink", "--help"],
+        &["refresh", "--help"],
     ] {
         let out = stdout(&run(args));
         assert!(out.contains("Usage:"), "{out}");

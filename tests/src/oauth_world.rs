@@ -40,10 +40,8 @@ impl OAuthWorld {
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
         let google_secret = format!("fake-secret-{}", rand::random::<u64>());
-        google.register_client(GOOGLE_CLIENT, Some(&google_secret), REDIRECT_URI);
         google.add_account("g-1001", "anna@example.nl");
         google.add_account("g-1002", "bram@example.nl");
-        microsoft.register_client(MICROSOFT_CLIENT, None, REDIRECT_URI);
         microsoft.add_account("m-2001", "anna@contoso.com");
         microsoft.add_account("m-2002", "bram@contoso.com");
 
@@ -55,7 +53,7 @@ impl OAuthWorld {
                 id: "google".into(),
                 enabled: true,
                 client_id: Some(GOOGLE_CLIENT.into()),
-                client_secret: Some(google_secret),
+                client_secret: Some(google_secret.clone()),
                 endpoints: google.endpoints(IMAP),
                 ..Default::default()
             },
@@ -71,6 +69,10 @@ impl OAuthWorld {
         settings.policy.local_hosts = vec!["127.0.0.1".into()];
         settings.tls.extra_roots = vec![pki.ca_pem.clone()];
         configure(&mut settings);
+        // The clients are registered with the redirect URI the platform ended up with.
+        let redirect = settings.platform.redirect_uri.clone().unwrap_or_default();
+        google.register_client(GOOGLE_CLIENT, Some(&google_secret), &redirect);
+        microsoft.register_client(MICROSOFT_CLIENT, None, &redirect);
         let db = Database::open_in_memory().expect("in-memory database");
         let host = PluginHost::load(
             host_harness::BUNDLED_PLUGIN.as_ref(),
@@ -143,8 +145,14 @@ impl OAuthWorld {
             let body = response.text().await.unwrap_or_default();
             panic!("the provider did not redirect ({status}): {body}");
         };
+        let redirect = self
+            .settings
+            .platform
+            .redirect_uri
+            .clone()
+            .unwrap_or_default();
         assert!(
-            location.starts_with(REDIRECT_URI),
+            location.starts_with(&redirect),
             "redirected elsewhere: {location}"
         );
         let url = url::Url::parse(&location).expect("redirect URL");

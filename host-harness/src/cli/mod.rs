@@ -2,7 +2,10 @@
 //! each subcommand lives in a file of its own.
 
 mod audit_cmd;
+mod callback_listener;
+mod mailbox_cmd;
 mod normalize_cmd;
+mod panel_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +32,12 @@ struct Cli {
     /// Where compiled components are cached [default: <cache dir>/mailsync-host].
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
+    /// The mailbox the panel commands act on.
+    #[arg(long, global = true, default_value = "default")]
+    mailbox: String,
+    /// The language of messages for the user.
+    #[arg(long, global = true, value_enum, default_value = "en")]
+    lang: panel_view::Lang,
     /// Log level for the host and the plugin (error, warn, info, debug, trace).
     #[arg(long, global = true, default_value = "warn")]
     log: String,
@@ -40,6 +49,15 @@ struct Cli {
 enum Command {
     /// Normalise raw RFC 5322 messages (files, or directories of them) into CRM records.
     Normalize(normalize_cmd::Args),
+    /// Link the mailbox through a provider: consent in the browser, completed on the loopback
+    /// redirect.
+    Link(mailbox_cmd::LinkArgs),
+    /// Show the mailbox panel: state, settings, providers, whether linking is available.
+    Status,
+    /// Remove the mailbox: revoke where the provider can, clear tokens, settings and state.
+    Unlink,
+    /// Make sure the linked mailbox has a valid access token.
+    Refresh(mailbox_cmd::RefreshArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
 }
@@ -63,18 +81,32 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let host = load_host(&cli)?;
+    let settings = load_settings(&cli)?;
+    let host = load_host(&cli, &settings)?;
+    let (mailbox, lang) = (cli.mailbox.as_str(), cli.lang);
+    let redirect_uri = settings.platform.redirect_uri.as_deref();
     match cli.command {
         Command::Normalize(args) => runtime.block_on(normalize_cmd::run(&host, args)),
+        Command::Link(args) => {
+            runtime.block_on(mailbox_cmd::link(&host, mailbox, redirect_uri, args, lang))
+        }
+        Command::Status => runtime.block_on(mailbox_cmd::status(&host, mailbox, lang)),
+        Command::Unlink => runtime.block_on(mailbox_cmd::unlink(&host, mailbox, lang)),
+        Command::Refresh(args) => {
+            runtime.block_on(mailbox_cmd::refresh(&host, mailbox, args, lang))
+        }
         Command::Audit => audit_cmd::run(&host),
     }
 }
 
-fn load_host(cli: &Cli) -> anyhow::Result<PluginHost> {
-    let settings = match &cli.settings {
+fn load_settings(cli: &Cli) -> anyhow::Result<HostSettings> {
+    Ok(match &cli.settings {
         Some(path) => HostSettings::load(path)?,
         None => HostSettings::default(),
-    };
+    })
+}
+
+fn load_host(cli: &Cli, settings: &HostSettings) -> anyhow::Result<PluginHost> {
     let db_path = cli
         .db
         .clone()
@@ -91,7 +123,7 @@ fn load_host(cli: &Cli) -> anyhow::Result<PluginHost> {
         .unwrap_or_else(|| host_harness::BUNDLED_PLUGIN.into());
     Ok(PluginHost::load(
         &component,
-        &settings,
+        settings,
         db,
         Some(&cache_dir),
     )?)

@@ -1,0 +1,173 @@
+//! `link`, `status`, `unlink` and `refresh`: the mailbox panel from a terminal. `link` opens the
+//! consent page in a browser and completes on the loopback redirect (RFC 8252).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use host_harness::PluginHost;
+use host_harness::bindings::panel::LinkRequest;
+
+use super::callback_listener::CallbackListener;
+use super::panel_view::{self, Lang};
+
+/// How long `link` waits for the redirect: as long as a link attempt lives.
+const CALLBACK_WAIT: Duration = Duration::from_secs(10 * 60);
+
+#[derive(clap::Args)]
+pub struct LinkArgs {
+    /// `google`, `microsoft`, or a custom provider's id from the settings.
+    #[arg(long)]
+    provider: String,
+    /// The CRM user linking the mailbox.
+    #[arg(long, default_value = "developer")]
+    user: String,
+    /// The account to preselect on the provider's sign-in page.
+    #[arg(long)]
+    login_hint: Option<String>,
+    /// Print the URL only; do not start a browser.
+    #[arg(long)]
+    no_browser: bool,
+}
+
+#[derive(clap::Args)]
+pub struct RefreshArgs {
+    /// Refresh even when the access token is not yet due.
+    #[arg(long)]
+    force: bool,
+}
+
+pub async fn link(
+    host: &PluginHost,
+    mailbox_id: &str,
+    redirect_uri: Option<&str>,
+    args: LinkArgs,
+    lang: Lang,
+) -> anyhow::Result<()> {
+    let redirect_uri = redirect_uri.ok_or_else(|| {
+        anyhow::anyhow!(
+            "no redirect URI: set platform.redirect_uri in the settings to a loopback address \
+             such as http://127.0.0.1:8765/oauth/callback, registered with the provider"
+        )
+    })?;
+    let mut listener = CallbackListener::bind(redirect_uri).await?;
+    let mailbox = host.mailbox(mailbox_id);
+    let request = LinkRequest {
+        user: args.user,
+        provider: args.provider,
+        login_hint: args.login_hint,
+    };
+    let started = mailbox
+        .link_start(&request)
+        .await?
+        .map_err(|e| panel_view::error(e, lang))?;
+    println!(
+        "Open this page to link the mailbox (until {}):\n\n  {}\n",
+        started.expires_at, started.authorization_url
+    );
+    if !args.no_browser {
+        open_browser(&started.authorization_url);
+    }
+    eprintln!("Waiting for the provider to send the browser back to {redirect_uri} ...");
+    let callback = tokio::time::timeout(CALLBACK_WAIT, listener.next())
+        .await
+        .map_err(|_| anyhow::anyhow!("no answer from the browser within 10 minutes"))?
+        .ok_or_else(|| anyhow::anyhow!("the callback listener stopped"))?;
+    match mailbox.link_complete(&callback.query).await? {
+        Ok(status) => {
+            let _ = callback
+                .reply
+                .send("The mailbox is linked. You may close this tab.".into());
+            println!("Linked.\n");
+            print!("{}", panel_view::status(mailbox_id, &status, lang));
+            Ok(())
+        }
+        Err(e) => {
+            let _ = callback
+                .reply
+                .send(panel_view::text(&e.message, lang).to_string());
+            Err(panel_view::error(e, lang))
+        }
+    }
+}
+
+/// Starts `$BROWSER` (its first entry, with its own arguments) or the desktop's opener on `url`;
+/// if neither starts, the printed URL is the way.
+fn open_browser(url: &str) {
+    let configured = std::env::var("BROWSER").ok().and_then(|b| {
+        let first = b.split(':').next()?.to_string();
+        let mut words = first.split_whitespace().map(str::to_string);
+        let program = words.next()?;
+        Some((program, words.collect::<Vec<_>>()))
+    });
+    let (program, args) = configured.unwrap_or_else(|| {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        (opener.to_string(), Vec::new())
+    });
+    let started = std::process::Command::new(&program)
+        .args(&args)
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if started.is_err() {
+        eprintln!("(could not start a browser with `{program}`; open the page yourself)");
+    }
+}
+
+pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
+    let status = host
+        .mailbox(mailbox_id)
+        .status()
+        .await?
+        .map_err(|e| panel_view::error(e, lang))?;
+    print!("{}", panel_view::status(mailbox_id, &status, lang));
+    Ok(())
+}
+
+pub async fn unlink(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
+    let unlinked = host
+        .mailbox(mailbox_id)
+        .unlink()
+        .await?
+        .map_err(|e| panel_view::error(e, lang))?;
+    println!("Mailbox removed.");
+    for warning in &unlinked.warnings {
+        println!("warning: {}", panel_view::text(warning, lang));
+    }
+    println!();
+    print!("{}", panel_view::status(mailbox_id, &unlinked.status, lang));
+    Ok(())
+}
+
+pub async fn refresh(
+    host: &PluginHost,
+    mailbox_id: &str,
+    args: RefreshArgs,
+    lang: Lang,
+) -> anyhow::Result<()> {
+    let checked = host
+        .mailbox(mailbox_id)
+        .check_access(args.force)
+        .await?
+        .map_err(|e| panel_view::error(e, lang))?;
+    println!(
+        "Access token {} (valid until {}){}.",
+        if checked.refreshed {
+            "refreshed"
+        } else {
+            "still valid"
+        },
+        checked.expires_at,
+        if checked.refresh_token_rotated {
+            "; the provider rotated the refresh token and the new one is saved"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The plugin developer's CLI against the fake provider: `link` opens the consent page through
+//! `$BROWSER`, completes on its loopback listener and shows the read-only settings; `status`,
+//! `refresh` and `unlink` follow. Everything it prints, and its logs at trace level, are checked
+//! for secrets.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use tests::oauth_world::OAuthWorld;
+use tests::secrets::{assert_no_secret_captured, capture};
+
+/// The host CLI, built by `cargo test --workspace` next to this test's binary.
+fn mailsync_host() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("mailsync-host{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p host-harness` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+struct Cli {
+    settings: PathBuf,
+    db: PathBuf,
+    browser: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new(w: &OAuthWorld) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = dir.path().join("settings.toml");
+        std::fs::write(&settings, toml::to_string(&w.settings).expect("TOML")).expect("write");
+        let browser = format!(
+            "{} browse --ca {}",
+            env!("CARGO_BIN_EXE_fake-provider"),
+            w.ca_pem().display()
+        );
+        Cli {
+            settings,
+            db: dir.path().join("cli.db"),
+            browser,
+            _dir: dir,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = Command::new(mailsync_host())
+            .arg("--settings")
+            .arg(&self.settings)
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--cache-dir")
+            .arg(tests::component_cache())
+            .args(["--mailbox", "anna", "--log"])
+            .arg("debug,plugin=trace,host_harness=trace,cranelift_codegen=warn,wasmtime_cranelift=warn,regalloc2=warn")
+            .args(args)
+            .env("BROWSER", &self.browser)
+            .output()
+            .expect("run mailsync-host");
+        capture(&String::from_utf8_lossy(&output.stdout));
+        capture(&String::from_utf8_lossy(&output.stderr));
+        output
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn free_redirect_uri() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    format!("http://127.0.0.1:{port}/oauth/callback")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn link_status_refresh_and_unlink_from_the_command_line() {
+    let redirect = free_redirect_uri();
+    let w = OAuthWorld::with(|s| s.platform.redirect_uri = Some(redirect)).await;
+    let cli = Cli::new(&w);
+
+    let cli = std::sync::Arc::new(cli);
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || cli.run(args))
+    };
+    let out = stdout(&run(&["status"]).await.unwrap());
+    assert!(
+        out.contains("unlinked") && out.contains("Link mailbox  available"),
+        "{out}"
+    );
+
+    let out = stdout(&run(&["link", "--provider", "google"]).await.unwrap());
+    assert!(out.contains("Open this page"), "{out}");
+    assert!(out.contains("Linked."), "{out}");
+    assert!(out.contains("anna@example.nl"), "{out}");
+    assert!(out.contains("XOAUTH2 (read-only)"), "{out}");
+
+    let out = stdout(&run(&["refresh", "--force"]).await.unwrap());
+    assert!(out.contains("Access token refreshed"), "{out}");
+
+    let out = stdout(&run(&["--lang", "nl", "status"]).await.unwrap());
+    assert!(out.contains("State         linked"), "{out}");
+
+    let out = stdout(&run(&["unlink"]).await.unwrap());
+    assert!(
+        out.contains("Mailbox removed.") && out.contains("unlinked"),
+        "{out}"
+    );
+    assert_eq!(w.google.world().revoked.len(), 1, "revoked at the provider");
+
+    let failed = run(&[
+        "--lang",
+        "nl",
+        "link",
+        "--provider",
+        "yahoo",
+        "--no-browser",
+    ])
+    .await
+    .unwrap();
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(err.contains("yahoo kan niet gekozen worden"), "{err}");
+    assert_no_secret_captured();
+}
