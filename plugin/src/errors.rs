@@ -86,13 +86,14 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxError {
     pub kind: ErrorKind,
-    pub message: UserMessage,
+    /// Boxed: errors travel by value through every `Result`.
+    pub message: Box<UserMessage>,
 }
 
 impl MailboxError {
     /// `provider` is the display name of the provider involved ("Google"), for the message.
     pub fn new(kind: ErrorKind, provider: &str) -> Self {
-        let message = message_for(&kind, provider);
+        let message = Box::new(message_for(&kind, provider));
         MailboxError { kind, message }
     }
 }

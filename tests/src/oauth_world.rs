@@ -124,7 +124,8 @@ impl OAuthWorld {
     /// What the browser does with the authorization URL: the provider's redirect to the
     /// callback, as its query parameters.
     pub async fn consent(&self, authorization_url: &str) -> Vec<(String, String)> {
-        let tls = host_harness::tls::client_config(&[self.pki.ca_pem.clone()]).expect("TLS");
+        let tls =
+            host_harness::tls::client_config(std::slice::from_ref(&self.pki.ca_pem)).expect("TLS");
         let browser = reqwest::Client::builder()
             .use_preconfigured_tls((*tls).clone())
             .redirect(reqwest::redirect::Policy::none())

@@ -21,7 +21,7 @@ async fn fake(flavour: Flavour) -> Fake {
     let provider = FakeProvider::start(flavour, &pki).await;
     provider.register_client("client-1", Some("fake-secret-strict"), REDIRECT);
     provider.add_account("s1", "anna@example.nl");
-    let tls = host_harness::tls::client_config(&[pki.ca_pem.clone()]).unwrap();
+    let tls = host_harness::tls::client_config(std::slice::from_ref(&pki.ca_pem)).unwrap();
     let http = reqwest::Client::builder()
         .use_preconfigured_tls((*tls).clone())
         .redirect(reqwest::redirect::Policy::none())

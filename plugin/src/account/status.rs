@@ -38,7 +38,7 @@ pub(super) fn build(
         })
         .collect();
     let link_unavailable_reason = if !config.linking_enabled() {
-        Some(MailboxError::new(ErrorKind::LinkingDisabled, "").message)
+        Some(*MailboxError::new(ErrorKind::LinkingDisabled, "").message)
     } else if providers.is_empty() {
         Some(UserMessage::new("link.no_provider", vec![]))
     } else {
@@ -67,7 +67,7 @@ pub(super) fn build(
         status.reauthorization_reason = account
             .reauthorization
             .as_ref()
-            .map(|r| MailboxError::new(ErrorKind::ReauthorizationNeeded(r.said()), &name).message);
+            .map(|r| *MailboxError::new(ErrorKind::ReauthorizationNeeded(r.said()), &name).message);
         status.provider = Some(account.provider.clone());
         status.address = Some(account.address.clone());
         status.settings = Some(account.settings.clone());

@@ -188,6 +188,6 @@ fn error(e: MailboxError) -> wit::MailboxError {
     };
     wit::MailboxError {
         kind,
-        message: message(e.message),
+        message: message(*e.message),
     }
 }
