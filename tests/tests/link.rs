@@ -175,6 +175,14 @@ async fn an_expired_or_used_authorisation_code_asks_to_link_again() {
     );
     assert!(en.contains("expired or was already used"), "{en}");
     assert_eq!(w.status("m1").await.state, LinkState::Unlinked);
+
+    w.google.world().token_failures.push_back(Injected::Error {
+        error: "invalid_grant".into(),
+        description: "Code was already redeemed.".into(),
+    });
+    let (k, _, nl) = kind(w.link("m1", "google").await);
+    assert!(matches!(k, ErrorKind::AuthorizationCodeInvalid(_)), "{k:?}");
+    assert!(nl.contains("verlopen of al gebruikt"), "{nl}");
     assert_no_secret_captured();
 }
 

@@ -31,8 +31,13 @@ pub fn redirect_error(code: &str, description: Option<&str>) -> ErrorKind {
     }
 }
 
-/// What the token endpoint's error means, during a code exchange or a refresh.
+/// What the token endpoint's error means, during a code exchange or a refresh. A refresh refused
+/// with `invalid_grant` always needs a new link, whatever Microsoft's number says why (consent
+/// withdrawn, 90 days unused, password changed).
 pub fn token_error(said: ProviderSaid, refreshing: bool) -> ErrorKind {
+    if refreshing && said.code == "invalid_grant" {
+        return ErrorKind::ReauthorizationNeeded(said);
+    }
     if let Some(kind) = by_aadsts(&said) {
         return kind;
     }
@@ -107,6 +112,15 @@ mod tests {
         assert!(matches!(
             token_error(said(), true),
             ErrorKind::ReauthorizationNeeded(_)
+        ));
+        let withdrawn = ProviderSaid::new("invalid_grant", Some("AADSTS65001: consent withdrawn"));
+        assert!(matches!(
+            token_error(withdrawn.clone(), true),
+            ErrorKind::ReauthorizationNeeded(_)
+        ));
+        assert!(matches!(
+            token_error(withdrawn, false),
+            ErrorKind::AdminConsentRequired(_)
         ));
     }
 }
