@@ -4,6 +4,7 @@
 use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
+use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
 use crate::plugin_host::PluginHost;
@@ -116,6 +117,38 @@ impl<'h> Mailbox<'h> {
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
             .call_check_access(s, force))
+    }
+
+    /// "Edit folders": the folders the IMAP server lists.
+    pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_folders()
+            .call_list_remote(s))
+    }
+
+    /// The mapping the folders' special-use attributes suggest.
+    pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_folders()
+            .call_suggest(s))
+    }
+
+    /// The saved mapping and what no longer holds in it.
+    pub async fn mapping(&self) -> MailboxResult<MappingStatus> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_folders()
+            .call_get_mapping(s))
+    }
+
+    /// Validates `mapping` against the server's folders and saves it.
+    pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
+        let provider = self.provider().await?;
+        call_export!(self, provider, |p, s| p
+            .crm_mail_sync_folders()
+            .call_set_mapping(s, mapping))
     }
 
     /// Normalises one raw message; `own_address` is this mailbox's address.

@@ -80,6 +80,44 @@ pub enum ErrorKind {
     },
     ReauthorizationNeeded(ProviderSaid),
     Storage(String),
+    SettingsChanged,
+    ImapUnreachable(String),
+    ImapTlsFailed(String),
+    ImapProtocol(String),
+    MappingInvalid(MappingProblem),
+}
+
+/// A CRM folder's mapping that cannot be saved, or no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MappingProblem {
+    /// `inbox`, `archive`, `deleted` or `sent`.
+    pub crm_folder: String,
+    pub remote: String,
+    pub kind: MappingProblemKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MappingProblemKind {
+    Missing,
+    NotSelectable,
+    UsedTwice,
+}
+
+impl MappingProblem {
+    pub fn message(&self) -> UserMessage {
+        let key = match self.kind {
+            MappingProblemKind::Missing => "mapping.missing",
+            MappingProblemKind::NotSelectable => "mapping.not_selectable",
+            MappingProblemKind::UsedTwice => "mapping.used_twice",
+        };
+        UserMessage::new(
+            key,
+            vec![
+                ("crm_folder", self.crm_folder.clone()),
+                ("remote", self.remote.clone()),
+            ],
+        )
+    }
 }
 
 /// A typed error and the message the user sees.
@@ -168,6 +206,11 @@ fn message_for(kind: &ErrorKind, provider: &str) -> UserMessage {
         ),
         K::ReauthorizationNeeded(s) => ("reauth.needed", vec![p(), code(s)]),
         K::Storage(_) => ("storage.failed", vec![]),
+        K::SettingsChanged => ("settings.changed", vec![p()]),
+        K::ImapUnreachable(detail) => ("imap.unreachable", vec![("detail", detail.clone())]),
+        K::ImapTlsFailed(detail) => ("imap.tls_failed", vec![("detail", detail.clone())]),
+        K::ImapProtocol(detail) => ("imap.protocol", vec![("detail", detail.clone())]),
+        K::MappingInvalid(problem) => return problem.message(),
     };
     UserMessage::new(key, params)
 }

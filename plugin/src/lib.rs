@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod errors;
+pub mod folders;
 pub mod i18n;
+pub mod imap;
 pub mod normalize;
 pub mod oauth;
 pub mod ports;

@@ -73,6 +73,39 @@ pub trait KeyValue {
     fn batch(&self, writes: Vec<KvWrite>) -> Result<(), StorageFailure>;
 }
 
+/// Why an IMAP socket operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SocketFailure {
+    #[error("refused by the host's policy: {} ({})", .0.destination, .0.reason)]
+    Refused(Refusal),
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the server closed the connection")]
+    Closed,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A connection the host opened to an IMAP server (TLS done by the host).
+pub trait ImapConnection {
+    /// Up to `max` bytes; at least one.
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure>;
+    fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure>;
+    fn start_tls(&mut self) -> Result<(), SocketFailure>;
+}
+
+/// Opens IMAP connections to destinations the host's policy allows.
+pub trait ImapSockets {
+    fn open(
+        &self,
+        host: &str,
+        port: u16,
+        security: crate::providers::ImapSecurity,
+    ) -> Result<Box<dyn ImapConnection>, SocketFailure>;
+}
+
 /// A log line's level.
 #[derive(Debug, Clone, Copy)]
 pub enum Level {
@@ -118,6 +151,7 @@ impl PlatformConfig {
 /// Everything one call may use: the host's capabilities, the settings and the time.
 pub struct Env<'a> {
     pub http: &'a dyn Http,
+    pub imap: &'a dyn ImapSockets,
     pub kv: &'a dyn KeyValue,
     pub log: &'a dyn Log,
     pub config: PlatformConfig,

@@ -8,6 +8,7 @@ use host_harness::bindings::panel::{LinkRequest, LinkStarted, MailboxError, Mail
 use host_harness::settings::ProviderSettings;
 use host_harness::{Database, HostSettings, Mailbox, PluginHost};
 
+use crate::dovecot::{ConfiguredFolder, Dovecot};
 use crate::fake_provider::{FakeProvider, Flavour};
 use crate::secrets;
 use crate::tls_server::TestPki;
@@ -19,6 +20,8 @@ pub const MICROSOFT_CLIENT: &str = "00000000-1111-2222-3333-444444444444";
 pub const IMAP: &str = "imaps://127.0.0.1:9993";
 
 pub struct OAuthWorld {
+    /// A real IMAP server that asks the fake Google about tokens, when the world has one.
+    pub dovecot: Option<Dovecot>,
     pub pki: TestPki,
     pub google: FakeProvider,
     pub microsoft: FakeProvider,
@@ -35,10 +38,28 @@ impl OAuthWorld {
 
     /// As `start`, with the host's settings changed by `configure` first.
     pub async fn with(configure: impl FnOnce(&mut HostSettings)) -> Self {
+        Self::build(None, configure).await
+    }
+
+    /// As `start`, with a Dovecot whose tokens the fake Google issues, holding `folders` for
+    /// every user; both providers' IMAP endpoint is that Dovecot.
+    pub async fn with_dovecot(folders: &[ConfiguredFolder]) -> Self {
+        Self::build(Some(folders), |_| {}).await
+    }
+
+    async fn build(
+        dovecot_folders: Option<&[ConfiguredFolder]>,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
         secrets::capture_logs();
         let pki = TestPki::new();
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
+        let dovecot =
+            dovecot_folders.map(|folders| Dovecot::start(&pki, &google.introspection_url, folders));
+        let imap = dovecot
+            .as_ref()
+            .map_or(IMAP.to_string(), |d| d.imaps_endpoint());
         let google_secret = format!("fake-secret-{}", rand::random::<u64>());
         google.add_account("g-1001", "anna@example.nl");
         google.add_account("g-1002", "bram@example.nl");
@@ -54,7 +75,7 @@ impl OAuthWorld {
                 enabled: true,
                 client_id: Some(GOOGLE_CLIENT.into()),
                 client_secret: Some(google_secret.clone()),
-                endpoints: google.endpoints(IMAP),
+                endpoints: google.endpoints(&imap),
                 ..Default::default()
             },
             ProviderSettings {
@@ -62,7 +83,7 @@ impl OAuthWorld {
                 enabled: true,
                 client_id: Some(MICROSOFT_CLIENT.into()),
                 tenant: Some("organizations".into()),
-                endpoints: microsoft.endpoints(IMAP),
+                endpoints: microsoft.endpoints(&imap),
                 ..Default::default()
             },
         ];
@@ -82,6 +103,7 @@ impl OAuthWorld {
         )
         .expect("load the plugin");
         OAuthWorld {
+            dovecot,
             pki,
             google,
             microsoft,

@@ -13,6 +13,9 @@ use tokio_rustls::TlsAcceptor;
 /// A private CA and a server certificate for 127.0.0.1 and localhost signed by it.
 pub struct TestPki {
     pub ca_pem: PathBuf,
+    /// The server certificate and its key, PEM, for servers that read files (Dovecot).
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
     acceptor: TlsAcceptor,
     _dir: Option<tempfile::TempDir>,
 }
@@ -43,6 +46,7 @@ impl TestPki {
         let ca_pem = dir.join("ca.pem");
         std::fs::write(&ca_pem, ca_cert.pem()).expect("write CA PEM");
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der()));
+        let leaf_key_pem = leaf_key.serialize_pem();
         let chain: Vec<CertificateDer<'static>> = vec![leaf.der().clone()];
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -54,6 +58,8 @@ impl TestPki {
         .expect("server TLS config");
         TestPki {
             ca_pem,
+            server_cert_pem: leaf.pem(),
+            server_key_pem: leaf_key_pem,
             acceptor: TlsAcceptor::from(Arc::new(config)),
             _dir: None,
         }

@@ -90,6 +90,44 @@ fn mark_reauthorization_needed(
     Ok(())
 }
 
+/// Runs `use_token` for the linked mailbox with a valid access token: refreshed when due, and
+/// once more when `use_token` reports it rejected. Refreshed tokens are saved; a provider that no
+/// longer accepts the authorisation moves the mailbox to "re-authorisation needed". Refused when
+/// the settings changed since the mailbox was linked.
+pub fn with_linked_access<T>(
+    env: &Env,
+    mut use_token: impl FnMut(&Provider, &Account, &str) -> Result<Option<T>, ErrorKind>,
+) -> Result<T, MailboxError> {
+    let not_linked = || MailboxError::new(ErrorKind::NotLinked, "");
+    let account: Account = store::read(env.kv, store::ACCOUNT)?.ok_or_else(not_linked)?;
+    let provider = providers::resolve(&env.config, &account.provider)?;
+    let fail = |kind| MailboxError::new(kind, &provider.display_name);
+    if let Some(reason) = &account.reauthorization {
+        return Err(fail(ErrorKind::ReauthorizationNeeded(reason.said())));
+    }
+    if account.settings_fingerprint.as_deref()
+        != Some(super::link::settings_fingerprint(&provider, &account.address).as_str())
+    {
+        return Err(fail(ErrorKind::SettingsChanged));
+    }
+    let mut tokens: Tokens = store::read(env.kv, store::TOKENS)?.ok_or_else(not_linked)?;
+    let before = tokens.clone();
+    let outcome = with_access_token(env, &provider, &mut tokens, |token| {
+        use_token(&provider, &account, token)
+    });
+    if tokens.access_token != before.access_token || tokens.refresh_token != before.refresh_token {
+        env.kv.batch(vec![store::set(store::TOKENS, &tokens)])?;
+    }
+    if let Err(MailboxError {
+        kind: ErrorKind::ReauthorizationNeeded(said),
+        ..
+    }) = &outcome
+    {
+        mark_reauthorization_needed(env, account.clone(), said)?;
+    }
+    outcome
+}
+
 /// Runs `use_token` with a valid access token from `tokens` (refreshed in memory when due). When
 /// it reports the token rejected (`Ok(None)`), refreshes once and tries again; a second rejection
 /// means the provider no longer accepts the authorisation. The caller saves `tokens`.

@@ -156,21 +156,19 @@ pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxSta
                 offered: address,
             }));
         }
+        // Linking again refreshes the settings from the provider's current configuration.
         Some(old) => Account {
             reauthorization: None,
             subject: subject.or(old.subject),
             user: pending.user.clone(),
+            settings: linked_settings(&provider, &old.address),
+            settings_fingerprint: Some(settings_fingerprint(&provider, &old.address)),
             ..old
         },
         None => Account {
             provider: provider.id.clone(),
-            settings: MailSettings {
-                imap_host: provider.imap.host.clone(),
-                imap_port: provider.imap.port,
-                security: provider.imap.security,
-                username: address.clone(),
-                auth: AuthMethod::XOAuth2,
-            },
+            settings: linked_settings(&provider, &address),
+            settings_fingerprint: Some(settings_fingerprint(&provider, &address)),
             address,
             subject,
             user: pending.user.clone(),
@@ -221,6 +219,31 @@ fn learn_identity(
         Some(address) => Ok((address, info.sub.or(claims.sub))),
         None => Err(fail(ErrorKind::AddressUnknown)),
     }
+}
+
+fn linked_settings(provider: &Provider, address: &str) -> MailSettings {
+    MailSettings {
+        imap_host: provider.imap.host.clone(),
+        imap_port: provider.imap.port,
+        security: provider.imap.security,
+        username: address.to_string(),
+        auth: AuthMethod::XOAuth2,
+    }
+}
+
+/// What the settings of a mailbox linked through `provider` as `address` depend on: the
+/// provider, its client and its IMAP server.
+pub(super) fn settings_fingerprint(provider: &Provider, address: &str) -> String {
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{:?}\n{}",
+        provider.id,
+        provider.client_id,
+        provider.imap.host,
+        provider.imap.port,
+        provider.imap.security,
+        address.to_ascii_lowercase()
+    );
+    crate::normalize::identity::hex_sha256(&[text.as_bytes()])
 }
 
 /// The same account: by the provider's subject when both have one, else by address.

@@ -44,6 +44,10 @@ pub struct Account {
     pub linked_at: i64,
     /// Set when the provider stopped accepting the authorisation.
     pub reauthorization: Option<StoredProviderSaid>,
+    /// The settings as linking made them (`settings_fingerprint`); a later difference means
+    /// the settings changed since authentication.
+    #[serde(default)]
+    pub settings_fingerprint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone)]

@@ -3,13 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use super::bindings::crm::mail_sync::{capability_types, config, http_client, log, storage};
-use crate::ports::{
-    Env, Http, HttpFailure, HttpRequest, HttpResponse, KeyValue, KvWrite, Level, Log, Method,
-    PlatformConfig, ProviderConfig, Refusal, StorageFailure,
+use super::bindings::crm::mail_sync::{
+    capability_types, config, http_client, imap_socket, log, storage,
 };
+use crate::ports::{
+    Env, Http, HttpFailure, HttpRequest, HttpResponse, ImapConnection, ImapSockets, KeyValue,
+    KvWrite, Level, Log, Method, PlatformConfig, ProviderConfig, Refusal, SocketFailure,
+    StorageFailure,
+};
+use crate::providers::ImapSecurity;
 
 pub struct HostHttp;
+pub struct HostImap;
 pub struct HostStorage;
 pub struct HostLog;
 
@@ -21,6 +26,7 @@ pub fn with_env<T>(f: impl FnOnce(&Env) -> T) -> T {
         .unwrap_or(0);
     let env = Env {
         http: &HostHttp,
+        imap: &HostImap,
         kv: &HostStorage,
         log: &HostLog,
         config: platform_config(config::settings()),
@@ -123,6 +129,60 @@ impl Http for HostHttp {
             Err(E::TlsFailed(m)) => Err(HttpFailure::Network(format!("TLS: {m}"))),
             Err(E::Transport(m)) => Err(HttpFailure::Network(m)),
         }
+    }
+}
+
+fn socket_failure(e: imap_socket::SocketError) -> SocketFailure {
+    use imap_socket::SocketError as E;
+    match e {
+        E::Refused(r) => SocketFailure::Refused(refusal(r)),
+        E::ResolveFailed(m) => SocketFailure::Unreachable(format!("name lookup: {m}")),
+        E::ConnectFailed(m) => SocketFailure::Unreachable(format!("connect: {m}")),
+        E::TimedOut => SocketFailure::Unreachable("no answer in time".into()),
+        E::TlsFailed(m) => SocketFailure::Tls(m),
+        E::Closed => SocketFailure::Closed,
+        E::InvalidState(m) => SocketFailure::Other(m),
+        E::TooLarge(c) => SocketFailure::Other(format!("over the host's cap of {} bytes", c.limit)),
+        E::Io(m) => SocketFailure::Unreachable(m),
+    }
+}
+
+struct HostConnection(imap_socket::Connection);
+
+impl ImapConnection for HostConnection {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure> {
+        self.0.read(max).map_err(socket_failure)
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure> {
+        self.0.write(data).map_err(socket_failure)
+    }
+
+    fn start_tls(&mut self) -> Result<(), SocketFailure> {
+        self.0.start_tls().map_err(socket_failure)
+    }
+}
+
+impl Drop for HostConnection {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+impl ImapSockets for HostImap {
+    fn open(
+        &self,
+        host: &str,
+        port: u16,
+        security: ImapSecurity,
+    ) -> Result<Box<dyn ImapConnection>, SocketFailure> {
+        let security = match security {
+            ImapSecurity::Tls => imap_socket::Security::Tls,
+            ImapSecurity::StartTls => imap_socket::Security::Starttls,
+            ImapSecurity::Plain => imap_socket::Security::Plain,
+        };
+        let conn = imap_socket::open(host, port, security).map_err(socket_failure)?;
+        Ok(Box::new(HostConnection(conn)))
     }
 }
 

@@ -4,7 +4,9 @@ use super::Component;
 use super::bindings::exports::crm::mail_sync::mailbox as wit;
 use super::host::{wit_refusal, with_env};
 use crate::account as domain;
-use crate::errors::{ErrorKind, MailboxError, ProviderSaid, StateProblem};
+use crate::errors::{
+    ErrorKind, MailboxError, MappingProblem, MappingProblemKind, ProviderSaid, StateProblem,
+};
 use crate::i18n::UserMessage;
 use crate::providers::ImapSecurity;
 
@@ -124,7 +126,7 @@ fn status(s: domain::MailboxStatus) -> wit::MailboxStatus {
     }
 }
 
-fn message(m: UserMessage) -> wit::UserMessage {
+pub(super) fn message(m: UserMessage) -> wit::UserMessage {
     wit::UserMessage {
         key: m.key.to_string(),
         params: m
@@ -144,7 +146,19 @@ fn said(s: ProviderSaid) -> wit::ProviderSaid {
     }
 }
 
-fn error(e: MailboxError) -> wit::MailboxError {
+pub(super) fn mapping_problem(p: MappingProblem) -> wit::MappingProblem {
+    wit::MappingProblem {
+        crm_folder: p.crm_folder,
+        remote: p.remote,
+        problem: match p.kind {
+            MappingProblemKind::Missing => wit::MappingProblemKind::Missing,
+            MappingProblemKind::NotSelectable => wit::MappingProblemKind::NotSelectable,
+            MappingProblemKind::UsedTwice => wit::MappingProblemKind::UsedTwice,
+        },
+    }
+}
+
+pub(super) fn error(e: MailboxError) -> wit::MailboxError {
     use wit::ErrorKind as W;
     let kind = match e.kind {
         ErrorKind::LinkingDisabled => W::LinkingDisabled,
@@ -185,6 +199,11 @@ fn error(e: MailboxError) -> wit::MailboxError {
         }
         ErrorKind::ReauthorizationNeeded(s) => W::ReauthorizationNeeded(said(s)),
         ErrorKind::Storage(m) => W::Storage(m),
+        ErrorKind::SettingsChanged => W::SettingsChanged,
+        ErrorKind::ImapUnreachable(m) => W::ImapUnreachable(m),
+        ErrorKind::ImapTlsFailed(m) => W::ImapTlsFailed(m),
+        ErrorKind::ImapProtocol(m) => W::ImapProtocol(m),
+        ErrorKind::MappingInvalid(p) => W::MappingInvalid(mapping_problem(p)),
     };
     wit::MailboxError {
         kind,

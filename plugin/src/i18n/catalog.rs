@@ -33,6 +33,13 @@ pub const KEYS: &[&str] = &[
     "reauth.needed",
     "storage.failed",
     "unlink.revocation_failed",
+    "settings.changed",
+    "imap.unreachable",
+    "imap.tls_failed",
+    "imap.protocol",
+    "mapping.missing",
+    "mapping.not_selectable",
+    "mapping.used_twice",
 ];
 
 pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
@@ -152,6 +159,34 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "unlink.revocation_failed" => (
             "The mailbox was removed, but {provider} could not be asked to revoke the CRM's access ({detail}). You can remove that access yourself in your account's security settings.",
             "De mailbox is verwijderd, maar {provider} kon niet gevraagd worden de toegang van het CRM in te trekken ({detail}). U kunt die toegang zelf verwijderen in de beveiligingsinstellingen van uw account.",
+        ),
+        "settings.changed" => (
+            "The mail settings changed after your mailbox was linked (for example {provider}'s mail server). Click \"Link mailbox\" to go through the steps again; your folder choices are kept. If this keeps happening, contact support.",
+            "De mailinstellingen zijn gewijzigd nadat uw mailbox werd gekoppeld (bijvoorbeeld de mailserver van {provider}). Klik op \"Mailbox koppelen\" om de stappen opnieuw te doorlopen; uw mapkeuzes blijven bewaard. Blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "imap.unreachable" => (
+            "The mail server could not be reached ({detail}). Try again later; if it keeps happening, contact support.",
+            "De mailserver kon niet bereikt worden ({detail}). Probeer het later opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "imap.tls_failed" => (
+            "The mail server's security certificate could not be verified ({detail}), so no connection was made. Contact support.",
+            "Het beveiligingscertificaat van de mailserver kon niet gecontroleerd worden ({detail}), dus er is geen verbinding gemaakt. Neem contact op met support.",
+        ),
+        "imap.protocol" => (
+            "The mail server gave an answer the CRM does not understand ({detail}). Try again; if it keeps happening, contact support.",
+            "De mailserver gaf een antwoord dat het CRM niet begrijpt ({detail}). Probeer het opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "mapping.missing" => (
+            "The folder \"{remote}\" chosen for the CRM's {crm_folder} does not exist in the mailbox (any more). Choose another folder with \"Edit folders\".",
+            "De map \"{remote}\" die gekozen is voor {crm_folder} in het CRM bestaat niet (meer) in de mailbox. Kies een andere map via \"Mappen bewerken\".",
+        ),
+        "mapping.not_selectable" => (
+            "The folder \"{remote}\" cannot hold messages. Choose another folder for the CRM's {crm_folder}.",
+            "De map \"{remote}\" kan geen berichten bevatten. Kies een andere map voor {crm_folder} in het CRM.",
+        ),
+        "mapping.used_twice" => (
+            "The folder \"{remote}\" is chosen for more than one CRM folder (also for {crm_folder}). Choose a different folder for each.",
+            "De map \"{remote}\" is gekozen voor meer dan een map in het CRM (ook voor {crm_folder}). Kies voor elke map een andere.",
         ),
         _ => return None,
     })

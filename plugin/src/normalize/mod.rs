@@ -6,7 +6,7 @@ mod attachments;
 mod body;
 mod classify;
 pub(crate) mod dates;
-mod identity;
+pub(crate) mod identity;
 mod raw_checks;
 
 use mail_parser::{Message, MessageParser};

@@ -21,6 +21,8 @@ pub use world::{Account, Client, Consent, Flavour, Injected, Reply, World};
 
 pub struct FakeProvider {
     pub base_url: String,
+    /// Plain HTTP on loopback, for Dovecot's oauth2 passdb (server to server).
+    pub introspection_url: String,
     world: Arc<Mutex<World>>,
 }
 
@@ -42,6 +44,19 @@ impl FakeProvider {
             .route("/userinfo", get(userinfo))
             .route("/introspect", post(introspect))
             .with_state(world.clone());
+        let plain = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let introspection_url = format!(
+            "http://127.0.0.1:{}/introspect",
+            plain.local_addr().expect("local address").port()
+        );
+        let plain_app = Router::new()
+            .route("/introspect", post(introspect))
+            .with_state(world.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(plain, plain_app).await;
+        });
         let acceptor = pki.acceptor();
         tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
@@ -57,7 +72,11 @@ impl FakeProvider {
                 });
             }
         });
-        FakeProvider { base_url, world }
+        FakeProvider {
+            base_url,
+            introspection_url,
+            world,
+        }
     }
 
     /// The provider's state and knobs, to arrange a test or inspect what happened.

@@ -577,6 +577,25 @@ impl World {
         }
     }
 
+    /// Every access token issued so far stops working (as after their hour); refresh tokens stay.
+    pub fn expire_access_tokens(&mut self) {
+        for g in self.access_tokens.values_mut() {
+            g.active = false;
+        }
+    }
+
+    /// The user revokes the app's access: every token of `email` stops working.
+    pub fn revoke_account(&mut self, email: &str) {
+        for token in self.active_refresh_tokens(email) {
+            self.revoke_refresh(&token);
+        }
+        for g in self.access_tokens.values_mut() {
+            if g.account.email == email {
+                g.active = false;
+            }
+        }
+    }
+
     /// Whether `token` is a refresh token the provider still honours.
     pub fn refresh_token_active(&self, token: &str) -> bool {
         self.refresh_tokens.get(token).is_some_and(|g| g.active)

@@ -80,6 +80,27 @@ mod panel {
             refused()
         }
     }
+
+    impl super::exports::crm::mail_sync::folders::Guest for super::Hostile {
+        fn list_remote()
+        -> Result<Vec<super::exports::crm::mail_sync::folders::RemoteFolder>, MailboxError>
+        {
+            refused()
+        }
+        fn suggest() -> Result<super::exports::crm::mail_sync::folders::FolderMapping, MailboxError>
+        {
+            refused()
+        }
+        fn get_mapping()
+        -> Result<super::exports::crm::mail_sync::folders::MappingStatus, MailboxError> {
+            refused()
+        }
+        fn set_mapping(
+            _: super::exports::crm::mail_sync::folders::FolderMapping,
+        ) -> Result<super::exports::crm::mail_sync::folders::MappingStatus, MailboxError> {
+            refused()
+        }
+    }
 }
 
 fn read_file() -> String {

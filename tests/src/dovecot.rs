@@ -1,0 +1,338 @@
+//! A real Dovecot for the tests: its own instance per test, from a config in a temporary
+//! directory, on free loopback ports, with IMAPS under a certificate of the test CA, XOAUTH2 and
+//! OAUTHBEARER checked against the fake provider's introspection endpoint, and a plain-password
+//! login used only to seed mail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::tls_server::TestPki;
+
+const DOVECOT: &str = "/usr/sbin/dovecot";
+pub const SEED_PASSWORD: &str = "seed-only-password";
+
+/// A folder the instance creates for every user, with its special-use attribute.
+pub struct ConfiguredFolder {
+    pub name: &'static str,
+    pub special_use: &'static str,
+}
+
+/// Dovecot's own default set, as in most installations.
+pub const STANDARD_FOLDERS: &[ConfiguredFolder] = &[
+    ConfiguredFolder {
+        name: "Drafts",
+        special_use: "\\Drafts",
+    },
+    ConfiguredFolder {
+        name: "Sent",
+        special_use: "\\Sent",
+    },
+    ConfiguredFolder {
+        name: "Trash",
+        special_use: "\\Trash",
+    },
+    ConfiguredFolder {
+        name: "Junk",
+        special_use: "\\Junk",
+    },
+    ConfiguredFolder {
+        name: "Archive",
+        special_use: "\\Archive",
+    },
+];
+
+/// A Gmail account of a Dutch user: localised names under `[Gmail]`, `\All` instead of
+/// `\Archive`.
+pub const DUTCH_GMAIL_FOLDERS: &[ConfiguredFolder] = &[
+    ConfiguredFolder {
+        name: "[Gmail]/Alle berichten",
+        special_use: "\\All",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Belangrijk",
+        special_use: "\\Important",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Concepten",
+        special_use: "\\Drafts",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Met ster",
+        special_use: "\\Flagged",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Prullenbak",
+        special_use: "\\Trash",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Spam",
+        special_use: "\\Junk",
+    },
+    ConfiguredFolder {
+        name: "[Gmail]/Verzonden berichten",
+        special_use: "\\Sent",
+    },
+];
+
+pub struct Dovecot {
+    pub imaps_port: u16,
+    pub imap_port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Dovecot {
+    /// Starts an instance whose certificate is `pki`'s and whose tokens `introspection_url`
+    /// judges. Fails, saying how to install it, when Dovecot is missing.
+    pub fn start(pki: &TestPki, introspection_url: &str, folders: &[ConfiguredFolder]) -> Self {
+        assert!(
+            Path::new(DOVECOT).exists(),
+            "Dovecot is not installed: run `make test`, which installs it, or \
+             `apt-get install dovecot-imapd`"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path();
+        for sub in ["run", "state", "mail"] {
+            std::fs::create_dir_all(d.join(sub)).expect("Dovecot directory");
+        }
+        let owned = Command::new("chown")
+            .args(["nobody:nogroup"])
+            .arg(d.join("mail"))
+            .status()
+            .expect("chown");
+        assert!(owned.success(), "chown of the mail directory failed");
+        std::fs::write(d.join("cert.pem"), &pki.server_cert_pem).expect("cert");
+        std::fs::write(d.join("key.pem"), &pki.server_key_pem).expect("key");
+        std::fs::write(
+            d.join("dovecot-oauth2.conf.ext"),
+            format!(
+                "introspection_url = {introspection_url}\nintrospection_mode = post\n\
+                 username_attribute = email\nactive_attribute = active\nactive_value = true\n\
+                 timeout_msecs = 5000\n"
+            ),
+        )
+        .expect("oauth2 config");
+        let (imaps_port, imap_port) = (free_port(), free_port());
+        std::fs::write(
+            d.join("dovecot.conf"),
+            config(d, imaps_port, imap_port, folders),
+        )
+        .expect("config");
+        let log = std::fs::File::create(d.join("stderr.log")).expect("log");
+        let child = Command::new(DOVECOT)
+            .arg("-F")
+            .arg("-c")
+            .arg(d.join("dovecot.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start dovecot");
+        let dovecot = Dovecot {
+            imaps_port,
+            imap_port,
+            dir,
+            child,
+        };
+        dovecot.wait_until_listening();
+        dovecot
+    }
+
+    fn wait_until_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.imaps_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.imap_port)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("Dovecot did not start listening; its log:\n{}", self.log());
+    }
+
+    /// What Dovecot logged, for a failing test's message.
+    pub fn log(&self) -> String {
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!("{}{}", read("stderr.log"), read("dovecot.log"))
+    }
+
+    /// `imaps://127.0.0.1:<port>`, the endpoint a provider's settings name.
+    pub fn imaps_endpoint(&self) -> String {
+        format!("imaps://127.0.0.1:{}", self.imaps_port)
+    }
+
+    /// A seeding session as `user` (plain LOGIN on the plain port; never used by the plugin).
+    pub async fn seeder(&self, user: &str) -> Seeder {
+        let stream = TcpStream::connect(("127.0.0.1", self.imap_port))
+            .await
+            .expect("connect to Dovecot");
+        let mut seeder = Seeder {
+            stream: BufReader::new(stream),
+            tag: 0,
+        };
+        seeder.read_line().await;
+        seeder
+            .run(&format!("LOGIN \"{user}\" \"{SEED_PASSWORD}\""))
+            .await;
+        seeder
+    }
+
+    pub fn mail_dir(&self) -> PathBuf {
+        self.dir.path().join("mail")
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+fn config(d: &Path, imaps_port: u16, imap_port: u16, folders: &[ConfiguredFolder]) -> String {
+    let d = d.display();
+    let mut mailboxes = String::new();
+    for f in folders {
+        mailboxes.push_str(&format!(
+            "  mailbox \"{}\" {{\n    special_use = {}\n    auto = subscribe\n  }}\n",
+            f.name, f.special_use
+        ));
+    }
+    format!(
+        r#"base_dir = {d}/run
+state_dir = {d}/state
+instance_name = mailsync-test-{imaps_port}
+log_path = {d}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <{d}/cert.pem
+ssl_key = <{d}/key.pem
+ssl_dh = </usr/share/dovecot/dh.pem
+disable_plaintext_auth = no
+auth_failure_delay = 0
+mail_max_userip_connections = 100
+mail_fsync = never
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = yes
+  }}
+}}
+auth_mechanisms = plain login xoauth2 oauthbearer
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {d}/dovecot-oauth2.conf.ext
+}}
+passdb {{
+  driver = static
+  mechanisms = plain login
+  args = password={SEED_PASSWORD}
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%u allow_all_users=yes
+}}
+mail_location = maildir:~/Maildir
+namespace inbox {{
+  inbox = yes
+  separator = /
+{mailboxes}}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"#
+    )
+}
+
+/// A plain IMAP session that creates and removes folders and appends mail.
+pub struct Seeder {
+    stream: BufReader<TcpStream>,
+    tag: u32,
+}
+
+impl Seeder {
+    async fn read_line(&mut self) -> String {
+        let mut line = String::new();
+        self.stream
+            .read_line(&mut line)
+            .await
+            .expect("read from Dovecot");
+        line
+    }
+
+    /// Runs a command; panics unless it ends OK.
+    pub async fn run(&mut self, command: &str) {
+        self.tag += 1;
+        let tag = format!("s{}", self.tag);
+        self.stream
+            .get_mut()
+            .write_all(format!("{tag} {command}\r\n").as_bytes())
+            .await
+            .expect("write to Dovecot");
+        self.until_tagged(&tag, command).await;
+    }
+
+    async fn until_tagged(&mut self, tag: &str, what: &str) {
+        loop {
+            let line = self.read_line().await;
+            assert!(
+                !line.is_empty(),
+                "Dovecot closed the seeding session during {what}"
+            );
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                assert!(rest.starts_with("OK"), "{what}: {line}");
+                return;
+            }
+        }
+    }
+
+    /// Creates `name` (UTF-8; sent as modified UTF-7).
+    pub async fn create(&mut self, name: &str) {
+        self.run(&format!("CREATE \"{}\"", plugin::imap::utf7::encode(name)))
+            .await;
+    }
+
+    pub async fn delete(&mut self, name: &str) {
+        self.run(&format!("DELETE \"{}\"", plugin::imap::utf7::encode(name)))
+            .await;
+    }
+
+    /// Appends one message to `folder`, with LITERAL+ (no round trip for the literal).
+    pub async fn append(&mut self, folder: &str, message: &[u8]) {
+        self.tag += 1;
+        let tag = format!("s{}", self.tag);
+        let head = format!(
+            "{tag} APPEND \"{}\" {{{}+}}\r\n",
+            plugin::imap::utf7::encode(folder),
+            message.len()
+        );
+        let stream = self.stream.get_mut();
+        stream.write_all(head.as_bytes()).await.expect("write");
+        stream.write_all(message).await.expect("write");
+        stream.write_all(b"\r\n").await.expect("write");
+        self.until_tagged(&tag, "APPEND").await;
+    }
+}
