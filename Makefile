@@ -1,14 +1,27 @@
 # The two commands: `make demo` runs the product end to end, `make test` runs every test.
-# Both install what they need first (the wasm32-wasip2 target), idempotently.
+# Both install what they need first (the wasm32-wasip2 target, Debian's dovecot-imapd for the
+# real IMAP server), idempotently.
 
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 
-.PHONY: setup demo test lint bench
+.PHONY: setup dovecot demo test lint bench
 
-setup:
+setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+# Dovecot is installed without being started (a policy-rc.d forbids it for the install's length);
+# the tests start their own instances.
+dovecot:
+	@test -x /usr/sbin/dovecot || { \
+	  echo "Installing dovecot-imapd (the tests' IMAP server)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  OWN_POLICY=$$([ -e /usr/sbin/policy-rc.d ] || echo yes); \
+	  [ -z "$$OWN_POLICY" ] || printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+	  [ -z "$$OWN_POLICY" ] || $$SUDO chmod +x /usr/sbin/policy-rc.d; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; \
+	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
 
 demo: setup
 	$(CARGO) build -p host-harness -p tests --bins

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the plugin in its sandboxed host, end to end on local defaults. It normalises the
 # sample messages, then links a mailbox at a fake Google (consent answered automatically), shows
-# the read-only settings, refreshes the token, unlinks and links again, and leaves nothing running.
+# the read-only settings, fetches the folders from a local Dovecot over TLS and saves the
+# suggested mapping, refreshes the token, unlinks and links again, and leaves nothing running.
 set -euo pipefail
 
 DIR=${DEMO_DIR:-target/demo}
@@ -30,6 +31,12 @@ step "The E-mail settings panel before linking"
 "${HOST[@]}" status
 step "Link mailbox: Google (consent answered by the fake provider)"
 "${HOST[@]}" link --provider google
+step "Edit folders: the mailbox's folders, fetched over IMAP with XOAUTH2"
+"${HOST[@]}" folders
+step "The mapping their special-use attributes suggest"
+"${HOST[@]}" suggest
+step "Save it (the CRM's Archive to the mailbox's Archive, and so on)"
+"${HOST[@]}" map inbox=INBOX archive=Archive deleted=Trash sent=Sent
 step "Refresh the access token"
 "${HOST[@]}" refresh --force
 step "The panel in Dutch"

@@ -159,8 +159,12 @@ async fn a_folder_deleted_after_mapping_is_reported_in_the_mappings_status() {
     let status = captured(w.mailbox("m1").mapping().await.unwrap()).unwrap();
     assert_eq!(status.mapping, mapping, "the mapping is kept");
     assert_eq!(status.problems.len(), 1);
-    assert_eq!(status.problems[0].problem, MappingProblemKind::Missing);
-    assert_eq!(status.problems[0].remote, "Klanten");
+    assert_eq!(
+        status.problems[0].problem.problem,
+        MappingProblemKind::Missing
+    );
+    assert_eq!(status.problems[0].problem.remote, "Klanten");
+    assert!(status.problems[0].message.nl.contains("Mappen bewerken"));
     assert_no_secret_captured();
 }
 

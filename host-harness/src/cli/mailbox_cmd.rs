@@ -126,6 +126,14 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
         .await?
         .map_err(|e| panel_view::error(e, lang))?;
     print!("{}", panel_view::status(mailbox_id, &status, lang));
+    if status.state != host_harness::bindings::panel::LinkState::Unlinked {
+        let mapping = host
+            .mailbox(mailbox_id)
+            .mapping()
+            .await?
+            .map_err(|e| panel_view::error(e, lang))?;
+        print!("{}", super::folders_cmd::status_lines(&mapping, lang));
+    }
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 mod audit_cmd;
 mod callback_listener;
+mod folders_cmd;
 mod mailbox_cmd;
 mod normalize_cmd;
 mod panel_view;
@@ -58,6 +59,12 @@ enum Command {
     Unlink,
     /// Make sure the linked mailbox has a valid access token.
     Refresh(mailbox_cmd::RefreshArgs),
+    /// "Edit folders": list the mailbox's folders with their special-use attributes.
+    Folders,
+    /// The folder mapping the special-use attributes suggest.
+    Suggest,
+    /// Map CRM folders to the mailbox's: `map inbox=INBOX archive=Archive`, `map --clear deleted`.
+    Map(folders_cmd::MapArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
 }
@@ -95,6 +102,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Refresh(args) => {
             runtime.block_on(mailbox_cmd::refresh(&host, mailbox, args, lang))
         }
+        Command::Folders => runtime.block_on(folders_cmd::folders(&host, mailbox, lang)),
+        Command::Suggest => runtime.block_on(folders_cmd::suggest(&host, mailbox, lang)),
+        Command::Map(args) => runtime.block_on(folders_cmd::map(&host, mailbox, args, lang)),
         Command::Audit => audit_cmd::run(&host),
     }
 }

@@ -77,7 +77,7 @@ mod tests {
             kinds,
             [
                 ("archive".to_string(), MappingProblemKind::NotSelectable),
-                ("sent".to_string(), MappingProblemKind::UsedTwice)
+                ("deleted".to_string(), MappingProblemKind::UsedTwice)
             ]
         );
         let gone = FolderMapping {

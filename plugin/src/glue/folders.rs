@@ -4,7 +4,7 @@ use super::Component;
 use super::bindings::exports::crm::mail_sync::folders as wit;
 use super::bindings::exports::crm::mail_sync::mailbox::MailboxError;
 use super::host::with_env;
-use super::mailbox::{error, mapping_problem};
+use super::mailbox::{error, mapping_problem, message};
 use crate::folders as domain;
 use crate::imap::{RemoteFolder, SpecialUse};
 
@@ -71,7 +71,14 @@ fn mapping(m: domain::FolderMapping) -> wit::FolderMapping {
 fn status(s: domain::MappingStatus) -> wit::MappingStatus {
     wit::MappingStatus {
         mapping: mapping(s.mapping),
-        problems: s.problems.into_iter().map(mapping_problem).collect(),
+        problems: s
+            .problems
+            .into_iter()
+            .map(|p| wit::ReportedProblem {
+                message: message(p.message()),
+                problem: mapping_problem(p),
+            })
+            .collect(),
         listed_at: s.listed_at,
     }
 }

@@ -81,7 +81,7 @@ mod tests {
             ("Priv&AOk-", "Privé"),
             ("Re&AOc-u/Fa&AOc-ade", "Reçu/Façade"),
             ("&ZeVnLIqe-", "日本語"),
-            ("[Gmail]/&MFkweTBmMG4wwTD8MOs-", "[Gmail]/すべてのメール"),
+            ("[Gmail]/&MFkweTBmMG4w4TD8MOs-", "[Gmail]/すべてのメール"),
         ] {
             assert_eq!(decode(wire.as_bytes()).as_deref(), Some(name), "{wire}");
             assert_eq!(encode(name), wire, "{name}");

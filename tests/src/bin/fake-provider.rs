@@ -1,11 +1,13 @@
-//! The fake Google and Microsoft for `make demo`: `serve` runs both over HTTPS and writes host
-//! settings that point at them; `browse` plays the user's browser, consent answered automatically.
+//! The fake Google and Microsoft for `make demo`: `serve` runs both over HTTPS, with a Dovecot
+//! that trusts the fake Google's tokens, and writes host settings that point at them; `browse`
+//! plays the user's browser, consent answered automatically.
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use host_harness::HostSettings;
 use host_harness::settings::ProviderSettings;
+use tests::dovecot::{Dovecot, STANDARD_FOLDERS};
 use tests::fake_provider::{FakeProvider, Flavour};
 use tests::tls_server::TestPki;
 
@@ -18,7 +20,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve both providers until stopped; write DIR/ca.pem, DIR/settings.toml, then DIR/ready.
+    /// Serve both providers and a Dovecot until stopped (SIGTERM or Ctrl-C); write DIR/ca.pem,
+    /// DIR/settings.toml, then DIR/ready.
     Serve {
         #[arg(long)]
         dir: PathBuf,
@@ -55,13 +58,19 @@ async fn serve(dir: PathBuf) -> anyhow::Result<()> {
         &redirect_uri,
     );
     google.add_account("g-1", "anna@example.nl");
+    let dovecot = Dovecot::start(&pki, &google.introspection_url, STANDARD_FOLDERS);
+    dovecot
+        .seeder("anna@example.nl")
+        .await
+        .create("Klanten")
+        .await;
     microsoft.register_client("crm-demo-client", None, &redirect_uri);
     microsoft.add_account("m-1", "anna@contoso.com");
 
     let mut settings = HostSettings::default();
     settings.platform.feature_flags = vec!["link-mailbox".into()];
     settings.platform.redirect_uri = Some(redirect_uri);
-    let imap = "imaps://127.0.0.1:9993";
+    let imap = &dovecot.imaps_endpoint();
     settings.platform.providers = vec![
         ProviderSettings {
             id: "google".into(),
@@ -84,7 +93,12 @@ async fn serve(dir: PathBuf) -> anyhow::Result<()> {
     settings.tls.extra_roots = vec![pki.ca_pem.clone()];
     std::fs::write(dir.join("settings.toml"), toml::to_string(&settings)?)?;
     std::fs::write(dir.join("ready"), "")?;
-    tokio::signal::ctrl_c().await?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    drop(dovecot);
     Ok(())
 }
 
