@@ -96,6 +96,16 @@ impl Dovecot {
     /// Starts an instance whose certificate is `pki`'s and whose tokens `introspection_url`
     /// judges. Fails, saying how to install it, when Dovecot is missing.
     pub fn start(pki: &TestPki, introspection_url: &str, folders: &[ConfiguredFolder]) -> Self {
+        Self::start_with_mechanisms(pki, introspection_url, folders, "xoauth2 oauthbearer")
+    }
+
+    /// As `start`, offering only the token `mechanisms` named (`xoauth2`, `oauthbearer`).
+    pub fn start_with_mechanisms(
+        pki: &TestPki,
+        introspection_url: &str,
+        folders: &[ConfiguredFolder],
+        mechanisms: &str,
+    ) -> Self {
         assert!(
             Path::new(DOVECOT).exists(),
             "Dovecot is not installed: run `make test`, which installs it, or \
@@ -126,7 +136,7 @@ impl Dovecot {
         let (imaps_port, imap_port) = (free_port(), free_port());
         std::fs::write(
             d.join("dovecot.conf"),
-            config(d, imaps_port, imap_port, folders),
+            config(d, imaps_port, imap_port, folders, mechanisms),
         )
         .expect("config");
         let log = std::fs::File::create(d.join("stderr.log")).expect("log");
@@ -203,7 +213,13 @@ impl Drop for Dovecot {
     }
 }
 
-fn config(d: &Path, imaps_port: u16, imap_port: u16, folders: &[ConfiguredFolder]) -> String {
+fn config(
+    d: &Path,
+    imaps_port: u16,
+    imap_port: u16,
+    folders: &[ConfiguredFolder],
+    mechanisms: &str,
+) -> String {
     let d = d.display();
     let mut mailboxes = String::new();
     for f in folders {
@@ -238,10 +254,10 @@ service imap-login {{
     ssl = yes
   }}
 }}
-auth_mechanisms = plain login xoauth2 oauthbearer
+auth_mechanisms = plain login {mechanisms}
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {d}/dovecot-oauth2.conf.ext
 }}
 passdb {{

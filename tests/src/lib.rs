@@ -3,6 +3,7 @@
 
 pub mod dovecot;
 pub mod fake_provider;
+pub mod imap_script;
 pub mod oauth_world;
 pub mod secrets;
 pub mod tls_server;

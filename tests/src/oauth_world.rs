@@ -44,19 +44,25 @@ impl OAuthWorld {
     /// As `start`, with a Dovecot whose tokens the fake Google issues, holding `folders` for
     /// every user; both providers' IMAP endpoint is that Dovecot.
     pub async fn with_dovecot(folders: &[ConfiguredFolder]) -> Self {
-        Self::build(Some(folders), |_| {}).await
+        Self::build(Some((folders, "xoauth2 oauthbearer")), |_| {}).await
+    }
+
+    /// As `with_dovecot`, the server offering only the token `mechanisms` named.
+    pub async fn with_dovecot_mechanisms(folders: &[ConfiguredFolder], mechanisms: &str) -> Self {
+        Self::build(Some((folders, mechanisms)), |_| {}).await
     }
 
     async fn build(
-        dovecot_folders: Option<&[ConfiguredFolder]>,
+        dovecot: Option<(&[ConfiguredFolder], &str)>,
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
         secrets::capture_logs();
         let pki = TestPki::new();
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
-        let dovecot =
-            dovecot_folders.map(|folders| Dovecot::start(&pki, &google.introspection_url, folders));
+        let dovecot = dovecot.map(|(folders, mechanisms)| {
+            Dovecot::start_with_mechanisms(&pki, &google.introspection_url, folders, mechanisms)
+        });
         let imap = dovecot
             .as_ref()
             .map_or(IMAP.to_string(), |d| d.imaps_endpoint());

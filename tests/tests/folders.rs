@@ -169,6 +169,19 @@ async fn a_folder_deleted_after_mapping_is_reported_in_the_mappings_status() {
 }
 
 #[tokio::test]
+async fn a_server_without_xoauth2_is_reached_with_oauthbearer_and_its_rejection_handled() {
+    let w = OAuthWorld::with_dovecot_mechanisms(STANDARD_FOLDERS, "oauthbearer").await;
+    w.link("m1", "google").await.expect("linked");
+    let folders = list(&w).await.expect("listed over OAUTHBEARER");
+    find(&folders, "INBOX");
+    // A rejected OAUTHBEARER token: the failure continuation is answered, then one refresh.
+    w.google.world().expire_access_tokens();
+    list(&w).await.expect("listed after a refresh");
+    assert_eq!(w.google.world().refresh_scope_shapes.len(), 1);
+    assert_no_secret_captured();
+}
+
+#[tokio::test]
 async fn a_rejected_token_is_refreshed_once_and_the_listing_retried() {
     let w = linked(STANDARD_FOLDERS).await;
     w.google.world().expire_access_tokens();

@@ -1,0 +1,70 @@
+//! A broken or hostile IMAP server gets a clear protocol error, never a trap, a hang or unbounded
+//! memory: garbage, a line that never ends, a gigantic literal, a name that is not modified
+//! UTF-7, a greeting that refuses.
+
+use host_harness::CallError;
+use host_harness::bindings::panel::ErrorKind;
+use tests::imap_script::{Misbehaviour, start};
+use tests::oauth_world::{OAuthWorld, captured};
+use tests::tls_server::TestPki;
+
+async fn list_against(misbehaviour: Misbehaviour) -> ErrorKind {
+    // The server's certificate comes from a CA of its own, which the host is told to trust.
+    let pki = TestPki::new();
+    let endpoint = start(&pki, misbehaviour).await;
+    let w = OAuthWorld::with(|s| {
+        for p in &mut s.platform.providers {
+            p.endpoints.insert("imap".into(), endpoint.clone());
+        }
+        s.tls.extra_roots.push(pki.ca_pem.clone());
+        // The instance's memory stays bounded: a small cap, not hit.
+        s.policy.memory_limit_bytes = 64 * 1024 * 1024;
+    })
+    .await;
+    w.link("m1", "google").await.expect("linked");
+    let outcome: Result<_, CallError> = w.mailbox("m1").list_folders().await;
+    let answer = outcome.unwrap_or_else(|e| panic!("{misbehaviour:?} ended the call: {e}"));
+    captured(answer).expect_err("a protocol error").kind
+}
+
+#[tokio::test]
+async fn garbage_is_a_protocol_error() {
+    let kind = list_against(Misbehaviour::Garbage).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("not IMAP")),
+        "{kind:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_line_is_cut_at_the_response_cap() {
+    let kind = list_against(Misbehaviour::EndlessLine).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("size cap")),
+        "{kind:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gigantic_literal_is_cut_at_the_response_cap() {
+    let kind = list_against(Misbehaviour::GiganticLiteral).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("size cap")),
+        "{kind:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_folder_name_in_raw_latin_1_is_a_protocol_error() {
+    let kind = list_against(Misbehaviour::InvalidUtf8Name).await;
+    assert!(matches!(kind, ErrorKind::ImapProtocol(_)), "{kind:?}");
+}
+
+#[tokio::test]
+async fn a_bye_greeting_is_a_protocol_error_with_the_servers_words() {
+    let kind = list_against(Misbehaviour::ByeGreeting).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("Too many connections")),
+        "{kind:?}"
+    );
+}
