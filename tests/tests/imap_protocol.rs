@@ -2,7 +2,6 @@
 //! memory: garbage, a line that never ends, a gigantic literal, a name that is not modified
 //! UTF-7, a greeting that refuses.
 
-use host_harness::CallError;
 use host_harness::bindings::panel::ErrorKind;
 use tests::imap_script::{Misbehaviour, start};
 use tests::oauth_world::{OAuthWorld, captured};
@@ -22,8 +21,10 @@ async fn list_against(misbehaviour: Misbehaviour) -> ErrorKind {
     })
     .await;
     w.link("m1", "google").await.expect("linked");
-    let outcome: Result<_, CallError> = w.mailbox("m1").list_folders().await;
-    let answer = outcome.unwrap_or_else(|e| panic!("{misbehaviour:?} ended the call: {e}"));
+    let answer = match w.mailbox("m1").list_folders().await {
+        Ok(answer) => answer,
+        Err(e) => panic!("{misbehaviour:?} ended the call: {e}"),
+    };
     captured(answer).expect_err("a protocol error").kind
 }
 
