@@ -38,7 +38,9 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "export  crm:mail-sync/normalize@0.1.0",
         "export  crm:mail-sync/mailbox@0.1.0",
         "memory cap 256 MiB",
-        "unused  crm:mail-sync/imap-socket",
+        "import  crm:mail-sync/imap-socket@0.1.0",
+        "export  crm:mail-sync/folders@0.1.0",
+        "unused  crm:mail-sync/inbox",
         "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
     ] {
@@ -115,6 +117,9 @@ fn every_command_has_help() {
         &["status", "--help"],
         &["unlink", "--help"],
         &["refresh", "--help"],
+        &["folders", "--help"],
+        &["suggest", "--help"],
+        &["map", "--help"],
     ] {
         let out = stdout(&run(args));
         assert!(out.contains("Usage:"), "{out}");
