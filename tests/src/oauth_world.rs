@@ -19,6 +19,25 @@ pub const MICROSOFT_CLIENT: &str = "00000000-1111-2222-3333-444444444444";
 /// Where IMAP would be; the link flow never connects to it.
 pub const IMAP: &str = "imaps://127.0.0.1:9993";
 
+/// How a world's Dovecot is set up.
+pub struct DovecotSetup<'a> {
+    pub folders: &'a [ConfiguredFolder],
+    /// The token mechanisms it offers.
+    pub mechanisms: &'a str,
+    /// Reached on its plain port with STARTTLS instead of implicit TLS.
+    pub starttls: bool,
+}
+
+impl<'a> DovecotSetup<'a> {
+    pub fn new(folders: &'a [ConfiguredFolder]) -> Self {
+        DovecotSetup {
+            folders,
+            mechanisms: "xoauth2 oauthbearer",
+            starttls: false,
+        }
+    }
+}
+
 pub struct OAuthWorld {
     /// A real IMAP server that asks the fake Google about tokens, when the world has one.
     pub dovecot: Option<Dovecot>,
@@ -44,28 +63,31 @@ impl OAuthWorld {
     /// As `start`, with a Dovecot whose tokens the fake Google issues, holding `folders` for
     /// every user; both providers' IMAP endpoint is that Dovecot.
     pub async fn with_dovecot(folders: &[ConfiguredFolder]) -> Self {
-        Self::build(Some((folders, "xoauth2 oauthbearer")), |_| {}).await
+        Self::build(Some(DovecotSetup::new(folders)), |_| {}).await
     }
 
-    /// As `with_dovecot`, the server offering only the token `mechanisms` named.
-    pub async fn with_dovecot_mechanisms(folders: &[ConfiguredFolder], mechanisms: &str) -> Self {
-        Self::build(Some((folders, mechanisms)), |_| {}).await
+    /// As `with_dovecot`, as `setup` says.
+    pub async fn with_dovecot_setup(setup: DovecotSetup<'_>) -> Self {
+        Self::build(Some(setup), |_| {}).await
     }
 
     async fn build(
-        dovecot: Option<(&[ConfiguredFolder], &str)>,
+        dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
         secrets::capture_logs();
         let pki = TestPki::new();
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
-        let dovecot = dovecot.map(|(folders, mechanisms)| {
-            Dovecot::start_with_mechanisms(&pki, &google.introspection_url, folders, mechanisms)
+        let starttls = dovecot.as_ref().is_some_and(|d| d.starttls);
+        let dovecot = dovecot.map(|d| {
+            Dovecot::start_with_mechanisms(&pki, &google.introspection_url, d.folders, d.mechanisms)
         });
-        let imap = dovecot
-            .as_ref()
-            .map_or(IMAP.to_string(), |d| d.imaps_endpoint());
+        let imap = match &dovecot {
+            None => IMAP.to_string(),
+            Some(d) if starttls => format!("imap://127.0.0.1:{}", d.imap_port),
+            Some(d) => d.imaps_endpoint(),
+        };
         let google_secret = format!("fake-secret-{}", rand::random::<u64>());
         google.add_account("g-1001", "anna@example.nl");
         google.add_account("g-1002", "bram@example.nl");

@@ -5,7 +5,7 @@
 use host_harness::bindings::folders::{FolderMapping, RemoteFolder, SpecialUse};
 use host_harness::bindings::panel::{ErrorKind, LinkState, MailboxError, MappingProblemKind};
 use tests::dovecot::{DUTCH_GMAIL_FOLDERS, Dovecot, STANDARD_FOLDERS};
-use tests::oauth_world::{OAuthWorld, captured};
+use tests::oauth_world::{DovecotSetup, OAuthWorld, captured};
 use tests::secrets::assert_no_secret_captured;
 use tests::tls_server::TestPki;
 
@@ -170,7 +170,11 @@ async fn a_folder_deleted_after_mapping_is_reported_in_the_mappings_status() {
 
 #[tokio::test]
 async fn a_server_without_xoauth2_is_reached_with_oauthbearer_and_its_rejection_handled() {
-    let w = OAuthWorld::with_dovecot_mechanisms(STANDARD_FOLDERS, "oauthbearer").await;
+    let w = OAuthWorld::with_dovecot_setup(DovecotSetup {
+        mechanisms: "oauthbearer",
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    })
+    .await;
     w.link("m1", "google").await.expect("linked");
     let folders = list(&w).await.expect("listed over OAUTHBEARER");
     find(&folders, "INBOX");
@@ -178,6 +182,24 @@ async fn a_server_without_xoauth2_is_reached_with_oauthbearer_and_its_rejection_
     w.google.world().expire_access_tokens();
     list(&w).await.expect("listed after a refresh");
     assert_eq!(w.google.world().refresh_scope_shapes.len(), 1);
+    assert_no_secret_captured();
+}
+
+#[tokio::test]
+async fn a_server_reached_with_starttls_lists_the_same_folders() {
+    let w = OAuthWorld::with_dovecot_setup(DovecotSetup {
+        starttls: true,
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    })
+    .await;
+    let linked = w.link("m1", "google").await.expect("linked");
+    let settings = linked.settings.expect("settings");
+    assert_eq!(
+        settings.security,
+        host_harness::bindings::panel::ImapSecurity::Starttls
+    );
+    let folders = list(&w).await.expect("listed after STARTTLS");
+    assert_eq!(find(&folders, "Trash").special_use, [SpecialUse::Trash]);
     assert_no_secret_captured();
 }
 

@@ -59,11 +59,15 @@ async fn serve(dir: PathBuf) -> anyhow::Result<()> {
     );
     google.add_account("g-1", "anna@example.nl");
     let dovecot = Dovecot::start(&pki, &google.introspection_url, STANDARD_FOLDERS);
-    dovecot
-        .seeder("anna@example.nl")
-        .await
-        .create("Klanten")
-        .await;
+    // A mailbox with a folder of its own and a few messages from the sample corpus.
+    let mut seeder = dovecot.seeder("anna@example.nl").await;
+    seeder.create("Klanten").await;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    for sample in ["01-plain.eml", "05-attachments.eml", "12-reply.eml"] {
+        seeder
+            .append("INBOX", &std::fs::read(corpus.join(sample))?)
+            .await;
+    }
     microsoft.register_client("crm-demo-client", None, &redirect_uri);
     microsoft.add_account("m-1", "anna@contoso.com");
 
