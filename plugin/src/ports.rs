@@ -17,7 +17,8 @@ pub enum Method {
     Post,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` shows the method and URL only: headers and body may hold tokens and secrets.
+#[derive(Clone)]
 pub struct HttpRequest {
     pub method: Method,
     pub url: String,
@@ -25,11 +26,29 @@ pub struct HttpRequest {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `Debug` shows the status only: the body may hold tokens.
+#[derive(Clone)]
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpResponse {
@@ -118,8 +137,9 @@ pub trait Log {
     fn log(&self, level: Level, message: &str, fields: &[(&str, &str)]);
 }
 
-/// One provider as the administrator configured it; endpoints are resolved by the host.
-#[derive(Debug, Clone, Default)]
+/// One provider as the administrator configured it; endpoints are resolved by the host. `Debug`
+/// leaves the client secret out.
+#[derive(Clone, Default)]
 pub struct ProviderConfig {
     pub id: String,
     pub display_name: String,
@@ -129,6 +149,17 @@ pub struct ProviderConfig {
     pub endpoints: BTreeMap<String, String>,
     pub scopes: Vec<String>,
     pub authorize_params: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("id", &self.id)
+            .field("enabled", &self.enabled)
+            .field("client_id", &self.client_id)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The platform's settings, read through `config`.

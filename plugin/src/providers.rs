@@ -29,7 +29,8 @@ pub struct ImapEndpoint {
 }
 
 /// A provider ready to link through: enabled, with credentials and every endpoint it needs.
-#[derive(Debug, Clone)]
+/// `Debug` leaves the client secret out.
+#[derive(Clone)]
 pub struct Provider {
     pub id: String,
     pub display_name: String,
@@ -54,6 +55,17 @@ const MICROSOFT_SCOPES: &[&str] = &[
     "openid",
     "email",
 ];
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("id", &self.id)
+            .field("client_id", &self.client_id)
+            .field("token_url", &self.token_url)
+            .field("imap", &self.imap)
+            .finish_non_exhaustive()
+    }
+}
 
 impl Provider {
     /// Extra parameters of the authorization URL: Google returns a refresh token only with

@@ -14,10 +14,14 @@ pub enum Misbehaviour {
     EndlessLine,
     /// A literal announced at 4 GB, then streamed.
     GiganticLiteral,
+    /// Well-formed LIST responses, without end.
+    EndlessListing,
     /// A folder name in raw Latin-1 (invalid UTF-8, not modified UTF-7).
     InvalidUtf8Name,
     /// The greeting is BYE.
     ByeGreeting,
+    /// Logins are refused for now (`NO [UNAVAILABLE]`), whatever the token.
+    LoginUnavailable,
 }
 
 /// Starts the server on a free port; returns `imaps://127.0.0.1:<port>`.
@@ -56,7 +60,16 @@ where
         }
         let tag = line.split(' ').next().unwrap_or("*").to_string();
         let command = line.to_ascii_uppercase();
-        if command.contains(" LIST ") {
+        if command.contains(" AUTHENTICATE ")
+            && matches!(misbehaviour, Misbehaviour::LoginUnavailable)
+        {
+            stream
+                .write_all(
+                    format!("{tag} NO [UNAVAILABLE] Temporary authentication failure\r\n")
+                        .as_bytes(),
+                )
+                .await?;
+        } else if command.contains(" LIST ") {
             return misbehave(&mut stream, &tag, misbehaviour).await;
         } else if command.contains(" LOGOUT") {
             stream
@@ -107,6 +120,13 @@ where
                 stream.write_all(&chunk).await?;
             }
         }
-        Misbehaviour::ByeGreeting => Ok(()),
+        Misbehaviour::EndlessListing => {
+            for n in 0u64.. {
+                let line = format!("* LIST (\\HasNoChildren) \"/\" \"Folder {n:012}\"\r\n");
+                stream.write_all(line.as_bytes()).await?;
+            }
+            Ok(())
+        }
+        Misbehaviour::ByeGreeting | Misbehaviour::LoginUnavailable => Ok(()),
     }
 }

@@ -200,6 +200,13 @@ async fn a_server_reached_with_starttls_lists_the_same_folders() {
     );
     let folders = list(&w).await.expect("listed after STARTTLS");
     assert_eq!(find(&folders, "Trash").special_use, [SpecialUse::Trash]);
+    // Dovecot saw the token only inside TLS.
+    let log = w.dovecot.as_ref().unwrap().log();
+    let login = log
+        .lines()
+        .find(|l| l.contains("Login: user=<anna@example.nl>") && l.contains("method=XOAUTH2"))
+        .unwrap_or_else(|| panic!("no XOAUTH2 login in Dovecot's log:\n{log}"));
+    assert!(login.contains(", TLS"), "{login}");
     assert_no_secret_captured();
 }
 

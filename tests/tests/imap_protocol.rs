@@ -1,13 +1,18 @@
 //! A broken or hostile IMAP server gets a clear protocol error, never a trap, a hang or unbounded
-//! memory: garbage, a line that never ends, a gigantic literal, a name that is not modified
-//! UTF-7, a greeting that refuses.
+//! memory: garbage, a line that never ends, a gigantic literal, a listing that never ends, a name
+//! that is not modified UTF-7, a greeting that refuses.
 
-use host_harness::bindings::panel::ErrorKind;
+use host_harness::bindings::panel::{ErrorKind, LinkState};
 use tests::imap_script::{Misbehaviour, start};
 use tests::oauth_world::{OAuthWorld, captured};
 use tests::tls_server::TestPki;
 
 async fn list_against(misbehaviour: Misbehaviour) -> ErrorKind {
+    list_against_in(misbehaviour).await.1
+}
+
+/// The world, and the error listing the folders ended in.
+async fn list_against_in(misbehaviour: Misbehaviour) -> (OAuthWorld, ErrorKind) {
     // The server's certificate comes from a CA of its own, which the host is told to trust.
     let pki = TestPki::new();
     let endpoint = start(&pki, misbehaviour).await;
@@ -25,7 +30,26 @@ async fn list_against(misbehaviour: Misbehaviour) -> ErrorKind {
         Ok(answer) => answer,
         Err(e) => panic!("{misbehaviour:?} ended the call: {e}"),
     };
-    captured(answer).expect_err("a protocol error").kind
+    let kind = captured(answer).expect_err("an error").kind;
+    (w, kind)
+}
+
+#[tokio::test]
+async fn a_login_refused_for_now_is_not_a_dead_token() {
+    let (w, kind) = list_against_in(Misbehaviour::LoginUnavailable).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapUnreachable(ref m) if m.contains("Temporary")),
+        "{kind:?}"
+    );
+    assert_eq!(
+        w.status("m1").await.state,
+        LinkState::Linked,
+        "still linked"
+    );
+    assert!(
+        w.google.world().refresh_scope_shapes.is_empty(),
+        "no refresh for it"
+    );
 }
 
 #[tokio::test]
@@ -51,6 +75,15 @@ async fn a_gigantic_literal_is_cut_at_the_response_cap() {
     let kind = list_against(Misbehaviour::GiganticLiteral).await;
     assert!(
         matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("size cap")),
+        "{kind:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_endless_listing_is_cut_at_the_cap_on_one_commands_answer() {
+    let kind = list_against(Misbehaviour::EndlessListing).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("one command")),
         "{kind:?}"
     );
 }

@@ -61,7 +61,7 @@ async fn the_access_token_is_refreshed_within_a_minute_of_expiry_and_rotation_is
     assert!(w.microsoft.world().refresh_token_active(&second));
     assert_eq!(
         w.status("m1").await.access_expires_at.as_deref(),
-        Some(checked.expires_at.as_str())
+        checked.expires_at.as_deref()
     );
     // Microsoft's refresh repeats the scope.
     assert_eq!(w.microsoft.world().refresh_scope_shapes, [true]);
@@ -135,6 +135,21 @@ async fn reauthorising_keeps_the_mailboxs_identity_folder_mapping_and_sync_state
 }
 
 #[tokio::test]
+async fn reauthorising_the_same_account_under_a_new_address_takes_the_new_address() {
+    let w = OAuthWorld::start().await;
+    w.link("m1", "google").await.expect("linked");
+    // The Workspace administrator renames the user; the account's subject stays.
+    w.google.world().accounts[0].email = "anna.devries@example.nl".into();
+    let relinked = w.link("m1", "google").await.expect("the same account");
+    assert_eq!(relinked.address.as_deref(), Some("anna.devries@example.nl"));
+    assert_eq!(
+        relinked.settings.map(|s| s.username).as_deref(),
+        Some("anna.devries@example.nl")
+    );
+    assert_no_secret_captured();
+}
+
+#[tokio::test]
 async fn reauthorising_as_another_account_is_refused_and_changes_nothing() {
     let w = OAuthWorld::start().await;
     w.link("m1", "google").await.expect("linked");
@@ -161,6 +176,13 @@ async fn reauthorising_as_another_account_is_refused_and_changes_nothing() {
         err.message.nl
     );
     assert_eq!(w.stored("m1", "tokens"), tokens_before);
+    assert!(
+        w.google
+            .world()
+            .active_refresh_tokens("bram@example.nl")
+            .is_empty(),
+        "the other account's grant was revoked, not kept"
+    );
     assert_eq!(
         w.status("m1").await.address.as_deref(),
         Some("anna@example.nl")

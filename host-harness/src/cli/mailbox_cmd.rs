@@ -68,10 +68,21 @@ pub async fn link(
         open_browser(&started.authorization_url);
     }
     eprintln!("Waiting for the provider to send the browser back to {redirect_uri} ...");
-    let callback = tokio::time::timeout(CALLBACK_WAIT, listener.next())
-        .await
-        .map_err(|_| anyhow::anyhow!("no answer from the browser within 10 minutes"))?
-        .ok_or_else(|| anyhow::anyhow!("the callback listener stopped"))?;
+    let callback = tokio::time::timeout(CALLBACK_WAIT, async {
+        // Only the provider's redirect carries a `state`; anything else asking is not it.
+        while let Some(callback) = listener.next().await {
+            if callback.query.iter().any(|(k, _)| k == "state") {
+                return Some(callback);
+            }
+            let _ = callback
+                .reply
+                .send("This is not a sign-in redirect; the link is still waiting.".into());
+        }
+        None
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no answer from the browser within 10 minutes"))?
+    .ok_or_else(|| anyhow::anyhow!("the callback listener stopped"))?;
     match mailbox.link_complete(&callback.query).await? {
         Ok(status) => {
             let _ = callback
@@ -170,7 +181,7 @@ pub async fn refresh(
         } else {
             "still valid"
         },
-        checked.expires_at,
+        checked.expires_at.as_deref().unwrap_or("unknown"),
         if checked.refresh_token_rotated {
             "; the provider rotated the refresh token and the new one is saved"
         } else {

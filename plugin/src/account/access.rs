@@ -14,23 +14,14 @@ pub const REFRESH_MARGIN_SECONDS: i64 = 60;
 
 /// Makes sure the linked mailbox has a valid access token; refreshes when due or `force`d.
 pub fn check_access(env: &Env, force: bool) -> Result<AccessChecked, MailboxError> {
-    let not_linked = || MailboxError::new(ErrorKind::NotLinked, "");
-    let account: Account = store::read(env.kv, store::ACCOUNT)?.ok_or_else(not_linked)?;
-    let provider = providers::resolve(&env.config, &account.provider)?;
-    if let Some(reason) = &account.reauthorization {
-        return Err(MailboxError::new(
-            ErrorKind::ReauthorizationNeeded(reason.said()),
-            &provider.display_name,
-        ));
-    }
-    let mut tokens: Tokens = store::read(env.kv, store::TOKENS)?.ok_or_else(not_linked)?;
+    let (account, provider, mut tokens) = load_usable(env)?;
     let due = tokens
         .expires_at
         .is_some_and(|at| at - REFRESH_MARGIN_SECONDS <= env.now);
     let mut checked = AccessChecked {
         refreshed: false,
         refresh_token_rotated: false,
-        expires_at: tokens.expires_at.map(utc_rfc3339).unwrap_or_default(),
+        expires_at: tokens.expires_at.map(utc_rfc3339),
     };
     if !(force || due) {
         return Ok(checked);
@@ -40,7 +31,7 @@ pub fn check_access(env: &Env, force: bool) -> Result<AccessChecked, MailboxErro
             env.kv.batch(vec![store::set(store::TOKENS, &tokens)])?;
             checked.refreshed = true;
             checked.refresh_token_rotated = rotated;
-            checked.expires_at = tokens.expires_at.map(utc_rfc3339).unwrap_or_default();
+            checked.expires_at = tokens.expires_at.map(utc_rfc3339);
             Ok(checked)
         }
         Err(ErrorKind::ReauthorizationNeeded(said)) => {
@@ -98,6 +89,24 @@ pub fn with_linked_access<T>(
     env: &Env,
     mut use_token: impl FnMut(&Provider, &Account, &str) -> Result<Option<T>, ErrorKind>,
 ) -> Result<T, MailboxError> {
+    let (account, provider, mut tokens) = load_usable(env)?;
+    let save = |tokens: &Tokens| env.kv.batch(vec![store::set(store::TOKENS, tokens)]);
+    let outcome = with_access_token(env, &provider, &mut tokens, save, |token| {
+        use_token(&provider, &account, token)
+    });
+    if let Err(MailboxError {
+        kind: ErrorKind::ReauthorizationNeeded(said),
+        ..
+    }) = &outcome
+    {
+        mark_reauthorization_needed(env, account.clone(), said)?;
+    }
+    outcome
+}
+
+/// The linked account, its provider and tokens, when they may be used: linked, not waiting for
+/// re-authorisation, and with the settings the mailbox was linked with.
+fn load_usable(env: &Env) -> Result<(Account, Provider, Tokens), MailboxError> {
     let not_linked = || MailboxError::new(ErrorKind::NotLinked, "");
     let account: Account = store::read(env.kv, store::ACCOUNT)?.ok_or_else(not_linked)?;
     let provider = providers::resolve(&env.config, &account.provider)?;
@@ -110,31 +119,19 @@ pub fn with_linked_access<T>(
     {
         return Err(fail(ErrorKind::SettingsChanged));
     }
-    let mut tokens: Tokens = store::read(env.kv, store::TOKENS)?.ok_or_else(not_linked)?;
-    let before = tokens.clone();
-    let outcome = with_access_token(env, &provider, &mut tokens, |token| {
-        use_token(&provider, &account, token)
-    });
-    if tokens.access_token != before.access_token || tokens.refresh_token != before.refresh_token {
-        env.kv.batch(vec![store::set(store::TOKENS, &tokens)])?;
-    }
-    if let Err(MailboxError {
-        kind: ErrorKind::ReauthorizationNeeded(said),
-        ..
-    }) = &outcome
-    {
-        mark_reauthorization_needed(env, account.clone(), said)?;
-    }
-    outcome
+    let tokens: Tokens = store::read(env.kv, store::TOKENS)?.ok_or_else(not_linked)?;
+    Ok((account, provider, tokens))
 }
 
-/// Runs `use_token` with a valid access token from `tokens` (refreshed in memory when due). When
-/// it reports the token rejected (`Ok(None)`), refreshes once and tries again; a second rejection
-/// means the provider no longer accepts the authorisation. The caller saves `tokens`.
+/// Runs `use_token` with a valid access token from `tokens` (refreshed when due). When it reports
+/// the token rejected (`Ok(None)`), refreshes once and tries again; a second rejection means the
+/// provider no longer accepts the authorisation. Each refresh is handed to `save` at once, before
+/// the token is used, so a rotated refresh token is never lost.
 pub fn with_access_token<T>(
     env: &Env,
     provider: &Provider,
     tokens: &mut Tokens,
+    save: impl Fn(&Tokens) -> Result<(), crate::ports::StorageFailure>,
     mut use_token: impl FnMut(&str) -> Result<Option<T>, ErrorKind>,
 ) -> Result<T, MailboxError> {
     let fail = |kind| MailboxError::new(kind, &provider.display_name);
@@ -143,6 +140,7 @@ pub fn with_access_token<T>(
         .is_some_and(|at| at - REFRESH_MARGIN_SECONDS <= env.now)
     {
         refresh(env, provider, tokens).map_err(fail)?;
+        save(tokens)?;
     }
     if let Some(answer) = use_token(&tokens.access_token).map_err(fail)? {
         return Ok(answer);
@@ -153,6 +151,7 @@ pub fn with_access_token<T>(
         &[("provider", &provider.id)],
     );
     refresh(env, provider, tokens).map_err(fail)?;
+    save(tokens)?;
     use_token(&tokens.access_token)
         .map_err(fail)?
         .ok_or_else(|| {

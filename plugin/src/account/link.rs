@@ -125,24 +125,66 @@ pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxSta
     let issued = oauth
         .exchange_code(code, &pending.pkce_verifier)
         .map_err(fail)?;
-    let existing: Option<Account> = store::read(env.kv, store::ACCOUNT)?;
-    let mut tokens = Tokens {
-        access_token: issued.access_token.clone(),
-        refresh_token: match (&issued.refresh_token, &existing) {
-            (Some(t), _) => t.clone(),
-            (None, Some(_)) => store::read::<Tokens>(env.kv, store::TOKENS)?
-                .map(|t| t.refresh_token)
-                .unwrap_or_default(),
-            (None, None) => String::new(),
-        },
-        expires_at: issued.expires_in_seconds.map(|s| env.now + s as i64),
+    let (account, tokens) = match account_from_grant(env, &provider, &pending.user, &issued) {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            // A grant for another account, or a first link that failed, is not kept: leave no
+            // live authorisation behind. (Revoking a grant of the linked account itself would
+            // also revoke the authorisation the mailbox still holds.)
+            let other_grant = matches!(
+                e.kind,
+                ErrorKind::DifferentAccount { .. } | ErrorKind::LinkedToOtherProvider(_)
+            );
+            if other_grant || store::read::<Account>(env.kv, store::ACCOUNT)?.is_none() {
+                let _ = oauth.revoke_issued(&issued);
+            }
+            return Err(e);
+        }
     };
-    if tokens.refresh_token.is_empty() {
+    env.kv.batch(vec![
+        store::set(store::ACCOUNT, &account),
+        store::set(store::TOKENS, &tokens),
+        KvWrite::Delete(store::MANUAL.into()),
+    ])?;
+    env.log.log(
+        Level::Info,
+        "mailbox linked",
+        &[("provider", &provider.id), ("address", &account.address)],
+    );
+    Ok(build(&env.config, Some(&account), Some(&tokens), None))
+}
+
+/// The account (new, or the linked one again) and its tokens from a grant; refused when it is
+/// another account or another provider than the linked one, or lacks what linking needs.
+fn account_from_grant(
+    env: &Env,
+    provider: &Provider,
+    user: &str,
+    issued: &IssuedTokens,
+) -> Result<(Account, Tokens), MailboxError> {
+    let fail = |kind| MailboxError::new(kind, &provider.display_name);
+    let existing: Option<Account> = store::read(env.kv, store::ACCOUNT)?;
+    let refresh_token = match (&issued.refresh_token, &existing) {
+        (Some(t), _) => t.clone(),
+        // Linking again without a new refresh token keeps the old one, unless it is dead.
+        (None, Some(old)) if old.reauthorization.is_none() => {
+            store::read::<Tokens>(env.kv, store::TOKENS)?
+                .map(|t| t.refresh_token)
+                .unwrap_or_default()
+        }
+        _ => String::new(),
+    };
+    if refresh_token.is_empty() {
         return Err(fail(ErrorKind::MalformedResponse(
             "the provider issued no refresh token".into(),
         )));
     }
-    let (address, subject) = learn_identity(env, &provider, &issued, &mut tokens)?;
+    let mut tokens = Tokens {
+        access_token: issued.access_token.clone(),
+        refresh_token,
+        expires_at: issued.expires_in_seconds.map(|s| env.now + s as i64),
+    };
+    let (address, subject) = learn_identity(env, provider, issued, &mut tokens)?;
     let account = match existing {
         Some(old) if old.provider != provider.id => {
             return Err(fail(ErrorKind::LinkedToOtherProvider(display_name_of(
@@ -156,37 +198,29 @@ pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxSta
                 offered: address,
             }));
         }
-        // Linking again refreshes the settings from the provider's current configuration.
+        // Linking again refreshes the settings from the provider's current configuration, and
+        // takes the account's address as it is now (the same subject may have a new address).
         Some(old) => Account {
             reauthorization: None,
             subject: subject.or(old.subject),
-            user: pending.user.clone(),
-            settings: linked_settings(&provider, &old.address),
-            settings_fingerprint: Some(settings_fingerprint(&provider, &old.address)),
+            user: user.to_string(),
+            settings: linked_settings(provider, &address),
+            settings_fingerprint: Some(settings_fingerprint(provider, &address)),
+            address,
             ..old
         },
         None => Account {
             provider: provider.id.clone(),
-            settings: linked_settings(&provider, &address),
-            settings_fingerprint: Some(settings_fingerprint(&provider, &address)),
+            settings: linked_settings(provider, &address),
+            settings_fingerprint: Some(settings_fingerprint(provider, &address)),
             address,
             subject,
-            user: pending.user.clone(),
+            user: user.to_string(),
             linked_at: env.now,
             reauthorization: None,
         },
     };
-    env.kv.batch(vec![
-        store::set(store::ACCOUNT, &account),
-        store::set(store::TOKENS, &tokens),
-        KvWrite::Delete(store::MANUAL.into()),
-    ])?;
-    env.log.log(
-        Level::Info,
-        "mailbox linked",
-        &[("provider", &provider.id), ("address", &account.address)],
-    );
-    Ok(build(&env.config, Some(&account), Some(&tokens), None))
+    Ok((account, tokens))
 }
 
 /// The account's address and subject: from the ID token, else from the userinfo endpoint (with
@@ -209,12 +243,17 @@ fn learn_identity(
     let Some(url) = &provider.userinfo_url else {
         return Err(fail(ErrorKind::AddressUnknown));
     };
-    let info = with_access_token(env, provider, tokens, |token| {
-        match fetch_userinfo(env.http, url, token)? {
+    // Nothing is stored before the account is accepted: the caller saves the tokens.
+    let info = with_access_token(
+        env,
+        provider,
+        tokens,
+        |_| Ok(()),
+        |token| match fetch_userinfo(env.http, url, token)? {
             UserinfoOutcome::Answered(info) => Ok(Some(info)),
             UserinfoOutcome::TokenRejected => Ok(None),
-        }
-    })?;
+        },
+    )?;
     match info.email.filter(|e| e.contains('@')) {
         Some(address) => Ok((address, info.sub.or(claims.sub))),
         None => Err(fail(ErrorKind::AddressUnknown)),

@@ -69,7 +69,8 @@ pub struct Unlinked {
 pub struct AccessChecked {
     pub refreshed: bool,
     pub refresh_token_rotated: bool,
-    pub expires_at: String,
+    /// When the provider said how long the access token lives.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Clone)]

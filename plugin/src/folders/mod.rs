@@ -131,5 +131,6 @@ fn imap_kind(e: ImapError) -> ErrorKind {
         }
         ImapError::Socket(SocketFailure::Other(m)) => ErrorKind::ImapUnreachable(m),
         ImapError::Protocol(m) => ErrorKind::ImapProtocol(m),
+        ImapError::Unavailable(m) => ErrorKind::ImapUnreachable(m),
     }
 }

@@ -5,7 +5,7 @@
 use imap_next::client::Event;
 use imap_next::imap_types::auth::{AuthMechanism, AuthenticateData};
 use imap_next::imap_types::command::{Command, CommandBody};
-use imap_next::imap_types::response::StatusKind;
+use imap_next::imap_types::response::{Code, StatusKind};
 
 use super::session::status_kind;
 use super::{ImapError, Session};
@@ -15,6 +15,22 @@ pub enum AuthOutcome {
     Accepted,
     /// The server refused the token (its text).
     Rejected(String),
+}
+
+/// A NO that says the credentials were refused (RFC 5530), or says nothing: as opposed to
+/// `[UNAVAILABLE]`, `[LIMIT]` and the like, which a new token would not change.
+fn token_refused(code: Option<&Code<'_>>) -> bool {
+    match code {
+        None => true,
+        Some(Code::Other(other)) => {
+            let code = String::from_utf8_lossy(other.inner()).to_ascii_uppercase();
+            matches!(
+                code.as_str(),
+                "AUTHENTICATIONFAILED" | "AUTHORIZATIONFAILED" | "EXPIRED"
+            )
+        }
+        Some(_) => false,
+    }
 }
 
 pub fn authenticate(
@@ -32,7 +48,11 @@ pub fn authenticate(
     } else if session.has_capability("AUTH=OAUTHBEARER") {
         (
             AuthMechanism::OAuthBearer,
-            format!("n,a={user},\x01auth=Bearer {token}\x01\x01"),
+            // RFC 5801: `,` and `=` in the authorization identity are escaped.
+            format!(
+                "n,a={},\x01auth=Bearer {token}\x01\x01",
+                user.replace('=', "=3D").replace(',', "=2C")
+            ),
             vec![0x01],
         )
     } else {
@@ -47,6 +67,7 @@ pub fn authenticate(
         CommandBody::authenticate(mechanism)
     };
     let tag = session.tag();
+    session.begin_command();
     session.client.enqueue_command(Command { tag, body });
     let mut initial = (!sasl_ir).then_some(initial);
     loop {
@@ -73,7 +94,14 @@ pub fn authenticate(
                         session.set_capabilities_from(status.code());
                         AuthOutcome::Accepted
                     }
-                    Some(StatusKind::No) => AuthOutcome::Rejected(text),
+                    Some(StatusKind::No) if token_refused(status.code()) => {
+                        AuthOutcome::Rejected(text)
+                    }
+                    Some(StatusKind::No) => {
+                        return Err(ImapError::Unavailable(format!(
+                            "the server refused the login for now: {text}"
+                        )));
+                    }
                     _ => {
                         return Err(ImapError::Protocol(format!("AUTHENTICATE failed: {text}")));
                     }

@@ -5,6 +5,8 @@
 mod auth;
 mod list;
 mod session;
+#[cfg(test)]
+mod tests;
 pub mod utf7;
 
 pub use auth::{AuthOutcome, authenticate};
@@ -48,6 +50,9 @@ pub enum ImapError {
     Socket(#[from] SocketFailure),
     #[error("{0}")]
     Protocol(String),
+    /// The server is there but refuses service for now (`[UNAVAILABLE]`, `[LIMIT]`, ...).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// Opens a session to `endpoint`: the host's socket, STARTTLS when asked, then the greeting.

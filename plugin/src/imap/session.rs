@@ -21,7 +21,12 @@ pub struct Session {
     /// The cap on one response; bytes read without an event beyond it end the session.
     max_response: u32,
     unanswered_bytes: u64,
+    /// Bytes read since the current command was sent, against `MAX_COMMAND_BYTES`.
+    command_bytes: u64,
 }
+
+/// The cap on everything one command's answer may bring (the many responses of a LIST, say).
+pub const MAX_COMMAND_BYTES: u64 = 8 * 1024 * 1024;
 
 /// A tagged command's outcome: its untagged data and its status.
 pub struct Answer {
@@ -61,6 +66,7 @@ impl Session {
             capabilities: Vec::new(),
             max_response,
             unanswered_bytes: 0,
+            command_bytes: 0,
         };
         match session.next_event()? {
             Event::GreetingReceived { greeting } => {
@@ -103,8 +109,14 @@ impl Session {
                             self.max_response
                         )));
                     }
+                    if self.command_bytes > MAX_COMMAND_BYTES {
+                        return Err(ImapError::Protocol(format!(
+                            "the answer to one command went over {MAX_COMMAND_BYTES} bytes"
+                        )));
+                    }
                     let bytes = self.conn.read(READ_CHUNK)?;
                     self.unanswered_bytes += bytes.len() as u64;
+                    self.command_bytes += bytes.len() as u64;
                     self.client.enqueue_input(&bytes);
                 }
                 Err(Interrupt::Error(e)) => return Err(protocol_error(e)),
@@ -136,7 +148,13 @@ impl Session {
         self.until_tagged(&tag)
     }
 
+    /// Starts counting the bytes of a new command's answer.
+    pub(super) fn begin_command(&mut self) {
+        self.command_bytes = 0;
+    }
+
     pub(super) fn until_tagged(&mut self, tag: &Tag<'static>) -> Result<Answer, ImapError> {
+        self.begin_command();
         let mut data = Vec::new();
         loop {
             match self.next_event()? {
@@ -190,6 +208,11 @@ impl Session {
         self.capabilities
             .iter()
             .any(|c| c.eq_ignore_ascii_case(name))
+    }
+
+    /// NOOP: keeps the session alive and lets the server report changes as untagged data.
+    pub fn noop(&mut self) -> Result<Answer, ImapError> {
+        self.command(CommandBody::Noop)
     }
 
     /// LOGOUT, best effort: the session ends either way.
@@ -249,5 +272,6 @@ pub(super) fn upgrade(mut session: Session) -> Result<Session, ImapError> {
         capabilities: Vec::new(),
         max_response: session.max_response,
         unanswered_bytes: 0,
+        command_bytes: 0,
     })
 }

@@ -36,7 +36,9 @@ pub fn decode(name: &[u8]) -> Option<String> {
         }
         rest = after;
     }
-    Some(out)
+    // One spelling per name: `&AGE-` for `a`, or two adjacent encoded runs, are refused, so two
+    // wire names never decode to the same folder.
+    (encode(&out).as_bytes() == name).then_some(out)
 }
 
 /// Encodes a folder name for the wire.
@@ -93,5 +95,7 @@ mod tests {
         assert_eq!(decode(b"&ZeVnLIqe"), None, "unterminated");
         assert_eq!(decode("Privé".as_bytes()), None, "raw 8-bit");
         assert_eq!(decode(b"&2D0-"), None, "lone surrogate");
+        assert_eq!(decode(b"&AGE-"), None, "ASCII encoded");
+        assert_eq!(decode(b"&AOk-&AOk-"), None, "two runs where one belongs");
     }
 }

@@ -162,6 +162,25 @@ impl<'a> OAuth<'a> {
             .map_err(|e| self.failure(e, true))
     }
 
+    /// Revokes what a code exchange issued (its refresh token, else its access token), where the
+    /// provider can; for a grant that linking does not keep.
+    pub fn revoke_issued(&self, issued: &IssuedTokens) -> Result<bool, ErrorKind> {
+        let client = self.client()?;
+        let token = match &issued.refresh_token {
+            Some(t) => StandardRevocableToken::RefreshToken(RefreshToken::new(t.clone())),
+            None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
+                issued.access_token.clone(),
+            )),
+        };
+        let Ok(request) = client.revoke_token(token) else {
+            return Ok(false);
+        };
+        request
+            .request(&self.http)
+            .map(|()| true)
+            .map_err(|e| self.failure(e, true))
+    }
+
     fn issued(
         &self,
         answer: Result<TokenAnswer, RequestTokenError<HttpFailure, BasicErrorResponse>>,

@@ -35,7 +35,8 @@ impl IdClaims {
         let claims: IdClaims =
             serde_json::from_slice(&bytes).map_err(|_| "the ID token's claims are not JSON")?;
         let for_us = match &claims.aud {
-            Audience::None => true,
+            // OpenID Connect requires `aud`.
+            Audience::None => false,
             Audience::One(a) => a == client_id,
             Audience::Many(list) => list.iter().any(|a| a == client_id),
         };
@@ -83,6 +84,10 @@ mod tests {
     #[test]
     fn a_token_for_another_client_or_not_a_jwt_is_refused() {
         assert!(IdClaims::read(&jwt(r#"{"aud":"other"}"#), "c").is_err());
+        assert!(
+            IdClaims::read(&jwt(r#"{"email":"a@x.nl"}"#), "c").is_err(),
+            "no audience"
+        );
         assert!(IdClaims::read("garbage", "c").is_err());
     }
 }

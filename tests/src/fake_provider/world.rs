@@ -408,6 +408,10 @@ impl World {
             .ok()
             .flatten()
             .unwrap_or_default();
+        // The client's PKCE verifier is a secret too: it must never show.
+        if !verifier.is_empty() {
+            secrets::issued(&verifier);
+        }
         let valid_verifier = (43..=128).contains(&verifier.len())
             && verifier
                 .bytes()

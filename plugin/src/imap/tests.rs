@@ -1,0 +1,177 @@
+//! The IMAP session natively, against a scripted server: what the client writes, and how it reads
+//! SASL continuations, literals and special-use attributes.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use super::{AuthOutcome, Session, SpecialUse, authenticate, list_folders};
+use crate::ports::{ImapConnection, SocketFailure};
+
+/// A server that answers each command line (matched by its text after the tag) with a reply in
+/// which `{tag}` is the command's tag.
+struct Scripted {
+    replies: VecDeque<(&'static str, &'static str)>,
+    pending: Vec<u8>,
+    written: Rc<RefCell<Vec<u8>>>,
+    line: Vec<u8>,
+    /// The tag of the last command; a continuation line (no tag) belongs to it.
+    last_tag: String,
+}
+
+impl ImapConnection for Scripted {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure> {
+        if self.pending.is_empty() {
+            return Err(SocketFailure::Closed);
+        }
+        let n = self.pending.len().min(max as usize);
+        Ok(self.pending.drain(..n).collect())
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure> {
+        self.written.borrow_mut().extend_from_slice(data);
+        for &b in data {
+            self.line.push(b);
+            if b != b'\n' {
+                continue;
+            }
+            let line = String::from_utf8_lossy(&self.line).trim_end().to_string();
+            self.line.clear();
+            let tagged = line.split_once(' ').filter(|(t, _)| {
+                t.len() > 1 && t.starts_with('A') && t[1..].bytes().all(|b| b.is_ascii_digit())
+            });
+            let rest = match tagged {
+                Some((tag, rest)) => {
+                    self.last_tag = tag.to_string();
+                    rest
+                }
+                None => line.as_str(),
+            };
+            if let Some(i) = self
+                .replies
+                .iter()
+                .position(|(cmd, _)| rest.starts_with(cmd))
+            {
+                let (_, reply) = self.replies.remove(i).expect("scripted reply");
+                self.pending
+                    .extend_from_slice(reply.replace("{tag}", &self.last_tag).as_bytes());
+            }
+        }
+        Ok(())
+    }
+
+    fn start_tls(&mut self) -> Result<(), SocketFailure> {
+        Ok(())
+    }
+}
+
+fn session(
+    greeting: &'static str,
+    replies: &[(&'static str, &'static str)],
+) -> (Session, Rc<RefCell<Vec<u8>>>) {
+    let written = Rc::new(RefCell::new(Vec::new()));
+    let conn = Scripted {
+        replies: replies.iter().copied().collect(),
+        pending: greeting.as_bytes().to_vec(),
+        written: written.clone(),
+        line: Vec::new(),
+        last_tag: String::new(),
+    };
+    (
+        Session::start(Box::new(conn), 1 << 20).expect("greeting"),
+        written,
+    )
+}
+
+fn written(w: &Rc<RefCell<Vec<u8>>>) -> String {
+    String::from_utf8_lossy(&w.borrow()).into_owned()
+}
+
+#[test]
+fn xoauth2_goes_inline_with_sasl_ir_and_a_failure_continuation_is_answered_with_an_empty_line() {
+    let (mut s, w) = session(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n",
+        &[
+            ("AUTHENTICATE XOAUTH2", "+ eyJzdGF0dXMiOiI0MDEifQ==\r\n"),
+            (
+                "",
+                "{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n",
+            ),
+        ],
+    );
+    let outcome = authenticate(&mut s, "anna@example.nl", "tok").expect("answered");
+    assert_eq!(outcome, AuthOutcome::Rejected("Invalid credentials".into()));
+    let sent = written(&w);
+    // base64("user=anna@example.nl\x01auth=Bearer tok\x01\x01")
+    assert!(
+        sent.contains("AUTHENTICATE XOAUTH2 dXNlcj1hbm5hQGV4YW1wbGUubmwBYXV0aD1CZWFyZXIgdG9rAQE="),
+        "{sent}"
+    );
+    assert!(
+        sent.ends_with("\r\n\r\n"),
+        "the continuation was answered with an empty line: {sent:?}"
+    );
+}
+
+#[test]
+fn without_sasl_ir_the_initial_response_follows_the_first_continuation() {
+    let (mut s, w) = session(
+        "* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] hi\r\n",
+        &[
+            ("AUTHENTICATE XOAUTH2", "+ \r\n"),
+            ("dXNlcj1h", "{tag} OK [CAPABILITY IMAP4rev1 ID] done\r\n"),
+        ],
+    );
+    assert_eq!(
+        authenticate(&mut s, "anna@example.nl", "tok").unwrap(),
+        AuthOutcome::Accepted
+    );
+    assert!(written(&w).contains("AUTHENTICATE XOAUTH2\r\n"));
+    assert!(
+        s.has_capability("ID"),
+        "capabilities after login come from the OK"
+    );
+}
+
+#[test]
+fn oauthbearer_is_used_when_xoauth2_is_absent() {
+    let (mut s, w) = session(
+        "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] hi\r\n",
+        &[("AUTHENTICATE OAUTHBEARER", "{tag} OK welcome\r\n")],
+    );
+    assert_eq!(
+        authenticate(&mut s, "a@x.nl", "tok").unwrap(),
+        AuthOutcome::Accepted
+    );
+    // base64("n,a=a@x.nl,\x01auth=Bearer tok\x01\x01")
+    assert!(
+        written(&w).contains("AUTHENTICATE OAUTHBEARER bixhPWFAeC5ubCwBYXV0aD1CZWFyZXIgdG9rAQE=")
+    );
+}
+
+#[test]
+fn list_reads_literals_utf7_names_and_attributes_and_noop_round_trips() {
+    let (mut s, w) = session(
+        "* OK [CAPABILITY IMAP4rev1 SPECIAL-USE] hi\r\n",
+        &[
+            (
+                "LIST \"\" \"*\" RETURN (SPECIAL-USE)",
+                "* LIST (\\HasNoChildren) \"/\" INBOX\r\n\
+                 * LIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\r\n\
+                 * LIST (\\HasNoChildren \\Trash) \"/\" {18}\r\n[Gmail]/Prullenbak\r\n\
+                 * LIST (\\HasNoChildren) \"/\" \"Priv&AOk-\"\r\n\
+                 {tag} OK LIST done\r\n",
+            ),
+            ("NOOP", "* 3 EXISTS\r\n{tag} OK NOOP done\r\n"),
+        ],
+    );
+    let folders = list_folders(&mut s).expect("listed");
+    let names: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["INBOX", "[Gmail]", "[Gmail]/Prullenbak", "Privé"]);
+    assert_eq!(folders[0].special_use, [SpecialUse::Inbox]);
+    assert!(!folders[1].selectable);
+    assert_eq!(folders[2].special_use, [SpecialUse::Trash]);
+    let noop = s.noop().expect("noop");
+    assert!(noop.is_ok() && noop.data.len() == 1);
+    assert!(written(&w).contains(" NOOP\r\n"));
+}
