@@ -51,6 +51,11 @@ impl<'h> Mailbox<'h> {
         &self.id
     }
 
+    /// Waits until no other state-changing call of this mailbox runs.
+    async fn turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.host.services().mailbox_locks.lock(&self.id).await
+    }
+
     /// The provider whose grants this mailbox's calls get, from the host's record.
     pub async fn provider(&self) -> Result<Option<String>, CallError> {
         let id = self.id.clone();
@@ -72,6 +77,7 @@ impl<'h> Mailbox<'h> {
     /// Starts linking through `request.provider`; on success the host records that provider for
     /// this mailbox, so the callback's exchange may reach its token endpoint.
     pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
+        let _turn = self.turn().await;
         let provider = Some(request.provider.clone());
         let started = call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -86,6 +92,7 @@ impl<'h> Mailbox<'h> {
 
     /// Completes linking with the query of the provider's redirect to the callback.
     pub async fn link_complete(&self, query: &[(String, String)]) -> MailboxResult<MailboxStatus> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -94,6 +101,7 @@ impl<'h> Mailbox<'h> {
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         let unlinked = call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -105,6 +113,7 @@ impl<'h> Mailbox<'h> {
     }
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -113,6 +122,7 @@ impl<'h> Mailbox<'h> {
 
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -121,6 +131,7 @@ impl<'h> Mailbox<'h> {
 
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_folders()
@@ -129,6 +140,7 @@ impl<'h> Mailbox<'h> {
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_folders()
@@ -145,6 +157,7 @@ impl<'h> Mailbox<'h> {
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
+        let _turn = self.turn().await;
         let provider = self.provider().await?;
         call_export!(self, provider, |p, s| p
             .crm_mail_sync_folders()

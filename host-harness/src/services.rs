@@ -1,7 +1,8 @@
 //! What every call of every mailbox shares: the policy, the platform's settings, the database,
 //! the TLS configuration, the log redactor and the plugin's clock. Built once per host process.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use rustls::ClientConfig;
 
@@ -18,6 +19,25 @@ pub struct Services {
     pub tls: Arc<ClientConfig>,
     pub redactor: Redactor,
     pub clock: PluginClock,
+    pub mailbox_locks: MailboxLocks,
+}
+
+/// One lock per mailbox: the calls that change a mailbox's state (linking, tokens, folders) run
+/// one at a time, so two callbacks, or two refreshes, never interleave their reads and writes.
+#[derive(Default)]
+pub struct MailboxLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl MailboxLocks {
+    /// Waits for `mailbox`'s turn; the turn lasts as long as the guard.
+    pub async fn lock(&self, mailbox: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget the locks nobody holds or waits for, so the map stays small.
+            locks.retain(|_, l| Arc::strong_count(l) > 1);
+            locks.entry(mailbox.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl Services {
@@ -29,6 +49,7 @@ impl Services {
             tls,
             redactor: Redactor::new(settings.secrets()),
             clock: PluginClock::default(),
+            mailbox_locks: MailboxLocks::default(),
         }
     }
 }

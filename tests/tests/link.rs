@@ -162,6 +162,27 @@ async fn a_callback_state_is_checked_used_once_and_expires_after_ten_minutes() {
     assert_no_secret_captured();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
+    let w = OAuthWorld::start().await;
+    let started = w.start_link("m1", "google").await.unwrap();
+    let callback = w.consent(&started.authorization_url).await;
+    let (a, b) = tokio::join!(w.complete("m1", &callback), w.complete("m1", &callback));
+    let outcomes = [a, b];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    let refused = outcomes.iter().find_map(|o| o.as_ref().err()).unwrap();
+    assert_eq!(
+        refused.kind,
+        ErrorKind::StateInvalid(StateProblem::AlreadyUsed)
+    );
+    assert_eq!(w.status("m1").await.state, LinkState::Linked);
+    assert_no_secret_captured();
+}
+
 #[tokio::test]
 async fn an_expired_or_used_authorisation_code_asks_to_link_again() {
     let w = OAuthWorld::start().await;
