@@ -19,11 +19,6 @@ impl PluginClock {
         self.offset_secs
             .fetch_add(by.as_secs() as i64, Ordering::SeqCst);
     }
-
-    /// Seconds since the Unix epoch, as the plugin sees them.
-    pub fn now_unix(&self) -> i64 {
-        self.now().as_secs() as i64
-    }
 }
 
 impl HostWallClock for PluginClock {

@@ -20,8 +20,13 @@ pub struct Mailbox<'h> {
     id: String,
 }
 
-/// Runs one export in a fresh instance under the mailbox's scope and the host's time budget.
+/// Runs one export in a fresh instance under the mailbox's scope and the host's time budget;
+/// with the grants of `$provider`, or of the provider the host recorded for the mailbox.
 macro_rules! call_export {
+    ($self:ident, |$plugin:ident, $store:ident| $call:expr) => {{
+        let provider = $self.provider().await?;
+        call_export!($self, provider, |$plugin, $store| $call)
+    }};
     ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let host = $self.host;
         let scope = MailboxScope {
@@ -68,10 +73,7 @@ impl<'h> Mailbox<'h> {
     }
 
     pub async fn status(&self) -> MailboxResult<MailboxStatus> {
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_status(s))
+        call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_status(s))
     }
 
     /// Starts linking through `request.provider`; on success the host records that provider for
@@ -93,8 +95,7 @@ impl<'h> Mailbox<'h> {
     /// Completes linking with the query of the provider's redirect to the callback.
     pub async fn link_complete(&self, query: &[(String, String)]) -> MailboxResult<MailboxStatus> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
+        call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_link_complete(s, query))
     }
@@ -102,10 +103,7 @@ impl<'h> Mailbox<'h> {
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        let unlinked = call_export!(self, provider, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_unlink(s))?;
+        let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
         if unlinked.is_ok() {
             self.host.assign_provider(&self.id, None).await?;
         }
@@ -114,8 +112,7 @@ impl<'h> Mailbox<'h> {
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
+        call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_set_settings(s, settings))
     }
@@ -123,8 +120,7 @@ impl<'h> Mailbox<'h> {
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
+        call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_check_access(s, force))
     }
@@ -132,34 +128,24 @@ impl<'h> Mailbox<'h> {
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
-            .crm_mail_sync_folders()
-            .call_list_remote(s))
+        call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
     }
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
-            .crm_mail_sync_folders()
-            .call_suggest(s))
+        call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s))
     }
 
     /// The saved mapping and what no longer holds in it.
     pub async fn mapping(&self) -> MailboxResult<MappingStatus> {
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
-            .crm_mail_sync_folders()
-            .call_get_mapping(s))
+        call_export!(self, |p, s| p.crm_mail_sync_folders().call_get_mapping(s))
     }
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
         let _turn = self.turn().await;
-        let provider = self.provider().await?;
-        call_export!(self, provider, |p, s| p
+        call_export!(self, |p, s| p
             .crm_mail_sync_folders()
             .call_set_mapping(s, mapping))
     }
@@ -171,13 +157,14 @@ impl<'h> Mailbox<'h> {
         internal_date: Option<i64>,
         own_address: &str,
     ) -> Result<MessageRecord, CallError> {
-        let provider = self.provider().await?;
         let raw = RawMessage {
             bytes: bytes.to_vec(),
             internal_date,
         };
-        call_export!(self, provider, |p, s| p
-            .crm_mail_sync_normalize()
-            .call_normalize(s, &raw, own_address))
+        call_export!(self, |p, s| p.crm_mail_sync_normalize().call_normalize(
+            s,
+            &raw,
+            own_address
+        ))
     }
 }

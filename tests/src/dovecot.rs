@@ -3,7 +3,7 @@
 //! OAUTHBEARER checked against the fake provider's introspection endpoint, and a plain-password
 //! login used only to seed mail.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -197,10 +197,6 @@ impl Dovecot {
             .run(&format!("LOGIN \"{user}\" \"{SEED_PASSWORD}\""))
             .await;
         seeder
-    }
-
-    pub fn mail_dir(&self) -> PathBuf {
-        self.dir.path().join("mail")
     }
 }
 

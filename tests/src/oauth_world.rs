@@ -249,6 +249,13 @@ impl OAuthWorld {
     }
 }
 
+/// Points every provider's IMAP endpoint in `settings` at `endpoint`.
+pub fn point_imap_at(settings: &mut HostSettings, endpoint: &str) {
+    for p in &mut settings.platform.providers {
+        p.endpoints.insert("imap".into(), endpoint.to_string());
+    }
+}
+
 /// Captures an answer's debug form for the secret check, and hands it back.
 pub fn captured<T: std::fmt::Debug>(answer: T) -> T {
     secrets::capture(&format!("{answer:?}\n"));

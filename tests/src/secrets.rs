@@ -68,8 +68,3 @@ pub fn assert_no_secret_captured() {
         );
     }
 }
-
-/// How many bytes were captured so far (to show a check covered something).
-pub fn captured_len() -> usize {
-    CAPTURED.lock().unwrap_or_else(|p| p.into_inner()).len()
-}

@@ -5,7 +5,7 @@
 use host_harness::bindings::folders::{FolderMapping, RemoteFolder, SpecialUse};
 use host_harness::bindings::panel::{ErrorKind, LinkState, MailboxError, MappingProblemKind};
 use tests::dovecot::{DUTCH_GMAIL_FOLDERS, Dovecot, STANDARD_FOLDERS};
-use tests::oauth_world::{DovecotSetup, OAuthWorld, captured};
+use tests::oauth_world::{DovecotSetup, OAuthWorld, captured, point_imap_at};
 use tests::secrets::assert_no_secret_captured;
 use tests::tls_server::TestPki;
 
@@ -281,12 +281,7 @@ async fn edit_folders_says_what_is_wrong_when_it_cannot_list() {
 
 /// A world linked to Google whose IMAP endpoint is `imap`.
 async fn linked_with_imap(imap: String) -> OAuthWorld {
-    let w = OAuthWorld::with(|s| {
-        for p in &mut s.platform.providers {
-            p.endpoints.insert("imap".into(), imap.clone());
-        }
-    })
-    .await;
+    let w = OAuthWorld::with(|s| point_imap_at(s, &imap)).await;
     w.link("m1", "google").await.expect("linked");
     w
 }

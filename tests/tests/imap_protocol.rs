@@ -4,7 +4,7 @@
 
 use host_harness::bindings::panel::{ErrorKind, LinkState};
 use tests::imap_script::{Misbehaviour, start};
-use tests::oauth_world::{OAuthWorld, captured};
+use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
 use tests::tls_server::TestPki;
 
 async fn list_against(misbehaviour: Misbehaviour) -> ErrorKind {
@@ -17,9 +17,7 @@ async fn list_against_in(misbehaviour: Misbehaviour) -> (OAuthWorld, ErrorKind) 
     let pki = TestPki::new();
     let endpoint = start(&pki, misbehaviour).await;
     let w = OAuthWorld::with(|s| {
-        for p in &mut s.platform.providers {
-            p.endpoints.insert("imap".into(), endpoint.clone());
-        }
+        point_imap_at(s, &endpoint);
         s.tls.extra_roots.push(pki.ca_pem.clone());
         // The instance's memory stays bounded: a small cap, not hit.
         s.policy.memory_limit_bytes = 64 * 1024 * 1024;

@@ -17,11 +17,7 @@ pub struct MapArgs {
 }
 
 pub async fn folders(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Result<()> {
-    let folders = host
-        .mailbox(mailbox)
-        .list_folders()
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let folders = panel_view::answer(host.mailbox(mailbox).list_folders().await, lang)?;
     for f in folders {
         let uses: Vec<&str> = f.special_use.iter().map(special_use_name).collect();
         println!(
@@ -39,11 +35,7 @@ pub async fn folders(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Re
 }
 
 pub async fn suggest(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Result<()> {
-    let suggested = host
-        .mailbox(mailbox)
-        .suggest_mapping()
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let suggested = panel_view::answer(host.mailbox(mailbox).suggest_mapping().await, lang)?;
     print!("{}", mapping_lines(&suggested));
     Ok(())
 }
@@ -55,11 +47,7 @@ pub async fn map(
     lang: Lang,
 ) -> anyhow::Result<()> {
     let handle = host.mailbox(mailbox);
-    let mut mapping = handle
-        .mapping()
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?
-        .mapping;
+    let mut mapping = panel_view::answer(handle.mapping().await, lang)?.mapping;
     for assignment in &args.assignments {
         let (crm, remote) = assignment
             .split_once('=')
@@ -69,10 +57,7 @@ pub async fn map(
     for crm in &args.clear {
         *slot(&mut mapping, crm)? = None;
     }
-    let status = handle
-        .set_mapping(&mapping)
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let status = panel_view::answer(handle.set_mapping(&mapping).await, lang)?;
     println!("Saved.");
     print!("{}", status_lines(&status, lang));
     Ok(())

@@ -56,10 +56,7 @@ pub async fn link(
         provider: args.provider,
         login_hint: args.login_hint,
     };
-    let started = mailbox
-        .link_start(&request)
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let started = panel_view::answer(mailbox.link_start(&request).await, lang)?;
     println!(
         "Open this page to link the mailbox (until {}):\n\n  {}\n",
         started.expires_at, started.authorization_url
@@ -131,29 +128,17 @@ fn open_browser(url: &str) {
 }
 
 pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
-    let status = host
-        .mailbox(mailbox_id)
-        .status()
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let status = panel_view::answer(host.mailbox(mailbox_id).status().await, lang)?;
     print!("{}", panel_view::status(mailbox_id, &status, lang));
     if status.state != host_harness::bindings::panel::LinkState::Unlinked {
-        let mapping = host
-            .mailbox(mailbox_id)
-            .mapping()
-            .await?
-            .map_err(|e| panel_view::error(e, lang))?;
+        let mapping = panel_view::answer(host.mailbox(mailbox_id).mapping().await, lang)?;
         print!("{}", super::folders_cmd::status_lines(&mapping, lang));
     }
     Ok(())
 }
 
 pub async fn unlink(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
-    let unlinked = host
-        .mailbox(mailbox_id)
-        .unlink()
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let unlinked = panel_view::answer(host.mailbox(mailbox_id).unlink().await, lang)?;
     println!("Mailbox removed.");
     for warning in &unlinked.warnings {
         println!("warning: {}", panel_view::text(warning, lang));
@@ -169,11 +154,10 @@ pub async fn refresh(
     args: RefreshArgs,
     lang: Lang,
 ) -> anyhow::Result<()> {
-    let checked = host
-        .mailbox(mailbox_id)
-        .check_access(args.force)
-        .await?
-        .map_err(|e| panel_view::error(e, lang))?;
+    let checked = panel_view::answer(
+        host.mailbox(mailbox_id).check_access(args.force).await,
+        lang,
+    )?;
     println!(
         "Access token {} (valid until {}){}.",
         if checked.refreshed {

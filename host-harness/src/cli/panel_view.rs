@@ -18,6 +18,12 @@ pub fn text(message: &UserMessage, lang: Lang) -> &str {
     }
 }
 
+/// A mailbox call's answer, or why not: the call's failure, or the plugin's typed error as its
+/// message in `lang`.
+pub fn answer<T>(result: host_harness::mailbox::MailboxResult<T>, lang: Lang) -> anyhow::Result<T> {
+    result?.map_err(|e| error(e, lang))
+}
+
 /// The plugin's typed error as an `anyhow` error: its message, then its kind for developers.
 pub fn error(e: MailboxError, lang: Lang) -> anyhow::Error {
     anyhow::anyhow!("{}\n  ({:?})", text(&e.message, lang), e.kind)

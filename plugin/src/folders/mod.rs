@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use mapping::problems;
 pub use suggest::suggest;
 
-use crate::account::{Account, store_read, store_write, with_linked_access};
+use crate::account::store;
+use crate::account::{Account, with_linked_access};
 use crate::errors::{ErrorKind, MailboxError, MappingProblem};
 use crate::imap::{self, AuthOutcome, ImapError, RemoteFolder};
 use crate::normalize::dates::utc_rfc3339;
@@ -49,14 +50,12 @@ pub fn list_remote(env: &Env) -> Result<Vec<RemoteFolder>, MailboxError> {
     let folders = with_linked_access(env, |provider, account, token| {
         fetch_folders(env, provider, account, token)
     })?;
-    store_write(
-        env,
-        mapping::LISTED_KEY,
-        &mapping::Listed {
-            at: env.now,
-            folders: folders.clone(),
-        },
-    )?;
+    let listed = mapping::Listed {
+        at: env.now,
+        folders: folders.clone(),
+    };
+    env.kv
+        .batch(vec![store::set(mapping::LISTED_KEY, &listed)])?;
     Ok(folders)
 }
 
@@ -98,8 +97,8 @@ pub fn suggest_mapping(env: &Env) -> Result<FolderMapping, MailboxError> {
 
 /// The saved mapping, with what no longer holds as of the folders last listed.
 pub fn get_mapping(env: &Env) -> Result<MappingStatus, MailboxError> {
-    let saved: FolderMapping = store_read(env, mapping::MAPPING_KEY)?.unwrap_or_default();
-    let listed: Option<mapping::Listed> = store_read(env, mapping::LISTED_KEY)?;
+    let saved: FolderMapping = store::read(env.kv, mapping::MAPPING_KEY)?.unwrap_or_default();
+    let listed: Option<mapping::Listed> = store::read(env.kv, mapping::LISTED_KEY)?;
     Ok(MappingStatus {
         problems: listed
             .as_ref()
@@ -116,7 +115,8 @@ pub fn set_mapping(env: &Env, mapping: &FolderMapping) -> Result<MappingStatus, 
     if let Some(problem) = problems(mapping, &folders).into_iter().next() {
         return Err(MailboxError::new(ErrorKind::MappingInvalid(problem), ""));
     }
-    store_write(env, mapping::MAPPING_KEY, mapping)?;
+    env.kv
+        .batch(vec![store::set(mapping::MAPPING_KEY, mapping)])?;
     env.log.log(Level::Info, "folder mapping saved", &[]);
     get_mapping(env)
 }

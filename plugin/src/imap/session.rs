@@ -56,11 +56,8 @@ impl Answer {
 impl Session {
     /// Waits for the server's greeting; `max_response` caps any one response.
     pub fn start(conn: Box<dyn ImapConnection>, max_response: u32) -> Result<Self, ImapError> {
-        let mut options = Options::default();
-        options.max_response_size = max_response;
-        options.crlf_relaxed = true;
         let mut session = Session {
-            client: Client::new(options),
+            client: new_client(max_response, false),
             conn,
             next_tag: 1,
             capabilities: Vec::new(),
@@ -261,17 +258,16 @@ pub(super) fn upgrade(mut session: Session) -> Result<Session, ImapError> {
         )));
     }
     session.conn.start_tls()?;
+    session.client = new_client(session.max_response, true);
+    session.capabilities.clear();
+    Ok(session)
+}
+
+/// `imap-next`'s client with the response cap; after STARTTLS there is no second greeting.
+fn new_client(max_response: u32, after_starttls: bool) -> Client {
     let mut options = Options::default();
-    options.discard_greeting = true;
+    options.max_response_size = max_response;
     options.crlf_relaxed = true;
-    options.max_response_size = super::MAX_RESPONSE_BYTES;
-    Ok(Session {
-        client: Client::new(options),
-        conn: session.conn,
-        next_tag: session.next_tag,
-        capabilities: Vec::new(),
-        max_response: session.max_response,
-        unanswered_bytes: 0,
-        command_bytes: 0,
-    })
+    options.discard_greeting = after_starttls;
+    Client::new(options)
 }

@@ -150,28 +150,24 @@ impl<'a> OAuth<'a> {
     /// Revokes the grant of `refresh_token` where the provider has a revocation endpoint;
     /// `Ok(false)` when it has none.
     pub fn revoke(&self, refresh_token: &str) -> Result<bool, ErrorKind> {
-        let client = self.client()?;
-        let Ok(request) = client.revoke_token(StandardRevocableToken::RefreshToken(
-            RefreshToken::new(refresh_token.to_string()),
-        )) else {
-            return Ok(false);
-        };
-        request
-            .request(&self.http)
-            .map(|()| true)
-            .map_err(|e| self.failure(e, true))
+        self.revoke_token(StandardRevocableToken::RefreshToken(RefreshToken::new(
+            refresh_token.to_string(),
+        )))
     }
 
     /// Revokes what a code exchange issued (its refresh token, else its access token), where the
     /// provider can; for a grant that linking does not keep.
     pub fn revoke_issued(&self, issued: &IssuedTokens) -> Result<bool, ErrorKind> {
-        let client = self.client()?;
-        let token = match &issued.refresh_token {
-            Some(t) => StandardRevocableToken::RefreshToken(RefreshToken::new(t.clone())),
-            None => StandardRevocableToken::AccessToken(oauth2::AccessToken::new(
-                issued.access_token.clone(),
+        match &issued.refresh_token {
+            Some(t) => self.revoke(t),
+            None => self.revoke_token(StandardRevocableToken::AccessToken(
+                oauth2::AccessToken::new(issued.access_token.clone()),
             )),
-        };
+        }
+    }
+
+    fn revoke_token(&self, token: StandardRevocableToken) -> Result<bool, ErrorKind> {
+        let client = self.client()?;
         let Ok(request) = client.revoke_token(token) else {
             return Ok(false);
         };
