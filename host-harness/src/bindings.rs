@@ -16,3 +16,4 @@ pub use crm::mail_sync::*;
 pub use exports::crm::mail_sync::folders;
 pub use exports::crm::mail_sync::mailbox as panel;
 pub use exports::crm::mail_sync::normalize::RawMessage;
+pub use exports::crm::mail_sync::sync;

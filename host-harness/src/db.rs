@@ -1,6 +1,6 @@
-//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox), the CRM's
-//! inbox, whose unique (mailbox, dedupe key) makes redelivery store nothing twice, and which
+//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox) and which
 //! provider each mailbox was linked through (the host's own record, which scopes the grants).
+//! The CRM's inbox tables are in `inbox_store`.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -16,18 +16,6 @@ CREATE TABLE IF NOT EXISTS plugin_kv (
     value   BLOB NOT NULL,
     PRIMARY KEY (mailbox, key)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS inbox_messages (
-    id           INTEGER PRIMARY KEY,
-    mailbox      TEXT NOT NULL,
-    dedupe_key   TEXT NOT NULL,
-    message_id   TEXT NOT NULL,
-    subject      TEXT,
-    date_utc     TEXT NOT NULL,
-    direction    TEXT NOT NULL,
-    record_json  TEXT NOT NULL,
-    delivered_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    UNIQUE (mailbox, dedupe_key)
-);
 CREATE TABLE IF NOT EXISTS mailbox_providers (
     mailbox  TEXT PRIMARY KEY,
     provider TEXT NOT NULL
@@ -38,16 +26,6 @@ CREATE TABLE IF NOT EXISTS mailbox_providers (
 pub enum KvWrite {
     Set(String, Vec<u8>),
     Delete(String),
-}
-
-/// A message as the inbox stores it.
-pub struct InboxRow {
-    pub dedupe_key: String,
-    pub message_id: String,
-    pub subject: Option<String>,
-    pub date_utc: String,
-    pub direction: String,
-    pub record_json: String,
 }
 
 #[derive(Clone)]
@@ -70,6 +48,7 @@ impl Database {
     fn init(conn: Connection) -> rusqlite::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(crate::inbox_store::SCHEMA)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -87,7 +66,7 @@ impl Database {
         }
     }
 
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
@@ -174,54 +153,11 @@ impl Database {
             Ok(())
         })
     }
-
-    /// Stores the rows new to this mailbox's inbox; returns (delivered, already present).
-    pub fn inbox_deliver(&self, mailbox: &str, rows: &[InboxRow]) -> rusqlite::Result<(u32, u32)> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            let mut delivered = 0;
-            {
-                let mut stmt = tx.prepare_cached(
-                    "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, subject, date_utc, direction, record_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (mailbox, dedupe_key) DO NOTHING",
-                )?;
-                for r in rows {
-                    delivered += stmt.execute(params![
-                        mailbox, r.dedupe_key, r.message_id, r.subject, r.date_utc, r.direction, r.record_json
-                    ])? as u32;
-                }
-            }
-            tx.commit()?;
-            Ok((delivered, rows.len() as u32 - delivered))
-        })
-    }
-
-    /// The records in a mailbox's inbox, oldest first, as stored JSON.
-    pub fn inbox_records(&self, mailbox: &str) -> rusqlite::Result<Vec<String>> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT record_json FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
-            )?;
-            let rows = stmt.query_map(params![mailbox], |row| row.get(0))?;
-            rows.collect()
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn row(key: &str) -> InboxRow {
-        InboxRow {
-            dedupe_key: key.into(),
-            message_id: format!("{key}@x"),
-            subject: None,
-            date_utc: "2024-01-01T00:00:00Z".into(),
-            direction: "inbound".into(),
-            record_json: "{}".into(),
-        }
-    }
 
     #[test]
     fn storage_is_scoped_per_mailbox() {
@@ -240,20 +176,5 @@ mod tests {
         db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
             .unwrap();
         assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
-    }
-
-    #[test]
-    fn redelivery_stores_nothing_twice() {
-        let db = Database::open_in_memory().unwrap();
-        assert_eq!(
-            db.inbox_deliver("a", &[row("1"), row("2")]).unwrap(),
-            (2, 0)
-        );
-        assert_eq!(
-            db.inbox_deliver("a", &[row("2"), row("3")]).unwrap(),
-            (1, 1)
-        );
-        assert_eq!(db.inbox_records("a").unwrap().len(), 3);
-        assert_eq!(db.inbox_deliver("b", &[row("1")]).unwrap(), (1, 0));
     }
 }

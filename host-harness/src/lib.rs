@@ -8,6 +8,7 @@ pub mod clock;
 pub mod db;
 pub mod engine;
 pub mod errors;
+pub mod inbox_store;
 pub mod limits;
 pub mod mailbox;
 pub mod plugin_host;

@@ -5,6 +5,7 @@ use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
 use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
+use crate::bindings::sync::SyncReport;
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
 use crate::plugin_host::PluginHost;
@@ -28,15 +29,19 @@ macro_rules! call_export {
         call_export!($self, provider, |$plugin, $store| $call)
     }};
     ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
+        let budget_ms = $self.host.budget_ms();
+        call_export!($self, $provider, budget_ms, |$plugin, $store| $call)
+    }};
+    ($self:ident, $provider:expr, $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let host = $self.host;
         let scope = MailboxScope {
             id: $self.id.clone(),
             provider: $provider,
         };
-        let budget_ms = host.budget_ms();
-        host.within_budget(async {
+        let budget_ms = $budget_ms;
+        host.within_budget(budget_ms, async {
             let (mut store, plugin): (Store<HostState>, MailSyncPlugin) =
-                host.instantiate(scope).await?;
+                host.instantiate_for(scope, budget_ms).await?;
             let ($plugin, $store) = (&plugin, &mut store);
             $call.await.map_err(|e| CallError::from_call(e, budget_ms))
         })
@@ -148,6 +153,32 @@ impl<'h> Mailbox<'h> {
         call_export!(self, |p, s| p
             .crm_mail_sync_folders()
             .call_set_mapping(s, mapping))
+    }
+
+    /// Syncs every mapped folder once, under the policy's sync time budget, and records the
+    /// run's report (JSON) as the mailbox's last sync.
+    pub async fn sync(&self) -> MailboxResult<SyncReport> {
+        let _turn = self.turn().await;
+        let provider = self.provider().await?;
+        let budget_ms = self.host.services().policy.sync_time_budget_ms;
+        let report = call_export!(self, provider, budget_ms, |p, s| p
+            .crm_mail_sync_sync()
+            .call_sync_once(s))?;
+        let json = match &report {
+            Ok(r) => serde_json::to_string(r),
+            Err(e) => serde_json::to_string(&serde_json::json!({ "error": e })),
+        }
+        .map_err(|e| CallError::Host {
+            message: e.to_string(),
+        })?;
+        let id = self.id.clone();
+        self.host
+            .services()
+            .db
+            .run_blocking(move |db| db.record_sync_run(&id, &json))
+            .await
+            .map_err(|message| CallError::Host { message })?;
+        Ok(report)
     }
 
     /// Normalises one raw message; `own_address` is this mailbox's address.

@@ -119,9 +119,18 @@ impl PluginHost {
         &self,
         scope: MailboxScope,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+        self.instantiate_for(scope, self.budget_ms()).await
+    }
+
+    /// `instantiate` with a time budget of `budget_ms` (sync's is longer than other calls').
+    pub(crate) async fn instantiate_for(
+        &self,
+        scope: MailboxScope,
+        budget_ms: u64,
+    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
         let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline(self.budget_ticks());
+        store.set_epoch_deadline((budget_ms / EPOCH_TICK.as_millis() as u64).max(1));
         store.epoch_deadline_trap();
         let instance =
             self.pre
@@ -141,16 +150,12 @@ impl PluginHost {
     /// call waiting on the host too long.
     pub(crate) async fn within_budget<T>(
         &self,
+        budget_ms: u64,
         call: impl Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
-        let budget_ms = self.budget_ms();
         match tokio::time::timeout(Duration::from_millis(budget_ms), call).await {
             Ok(result) => result,
             Err(_) => Err(CallError::TimeBudgetExceeded { budget_ms }),
         }
-    }
-
-    fn budget_ticks(&self) -> u64 {
-        (self.budget_ms() / EPOCH_TICK.as_millis() as u64).max(1)
     }
 }

@@ -98,6 +98,8 @@ pub struct Policy {
     pub plain_hosts: Vec<String>,
     pub memory_limit_bytes: u64,
     pub call_time_budget_ms: u64,
+    /// The time budget of one sync call, which fetches a whole backfill window at first.
+    pub sync_time_budget_ms: u64,
     pub http_response_cap_bytes: u64,
     pub http_request_cap_bytes: u64,
     pub imap_read_cap_bytes: u32,
@@ -119,6 +121,7 @@ impl Default for Policy {
             plain_hosts: Vec::new(),
             memory_limit_bytes: 256 * 1024 * 1024,
             call_time_budget_ms: 30_000,
+            sync_time_budget_ms: 30 * 60_000,
             http_response_cap_bytes: 4 * 1024 * 1024,
             http_request_cap_bytes: 1024 * 1024,
             imap_read_cap_bytes: 256 * 1024,

@@ -1,6 +1,7 @@
 //! What every call of every mailbox shares: the policy, the platform's settings, the database,
 //! the TLS configuration, the log redactor and the plugin's clock. Built once per host process.
 
+use crate::capabilities::inbox::SyncProgress;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -20,6 +21,54 @@ pub struct Services {
     pub redactor: Redactor,
     pub clock: PluginClock,
     pub mailbox_locks: MailboxLocks,
+    pub progress: ProgressObserver,
+    pub faults: Faults,
+}
+
+/// Who watches sync's progress (the CLI's progress bar); nobody by default.
+#[derive(Default)]
+pub struct ProgressObserver(std::sync::RwLock<Option<ObserverFn>>);
+
+type ObserverFn = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
+
+impl ProgressObserver {
+    pub fn set(&self, observer: Option<ObserverFn>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    pub fn notify(&self, progress: &SyncProgress) {
+        let observer = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(observer) = observer {
+            observer(progress);
+        }
+    }
+}
+
+/// Crash injection for resilience tests: after the armed number of acknowledged deliveries,
+/// the call traps as if the host had died between the inbox's commit and the plugin's checkpoint.
+/// Disarmed unless a test arms it.
+#[derive(Default)]
+pub struct Faults {
+    crash_after_deliveries: std::sync::atomic::AtomicU32,
+}
+
+impl Faults {
+    /// Arms a crash after `deliveries` more acknowledged deliveries (0 disarms).
+    pub fn crash_after_deliveries(&self, deliveries: u32) {
+        self.crash_after_deliveries
+            .store(deliveries, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub(crate) fn after_delivery(&self) -> wasmtime::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let armed = self
+            .crash_after_deliveries
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1));
+        if armed == Ok(1) {
+            return Err(wasmtime::Error::msg("injected crash after a delivery"));
+        }
+        Ok(())
+    }
 }
 
 /// One lock per mailbox: the calls that change a mailbox's state (linking, tokens, folders) run
@@ -50,6 +99,8 @@ impl Services {
             redactor: Redactor::new(settings.secrets()),
             clock: PluginClock::default(),
             mailbox_locks: MailboxLocks::default(),
+            progress: ProgressObserver::default(),
+            faults: Faults::default(),
         }
     }
 }

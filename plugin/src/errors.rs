@@ -85,6 +85,9 @@ pub enum ErrorKind {
     ImapTlsFailed(String),
     ImapProtocol(String),
     MappingInvalid(MappingProblem),
+    NothingMapped,
+    InboxFailed(String),
+    FolderMissing(String),
 }
 
 /// A CRM folder's mapping that cannot be saved, or no longer holds.
@@ -211,6 +214,9 @@ fn message_for(kind: &ErrorKind, provider: &str) -> UserMessage {
         K::ImapTlsFailed(detail) => ("imap.tls_failed", vec![("detail", detail.clone())]),
         K::ImapProtocol(detail) => ("imap.protocol", vec![("detail", detail.clone())]),
         K::MappingInvalid(problem) => return problem.message(),
+        K::NothingMapped => ("sync.nothing_mapped", vec![]),
+        K::InboxFailed(detail) => ("sync.inbox_failed", vec![("detail", detail.clone())]),
+        K::FolderMissing(folder) => ("sync.folder_missing", vec![("folder", folder.clone())]),
     };
     UserMessage::new(key, params)
 }

@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod ports;
 pub mod providers;
 pub mod record;
+pub mod sync;
 
 #[cfg(target_arch = "wasm32")]
 mod glue;

@@ -125,6 +125,19 @@ pub trait ImapSockets {
     ) -> Result<Box<dyn ImapConnection>, SocketFailure>;
 }
 
+/// The CRM's inbox: deliveries and changes, each call all or nothing and idempotent.
+pub trait Inbox {
+    fn deliver(
+        &self,
+        batch: Vec<crate::sync::Delivery>,
+        progress: crate::sync::Progress,
+    ) -> Result<crate::sync::DeliveryReport, crate::sync::InboxFailure>;
+    fn apply(
+        &self,
+        changes: Vec<crate::sync::Change>,
+    ) -> Result<crate::sync::ChangeReport, crate::sync::InboxFailure>;
+}
+
 /// A log line's level.
 #[derive(Debug, Clone, Copy)]
 pub enum Level {
@@ -162,12 +175,34 @@ impl std::fmt::Debug for ProviderConfig {
     }
 }
 
+/// The platform's limits on sync, read through `config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncLimits {
+    /// Above this a message is kept as metadata only, marked truncated.
+    pub max_message_bytes: u64,
+    /// Records per `inbox.deliver` call.
+    pub max_delivery_batch: u32,
+    /// How far back the first sync reaches.
+    pub backfill_days: u32,
+}
+
+impl Default for SyncLimits {
+    fn default() -> Self {
+        SyncLimits {
+            max_message_bytes: 32 * 1024 * 1024,
+            max_delivery_batch: 200,
+            backfill_days: 30,
+        }
+    }
+}
+
 /// The platform's settings, read through `config`.
 #[derive(Debug, Clone, Default)]
 pub struct PlatformConfig {
     pub providers: Vec<ProviderConfig>,
     pub feature_flags: Vec<String>,
     pub redirect_uri: Option<String>,
+    pub limits: SyncLimits,
 }
 
 impl PlatformConfig {
@@ -184,8 +219,11 @@ pub struct Env<'a> {
     pub http: &'a dyn Http,
     pub imap: &'a dyn ImapSockets,
     pub kv: &'a dyn KeyValue,
+    pub inbox: &'a dyn Inbox,
     pub log: &'a dyn Log,
     pub config: PlatformConfig,
     /// Seconds since the Unix epoch, read once per call.
     pub now: i64,
+    /// Reads the time again, for calls that last (a sync outliving an access token).
+    pub clock: fn() -> i64,
 }

@@ -207,6 +207,7 @@ mod tests {
             }],
             feature_flags: vec!["link-mailbox".into()],
             redirect_uri: Some("http://127.0.0.1:8765/cb".into()),
+            limits: Default::default(),
         }
     }
 

@@ -94,5 +94,7 @@ pub struct MessageRecord {
     pub classification: Classification,
     pub size: u64,
     pub direction: Direction,
+    /// Over the size limit: the record holds the headers only.
+    pub truncated: bool,
     pub warnings: Vec<ParseWarning>,
 }

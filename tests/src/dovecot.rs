@@ -334,10 +334,25 @@ impl Seeder {
 
     /// Appends one message to `folder`, with LITERAL+ (no round trip for the literal).
     pub async fn append(&mut self, folder: &str, message: &[u8]) {
+        self.append_with(folder, "", None, message).await
+    }
+
+    /// `append` with flags (`\\Seen`, space-separated) and an internal date
+    /// (`01-Jan-2026 10:00:00 +0000`).
+    pub async fn append_with(
+        &mut self,
+        folder: &str,
+        flags: &str,
+        internal_date: Option<&str>,
+        message: &[u8],
+    ) {
         self.tag += 1;
         let tag = format!("s{}", self.tag);
+        let date = internal_date
+            .map(|d| format!(" \"{d}\""))
+            .unwrap_or_default();
         let head = format!(
-            "{tag} APPEND \"{}\" {{{}+}}\r\n",
+            "{tag} APPEND \"{}\" ({flags}){date} {{{}+}}\r\n",
             plugin::imap::utf7::encode(folder),
             message.len()
         );

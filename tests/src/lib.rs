@@ -1,9 +1,11 @@
 //! Shared pieces of the end-to-end proofs: hosts loading the real plugin or the adversarial
 //! guest, test settings, and small loopback servers that record who connected.
 
+pub mod cut_proxy;
 pub mod dovecot;
 pub mod fake_provider;
 pub mod imap_script;
+pub mod mail_fixtures;
 pub mod oauth_world;
 pub mod secrets;
 pub mod tls_server;

@@ -71,6 +71,14 @@ impl OAuthWorld {
         Self::build(Some(setup), |_| {}).await
     }
 
+    /// As `with_dovecot`, with the host's settings changed by `configure` first.
+    pub async fn with_dovecot_and(
+        folders: &[ConfiguredFolder],
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        Self::build(Some(DovecotSetup::new(folders)), configure).await
+    }
+
     async fn build(
         dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),

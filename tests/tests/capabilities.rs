@@ -47,8 +47,8 @@ async fn the_inbox_stores_a_redelivered_record_once() {
     let stored = db.inbox_records("alice").unwrap();
     assert_eq!(stored.len(), 1);
     let record: serde_json::Value = serde_json::from_str(&stored[0]).unwrap();
-    assert_eq!(record["dedupe_key"], "inbox-twice-key");
-    assert_eq!(record["text_body"], "delivered");
+    assert_eq!(record["record"]["dedupe_key"], "inbox-twice-key");
+    assert_eq!(record["record"]["text_body"], "delivered");
     assert!(db.inbox_records("bob").unwrap().is_empty());
 }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use host_harness::bindings::panel::{
     AuthMethod, ErrorKind, ImapSecurity, LinkState, MailboxError, ManualSettings,
 };
-use host_harness::db::{InboxRow, KvWrite};
+use host_harness::db::KvWrite;
+use host_harness::inbox_store::{Location, NewMessage};
 use host_harness::settings::ProviderSettings;
 use tests::fake_provider::{Consent, Injected};
 use tests::oauth_world::{IMAP, OAuthWorld, captured};
@@ -198,12 +199,22 @@ async fn unlinking_revokes_clears_the_mailbox_and_keeps_delivered_mail() {
     w.link("m1", "google").await.expect("linked");
     seed_mailbox_state(&w, "m1");
     let token = refresh_token(&w, "m1");
-    let row = InboxRow {
+    let row = NewMessage {
         dedupe_key: "k1".into(),
         message_id: "1@x".into(),
+        thread_key: "1@x".into(),
         subject: None,
         date_utc: "2026-01-01T00:00:00Z".into(),
-        direction: "inbound".into(),
+        direction: "inbound",
+        size: 10,
+        truncated: false,
+        folder: 0,
+        flags: 0,
+        location: Location {
+            remote_folder: "INBOX".into(),
+            uid_validity: 1,
+            uid: 1,
+        },
         record_json: "{}".into(),
     };
     w.db.inbox_deliver("m1", &[row]).expect("deliver");

@@ -134,6 +134,18 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
         let mapping = panel_view::answer(host.mailbox(mailbox_id).mapping().await, lang)?;
         print!("{}", super::folders_cmd::status_lines(&mapping, lang));
     }
+    let id = mailbox_id.to_string();
+    let last = host
+        .services()
+        .db
+        .run_blocking(move |db| db.last_sync_run(&id))
+        .await
+        .map_err(|e| anyhow::anyhow!("the last sync cannot be read: {e}"))?;
+    match last.map(|json| serde_json::from_str::<host_harness::bindings::sync::SyncReport>(&json)) {
+        Some(Ok(report)) => print!("last {}", super::sync_cmd::report_lines(&report, lang)),
+        Some(Err(_)) => println!("last sync: failed before any folder (see `sync`)"),
+        None => println!("last sync: never"),
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod folders_cmd;
 mod mailbox_cmd;
 mod normalize_cmd;
 mod panel_view;
+mod sync_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -65,6 +66,10 @@ enum Command {
     Suggest,
     /// Map CRM folders to the mailbox's: `map inbox=INBOX archive=Archive`, `map --clear deleted`.
     Map(folders_cmd::MapArgs),
+    /// Sync every mapped folder once, with a progress bar per folder.
+    Sync,
+    /// The CRM's messages: a list, one in full (`--show ID`), or JSON.
+    Messages(sync_cmd::MessagesArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
 }
@@ -105,6 +110,8 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Folders => runtime.block_on(folders_cmd::folders(&host, mailbox, lang)),
         Command::Suggest => runtime.block_on(folders_cmd::suggest(&host, mailbox, lang)),
         Command::Map(args) => runtime.block_on(folders_cmd::map(&host, mailbox, args, lang)),
+        Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
+        Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
     }
 }

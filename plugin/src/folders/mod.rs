@@ -91,6 +91,11 @@ fn fetch_folders(
     Ok(Some(folders))
 }
 
+/// The storage key of the saved mapping.
+pub(crate) fn mapping_key() -> &'static str {
+    mapping::MAPPING_KEY
+}
+
 pub fn suggest_mapping(env: &Env) -> Result<FolderMapping, MailboxError> {
     Ok(suggest(&list_remote(env)?))
 }
@@ -121,7 +126,8 @@ pub fn set_mapping(env: &Env, mapping: &FolderMapping) -> Result<MappingStatus, 
     get_mapping(env)
 }
 
-fn imap_kind(e: ImapError) -> ErrorKind {
+/// The error kind the user sees for an IMAP failure.
+pub(crate) fn imap_kind(e: ImapError) -> ErrorKind {
     match e {
         ImapError::Socket(SocketFailure::Refused(r)) => ErrorKind::DestinationRefused(r),
         ImapError::Socket(SocketFailure::Tls(m)) => ErrorKind::ImapTlsFailed(m),

@@ -4,33 +4,41 @@
 use std::collections::BTreeMap;
 
 use super::bindings::crm::mail_sync::{
-    capability_types, config, http_client, imap_socket, log, storage,
+    capability_types, config, http_client, imap_socket, inbox, log, message, storage,
 };
 use crate::ports::{
-    Env, Http, HttpFailure, HttpRequest, HttpResponse, ImapConnection, ImapSockets, KeyValue,
-    KvWrite, Level, Log, Method, PlatformConfig, ProviderConfig, Refusal, SocketFailure,
-    StorageFailure,
+    Env, Http, HttpFailure, HttpRequest, HttpResponse, ImapConnection, ImapSockets, Inbox,
+    KeyValue, KvWrite, Level, Log, Method, PlatformConfig, ProviderConfig, Refusal, SocketFailure,
+    StorageFailure, SyncLimits,
 };
 use crate::providers::ImapSecurity;
+use crate::sync as domain;
 
 pub struct HostHttp;
 pub struct HostImap;
 pub struct HostStorage;
 pub struct HostLog;
+pub struct HostInbox;
+
+/// Seconds since the Unix epoch, from the WASI wall clock (the host's).
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// Runs `f` with the environment of one call.
 pub fn with_env<T>(f: impl FnOnce(&Env) -> T) -> T {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
     let env = Env {
         http: &HostHttp,
         imap: &HostImap,
         kv: &HostStorage,
+        inbox: &HostInbox,
         log: &HostLog,
         config: platform_config(config::settings()),
-        now,
+        now: now(),
+        clock: now,
     };
     f(&env)
 }
@@ -57,6 +65,11 @@ fn platform_config(s: config::PlatformSettings) -> PlatformConfig {
             .collect(),
         feature_flags: s.feature_flags,
         redirect_uri: s.redirect_uri,
+        limits: SyncLimits {
+            max_message_bytes: s.limits.max_message_bytes,
+            max_delivery_batch: s.limits.max_delivery_batch,
+            backfill_days: s.limits.backfill_days,
+        },
     }
 }
 
@@ -230,5 +243,101 @@ impl Log for HostLog {
             })
             .collect();
         log::log(level, message, &fields);
+    }
+}
+
+pub fn wit_crm_folder(f: domain::CrmFolder) -> message::CrmFolder {
+    match f {
+        domain::CrmFolder::Inbox => message::CrmFolder::Inbox,
+        domain::CrmFolder::Sent => message::CrmFolder::Sent,
+        domain::CrmFolder::Archive => message::CrmFolder::Archive,
+        domain::CrmFolder::Deleted => message::CrmFolder::Deleted,
+    }
+}
+
+fn location(l: domain::Location) -> inbox::Location {
+    inbox::Location {
+        remote_folder: l.remote_folder,
+        uid_validity: l.uid_validity,
+        uid: l.uid,
+    }
+}
+
+fn flags(f: domain::Flags) -> inbox::MessageFlags {
+    inbox::MessageFlags {
+        seen: f.seen,
+        answered: f.answered,
+        flagged: f.flagged,
+        draft: f.draft,
+    }
+}
+
+fn inbox_failure(e: inbox::InboxError) -> domain::InboxFailure {
+    domain::InboxFailure(match e {
+        inbox::InboxError::TooLarge(c) => format!("over the host's cap of {} bytes", c.limit),
+        inbox::InboxError::InvalidRecord(m) => format!("a record was refused: {m}"),
+        inbox::InboxError::Unavailable(m) => m,
+    })
+}
+
+impl Inbox for HostInbox {
+    fn deliver(
+        &self,
+        batch: Vec<domain::Delivery>,
+        progress: domain::Progress,
+    ) -> Result<domain::DeliveryReport, domain::InboxFailure> {
+        let batch: Vec<inbox::Delivery> = batch
+            .into_iter()
+            .map(|d| inbox::Delivery {
+                record: super::normalize::to_wit(d.record),
+                crm_folder: wit_crm_folder(d.crm_folder),
+                location: location(d.location),
+                flags: flags(d.flags),
+                gmail: d.gmail.map(|g| inbox::GmailIds {
+                    message_id: g.message_id,
+                    thread_id: g.thread_id,
+                    labels: g.labels,
+                }),
+            })
+            .collect();
+        let progress = inbox::Progress {
+            remote_folder: progress.remote_folder,
+            crm_folder: wit_crm_folder(progress.crm_folder),
+            done: progress.done,
+            total: progress.total,
+            bytes: progress.bytes,
+        };
+        inbox::deliver(&batch, &progress)
+            .map(|r| domain::DeliveryReport {
+                created: r.created,
+                updated: r.updated,
+                unchanged: r.unchanged,
+            })
+            .map_err(inbox_failure)
+    }
+
+    fn apply(
+        &self,
+        changes: Vec<domain::Change>,
+    ) -> Result<domain::ChangeReport, domain::InboxFailure> {
+        let changes: Vec<inbox::Change> = changes
+            .into_iter()
+            .map(|c| match c {
+                domain::Change::FlagsChanged(l, f) => {
+                    inbox::Change::FlagsChanged((location(l), flags(f)))
+                }
+                domain::Change::Vanished(l) => inbox::Change::Vanished(location(l)),
+                domain::Change::FolderReset(folder, validity) => {
+                    inbox::Change::FolderReset((folder, validity))
+                }
+            })
+            .collect();
+        inbox::apply(&changes)
+            .map(|r| domain::ChangeReport {
+                updated: r.updated,
+                removed: r.removed,
+                unknown: r.unknown,
+            })
+            .map_err(inbox_failure)
     }
 }

@@ -204,6 +204,9 @@ pub(super) fn error(e: MailboxError) -> wit::MailboxError {
         ErrorKind::ImapTlsFailed(m) => W::ImapTlsFailed(m),
         ErrorKind::ImapProtocol(m) => W::ImapProtocol(m),
         ErrorKind::MappingInvalid(p) => W::MappingInvalid(mapping_problem(p)),
+        ErrorKind::NothingMapped => W::NothingMapped,
+        ErrorKind::InboxFailed(m) => W::InboxFailed(m),
+        ErrorKind::FolderMissing(f) => W::FolderMissing(f),
     };
     wit::MailboxError {
         kind,

@@ -5,6 +5,7 @@ mod folders;
 mod host;
 mod mailbox;
 mod normalize;
+mod sync;
 
 pub(crate) mod bindings {
     wit_bindgen::generate!({

@@ -15,7 +15,7 @@ impl Guest for Component {
     }
 }
 
-fn to_wit(r: domain::MessageRecord) -> wit::MessageRecord {
+pub(super) fn to_wit(r: domain::MessageRecord) -> wit::MessageRecord {
     wit::MessageRecord {
         dedupe_key: r.dedupe_key,
         message_id: r.message_id,
@@ -56,6 +56,7 @@ fn to_wit(r: domain::MessageRecord) -> wit::MessageRecord {
             domain::Direction::Inbound => wit::Direction::Inbound,
             domain::Direction::Outbound => wit::Direction::Outbound,
         },
+        truncated: r.truncated,
         warnings: r.warnings.into_iter().map(warning).collect(),
     }
 }

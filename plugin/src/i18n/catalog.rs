@@ -40,6 +40,9 @@ pub const KEYS: &[&str] = &[
     "mapping.missing",
     "mapping.not_selectable",
     "mapping.used_twice",
+    "sync.nothing_mapped",
+    "sync.inbox_failed",
+    "sync.folder_missing",
 ];
 
 pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
@@ -175,6 +178,18 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "imap.protocol" => (
             "The mail server gave an answer the CRM does not understand ({detail}). Try again; if it keeps happening, contact support.",
             "De mailserver gaf een antwoord dat het CRM niet begrijpt ({detail}). Probeer het opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "sync.nothing_mapped" => (
+            "No CRM folder is linked to a folder of your mailbox yet. Choose them under \"Edit folders\".",
+            "Er is nog geen CRM-map aan een map van je mailbox gekoppeld. Kies ze onder \"Mappen bewerken\".",
+        ),
+        "sync.inbox_failed" => (
+            "The CRM could not store your mail just now ({detail}). Nothing was lost: the next sync picks up from here.",
+            "Het CRM kon je mail zojuist niet opslaan ({detail}). Er ging niets verloren: de volgende synchronisatie gaat hier verder.",
+        ),
+        "sync.folder_missing" => (
+            "The folder \"{folder}\" no longer exists in your mailbox and was skipped. Choose another one under \"Edit folders\".",
+            "De map \"{folder}\" bestaat niet meer in je mailbox en is overgeslagen. Kies een andere onder \"Mappen bewerken\".",
         ),
         "mapping.missing" => (
             "The folder \"{remote}\" chosen for the CRM's {crm_folder} does not exist in the mailbox (any more). Choose another folder with \"Edit folders\".",

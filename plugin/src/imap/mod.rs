@@ -3,6 +3,9 @@
 //! UTF-7.
 
 mod auth;
+pub mod examine;
+pub mod fetch;
+mod gmail;
 mod list;
 mod session;
 #[cfg(test)]
@@ -10,6 +13,7 @@ mod tests;
 pub mod utf7;
 
 pub use auth::{AuthOutcome, authenticate};
+pub use gmail::ITEMS as GMAIL_ITEMS;
 pub use list::{RemoteFolder, SpecialUse, list_folders};
 pub use session::{Answer, Session};
 
@@ -57,8 +61,17 @@ pub enum ImapError {
 
 /// Opens a session to `endpoint`: the host's socket, STARTTLS when asked, then the greeting.
 pub fn connect(sockets: &dyn ImapSockets, endpoint: &ImapEndpoint) -> Result<Session, ImapError> {
+    connect_with_cap(sockets, endpoint, MAX_RESPONSE_BYTES)
+}
+
+/// `connect` with another cap on one response: sync raises it to hold its largest message.
+pub fn connect_with_cap(
+    sockets: &dyn ImapSockets,
+    endpoint: &ImapEndpoint,
+    max_response: u32,
+) -> Result<Session, ImapError> {
     let conn = sockets.open(&endpoint.host, endpoint.port, endpoint.security)?;
-    let session = Session::start(conn, MAX_RESPONSE_BYTES)?;
+    let session = Session::start(conn, max_response)?;
     if endpoint.security == crate::providers::ImapSecurity::StartTls {
         return session::upgrade(session);
     }

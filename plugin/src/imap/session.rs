@@ -23,15 +23,25 @@ pub struct Session {
     unanswered_bytes: u64,
     /// Bytes read since the current command was sent, against `MAX_COMMAND_BYTES`.
     command_bytes: u64,
+    commands_sent: u32,
 }
 
 /// The cap on everything one command's answer may bring (the many responses of a LIST, say).
 pub const MAX_COMMAND_BYTES: u64 = 8 * 1024 * 1024;
 
-/// A tagged command's outcome: its untagged data and its status.
+/// A tagged command's outcome: its untagged data, the codes of its untagged statuses
+/// (`[UIDVALIDITY n]`, `[HIGHESTMODSEQ n]`, ...) and its status.
 pub struct Answer {
     pub data: Vec<Data<'static>>,
+    pub codes: Vec<Code<'static>>,
     pub status: Status<'static>,
+}
+
+/// What the server sent next: an event, or a response the codec cannot read (an extension's,
+/// such as Gmail's `X-GM-*` fetch items), as its raw bytes.
+pub enum Incoming {
+    Event(Event),
+    Unparsed(Vec<u8>),
 }
 
 impl Answer {
@@ -64,6 +74,7 @@ impl Session {
             max_response,
             unanswered_bytes: 0,
             command_bytes: 0,
+            commands_sent: 0,
         };
         match session.next_event()? {
             Event::GreetingReceived { greeting } => {
@@ -90,11 +101,25 @@ impl Session {
 
     /// The next event of the client, reading and writing the socket as it needs.
     pub(super) fn next_event(&mut self) -> Result<Event, ImapError> {
+        match self.next_incoming()? {
+            Incoming::Event(event) => Ok(event),
+            Incoming::Unparsed(_) => Err(ImapError::Protocol(
+                "the server sent something that is not IMAP".into(),
+            )),
+        }
+    }
+
+    /// The next event, or a response the codec could not read (the session goes on after it).
+    pub(super) fn next_incoming(&mut self) -> Result<Incoming, ImapError> {
         loop {
             match self.client.next() {
                 Ok(event) => {
                     self.unanswered_bytes = 0;
-                    return Ok(event);
+                    return Ok(Incoming::Event(event));
+                }
+                Err(Interrupt::Error(ClientError::MalformedMessage { discarded_bytes })) => {
+                    self.unanswered_bytes = 0;
+                    return Ok(Incoming::Unparsed(discarded_bytes.declassify().to_vec()));
                 }
                 Err(Interrupt::Io(Io::Output(bytes))) => self.conn.write(&bytes)?,
                 Err(Interrupt::Io(Io::NeedMoreInput)) => {
@@ -106,9 +131,12 @@ impl Session {
                             self.max_response
                         )));
                     }
-                    if self.command_bytes > MAX_COMMAND_BYTES {
+                    // A session whose responses may be large (sync's) allows one of them per answer.
+                    let command_cap =
+                        MAX_COMMAND_BYTES.max(u64::from(self.max_response) + u64::from(READ_CHUNK));
+                    if self.command_bytes > command_cap {
                         return Err(ImapError::Protocol(format!(
-                            "the answer to one command went over {MAX_COMMAND_BYTES} bytes"
+                            "the answer to one command went over {command_cap} bytes"
                         )));
                     }
                     let bytes = self.conn.read(READ_CHUNK)?;
@@ -121,7 +149,21 @@ impl Session {
         }
     }
 
+    /// Sends a raw command line without waiting; its answer comes through `next_incoming`.
+    pub(super) fn send_raw(&mut self, text: &str) -> Result<Tag<'static>, ImapError> {
+        let tag = self.tag();
+        self.conn
+            .write(format!("{} {text}\r\n", tag.inner()).as_bytes())?;
+        Ok(tag)
+    }
+
+    /// Commands sent in this session so far.
+    pub fn commands_sent(&self) -> u32 {
+        self.commands_sent
+    }
+
     pub(super) fn tag(&mut self) -> Tag<'static> {
+        self.commands_sent += 1;
         let tag = format!("A{}", self.next_tag);
         self.next_tag += 1;
         Tag::try_from(tag).expect("A<n> is a valid tag")
@@ -139,9 +181,7 @@ impl Session {
 
     /// Sends a command line the codec cannot build (an extension), while nothing is in flight.
     pub fn raw_command(&mut self, text: &str) -> Result<Answer, ImapError> {
-        let tag = self.tag();
-        self.conn
-            .write(format!("{} {text}\r\n", tag.inner()).as_bytes())?;
+        let tag = self.send_raw(text)?;
         self.until_tagged(&tag)
     }
 
@@ -153,8 +193,12 @@ impl Session {
     pub(super) fn until_tagged(&mut self, tag: &Tag<'static>) -> Result<Answer, ImapError> {
         self.begin_command();
         let mut data = Vec::new();
+        let mut codes = Vec::new();
         loop {
             match self.next_event()? {
+                Event::StatusReceived {
+                    status: Status::Untagged(body),
+                } => codes.extend(body.code),
                 Event::DataReceived { data: d } => {
                     if let Data::Capability(caps) = &d {
                         self.capabilities = caps.as_ref().iter().map(capability_name).collect();
@@ -164,7 +208,11 @@ impl Session {
                 Event::StatusReceived { status } | Event::CommandRejected { status, .. }
                     if status.tag() == Some(tag) =>
                 {
-                    return Ok(Answer { data, status });
+                    return Ok(Answer {
+                        data,
+                        codes,
+                        status,
+                    });
                 }
                 Event::StatusReceived {
                     status: Status::Bye(bye),

@@ -5,7 +5,7 @@ use mail_parser::{HeaderName, HeaderValue, Message};
 use memchr::memmem;
 use sha2::{Digest, Sha256};
 
-use crate::record::{DateSource, MessageDate, ParseWarning};
+use crate::record::ParseWarning;
 
 pub struct Identity {
     pub message_id: String,
@@ -20,7 +20,7 @@ impl Identity {
     pub fn read(
         message: &Message<'_>,
         raw: &[u8],
-        date: &MessageDate,
+        size: u64,
         warnings: &mut Vec<ParseWarning>,
     ) -> Self {
         let in_reply_to = id_list(message.in_reply_to());
@@ -41,13 +41,7 @@ impl Identity {
             .or(in_reply_to.first())
             .unwrap_or(&message_id)
             .clone();
-        // The same message seen in two folders has the same Message-ID and Date header.
-        let date_part = if date.source == DateSource::Header {
-            date.utc.as_str()
-        } else {
-            ""
-        };
-        let dedupe_key = hex_sha256(&[b"v1\0", message_id.as_bytes(), b"\0", date_part.as_bytes()]);
+        let dedupe_key = dedupe_key(&message_id, derived, size);
         Identity {
             message_id,
             derived,
@@ -62,7 +56,7 @@ impl Identity {
     pub fn derived_only(raw: &[u8], warnings: &mut Vec<ParseWarning>) -> Self {
         warnings.push(ParseWarning::MissingMessageId);
         let message_id = derive_message_id(raw);
-        let dedupe_key = hex_sha256(&[b"v1\0", message_id.as_bytes(), b"\0"]);
+        let dedupe_key = dedupe_key(&message_id, true, raw.len() as u64);
         Identity {
             thread_key: message_id.clone(),
             message_id,
@@ -72,6 +66,23 @@ impl Identity {
             dedupe_key,
         }
     }
+}
+
+/// The key the CRM stores a message under: the same message in two folders (a copy on the same
+/// server) has the same Message-ID and size; a resend under the same Message-ID does not. A
+/// derived Message-ID already hashes the content that copies share, so it stands alone.
+pub fn dedupe_key(message_id: &str, derived: bool, size: u64) -> String {
+    let size = if derived {
+        String::new()
+    } else {
+        size.to_string()
+    };
+    hex_sha256(&[b"v2\0", message_id.as_bytes(), b"\0", size.as_bytes()])
+}
+
+/// Gmail's key: its own message id, the same under every label.
+pub fn gmail_dedupe_key(gmail_message_id: u64) -> String {
+    hex_sha256(&[b"gm\0", gmail_message_id.to_string().as_bytes()])
 }
 
 /// Lower-case hex SHA-256 of the concatenated parts.

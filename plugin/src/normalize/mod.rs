@@ -58,7 +58,7 @@ fn from_message(
     warnings.extend(raw_checks::charset_and_boundary_problems(message));
     let people = addresses::Participants::read(message, &mut warnings);
     let date = dates::message_date(message, readable.internal_date, &mut warnings);
-    let ids = identity::Identity::read(message, readable.bytes, &date, &mut warnings);
+    let ids = identity::Identity::read(message, readable.bytes, size as u64, &mut warnings);
     let bodies = body::Bodies::read(message);
     let attachments = attachments::collect(message, &mut warnings);
     let direction = people.direction(mailbox_address);
@@ -85,6 +85,7 @@ fn from_message(
         classification: classify::classify(message),
         size: size as u64,
         direction,
+        truncated: false,
         warnings,
     }
 }
@@ -117,6 +118,7 @@ fn from_unreadable(raw: &RawMessage<'_>, mut warnings: Vec<ParseWarning>) -> Mes
         classification: Default::default(),
         size: raw.bytes.len() as u64,
         direction: Direction::Inbound,
+        truncated: false,
         warnings,
     }
 }

@@ -19,6 +19,7 @@ use crate::secrets;
 use crate::tls_server::TestPki;
 pub use world::{Account, Client, Consent, Flavour, Injected, Reply, World};
 
+#[derive(Clone)]
 pub struct FakeProvider {
     pub base_url: String,
     /// Plain HTTP on loopback, for Dovecot's oauth2 passdb (server to server).

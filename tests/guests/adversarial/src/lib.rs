@@ -81,6 +81,12 @@ mod panel {
         }
     }
 
+    impl super::exports::crm::mail_sync::sync::Guest for super::Hostile {
+        fn sync_once() -> Result<super::exports::crm::mail_sync::sync::SyncReport, MailboxError> {
+            refused()
+        }
+    }
+
     impl super::exports::crm::mail_sync::folders::Guest for super::Hostile {
         fn list_remote()
         -> Result<Vec<super::exports::crm::mail_sync::folders::RemoteFolder>, MailboxError>
@@ -377,13 +383,35 @@ fn inbox_twice() -> String {
         crm::mail_sync::inbox::DeliveryReport,
         crm::mail_sync::inbox::InboxError,
     >| match r {
-        Ok(r) => format!("delivered {} already {}", r.delivered, r.already_present),
+        Ok(r) => format!("delivered {} already {}", r.created, r.unchanged),
         Err(e) => format!("failed {e:?}"),
     };
-    let first = report(crm::mail_sync::inbox::deliver(std::slice::from_ref(
-        &message,
-    )));
-    let second = report(crm::mail_sync::inbox::deliver(&[message]));
+    use crm::mail_sync::inbox;
+    let delivery = inbox::Delivery {
+        record: message,
+        crm_folder: m::CrmFolder::Inbox,
+        location: inbox::Location {
+            remote_folder: "INBOX".into(),
+            uid_validity: 1,
+            uid: 1,
+        },
+        flags: inbox::MessageFlags {
+            seen: false,
+            answered: false,
+            flagged: false,
+            draft: false,
+        },
+        gmail: None,
+    };
+    let progress = inbox::Progress {
+        remote_folder: "INBOX".into(),
+        crm_folder: m::CrmFolder::Inbox,
+        done: 1,
+        total: 1,
+        bytes: 0,
+    };
+    let first = report(inbox::deliver(std::slice::from_ref(&delivery), &progress));
+    let second = report(inbox::deliver(&[delivery], &progress));
     format!("{first}; {second}")
 }
 
@@ -456,6 +484,7 @@ fn record(outcome: String) -> m::MessageRecord {
         },
         size: 0,
         direction: m::Direction::Inbound,
+        truncated: false,
         warnings: vec![],
     }
 }

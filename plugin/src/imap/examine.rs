@@ -1,0 +1,186 @@
+//! Opening a folder read-only for sync: ENABLE QRESYNC, EXAMINE (with QRESYNC's known state, so
+//! the answer itself brings flag changes and expunges), and UID SEARCH SINCE for a first sync.
+
+use imap_next::imap_types::fetch::MessageDataItem;
+use imap_next::imap_types::response::{Code, Data};
+use imap_next::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+
+use super::fetch::flags_of;
+use super::{ImapError, Session, utf7};
+use crate::sync::Flags;
+
+/// What the server says about a folder when it is opened.
+#[derive(Debug, Default)]
+pub struct Examined {
+    pub uid_validity: u32,
+    pub uid_next: Option<u32>,
+    pub exists: u32,
+    /// `None` when the server keeps no mod-sequences for the folder.
+    pub highest_modseq: Option<u64>,
+    /// UIDs expunged since the known mod-sequence (QRESYNC).
+    pub vanished: Vec<u32>,
+    /// Flags changed since the known mod-sequence (QRESYNC), by UID.
+    pub changed: Vec<(u32, Flags)>,
+}
+
+/// Why a folder could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ExamineError {
+    /// The server said NO: the folder does not exist (any more) or cannot be opened.
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Imap(#[from] ImapError),
+}
+
+/// Turns QRESYNC on where the server has it; true when it is on.
+pub fn enable_qresync(session: &mut Session) -> Result<bool, ImapError> {
+    if !session.has_capability("QRESYNC") {
+        return Ok(false);
+    }
+    Ok(session.raw_command("ENABLE QRESYNC")?.is_ok())
+}
+
+/// The folder's name as an IMAP quoted string, in modified UTF-7.
+pub fn quoted_name(name: &str) -> String {
+    let encoded = utf7::encode(name);
+    format!("\"{}\"", encoded.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// What sync already has of a folder, for QRESYNC.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    pub uid_validity: u32,
+    pub modseq: u64,
+    /// The highest UID synced: vanished UIDs above it mean nothing to us.
+    pub last_uid: u32,
+}
+
+/// EXAMINE `name`; with `known` and QRESYNC enabled, the answer also lists what vanished and
+/// what changed since.
+pub fn examine(
+    session: &mut Session,
+    name: &str,
+    known: Option<Known>,
+) -> Result<Examined, ExamineError> {
+    let mut line = format!("EXAMINE {}", quoted_name(name));
+    let cap = known.map_or(0, |k| k.last_uid);
+    if let Some(k) = known {
+        line.push_str(&format!(
+            " (QRESYNC ({} {} 1:{}))",
+            k.uid_validity,
+            k.modseq,
+            k.last_uid.max(1)
+        ));
+    } else if session.has_capability("CONDSTORE") {
+        line.push_str(" (CONDSTORE)");
+    }
+    let answer = session.raw_command(&line)?;
+    if !answer.is_ok() {
+        return Err(ExamineError::Refused(answer.describe()));
+    }
+    let mut examined = Examined::default();
+    for code in answer.codes.iter().chain(answer.status.code()) {
+        match code {
+            Code::UidValidity(v) => examined.uid_validity = v.get(),
+            Code::UidNext(n) => examined.uid_next = Some(n.get()),
+            Code::HighestModSeq(m) => examined.highest_modseq = Some(m.get()),
+            _ => {}
+        }
+    }
+    for data in answer.data {
+        match data {
+            Data::Exists(n) => examined.exists = n,
+            Data::Vanished { known_uids, .. } => examined.vanished.extend(expand(&known_uids, cap)),
+            Data::Fetch { items, .. } => {
+                let mut uid = None;
+                let mut flags = None;
+                for item in items.into_inner() {
+                    match item {
+                        MessageDataItem::Uid(u) => uid = Some(u.get()),
+                        MessageDataItem::Flags(f) => flags = Some(flags_of(&f)),
+                        _ => {}
+                    }
+                }
+                if let (Some(uid), Some(flags)) = (uid, flags) {
+                    examined.changed.push((uid, flags));
+                }
+            }
+            _ => {}
+        }
+    }
+    if examined.uid_validity == 0 {
+        return Err(ExamineError::Imap(ImapError::Protocol(
+            "EXAMINE gave no UIDVALIDITY".into(),
+        )));
+    }
+    Ok(examined)
+}
+
+/// The UIDs of messages with an internal date on or after `since` (`1-Jan-2024`).
+pub fn search_since(session: &mut Session, since: &str) -> Result<Vec<u32>, ImapError> {
+    let answer = session.raw_command(&format!("UID SEARCH SINCE {since}"))?;
+    if !answer.is_ok() {
+        return Err(ImapError::Protocol(format!(
+            "UID SEARCH failed: {}",
+            answer.describe()
+        )));
+    }
+    let mut uids: Vec<u32> = answer
+        .data
+        .into_iter()
+        .flat_map(|d| match d {
+            Data::Search(found, ..) => found.into_iter().map(|u| u.get()).collect(),
+            _ => Vec::new(),
+        })
+        .collect();
+    uids.sort_unstable();
+    uids.dedup();
+    Ok(uids)
+}
+
+/// The UIDs of a set up to `cap` (`*` is `cap`): UIDs above what sync has mean nothing to it.
+pub fn expand(set: &SequenceSet, cap: u32) -> Vec<u32> {
+    let value = |s: &SeqOrUid| match s {
+        SeqOrUid::Value(v) => v.get(),
+        SeqOrUid::Asterisk => cap,
+    };
+    let mut uids = Vec::new();
+    for seq in set.0.as_ref() {
+        match seq {
+            Sequence::Single(s) if value(s) <= cap => uids.push(value(s)),
+            Sequence::Single(_) => {}
+            Sequence::Range(a, b) => {
+                let (lo, hi) = (value(a).min(value(b)), value(a).max(value(b)).min(cap));
+                if lo <= hi {
+                    uids.extend(lo..=hi);
+                }
+            }
+        }
+    }
+    uids
+}
+
+/// A UID set in IMAP's compact form (`1:4,7,9:10`), from sorted UIDs.
+pub fn compact(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end + 1 {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}

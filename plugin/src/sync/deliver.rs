@@ -1,0 +1,110 @@
+//! Turning fetched messages into deliveries: normalised in the guest, keyed for dedupe (Gmail's
+//! message id where the server has one, else Message-ID and size), and handed to the inbox a
+//! batch at a time.
+
+use std::collections::HashMap;
+
+use super::folder::FolderSync;
+use super::{Delivery, FolderReport, GmailIds, Location, Progress, SyncError};
+use crate::imap::fetch::Fetched;
+use crate::normalize::identity;
+use crate::record::RawMessage;
+
+pub struct Deliverer<'a, 'r> {
+    sync: &'a FolderSync<'a>,
+    report: &'r mut FolderReport,
+    /// Each batch's deliveries until the batch is complete.
+    pending: Vec<Vec<Delivery>>,
+    /// Gmail's ids by UID, fetched apart from the messages.
+    gmail: HashMap<u32, GmailIds>,
+    total: u32,
+    done: u32,
+}
+
+impl<'a, 'r> Deliverer<'a, 'r> {
+    pub fn new(
+        sync: &'a FolderSync<'a>,
+        batches: usize,
+        total: u32,
+        report: &'r mut FolderReport,
+    ) -> Self {
+        Deliverer {
+            sync,
+            report,
+            pending: vec![Vec::new(); batches],
+            gmail: HashMap::new(),
+            total,
+            done: 0,
+        }
+    }
+
+    /// Keeps a message's Gmail ids (a response without a body) for its delivery.
+    pub fn gmail_ids(&mut self, message: Fetched) {
+        if let Some(ids) = message.gmail {
+            self.gmail.insert(message.uid, ids);
+        }
+    }
+
+    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`.
+    pub fn add(&mut self, batch: usize, message: Fetched, uid_validity: u32, header_only: bool) {
+        let body = message.body.unwrap_or_default();
+        let size = message.size.unwrap_or(body.len() as u64);
+        let mut record = crate::normalize(
+            &RawMessage {
+                bytes: &body,
+                internal_date: message.internal_date,
+            },
+            self.sync.address,
+        );
+        self.report.bytes += body.len() as u64;
+        drop(body);
+        record.size = size;
+        record.truncated = header_only;
+        if header_only {
+            self.report.truncated += 1;
+        }
+        record.dedupe_key =
+            identity::dedupe_key(&record.message_id, record.message_id_derived, size);
+        self.pending[batch].push(Delivery {
+            record,
+            crm_folder: self.sync.crm_folder,
+            location: Location {
+                remote_folder: self.sync.remote_folder.to_string(),
+                uid_validity,
+                uid: message.uid,
+            },
+            flags: message.flags.unwrap_or_default(),
+            gmail: None,
+        });
+    }
+
+    /// Delivers batch `batch`; only after this returns may the checkpoint move past it.
+    pub fn flush(&mut self, batch: usize) -> Result<(), SyncError> {
+        let mut batch = std::mem::take(&mut self.pending[batch]);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for delivery in &mut batch {
+            if let Some(ids) = self.gmail.remove(&delivery.location.uid) {
+                delivery.record.dedupe_key = identity::gmail_dedupe_key(ids.message_id);
+                delivery.gmail = Some(ids);
+            }
+        }
+        self.done += batch.len() as u32;
+        let progress = Progress {
+            remote_folder: self.sync.remote_folder.to_string(),
+            crm_folder: self.sync.crm_folder,
+            done: self.done,
+            total: self.total,
+            bytes: self.report.bytes,
+        };
+        let delivered = self
+            .sync
+            .env
+            .inbox
+            .deliver(batch, progress)
+            .map_err(SyncError::Inbox)?;
+        self.report.add_delivery(delivered);
+        Ok(())
+    }
+}

@@ -1,0 +1,264 @@
+//! One folder's run: open it read-only, work out what is new (the backfill window on a first sync
+//! or a rescan, UIDs above the checkpoint after), fetch it pipelined, deliver batch by batch and
+//! checkpoint after each; the flag changes and expunges are returned to be applied last.
+
+use super::checkpoint::{self, Checkpoint};
+use super::deliver::Deliverer;
+use super::fetch_plan::{self, Batch};
+use super::{Change, CrmFolder, Flags, FolderReport, Location, SyncError};
+use crate::imap::Session;
+use crate::imap::examine::{self, ExamineError, Known};
+use crate::imap::fetch::{self, FetchCommand, FetchEvent};
+use crate::ports::Env;
+
+/// Fetch commands in flight at once.
+const PIPELINE_DEPTH: usize = 4;
+/// Without CONDSTORE, the flags of this many of the latest known messages are read each run.
+const FLAG_SCAN_MESSAGES: u32 = 1000;
+
+/// What a folder's run leaves for the end of the sync: changes, then the checkpoint that covers
+/// them. Applied after every folder's new messages, so a message moved between mapped folders
+/// is found in its new folder before it leaves the old one.
+pub struct Pending {
+    pub remote_folder: String,
+    pub changes: Vec<Change>,
+    pub checkpoint: Checkpoint,
+}
+
+pub struct FolderSync<'a> {
+    pub env: &'a Env<'a>,
+    pub crm_folder: CrmFolder,
+    pub remote_folder: &'a str,
+    pub address: &'a str,
+    pub gmail: bool,
+    pub qresync: bool,
+}
+
+impl FolderSync<'_> {
+    /// Delivers what is new in the folder; returns the changes still to apply.
+    pub fn run(
+        &self,
+        session: &mut Session,
+        report: &mut FolderReport,
+    ) -> Result<Pending, SyncError> {
+        let env = self.env;
+        let saved = checkpoint::load(env.kv, self.remote_folder)?;
+        let known = saved.as_ref().and_then(|c| {
+            Some(Known {
+                uid_validity: c.uid_validity,
+                modseq: c.modseq.filter(|_| self.qresync && c.last_uid > 0)?,
+                last_uid: c.last_uid,
+            })
+        });
+        let opened = examine::examine(session, self.remote_folder, known).map_err(|e| match e {
+            ExamineError::Refused(text) => SyncError::FolderMissing(text),
+            ExamineError::Imap(e) => SyncError::Imap(e),
+        })?;
+        let since = || super::backfill_since(env);
+        let mut changes = Vec::new();
+        let mut cp = match saved {
+            None => {
+                report.first_sync = true;
+                fresh(opened.uid_validity, opened.highest_modseq, since(), false)
+            }
+            Some(c) if c.uid_validity != opened.uid_validity => {
+                report.uid_validity_reset = true;
+                fresh(opened.uid_validity, opened.highest_modseq, since(), true)
+            }
+            Some(c) => {
+                let location = |uid| self.location(c.uid_validity, uid);
+                for uid in &opened.vanished {
+                    changes.push(Change::Vanished(location(*uid)));
+                }
+                for (uid, flags) in opened.changed.iter().filter(|(u, _)| *u <= c.last_uid) {
+                    changes.push(Change::FlagsChanged(location(*uid), *flags));
+                }
+                if known.is_none() && c.last_uid > 0 {
+                    changes.extend(self.flag_scan(session, &c)?);
+                }
+                report.first_sync = c.backfill_since.is_some();
+                report.uid_validity_reset = c.reset_pending;
+                c
+            }
+        };
+        checkpoint::save(env.kv, self.remote_folder, &cp)?;
+
+        let candidates = self.candidates(session, &cp, opened.uid_next)?;
+        let batches = fetch_plan::batches(
+            &candidates,
+            env.config.limits.max_delivery_batch,
+            env.config.limits.max_message_bytes,
+            self.gmail,
+        );
+        self.fetch_and_deliver(session, &batches, candidates.len() as u32, &mut cp, report)?;
+
+        if cp.backfill_since.take().is_some() {
+            // What the window left out is behind the checkpoint for good.
+            let before_run = opened.uid_next.unwrap_or(1).saturating_sub(1);
+            cp.last_uid = cp.last_uid.max(before_run);
+            checkpoint::save(env.kv, self.remote_folder, &cp)?;
+        }
+        if cp.reset_pending {
+            changes.push(Change::FolderReset(
+                self.remote_folder.to_string(),
+                cp.uid_validity,
+            ));
+        }
+        let mut done = cp.clone();
+        done.modseq = opened.highest_modseq;
+        done.reset_pending = false;
+        Ok(Pending {
+            remote_folder: self.remote_folder.to_string(),
+            changes,
+            checkpoint: done,
+        })
+    }
+
+    fn location(&self, uid_validity: u32, uid: u32) -> Location {
+        Location {
+            remote_folder: self.remote_folder.to_string(),
+            uid_validity,
+            uid,
+        }
+    }
+
+    /// The UIDs to fetch with their sizes, in UID order.
+    fn candidates(
+        &self,
+        session: &mut Session,
+        cp: &Checkpoint,
+        uid_next: Option<u32>,
+    ) -> Result<Vec<(u32, u64)>, SyncError> {
+        let wanted: Option<Vec<u32>> = match &cp.backfill_since {
+            Some(since) => Some(
+                examine::search_since(session, since)?
+                    .into_iter()
+                    .filter(|u| *u > cp.last_uid)
+                    .collect(),
+            ),
+            None => None,
+        };
+        let range = match &wanted {
+            Some(w) if w.is_empty() => return Ok(Vec::new()),
+            Some(w) => format!("{}:{}", w[0], w[w.len() - 1]),
+            // Nothing new since the checkpoint: no second round trip.
+            None if uid_next.is_some_and(|n| n <= cp.last_uid + 1) => return Ok(Vec::new()),
+            None => format!("{}:*", cp.last_uid + 1),
+        };
+        let mut sized = Vec::new();
+        fetch::pipelined::<SyncError>(
+            session,
+            &[FetchCommand {
+                set: range,
+                items: "(UID RFC822.SIZE)".into(),
+            }],
+            1,
+            |event| {
+                if let FetchEvent::Message(m) = event
+                    && m.uid > cp.last_uid
+                    && wanted
+                        .as_ref()
+                        .is_none_or(|w| w.binary_search(&m.uid).is_ok())
+                {
+                    sized.push((m.uid, m.size.unwrap_or(0)));
+                }
+                Ok(())
+            },
+        )?;
+        sized.sort_unstable();
+        sized.dedup_by_key(|(uid, _)| *uid);
+        Ok(sized)
+    }
+
+    /// Without CONDSTORE: the flags of the latest known messages, for the CRM to compare.
+    fn flag_scan(&self, session: &mut Session, cp: &Checkpoint) -> Result<Vec<Change>, SyncError> {
+        let from = cp.last_uid.saturating_sub(FLAG_SCAN_MESSAGES - 1).max(1);
+        let mut changes = Vec::new();
+        fetch::pipelined::<SyncError>(
+            session,
+            &[FetchCommand {
+                set: format!("{from}:{}", cp.last_uid),
+                items: "(UID FLAGS)".into(),
+            }],
+            1,
+            |event| {
+                if let FetchEvent::Message(m) = event
+                    && (from..=cp.last_uid).contains(&m.uid)
+                {
+                    let flags: Flags = m.flags.unwrap_or_default();
+                    changes.push(Change::FlagsChanged(
+                        self.location(cp.uid_validity, m.uid),
+                        flags,
+                    ));
+                }
+                Ok(())
+            },
+        )?;
+        Ok(changes)
+    }
+
+    /// Fetches the batches pipelined; each is delivered when its commands complete, and the
+    /// checkpoint moves past every batch delivered without a gap before it.
+    fn fetch_and_deliver(
+        &self,
+        session: &mut Session,
+        batches: &[Batch],
+        total: u32,
+        cp: &mut Checkpoint,
+        report: &mut FolderReport,
+    ) -> Result<(), SyncError> {
+        let mut commands = Vec::new();
+        let mut batch_of = Vec::new();
+        let mut unfinished: Vec<usize> = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            commands.extend(batch.commands.iter().cloned());
+            batch_of.extend(std::iter::repeat_n(i, batch.commands.len()));
+            unfinished.push(batch.commands.len());
+        }
+        let mut deliverer = Deliverer::new(self, batches.len(), total, report);
+        let mut delivered = vec![false; batches.len()];
+        let mut behind_checkpoint = 0;
+        fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
+            match event {
+                FetchEvent::Message(m) if m.body.is_none() => deliverer.gmail_ids(m),
+                FetchEvent::Message(m) => {
+                    let b = batches.partition_point(|b| b.last_uid() < m.uid);
+                    if batches
+                        .get(b)
+                        .is_some_and(|b| b.uids.binary_search(&m.uid).is_ok())
+                    {
+                        deliverer.add(b, m, cp.uid_validity, batches[b].header_only);
+                    }
+                }
+                FetchEvent::Done(i) => {
+                    let b = batch_of[i];
+                    unfinished[b] -= 1;
+                    if unfinished[b] > 0 {
+                        return Ok(());
+                    }
+                    deliverer.flush(b)?;
+                    delivered[b] = true;
+                    let before = behind_checkpoint;
+                    while delivered.get(behind_checkpoint) == Some(&true) {
+                        behind_checkpoint += 1;
+                    }
+                    if behind_checkpoint > before {
+                        cp.last_uid = cp.last_uid.max(batches[behind_checkpoint - 1].last_uid());
+                        checkpoint::save(self.env.kv, self.remote_folder, cp)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn fresh(uid_validity: u32, modseq: Option<u64>, since: String, reset: bool) -> Checkpoint {
+    Checkpoint {
+        uid_validity,
+        last_uid: 0,
+        modseq,
+        backfill_since: Some(since),
+        reset_pending: reset,
+    }
+}

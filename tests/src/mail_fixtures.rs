@@ -1,0 +1,42 @@
+//! Messages for the sync proofs, the demo and the benchmarks: plain and multipart mail with
+//! stable Message-IDs, big attachments, broken ones, and IMAP internal dates relative to now.
+
+use base64::Engine;
+
+/// `n` days before now as an IMAP internal date (`05-Nov-2026 10:00:00 +0000`).
+pub fn days_ago(n: i64) -> String {
+    let when = chrono::Utc::now() - chrono::Duration::days(n);
+    when.format("%d-%b-%Y %H:%M:%S +0000").to_string()
+}
+
+/// A plain-text message from `from` to `to`, with `id` in its Message-ID.
+pub fn plain(id: &str, from: &str, to: &str, subject: &str, body: &str) -> Vec<u8> {
+    format!(
+        "Message-ID: <{id}@mail.example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\
+         From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
+    .into_bytes()
+}
+
+/// A message of about `size` bytes: a short text and one base64 attachment filling the rest.
+pub fn with_attachment(id: &str, to: &str, size: usize) -> Vec<u8> {
+    let raw_len = size / 4 * 3;
+    let data: Vec<u8> = (0..raw_len).map(|i| (i * 7 % 251) as u8).collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    let mut lines = String::with_capacity(encoded.len() + encoded.len() / 38);
+    for chunk in encoded.as_bytes().chunks(76) {
+        lines.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        lines.push_str("\r\n");
+    }
+    format!(
+        "Message-ID: <{id}@mail.example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\
+         From: Supplier <supplier@example.com>\r\nTo: {to}\r\nSubject: Drawings {id}\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+         --b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe drawings are attached.\r\n\
+         --b1\r\nContent-Type: application/octet-stream\r\n\
+         Content-Disposition: attachment; filename=\"drawings-{id}.bin\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{lines}--b1--\r\n"
+    )
+    .into_bytes()
+}
