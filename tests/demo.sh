@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make demo`: the plugin in its sandboxed host, end to end on local defaults. It normalises the
-# sample messages, then links a mailbox at a fake Google (consent answered automatically), shows
-# the read-only settings, fetches the folders from a local Dovecot over TLS and saves the
-# suggested mapping, refreshes the token, unlinks and links again, and leaves nothing running.
+# `make demo`: the plugin in its sandboxed host, end to end on local defaults. It starts a local
+# Dovecot seeded with a realistic mailbox and a fake Google, links the mailbox (consent answered
+# automatically), saves the suggested folder mapping, syncs into the CRM's SQLite inbox with a
+# progress bar, lists the messages, adds new mail and flips a flag, syncs again (incremental),
+# unlinks, and leaves nothing running.
 set -euo pipefail
 
 DIR=${DEMO_DIR:-target/demo}
@@ -12,11 +13,6 @@ rm -rf "$DIR/fake" "$DIR"/demo.db*
 HOST=("$BIN/mailsync-host" --db "$DIR/demo.db" --cache-dir "$DIR/components")
 
 step() { printf '\n== %s\n' "$*"; }
-
-step "Normalising the bundled sample messages through the sandboxed plugin"
-"${HOST[@]}" normalize --address bob@crm-customer.nl tests/corpus
-step "One record as the CRM receives it (JSON)"
-"${HOST[@]}" normalize --json --address bob@crm-customer.nl tests/corpus/05-attachments.eml
 
 "$BIN/fake-provider" serve --dir "$DIR/fake" &
 FAKE=$!
@@ -37,14 +33,23 @@ step "The mapping their special-use attributes suggest"
 "${HOST[@]}" suggest
 step "Save it (the CRM's Archive to the mailbox's Archive, and so on)"
 "${HOST[@]}" map inbox=INBOX archive=Archive deleted=Trash sent=Sent
-step "Refresh the access token"
-"${HOST[@]}" refresh --force
-step "The panel in Dutch"
+step "Sync: the first sync takes the last 30 days of every mapped folder"
+"${HOST[@]}" sync
+step "The CRM's messages (folder, flags S=seen A=answered F=flagged, direction, subject)"
+"${HOST[@]}" messages
+step "One message as the CRM stored it"
+"${HOST[@]}" messages --show 2
+step "Meanwhile in the mailbox: a new reply arrives, and Bob's message is read and flagged"
+"$BIN/fake-provider" new-mail --dir "$DIR/fake"
+step "Sync again: only what changed (QRESYNC), one EXAMINE per folder otherwise"
+"${HOST[@]}" sync
+"${HOST[@]}" messages
+step "A sync with nothing new"
+"${HOST[@]}" sync
+step "The panel, with the last sync, in Dutch"
 "${HOST[@]}" --lang nl status
-step "Remove mailbox"
+step "Remove mailbox (the CRM keeps the mail it received)"
 "${HOST[@]}" unlink
-step "Link again at once, through Microsoft 365"
-"${HOST[@]}" link --provider microsoft
-"${HOST[@]}" unlink
+"${HOST[@]}" messages
 step "The capability audit"
 "${HOST[@]}" audit

@@ -57,9 +57,10 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
         direction: "export",
         name: name.to_string(),
         grant: format!(
-            "called by the host, one fresh instance per call: memory cap {} MiB, time budget {} ms",
+            "called by the host, one fresh instance per call: memory cap {} MiB, time budget {} ms ({} ms for sync)",
             policy.memory_limit_bytes / (1024 * 1024),
-            policy.call_time_budget_ms
+            policy.call_time_budget_ms,
+            policy.sync_time_budget_ms
         ),
     }));
     rows
@@ -111,7 +112,7 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             policy.storage_value_cap_bytes / 1024
         ),
         "crm:mail-sync/inbox" => format!(
-            "insert into the CRM inbox, idempotent on (mailbox, dedupe key); {} MiB per batch",
+            "deliveries and changes into the CRM inbox of the calling mailbox, idempotent on (mailbox, dedupe key); {} MiB per batch",
             policy.inbox_batch_cap_bytes / (1024 * 1024)
         ),
         "crm:mail-sync/log" => {

@@ -467,7 +467,7 @@ mod tests {
         db.inbox_deliver("a", &[message("k", 0, at("INBOX", 1))])
             .unwrap();
         let flags = Change::Flags(at("INBOX", 1), SEEN | FLAGGED);
-        let first = db.inbox_apply("a", &[flags.clone()]).unwrap();
+        let first = db.inbox_apply("a", std::slice::from_ref(&flags)).unwrap();
         let again = db
             .inbox_apply("a", &[flags, Change::Vanished(at("INBOX", 9))])
             .unwrap();

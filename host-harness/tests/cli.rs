@@ -40,7 +40,8 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "memory cap 256 MiB",
         "import  crm:mail-sync/imap-socket@0.1.0",
         "export  crm:mail-sync/folders@0.1.0",
-        "unused  crm:mail-sync/inbox",
+        "import  crm:mail-sync/inbox@0.1.0",
+        "export  crm:mail-sync/sync@0.1.0",
         "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
     ] {

@@ -185,7 +185,14 @@ impl Dovecot {
 
     /// A seeding session as `user` (plain LOGIN on the plain port; never used by the plugin).
     pub async fn seeder(&self, user: &str) -> Seeder {
-        let stream = TcpStream::connect(("127.0.0.1", self.imap_port))
+        Seeder::connect(self.imap_port, user).await
+    }
+}
+
+impl Seeder {
+    /// A seeding session as `user` on the plain port `port` of a running instance.
+    pub async fn connect(port: u16, user: &str) -> Seeder {
+        let stream = TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect to Dovecot");
         let mut seeder = Seeder {

@@ -86,7 +86,9 @@ pub fn report_lines(r: &SyncReport, lang: Lang) -> String {
 fn folder_line(f: &FolderReport, lang: Lang) -> String {
     let mut line = format!(
         "  {:<10} {:<24} new {:>5}  updated {:>4}  removed {:>4}  skipped {:>4}  {:.1} MiB{}{}{}\n",
-        format!("{:?}", f.crm_folder).to_lowercase(),
+        host_harness::inbox_store::FOLDERS[usize::from(
+            host_harness::capabilities::inbox::folder_index(f.crm_folder)
+        )],
         f.remote_folder,
         f.created,
         f.updated,

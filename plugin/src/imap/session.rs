@@ -39,6 +39,7 @@ pub struct Answer {
 
 /// What the server sent next: an event, or a response the codec cannot read (an extension's,
 /// such as Gmail's `X-GM-*` fetch items), as its raw bytes.
+#[allow(clippy::large_enum_variant)] // one at a time, moved out at once
 pub enum Incoming {
     Event(Event),
     Unparsed(Vec<u8>),
