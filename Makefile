@@ -5,7 +5,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 
-.PHONY: setup dovecot demo test lint bench
+.PHONY: setup dovecot isync demo test lint bench
 
 setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -34,5 +34,13 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: setup
+# mbsync (Debian's isync), the benchmark's point of comparison.
+isync:
+	@test -x /usr/bin/mbsync || { \
+	  echo "Installing isync (mbsync), for the sync benchmark"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq isync >/dev/null; }
+
+bench: setup isync
 	$(CARGO) run --release -p tests --bin bench
+	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm

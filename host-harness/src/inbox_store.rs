@@ -90,6 +90,8 @@ pub enum Change {
     Flags(Location, u8),
     Vanished(Location),
     FolderReset(String, u32),
+    /// The folder holds exactly these UIDs (sorted) up to the third field's.
+    Present(String, u32, u32, Vec<u32>),
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -206,31 +208,30 @@ impl Database {
             let tx = c.transaction()?;
             let mut counts = DeliveryCounts::default();
             for m in batch {
-                let existing: Option<i64> = tx
-                    .query_row(
+                // New messages are the common case: one statement, no lookup first.
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, record_json)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         ON CONFLICT (mailbox, dedupe_key) DO NOTHING",
+                    )?
+                    .execute(params![mailbox, m.dedupe_key, m.message_id, m.thread_key, m.subject, m.date_utc, m.direction, m.size as i64, m.truncated, m.folder, m.flags, m.record_json])?;
+                let existing = inserted == 0;
+                let id: i64 = if existing {
+                    tx.prepare_cached(
                         "SELECT id FROM inbox_messages WHERE mailbox = ?1 AND dedupe_key = ?2",
-                        params![mailbox, m.dedupe_key],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                let id = match existing {
-                    Some(id) => id,
-                    None => {
-                        tx.execute(
-                            "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, record_json)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                            params![mailbox, m.dedupe_key, m.message_id, m.thread_key, m.subject, m.date_utc, m.direction, m.size as i64, m.truncated, m.folder, m.flags, m.record_json],
-                        )?;
-                        tx.last_insert_rowid()
-                    }
+                    )?
+                    .query_row(params![mailbox, m.dedupe_key], |row| row.get(0))?
+                } else {
+                    tx.last_insert_rowid()
                 };
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
-                    params![mailbox, m.location.remote_folder, m.location.uid_validity, m.location.uid, id, m.folder, m.flags],
-                )?;
-                if existing.is_none() {
+                )?
+                .execute(params![mailbox, m.location.remote_folder, m.location.uid_validity, m.location.uid, id, m.folder, m.flags])?;
+                if !existing {
                     counts.created += 1;
                 } else if refresh(&tx, id)?.is_some() {
                     counts.updated += 1;
@@ -284,6 +285,26 @@ impl Database {
                             params![mailbox, folder, validity],
                         )?;
                         touched.extend(ids);
+                    }
+                    Change::Present(folder, validity, up_to, present) => {
+                        let known: Vec<(u32, i64)> = {
+                            let mut stmt = tx.prepare_cached(
+                                "SELECT uid, message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid <= ?4",
+                            )?;
+                            stmt.query_map(params![mailbox, folder, validity, up_to], |r| {
+                                Ok((r.get(0)?, r.get(1)?))
+                            })?
+                            .collect::<Result<_, _>>()?
+                        };
+                        for (uid, id) in known {
+                            if present.binary_search(&uid).is_err() {
+                                tx.execute(
+                                    "DELETE FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
+                                    params![mailbox, folder, validity, uid],
+                                )?;
+                                touched.push(id);
+                            }
+                        }
                     }
                 }
             }
@@ -475,6 +496,27 @@ mod tests {
         assert_eq!((again.updated, again.unknown), (0, 1));
         let m = &db.inbox_messages("a").unwrap()[0];
         assert!(m.seen && m.flagged && !m.answered);
+    }
+
+    #[test]
+    fn uids_missing_from_a_present_list_have_vanished() {
+        let db = Database::open_in_memory().unwrap();
+        let batch: Vec<NewMessage> = (1..=4)
+            .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
+            .collect();
+        db.inbox_deliver("a", &batch).unwrap();
+        // UID 2 is gone; UID 4 is above `up_to`, so the list says nothing about it.
+        let present = Change::Present("INBOX".into(), 1, 3, vec![1, 3]);
+        let counts = db.inbox_apply("a", &[present]).unwrap();
+        assert_eq!((counts.updated, counts.removed), (0, 1));
+        let removed: Vec<String> = db
+            .inbox_messages("a")
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.removed)
+            .map(|m| m.dedupe_key)
+            .collect();
+        assert_eq!(removed, ["k2"]);
     }
 
     #[test]

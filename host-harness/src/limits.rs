@@ -1,6 +1,9 @@
 //! The memory cap of one instance: wasmtime's `StoreLimits`, wrapped so that a refused growth
 //! ends the call with a typed error the host can report, instead of an abort inside the guest.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 /// Raised (as a trap) when the guest asks for more linear memory than its cap.
@@ -14,10 +17,12 @@ pub struct MemoryLimitExceeded {
 pub struct MemoryCap {
     inner: StoreLimits,
     limit: u64,
+    high_water: Arc<AtomicU64>,
 }
 
 impl MemoryCap {
-    pub fn new(limit: u64) -> Self {
+    /// `high_water` keeps the largest linear memory any instance sharing it grew to.
+    pub fn new(limit: u64, high_water: Arc<AtomicU64>) -> Self {
         let inner = StoreLimitsBuilder::new()
             .memory_size(usize::try_from(limit).unwrap_or(usize::MAX))
             .instances(64)
@@ -25,7 +30,11 @@ impl MemoryCap {
             .memories(16)
             .trap_on_grow_failure(true)
             .build();
-        MemoryCap { inner, limit }
+        MemoryCap {
+            inner,
+            limit,
+            high_water,
+        }
     }
 }
 
@@ -37,7 +46,10 @@ impl ResourceLimiter for MemoryCap {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         match self.inner.memory_growing(current, desired, maximum) {
-            Ok(true) => Ok(true),
+            Ok(true) => {
+                self.high_water.fetch_max(desired as u64, Ordering::Relaxed);
+                Ok(true)
+            }
             _ => Err(MemoryLimitExceeded {
                 limit: self.limit,
                 desired: desired as u64,

@@ -23,6 +23,8 @@ pub struct Services {
     pub mailbox_locks: MailboxLocks,
     pub progress: ProgressObserver,
     pub faults: Faults,
+    /// The largest linear memory any instance grew to (bytes); benchmarks read and reset it.
+    pub memory_high_water: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Who watches sync's progress (the CLI's progress bar); nobody by default.
@@ -101,6 +103,7 @@ impl Services {
             mailbox_locks: MailboxLocks::default(),
             progress: ProgressObserver::default(),
             faults: Faults::default(),
+            memory_high_water: Arc::default(),
         }
     }
 }

@@ -31,7 +31,10 @@ impl HostState {
         HostState {
             wasi: deny_all_wasi(&services),
             table: ResourceTable::new(),
-            memory: MemoryCap::new(services.policy.memory_limit_bytes),
+            memory: MemoryCap::new(
+                services.policy.memory_limit_bytes,
+                services.memory_high_water.clone(),
+            ),
             mailbox,
             services,
             open_connections: 0,

@@ -178,6 +178,26 @@ impl Dovecot {
         format!("{}{}", read("stderr.log"), read("dovecot.log"))
     }
 
+    /// Writes `messages` straight into `user`'s INBOX (Maildir), for mailboxes too big to
+    /// APPEND quickly; Dovecot indexes them when the folder is next opened.
+    pub fn fill_inbox(&self, user: &str, messages: impl IntoIterator<Item = Vec<u8>>) {
+        let home = self.dir.path().join("mail").join(user);
+        let maildir = home.join("Maildir");
+        for sub in ["cur", "new", "tmp"] {
+            std::fs::create_dir_all(maildir.join(sub)).expect("Maildir");
+        }
+        for (i, message) in messages.into_iter().enumerate() {
+            let name = format!("{}.M{i}P1.bench,S={}:2,", 1_700_000_000 + i, message.len());
+            std::fs::write(maildir.join("cur").join(name), message).expect("message file");
+        }
+        let owned = Command::new("chown")
+            .args(["-R", "nobody:nogroup"])
+            .arg(&home)
+            .status()
+            .expect("chown");
+        assert!(owned.success(), "chown of {} failed", home.display());
+    }
+
     /// `imaps://127.0.0.1:<port>`, the endpoint a provider's settings name.
     pub fn imaps_endpoint(&self) -> String {
         format!("imaps://127.0.0.1:{}", self.imaps_port)
@@ -246,6 +266,8 @@ disable_plaintext_auth = no
 auth_failure_delay = 0
 mail_max_userip_connections = 100
 mail_fsync = never
+default_process_limit = 1000
+default_client_limit = 4000
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1

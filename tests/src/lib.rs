@@ -4,6 +4,7 @@
 pub mod cut_proxy;
 pub mod dovecot;
 pub mod fake_provider;
+pub mod gmail_script;
 pub mod imap_script;
 pub mod mail_fixtures;
 pub mod oauth_world;

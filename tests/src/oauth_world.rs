@@ -76,12 +76,29 @@ impl OAuthWorld {
         folders: &[ConfiguredFolder],
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
-        Self::build(Some(DovecotSetup::new(folders)), configure).await
+        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, None).await
+    }
+
+    /// As `with_dovecot_and`, over `db` (a database on disk, say) instead of one in memory.
+    pub async fn with_dovecot_on(
+        folders: &[ConfiguredFolder],
+        db: Database,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, Some(db)).await
     }
 
     async fn build(
         dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        Self::build_with_db(dovecot, configure, None).await
+    }
+
+    async fn build_with_db(
+        dovecot: Option<DovecotSetup<'_>>,
+        configure: impl FnOnce(&mut HostSettings),
+        db: Option<Database>,
     ) -> Self {
         secrets::capture_logs();
         let pki = TestPki::new();
@@ -130,7 +147,7 @@ impl OAuthWorld {
         let redirect = settings.platform.redirect_uri.clone().unwrap_or_default();
         google.register_client(GOOGLE_CLIENT, Some(&google_secret), &redirect);
         microsoft.register_client(MICROSOFT_CLIENT, None, &redirect);
-        let db = Database::open_in_memory().expect("in-memory database");
+        let db = db.unwrap_or_else(|| Database::open_in_memory().expect("in-memory database"));
         let host = PluginHost::load(
             host_harness::BUNDLED_PLUGIN.as_ref(),
             &settings,

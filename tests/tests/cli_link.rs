@@ -1,7 +1,7 @@
 //! The plugin developer's CLI against the fake provider: `link` opens the consent page through
 //! `$BROWSER`, completes on its loopback listener and shows the read-only settings; `status`,
-//! `refresh` and `unlink` follow. Everything it prints, and its logs at trace level, are checked
-//! for secrets.
+//! `refresh` and `unlink` follow; then `map`, `sync`, `messages` and the last sync in `status`
+//! against Dovecot. Everything it prints, and its logs at trace level, are checked for secrets.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -134,5 +134,66 @@ async fn link_status_refresh_and_unlink_from_the_command_line() {
     assert!(!failed.status.success());
     let err = String::from_utf8_lossy(&failed.stderr);
     assert!(err.contains("yahoo kan niet gekozen worden"), "{err}");
+    assert_no_secret_captured();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_messages_and_the_last_sync_from_the_command_line() {
+    let redirect = free_redirect_uri();
+    let w = OAuthWorld::with_dovecot_and(tests::dovecot::STANDARD_FOLDERS, |s| {
+        s.platform.redirect_uri = Some(redirect)
+    })
+    .await;
+    let mut seeder = w
+        .dovecot
+        .as_ref()
+        .expect("dovecot")
+        .seeder("anna@example.nl")
+        .await;
+    for i in 0..3 {
+        let m = tests::mail_fixtures::plain(
+            &format!("cli-{i}"),
+            "Klant <klant@example.com>",
+            "anna@example.nl",
+            &format!("Offerte {i}"),
+            "body",
+        );
+        seeder.append("INBOX", &m).await;
+    }
+    let cli = std::sync::Arc::new(Cli::new(&w));
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || cli.run(args))
+    };
+    stdout(&run(&["link", "--provider", "google"]).await.unwrap());
+    let out = stdout(&run(&["status"]).await.unwrap());
+    assert!(out.contains("last sync: never"), "{out}");
+    let nothing = run(&["sync"]).await.unwrap();
+    assert!(!nothing.status.success());
+    assert!(
+        String::from_utf8_lossy(&nothing.stderr).contains("Edit folders"),
+        "nothing mapped yet"
+    );
+    stdout(&run(&["map", "inbox=INBOX"]).await.unwrap());
+
+    let out = stdout(&run(&["sync"]).await.unwrap());
+    assert!(out.contains("INBOX") && out.contains("new     3"), "{out}");
+    let out = stdout(&run(&["messages", "--json"]).await.unwrap());
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let subjects: Vec<&str> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["subject"].as_str())
+        .collect();
+    assert_eq!(subjects.len(), 3, "{out}");
+    assert!(subjects.contains(&"Offerte 1"), "{out}");
+    let out = stdout(&run(&["messages", "--show", "1"]).await.unwrap());
+    assert!(out.contains("\"text_body\""), "the full record: {out}");
+    let out = stdout(&run(&["status"]).await.unwrap());
+    assert!(
+        out.contains("last sync at") && out.contains("new     3"),
+        "{out}"
+    );
     assert_no_secret_captured();
 }

@@ -449,3 +449,85 @@ async fn sync_needs_a_linked_mailbox_and_a_mapping() {
     let nothing = captured(w.mailbox("m1").sync().await.unwrap()).unwrap_err();
     assert_eq!(nothing.kind, ErrorKind::NothingMapped);
 }
+
+#[tokio::test]
+async fn gmail_messages_are_one_record_per_gmail_id_with_thread_and_labels() {
+    use tests::gmail_script::{GmailFolder, GmailMessage};
+    let quote = plain(
+        "quote-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Offerte",
+        "body",
+    );
+    // A resend: the same Message-ID and size, but another message to Gmail.
+    let resend = quote.clone();
+    let reply = plain(
+        "reply-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Re: Offerte",
+        "ok",
+    );
+    let message = |id, thread, labels, seen, raw: &Vec<u8>| GmailMessage {
+        gm_msgid: id,
+        gm_thrid: thread,
+        labels,
+        seen,
+        raw: raw.clone(),
+        expunged: false,
+    };
+    let inbox = GmailFolder {
+        name: "INBOX",
+        special_use: "",
+        messages: vec![
+            message(1001, 900, "\\Inbox \\Important", false, &quote),
+            message(1003, 900, "\\Inbox Klanten", true, &reply),
+        ],
+    };
+    let all_mail = GmailFolder {
+        name: "[Gmail]/All Mail",
+        special_use: " \\All",
+        messages: vec![
+            message(1001, 900, "\\Inbox \\Important", false, &quote),
+            message(1002, 950, "", true, &resend),
+            message(1003, 900, "\\Inbox Klanten", true, &reply),
+        ],
+    };
+    let pki = tests::tls_server::TestPki::new();
+    let gmail = std::sync::Arc::new(std::sync::Mutex::new(vec![inbox, all_mail]));
+    let endpoint = tests::gmail_script::start(&pki, gmail.clone()).await;
+    let ca = pki.ca_pem.clone();
+    let w = OAuthWorld::with(|s| {
+        point_imap_at(s, &endpoint);
+        s.tls.extra_roots.push(ca);
+    })
+    .await;
+    w.link("m1", "google").await.expect("linked");
+    let map = mapping("INBOX", Some("[Gmail]/All Mail"));
+    captured(w.mailbox("m1").set_mapping(&map).await.unwrap()).expect("mapped");
+
+    let report = sync(&w).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(folder(&report, "INBOX").created, 2, "{report:?}");
+    let all = folder(&report, "[Gmail]/All Mail");
+    assert_eq!((all.created, all.skipped), (1, 2), "{report:?}");
+    let stored = messages(&w);
+    assert_eq!(stored.len(), 3, "one record per X-GM-MSGID");
+    let in_inbox: Vec<_> = stored.iter().filter(|m| m.folder == "inbox").collect();
+    assert_eq!(in_inbox.len(), 2);
+    assert!(in_inbox.iter().all(|m| m.thread_key == "gmail:900"));
+    let resent = stored.iter().find(|m| m.folder == "archive").unwrap();
+    assert_eq!(resent.thread_key, "gmail:950");
+    let reply = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
+        .unwrap();
+    assert!(reply.seen);
+    let record: serde_json::Value = serde_json::from_str(&reply.record_json).unwrap();
+    assert_eq!(record["gmail"]["message_id"], 1003);
+    assert_eq!(
+        record["gmail"]["labels"],
+        serde_json::json!(["\\Inbox", "Klanten"])
+    );
+}

@@ -22,6 +22,13 @@ pub struct SyncProgress {
     pub bytes: u64,
 }
 
+/// What the inbox keeps of a delivery as JSON: the record and Gmail's ids.
+#[derive(serde::Serialize)]
+struct StoredRecord<'a> {
+    record: &'a crate::bindings::message::MessageRecord,
+    gmail: Option<&'a crate::bindings::inbox::GmailIds>,
+}
+
 pub fn folder_index(f: CrmFolder) -> u8 {
     match f {
         CrmFolder::Inbox => 0,
@@ -63,10 +70,10 @@ impl HostState {
                     "a record has an empty dedupe key".into(),
                 ));
             }
-            let record_json = serde_json::to_string(&serde_json::json!({
-                "record": r,
-                "gmail": d.gmail,
-            }))
+            let record_json = serde_json::to_string(&StoredRecord {
+                record: r,
+                gmail: d.gmail.as_ref(),
+            })
             .map_err(|e| InboxError::InvalidRecord(e.to_string()))?;
             total += record_json.len() as u64;
             if total > cap {
@@ -143,6 +150,11 @@ impl inbox::Host for HostState {
                 Change::Vanished(l) => store::Change::Vanished(location(l)),
                 Change::FolderReset((folder, validity)) => {
                     store::Change::FolderReset(folder, validity)
+                }
+                Change::Present(p) => {
+                    let mut uids = p.uids;
+                    uids.sort_unstable();
+                    store::Change::Present(p.remote_folder, p.uid_validity, p.up_to, uids)
                 }
             })
             .collect();

@@ -141,11 +141,10 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
         .run_blocking(move |db| db.last_sync_run(&id))
         .await
         .map_err(|e| anyhow::anyhow!("the last sync cannot be read: {e}"))?;
-    match last.map(|json| serde_json::from_str::<host_harness::bindings::sync::SyncReport>(&json)) {
-        Some(Ok(report)) => print!("last {}", super::sync_cmd::report_lines(&report, lang)),
-        Some(Err(_)) => println!("last sync: failed before any folder (see `sync`)"),
-        None => println!("last sync: never"),
-    }
+    print!(
+        "{}",
+        super::sync_cmd::last_sync_lines(last.as_deref(), lang)
+    );
     Ok(())
 }
 

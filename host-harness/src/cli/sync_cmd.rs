@@ -83,6 +83,28 @@ pub fn report_lines(r: &SyncReport, lang: Lang) -> String {
     out
 }
 
+/// The last sync as `status` shows it, from its stored JSON: a report, or the error that stopped
+/// it before any folder.
+pub fn last_sync_lines(stored: Option<&str>, lang: Lang) -> String {
+    #[derive(serde::Deserialize)]
+    struct Failed {
+        error: host_harness::bindings::panel::MailboxError,
+    }
+    let Some(json) = stored else {
+        return "last sync: never\n".into();
+    };
+    if let Ok(report) = serde_json::from_str::<SyncReport>(json) {
+        return format!("last {}", report_lines(&report, lang));
+    }
+    match serde_json::from_str::<Failed>(json) {
+        Ok(failed) => format!(
+            "last sync: failed: {}\n",
+            panel_view::text(&failed.error.message, lang)
+        ),
+        Err(_) => "last sync: its record cannot be read\n".into(),
+    }
+}
+
 fn folder_line(f: &FolderReport, lang: Lang) -> String {
     let mut line = format!(
         "  {:<10} {:<24} new {:>5}  updated {:>4}  removed {:>4}  skipped {:>4}  {:.1} MiB{}{}{}\n",

@@ -330,6 +330,17 @@ impl Inbox for HostInbox {
                 domain::Change::FolderReset(folder, validity) => {
                     inbox::Change::FolderReset((folder, validity))
                 }
+                domain::Change::Present {
+                    remote_folder,
+                    uid_validity,
+                    up_to,
+                    uids,
+                } => inbox::Change::Present(inbox::PresentUids {
+                    remote_folder,
+                    uid_validity,
+                    up_to,
+                    uids,
+                }),
             })
             .collect();
         inbox::apply(&changes)

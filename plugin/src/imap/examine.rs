@@ -117,9 +117,9 @@ pub fn examine(
     Ok(examined)
 }
 
-/// The UIDs of messages with an internal date on or after `since` (`1-Jan-2024`).
-pub fn search_since(session: &mut Session, since: &str) -> Result<Vec<u32>, ImapError> {
-    let answer = session.raw_command(&format!("UID SEARCH SINCE {since}"))?;
+/// The UIDs `UID SEARCH <criteria>` finds (`SINCE 1-Jan-2024`, `UID 5:* LARGER 1000`), sorted.
+pub fn search(session: &mut Session, criteria: &str) -> Result<Vec<u32>, ImapError> {
+    let answer = session.raw_command(&format!("UID SEARCH {criteria}"))?;
     if !answer.is_ok() {
         return Err(ImapError::Protocol(format!(
             "UID SEARCH failed: {}",

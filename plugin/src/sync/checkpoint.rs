@@ -20,6 +20,10 @@ pub struct Checkpoint {
     pub backfill_since: Option<String>,
     /// Set while a rescan after a UIDVALIDITY change is under way.
     pub reset_pending: bool,
+    /// How many messages the folder held when it was last synced to its end (all of them at or
+    /// below `last_uid`): without QRESYNC, fewer now than that plus the new ones means expunges.
+    #[serde(default)]
+    pub exists: Option<u32>,
 }
 
 fn key(remote_folder: &str) -> String {

@@ -10,11 +10,16 @@ use crate::imap::fetch::Fetched;
 use crate::normalize::identity;
 use crate::record::RawMessage;
 
+/// Raw bytes of a batch's messages after which they are delivered without waiting for the rest
+/// (a delivery is idempotent; the checkpoint still waits for the whole batch).
+const EARLY_DELIVERY_BYTES: u64 = 16 * 1024 * 1024;
+
 pub struct Deliverer<'a, 'r> {
     sync: &'a FolderSync<'a>,
     report: &'r mut FolderReport,
-    /// Each batch's deliveries until the batch is complete.
+    /// Each batch's deliveries until the batch is complete, and their raw size.
     pending: Vec<Vec<Delivery>>,
+    pending_bytes: Vec<u64>,
     /// Gmail's ids by UID, fetched apart from the messages.
     gmail: HashMap<u32, GmailIds>,
     total: u32,
@@ -32,6 +37,7 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             sync,
             report,
             pending: vec![Vec::new(); batches],
+            pending_bytes: vec![0; batches],
             gmail: HashMap::new(),
             total,
             done: 0,
@@ -45,8 +51,15 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         }
     }
 
-    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`.
-    pub fn add(&mut self, batch: usize, message: Fetched, uid_validity: u32, header_only: bool) {
+    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`; a batch
+    /// whose messages reach `EARLY_DELIVERY_BYTES` is delivered at once, to bound memory.
+    pub fn add(
+        &mut self,
+        batch: usize,
+        message: Fetched,
+        uid_validity: u32,
+        header_only: bool,
+    ) -> Result<(), SyncError> {
         let body = message.body.unwrap_or_default();
         let size = message.size.unwrap_or(body.len() as u64);
         let mut record = crate::normalize(
@@ -76,10 +89,16 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             flags: message.flags.unwrap_or_default(),
             gmail: None,
         });
+        self.pending_bytes[batch] += size;
+        if self.pending_bytes[batch] >= EARLY_DELIVERY_BYTES {
+            self.flush(batch)?;
+        }
+        Ok(())
     }
 
     /// Delivers batch `batch`; only after this returns may the checkpoint move past it.
     pub fn flush(&mut self, batch: usize) -> Result<(), SyncError> {
+        self.pending_bytes[batch] = 0;
         let mut batch = std::mem::take(&mut self.pending[batch]);
         if batch.is_empty() {
             return Ok(());

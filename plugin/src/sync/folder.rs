@@ -12,7 +12,7 @@ use crate::imap::fetch::{self, FetchCommand, FetchEvent};
 use crate::ports::Env;
 
 /// Fetch commands in flight at once.
-const PIPELINE_DEPTH: usize = 4;
+const PIPELINE_DEPTH: usize = 8;
 /// Without CONDSTORE, the flags of this many of the latest known messages are read each run.
 const FLAG_SCAN_MESSAGES: u32 = 1000;
 
@@ -74,7 +74,7 @@ impl FolderSync<'_> {
                     changes.push(Change::FlagsChanged(location(*uid), *flags));
                 }
                 if known.is_none() && c.last_uid > 0 {
-                    changes.extend(self.flag_scan(session, &c)?);
+                    changes.extend(self.flag_changes(session, &c, opened.highest_modseq)?);
                 }
                 report.first_sync = c.backfill_since.is_some();
                 report.uid_validity_reset = c.reset_pending;
@@ -84,10 +84,12 @@ impl FolderSync<'_> {
         checkpoint::save(env.kv, self.remote_folder, &cp)?;
 
         let candidates = self.candidates(session, &cp, opened.uid_next)?;
+        if known.is_none() && cp.backfill_since.is_none() {
+            changes.extend(self.expunges(session, &cp, opened.exists, candidates.len())?);
+        }
         let batches = fetch_plan::batches(
             &candidates,
             env.config.limits.max_delivery_batch,
-            env.config.limits.max_message_bytes,
             self.gmail,
         );
         self.fetch_and_deliver(session, &batches, candidates.len() as u32, &mut cp, report)?;
@@ -107,6 +109,7 @@ impl FolderSync<'_> {
         let mut done = cp.clone();
         done.modseq = opened.highest_modseq;
         done.reset_pending = false;
+        done.exists = Some(opened.exists);
         Ok(Pending {
             remote_folder: self.remote_folder.to_string(),
             changes,
@@ -122,63 +125,58 @@ impl FolderSync<'_> {
         }
     }
 
-    /// The UIDs to fetch with their sizes, in UID order.
+    /// The UIDs to fetch, in UID order, each with whether it is over the size limit. Searches
+    /// only: a first sync's window (SINCE), or what is above the checkpoint; then LARGER.
     fn candidates(
         &self,
         session: &mut Session,
         cp: &Checkpoint,
         uid_next: Option<u32>,
-    ) -> Result<Vec<(u32, u64)>, SyncError> {
-        let wanted: Option<Vec<u32>> = match &cp.backfill_since {
-            Some(since) => Some(
-                examine::search_since(session, since)?
-                    .into_iter()
-                    .filter(|u| *u > cp.last_uid)
-                    .collect(),
-            ),
-            None => None,
-        };
-        let range = match &wanted {
-            Some(w) if w.is_empty() => return Ok(Vec::new()),
-            Some(w) => format!("{}:{}", w[0], w[w.len() - 1]),
+    ) -> Result<Vec<(u32, bool)>, SyncError> {
+        let criteria = match &cp.backfill_since {
+            Some(since) => format!("SINCE {since}"),
             // Nothing new since the checkpoint: no second round trip.
             None if uid_next.is_some_and(|n| n <= cp.last_uid + 1) => return Ok(Vec::new()),
-            None => format!("{}:*", cp.last_uid + 1),
+            None => format!("UID {}:*", cp.last_uid + 1),
         };
-        let mut sized = Vec::new();
-        fetch::pipelined::<SyncError>(
-            session,
-            &[FetchCommand {
-                set: range,
-                items: "(UID RFC822.SIZE)".into(),
-            }],
-            1,
-            |event| {
-                if let FetchEvent::Message(m) = event
-                    && m.uid > cp.last_uid
-                    && wanted
-                        .as_ref()
-                        .is_none_or(|w| w.binary_search(&m.uid).is_ok())
-                {
-                    sized.push((m.uid, m.size.unwrap_or(0)));
-                }
-                Ok(())
-            },
-        )?;
-        sized.sort_unstable();
-        sized.dedup_by_key(|(uid, _)| *uid);
-        Ok(sized)
+        let uids: Vec<u32> = examine::search(session, &criteria)?
+            .into_iter()
+            .filter(|u| *u > cp.last_uid)
+            .collect();
+        let (Some(first), Some(last)) = (uids.first(), uids.last()) else {
+            return Ok(Vec::new());
+        };
+        let max = self.env.config.limits.max_message_bytes;
+        let oversized = examine::search(session, &format!("UID {first}:{last} LARGER {max}"))?;
+        Ok(uids
+            .into_iter()
+            .map(|u| (u, oversized.binary_search(&u).is_ok()))
+            .collect())
     }
 
-    /// Without CONDSTORE: the flags of the latest known messages, for the CRM to compare.
-    fn flag_scan(&self, session: &mut Session, cp: &Checkpoint) -> Result<Vec<Change>, SyncError> {
-        let from = cp.last_uid.saturating_sub(FLAG_SCAN_MESSAGES - 1).max(1);
+    /// Without QRESYNC, the flags of known messages for the CRM to compare: with CONDSTORE,
+    /// those changed since the checkpoint's mod-sequence (nothing to ask when it has not moved);
+    /// without, the latest `FLAG_SCAN_MESSAGES`.
+    fn flag_changes(
+        &self,
+        session: &mut Session,
+        cp: &Checkpoint,
+        highest_modseq: Option<u64>,
+    ) -> Result<Vec<Change>, SyncError> {
+        let (from, modifier) = match (cp.modseq, highest_modseq) {
+            (Some(old), Some(now)) if now == old => return Ok(Vec::new()),
+            (Some(old), Some(_)) => (1, format!(" (CHANGEDSINCE {old})")),
+            _ => (
+                cp.last_uid.saturating_sub(FLAG_SCAN_MESSAGES - 1).max(1),
+                String::new(),
+            ),
+        };
         let mut changes = Vec::new();
         fetch::pipelined::<SyncError>(
             session,
             &[FetchCommand {
                 set: format!("{from}:{}", cp.last_uid),
-                items: "(UID FLAGS)".into(),
+                items: format!("(UID FLAGS){modifier}"),
             }],
             1,
             |event| {
@@ -195,6 +193,28 @@ impl FolderSync<'_> {
             },
         )?;
         Ok(changes)
+    }
+
+    /// Without QRESYNC: when the folder holds fewer messages than at the last sync plus the new
+    /// ones, the UIDs it still holds, for the CRM to find what vanished.
+    fn expunges(
+        &self,
+        session: &mut Session,
+        cp: &Checkpoint,
+        exists: u32,
+        new: usize,
+    ) -> Result<Vec<Change>, SyncError> {
+        match cp.exists {
+            Some(before) if u64::from(exists) < u64::from(before) + new as u64 => {}
+            _ => return Ok(Vec::new()),
+        }
+        let uids = examine::search(session, &format!("UID 1:{}", cp.last_uid.max(1)))?;
+        Ok(vec![Change::Present {
+            remote_folder: self.remote_folder.to_string(),
+            uid_validity: cp.uid_validity,
+            up_to: cp.last_uid,
+            uids: uids.into_iter().filter(|u| *u <= cp.last_uid).collect(),
+        }])
     }
 
     /// Fetches the batches pipelined; each is delivered when its commands complete, and the
@@ -227,7 +247,7 @@ impl FolderSync<'_> {
                         .get(b)
                         .is_some_and(|b| b.uids.binary_search(&m.uid).is_ok())
                     {
-                        deliverer.add(b, m, cp.uid_validity, batches[b].header_only);
+                        deliverer.add(b, m, cp.uid_validity, batches[b].header_only)?;
                     }
                 }
                 FetchEvent::Done(i) => {
@@ -260,5 +280,6 @@ fn fresh(uid_validity: u32, modseq: Option<u64>, since: String, reset: bool) -> 
         modseq,
         backfill_since: Some(since),
         reset_pending: reset,
+        exists: None,
     }
 }

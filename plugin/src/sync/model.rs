@@ -71,6 +71,13 @@ pub enum Change {
     Vanished(Location),
     /// The remote folder's locations under any other UIDVALIDITY are forgotten.
     FolderReset(String, u32),
+    /// The folder holds exactly these UIDs up to `up_to` (without QRESYNC): the others vanished.
+    Present {
+        remote_folder: String,
+        uid_validity: u32,
+        up_to: u32,
+        uids: Vec<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,0 +1,335 @@
+//! `make bench` (sync): the first sync of a 10,000-message mailbox from a local Dovecot over TLS,
+//! side by side with `mbsync` copying the same mailbox to a Maildir; a sync with nothing new; the
+//! peak memory of an instance syncing a 25 MiB message; and 200 mailboxes of 500 messages synced
+//! at once by this one host process (messages per second, peak RSS).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use host_harness::Database;
+use host_harness::bindings::folders::FolderMapping;
+use tests::dovecot::{SEED_PASSWORD, STANDARD_FOLDERS};
+use tests::fake_provider::Consent;
+use tests::mail_fixtures::{plain, with_attachment};
+use tests::oauth_world::OAuthWorld;
+
+const ANNA: &str = "anna@example.nl";
+const ROUNDS: usize = 3;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let number = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let messages = number("--messages", 10_000);
+    let mailboxes = number("--mailboxes", 200);
+    let per_mailbox = number("--per-mailbox", 500);
+    assert!(
+        Path::new("/usr/bin/mbsync").exists(),
+        "mbsync is not installed: run `make bench`, which installs it, or `apt-get install isync`"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(messages, mailboxes, per_mailbox))
+}
+
+/// A realistic small business message: headers, a few paragraphs, sometimes a reply.
+fn sample(i: usize) -> Vec<u8> {
+    let body = format!(
+        "Beste Anna,\r\n\r\nHierbij de stand van zaken voor project {i}. {}\r\n\r\nMet vriendelijke groet,\r\nKlant {}\r\n",
+        "De levering loopt volgens planning en de facturen volgen aan het eind van de maand. "
+            .repeat(1 + i % 12),
+        i % 97
+    );
+    plain(
+        &format!("bench-{i}"),
+        &format!("Klant {} <klant{}@example.com>", i % 97, i % 97),
+        ANNA,
+        &format!("Project {i}: stand van zaken"),
+        &body,
+    )
+}
+
+fn inbox_only() -> FolderMapping {
+    FolderMapping {
+        inbox: Some("INBOX".into()),
+        archive: None,
+        deleted: None,
+        sent: None,
+    }
+}
+
+async fn link(w: &OAuthWorld, mailbox: &str, email: &str) -> anyhow::Result<()> {
+    w.google.world().consents.push_back(Consent::Allow {
+        email: email.into(),
+    });
+    w.link(mailbox, "google")
+        .await
+        .map_err(|e| anyhow::anyhow!("link {mailbox}: {:?}", e.kind))?;
+    w.mailbox(mailbox)
+        .set_mapping(&inbox_only())
+        .await?
+        .map_err(|e| anyhow::anyhow!("map {mailbox}: {:?}", e.kind))?;
+    Ok(())
+}
+
+/// One sync; its wall time and how many records it created.
+async fn timed_sync(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<(Duration, u32)> {
+    let start = Instant::now();
+    let report = w
+        .mailbox(mailbox)
+        .sync()
+        .await?
+        .map_err(|e| anyhow::anyhow!("sync {mailbox}: {:?}", e.kind))?;
+    let took = start.elapsed();
+    anyhow::ensure!(report.complete, "sync {mailbox} did not finish: {report:?}");
+    Ok((took, report.folders.iter().map(|f| f.created).sum()))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn mbsync(dir: &Path, imaps_port: u16, ca: &Path) -> anyhow::Result<Duration> {
+    let store = dir.join("maildir");
+    std::fs::create_dir_all(&store)?;
+    let config = dir.join("mbsyncrc");
+    std::fs::write(
+        &config,
+        format!(
+            "FSync no\n\nIMAPAccount bench\nHost localhost\nPort {imaps_port}\nUser {ANNA}\nPass {SEED_PASSWORD}\n\
+             SSLType IMAPS\nCertificateFile {ca}\nAuthMechs LOGIN\n\n\
+             IMAPStore remote\nAccount bench\n\n\
+             MaildirStore local\nPath {store}/\nInbox {store}/INBOX\n\n\
+             Channel bench\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSync Pull\n\
+             SyncState *\n",
+            ca = ca.display(),
+            store = store.display()
+        ),
+    )?;
+    let start = Instant::now();
+    let out = Command::new("mbsync")
+        .arg("-q")
+        .arg("-c")
+        .arg(&config)
+        .arg("-a")
+        .output()?;
+    let took = start.elapsed();
+    anyhow::ensure!(
+        out.status.success(),
+        "mbsync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied = std::fs::read_dir(store.join("INBOX").join("cur"))?.count()
+        + std::fs::read_dir(store.join("INBOX").join("new"))?.count();
+    anyhow::ensure!(copied > 0, "mbsync copied nothing");
+    Ok(took)
+}
+
+/// CPU time this process has used so far (all threads): (user, system).
+fn cpu_times() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of stat, 11 and 12 after the name; 100 ticks a second.
+    (
+        Duration::from_millis(ticks(11) * 10),
+        Duration::from_millis(ticks(12) * 10),
+    )
+}
+
+/// This process's resident set: (current, peak) in MiB.
+fn rss_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::Result<()> {
+    // Our SQLite inbox and mbsync's Maildir on the same file system: `--scratch DIR`, else a
+    // temporary directory.
+    let scratch = match std::env::args().skip_while(|a| a != "--scratch").nth(1) {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
+    let db = Database::open(&scratch.path().join("crm.db"))?;
+    let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db, |_| {}).await;
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()?.get()
+    );
+
+    // 1. The first sync of a 10,000-message mailbox, against mbsync.
+    dovecot.fill_inbox(ANNA, (0..messages).map(sample));
+    let total_bytes: usize = (0..messages).map(|i| sample(i).len()).sum();
+    // Both read a warm Dovecot: its index is built before either is timed.
+    let mut warm = dovecot.seeder(ANNA).await;
+    warm.run("EXAMINE INBOX").await;
+    warm.run("FETCH 1:* (UID RFC822.SIZE INTERNALDATE)").await;
+    // mbsync trusts a server whose certificate is in its CertificateFile.
+    let trusted = scratch.path().join("trusted.pem");
+    std::fs::write(
+        &trusted,
+        [
+            std::fs::read(&w.pki.ca_pem)?,
+            w.pki.server_cert_pem.clone().into_bytes(),
+        ]
+        .concat(),
+    )?;
+    let (mut ours, mut theirs, mut ours_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let mailbox = format!("first-{round}");
+        link(&w, &mailbox, ANNA).await?;
+        let (user, system) = cpu_times();
+        let (took, created) = timed_sync(&w, &mailbox).await?;
+        let (user_after, system_after) = cpu_times();
+        ours_cpu.push((user_after - user, system_after - system));
+        anyhow::ensure!(
+            created as usize == messages,
+            "created {created} of {messages}"
+        );
+        ours.push(took);
+        let dir = scratch.path().join(format!("mbsync-{round}"));
+        theirs.push(mbsync(&dir, dovecot.imaps_port, &trusted)?);
+    }
+    let (ours_first, theirs_first) = (median(ours.clone()), median(theirs.clone()));
+    println!(
+        "\n## First sync of {messages} messages ({:.1} MiB), local Dovecot over TLS, median of {ROUNDS}\n",
+        total_bytes as f64 / 1048576.0
+    );
+    println!("| | wall time | messages/s | ratio to mbsync |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, d: Duration| {
+        println!(
+            "| {name} | {:.2} s | {:.0} | {:.2} |",
+            d.as_secs_f64(),
+            messages as f64 / d.as_secs_f64(),
+            d.as_secs_f64() / theirs_first.as_secs_f64()
+        )
+    };
+    row(
+        "mail-sync plugin (fetch, normalise, SQLite inbox)",
+        ours_first,
+    );
+    row(
+        "mbsync (isync 1.4, copy to Maildir, FSync no)",
+        theirs_first,
+    );
+    println!("\nrounds: ours {ours:.2?}; mbsync {theirs:.2?}");
+    println!("CPU time (user, system) of this host process during our rounds: {ours_cpu:.2?}");
+
+    // 2. A sync with nothing new, on that mailbox.
+    let mailbox = format!("first-{}", ROUNDS - 1);
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(timed_sync(&w, &mailbox).await?.0);
+    }
+    idle.sort();
+    println!("\n## A sync with nothing new on that mailbox (20 runs)\n");
+    println!(
+        "median {:.1} ms, p90 {:.1} ms, min {:.1} ms (instance, TLS connect, XOAUTH2 login, EXAMINE, LOGOUT)",
+        idle[10].as_secs_f64() * 1000.0,
+        idle[18].as_secs_f64() * 1000.0,
+        idle[0].as_secs_f64() * 1000.0
+    );
+
+    // 3. The peak memory of one instance syncing a 25 MiB message.
+    let big = "big@example.nl";
+    w.google.add_account("g-big", big);
+    dovecot.fill_inbox(big, [with_attachment("big", big, 25 * 1024 * 1024)]);
+    link(&w, "big", big).await?;
+    let high_water = &w.host.services().memory_high_water;
+    high_water.store(0, std::sync::atomic::Ordering::SeqCst);
+    timed_sync(&w, &mailbox).await?;
+    let idle_peak = high_water.swap(0, std::sync::atomic::Ordering::SeqCst);
+    let (took, created) = timed_sync(&w, "big").await?;
+    anyhow::ensure!(created == 1, "the 25 MiB message was not delivered");
+    let big_peak = high_water.load(std::sync::atomic::Ordering::SeqCst);
+    println!("\n## Peak linear memory of one instance\n");
+    println!("| sync | peak | cap |");
+    println!("|---|---:|---:|");
+    println!(
+        "| nothing new | {:.1} MiB | {} MiB |",
+        idle_peak as f64 / 1048576.0,
+        w.host.services().policy.memory_limit_bytes / 1048576
+    );
+    println!(
+        "| one 25 MiB message ({:.2} s) | {:.1} MiB | {} MiB |",
+        took.as_secs_f64(),
+        big_peak as f64 / 1048576.0,
+        w.host.services().policy.memory_limit_bytes / 1048576
+    );
+
+    // 4. Many mailboxes at once.
+    let mut names = Vec::new();
+    for i in 0..mailboxes {
+        let email = format!("user{i}@example.nl");
+        w.google.add_account(&format!("g-user-{i}"), &email);
+        dovecot.fill_inbox(
+            &email,
+            (0..per_mailbox).map(|j| sample(i * per_mailbox + j)),
+        );
+        link(&w, &format!("many-{i}"), &email).await?;
+        names.push(format!("many-{i}"));
+    }
+    // Peak RSS from here on: writing 5 to clear_refs resets the high-water mark (Linux).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (rss_before, _) = rss_mib();
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let w = std::sync::Arc::new(w);
+    for name in names {
+        let w = w.clone();
+        tasks.push(tokio::spawn(async move { timed_sync(&w, &name).await }));
+    }
+    let mut created = 0u64;
+    for task in tasks {
+        created += u64::from(task.await??.1);
+    }
+    let took = start.elapsed();
+    let (_, rss_peak) = rss_mib();
+    anyhow::ensure!(
+        created as usize == mailboxes * per_mailbox,
+        "created {created} of {}",
+        mailboxes * per_mailbox
+    );
+    println!(
+        "\n## {mailboxes} mailboxes of {per_mailbox} messages, synced at once by one host process\n"
+    );
+    println!("| messages | wall time | messages/s | RSS before | peak RSS |");
+    println!("|---:|---:|---:|---:|---:|");
+    println!(
+        "| {created} | {:.2} s | {:.0} | {rss_before:.0} MiB | {rss_peak:.0} MiB |",
+        took.as_secs_f64(),
+        created as f64 / took.as_secs_f64()
+    );
+    Ok(())
+}

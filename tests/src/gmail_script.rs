@@ -1,0 +1,174 @@
+//! A Gmail-like IMAP server for the sync proofs: `X-GM-EXT-1`, one message under several labels
+//! (the same X-GM-MSGID under another UID in each folder), answering only what sync asks. Dovecot
+//! has no Gmail extensions, so this script stands in for them.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::tls_server::TestPki;
+
+/// A message as Gmail holds it.
+#[derive(Clone)]
+pub struct GmailMessage {
+    pub gm_msgid: u64,
+    pub gm_thrid: u64,
+    pub labels: &'static str,
+    pub seen: bool,
+    pub raw: Vec<u8>,
+    /// Gone from this folder (archived, deleted); its UID is not reused.
+    pub expunged: bool,
+}
+
+/// A folder: its name, its special-use attribute, and its messages by UID (1, 2, ...).
+#[derive(Clone)]
+pub struct GmailFolder {
+    pub name: &'static str,
+    pub special_use: &'static str,
+    pub messages: Vec<GmailMessage>,
+}
+
+/// The server's mailbox, which a test may change between syncs.
+pub type Mailbox = Arc<Mutex<Vec<GmailFolder>>>;
+
+/// Starts the server on a free port; returns `imaps://127.0.0.1:<port>`.
+pub async fn start(pki: &TestPki, folders: Mailbox) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let acceptor = pki.acceptor();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let folders = folders.clone();
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = serve(tls, folders).await;
+                }
+            });
+        }
+    });
+    format!("imaps://127.0.0.1:{port}")
+}
+
+/// The UIDs of a set such as `1:2,4` (no `*`: sync never sends one with Gmail's items).
+fn uids(set: &str, max: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for part in set.split(',') {
+        let (a, b) = part.split_once(':').unwrap_or((part, part));
+        let bound = |s: &str| {
+            if s == "*" {
+                max
+            } else {
+                s.parse().unwrap_or(0)
+            }
+        };
+        let (a, b) = (bound(a), bound(b));
+        out.extend(a.min(b).max(1)..=a.max(b).min(max));
+    }
+    out
+}
+
+async fn serve<S>(stream: S, mailbox: Mailbox) -> std::io::Result<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut stream = BufReader::new(stream);
+    stream
+        .write_all(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1] Gimap ready\r\n")
+        .await?;
+    let mut selected: Option<GmailFolder> = None;
+    loop {
+        let mut line = String::new();
+        if stream.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end();
+        let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+        let upper = command.to_ascii_uppercase();
+        let folders = mailbox.lock().expect("mailbox").clone();
+        let mut out = String::new();
+        if upper.starts_with("CAPABILITY") {
+            out.push_str("* CAPABILITY IMAP4rev1 X-GM-EXT-1 UIDPLUS\r\n");
+        } else if upper.starts_with("LIST") {
+            for f in &folders {
+                out.push_str(&format!(
+                    "* LIST (\\HasNoChildren{}) \"/\" \"{}\"\r\n",
+                    f.special_use, f.name
+                ));
+            }
+        } else if upper.starts_with("EXAMINE") {
+            let name = command.split('"').nth(1).unwrap_or("");
+            selected = folders.iter().find(|f| f.name == name).cloned();
+            match &selected {
+                Some(f) => out.push_str(&format!(
+                    "* {} EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n",
+                    f.messages.iter().filter(|m| !m.expunged).count(),
+                    f.messages.len() + 1
+                )),
+                None => {
+                    stream
+                        .write_all(format!("{tag} NO [NONEXISTENT] Unknown Mailbox\r\n").as_bytes())
+                        .await?;
+                    continue;
+                }
+            }
+        } else if upper.starts_with("UID SEARCH") {
+            let f = selected.as_ref().expect("a folder is selected");
+            // Everything is recent and small: SINCE and UID ranges find all, LARGER none.
+            out.push_str("* SEARCH");
+            if !upper.contains("LARGER") {
+                for (i, m) in f.messages.iter().enumerate() {
+                    if !m.expunged {
+                        out.push_str(&format!(" {}", i + 1));
+                    }
+                }
+            }
+            out.push_str("\r\n");
+        } else if upper.starts_with("UID FETCH") {
+            let f = selected.as_ref().expect("a folder is selected");
+            let set = command.split(' ').nth(2).unwrap_or("");
+            let mut bytes = Vec::new();
+            for uid in uids(set, f.messages.len()) {
+                let m = &f.messages[uid - 1];
+                let flags = if m.seen { "\\Seen" } else { "" };
+                if m.expunged {
+                    continue;
+                } else if !upper.contains("BODY") && !upper.contains("X-GM-MSGID") {
+                    bytes.extend(
+                        format!("* {uid} FETCH (UID {uid} FLAGS ({flags}))\r\n").as_bytes(),
+                    );
+                } else if upper.contains("X-GM-MSGID") {
+                    bytes.extend(
+                        format!(
+                            "* {uid} FETCH (X-GM-THRID {} X-GM-MSGID {} X-GM-LABELS ({}) UID {uid})\r\n",
+                            m.gm_thrid, m.gm_msgid, m.labels
+                        )
+                        .as_bytes(),
+                    );
+                } else {
+                    bytes.extend(
+                        format!(
+                            "* {uid} FETCH (UID {uid} FLAGS ({flags}) INTERNALDATE \"24-Nov-2026 10:00:00 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n",
+                            m.raw.len(),
+                            m.raw.len()
+                        )
+                        .as_bytes(),
+                    );
+                    bytes.extend(&m.raw);
+                    bytes.extend(b")\r\n");
+                }
+            }
+            bytes.extend(format!("{tag} OK Success\r\n").as_bytes());
+            stream.write_all(&bytes).await?;
+            continue;
+        } else if upper.starts_with("LOGOUT") {
+            stream
+                .write_all(format!("* BYE LOGOUT Requested\r\n{tag} OK 73 good day\r\n").as_bytes())
+                .await?;
+            return Ok(());
+        }
+        out.push_str(&format!("{tag} OK Success\r\n"));
+        stream.write_all(out.as_bytes()).await?;
+    }
+}
