@@ -278,6 +278,13 @@ service imap-login {{
     port = {imaps_port}
     ssl = yes
   }}
+  # Dovecot's high-performance mode: login processes serve many connections, and spare ones
+  # wait, as on a production server.
+  service_count = 0
+  process_min_avail = 2
+}}
+service imap {{
+  process_min_avail = 4
 }}
 auth_mechanisms = plain login {mechanisms}
 passdb {{

@@ -181,13 +181,23 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
     };
     let db = Database::open(&scratch.path().join("crm.db"))?;
     let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db, |_| {}).await;
-    let dovecot = w.dovecot.as_ref().expect("dovecot");
     println!(
         "machine: {} cores",
         std::thread::available_parallelism()?.get()
     );
+    let mailbox = first_sync_against_mbsync(&w, scratch.path(), messages).await?;
+    nothing_new(&w, &mailbox).await?;
+    peak_memory(&w, &mailbox).await?;
+    many_mailboxes(w, mailboxes, per_mailbox).await
+}
 
-    // 1. The first sync of a 10,000-message mailbox, against mbsync.
+/// The first sync of a mailbox of `messages`, against mbsync; returns our last mailbox's id.
+async fn first_sync_against_mbsync(
+    w: &OAuthWorld,
+    scratch: &Path,
+    messages: usize,
+) -> anyhow::Result<String> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
     dovecot.fill_inbox(ANNA, (0..messages).map(sample));
     let total_bytes: usize = (0..messages).map(|i| sample(i).len()).sum();
     // Both read a warm Dovecot: its index is built before either is timed.
@@ -195,7 +205,7 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
     warm.run("EXAMINE INBOX").await;
     warm.run("FETCH 1:* (UID RFC822.SIZE INTERNALDATE)").await;
     // mbsync trusts a server whose certificate is in its CertificateFile.
-    let trusted = scratch.path().join("trusted.pem");
+    let trusted = scratch.join("trusted.pem");
     std::fs::write(
         &trusted,
         [
@@ -207,9 +217,9 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
     let (mut ours, mut theirs, mut ours_cpu) = (Vec::new(), Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let mailbox = format!("first-{round}");
-        link(&w, &mailbox, ANNA).await?;
+        link(w, &mailbox, ANNA).await?;
         let (user, system) = cpu_times();
-        let (took, created) = timed_sync(&w, &mailbox).await?;
+        let (took, created) = timed_sync(w, &mailbox).await?;
         let (user_after, system_after) = cpu_times();
         ours_cpu.push((user_after - user, system_after - system));
         anyhow::ensure!(
@@ -217,7 +227,7 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
             "created {created} of {messages}"
         );
         ours.push(took);
-        let dir = scratch.path().join(format!("mbsync-{round}"));
+        let dir = scratch.join(format!("mbsync-{round}"));
         theirs.push(mbsync(&dir, dovecot.imaps_port, &trusted)?);
     }
     let (ours_first, theirs_first) = (median(ours.clone()), median(theirs.clone()));
@@ -245,12 +255,14 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
     );
     println!("\nrounds: ours {ours:.2?}; mbsync {theirs:.2?}");
     println!("CPU time (user, system) of this host process during our rounds: {ours_cpu:.2?}");
+    Ok(format!("first-{}", ROUNDS - 1))
+}
 
-    // 2. A sync with nothing new, on that mailbox.
-    let mailbox = format!("first-{}", ROUNDS - 1);
+/// Twenty syncs of `mailbox` with nothing new.
+async fn nothing_new(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
     let mut idle = Vec::new();
     for _ in 0..20 {
-        idle.push(timed_sync(&w, &mailbox).await?.0);
+        idle.push(timed_sync(w, mailbox).await?.0);
     }
     idle.sort();
     println!("\n## A sync with nothing new on that mailbox (20 runs)\n");
@@ -260,17 +272,22 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
         idle[18].as_secs_f64() * 1000.0,
         idle[0].as_secs_f64() * 1000.0
     );
+    Ok(())
+}
 
-    // 3. The peak memory of one instance syncing a 25 MiB message.
+/// The largest linear memory of an instance syncing nothing new (`mailbox`), and one syncing a
+/// 25 MiB message.
+async fn peak_memory(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
     let big = "big@example.nl";
     w.google.add_account("g-big", big);
     dovecot.fill_inbox(big, [with_attachment("big", big, 25 * 1024 * 1024)]);
-    link(&w, "big", big).await?;
+    link(w, "big", big).await?;
     let high_water = &w.host.services().memory_high_water;
     high_water.store(0, std::sync::atomic::Ordering::SeqCst);
-    timed_sync(&w, &mailbox).await?;
+    timed_sync(w, mailbox).await?;
     let idle_peak = high_water.swap(0, std::sync::atomic::Ordering::SeqCst);
-    let (took, created) = timed_sync(&w, "big").await?;
+    let (took, created) = timed_sync(w, "big").await?;
     anyhow::ensure!(created == 1, "the 25 MiB message was not delivered");
     let big_peak = high_water.load(std::sync::atomic::Ordering::SeqCst);
     println!("\n## Peak linear memory of one instance\n");
@@ -287,8 +304,12 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
         big_peak as f64 / 1048576.0,
         w.host.services().policy.memory_limit_bytes / 1048576
     );
+    Ok(())
+}
 
-    // 4. Many mailboxes at once.
+/// `mailboxes` mailboxes of `per_mailbox` messages, synced at once by this process.
+async fn many_mailboxes(w: OAuthWorld, mailboxes: usize, per_mailbox: usize) -> anyhow::Result<()> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
     let mut names = Vec::new();
     for i in 0..mailboxes {
         let email = format!("user{i}@example.nl");

@@ -1,0 +1,88 @@
+//! Reading the inbox: a mailbox's messages with their locations and updates, and the sync runs.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{ANSWERED, FLAGGED, FOLDERS, SEEN, StoredMessage};
+use crate::db::Database;
+
+impl Database {
+    /// A mailbox's messages, oldest first.
+    pub fn inbox_messages(&self, mailbox: &str) -> rusqlite::Result<Vec<StoredMessage>> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
+                 FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
+            )?;
+            let mut messages: Vec<StoredMessage> = stmt
+                .query_map(params![mailbox], |r| {
+                    let flags: u8 = r.get(10)?;
+                    let folder: u8 = r.get(9)?;
+                    Ok(StoredMessage {
+                        id: r.get(0)?,
+                        dedupe_key: r.get(1)?,
+                        message_id: r.get(2)?,
+                        thread_key: r.get(3)?,
+                        subject: r.get(4)?,
+                        date_utc: r.get(5)?,
+                        direction: r.get(6)?,
+                        size: r.get::<_, i64>(7)? as u64,
+                        truncated: r.get(8)?,
+                        folder: FOLDERS[usize::from(folder).min(3)],
+                        seen: flags & SEEN != 0,
+                        answered: flags & ANSWERED != 0,
+                        flagged: flags & FLAGGED != 0,
+                        removed: r.get(11)?,
+                        locations: Vec::new(),
+                        updates: Vec::new(),
+                        record_json: r.get(12)?,
+                    })
+                })?
+                .collect::<Result<_, _>>()?;
+            let mut locations = c.prepare_cached(
+                "SELECT remote_folder, uid FROM inbox_locations WHERE message = ?1 ORDER BY folder, uid",
+            )?;
+            let mut updates =
+                c.prepare_cached("SELECT what FROM inbox_updates WHERE message = ?1 ORDER BY id")?;
+            for m in &mut messages {
+                m.locations = locations
+                    .query_map(params![m.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                m.updates = updates
+                    .query_map(params![m.id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+            }
+            Ok(messages)
+        })
+    }
+
+    /// The stored records of a mailbox's messages, oldest first, as JSON.
+    pub fn inbox_records(&self, mailbox: &str) -> rusqlite::Result<Vec<String>> {
+        Ok(self
+            .inbox_messages(mailbox)?
+            .into_iter()
+            .map(|m| m.record_json)
+            .collect())
+    }
+
+    pub fn record_sync_run(&self, mailbox: &str, report_json: &str) -> rusqlite::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sync_runs (mailbox, report_json) VALUES (?1, ?2)",
+                params![mailbox, report_json],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The last sync's report (JSON), if any.
+    pub fn last_sync_run(&self, mailbox: &str) -> rusqlite::Result<Option<String>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT report_json FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT 1",
+                params![mailbox],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+}

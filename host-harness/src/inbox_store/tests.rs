@@ -1,0 +1,141 @@
+//! The inbox's rules: redelivery, priority between folders, flags, vanished UIDs, resets.
+
+use super::*;
+use crate::db::Database;
+
+fn at(folder: &str, uid: u32) -> Location {
+    Location {
+        remote_folder: folder.into(),
+        uid_validity: 1,
+        uid,
+    }
+}
+
+fn message(key: &str, folder: u8, location: Location) -> NewMessage {
+    NewMessage {
+        dedupe_key: key.into(),
+        message_id: format!("{key}@x"),
+        thread_key: format!("{key}@x"),
+        subject: None,
+        date_utc: "2026-01-01T00:00:00Z".into(),
+        direction: "inbound",
+        size: 10,
+        truncated: false,
+        folder,
+        flags: 0,
+        location,
+        record_json: "{}".into(),
+    }
+}
+
+fn counts(created: u32, updated: u32, unchanged: u32) -> DeliveryCounts {
+    DeliveryCounts {
+        created,
+        updated,
+        unchanged,
+    }
+}
+
+#[test]
+fn redelivery_stores_nothing_twice() {
+    let db = Database::open_in_memory().unwrap();
+    let batch = [
+        message("1", 0, at("INBOX", 1)),
+        message("2", 0, at("INBOX", 2)),
+    ];
+    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(2, 0, 0));
+    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(0, 0, 2));
+    assert_eq!(db.inbox_messages("a").unwrap().len(), 2);
+    assert_eq!(db.inbox_deliver("b", &batch[..1]).unwrap(), counts(1, 0, 0));
+}
+
+#[test]
+fn a_message_in_two_folders_shows_in_the_first_by_priority() {
+    let db = Database::open_in_memory().unwrap();
+    db.inbox_deliver("a", &[message("k", 2, at("Archive", 7))])
+        .unwrap();
+    // Found in the inbox too: the same record, now shown there.
+    assert_eq!(
+        db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
+            .unwrap(),
+        counts(0, 1, 0)
+    );
+    let m = &db.inbox_messages("a").unwrap()[0];
+    assert_eq!(m.folder, "inbox");
+    assert_eq!(m.locations.len(), 2);
+    // Leaving the inbox moves it back to the archive; leaving both marks it removed.
+    let gone = db
+        .inbox_apply("a", &[Change::Vanished(at("INBOX", 3))])
+        .unwrap();
+    assert_eq!((gone.updated, gone.removed), (1, 0));
+    assert_eq!(db.inbox_messages("a").unwrap()[0].folder, "archive");
+    let gone = db
+        .inbox_apply("a", &[Change::Vanished(at("Archive", 7))])
+        .unwrap();
+    assert_eq!((gone.updated, gone.removed), (0, 1));
+    let m = &db.inbox_messages("a").unwrap()[0];
+    assert!(m.removed);
+    assert_eq!(m.updates, ["moved to inbox", "moved to archive", "removed"]);
+}
+
+#[test]
+fn flags_change_once_and_unknown_locations_are_counted() {
+    let db = Database::open_in_memory().unwrap();
+    db.inbox_deliver("a", &[message("k", 0, at("INBOX", 1))])
+        .unwrap();
+    let flags = Change::Flags(at("INBOX", 1), SEEN | FLAGGED);
+    let first = db.inbox_apply("a", std::slice::from_ref(&flags)).unwrap();
+    let again = db
+        .inbox_apply("a", &[flags, Change::Vanished(at("INBOX", 9))])
+        .unwrap();
+    assert_eq!(first.updated, 1);
+    assert_eq!((again.updated, again.unknown), (0, 1));
+    let m = &db.inbox_messages("a").unwrap()[0];
+    assert!(m.seen && m.flagged && !m.answered);
+}
+
+#[test]
+fn uids_missing_from_a_present_list_have_vanished() {
+    let db = Database::open_in_memory().unwrap();
+    let batch: Vec<NewMessage> = (1..=4)
+        .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
+        .collect();
+    db.inbox_deliver("a", &batch).unwrap();
+    // UID 2 is gone; UID 4 is above `up_to`, so the list says nothing about it.
+    let present = Change::Present("INBOX".into(), 1, 3, vec![1, 3]);
+    let counts = db.inbox_apply("a", &[present]).unwrap();
+    assert_eq!((counts.updated, counts.removed), (0, 1));
+    let removed: Vec<String> = db
+        .inbox_messages("a")
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.removed)
+        .map(|m| m.dedupe_key)
+        .collect();
+    assert_eq!(removed, ["k2"]);
+}
+
+#[test]
+fn a_folder_reset_forgets_the_old_uids_only() {
+    let db = Database::open_in_memory().unwrap();
+    db.inbox_deliver(
+        "a",
+        &[
+            message("k", 0, at("INBOX", 1)),
+            message("gone", 0, at("INBOX", 2)),
+        ],
+    )
+    .unwrap();
+    let mut rescanned = message("k", 0, at("INBOX", 1));
+    rescanned.location.uid_validity = 2;
+    assert_eq!(
+        db.inbox_deliver("a", &[rescanned]).unwrap(),
+        counts(0, 0, 1)
+    );
+    let reset = db
+        .inbox_apply("a", &[Change::FolderReset("INBOX".into(), 2)])
+        .unwrap();
+    assert_eq!((reset.updated, reset.removed), (0, 1));
+    let messages = db.inbox_messages("a").unwrap();
+    assert_eq!(messages.iter().filter(|m| m.removed).count(), 1);
+}
