@@ -1,6 +1,7 @@
-//! A Gmail-like IMAP server for the sync proofs: `X-GM-EXT-1`, one message under several labels
-//! (the same X-GM-MSGID under another UID in each folder), answering only what sync asks. Dovecot
-//! has no Gmail extensions, so this script stands in for them.
+//! A Gmail-like IMAP server for the sync proofs: `X-GM-EXT-1` and CONDSTORE without QRESYNC,
+//! one message under several labels (the same X-GM-MSGID under another UID in each folder),
+//! answering only what sync asks, and keeping the commands it was sent. Dovecot has no Gmail
+//! extensions, so this script stands in for them.
 
 use std::sync::{Arc, Mutex};
 
@@ -19,6 +20,8 @@ pub struct GmailMessage {
     pub raw: Vec<u8>,
     /// Gone from this folder (archived, deleted); its UID is not reused.
     pub expunged: bool,
+    /// The mod-sequence of its last change (CONDSTORE).
+    pub modseq: u64,
 }
 
 /// A folder: its name, its special-use attribute, and its messages by UID (1, 2, ...).
@@ -32,8 +35,13 @@ pub struct GmailFolder {
 /// The server's mailbox, which a test may change between syncs.
 pub type Mailbox = Arc<Mutex<Vec<GmailFolder>>>;
 
-/// Starts the server on a free port; returns `imaps://127.0.0.1:<port>`.
-pub async fn start(pki: &TestPki, folders: Mailbox) -> String {
+/// The command lines the server received, in order.
+pub type Commands = Arc<Mutex<Vec<String>>>;
+
+/// Starts the server on a free port; returns `imaps://127.0.0.1:<port>` and what it will be sent.
+pub async fn start(pki: &TestPki, folders: Mailbox) -> (String, Commands) {
+    let commands = Commands::default();
+    let log = commands.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("address").port();
     let acceptor = pki.acceptor();
@@ -41,14 +49,15 @@ pub async fn start(pki: &TestPki, folders: Mailbox) -> String {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let folders = folders.clone();
+            let log = log.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    let _ = serve(tls, folders).await;
+                    let _ = serve(tls, folders, log).await;
                 }
             });
         }
     });
-    format!("imaps://127.0.0.1:{port}")
+    (format!("imaps://127.0.0.1:{port}"), commands)
 }
 
 /// The UIDs of a set such as `1:2,4` (no `*`: sync never sends one with Gmail's items).
@@ -69,13 +78,15 @@ fn uids(set: &str, max: usize) -> Vec<usize> {
     out
 }
 
-async fn serve<S>(stream: S, mailbox: Mailbox) -> std::io::Result<()>
+async fn serve<S>(stream: S, mailbox: Mailbox, log: Commands) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut stream = BufReader::new(stream);
     stream
-        .write_all(b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1] Gimap ready\r\n")
+        .write_all(
+            b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1 CONDSTORE] Gimap ready\r\n",
+        )
         .await?;
     let mut selected: Option<GmailFolder> = None;
     loop {
@@ -85,11 +96,14 @@ where
         }
         let line = line.trim_end();
         let (tag, command) = line.split_once(' ').unwrap_or((line, ""));
+        if !command.to_ascii_uppercase().starts_with("AUTHENTICATE") {
+            log.lock().expect("log").push(command.to_string());
+        }
         let upper = command.to_ascii_uppercase();
         let folders = mailbox.lock().expect("mailbox").clone();
         let mut out = String::new();
         if upper.starts_with("CAPABILITY") {
-            out.push_str("* CAPABILITY IMAP4rev1 X-GM-EXT-1 UIDPLUS\r\n");
+            out.push_str("* CAPABILITY IMAP4rev1 X-GM-EXT-1 UIDPLUS CONDSTORE\r\n");
         } else if upper.starts_with("LIST") {
             for f in &folders {
                 out.push_str(&format!(
@@ -102,9 +116,11 @@ where
             selected = folders.iter().find(|f| f.name == name).cloned();
             match &selected {
                 Some(f) => out.push_str(&format!(
-                    "* {} EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n",
+                    "* {} EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n\
+                     * OK [HIGHESTMODSEQ {}] modseq\r\n",
                     f.messages.iter().filter(|m| !m.expunged).count(),
-                    f.messages.len() + 1
+                    f.messages.len() + 1,
+                    f.messages.iter().map(|m| m.modseq).max().unwrap_or(1)
                 )),
                 None => {
                     stream
@@ -128,15 +144,24 @@ where
         } else if upper.starts_with("UID FETCH") {
             let f = selected.as_ref().expect("a folder is selected");
             let set = command.split(' ').nth(2).unwrap_or("");
+            let changed_since: u64 = upper
+                .split("CHANGEDSINCE ")
+                .nth(1)
+                .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+                .unwrap_or(0);
             let mut bytes = Vec::new();
             for uid in uids(set, f.messages.len()) {
                 let m = &f.messages[uid - 1];
                 let flags = if m.seen { "\\Seen" } else { "" };
-                if m.expunged {
+                if m.expunged || m.modseq <= changed_since {
                     continue;
                 } else if !upper.contains("BODY") && !upper.contains("X-GM-MSGID") {
                     bytes.extend(
-                        format!("* {uid} FETCH (UID {uid} FLAGS ({flags}))\r\n").as_bytes(),
+                        format!(
+                            "* {uid} FETCH (UID {uid} FLAGS ({flags}) MODSEQ ({}))\r\n",
+                            m.modseq
+                        )
+                        .as_bytes(),
                     );
                 } else if upper.contains("X-GM-MSGID") {
                     bytes.extend(

@@ -9,6 +9,7 @@ pub mod imap_script;
 pub mod mail_fixtures;
 pub mod oauth_world;
 pub mod secrets;
+pub mod sync_checks;
 pub mod tls_server;
 
 use std::path::PathBuf;

@@ -7,24 +7,15 @@ use std::time::Duration;
 use host_harness::HostSettings;
 use host_harness::bindings::folders::FolderMapping;
 use host_harness::bindings::panel::ErrorKind;
-use host_harness::bindings::sync::{FolderReport, SyncReport};
 use host_harness::inbox_store::StoredMessage;
 use tests::cut_proxy::CutProxy;
 use tests::dovecot::{STANDARD_FOLDERS, Seeder};
 use tests::mail_fixtures::{days_ago, plain, with_attachment};
 use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
 use tests::secrets::assert_no_secret_captured;
+use tests::sync_checks::{folder, mapping, messages, sync};
 
 const ANNA: &str = "anna@example.nl";
-
-fn mapping(inbox: &str, archive: Option<&str>) -> FolderMapping {
-    FolderMapping {
-        inbox: Some(inbox.into()),
-        archive: archive.map(String::from),
-        deleted: None,
-        sent: None,
-    }
-}
 
 /// A world with Anna's Google mailbox linked and `map` saved, with `configure` applied first.
 async fn world_with(map: FolderMapping, configure: impl FnOnce(&mut HostSettings)) -> OAuthWorld {
@@ -40,21 +31,6 @@ async fn world(map: FolderMapping) -> OAuthWorld {
 
 async fn seeder(w: &OAuthWorld) -> Seeder {
     w.dovecot.as_ref().expect("dovecot").seeder(ANNA).await
-}
-
-async fn sync(w: &OAuthWorld) -> SyncReport {
-    captured(w.mailbox("m1").sync().await.expect("the call runs")).expect("synced")
-}
-
-fn folder<'a>(r: &'a SyncReport, name: &str) -> &'a FolderReport {
-    r.folders
-        .iter()
-        .find(|f| f.remote_folder == name)
-        .unwrap_or_else(|| panic!("no report for {name}: {r:?}"))
-}
-
-fn messages(w: &OAuthWorld) -> Vec<StoredMessage> {
-    w.db.inbox_messages("m1").expect("inbox")
 }
 
 fn live(w: &OAuthWorld) -> Vec<StoredMessage> {
@@ -448,86 +424,4 @@ async fn sync_needs_a_linked_mailbox_and_a_mapping() {
     w.link("m1", "google").await.expect("linked");
     let nothing = captured(w.mailbox("m1").sync().await.unwrap()).unwrap_err();
     assert_eq!(nothing.kind, ErrorKind::NothingMapped);
-}
-
-#[tokio::test]
-async fn gmail_messages_are_one_record_per_gmail_id_with_thread_and_labels() {
-    use tests::gmail_script::{GmailFolder, GmailMessage};
-    let quote = plain(
-        "quote-1",
-        "Klant <klant@example.com>",
-        ANNA,
-        "Offerte",
-        "body",
-    );
-    // A resend: the same Message-ID and size, but another message to Gmail.
-    let resend = quote.clone();
-    let reply = plain(
-        "reply-1",
-        "Klant <klant@example.com>",
-        ANNA,
-        "Re: Offerte",
-        "ok",
-    );
-    let message = |id, thread, labels, seen, raw: &Vec<u8>| GmailMessage {
-        gm_msgid: id,
-        gm_thrid: thread,
-        labels,
-        seen,
-        raw: raw.clone(),
-        expunged: false,
-    };
-    let inbox = GmailFolder {
-        name: "INBOX",
-        special_use: "",
-        messages: vec![
-            message(1001, 900, "\\Inbox \\Important", false, &quote),
-            message(1003, 900, "\\Inbox Klanten", true, &reply),
-        ],
-    };
-    let all_mail = GmailFolder {
-        name: "[Gmail]/All Mail",
-        special_use: " \\All",
-        messages: vec![
-            message(1001, 900, "\\Inbox \\Important", false, &quote),
-            message(1002, 950, "", true, &resend),
-            message(1003, 900, "\\Inbox Klanten", true, &reply),
-        ],
-    };
-    let pki = tests::tls_server::TestPki::new();
-    let gmail = std::sync::Arc::new(std::sync::Mutex::new(vec![inbox, all_mail]));
-    let endpoint = tests::gmail_script::start(&pki, gmail.clone()).await;
-    let ca = pki.ca_pem.clone();
-    let w = OAuthWorld::with(|s| {
-        point_imap_at(s, &endpoint);
-        s.tls.extra_roots.push(ca);
-    })
-    .await;
-    w.link("m1", "google").await.expect("linked");
-    let map = mapping("INBOX", Some("[Gmail]/All Mail"));
-    captured(w.mailbox("m1").set_mapping(&map).await.unwrap()).expect("mapped");
-
-    let report = sync(&w).await;
-    assert!(report.complete, "{report:?}");
-    assert_eq!(folder(&report, "INBOX").created, 2, "{report:?}");
-    let all = folder(&report, "[Gmail]/All Mail");
-    assert_eq!((all.created, all.skipped), (1, 2), "{report:?}");
-    let stored = messages(&w);
-    assert_eq!(stored.len(), 3, "one record per X-GM-MSGID");
-    let in_inbox: Vec<_> = stored.iter().filter(|m| m.folder == "inbox").collect();
-    assert_eq!(in_inbox.len(), 2);
-    assert!(in_inbox.iter().all(|m| m.thread_key == "gmail:900"));
-    let resent = stored.iter().find(|m| m.folder == "archive").unwrap();
-    assert_eq!(resent.thread_key, "gmail:950");
-    let reply = stored
-        .iter()
-        .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
-        .unwrap();
-    assert!(reply.seen);
-    let record: serde_json::Value = serde_json::from_str(&reply.record_json).unwrap();
-    assert_eq!(record["gmail"]["message_id"], 1003);
-    assert_eq!(
-        record["gmail"]["labels"],
-        serde_json::json!(["\\Inbox", "Klanten"])
-    );
 }

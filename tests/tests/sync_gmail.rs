@@ -1,0 +1,164 @@
+//! Sync against a scripted Gmail (`tests/src/gmail_script.rs`): X-GM-EXT-1 ids, threads and
+//! labels, and a server with CONDSTORE but no QRESYNC, whose flag changes and expunges sync still
+//! finds.
+
+use std::sync::{Arc, Mutex};
+
+use tests::gmail_script::{Commands, GmailFolder, GmailMessage, Mailbox};
+use tests::mail_fixtures::plain;
+use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
+use tests::sync_checks::{folder, mapping, messages, sync};
+
+const ANNA: &str = "anna@example.nl";
+
+fn message(id: u64, thread: u64, labels: &'static str, seen: bool, raw: &[u8]) -> GmailMessage {
+    GmailMessage {
+        gm_msgid: id,
+        gm_thrid: thread,
+        labels,
+        seen,
+        raw: raw.to_vec(),
+        expunged: false,
+        modseq: 1,
+    }
+}
+
+/// Anna's Gmail: a quote and its reply in INBOX and All Mail, and a resend of the quote (the same
+/// Message-ID and size, another Gmail message) in All Mail only; linked and mapped.
+async fn gmail_world() -> (OAuthWorld, Mailbox, Commands) {
+    let quote = plain(
+        "quote-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Offerte",
+        "body",
+    );
+    let reply = plain(
+        "reply-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Re: Offerte",
+        "ok",
+    );
+    let inbox = GmailFolder {
+        name: "INBOX",
+        special_use: "",
+        messages: vec![
+            message(1001, 900, "\\Inbox \\Important", false, &quote),
+            message(1003, 900, "\\Inbox Klanten", true, &reply),
+        ],
+    };
+    let all_mail = GmailFolder {
+        name: "[Gmail]/All Mail",
+        special_use: " \\All",
+        messages: vec![
+            message(1001, 900, "\\Inbox \\Important", false, &quote),
+            message(1002, 950, "", true, &quote),
+            message(1003, 900, "\\Inbox Klanten", true, &reply),
+        ],
+    };
+    let pki = tests::tls_server::TestPki::new();
+    let gmail: Mailbox = Arc::new(Mutex::new(vec![inbox, all_mail]));
+    let (endpoint, commands) = tests::gmail_script::start(&pki, gmail.clone()).await;
+    let ca = pki.ca_pem.clone();
+    let w = OAuthWorld::with(|s| {
+        point_imap_at(s, &endpoint);
+        s.tls.extra_roots.push(ca);
+    })
+    .await;
+    w.link("m1", "google").await.expect("linked");
+    let map = mapping("INBOX", Some("[Gmail]/All Mail"));
+    captured(w.mailbox("m1").set_mapping(&map).await.unwrap()).expect("mapped");
+    (w, gmail, commands)
+}
+
+#[tokio::test]
+async fn one_record_per_gmail_id_with_its_thread_and_labels() {
+    let (w, _, _) = gmail_world().await;
+    let report = sync(&w).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(folder(&report, "INBOX").created, 2, "{report:?}");
+    let all = folder(&report, "[Gmail]/All Mail");
+    assert_eq!((all.created, all.skipped), (1, 2), "{report:?}");
+    let stored = messages(&w);
+    assert_eq!(
+        stored.len(),
+        3,
+        "one record per X-GM-MSGID, the resend apart"
+    );
+    let in_inbox: Vec<_> = stored.iter().filter(|m| m.folder == "inbox").collect();
+    assert_eq!(in_inbox.len(), 2);
+    assert!(in_inbox.iter().all(|m| m.thread_key == "gmail:900"));
+    let resent = stored.iter().find(|m| m.folder == "archive").unwrap();
+    assert_eq!(resent.thread_key, "gmail:950");
+    let reply = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
+        .unwrap();
+    assert!(reply.seen);
+    let record: serde_json::Value = serde_json::from_str(&reply.record_json).unwrap();
+    assert_eq!(record["gmail"]["message_id"], 1003);
+    assert_eq!(
+        record["gmail"]["labels"],
+        serde_json::json!(["\\Inbox", "Klanten"])
+    );
+}
+
+#[tokio::test]
+async fn without_qresync_flag_changes_and_archiving_are_still_found() {
+    let (w, gmail, commands) = gmail_world().await;
+    sync(&w).await;
+
+    // Nothing changed: CONDSTORE's mod-sequence has not moved, so no flags are asked for.
+    commands.lock().unwrap().clear();
+    let report = sync(&w).await;
+    assert!(
+        report
+            .folders
+            .iter()
+            .all(|f| f.created + f.updated + f.removed == 0)
+    );
+    let sent = commands.lock().unwrap().clone();
+    assert!(!sent.iter().any(|c| c.contains("FLAGS")), "{sent:?}");
+
+    // The quote is archived (gone from INBOX), the reply marked unread.
+    {
+        let mut folders = gmail.lock().unwrap();
+        folders[0].messages[0].expunged = true;
+        folders[0].messages[0].modseq = 5;
+        folders[0].messages[1].seen = false;
+        folders[0].messages[1].modseq = 6;
+        folders[1].messages[2].seen = false;
+        folders[1].messages[2].modseq = 6;
+    }
+    commands.lock().unwrap().clear();
+    let report = sync(&w).await;
+    let sent = commands.lock().unwrap().clone();
+    assert!(
+        sent.iter()
+            .any(|c| c.contains("(UID FLAGS) (CHANGEDSINCE 1)")),
+        "only what changed since the checkpoint's mod-sequence: {sent:?}"
+    );
+    let inbox = folder(&report, "INBOX");
+    assert_eq!(
+        (inbox.created, inbox.updated, inbox.removed),
+        (0, 2, 0),
+        "{report:?}"
+    );
+    let stored = messages(&w);
+    assert_eq!(stored.len(), 3);
+    let quote = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("Offerte") && m.thread_key == "gmail:900")
+        .unwrap();
+    assert_eq!(
+        (quote.folder, quote.removed),
+        ("archive", false),
+        "moved, not removed"
+    );
+    let reply = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
+        .unwrap();
+    assert!(!reply.seen);
+}
