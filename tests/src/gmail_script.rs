@@ -40,6 +40,11 @@ pub type Commands = Arc<Mutex<Vec<String>>>;
 
 /// Starts the server on a free port; returns `imaps://127.0.0.1:<port>` and what it will be sent.
 pub async fn start(pki: &TestPki, folders: Mailbox) -> (String, Commands) {
+    start_with(pki, folders, true).await
+}
+
+/// As `start`; without `condstore`, the server has no mod-sequences (an older IMAP server).
+pub async fn start_with(pki: &TestPki, folders: Mailbox, condstore: bool) -> (String, Commands) {
     let commands = Commands::default();
     let log = commands.clone();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -52,7 +57,7 @@ pub async fn start(pki: &TestPki, folders: Mailbox) -> (String, Commands) {
             let log = log.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
-                    let _ = serve(tls, folders, log).await;
+                    let _ = serve(tls, folders, log, condstore).await;
                 }
             });
         }
@@ -78,14 +83,23 @@ fn uids(set: &str, max: usize) -> Vec<usize> {
     out
 }
 
-async fn serve<S>(stream: S, mailbox: Mailbox, log: Commands) -> std::io::Result<()>
+async fn serve<S>(
+    stream: S,
+    mailbox: Mailbox,
+    log: Commands,
+    condstore: bool,
+) -> std::io::Result<()>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let mut stream = BufReader::new(stream);
+    let extra = if condstore { " CONDSTORE" } else { "" };
     stream
         .write_all(
-            b"* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1 CONDSTORE] Gimap ready\r\n",
+            format!(
+                "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2 X-GM-EXT-1{extra}] Gimap ready\r\n"
+            )
+            .as_bytes(),
         )
         .await?;
     let mut selected: Option<GmailFolder> = None;
@@ -103,7 +117,9 @@ where
         let folders = mailbox.lock().expect("mailbox").clone();
         let mut out = String::new();
         if upper.starts_with("CAPABILITY") {
-            out.push_str("* CAPABILITY IMAP4rev1 X-GM-EXT-1 UIDPLUS CONDSTORE\r\n");
+            out.push_str(&format!(
+                "* CAPABILITY IMAP4rev1 X-GM-EXT-1 UIDPLUS{extra}\r\n"
+            ));
         } else if upper.starts_with("LIST") {
             for f in &folders {
                 out.push_str(&format!(
@@ -115,13 +131,17 @@ where
             let name = command.split('"').nth(1).unwrap_or("");
             selected = folders.iter().find(|f| f.name == name).cloned();
             match &selected {
-                Some(f) => out.push_str(&format!(
-                    "* {} EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n\
-                     * OK [HIGHESTMODSEQ {}] modseq\r\n",
-                    f.messages.iter().filter(|m| !m.expunged).count(),
-                    f.messages.len() + 1,
-                    f.messages.iter().map(|m| m.modseq).max().unwrap_or(1)
-                )),
+                Some(f) => {
+                    out.push_str(&format!(
+                        "* {} EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n* OK [UIDNEXT {}] next\r\n",
+                        f.messages.iter().filter(|m| !m.expunged).count(),
+                        f.messages.len() + 1,
+                    ));
+                    if condstore {
+                        let highest = f.messages.iter().map(|m| m.modseq).max().unwrap_or(1);
+                        out.push_str(&format!("* OK [HIGHESTMODSEQ {highest}] modseq\r\n"));
+                    }
+                }
                 None => {
                     stream
                         .write_all(format!("{tag} NO [NONEXISTENT] Unknown Mailbox\r\n").as_bytes())
@@ -156,12 +176,13 @@ where
                 if m.expunged || m.modseq <= changed_since {
                     continue;
                 } else if !upper.contains("BODY") && !upper.contains("X-GM-MSGID") {
+                    let modseq = if condstore {
+                        format!(" MODSEQ ({})", m.modseq)
+                    } else {
+                        String::new()
+                    };
                     bytes.extend(
-                        format!(
-                            "* {uid} FETCH (UID {uid} FLAGS ({flags}) MODSEQ ({}))\r\n",
-                            m.modseq
-                        )
-                        .as_bytes(),
+                        format!("* {uid} FETCH (UID {uid} FLAGS ({flags}){modseq})\r\n").as_bytes(),
                     );
                 } else if upper.contains("X-GM-MSGID") {
                     bytes.extend(

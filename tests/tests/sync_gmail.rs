@@ -23,9 +23,14 @@ fn message(id: u64, thread: u64, labels: &'static str, seen: bool, raw: &[u8]) -
     }
 }
 
-/// Anna's Gmail: a quote and its reply in INBOX and All Mail, and a resend of the quote (the same
-/// Message-ID and size, another Gmail message) in All Mail only; linked and mapped.
 async fn gmail_world() -> (OAuthWorld, Mailbox, Commands) {
+    gmail_world_with(true).await
+}
+
+/// Anna's Gmail: a quote and its reply in INBOX and All Mail, and a resend of the quote (the same
+/// Message-ID and size, another Gmail message) in All Mail only; linked and mapped. Without
+/// `condstore` the server keeps no mod-sequences.
+async fn gmail_world_with(condstore: bool) -> (OAuthWorld, Mailbox, Commands) {
     let quote = plain(
         "quote-1",
         "Klant <klant@example.com>",
@@ -59,7 +64,8 @@ async fn gmail_world() -> (OAuthWorld, Mailbox, Commands) {
     };
     let pki = tests::tls_server::TestPki::new();
     let gmail: Mailbox = Arc::new(Mutex::new(vec![inbox, all_mail]));
-    let (endpoint, commands) = tests::gmail_script::start(&pki, gmail.clone()).await;
+    let (endpoint, commands) =
+        tests::gmail_script::start_with(&pki, gmail.clone(), condstore).await;
     let ca = pki.ca_pem.clone();
     let w = OAuthWorld::with(|s| {
         point_imap_at(s, &endpoint);
@@ -158,6 +164,26 @@ async fn without_qresync_flag_changes_and_archiving_are_still_found() {
     );
     let reply = stored
         .iter()
+        .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
+        .unwrap();
+    assert!(!reply.seen);
+}
+
+#[tokio::test]
+async fn without_condstore_the_latest_messages_flags_are_read_each_time() {
+    let (w, gmail, commands) = gmail_world_with(false).await;
+    sync(&w).await;
+    gmail.lock().unwrap()[0].messages[1].seen = false;
+    commands.lock().unwrap().clear();
+    let report = sync(&w).await;
+    let sent = commands.lock().unwrap().clone();
+    assert!(
+        sent.iter().any(|c| c.ends_with("1:2 (UID FLAGS)")),
+        "the known UIDs' flags: {sent:?}"
+    );
+    assert_eq!(folder(&report, "INBOX").updated, 1, "{report:?}");
+    let reply = messages(&w)
+        .into_iter()
         .find(|m| m.subject.as_deref() == Some("Re: Offerte"))
         .unwrap();
     assert!(!reply.seen);
