@@ -188,3 +188,20 @@ async fn without_condstore_the_latest_messages_flags_are_read_each_time() {
         .unwrap();
     assert!(!reply.seen);
 }
+
+#[tokio::test]
+async fn a_message_the_imap_codec_refuses_is_still_delivered() {
+    let (w, gmail, _) = gmail_world().await;
+    // imap-codec refuses a literal with a NUL byte; the message must not be skipped.
+    let with_nul = b"Message-ID: <nul-1@example.com>\r\nSubject: Nul\r\n\r\nbroken\0body\r\n";
+    gmail.lock().unwrap()[0]
+        .messages
+        .push(message(1004, 960, "\\Inbox", false, with_nul));
+    let report = sync(&w).await;
+    assert_eq!(folder(&report, "INBOX").created, 3, "{report:?}");
+    let nul = messages(&w)
+        .into_iter()
+        .find(|m| m.subject.as_deref() == Some("Nul"))
+        .expect("delivered");
+    assert_eq!(nul.thread_key, "gmail:960");
+}

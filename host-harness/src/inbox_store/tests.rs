@@ -139,3 +139,19 @@ fn a_folder_reset_forgets_the_old_uids_only() {
     let messages = db.inbox_messages("a").unwrap();
     assert_eq!(messages.iter().filter(|m| m.removed).count(), 1);
 }
+
+#[test]
+fn a_location_that_changes_record_leaves_the_old_one() {
+    let db = Database::open_in_memory().unwrap();
+    db.inbox_deliver("a", &[message("first-key", 0, at("INBOX", 1))])
+        .unwrap();
+    // The same UID delivered again under another key: the first record has no place left.
+    db.inbox_deliver("a", &[message("second-key", 0, at("INBOX", 1))])
+        .unwrap();
+    let messages = db.inbox_messages("a").unwrap();
+    let first = messages
+        .iter()
+        .find(|m| m.dedupe_key == "first-key")
+        .unwrap();
+    assert!(first.removed && first.locations.is_empty());
+}

@@ -63,11 +63,10 @@ fn refresh(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<&'stat
 }
 
 fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> rusqlite::Result<Option<i64>> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
-        params![mailbox, l.remote_folder, l.uid_validity, l.uid],
-        |row| row.get(0),
-    )
+    )?
+    .query_row(params![mailbox, l.remote_folder, l.uid_validity, l.uid], |row| row.get(0))
     .optional()
 }
 
@@ -99,12 +98,17 @@ impl Database {
                 } else {
                     tx.last_insert_rowid()
                 };
+                // A location held by another record (a dedupe key that changed) leaves it.
+                let previous = message_at(&tx, mailbox, &m.location)?.filter(|p| *p != id);
                 tx.prepare_cached(
                     "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
                 )?
                 .execute(params![mailbox, m.location.remote_folder, m.location.uid_validity, m.location.uid, id, m.folder, m.flags])?;
+                if let Some(previous) = previous {
+                    refresh(&tx, previous)?;
+                }
                 if !existing {
                     counts.created += 1;
                 } else if refresh(&tx, id)?.is_some() {

@@ -91,7 +91,14 @@ pub fn examine(
     for data in answer.data {
         match data {
             Data::Exists(n) => examined.exists = n,
-            Data::Vanished { known_uids, .. } => examined.vanished.extend(expand(&known_uids, cap)),
+            Data::Vanished { known_uids, .. } => {
+                examined.vanished.extend(expand(&known_uids, cap));
+                // At most every known UID once: repeated ranges cannot grow it without end.
+                if examined.vanished.len() > cap as usize {
+                    examined.vanished.sort_unstable();
+                    examined.vanished.dedup();
+                }
+            }
             Data::Fetch { items, .. } => {
                 let mut uid = None;
                 let mut flags = None;

@@ -1,7 +1,7 @@
 //! UID FETCH, pipelined: several commands in flight at once, each message handed on as its
 //! response arrives (and dropped after), each command's end reported so its batch can be
-//! delivered and checkpointed. Gmail's `X-GM-*` items, which the codec cannot read, go through
-//! `gmail`'s reader.
+//! delivered and checkpointed. Responses the codec cannot read (Gmail's `X-GM-*` items, a message
+//! with a NUL byte) go through `raw_fetch`'s reader.
 
 use imap_next::client::Event;
 use imap_next::imap_types::core::Tag;
@@ -10,7 +10,7 @@ use imap_next::imap_types::flag::{Flag, FlagFetch};
 use imap_next::imap_types::response::{Data, Status, StatusKind};
 
 use super::session::{Incoming, status_kind};
-use super::{ImapError, Session, gmail};
+use super::{ImapError, Session, raw_fetch};
 use crate::sync::{Flags, GmailIds};
 
 /// One message's fetched items; what was not asked for is `None`.
@@ -64,7 +64,7 @@ pub fn pipelined<E: From<ImapError>>(
             Incoming::Event(Event::DataReceived {
                 data: Data::Fetch { items, .. },
             }) => on_event(FetchEvent::Message(fetched(items.into_inner())))?,
-            Incoming::Unparsed(bytes) => match gmail::read_fetch(&bytes) {
+            Incoming::Unparsed(bytes) => match raw_fetch::read_fetch(&bytes) {
                 Some(message) => on_event(FetchEvent::Message(message))?,
                 None => {
                     return Err(ImapError::Protocol(

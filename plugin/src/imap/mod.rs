@@ -5,16 +5,16 @@
 mod auth;
 pub mod examine;
 pub mod fetch;
-mod gmail;
 mod list;
+mod raw_fetch;
 mod session;
 #[cfg(test)]
 mod tests;
 pub mod utf7;
 
 pub use auth::{AuthOutcome, authenticate};
-pub use gmail::ITEMS as GMAIL_ITEMS;
 pub use list::{RemoteFolder, SpecialUse, list_folders};
+pub use raw_fetch::ITEMS as GMAIL_ITEMS;
 pub use session::{Answer, Session};
 
 /// Tells the server who is calling (RFC 2971), where it has ID; Google asks clients to.

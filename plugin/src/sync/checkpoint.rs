@@ -18,6 +18,9 @@ pub struct Checkpoint {
     pub modseq: Option<u64>,
     /// Set while the first sync (or a rescan) is under way: its backfill date (`1-Jan-2024`).
     pub backfill_since: Option<String>,
+    /// The first sync's backfill date, kept: a rescan after a UIDVALIDITY change reaches as far.
+    #[serde(default)]
+    pub synced_since: Option<String>,
     /// Set while a rescan after a UIDVALIDITY change is under way.
     pub reset_pending: bool,
     /// How many messages the folder held when it was last synced to its end (all of them at or

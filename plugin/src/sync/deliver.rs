@@ -2,7 +2,7 @@
 //! message id where the server has one, else Message-ID and size), and handed to the inbox a
 //! batch at a time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::folder::FolderSync;
 use super::{Delivery, FolderReport, GmailIds, Location, Progress, SyncError};
@@ -22,6 +22,8 @@ pub struct Deliverer<'a, 'r> {
     pending_bytes: Vec<u64>,
     /// Gmail's ids by UID, fetched apart from the messages.
     gmail: HashMap<u32, GmailIds>,
+    /// The UIDs queued in this run: a server that sends one twice gets it delivered once.
+    queued: HashSet<u32>,
     total: u32,
     done: u32,
 }
@@ -39,6 +41,7 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             pending: vec![Vec::new(); batches],
             pending_bytes: vec![0; batches],
             gmail: HashMap::new(),
+            queued: HashSet::new(),
             total,
             done: 0,
         }
@@ -51,7 +54,8 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         }
     }
 
-    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`; a batch
+    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`, once per
+    /// UID; a batch
     /// whose messages reach `EARLY_DELIVERY_BYTES` is delivered at once, to bound memory.
     pub fn add(
         &mut self,
@@ -60,6 +64,9 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         uid_validity: u32,
         header_only: bool,
     ) -> Result<(), SyncError> {
+        if !self.queued.insert(message.uid) {
+            return Ok(());
+        }
         let body = message.body.unwrap_or_default();
         let size = message.size.unwrap_or(body.len() as u64);
         let mut record = crate::normalize(
@@ -69,7 +76,8 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             },
             self.sync.address,
         );
-        self.report.bytes += body.len() as u64;
+        let raw_len = body.len() as u64;
+        self.report.bytes += raw_len;
         drop(body);
         record.size = size;
         record.truncated = header_only;
@@ -89,8 +97,13 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             flags: message.flags.unwrap_or_default(),
             gmail: None,
         });
-        self.pending_bytes[batch] += size;
-        if self.pending_bytes[batch] >= EARLY_DELIVERY_BYTES {
+        self.pending_bytes[batch] += raw_len;
+        // Not before Gmail's ids are in for every queued message: they decide the dedupe key.
+        let ids_in = !self.sync.gmail
+            || self.pending[batch]
+                .iter()
+                .all(|d| self.gmail.contains_key(&d.location.uid));
+        if self.pending_bytes[batch] >= EARLY_DELIVERY_BYTES && ids_in {
             self.flush(batch)?;
         }
         Ok(())

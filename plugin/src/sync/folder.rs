@@ -62,8 +62,11 @@ impl FolderSync<'_> {
                 fresh(opened.uid_validity, opened.highest_modseq, since(), false)
             }
             Some(c) if c.uid_validity != opened.uid_validity => {
+                // The rescan reaches as far back as the first sync did, so what the CRM holds
+                // is matched, not marked removed by the reset.
                 report.uid_validity_reset = true;
-                fresh(opened.uid_validity, opened.highest_modseq, since(), true)
+                let window = c.synced_since.unwrap_or_else(since);
+                fresh(opened.uid_validity, opened.highest_modseq, window, true)
             }
             Some(c) => {
                 let location = |uid| self.location(c.uid_validity, uid);
@@ -109,7 +112,9 @@ impl FolderSync<'_> {
         let mut done = cp.clone();
         done.modseq = opened.highest_modseq;
         done.reset_pending = false;
-        done.exists = Some(opened.exists);
+        // The count covers every UID up to the checkpoint only if none came after EXAMINE.
+        let seen_by_examine = opened.uid_next.map(|n| n.saturating_sub(1));
+        done.exists = (seen_by_examine == Some(cp.last_uid)).then_some(opened.exists);
         Ok(Pending {
             remote_folder: self.remote_folder.to_string(),
             changes,
@@ -136,7 +141,10 @@ impl FolderSync<'_> {
         let criteria = match &cp.backfill_since {
             Some(since) => format!("SINCE {since}"),
             // Nothing new since the checkpoint: no second round trip.
-            None if uid_next.is_some_and(|n| n <= cp.last_uid + 1) => return Ok(Vec::new()),
+            None if uid_next.is_some_and(|n| n <= cp.last_uid.saturating_add(1)) => {
+                return Ok(Vec::new());
+            }
+            None if cp.last_uid == u32::MAX => return Ok(Vec::new()),
             None => format!("UID {}:*", cp.last_uid + 1),
         };
         let uids: Vec<u32> = examine::search(session, &criteria)?
@@ -196,7 +204,8 @@ impl FolderSync<'_> {
     }
 
     /// Without QRESYNC: when the folder holds fewer messages than at the last sync plus the new
-    /// ones, the UIDs it still holds, for the CRM to find what vanished.
+    /// ones (or that count is not known), the UIDs it still holds, for the CRM to find what
+    /// vanished.
     fn expunges(
         &self,
         session: &mut Session,
@@ -204,9 +213,12 @@ impl FolderSync<'_> {
         exists: u32,
         new: usize,
     ) -> Result<Vec<Change>, SyncError> {
-        match cp.exists {
-            Some(before) if u64::from(exists) < u64::from(before) + new as u64 => {}
-            _ => return Ok(Vec::new()),
+        // An unknown count (a run cut short, mail that came during the last run) means asking.
+        if cp
+            .exists
+            .is_some_and(|before| u64::from(exists) >= u64::from(before) + new as u64)
+        {
+            return Ok(Vec::new());
         }
         let uids = examine::search(session, &format!("UID 1:{}", cp.last_uid.max(1)))?;
         Ok(vec![Change::Present {
@@ -240,13 +252,18 @@ impl FolderSync<'_> {
         let mut behind_checkpoint = 0;
         fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
             match event {
-                FetchEvent::Message(m) if m.body.is_none() => deliverer.gmail_ids(m),
                 FetchEvent::Message(m) => {
+                    // Only the UIDs asked for: a server's unsolicited answers are dropped here.
                     let b = batches.partition_point(|b| b.last_uid() < m.uid);
-                    if batches
+                    let asked = batches
                         .get(b)
-                        .is_some_and(|b| b.uids.binary_search(&m.uid).is_ok())
-                    {
+                        .is_some_and(|b| b.uids.binary_search(&m.uid).is_ok());
+                    if !asked {
+                        return Ok(());
+                    }
+                    if m.body.is_none() {
+                        deliverer.gmail_ids(m);
+                    } else {
                         deliverer.add(b, m, cp.uid_validity, batches[b].header_only)?;
                     }
                 }
@@ -278,6 +295,7 @@ fn fresh(uid_validity: u32, modseq: Option<u64>, since: String, reset: bool) -> 
         uid_validity,
         last_uid: 0,
         modseq,
+        synced_since: Some(since.clone()),
         backfill_since: Some(since),
         reset_pending: reset,
         exists: None,

@@ -61,9 +61,10 @@ struct Run {
     reports: Vec<FolderReport>,
     finished: BTreeSet<String>,
     pending: Vec<Pending>,
-    complete: bool,
     commands: u32,
-    reconnected_for_token: bool,
+    /// Connections made in this run: the token-expiry reconnect happens on the first only,
+    /// since `with_linked_access` refreshes the token once per call.
+    connections: u32,
 }
 
 /// Syncs every mapped folder once.
@@ -86,9 +87,8 @@ pub fn sync_once(env: &Env) -> Result<SyncReport, MailboxError> {
         reports: Vec::new(),
         finished: BTreeSet::new(),
         pending: Vec::new(),
-        complete: true,
         commands: 0,
-        reconnected_for_token: false,
+        connections: 0,
     };
     let outcome = with_linked_access(env, |provider, account, token| {
         run.connect_and_sync(env, provider, account, token)
@@ -96,10 +96,11 @@ pub fn sync_once(env: &Env) -> Result<SyncReport, MailboxError> {
     // Changes go last, also after a run cut short: each covers a folder whose new messages are in.
     run.apply_changes(env);
     outcome?;
+    let complete = run.complete();
     let report = SyncReport {
         started_at: crate::normalize::dates::utc_rfc3339(env.now),
         folders: run.reports,
-        complete: run.complete,
+        complete,
         imap_commands: run.commands,
         millis: started.elapsed().as_millis() as u64,
     };
@@ -124,6 +125,12 @@ fn crm_folder(name: &str) -> CrmFolder {
 }
 
 impl Run {
+    /// Every mapped folder synced to its end, its changes applied, without an error.
+    fn complete(&self) -> bool {
+        self.folders.iter().all(|(_, f)| self.finished.contains(f))
+            && self.reports.iter().all(|r| r.error.is_none())
+    }
+
     /// One connection's work; `Ok(None)` asks for a fresh access token and another connection
     /// (the login was refused, or the server dropped the session after the token expired).
     fn connect_and_sync(
@@ -144,6 +151,7 @@ impl Run {
                 .max_message_bytes
                 .saturating_add(1024 * 1024)
                 .clamp(u64::from(imap::MAX_RESPONSE_BYTES), u64::from(u32::MAX)) as u32;
+        self.connections += 1;
         let mut session = imap::connect_with_cap(env.imap, &endpoint, cap).map_err(imap_kind)?;
         imap::identify(&mut session).map_err(imap_kind)?;
         match imap::authenticate(&mut session, &account.settings.username, token)
@@ -162,9 +170,7 @@ impl Run {
         let outcome = self.sync_folders(env, provider, account, &mut session, gmail, qresync);
         self.commands += session.commands_sent() - before;
         if let Some(lost) = outcome {
-            if lost.dropped && !self.reconnected_for_token && token_expired(env) {
-                self.reconnected_for_token = true;
-                self.complete = true;
+            if lost.dropped && self.connections == 1 && token_expired(env) {
                 self.reports[lost.folder].error = None;
                 env.log.log(
                     Level::Info,
@@ -226,13 +232,11 @@ impl Run {
                     );
                     report.error = fail(ErrorKind::FolderMissing(remote.clone()));
                     self.finished.insert(remote);
-                    self.complete = false;
                 }
                 Err(SyncError::Imap(e)) => {
                     // The session cannot be trusted after a protocol error either.
                     let dropped = matches!(e, ImapError::Socket(_));
                     report.error = fail(imap_kind(e));
-                    self.complete = false;
                     return Some(ConnectionLost {
                         dropped,
                         folder: index,
@@ -240,12 +244,10 @@ impl Run {
                 }
                 Err(SyncError::Inbox(f)) => {
                     report.error = fail(ErrorKind::InboxFailed(f.0));
-                    self.complete = false;
                     return None;
                 }
                 Err(SyncError::Storage(e)) => {
                     report.error = Some(e);
-                    self.complete = false;
                     return None;
                 }
             }
@@ -275,7 +277,6 @@ impl Run {
                 (Ok(changed), Some(report)) => report.add_changes(changed),
                 (Err(e), Some(report)) => {
                     report.error = Some(e);
-                    self.complete = false;
                 }
                 _ => {}
             }

@@ -1,5 +1,7 @@
-//! Gmail's fetch items (X-GM-EXT-1), which imap-codec cannot read: a small reader of one untagged
-//! FETCH response carrying `X-GM-MSGID`, `X-GM-THRID`, `X-GM-LABELS`, `UID` and `FLAGS`.
+//! FETCH responses imap-codec cannot read, read by a small reader of our own: Gmail's items
+//! (`X-GM-MSGID`, `X-GM-THRID`, `X-GM-LABELS`), and messages the codec rejects (a NUL byte in a
+//! literal, an unusual date), so that no message is skipped. It reads `UID`, `FLAGS`,
+//! `INTERNALDATE`, `RFC822.SIZE` and `BODY[…]` too.
 
 use super::fetch::Fetched;
 use super::utf7;
@@ -28,7 +30,11 @@ pub fn read_fetch(bytes: &[u8]) -> Option<Fetched> {
     if rest.len() < 6 || !rest[..6].eq_ignore_ascii_case(b"FETCH ") {
         return None;
     }
-    let mut reader = Reader { bytes: rest, at: 6 };
+    let mut reader = Reader {
+        bytes: rest,
+        at: 6,
+        depth: 0,
+    };
     let Token::List(items) = reader.token()? else {
         return None;
     };
@@ -48,6 +54,10 @@ pub fn read_fetch(bytes: &[u8]) -> Option<Fetched> {
                 gmail.labels = labels.into_iter().filter_map(label).collect()
             }
             ("FLAGS", Token::List(flags)) => message.flags = Some(flags_from(&flags)),
+            ("RFC822.SIZE", Token::Atom(v)) => message.size = v.parse().ok(),
+            ("INTERNALDATE", Token::Text(v)) => message.internal_date = internal_date(&v),
+            (name, Token::Text(body)) if name.starts_with("BODY[") => message.body = Some(body),
+            (name, Token::Nil) if name.starts_with("BODY[") => message.body = Some(Vec::new()),
             _ => {}
         }
     }
@@ -56,6 +66,41 @@ pub fn read_fetch(bytes: &[u8]) -> Option<Fetched> {
     }
     message.gmail = saw_gmail.then_some(gmail);
     Some(message)
+}
+
+/// `24-Nov-2026 10:00:00 +0100` as seconds since the Unix epoch.
+fn internal_date(text: &[u8]) -> Option<i64> {
+    const MONTHS: [&str; 12] = [
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ];
+    let text = std::str::from_utf8(text).ok()?.trim();
+    let (date, rest) = text.split_once(' ')?;
+    let (time, zone) = rest.split_once(' ')?;
+    let mut d = date.split('-');
+    let day: u32 = d.next()?.parse().ok()?;
+    let month_name = d.next()?;
+    let month = MONTHS
+        .iter()
+        .position(|m| month_name.eq_ignore_ascii_case(m));
+    let year: i64 = d.next()?.parse().ok()?;
+    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
+    let sign = if zone.starts_with('-') { -1 } else { 1 };
+    let zone: i64 = zone.trim_start_matches(['+', '-']).parse().ok()?;
+    let offset = sign * ((zone / 100) * 3600 + (zone % 100) * 60);
+    let days = days_from_civil(year, month? as i64 + 1, i64::from(day));
+    Some(days * 86_400 + h * 3600 + m * 60 + sec - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 fn label(token: Token) -> Option<String> {
@@ -84,9 +129,13 @@ fn flags_from(tokens: &[Token]) -> Flags {
     flags
 }
 
+/// How deeply lists may nest: a FETCH response needs three levels; a hostile one gets no more.
+const MAX_DEPTH: usize = 8;
+
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
+    depth: usize,
 }
 
 impl Reader<'_> {
@@ -100,12 +149,17 @@ impl Reader<'_> {
         self.skip_spaces();
         match *self.bytes.get(self.at)? {
             b'(' => {
+                if self.depth >= MAX_DEPTH {
+                    return None;
+                }
                 self.at += 1;
+                self.depth += 1;
                 let mut items = Vec::new();
                 loop {
                     self.skip_spaces();
                     if *self.bytes.get(self.at)? == b')' {
                         self.at += 1;
+                        self.depth -= 1;
                         return Some(Token::List(items));
                     }
                     items.push(self.token()?);
@@ -186,6 +240,27 @@ X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\" &AMk-t&AOk-) UID 5 FLAG
     fn reads_a_label_sent_as_a_literal() {
         let line = b"* 1 FETCH (UID 9 X-GM-MSGID 7 X-GM-THRID 7 X-GM-LABELS ({5}\r\nab cd))\r\n";
         assert_eq!(read_fetch(line).unwrap().gmail.unwrap().labels, ["ab cd"]);
+    }
+
+    #[test]
+    fn reads_a_message_the_codec_rejects() {
+        // A NUL byte in the literal: imap-codec refuses it; the message must not be skipped.
+        let line = b"* 3 FETCH (UID 7 FLAGS (\\Seen \\Flagged) INTERNALDATE \"24-Nov-2026 10:00:00 +0100\" \
+RFC822.SIZE 13 BODY[] {13}\r\nSubject: a\0\r\n)\r\n";
+        let m = read_fetch(line).expect("a fetch response");
+        assert_eq!((m.uid, m.size), (7, Some(13)));
+        assert_eq!(m.body.as_deref(), Some(&b"Subject: a\0\r\n"[..]));
+        assert_eq!(m.internal_date, Some(1_795_510_800));
+        assert!(m.gmail.is_none());
+        let flags = m.flags.unwrap();
+        assert!(flags.seen && flags.flagged && !flags.answered);
+    }
+
+    #[test]
+    fn refuses_lists_nested_too_deep() {
+        let mut line = b"* 1 FETCH (UID 1 X-GM-LABELS ".to_vec();
+        line.extend(std::iter::repeat_n(b'(', 10_000));
+        assert!(read_fetch(&line).is_none());
     }
 
     #[test]
