@@ -186,10 +186,12 @@ pub struct SyncLimits {
     pub backfill_days: u32,
 }
 
+/// The host's defaults (`PluginLimits` in host-harness/src/settings.rs); the plugin always gets
+/// the limits through `config`, so these serve native tests only.
 impl Default for SyncLimits {
     fn default() -> Self {
         SyncLimits {
-            max_message_bytes: 32 * 1024 * 1024,
+            max_message_bytes: 50 * 1024 * 1024,
             max_delivery_batch: 200,
             backfill_days: 30,
         }

@@ -6,9 +6,8 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
-use crate::tls_server::TestPki;
+use crate::tls_server::{TestPki, serve_imaps};
 
 /// A message as Gmail holds it.
 #[derive(Clone)]
@@ -47,22 +46,11 @@ pub async fn start(pki: &TestPki, folders: Mailbox) -> (String, Commands) {
 pub async fn start_with(pki: &TestPki, folders: Mailbox, condstore: bool) -> (String, Commands) {
     let commands = Commands::default();
     let log = commands.clone();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let acceptor = pki.acceptor();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            let folders = folders.clone();
-            let log = log.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    let _ = serve(tls, folders, log, condstore).await;
-                }
-            });
-        }
-    });
-    (format!("imaps://127.0.0.1:{port}"), commands)
+    let endpoint = serve_imaps(pki, move |tls| {
+        serve(tls, folders.clone(), log.clone(), condstore)
+    })
+    .await;
+    (endpoint, commands)
 }
 
 /// The UIDs of a set such as `1:2,4` (no `*`: sync never sends one with Gmail's items).

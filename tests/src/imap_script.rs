@@ -2,9 +2,8 @@
 //! LIST, one of the answers a broken or hostile server might give.
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
 
-use crate::tls_server::TestPki;
+use crate::tls_server::{TestPki, serve_imaps};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Misbehaviour {
@@ -26,20 +25,7 @@ pub enum Misbehaviour {
 
 /// Starts the server on a free port; returns `imaps://127.0.0.1:<port>`.
 pub async fn start(pki: &TestPki, misbehaviour: Misbehaviour) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let acceptor = pki.acceptor();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                if let Ok(tls) = acceptor.accept(tcp).await {
-                    let _ = serve(tls, misbehaviour).await;
-                }
-            });
-        }
-    });
-    format!("imaps://127.0.0.1:{port}")
+    serve_imaps(pki, move |tls| serve(tls, misbehaviour)).await
 }
 
 async fn serve<S>(stream: S, misbehaviour: Misbehaviour) -> std::io::Result<()>

@@ -19,16 +19,22 @@ pub fn plain(id: &str, from: &str, to: &str, subject: &str, body: &str) -> Vec<u
     .into_bytes()
 }
 
-/// A message of about `size` bytes: a short text and one base64 attachment filling the rest.
-pub fn with_attachment(id: &str, to: &str, size: usize) -> Vec<u8> {
-    let raw_len = size / 4 * 3;
-    let data: Vec<u8> = (0..raw_len).map(|i| (i * 7 % 251) as u8).collect();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+/// `data` in base64, in lines of 76 characters each ending in CRLF, as MIME bodies have it.
+pub fn base64_lines(data: &[u8]) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
     let mut lines = String::with_capacity(encoded.len() + encoded.len() / 38);
     for chunk in encoded.as_bytes().chunks(76) {
         lines.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
         lines.push_str("\r\n");
     }
+    lines
+}
+
+/// A message of about `size` bytes: a short text and one base64 attachment filling the rest.
+pub fn with_attachment(id: &str, to: &str, size: usize) -> Vec<u8> {
+    let raw_len = size / 4 * 3;
+    let data: Vec<u8> = (0..raw_len).map(|i| (i * 7 % 251) as u8).collect();
+    let lines = base64_lines(&data);
     format!(
         "Message-ID: <{id}@mail.example.org>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\
          From: Supplier <supplier@example.com>\r\nTo: {to}\r\nSubject: Drawings {id}\r\n\

@@ -77,6 +77,30 @@ impl Default for TestPki {
     }
 }
 
+/// Serves every connection to a free loopback port over TLS with `serve`, each on a task of its
+/// own (a handshake that fails is dropped); returns `imaps://127.0.0.1:<port>`.
+pub async fn serve_imaps<F, Fut>(pki: &TestPki, serve: F) -> String
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let acceptor = pki.acceptor();
+    let serve = Arc::new(serve);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, serve) = (acceptor.clone(), serve.clone());
+            tokio::spawn(async move {
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let _ = serve(tls).await;
+                }
+            });
+        }
+    });
+    format!("imaps://127.0.0.1:{port}")
+}
+
 /// What a test server says on each connection.
 #[derive(Clone, Copy)]
 pub enum Script {

@@ -29,6 +29,11 @@ struct StoredRecord<'a> {
     gmail: Option<&'a crate::bindings::inbox::GmailIds>,
 }
 
+/// The CRM folder's name (`inbox`, `sent`, ...).
+pub fn folder_name(f: CrmFolder) -> &'static str {
+    store::FOLDERS[usize::from(folder_index(f))]
+}
+
 pub fn folder_index(f: CrmFolder) -> u8 {
     match f {
         CrmFolder::Inbox => 0,
@@ -131,7 +136,7 @@ impl inbox::Host for HostState {
         self.services.progress.notify(&SyncProgress {
             mailbox: self.mailbox.id.clone(),
             remote_folder: progress.remote_folder,
-            crm_folder: store::FOLDERS[usize::from(folder_index(progress.crm_folder))],
+            crm_folder: folder_name(progress.crm_folder),
             done: progress.done,
             total: progress.total,
             bytes: progress.bytes,

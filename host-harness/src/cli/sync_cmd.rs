@@ -108,9 +108,7 @@ pub fn last_sync_lines(stored: Option<&str>, lang: Lang) -> String {
 fn folder_line(f: &FolderReport, lang: Lang) -> String {
     let mut line = format!(
         "  {:<10} {:<24} new {:>5}  updated {:>4}  removed {:>4}  skipped {:>4}  {:.1} MiB{}{}{}\n",
-        host_harness::inbox_store::FOLDERS[usize::from(
-            host_harness::capabilities::inbox::folder_index(f.crm_folder)
-        )],
+        host_harness::capabilities::inbox::folder_name(f.crm_folder),
         f.remote_folder,
         f.created,
         f.updated,

@@ -24,7 +24,7 @@ pub fn problems(mapping: &FolderMapping, folders: &[RemoteFolder]) -> Vec<Mappin
     for (i, (crm_folder, remote)) in entries.iter().enumerate() {
         let Some(remote) = remote else { continue };
         let problem = |kind| MappingProblem {
-            crm_folder: crm_folder.to_string(),
+            crm_folder: crm_folder.name().to_string(),
             remote: remote.to_string(),
             kind,
         };

@@ -26,14 +26,34 @@ pub struct FolderMapping {
     pub sent: Option<String>,
 }
 
+/// The CRM's folders in priority order: a message in several is shown in the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CrmFolder {
+    Inbox,
+    Sent,
+    Archive,
+    Deleted,
+}
+
+impl CrmFolder {
+    pub fn name(self) -> &'static str {
+        match self {
+            CrmFolder::Inbox => "inbox",
+            CrmFolder::Sent => "sent",
+            CrmFolder::Archive => "archive",
+            CrmFolder::Deleted => "deleted",
+        }
+    }
+}
+
 impl FolderMapping {
     /// The CRM folders in sync priority order, with the remote folder each maps to.
-    pub fn entries(&self) -> [(&'static str, Option<&str>); 4] {
+    pub fn entries(&self) -> [(CrmFolder, Option<&str>); 4] {
         [
-            ("inbox", self.inbox.as_deref()),
-            ("sent", self.sent.as_deref()),
-            ("archive", self.archive.as_deref()),
-            ("deleted", self.deleted.as_deref()),
+            (CrmFolder::Inbox, self.inbox.as_deref()),
+            (CrmFolder::Sent, self.sent.as_deref()),
+            (CrmFolder::Archive, self.archive.as_deref()),
+            (CrmFolder::Deleted, self.deleted.as_deref()),
         ]
     }
 }

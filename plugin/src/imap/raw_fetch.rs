@@ -68,39 +68,12 @@ pub fn read_fetch(bytes: &[u8]) -> Option<Fetched> {
     Some(message)
 }
 
-/// `24-Nov-2026 10:00:00 +0100` as seconds since the Unix epoch.
+/// An IMAP date-time (`24-Nov-2026 10:00:00 +0100`) as seconds since the Unix epoch.
 fn internal_date(text: &[u8]) -> Option<i64> {
-    const MONTHS: [&str; 12] = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ];
     let text = std::str::from_utf8(text).ok()?.trim();
-    let (date, rest) = text.split_once(' ')?;
-    let (time, zone) = rest.split_once(' ')?;
-    let mut d = date.split('-');
-    let day: u32 = d.next()?.parse().ok()?;
-    let month_name = d.next()?;
-    let month = MONTHS
-        .iter()
-        .position(|m| month_name.eq_ignore_ascii_case(m));
-    let year: i64 = d.next()?.parse().ok()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, sec) = (t.next()??, t.next()??, t.next()??);
-    let sign = if zone.starts_with('-') { -1 } else { 1 };
-    let zone: i64 = zone.trim_start_matches(['+', '-']).parse().ok()?;
-    let offset = sign * ((zone / 100) * 3600 + (zone % 100) * 60);
-    let days = days_from_civil(year, month? as i64 + 1, i64::from(day));
-    Some(days * 86_400 + h * 3600 + m * 60 + sec - offset)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    chrono::DateTime::parse_from_str(text, "%d-%b-%Y %H:%M:%S %z")
+        .ok()
+        .map(|d| d.timestamp())
 }
 
 fn label(token: Token) -> Option<String> {

@@ -84,8 +84,12 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         if header_only {
             self.report.truncated += 1;
         }
-        record.dedupe_key =
-            identity::dedupe_key(&record.message_id, record.message_id_derived, size);
+        if size != raw_len {
+            // Headers only: the key takes the server's size of the whole message, as a full
+            // fetch of it would.
+            record.dedupe_key =
+                identity::dedupe_key(&record.message_id, record.message_id_derived, size);
+        }
         self.pending[batch].push(Delivery {
             record,
             crm_folder: self.sync.crm_folder,

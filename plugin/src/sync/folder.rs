@@ -59,14 +59,18 @@ impl FolderSync<'_> {
         let mut cp = match saved {
             None => {
                 report.first_sync = true;
-                fresh(opened.uid_validity, opened.highest_modseq, since(), false)
+                let c = fresh(opened.uid_validity, opened.highest_modseq, since(), false);
+                checkpoint::save(env.kv, self.remote_folder, &c)?;
+                c
             }
             Some(c) if c.uid_validity != opened.uid_validity => {
                 // The rescan reaches as far back as the first sync did, so what the CRM holds
                 // is matched, not marked removed by the reset.
                 report.uid_validity_reset = true;
                 let window = c.synced_since.unwrap_or_else(since);
-                fresh(opened.uid_validity, opened.highest_modseq, window, true)
+                let c = fresh(opened.uid_validity, opened.highest_modseq, window, true);
+                checkpoint::save(env.kv, self.remote_folder, &c)?;
+                c
             }
             Some(c) => {
                 let location = |uid| self.location(c.uid_validity, uid);
@@ -84,7 +88,6 @@ impl FolderSync<'_> {
                 c
             }
         };
-        checkpoint::save(env.kv, self.remote_folder, &cp)?;
 
         let candidates = self.candidates(session, &cp, opened.uid_next)?;
         if known.is_none() && cp.backfill_since.is_none() {

@@ -42,17 +42,11 @@ impl From<MailboxError> for SyncError {
 
 /// The first day of the backfill window, as IMAP writes dates (`1-Mar-2024`).
 pub fn backfill_since(env: &Env) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let days = i64::from(env.config.limits.backfill_days);
-    let d = mail_parser::DateTime::from_timestamp(env.now - days * 86_400);
-    format!(
-        "{}-{}-{}",
-        d.day,
-        MONTHS[(d.month.clamp(1, 12) - 1) as usize],
-        d.year
-    )
+    chrono::DateTime::from_timestamp(env.now - days * 86_400, 0)
+        .unwrap_or_default()
+        .format("%-d-%b-%Y")
+        .to_string()
 }
 
 /// What one run has done so far, kept across a reconnect after the access token expired.
@@ -70,18 +64,12 @@ struct Run {
 /// Syncs every mapped folder once.
 pub fn sync_once(env: &Env) -> Result<SyncReport, MailboxError> {
     let started = std::time::Instant::now();
-    if store::read::<Account>(env.kv, store::ACCOUNT)?.is_none() {
-        return Err(MailboxError::new(ErrorKind::NotLinked, ""));
-    }
     let mapping: FolderMapping = store::read(env.kv, mapping_key())?.unwrap_or_default();
     let folders: Vec<(CrmFolder, String)> = mapping
         .entries()
         .into_iter()
-        .filter_map(|(crm, remote)| Some((crm_folder(crm), remote?.to_string())))
+        .filter_map(|(crm, remote)| Some((crm, remote?.to_string())))
         .collect();
-    if folders.is_empty() {
-        return Err(MailboxError::new(ErrorKind::NothingMapped, ""));
-    }
     let mut run = Run {
         folders,
         reports: Vec::new(),
@@ -115,15 +103,6 @@ pub fn sync_once(env: &Env) -> Result<SyncReport, MailboxError> {
     Ok(report)
 }
 
-fn crm_folder(name: &str) -> CrmFolder {
-    match name {
-        "inbox" => CrmFolder::Inbox,
-        "sent" => CrmFolder::Sent,
-        "archive" => CrmFolder::Archive,
-        _ => CrmFolder::Deleted,
-    }
-}
-
 impl Run {
     /// Every mapped folder synced to its end, its changes applied, without an error.
     fn complete(&self) -> bool {
@@ -140,6 +119,10 @@ impl Run {
         account: &Account,
         token: &str,
     ) -> Result<Option<()>, ErrorKind> {
+        // Checked here, after `with_linked_access` found the mailbox linked: "not linked" first.
+        if self.folders.is_empty() {
+            return Err(ErrorKind::NothingMapped);
+        }
         let endpoint = ImapEndpoint {
             host: account.settings.imap_host.clone(),
             port: account.settings.imap_port,

@@ -4,25 +4,7 @@
 use crate::errors::MailboxError;
 use crate::record::MessageRecord;
 
-/// The CRM's folders in priority order: a message in several is shown in the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CrmFolder {
-    Inbox,
-    Sent,
-    Archive,
-    Deleted,
-}
-
-impl CrmFolder {
-    pub fn name(self) -> &'static str {
-        match self {
-            CrmFolder::Inbox => "inbox",
-            CrmFolder::Sent => "sent",
-            CrmFolder::Archive => "archive",
-            CrmFolder::Deleted => "deleted",
-        }
-    }
-}
+pub use crate::folders::CrmFolder;
 
 /// A UID of a remote folder.
 #[derive(Debug, Clone, PartialEq, Eq)]

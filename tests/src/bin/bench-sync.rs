@@ -17,21 +17,30 @@ use tests::oauth_world::OAuthWorld;
 const ANNA: &str = "anna@example.nl";
 const ROUNDS: usize = 3;
 
+/// The sync benchmarks; `make bench` runs them with `--scratch /dev/shm`.
+#[derive(clap::Parser)]
+struct Args {
+    /// Messages in the mailbox of the first-sync comparison.
+    #[arg(long, default_value_t = 10_000)]
+    messages: usize,
+    /// Mailboxes synced at once.
+    #[arg(long, default_value_t = 200)]
+    mailboxes: usize,
+    /// Messages in each of them.
+    #[arg(long, default_value_t = 500)]
+    per_mailbox: usize,
+    /// Where our SQLite inbox and mbsync's Maildir go (the same file system for both)
+    /// [default: a temporary directory].
+    #[arg(long)]
+    scratch: Option<std::path::PathBuf>,
+}
+
 fn main() -> anyhow::Result<()> {
+    use clap::Parser;
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .init();
-    let args: Vec<String> = std::env::args().collect();
-    let number = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let messages = number("--messages", 10_000);
-    let mailboxes = number("--mailboxes", 200);
-    let per_mailbox = number("--per-mailbox", 500);
+    let args = Args::parse();
     assert!(
         Path::new("/usr/bin/mbsync").exists(),
         "mbsync is not installed: run `make bench`, which installs it, or `apt-get install isync`"
@@ -39,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(run(messages, mailboxes, per_mailbox))
+    runtime.block_on(run(args))
 }
 
 /// A realistic small business message: headers, a few paragraphs, sometimes a reply.
@@ -172,10 +181,8 @@ fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::Result<()> {
-    // Our SQLite inbox and mbsync's Maildir on the same file system: `--scratch DIR`, else a
-    // temporary directory.
-    let scratch = match std::env::args().skip_while(|a| a != "--scratch").nth(1) {
+async fn run(args: Args) -> anyhow::Result<()> {
+    let scratch = match &args.scratch {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
@@ -185,10 +192,10 @@ async fn run(messages: usize, mailboxes: usize, per_mailbox: usize) -> anyhow::R
         "machine: {} cores",
         std::thread::available_parallelism()?.get()
     );
-    let mailbox = first_sync_against_mbsync(&w, scratch.path(), messages).await?;
+    let mailbox = first_sync_against_mbsync(&w, scratch.path(), args.messages).await?;
     nothing_new(&w, &mailbox).await?;
     peak_memory(&w, &mailbox).await?;
-    many_mailboxes(w, mailboxes, per_mailbox).await
+    many_mailboxes(w, args.mailboxes, args.per_mailbox).await
 }
 
 /// The first sync of a mailbox of `messages`, against mbsync; returns our last mailbox's id.

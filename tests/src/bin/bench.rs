@@ -184,33 +184,9 @@ fn with_attachment(i: usize) -> Vec<u8> {
     let payload: Vec<u8> = (0..300_000u32)
         .map(|n| (n.wrapping_mul(2654435761) >> 24) as u8)
         .collect();
-    let encoded = base64_lines(&payload);
+    let encoded = tests::mail_fixtures::base64_lines(&payload);
     format!(
-        "Message-ID: <att-{i}@example.org>\r\nDate: Tue, 5 Mar 2024 11:00:00 +0100\r\nFrom: Anna <anna@example.org>\r\nTo: bob@crm-customer.nl\r\nSubject: Offerte {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZie bijlage.\r\n--b{i}\r\nContent-Type: application/pdf; name=\"offerte-{i}.pdf\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"offerte-{i}.pdf\"\r\n\r\n{encoded}\r\n--b{i}--\r\n"
+        "Message-ID: <att-{i}@example.org>\r\nDate: Tue, 5 Mar 2024 11:00:00 +0100\r\nFrom: Anna <anna@example.org>\r\nTo: bob@crm-customer.nl\r\nSubject: Offerte {i}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nZie bijlage.\r\n--b{i}\r\nContent-Type: application/pdf; name=\"offerte-{i}.pdf\"\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"offerte-{i}.pdf\"\r\n\r\n{encoded}--b{i}--\r\n"
     )
     .into_bytes()
-}
-
-fn base64_lines(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for (n, chunk) in data.chunks(3).enumerate() {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let v = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for k in 0..4 {
-            if k <= chunk.len() {
-                out.push(ALPHABET[(v >> (18 - 6 * k)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-        if n % 19 == 18 {
-            out.push_str("\r\n");
-        }
-    }
-    out
 }
