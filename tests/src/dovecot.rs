@@ -129,7 +129,7 @@ impl Dovecot {
             format!(
                 "introspection_url = {introspection_url}\nintrospection_mode = post\n\
                  username_attribute = email\nactive_attribute = active\nactive_value = true\n\
-                 timeout_msecs = 5000\n"
+                 timeout_msecs = 20000\nmax_parallel_connections = 64\n"
             ),
         )
         .expect("oauth2 config");
