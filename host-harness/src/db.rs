@@ -1,15 +1,18 @@
-//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox) and which
-//! provider each mailbox was linked through (the host's own record, which scopes the grants).
-//! The CRM's inbox tables are in `inbox_store`.
+//! The host's SQLite database: the plugin's key-value storage (scoped per mailbox, every value
+//! sealed with the host's key) and which provider each mailbox was linked through (the host's own
+//! record, which scopes the grants). The CRM's inbox tables are in `inbox_store`.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::at_rest::{KeyRing, SealError};
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+PRAGMA secure_delete = ON;
 CREATE TABLE IF NOT EXISTS plugin_kv (
     mailbox TEXT NOT NULL,
     key     TEXT NOT NULL,
@@ -31,27 +34,145 @@ pub enum KvWrite {
 #[derive(Clone)]
 pub struct Database {
     conn: Arc<Mutex<Connection>>,
+    keys: Arc<RwLock<KeyRing>>,
+}
+
+/// A database that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("{path}: {source}")]
+    Files {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the secret key: {0}")]
+    Key(#[from] crate::at_rest::KeyError),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 impl Database {
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+    /// Opens (or creates) the database at `path` with its key from `MAILSYNC_SECRET_KEY`, else
+    /// from the key file beside it, made on first use.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let env_key = std::env::var(crate::at_rest::KEY_ENV).ok();
+        let (keys, _) = crate::at_rest::load(env_key.as_deref(), None, path)?;
+        Self::open_with_keys(path, keys)
+    }
+
+    /// Opens (or creates) the database at `path`, its values sealed with `keys`. Its directory is
+    /// made with mode 0700 and its files (the WAL and shared memory too) have mode 0600.
+    pub fn open_with_keys(path: &Path, keys: KeyRing) -> Result<Self, OpenError> {
+        let files = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OpenError::Files { path, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::file_modes::create_private_dir(dir).map_err(files(dir))?;
         }
-        Self::init(Connection::open(path)?)
+        // SQLite gives the WAL and shared-memory files the database file's mode.
+        crate::file_modes::ensure_private_file(path).map_err(files(path))?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = path.as_os_str().to_os_string();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                crate::file_modes::ensure_private_file(&side).map_err(files(&side))?;
+            }
+        }
+        let db = Self::init(Connection::open(path)?, keys)?;
+        db.seal_plain_values()?;
+        Ok(db)
     }
 
+    /// A database in memory, its values sealed with a key that lives as long as it does.
     pub fn open_in_memory() -> rusqlite::Result<Self> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, KeyRing::ephemeral())
     }
 
-    fn init(conn: Connection) -> rusqlite::Result<Self> {
+    fn init(conn: Connection, keys: KeyRing) -> rusqlite::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(crate::inbox_store::SCHEMA)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
+            keys: Arc::new(RwLock::new(keys)),
         })
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What a value is bound to: its mailbox and key.
+    fn context(mailbox: &str, key: &str) -> Vec<u8> {
+        [mailbox.as_bytes(), b"\0", key.as_bytes()].concat()
+    }
+
+    fn open_value(&self, mailbox: &str, key: &str, value: Vec<u8>) -> rusqlite::Result<Vec<u8>> {
+        if !KeyRing::is_sealed(&value) {
+            // Written before values were sealed; sealed when the database is next opened.
+            return Ok(value);
+        }
+        self.keys()
+            .open(&Self::context(mailbox, key), &value)
+            .map_err(unreadable)
+    }
+
+    /// Seals every value still stored in clear (from before values were sealed).
+    fn seal_plain_values(&self) -> rusqlite::Result<()> {
+        let keys = self.keys().clone();
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let plain: Vec<(String, String, Vec<u8>)> = tx
+                .prepare("SELECT mailbox, key, value FROM plugin_kv WHERE substr(value, 1, 4) != CAST('MSv1' AS BLOB)")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (mailbox, key, value) in plain.iter().filter(|(_, _, v)| !KeyRing::is_sealed(v)) {
+                tx.execute(
+                    "UPDATE plugin_kv SET value = ?3 WHERE mailbox = ?1 AND key = ?2",
+                    params![mailbox, key, keys.seal(&Self::context(mailbox, key), value)],
+                )?;
+            }
+            tx.commit()?;
+            if !plain.is_empty() {
+                // Into the database file at once, where secure_delete overwrites the old values,
+                // and out of the WAL.
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Seals every value again under `keys`' current key, in one transaction; from then on the
+    /// database uses `keys`. Returns how many values were sealed again.
+    pub fn rotate_key(&self, keys: KeyRing) -> rusqlite::Result<u64> {
+        let mut held = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        let count = self.with(|c| {
+            let tx = c.transaction()?;
+            let rows: Vec<(String, String, Vec<u8>)> = tx
+                .prepare("SELECT mailbox, key, value FROM plugin_kv")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (mailbox, key, value) in &rows {
+                let context = Self::context(mailbox, key);
+                let plain = if KeyRing::is_sealed(value) {
+                    keys.open(&context, value)
+                        .or_else(|_| held.open(&context, value))
+                        .map_err(unreadable)?
+                } else {
+                    value.clone()
+                };
+                tx.execute(
+                    "UPDATE plugin_kv SET value = ?3 WHERE mailbox = ?1 AND key = ?2",
+                    params![mailbox, key, keys.seal(&context, &plain)],
+                )?;
+            }
+            tx.commit()?;
+            Ok(rows.len() as u64)
+        })?;
+        *held = keys;
+        Ok(count)
     }
 
     /// Runs `op` on a blocking thread, off the async workers; a failure comes back as its text.
@@ -78,14 +199,17 @@ impl Database {
     }
 
     pub fn kv_get(&self, mailbox: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-        self.with(|c| {
+        let sealed: Option<Vec<u8>> = self.with(|c| {
             c.query_row(
                 "SELECT value FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
                 params![mailbox, key],
                 |row| row.get(0),
             )
             .optional()
-        })
+        })?;
+        sealed
+            .map(|value| self.open_value(mailbox, key, value))
+            .transpose()
     }
 
     pub fn kv_list(&self, mailbox: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
@@ -99,8 +223,9 @@ impl Database {
         })
     }
 
-    /// All the writes in one transaction.
+    /// All the writes in one transaction, each value sealed.
     pub fn kv_write(&self, mailbox: &str, writes: &[KvWrite]) -> rusqlite::Result<()> {
+        let keys = self.keys().clone();
         self.with(|c| {
             let tx = c.transaction()?;
             for write in writes {
@@ -108,7 +233,7 @@ impl Database {
                     KvWrite::Set(key, value) => tx.execute(
                         "INSERT INTO plugin_kv (mailbox, key, value) VALUES (?1, ?2, ?3)
                          ON CONFLICT (mailbox, key) DO UPDATE SET value = excluded.value",
-                        params![mailbox, key, value],
+                        params![mailbox, key, keys.seal(&Self::context(mailbox, key), value)],
                     )?,
                     KvWrite::Delete(key) => tx.execute(
                         "DELETE FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
@@ -155,6 +280,11 @@ impl Database {
     }
 }
 
+/// A stored value that does not open, as a database error naming why.
+fn unreadable(e: SealError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,5 +306,92 @@ mod tests {
         db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
             .unwrap();
         assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
+    }
+
+    #[test]
+    fn values_are_sealed_on_disk_and_read_back_in_clear() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db").join("m.db");
+        let db = Database::open_with_keys(&path, KeyRing::ephemeral()).unwrap();
+        db.kv_write(
+            "a",
+            &[KvWrite::Set("tokens".into(), b"refresh-xyz".to_vec())],
+        )
+        .unwrap();
+        assert_eq!(db.kv_get("a", "tokens").unwrap().unwrap(), b"refresh-xyz");
+        let raw: Vec<u8> = db
+            .with(|c| c.query_row("SELECT value FROM plugin_kv", [], |r| r.get(0)))
+            .unwrap();
+        assert!(KeyRing::is_sealed(&raw));
+        // A value moved to another mailbox's row does not open there.
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('b', 'tokens', ?1)",
+                params![raw],
+            )
+        })
+        .unwrap();
+        assert!(db.kv_get("b", "tokens").is_err());
+    }
+
+    #[test]
+    fn files_are_private_and_values_written_in_clear_before_are_sealed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("m.db");
+        let keys = KeyRing::ephemeral();
+        {
+            let db = Database::open_with_keys(&path, keys.clone()).unwrap();
+            // As an older host wrote it: in clear.
+            db.with(|c| {
+                c.execute(
+                    "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', X'7365637265742d76616c7565')",
+                    [],
+                )
+            })
+            .unwrap();
+            assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Database::open_with_keys(&path, keys).unwrap();
+        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        let wal = dir.path().join("data").join("m.db-wal");
+        assert!(wal.exists(), "WAL mode");
+        assert_eq!(mode(&wal), 0o600);
+        for file in [path.clone(), wal] {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(12).any(|w| w == b"secret-value"),
+                "{} holds the value in clear",
+                file.display()
+            );
+        }
+    }
+
+    #[test]
+    fn rotating_the_key_keeps_every_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let old = crate::at_rest::SecretKey::generate();
+        let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
+        db.kv_write("a", &[KvWrite::Set("k".into(), b"v1".to_vec())])
+            .unwrap();
+        db.kv_write("b", &[KvWrite::Set("k".into(), b"v2".to_vec())])
+            .unwrap();
+        let new = crate::at_rest::SecretKey::generate();
+        assert_eq!(db.rotate_key(KeyRing::new(&new)).unwrap(), 2);
+        drop(db);
+        // Only the new key is needed from now on.
+        let db = Database::open_with_keys(&path, KeyRing::new(&new)).unwrap();
+        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
+        assert_eq!(db.kv_get("b", "k").unwrap().unwrap(), b"v2");
+        let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
+        assert!(
+            db.kv_get("a", "k").is_err(),
+            "the old key no longer opens it"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! How a call into the plugin can end other than with its answer. A trap, a refusal or a limit
 //! ends that one call with one of these; the host and its other mailboxes go on.
 
-use crate::limits::MemoryLimitExceeded;
+use crate::limits::{MemoryLimitExceeded, TableLimitExceeded};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -11,6 +11,10 @@ pub enum CallError {
         "the plugin asked for {desired} bytes of memory, over its cap of {limit} bytes, and was stopped"
     )]
     MemoryLimitExceeded { limit: u64, desired: u64 },
+    #[error(
+        "the plugin asked for {desired} table elements, over its cap of {limit}, and was stopped"
+    )]
+    TableLimitExceeded { limit: u64, desired: u64 },
     #[error("the plugin trapped: {message}")]
     Trap { message: String },
     #[error("the plugin could not be instantiated: {message}")]
@@ -26,6 +30,12 @@ impl CallError {
             return CallError::MemoryLimitExceeded {
                 limit: m.limit,
                 desired: m.desired,
+            };
+        }
+        if let Some(t) = err.downcast_ref::<TableLimitExceeded>() {
+            return CallError::TableLimitExceeded {
+                limit: t.limit,
+                desired: t.desired,
             };
         }
         if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {

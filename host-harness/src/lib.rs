@@ -1,6 +1,7 @@
 //! The host that runs the mail-sync plugin: a wasmtime embedding that lends the component HTTP,
 //! an IMAP socket, storage, an inbox, a log and its settings, under a policy, and nothing else.
 
+pub mod at_rest;
 pub mod audit;
 pub mod bindings;
 pub mod capabilities;
@@ -8,6 +9,7 @@ pub mod clock;
 pub mod db;
 pub mod engine;
 pub mod errors;
+pub mod file_modes;
 pub mod inbox_store;
 pub mod limits;
 pub mod mailbox;

@@ -49,6 +49,9 @@ macro_rules! call_export {
     }};
 }
 
+/// The largest sync report kept as the mailbox's last sync (a normal one is a few KiB).
+pub const MAX_STORED_REPORT_BYTES: usize = 64 * 1024;
+
 impl<'h> Mailbox<'h> {
     pub(crate) fn new(host: &'h PluginHost, id: &str) -> Self {
         Mailbox {
@@ -171,6 +174,12 @@ impl<'h> Mailbox<'h> {
         .map_err(|e| CallError::Host {
             message: e.to_string(),
         })?;
+        // The guest writes the report: past its cap only its size is kept.
+        let json = if json.len() > MAX_STORED_REPORT_BYTES {
+            serde_json::json!({ "oversized": json.len() }).to_string()
+        } else {
+            json
+        };
         let id = self.id.clone();
         self.host
             .services()

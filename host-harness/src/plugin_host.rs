@@ -3,14 +3,14 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
-use crate::engine::{EPOCH_TICK, EpochTicker, LoadedFrom, load_component, new_engine};
+use crate::engine::{EpochTicker, LoadedFrom, load_component, new_engine};
 use crate::errors::{CallError, HostError};
 use crate::mailbox::Mailbox;
 use crate::services::Services;
@@ -130,8 +130,19 @@ impl PluginHost {
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
         let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
         store.limiter(|state| &mut state.memory);
-        store.set_epoch_deadline((budget_ms / EPOCH_TICK.as_millis() as u64).max(1));
-        store.epoch_deadline_trap();
+        // Guest code never yields by itself: at every epoch tick it gives its worker thread back
+        // to the runtime, so a spinning guest cannot hold a worker that other mailboxes need; and
+        // once the budget, counted from the call's start, is spent, it is stopped.
+        let started = Instant::now();
+        let budget = Duration::from_millis(budget_ms);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if started.elapsed() >= budget {
+                Err(wasmtime::Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
         let instance =
             self.pre
                 .instantiate_async(&mut store)

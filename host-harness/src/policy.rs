@@ -367,7 +367,8 @@ fn is_forbidden_header(name: &str) -> bool {
 }
 
 /// Addresses any public name may resolve to: not loopback, private, link-local, shared,
-/// unspecified, broadcast, documentation or multicast.
+/// unspecified, broadcast, documentation, benchmarking, reserved or multicast; an IPv6 address
+/// that embeds an IPv4 one (mapped, compatible, NAT64, 6to4) is judged by the address it embeds.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -380,19 +381,54 @@ fn is_public(ip: IpAddr) -> bool {
                 || v4.is_multicast()
                 || v4.is_documentation()
                 || o[0] == 0
-                || (o[0] == 100 && (64..128).contains(&o[1])))
+                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+                || (o[0] == 100 && (64..128).contains(&o[1]))
+                // IETF protocol assignments, 192.0.0.0/24.
+                || (o[0], o[1], o[2]) == (192, 0, 0)
+                // Benchmarking, 198.18.0.0/15.
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                // Reserved for future use, 240.0.0.0/4.
+                || o[0] >= 240)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
+                // Unique local fc00::/7, link-local fe80::/10, site-local fec0::/10 (deprecated).
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                // Documentation, 2001:db8::/32 and 3fff::/20.
+                || (s[0], s[1]) == (0x2001, 0x0db8)
+                || (s[0] & 0xfff0) == 0x3ff0
+                // Local-use NAT64, 64:ff9b:1::/48 (its whole range, whatever it embeds).
+                || (s[0], s[1], s[2]) == (0x64, 0xff9b, 1))
         }
+    }
+}
+
+/// The IPv4 address an IPv6 one carries: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`, deprecated), well-known NAT64 (`64:ff9b::/96`) and 6to4 (`2002:AABB:CCDD::/48`).
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        return Some(mapped);
+    }
+    match s {
+        // `::` and `::1` are themselves, not IPv4-compatible addresses.
+        [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(v4(s[6], s[7])),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(v4(s[6], s[7])),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -407,7 +443,7 @@ mod tests {
             Grant {
                 http: vec![
                     "https://api.example.com".into(),
-                    "https://[2001:db8::1]:8443".into(),
+                    "https://[2606:4700::1]:8443".into(),
                     "https://93.184.216.34".into(),
                     "http://127.0.0.1:8080".into(),
                     "https://rebind.example.com".into(),
@@ -547,11 +583,11 @@ mod tests {
 
     #[test]
     fn ipv6_literals_are_canonicalised_and_checked() {
-        let d = http("https://[2001:DB8:0:0::1]:8443/").unwrap();
-        assert_eq!(d.host, "2001:db8::1");
-        assert_eq!(d.to_string(), "https://[2001:db8::1]:8443");
+        let d = http("https://[2606:4700:0:0::1]:8443/").unwrap();
+        assert_eq!(d.host, "2606:4700::1");
+        assert_eq!(d.to_string(), "https://[2606:4700::1]:8443");
         assert_eq!(
-            http("https://[2001:db8::2]:8443/"),
+            http("https://[2606:4700::2]:8443/"),
             Err(RefusalReason::NotAllowed)
         );
         assert_eq!(http("https://[::1]/"), Err(RefusalReason::NotAllowed));
@@ -611,6 +647,22 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "192.0.0.170",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "255.255.255.254",
+            "192.0.2.10",
+            "fec0::1",
+            "2001:db8::5",
+            "3fff::1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::5db8:d822",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::",
         ] {
             let r = p.check_resolved(&d, &[public(refused)]);
             assert_eq!(
@@ -624,6 +676,15 @@ mod tests {
             .check_resolved(&d, &[public("127.0.0.1"), public("93.184.216.34")])
             .unwrap();
         assert_eq!(kept, vec![public("93.184.216.34")]);
+        // An IPv6 address that embeds a public IPv4 one is public, as is a plain global one.
+        for kept in [
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::ffff:93.184.216.34",
+            "2606:4700:4700::1111",
+        ] {
+            assert!(p.check_resolved(&d, &[public(kept)]).is_ok(), "{kept}");
+        }
     }
 
     #[test]

@@ -74,6 +74,8 @@ pub struct PluginLimits {
     pub max_message_bytes: u64,
     pub max_delivery_batch: u32,
     pub backfill_days: u32,
+    /// The text body and the HTML body of a record are each cut at this many bytes.
+    pub max_body_bytes: u64,
 }
 
 impl Default for PluginLimits {
@@ -82,6 +84,7 @@ impl Default for PluginLimits {
             max_message_bytes: 50 * 1024 * 1024,
             max_delivery_batch: 200,
             backfill_days: 30,
+            max_body_bytes: 1024 * 1024,
         }
     }
 }

@@ -127,9 +127,10 @@ pub trait ImapSockets {
 
 /// The CRM's inbox: deliveries and changes, each call all or nothing and idempotent.
 pub trait Inbox {
+    /// Delivers `batch` (borrowed: a refused batch is still the caller's to retry in parts).
     fn deliver(
         &self,
-        batch: Vec<crate::sync::Delivery>,
+        batch: &[crate::sync::Delivery],
         progress: crate::sync::Progress,
     ) -> Result<crate::sync::DeliveryReport, crate::sync::InboxFailure>;
     fn apply(
@@ -184,6 +185,8 @@ pub struct SyncLimits {
     pub max_delivery_batch: u32,
     /// How far back the first sync reaches.
     pub backfill_days: u32,
+    /// The text body and the HTML body of a record are each cut at this many bytes.
+    pub max_body_bytes: u64,
 }
 
 /// The host's defaults (`PluginLimits` in host-harness/src/settings.rs); the plugin always gets
@@ -194,6 +197,7 @@ impl Default for SyncLimits {
             max_message_bytes: 50 * 1024 * 1024,
             max_delivery_batch: 200,
             backfill_days: 30,
+            max_body_bytes: crate::normalize::MAX_BODY_BYTES as u64,
         }
     }
 }

@@ -69,6 +69,9 @@ pub enum ParseWarning {
     UnterminatedMultipart(String),
     UndecodablePart(u32),
     MalformedAddress(String),
+    TextBodyTruncated(u64),
+    HtmlBodyTruncated(u64),
+    HeadersOnly(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

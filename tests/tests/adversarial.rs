@@ -149,6 +149,34 @@ async fn looping_forever_is_stopped_at_the_time_budget() {
     assert_still_serves(&host).await;
 }
 
+/// A spinning guest gives its worker back at every epoch tick: on a runtime with a single worker,
+/// another mailbox's call is answered while the first guest still loops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_spinning_guest_does_not_hold_the_only_worker() {
+    let mut settings: HostSettings = settings_with_test_grant(&[], &[]);
+    settings.policy.call_time_budget_ms = 8_000;
+    let host = std::sync::Arc::new(adversarial_host(&settings));
+    host.assign_provider("m2", Some("test")).await.unwrap();
+    let spinning = {
+        let host = host.clone();
+        tokio::spawn(async move { attempt(&host, "loop-forever", "").await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    let answer = host.mailbox("m2").normalize(b"", None, "normal").await;
+    let waited = started.elapsed();
+    assert_eq!(answer.map(|r| r.text_body).as_deref(), Ok("ok"));
+    assert!(
+        !spinning.is_finished(),
+        "the other mailbox was answered while the guest still looped"
+    );
+    assert!(waited < std::time::Duration::from_secs(2), "{waited:?}");
+    assert_eq!(
+        spinning.await.unwrap(),
+        Err(CallError::TimeBudgetExceeded { budget_ms: 8_000 })
+    );
+}
+
 #[tokio::test]
 async fn allocating_past_the_memory_cap_is_stopped() {
     let host = default_host();

@@ -40,6 +40,7 @@ impl config::Host for HostState {
             limits: Limits {
                 max_message_bytes: p.limits.max_message_bytes,
                 max_delivery_batch: p.limits.max_delivery_batch,
+                max_body_bytes: p.limits.max_body_bytes,
                 backfill_days: p.limits.backfill_days,
             },
         })

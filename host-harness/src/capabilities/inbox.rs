@@ -63,9 +63,42 @@ fn location(l: Location) -> store::Location {
     }
 }
 
+/// Deliveries in one call, and changes in one call: more is refused before any work.
+pub const MAX_DELIVERIES_PER_CALL: u64 = 10_000;
+pub const MAX_CHANGES_PER_CALL: u64 = 100_000;
+/// UIDs in all of one call's `present` lists.
+pub const MAX_PRESENT_UIDS_PER_CALL: u64 = 10_000_000;
+
+/// A writer that refuses to grow past `room` bytes, so a record is never serialised whole
+/// before its size is known to fit.
+struct CappedJson {
+    out: Vec<u8>,
+    room: u64,
+}
+
+impl std::io::Write for CappedJson {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if (self.out.len() + buf.len()) as u64 > self.room {
+            return Err(std::io::Error::other("over the inbox's cap"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl HostState {
     fn inbox_rows(&self, batch: Vec<Delivery>) -> Result<Vec<NewMessage>, InboxError> {
         let cap = self.services.policy.inbox_batch_cap_bytes;
+        if batch.len() as u64 > MAX_DELIVERIES_PER_CALL {
+            return Err(InboxError::TooLarge(size_cap(
+                MAX_DELIVERIES_PER_CALL,
+                batch.len() as u64,
+            )));
+        }
         let mut rows = Vec::with_capacity(batch.len());
         let mut total = 0u64;
         for d in batch {
@@ -75,15 +108,26 @@ impl HostState {
                     "a record has an empty dedupe key".into(),
                 ));
             }
-            let record_json = serde_json::to_string(&StoredRecord {
+            let mut json = CappedJson {
+                out: Vec::new(),
+                room: cap.saturating_sub(total),
+            };
+            let stored = StoredRecord {
                 record: r,
                 gmail: d.gmail.as_ref(),
-            })
-            .map_err(|e| InboxError::InvalidRecord(e.to_string()))?;
-            total += record_json.len() as u64;
-            if total > cap {
-                return Err(InboxError::TooLarge(size_cap(cap, total)));
+            };
+            if let Err(e) = serde_json::to_writer(&mut json, &stored) {
+                return Err(if e.is_io() {
+                    // At least this much: serialisation stopped at the cap.
+                    InboxError::TooLarge(size_cap(cap, total + json.out.len() as u64 + 1))
+                } else {
+                    InboxError::InvalidRecord(e.to_string())
+                });
             }
+            total += json.out.len() as u64;
+            // serde_json writes valid UTF-8 only.
+            let record_json = String::from_utf8(json.out)
+                .map_err(|e| InboxError::InvalidRecord(e.to_string()))?;
             rows.push(NewMessage {
                 dedupe_key: r.dedupe_key.clone(),
                 message_id: r.message_id.clone(),
@@ -107,6 +151,22 @@ impl HostState {
         }
         Ok(rows)
     }
+}
+
+fn store_changes(changes: Vec<Change>) -> Vec<store::Change> {
+    changes
+        .into_iter()
+        .map(|c| match c {
+            Change::FlagsChanged((l, f)) => store::Change::Flags(location(l), flag_bits(f)),
+            Change::Vanished(l) => store::Change::Vanished(location(l)),
+            Change::FolderReset((folder, validity)) => store::Change::FolderReset(folder, validity),
+            Change::Present(p) => {
+                let mut uids = p.uids;
+                uids.sort_unstable();
+                store::Change::Present(p.remote_folder, p.uid_validity, p.up_to, uids)
+            }
+        })
+        .collect()
 }
 
 impl inbox::Host for HostState {
@@ -148,25 +208,30 @@ impl inbox::Host for HostState {
         &mut self,
         changes: Vec<Change>,
     ) -> wasmtime::Result<Result<ChangeReport, InboxError>> {
-        let changes: Vec<store::Change> = changes
-            .into_iter()
+        if changes.len() as u64 > MAX_CHANGES_PER_CALL {
+            return Ok(Err(InboxError::TooLarge(size_cap(
+                MAX_CHANGES_PER_CALL,
+                changes.len() as u64,
+            ))));
+        }
+        let present: u64 = changes
+            .iter()
             .map(|c| match c {
-                Change::FlagsChanged((l, f)) => store::Change::Flags(location(l), flag_bits(f)),
-                Change::Vanished(l) => store::Change::Vanished(location(l)),
-                Change::FolderReset((folder, validity)) => {
-                    store::Change::FolderReset(folder, validity)
-                }
-                Change::Present(p) => {
-                    let mut uids = p.uids;
-                    uids.sort_unstable();
-                    store::Change::Present(p.remote_folder, p.uid_validity, p.up_to, uids)
-                }
+                Change::Present(p) => p.uids.len() as u64,
+                _ => 0,
             })
-            .collect();
+            .sum();
+        if present > MAX_PRESENT_UIDS_PER_CALL {
+            return Ok(Err(InboxError::TooLarge(size_cap(
+                MAX_PRESENT_UIDS_PER_CALL,
+                present,
+            ))));
+        }
         let db = self.services.db.clone();
         let mailbox = self.mailbox.id.clone();
+        // Sorting and writing both happen off the async workers.
         let outcome = db
-            .run_blocking(move |db| db.inbox_apply(&mailbox, &changes))
+            .run_blocking(move |db| db.inbox_apply(&mailbox, &store_changes(changes)))
             .await;
         Ok(outcome
             .map(|c| ChangeReport {

@@ -182,5 +182,8 @@ fn warning(w: &ParseWarning) -> String {
             format!("part {i} could not be decoded: kept raw as an attachment")
         }
         ParseWarning::MalformedAddress(h) => format!("unreadable address in {h}"),
+        ParseWarning::TextBodyTruncated(n) => format!("text body of {n} bytes cut at the cap"),
+        ParseWarning::HtmlBodyTruncated(n) => format!("HTML body of {n} bytes cut at the cap"),
+        ParseWarning::HeadersOnly(why) => format!("kept as its headers only: {why}"),
     }
 }

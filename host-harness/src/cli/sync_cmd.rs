@@ -90,11 +90,21 @@ pub fn last_sync_lines(stored: Option<&str>, lang: Lang) -> String {
     struct Failed {
         error: host_harness::bindings::panel::MailboxError,
     }
+    #[derive(serde::Deserialize)]
+    struct Oversized {
+        oversized: u64,
+    }
     let Some(json) = stored else {
         return "last sync: never\n".into();
     };
     if let Ok(report) = serde_json::from_str::<SyncReport>(json) {
         return format!("last {}", report_lines(&report, lang));
+    }
+    if let Ok(o) = serde_json::from_str::<Oversized>(json) {
+        return format!(
+            "last sync: its report ({} bytes) was over the cap and not kept\n",
+            o.oversized
+        );
     }
     match serde_json::from_str::<Failed>(json) {
         Ok(failed) => format!(
@@ -122,7 +132,7 @@ fn folder_line(f: &FolderReport, lang: Lang) -> String {
             ""
         },
         if f.truncated > 0 {
-            format!(", {} over the size limit kept as headers", f.truncated)
+            format!(", {} kept truncated (over a size limit)", f.truncated)
         } else {
             String::new()
         }

@@ -68,6 +68,7 @@ fn platform_config(s: config::PlatformSettings) -> PlatformConfig {
         limits: SyncLimits {
             max_message_bytes: s.limits.max_message_bytes,
             max_delivery_batch: s.limits.max_delivery_batch,
+            max_body_bytes: s.limits.max_body_bytes,
             backfill_days: s.limits.backfill_days,
         },
     }
@@ -273,30 +274,40 @@ fn flags(f: domain::Flags) -> inbox::MessageFlags {
 }
 
 fn inbox_failure(e: inbox::InboxError) -> domain::InboxFailure {
-    domain::InboxFailure(match e {
-        inbox::InboxError::TooLarge(c) => format!("over the host's cap of {} bytes", c.limit),
-        inbox::InboxError::InvalidRecord(m) => format!("a record was refused: {m}"),
-        inbox::InboxError::Unavailable(m) => m,
-    })
+    let (refused_content, message) = match e {
+        inbox::InboxError::TooLarge(c) => (
+            true,
+            format!(
+                "{} bytes, over the host's cap of {} bytes",
+                c.actual, c.limit
+            ),
+        ),
+        inbox::InboxError::InvalidRecord(m) => (true, format!("a record was refused: {m}")),
+        inbox::InboxError::Unavailable(m) => (false, m),
+    };
+    domain::InboxFailure {
+        refused_content,
+        message,
+    }
 }
 
 impl Inbox for HostInbox {
     fn deliver(
         &self,
-        batch: Vec<domain::Delivery>,
+        batch: &[domain::Delivery],
         progress: domain::Progress,
     ) -> Result<domain::DeliveryReport, domain::InboxFailure> {
         let batch: Vec<inbox::Delivery> = batch
-            .into_iter()
+            .iter()
             .map(|d| inbox::Delivery {
-                record: super::normalize::to_wit(d.record),
+                record: super::normalize::to_wit(d.record.clone()),
                 crm_folder: wit_crm_folder(d.crm_folder),
-                location: location(d.location),
+                location: location(d.location.clone()),
                 flags: flags(d.flags),
-                gmail: d.gmail.map(|g| inbox::GmailIds {
+                gmail: d.gmail.as_ref().map(|g| inbox::GmailIds {
                     message_id: g.message_id,
                     thread_id: g.thread_id,
-                    labels: g.labels,
+                    labels: g.labels.clone(),
                 }),
             })
             .collect();

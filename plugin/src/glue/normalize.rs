@@ -97,5 +97,8 @@ fn warning(w: domain::ParseWarning) -> wit::ParseWarning {
         D::UnterminatedMultipart(s) => W::UnterminatedMultipart(s),
         D::UndecodablePart(i) => W::UndecodablePart(i),
         D::MalformedAddress(s) => W::MalformedAddress(s),
+        D::TextBodyTruncated(n) => W::TextBodyTruncated(n),
+        D::HtmlBodyTruncated(n) => W::HtmlBodyTruncated(n),
+        D::HeadersOnly(why) => W::HeadersOnly(why),
     }
 }

@@ -4,42 +4,109 @@
 use mail_parser::decoders::html::html_to_text;
 use mail_parser::{Message, PartType};
 
+use crate::record::ParseWarning;
+
 const SNIPPET_CHARS: usize = 200;
 
 pub struct Bodies {
     pub text: String,
     pub html: Option<String>,
+    /// Whether either body was cut at the cap.
+    pub truncated: bool,
 }
 
+/// HTML read per byte of text wanted: markup beyond this share of the cap is never converted.
+const HTML_PER_TEXT_BYTE: usize = 8;
+
 impl Bodies {
-    pub fn read(message: &Message<'_>) -> Self {
+    /// The bodies, each cut at `cap` bytes (a warning names the body cut and its whole length).
+    pub fn read(message: &Message<'_>, cap: usize, warnings: &mut Vec<ParseWarning>) -> Self {
         // Every inline text part in order; an HTML part stands in where there is no plain one.
-        let text = message
-            .text_bodies()
-            .filter_map(|part| match &part.body {
-                PartType::Text(text) => Some(text.to_string()),
-                PartType::Html(html) => Some(html_to_text(&with_block_breaks(html))),
-                _ => None,
-            })
-            .map(|t| t.trim_end().replace("\r\n", "\n"))
-            .filter(|t| !t.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n\n");
-        let has_real_html = message
-            .html_bodies()
-            .any(|part| matches!(part.body, PartType::Html(_)));
-        let html = if has_real_html {
-            let html = (0..message.html_body_count())
-                .filter_map(|i| message.body_html(i))
-                .map(|h| h.replace("\r\n", "\n"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            Some(html)
-        } else {
-            None
-        };
-        Bodies { text, html }
+        let mut text = Capped::new(cap, "\n\n");
+        for part in message.text_bodies() {
+            match &part.body {
+                PartType::Text(t) => text.push(t, t.len(), false),
+                PartType::Html(h) => {
+                    let markup = prefix(h, cap.saturating_mul(HTML_PER_TEXT_BYTE));
+                    let converted = html_to_text(&with_block_breaks(markup));
+                    text.push(&converted, h.len(), markup.len() < h.len());
+                }
+                _ => {}
+            }
+        }
+        // Only parts that are HTML themselves: mail-parser also lists plain parts as HTML
+        // bodies (converted), which would copy the text body a second time.
+        let mut html = Capped::new(cap, "\n");
+        for part in message.html_bodies() {
+            if let PartType::Html(h) = &part.body {
+                html.push(h, h.len(), false);
+            }
+        }
+        if text.cut {
+            warnings.push(ParseWarning::TextBodyTruncated(text.whole));
+        }
+        if html.cut {
+            warnings.push(ParseWarning::HtmlBodyTruncated(html.whole));
+        }
+        Bodies {
+            truncated: text.cut || html.cut,
+            text: text.out,
+            html: (html.parts > 0).then_some(html.out),
+        }
     }
+}
+
+/// Text parts joined by `separator`, with line ends as `\n`, and cut at `cap` bytes: nothing past
+/// the cap is copied or converted.
+struct Capped {
+    out: String,
+    cap: usize,
+    separator: &'static str,
+    parts: usize,
+    /// The whole length of the parts pushed, in bytes, as if nothing were cut.
+    whole: u64,
+    cut: bool,
+}
+
+impl Capped {
+    fn new(cap: usize, separator: &'static str) -> Self {
+        Capped {
+            out: String::new(),
+            cap,
+            separator,
+            parts: 0,
+            whole: 0,
+            cut: false,
+        }
+    }
+
+    /// Adds a part (`source_len`: the length of what it came from, for the warning;
+    /// `source_cut`: only a prefix of that was read).
+    fn push(&mut self, part: &str, source_len: usize, source_cut: bool) {
+        let part = part.trim_end();
+        if part.is_empty() {
+            return;
+        }
+        let separator = if self.parts > 0 { self.separator } else { "" };
+        self.parts += 1;
+        self.whole += (separator.len() + source_len) as u64;
+        if self.cut {
+            return;
+        }
+        let room = self.cap.saturating_sub(self.out.len() + separator.len());
+        let kept = prefix(part, room);
+        self.cut = source_cut || kept.len() < part.len();
+        if kept.is_empty() {
+            return;
+        }
+        self.out.push_str(separator);
+        self.out.push_str(&kept.replace("\r\n", "\n"));
+    }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+pub fn prefix(s: &str, max: usize) -> &str {
+    &s[..s.floor_char_boundary(max)]
 }
 
 /// The HTML with a line break after every block element, so that text derived from it keeps

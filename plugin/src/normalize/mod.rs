@@ -4,6 +4,7 @@
 mod addresses;
 mod attachments;
 mod body;
+pub use body::prefix;
 mod classify;
 pub(crate) mod dates;
 pub(crate) mod identity;
@@ -13,9 +14,21 @@ use mail_parser::{Message, MessageParser};
 
 use crate::record::{Direction, MessageRecord, ParseWarning, RawMessage};
 
-/// Normalises one message. `mailbox_address` is the linked mailbox's own address, which decides
-/// the record's direction.
+/// The default cap on each of a record's two bodies, text and HTML (`limits.max-body-bytes`).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Normalises one message, its bodies cut at `MAX_BODY_BYTES`. `mailbox_address` is the linked
+/// mailbox's own address, which decides the record's direction.
 pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
+    normalize_capped(raw, mailbox_address, MAX_BODY_BYTES)
+}
+
+/// `normalize` with the bodies cut at `max_body_bytes` each.
+pub fn normalize_capped(
+    raw: &RawMessage<'_>,
+    mailbox_address: &str,
+    max_body_bytes: usize,
+) -> MessageRecord {
     let mut warnings = Vec::new();
     if raw.bytes.iter().all(u8::is_ascii_whitespace) {
         warnings.push(ParseWarning::EmptyInput);
@@ -34,13 +47,14 @@ pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
             &readable,
             raw.bytes.len(),
             mailbox_address,
+            max_body_bytes,
             warnings,
         ),
         None => {
             if !warnings.contains(&ParseWarning::EmptyInput) {
                 warnings.push(ParseWarning::NoHeaders);
             }
-            from_unreadable(raw, warnings)
+            from_unreadable(raw, max_body_bytes, warnings)
         }
     };
     debug_assert!(!record.dedupe_key.is_empty());
@@ -53,13 +67,14 @@ fn from_message(
     readable: &RawMessage<'_>,
     size: usize,
     mailbox_address: &str,
+    max_body_bytes: usize,
     mut warnings: Vec<ParseWarning>,
 ) -> MessageRecord {
     warnings.extend(raw_checks::charset_and_boundary_problems(message));
     let people = addresses::Participants::read(message, &mut warnings);
     let date = dates::message_date(message, readable.internal_date, &mut warnings);
     let ids = identity::Identity::read(message, readable.bytes, size as u64, &mut warnings);
-    let bodies = body::Bodies::read(message);
+    let bodies = body::Bodies::read(message, max_body_bytes, &mut warnings);
     let attachments = attachments::collect(message, &mut warnings);
     let direction = people.direction(mailbox_address);
 
@@ -85,17 +100,26 @@ fn from_message(
         classification: classify::classify(message),
         size: size as u64,
         direction,
-        truncated: false,
+        truncated: bodies.truncated,
         warnings,
     }
 }
 
 /// A record for bytes with no readable header block: the bytes become the text body, so
 /// nothing is lost, and the identity comes from their hash.
-fn from_unreadable(raw: &RawMessage<'_>, mut warnings: Vec<ParseWarning>) -> MessageRecord {
+fn from_unreadable(
+    raw: &RawMessage<'_>,
+    max_body_bytes: usize,
+    mut warnings: Vec<ParseWarning>,
+) -> MessageRecord {
     let date = dates::fallback_date(raw.internal_date);
     let ids = identity::Identity::derived_only(raw.bytes, &mut warnings);
-    let text = String::from_utf8_lossy(raw.bytes).into_owned();
+    let kept = &raw.bytes[..raw.bytes.len().min(max_body_bytes)];
+    let text = body::prefix(&String::from_utf8_lossy(kept), max_body_bytes).to_string();
+    let truncated = kept.len() < raw.bytes.len();
+    if truncated {
+        warnings.push(ParseWarning::TextBodyTruncated(raw.bytes.len() as u64));
+    }
     MessageRecord {
         dedupe_key: ids.dedupe_key,
         message_id: ids.message_id,
@@ -118,7 +142,7 @@ fn from_unreadable(raw: &RawMessage<'_>, mut warnings: Vec<ParseWarning>) -> Mes
         classification: Default::default(),
         size: raw.bytes.len() as u64,
         direction: Direction::Inbound,
-        truncated: false,
+        truncated,
         warnings,
     }
 }

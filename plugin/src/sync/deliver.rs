@@ -5,10 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use super::folder::FolderSync;
-use super::{Delivery, FolderReport, GmailIds, Location, Progress, SyncError};
+use super::{Delivery, DeliveryReport, FolderReport, GmailIds, Location, Progress, SyncError};
 use crate::imap::fetch::Fetched;
 use crate::normalize::identity;
-use crate::record::RawMessage;
+use crate::ports::Level;
+use crate::record::{MessageRecord, ParseWarning, RawMessage};
 
 /// Raw bytes of a batch's messages after which they are delivered without waiting for the rest
 /// (a delivery is idempotent; the checkpoint still waits for the whole batch).
@@ -69,19 +70,21 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         }
         let body = message.body.unwrap_or_default();
         let size = message.size.unwrap_or(body.len() as u64);
-        let mut record = crate::normalize(
+        let max_body = self.sync.env.config.limits.max_body_bytes;
+        let mut record = crate::normalize::normalize_capped(
             &RawMessage {
                 bytes: &body,
                 internal_date: message.internal_date,
             },
             self.sync.address,
+            usize::try_from(max_body).unwrap_or(usize::MAX),
         );
         let raw_len = body.len() as u64;
         self.report.bytes += raw_len;
         drop(body);
         record.size = size;
-        record.truncated = header_only;
-        if header_only {
+        record.truncated |= header_only;
+        if record.truncated {
             self.report.truncated += 1;
         }
         if size != raw_len {
@@ -134,13 +137,101 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             total: self.total,
             bytes: self.report.bytes,
         };
-        let delivered = self
-            .sync
-            .env
-            .inbox
-            .deliver(batch, progress)
-            .map_err(SyncError::Inbox)?;
+        let delivered = self.deliver_isolating(&batch, &progress)?;
         self.report.add_delivery(delivered);
         Ok(())
+    }
+
+    /// Delivers `batch`. When the inbox refuses it for what it holds (too large, a record it
+    /// will not store), the records go one at a time, and one refused alone goes as its headers
+    /// only, marked truncated with the reason: one message never stops the folder.
+    fn deliver_isolating(
+        &mut self,
+        batch: &[Delivery],
+        progress: &Progress,
+    ) -> Result<DeliveryReport, SyncError> {
+        let inbox = self.sync.env.inbox;
+        let refusal = match inbox.deliver(batch, progress.clone()) {
+            Ok(report) => return Ok(report),
+            Err(f) if !f.refused_content => return Err(SyncError::Inbox(f)),
+            Err(f) => f,
+        };
+        if let [one] = batch {
+            let kept = headers_only(one, &refusal.message);
+            self.report.truncated += u32::from(!one.record.truncated);
+            self.sync.env.log.log(
+                Level::Warn,
+                "the inbox refused a message; kept as its headers only",
+                &[
+                    ("folder", self.sync.remote_folder),
+                    ("uid", &one.location.uid.to_string()),
+                    ("reason", &refusal.message),
+                ],
+            );
+            return inbox
+                .deliver(std::slice::from_ref(&kept), progress.clone())
+                .map_err(SyncError::Inbox);
+        }
+        let mut total = DeliveryReport::default();
+        for one in batch {
+            let report = self.deliver_isolating(std::slice::from_ref(one), progress)?;
+            total.created += report.created;
+            total.updated += report.updated;
+            total.unchanged += report.unchanged;
+        }
+        Ok(total)
+    }
+}
+
+/// Lists in a headers-only record are cut at this many entries, its texts at this many bytes.
+const HEADERS_ONLY_ENTRIES: usize = 100;
+const HEADERS_ONLY_TEXT: usize = 4096;
+
+/// `delivery` with its record reduced to the headers (bodies, attachments and long lists
+/// dropped), marked truncated with `reason`.
+pub fn headers_only(delivery: &Delivery, reason: &str) -> Delivery {
+    let r = &delivery.record;
+    let text = |s: &str| crate::normalize::prefix(s, HEADERS_ONLY_TEXT).to_string();
+    fn list<T: Clone>(v: &[T]) -> Vec<T> {
+        v.iter().take(HEADERS_ONLY_ENTRIES).cloned().collect()
+    }
+    let mut warnings: Vec<ParseWarning> = r
+        .warnings
+        .iter()
+        .take(HEADERS_ONLY_ENTRIES)
+        .cloned()
+        .collect();
+    warnings.push(ParseWarning::HeadersOnly(text(reason)));
+    let record = MessageRecord {
+        dedupe_key: r.dedupe_key.clone(),
+        message_id: text(&r.message_id),
+        message_id_derived: r.message_id_derived,
+        in_reply_to: list(&r.in_reply_to),
+        references: list(&r.references),
+        thread_key: text(&r.thread_key),
+        subject: r.subject.as_deref().map(text),
+        from: list(&r.from),
+        sender: list(&r.sender),
+        reply_to: list(&r.reply_to),
+        to: list(&r.to),
+        cc: list(&r.cc),
+        bcc: list(&r.bcc),
+        date: r.date.clone(),
+        snippet: text(&r.snippet),
+        text_body: String::new(),
+        html_body: None,
+        attachments: Vec::new(),
+        classification: r.classification.clone(),
+        size: r.size,
+        direction: r.direction,
+        truncated: true,
+        warnings,
+    };
+    Delivery {
+        record,
+        crm_folder: delivery.crm_folder,
+        location: delivery.location.clone(),
+        flags: delivery.flags,
+        gmail: delivery.gmail.clone(),
     }
 }

@@ -225,13 +225,13 @@ impl Run {
                         folder: index,
                     });
                 }
+                // The session is still good: the other folders go on, and this one starts
+                // again from its checkpoint next run.
                 Err(SyncError::Inbox(f)) => {
-                    report.error = fail(ErrorKind::InboxFailed(f.0));
-                    return None;
+                    report.error = fail(ErrorKind::InboxFailed(f.message));
                 }
                 Err(SyncError::Storage(e)) => {
                     report.error = Some(e);
-                    return None;
                 }
             }
         }
@@ -251,7 +251,7 @@ impl Run {
                 env.inbox.apply(pending.changes)
             };
             let outcome = applied
-                .map_err(|f| MailboxError::new(ErrorKind::InboxFailed(f.0), ""))
+                .map_err(|f| MailboxError::new(ErrorKind::InboxFailed(f.message), ""))
                 .and_then(|changed| {
                     checkpoint::save(env.kv, &pending.remote_folder, &pending.checkpoint)?;
                     Ok(changed)

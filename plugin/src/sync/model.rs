@@ -81,8 +81,13 @@ pub struct Progress {
 
 /// The inbox refused or failed a call; nothing of it was stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct InboxFailure(pub String);
+#[error("{message}")]
+pub struct InboxFailure {
+    /// Refused for what the call held (too large, an invalid record), so the same records
+    /// would be refused again; otherwise the inbox itself failed.
+    pub refused_content: bool,
+    pub message: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct FolderReport {
