@@ -111,8 +111,9 @@ impl Dovecot {
             "Dovecot is not installed: run `make test`, which installs it, or \
              `apt-get install dovecot-imapd`"
         );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let d = dir.path();
+        let mut dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().to_path_buf();
+        let d = d.as_path();
         for sub in ["run", "state", "mail"] {
             std::fs::create_dir_all(d.join(sub)).expect("Dovecot directory");
         }
@@ -133,42 +134,76 @@ impl Dovecot {
             ),
         )
         .expect("oauth2 config");
-        let (imaps_port, imap_port) = (free_port(), free_port());
-        std::fs::write(
-            d.join("dovecot.conf"),
-            config(d, imaps_port, imap_port, folders, mechanisms),
-        )
-        .expect("config");
-        let log = std::fs::File::create(d.join("stderr.log")).expect("log");
-        let child = Command::new(DOVECOT)
-            .arg("-F")
-            .arg("-c")
-            .arg(d.join("dovecot.conf"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start dovecot");
-        let dovecot = Dovecot {
-            imaps_port,
-            imap_port,
-            dir,
-            child,
-        };
-        dovecot.wait_until_listening();
-        dovecot
+        // Dovecot cannot bind port 0 and say which port it got: free ports are picked, and
+        // another process may take one first. The instance then fails to start, or a stranger
+        // answers; its own greeting tells them apart, and a new pair of ports is tried.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (imaps_port, imap_port) = (free_port(), free_port());
+            let greeting = format!("mailsync-test-{imaps_port}-{}", rand::random::<u32>());
+            std::fs::write(
+                d.join("dovecot.conf"),
+                config(d, imaps_port, imap_port, folders, mechanisms, &greeting),
+            )
+            .expect("config");
+            let log = std::fs::File::create(d.join("stderr.log")).expect("log");
+            let child = Command::new(DOVECOT)
+                .arg("-F")
+                .arg("-c")
+                .arg(d.join("dovecot.conf"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start dovecot");
+            let mut dovecot = Dovecot {
+                imaps_port,
+                imap_port,
+                dir,
+                child,
+            };
+            match dovecot.wait_for_greeting(&greeting) {
+                Ok(()) => return dovecot,
+                Err(why) if attempts < 5 => {
+                    eprintln!("Dovecot on ports {imaps_port}/{imap_port}: {why}; new ports");
+                    dovecot.stop();
+                    dir = std::mem::replace(&mut dovecot.dir, tempfile::tempdir().expect("dir"));
+                }
+                Err(why) => panic!("Dovecot did not start: {why}; its log:\n{}", dovecot.log()),
+            }
+        }
     }
 
-    fn wait_until_listening(&self) {
+    /// Waits until this instance greets with `greeting` on its plain port (it binds both ports
+    /// before it greets on either, and exits if it cannot).
+    fn wait_for_greeting(&mut self, greeting: &str) -> Result<(), String> {
+        use std::io::{BufRead, BufReader};
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.imaps_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", self.imap_port)).is_ok()
-            {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("it exited ({status})"));
+            }
+            if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", self.imap_port)) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut line = String::new();
+                let _ = BufReader::new(stream).read_line(&mut line);
+                if line.contains(greeting) {
+                    return Ok(());
+                }
+                if !line.is_empty() {
+                    return Err(format!("another server answered: {:?}", line.trim_end()));
+                }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("Dovecot did not start listening; its log:\n{}", self.log());
+        Err("it did not greet within 10 s".into())
+    }
+
+    fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
     }
 
     /// What Dovecot logged, for a failing test's message.
@@ -229,10 +264,7 @@ impl Seeder {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -242,6 +274,7 @@ fn config(
     imap_port: u16,
     folders: &[ConfiguredFolder],
     mechanisms: &str,
+    greeting: &str,
 ) -> String {
     let d = d.display();
     let mut mailboxes = String::new();
@@ -257,6 +290,7 @@ state_dir = {d}/state
 instance_name = mailsync-test-{imaps_port}
 log_path = {d}/dovecot.log
 protocols = imap
+login_greeting = {greeting}
 listen = 127.0.0.1
 ssl = yes
 ssl_cert = <{d}/cert.pem

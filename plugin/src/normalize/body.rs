@@ -177,3 +177,80 @@ pub fn snippet(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::record::{ParseWarning, RawMessage};
+
+    const CAP: usize = 64 * 1024;
+
+    fn normalize(bytes: &[u8]) -> crate::record::MessageRecord {
+        let raw = RawMessage {
+            bytes,
+            internal_date: None,
+        };
+        crate::normalize::normalize_capped(&raw, "anna@example.nl", CAP)
+    }
+
+    /// A tiny HTML part and a huge plain part of control characters, side by side.
+    fn poison(plain: &[u8]) -> Vec<u8> {
+        let mut m = b"From: x@example.com\r\nSubject: poison\r\nMessage-ID: <p@x>\r\n\
+            Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+            Content-Type: text/html\r\n\r\n<p>hi</p>\r\n--b\r\n\
+            Content-Type: text/plain\r\n\r\n"
+            .to_vec();
+        m.extend_from_slice(plain);
+        m.extend_from_slice(b"\r\n--b--\r\n");
+        m
+    }
+
+    #[test]
+    fn a_huge_text_body_is_cut_at_the_cap_with_a_warning() {
+        let line: Vec<u8> = (1u8..=8).cycle().take(998).chain(*b"\r\n").collect();
+        let plain = line.repeat(1000);
+        let r = normalize(&poison(&plain));
+        assert!(r.text_body.len() <= CAP, "{}", r.text_body.len());
+        assert!(r.text_body.len() > CAP - 1000, "filled up to the cap");
+        assert!(r.truncated);
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| matches!(w, ParseWarning::TextBodyTruncated(n) if *n > 900_000)),
+            "{:?}",
+            r.warnings
+        );
+        // The HTML body is the HTML part only: the plain part is not copied into it.
+        assert_eq!(r.html_body.as_deref().map(str::trim), Some("<p>hi</p>"));
+    }
+
+    #[test]
+    fn a_cut_falls_on_a_character_boundary() {
+        let plain = "é".repeat(CAP);
+        let r = normalize(&poison(plain.as_bytes()));
+        assert!(r.text_body.len() <= CAP);
+        assert!(r.text_body.ends_with('é'));
+    }
+
+    #[test]
+    fn huge_html_is_converted_only_as_far_as_the_cap_needs() {
+        let mut m =
+            b"From: x@example.com\r\nSubject: h\r\nContent-Type: text/html\r\n\r\n".to_vec();
+        m.extend(std::iter::repeat_n(b'<', 4 * 1024 * 1024));
+        let r = normalize(&m);
+        assert!(r.text_body.len() <= CAP);
+        assert!(r.html_body.as_ref().is_some_and(|h| h.len() <= CAP));
+        assert!(r.truncated);
+        assert!(
+            r.warnings
+                .contains(&ParseWarning::HtmlBodyTruncated(4 * 1024 * 1024))
+        );
+    }
+
+    #[test]
+    fn bodies_under_the_cap_are_whole_and_unmarked() {
+        let r = normalize(&poison(b"short text"));
+        assert_eq!(r.text_body, "hi\n\nshort text");
+        assert!(!r.truncated);
+        assert_eq!(r.warnings, [ParseWarning::MissingDate]);
+    }
+}

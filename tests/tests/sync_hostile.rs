@@ -1,0 +1,158 @@
+//! Hostile mail against a real Dovecot: a message built to be too big for the CRM, or too costly
+//! to normalise, is kept as a truncated record, and nothing else in its batch, its folder or the
+//! other folders is held up by it, on this run or the next.
+
+use host_harness::bindings::message::{MessageRecord, ParseWarning};
+use host_harness::bindings::sync::SyncReport;
+use tests::mail_fixtures::plain;
+use tests::oauth_world::OAuthWorld;
+use tests::secrets::assert_no_secret_captured;
+use tests::sync_checks::{ANNA, folder, mapping, messages, seeder, sync, world_with};
+
+/// A multipart/mixed message: a tiny HTML part, then a plain part holding `plain`.
+fn html_beside(id: &str, plain: &[u8]) -> Vec<u8> {
+    let mut m = format!(
+        "From: Onbekend <x@example.com>\r\nTo: {ANNA}\r\nSubject: Poison {id}\r\n\
+         Message-ID: <{id}@example.com>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p>hallo</p>\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    .into_bytes();
+    m.extend_from_slice(plain);
+    m.extend_from_slice(b"\r\n--b--\r\n");
+    m
+}
+
+/// `bytes` of `line` repeated, each line ending in CRLF.
+fn lines_of(line: &[u8], bytes: usize) -> Vec<u8> {
+    let mut one = line.to_vec();
+    one.extend_from_slice(b"\r\n");
+    one.repeat(bytes / one.len())
+}
+
+/// Control characters, which JSON escapes six-fold.
+fn control_characters(bytes: usize) -> Vec<u8> {
+    let line: Vec<u8> = [1u8, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, 0x0e, 0x1f]
+        .into_iter()
+        .cycle()
+        .take(996)
+        .collect();
+    lines_of(&line, bytes)
+}
+
+fn record(w: &OAuthWorld, subject: &str) -> (bool, MessageRecord) {
+    #[derive(serde::Deserialize)]
+    struct Stored {
+        record: MessageRecord,
+    }
+    let m = messages(w)
+        .into_iter()
+        .find(|m| m.subject.as_deref() == Some(subject))
+        .unwrap_or_else(|| panic!("no record {subject:?}"));
+    let stored: Stored = serde_json::from_str(&m.record_json).expect("stored record");
+    (m.truncated, stored.record)
+}
+
+fn small(id: &str) -> Vec<u8> {
+    plain(
+        id,
+        "Klant <klant@example.com>",
+        ANNA,
+        id,
+        "Beste Anna, tot morgen.",
+    )
+}
+
+/// A, the poison, B in INBOX and C in Archive; two syncs.
+async fn two_syncs_around(w: &OAuthWorld, poison: &[u8]) -> (SyncReport, SyncReport) {
+    let mut s = seeder(w).await;
+    s.append("INBOX", &small("A")).await;
+    s.append("INBOX", poison).await;
+    s.append("INBOX", &small("B")).await;
+    s.append("Archive", &small("C")).await;
+    let first = sync(w).await;
+    let second = sync(w).await;
+    (first, second)
+}
+
+fn assert_everything_delivered(first: &SyncReport, second: &SyncReport) {
+    assert!(first.complete, "{first:?}");
+    let inbox = folder(first, "INBOX");
+    assert_eq!((inbox.created, inbox.truncated), (3, 1), "{first:?}");
+    assert!(inbox.error.is_none(), "{first:?}");
+    assert_eq!(folder(first, "Archive").created, 1, "{first:?}");
+    assert!(second.complete, "{second:?}");
+    assert_eq!(folder(second, "INBOX").created, 0, "{second:?}");
+}
+
+#[tokio::test]
+async fn a_message_of_control_characters_is_kept_cut_and_stops_nothing() {
+    let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
+    let poison = html_beside("cc", &control_characters(12 * 1024 * 1024));
+    let (first, second) = two_syncs_around(&w, &poison).await;
+    assert_everything_delivered(&first, &second);
+    for subject in ["A", "B", "C"] {
+        assert!(!record(&w, subject).0, "{subject} whole");
+    }
+    let (truncated, poison) = record(&w, "Poison cc");
+    assert!(truncated && poison.truncated);
+    assert!(poison.text_body.len() <= 1024 * 1024);
+    assert!(
+        poison
+            .warnings
+            .iter()
+            .any(|w| matches!(w, ParseWarning::TextBodyTruncated(n) if *n > 12_000_000)),
+        "{:?}",
+        poison.warnings
+    );
+    // The HTML body is the HTML part alone, not the text copied as HTML.
+    assert_eq!(
+        poison.html_body.as_deref().map(str::trim),
+        Some("<p>hallo</p>")
+    );
+    assert_no_secret_captured();
+}
+
+#[tokio::test]
+async fn forty_megabytes_of_angle_brackets_stay_inside_the_memory_cap() {
+    let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
+    let poison = html_beside("lt", &lines_of(&[b'<'; 998], 40 * 1000 * 1000));
+    let (first, second) = two_syncs_around(&w, &poison).await;
+    assert_everything_delivered(&first, &second);
+    let (_, poison) = record(&w, "Poison lt");
+    assert!(poison.truncated);
+    assert!(poison.text_body.len() <= 1024 * 1024);
+}
+
+#[tokio::test]
+async fn a_record_the_inbox_refuses_goes_as_its_headers_only_and_the_rest_of_its_batch_goes_whole()
+{
+    // The CRM takes at most 200 kB a delivery; one message's text alone is more.
+    let w = world_with(mapping("INBOX", Some("Archive")), |s| {
+        s.policy.inbox_batch_cap_bytes = 200_000;
+    })
+    .await;
+    let poison = html_beside("big", &lines_of(&[b'a'; 500], 400_000));
+    let (first, second) = two_syncs_around(&w, &poison).await;
+    assert_everything_delivered(&first, &second);
+    for subject in ["A", "B", "C"] {
+        let (truncated, r) = record(&w, subject);
+        assert!(!truncated, "{subject} whole");
+        assert!(r.text_body.contains("tot morgen"), "{subject}: {r:?}");
+    }
+    let (truncated, big) = record(&w, "Poison big");
+    assert!(truncated);
+    assert_eq!(big.text_body, "");
+    assert_eq!(big.html_body, None);
+    assert_eq!(big.from[0].address, "x@example.com");
+    let reason = big
+        .warnings
+        .iter()
+        .find_map(|w| match w {
+            ParseWarning::HeadersOnly(why) => Some(why.clone()),
+            _ => None,
+        })
+        .expect("a headers-only warning");
+    assert!(reason.contains("cap of 200000 bytes"), "{reason}");
+}
