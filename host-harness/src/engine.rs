@@ -60,17 +60,27 @@ pub enum LoadedFrom {
 /// Loads a component, from `cache_dir` when it holds this exact component compiled by this
 /// exact engine, else compiling it and storing the result there.
 ///
-/// The cache directory must be writable only by the host's user: a `.cwasm` file is native code.
+/// A `.cwasm` file is native code the host runs: the cache is used only when its directory is
+/// the host user's own and nobody else may write in it (it is made so when missing), and a
+/// cached file only when it is the host user's own and nobody else may write it. Otherwise the
+/// component is compiled, and nothing is cached.
 pub fn load_component(
     engine: &Engine,
     wasm: &[u8],
     cache_dir: Option<&Path>,
 ) -> wasmtime::Result<(Component, LoadedFrom)> {
-    let Some(dir) = cache_dir else {
+    let Some(dir) = cache_dir.filter(|dir| usable_cache_dir(dir)) else {
         return Ok((Component::new(engine, wasm)?, LoadedFrom::Compiled));
     };
     let path = cache_path(engine, wasm, dir);
-    if path.exists() {
+    let trusted = || match crate::file_modes::check_private_file(&path) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!(path = %path.display(), "not using the cached component: {why}");
+            false
+        }
+    };
+    if path.exists() && trusted() {
         // SAFETY: the file was written by `Component::serialize` of an engine with the same
         // compatibility hash (it is in the file name), into the host's own cache directory.
         match unsafe { Component::deserialize_file(engine, &path) } {
@@ -87,6 +97,21 @@ pub fn load_component(
     Ok((component, LoadedFrom::Compiled))
 }
 
+/// Makes the cache directory (mode 0700) when missing; refuses one that is not private.
+fn usable_cache_dir(dir: &Path) -> bool {
+    if let Err(e) = crate::file_modes::create_private_dir(dir) {
+        tracing::warn!(dir = %dir.display(), "no component cache: {e}");
+        return false;
+    }
+    match crate::file_modes::check_private_dir(dir) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!(dir = %dir.display(), "refusing the component cache: {why}");
+            false
+        }
+    }
+}
+
 fn cache_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
     let mut engine_hash = DefaultHasher::new();
     engine
@@ -101,10 +126,10 @@ fn cache_path(engine: &Engine, wasm: &[u8], dir: &Path) -> PathBuf {
 }
 
 fn store_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+    use std::io::Write;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = crate::file_modes::create_private_file(&tmp)?;
+    file.write_all(bytes)?;
     std::fs::rename(&tmp, path)
 }

@@ -14,6 +14,46 @@ pub struct HostSettings {
     pub platform: PlatformSettings,
     pub policy: Policy,
     pub tls: TlsSettings,
+    pub storage: StorageSettings,
+}
+
+/// A secret from the settings (a client secret): `Debug` shows only that it is there, and its
+/// bytes are wiped when dropped.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(zeroize::Zeroizing<String>);
+
+impl SecretText {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(s: String) -> Self {
+        SecretText(zeroize::Zeroizing::new(s))
+    }
+}
+
+impl From<&str> for SecretText {
+    fn from(s: &str) -> Self {
+        SecretText::from(s.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSettings {
+    /// The file holding the key stored secrets are sealed with (base64 of 32 bytes, mode 0600)
+    /// [default: `MAILSYNC_SECRET_KEY`, else `<database>.key`, made on first use].
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -57,7 +97,8 @@ pub struct ProviderSettings {
     pub display_name: Option<String>,
     pub enabled: bool,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    /// Never printed by `Debug`; wiped from memory when dropped.
+    pub client_secret: Option<SecretText>,
     pub tenant: Option<String>,
     /// Overrides of `authorize`, `token`, `revoke`, `userinfo` (URLs) and `imap`
     /// (`imaps://host:port` or `imap://host:port`); the real endpoints are the defaults.
@@ -132,7 +173,8 @@ impl HostSettings {
         self.platform
             .providers
             .iter()
-            .filter_map(|p| p.client_secret.clone())
+            .filter_map(|p| p.client_secret.as_ref())
+            .map(|s| s.expose().to_string())
             .filter(|s| !s.is_empty())
             .collect()
     }
@@ -164,6 +206,24 @@ mod tests {
                 .providers
                 .iter()
                 .any(|p| p.id == "microsoft" && p.enabled)
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_a_client_secret() {
+        let mut settings = HostSettings::default();
+        settings.platform.providers[0].client_secret = Some("s3cr3t-value".into());
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cr3t-value"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        let toml = toml::to_string(&settings).unwrap();
+        let again: HostSettings = toml::from_str(&toml).unwrap();
+        assert_eq!(
+            again.platform.providers[0]
+                .client_secret
+                .as_ref()
+                .map(SecretText::expose),
+            Some("s3cr3t-value")
         );
     }
 

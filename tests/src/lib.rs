@@ -24,9 +24,15 @@ use tokio::net::TcpListener;
 /// The adversarial guest built by this crate's build script.
 pub const ADVERSARIAL_GUEST: &str = env!("ADVERSARIAL_GUEST_WASM");
 
-/// Where compiled components are cached across the suite's test binaries.
+/// Where compiled components are cached across the suite's test binaries: a directory only
+/// this user may write in, as the host requires of a cache.
 pub fn component_cache() -> PathBuf {
-    std::env::temp_dir().join("mailsync-test-components")
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join("mailsync-test-components");
+    host_harness::file_modes::create_private_dir(&dir).expect("component cache directory");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .expect("component cache directory mode");
+    dir
 }
 
 /// The real plugin component in a host with `settings` and an in-memory database.

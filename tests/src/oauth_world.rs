@@ -127,7 +127,7 @@ impl OAuthWorld {
                 id: "google".into(),
                 enabled: true,
                 client_id: Some(GOOGLE_CLIENT.into()),
-                client_secret: Some(google_secret.clone()),
+                client_secret: Some(google_secret.clone().into()),
                 endpoints: google.endpoints(&imap),
                 ..Default::default()
             },

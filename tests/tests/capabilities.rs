@@ -115,3 +115,49 @@ async fn the_plugin_reads_the_administrators_settings() {
         "providers microsoft:on,google:off; flags [link-mailbox]; backfill 31 days"
     );
 }
+
+#[tokio::test]
+async fn a_call_sees_the_client_secret_of_its_own_provider_only() {
+    let mut settings: HostSettings = settings_with_test_grant(&[], &[]);
+    for (p, secret) in settings
+        .platform
+        .providers
+        .iter_mut()
+        .zip(["ms-secret", "g-secret"])
+    {
+        p.enabled = true;
+        p.client_id = Some(format!("{}-client", p.id));
+        p.client_secret = Some(secret.into());
+    }
+    let host = adversarial_host(&settings);
+    let seen = |mailbox: &'static str| {
+        let host = &host;
+        async move {
+            host.mailbox(mailbox)
+                .normalize(b"", None, "read-config")
+                .await
+                .expect("read-config answers")
+                .text_body
+        }
+    };
+    host.assign_provider("g1", Some("google")).await.unwrap();
+    assert!(
+        seen("g1")
+            .await
+            .starts_with("providers microsoft:on,google:on secret g-secret;"),
+        "{}",
+        seen("g1").await
+    );
+    host.assign_provider("m1", Some("microsoft")).await.unwrap();
+    assert!(
+        seen("m1")
+            .await
+            .starts_with("providers microsoft:on secret ms-secret,google:on;")
+    );
+    // Before a provider is assigned, no secret at all.
+    assert!(
+        seen("new")
+            .await
+            .starts_with("providers microsoft:on,google:on;")
+    );
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use tests::oauth_world::OAuthWorld;
-use tests::secrets::{assert_no_secret_captured, capture};
+use tests::secrets::{assert_no_secret_at_rest, assert_no_secret_captured, capture, file_mode};
 
 /// The host CLI, built by `cargo test --workspace` next to this test's binary.
 fn mailsync_host() -> PathBuf {
@@ -195,5 +195,44 @@ async fn sync_messages_and_the_last_sync_from_the_command_line() {
         out.contains("last sync at") && out.contains("new     3"),
         "{out}"
     );
+    assert_no_secret_captured();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tokens_are_sealed_at_rest_and_a_key_rotation_keeps_the_mailbox_linked() {
+    let redirect = free_redirect_uri();
+    let w = OAuthWorld::with(|s| s.platform.redirect_uri = Some(redirect)).await;
+    let cli = std::sync::Arc::new(Cli::new(&w));
+    let run = |args: &'static [&'static str]| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || cli.run(args))
+    };
+    let out = stdout(&run(&["link", "--provider", "google"]).await.unwrap());
+    assert!(out.contains("Linked."), "{out}");
+    let out = stdout(&run(&["refresh", "--force"]).await.unwrap());
+    assert!(out.contains("Access token refreshed"), "{out}");
+    assert_no_secret_at_rest(&cli.db, 1);
+    let key_file = PathBuf::from(format!("{}.key", cli.db.display()));
+    assert_eq!(file_mode(&key_file), 0o600);
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let out = stdout(&run(&["rotate-key"]).await.unwrap());
+    assert!(out.contains("stored values sealed again"), "{out}");
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(old_key, new_key);
+    assert_eq!(file_mode(&key_file), 0o600);
+    assert!(!PathBuf::from(format!("{}.new", key_file.display())).exists());
+
+    // The refresh token still opens: the mailbox stays linked and refreshes.
+    let out = stdout(&run(&["status"]).await.unwrap());
+    assert!(out.contains("State         linked"), "{out}");
+    let out = stdout(&run(&["refresh", "--force"]).await.unwrap());
+    assert!(out.contains("Access token refreshed"), "{out}");
+    assert_no_secret_at_rest(&cli.db, 1);
+
+    // With the old key the values no longer open.
+    std::fs::write(&key_file, old_key).unwrap();
+    let failed = run(&["refresh", "--force"]).await.unwrap();
+    assert!(!failed.status.success());
     assert_no_secret_captured();
 }

@@ -3,6 +3,8 @@
 
 use host_harness::HostSettings;
 use host_harness::bindings::message::{DateSource, Direction, ParseWarning};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
 use host_harness::engine::LoadedFrom;
 use tests::plugin_host;
 
@@ -108,20 +110,82 @@ async fn many_mailboxes_normalise_concurrently_in_one_host() {
     );
 }
 
+fn load_with_cache(cache: &std::path::Path) -> LoadedFrom {
+    host_harness::PluginHost::load(
+        host_harness::BUNDLED_PLUGIN.as_ref(),
+        &HostSettings::default(),
+        host_harness::Database::open_in_memory().unwrap(),
+        Some(cache),
+    )
+    .unwrap()
+    .loaded_from()
+}
+
+fn cached_file(cache: &std::path::Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files[0].clone()
+}
+
 #[test]
 fn a_compiled_component_is_loaded_from_the_cache_the_second_time() {
     let cache = tempfile::tempdir().unwrap();
-    let load = || {
-        host_harness::PluginHost::load(
-            host_harness::BUNDLED_PLUGIN.as_ref(),
-            &HostSettings::default(),
-            host_harness::Database::open_in_memory().unwrap(),
-            Some(cache.path()),
-        )
-        .unwrap()
-        .loaded_from()
-    };
-    assert_eq!(load(), LoadedFrom::Compiled);
-    assert_eq!(load(), LoadedFrom::Cache);
-    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Cache);
+    let file = cached_file(cache.path());
+    assert_eq!(std::fs::metadata(&file).unwrap().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_missing_cache_directory_is_made_private() {
+    let parent = tempfile::tempdir().unwrap();
+    let cache = parent.path().join("cache");
+    assert_eq!(load_with_cache(&cache), LoadedFrom::Compiled);
+    assert_eq!(std::fs::metadata(&cache).unwrap().mode() & 0o777, 0o700);
+    assert_eq!(load_with_cache(&cache), LoadedFrom::Cache);
+}
+
+/// A compiled component is native code: one in a directory others may write in, or owned by
+/// another user, or a file others may write, could have been planted, and is never run.
+#[test]
+fn a_cache_others_could_have_planted_in_is_not_used() {
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    let file = cached_file(cache.path());
+
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Cache);
+
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Cache);
+
+    // The suite runs as root on CI, where a directory can be given to another user.
+    if running_as_root() {
+        std::os::unix::fs::chown(cache.path(), Some(65534), None).unwrap();
+        assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    }
+}
+
+#[test]
+fn a_stale_or_foreign_compiled_file_is_replaced_not_run() {
+    let cache = tempfile::tempdir().unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    let file = cached_file(cache.path());
+    // Not code this engine wrote: refused by wasmtime's own checks, compiled again.
+    std::fs::write(&file, b"\x7fELF not a compiled component").unwrap();
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Compiled);
+    assert_eq!(load_with_cache(cache.path()), LoadedFrom::Cache);
+}
+
+fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }

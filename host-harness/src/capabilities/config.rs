@@ -7,8 +7,11 @@ use crate::bindings::config::{
 use crate::state::HostState;
 
 impl config::Host for HostState {
+    /// The settings, with the client secret of the call's own provider only (none before the
+    /// mailbox has one): a call cannot read the secret of a provider it was not linked through.
     async fn settings(&mut self) -> wasmtime::Result<PlatformSettings> {
         let p = &self.services.platform;
+        let own = self.mailbox.provider.as_deref();
         Ok(PlatformSettings {
             providers: p
                 .providers
@@ -19,7 +22,11 @@ impl config::Host for HostState {
                     enabled: s.enabled,
                     credentials: s.client_id.as_ref().map(|id| ClientCredentials {
                         client_id: id.clone(),
-                        client_secret: s.client_secret.clone(),
+                        client_secret: s
+                            .client_secret
+                            .as_ref()
+                            .filter(|_| own == Some(s.id.as_str()))
+                            .map(|secret| secret.expose().to_string()),
                     }),
                     tenant: s.tenant.clone(),
                     endpoints: s

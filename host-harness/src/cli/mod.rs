@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod callback_listener;
 mod folders_cmd;
+mod key_cmd;
 mod mailbox_cmd;
 mod normalize_cmd;
 mod panel_view;
@@ -72,6 +73,8 @@ enum Command {
     Messages(sync_cmd::MessagesArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
+    /// Seal every stored secret again under a new key, and keep the new key.
+    RotateKey(key_cmd::RotateArgs),
 }
 
 pub fn run() -> ExitCode {
@@ -94,6 +97,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let settings = load_settings(&cli)?;
+    if let Command::RotateKey(args) = &cli.command {
+        return key_cmd::rotate(&database_path(&cli)?, &settings, args);
+    }
     let host = load_host(&cli, &settings)?;
     let (mailbox, lang) = (cli.mailbox.as_str(), cli.lang);
     let redirect_uri = settings.platform.redirect_uri.as_deref();
@@ -113,6 +119,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
         Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
+        Command::RotateKey(_) => unreachable!("handled before the host is loaded"),
     }
 }
 
@@ -123,17 +130,33 @@ fn load_settings(cli: &Cli) -> anyhow::Result<HostSettings> {
     })
 }
 
+/// The database's path: `--db`, else in the user's data directory. Never in a shared
+/// temporary directory, where another user could have put a file first.
+fn database_path(cli: &Cli) -> anyhow::Result<PathBuf> {
+    match (&cli.db, dirs::data_dir()) {
+        (Some(path), _) => Ok(path.clone()),
+        (None, Some(data)) => Ok(data.join("mailsync-host").join("mailsync.db")),
+        (None, None) => anyhow::bail!(
+            "no data directory is known for this user: name the database with --db or MAILSYNC_DB"
+        ),
+    }
+}
+
 fn load_host(cli: &Cli, settings: &HostSettings) -> anyhow::Result<PluginHost> {
-    let db_path = cli
-        .db
-        .clone()
-        .unwrap_or_else(|| project_dir(dirs::data_dir()).join("mailsync.db"));
-    let db = Database::open(&db_path)
+    let db_path = database_path(cli)?;
+    let env_key = std::env::var(host_harness::at_rest::KEY_ENV).ok();
+    let (keys, _) = host_harness::at_rest::load(
+        env_key.as_deref(),
+        settings.storage.key_file.as_deref(),
+        &db_path,
+    )?;
+    let db = Database::open_with_keys(&db_path, keys)
         .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db_path.display()))?;
+    // Without a cache directory of the user's own, components are compiled on every start.
     let cache_dir = cli
         .cache_dir
         .clone()
-        .unwrap_or_else(|| project_dir(dirs::cache_dir()));
+        .or_else(|| dirs::cache_dir().map(|d| d.join("mailsync-host")));
     let component = cli
         .component
         .clone()
@@ -142,11 +165,6 @@ fn load_host(cli: &Cli, settings: &HostSettings) -> anyhow::Result<PluginHost> {
         &component,
         settings,
         db,
-        Some(&cache_dir),
+        cache_dir.as_deref(),
     )?)
-}
-
-fn project_dir(base: Option<PathBuf>) -> PathBuf {
-    base.unwrap_or_else(std::env::temp_dir)
-        .join("mailsync-host")
 }

@@ -84,7 +84,7 @@ async fn serve(dir: PathBuf) -> anyhow::Result<()> {
             id: "google".into(),
             enabled: true,
             client_id: Some("crm-demo.apps.googleusercontent.com".into()),
-            client_secret: Some(secret),
+            client_secret: Some(secret.into()),
             endpoints: google.endpoints(imap),
             ..Default::default()
         },

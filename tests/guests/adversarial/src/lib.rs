@@ -440,7 +440,15 @@ fn read_config() -> String {
     let providers: Vec<String> = settings
         .providers
         .iter()
-        .map(|p| format!("{}:{}", p.id, if p.enabled { "on" } else { "off" }))
+        .map(|p| {
+            let secret = p
+                .credentials
+                .as_ref()
+                .and_then(|c| c.client_secret.as_deref())
+                .map(|s| format!(" secret {s}"))
+                .unwrap_or_default();
+            format!("{}:{}{secret}", p.id, if p.enabled { "on" } else { "off" })
+        })
         .collect();
     format!(
         "providers {}; flags [{}]; backfill {} days",

@@ -1,0 +1,74 @@
+//! `rotate-key`: every stored secret sealed again under a new key, in one transaction. With a key
+//! file, the new key waits beside it (`<file>.new`) until every value is sealed with it, then
+//! takes its place, so a rotation cut short loses nothing and the next one finishes it.
+
+use std::path::{Path, PathBuf};
+
+use host_harness::at_rest::{self, KeyRing, KeySource, SecretKey};
+use host_harness::{Database, HostSettings};
+
+#[derive(clap::Args)]
+pub struct RotateArgs {
+    /// Where the new key goes when the current one comes from MAILSYNC_SECRET_KEY (a new file,
+    /// mode 0600); set MAILSYNC_SECRET_KEY to its content afterwards.
+    #[arg(long)]
+    new_key_file: Option<PathBuf>,
+}
+
+pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        database.exists(),
+        "no database at {}: nothing to rotate",
+        database.display()
+    );
+    let env_key = std::env::var(at_rest::KEY_ENV).ok();
+    let (ring, source) = at_rest::load(
+        env_key.as_deref(),
+        settings.storage.key_file.as_deref(),
+        database,
+    )?;
+    match source {
+        KeySource::File(key_file) => {
+            let pending = at_rest::pending_key_file(&key_file);
+            // A rotation cut short left its key: this one finishes with it.
+            let new = if pending.exists() {
+                at_rest::read_key_file(&pending)?
+            } else {
+                let key = SecretKey::generate();
+                at_rest::write_key_file(&pending, &key)?;
+                key
+            };
+            let sealed = reseal(database, ring, &new)?;
+            std::fs::rename(&pending, &key_file)?;
+            println!(
+                "{sealed} stored values sealed again under key {:08x}, now in {}.",
+                new.id(),
+                key_file.display()
+            );
+        }
+        KeySource::Environment => {
+            let Some(out) = &args.new_key_file else {
+                anyhow::bail!(
+                    "the key comes from {}: name a new file for the new key with --new-key-file",
+                    at_rest::KEY_ENV
+                );
+            };
+            let new = SecretKey::generate();
+            at_rest::write_key_file(out, &new)?;
+            let sealed = reseal(database, ring, &new)?;
+            println!(
+                "{sealed} stored values sealed again under key {:08x}, written to {}. Set {} to \
+                 its content before the host starts again: the old key no longer opens them.",
+                new.id(),
+                out.display(),
+                at_rest::KEY_ENV
+            );
+        }
+    }
+    Ok(())
+}
+
+fn reseal(database: &Path, ring: KeyRing, new: &SecretKey) -> anyhow::Result<u64> {
+    let db = Database::open_with_keys(database, ring)?;
+    Ok(db.rotate_key(KeyRing::new(new))?)
+}
