@@ -44,6 +44,21 @@ async fn imap_starttls_upgrades_the_same_connection() {
 }
 
 #[tokio::test]
+async fn a_starttls_connection_carries_no_command_in_clear_but_starttls() {
+    let pki = TestPki::new();
+    let port = start(&pki, Script::ImapStartTls).await;
+    let host = adversarial_host(&settings(&[], &[format!("imap://127.0.0.1:{port}")], &pki));
+    let seen = call(
+        &host,
+        "imap-session",
+        &format!("starttls-skip 127.0.0.1:{port}"),
+    )
+    .await;
+    assert!(seen.starts_with("failed SocketError::InvalidState("), "{seen}");
+    assert!(seen.contains("until STARTTLS"), "{seen}");
+}
+
+#[tokio::test]
 async fn imap_tls_to_a_certificate_of_an_untrusted_ca_is_refused() {
     let (server_pki, trusted_pki) = (TestPki::new(), TestPki::new());
     let port = start(&server_pki, Script::ImapTls).await;

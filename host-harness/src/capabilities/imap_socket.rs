@@ -170,6 +170,13 @@ impl Connection {
                 data.len() as u64,
             )));
         }
+        if matches!(self.stream, Stream::AwaitingStartTls(_)) && !before_starttls(data) {
+            return Err(SocketError::InvalidState(
+                "until STARTTLS has upgraded the connection, the host sends only STARTTLS, \
+                 CAPABILITY and NOOP commands"
+                    .into(),
+            ));
+        }
         let write = match &mut self.stream {
             Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
                 tokio::time::timeout(self.io_timeout, async {
@@ -191,6 +198,61 @@ impl Connection {
             Err(_) => Err(SocketError::TimedOut),
             Ok(Err(e)) => Err(io_error(e)),
             Ok(Ok(())) => Ok(()),
+        }
+    }
+}
+
+/// Whether `data` is whole command lines that may go in clear on a STARTTLS connection before
+/// it is upgraded: `<tag> STARTTLS`, `<tag> CAPABILITY` or `<tag> NOOP`, nothing else (no
+/// credentials, no mail).
+fn before_starttls(data: &[u8]) -> bool {
+    let Some(lines) = data.strip_suffix(b"\r\n") else {
+        return false;
+    };
+    lines.split(|&b| b == b'\n').all(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut words = line.split(|&b| b == b' ');
+        let tag_ok = words
+            .next()
+            .is_some_and(|t| !t.is_empty() && t.iter().all(u8::is_ascii_alphanumeric));
+        let command = words.next().map(<[u8]>::to_ascii_uppercase);
+        tag_ok
+            && words.next().is_none()
+            && matches!(
+                command.as_deref(),
+                Some(b"STARTTLS" | b"CAPABILITY" | b"NOOP")
+            )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_starttls_capability_and_noop_go_in_clear_before_the_upgrade() {
+        for ok in [
+            &b"a0 STARTTLS\r\n"[..],
+            b"A1 capability\r\n",
+            b"a1 CAPABILITY\r\na2 STARTTLS\r\n",
+        ] {
+            assert!(
+                super::before_starttls(ok),
+                "{}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        for refused in [
+            &b"a1 LOGIN anna secret\r\n"[..],
+            b"a1 AUTHENTICATE PLAIN AGFubmEAc2VjcmV0\r\n",
+            b"a1 STARTTLS",
+            b"a1 NOOP\r\nAGFubmEAc2VjcmV0\r\n",
+            b"STARTTLS\r\n",
+            b"\r\n",
+        ] {
+            assert!(
+                !super::before_starttls(refused),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
         }
     }
 }

@@ -92,7 +92,13 @@ pub fn examine(
         match data {
             Data::Exists(n) => examined.exists = n,
             Data::Vanished { known_uids, .. } => {
-                examined.vanished.extend(expand(&known_uids, cap));
+                let room = MAX_VANISHED.saturating_sub(examined.vanished.len());
+                let uids = expand_at_most(&known_uids, cap, room).ok_or_else(|| {
+                    ExamineError::Imap(ImapError::Protocol(format!(
+                        "the server reported more than {MAX_VANISHED} vanished UIDs at once"
+                    )))
+                })?;
+                examined.vanished.extend(uids);
                 // At most every known UID once: repeated ranges cannot grow it without end.
                 if examined.vanished.len() > cap as usize {
                     examined.vanished.sort_unstable();
@@ -144,6 +150,32 @@ pub fn search(session: &mut Session, criteria: &str) -> Result<Vec<u32>, ImapErr
     uids.sort_unstable();
     uids.dedup();
     Ok(uids)
+}
+
+/// Vanished UIDs one EXAMINE may report (4 MB of them): a hostile server's `VANISHED
+/// (EARLIER) 1:*` over a UID near 2^32 is a protocol error, not 16 GB.
+pub const MAX_VANISHED: usize = 1_000_000;
+
+/// `expand`, or `None` when the set holds more than `limit` UIDs (counted before any is made).
+pub fn expand_at_most(set: &SequenceSet, cap: u32, limit: usize) -> Option<Vec<u32>> {
+    let value = |s: &SeqOrUid| match s {
+        SeqOrUid::Value(v) => v.get(),
+        SeqOrUid::Asterisk => cap,
+    };
+    let mut count: u64 = 0;
+    for seq in set.0.as_ref() {
+        count += match seq {
+            Sequence::Single(s) => u64::from(value(s) <= cap),
+            Sequence::Range(a, b) => {
+                let (lo, hi) = (value(a).min(value(b)), value(a).max(value(b)).min(cap));
+                if lo <= hi { u64::from(hi - lo) + 1 } else { 0 }
+            }
+        };
+        if count > limit as u64 {
+            return None;
+        }
+    }
+    Some(expand(set, cap))
 }
 
 /// The UIDs of a set up to `cap` (`*` is `cap`): UIDs above what sync has mean nothing to it.

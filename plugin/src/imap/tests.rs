@@ -175,3 +175,49 @@ fn list_reads_literals_utf7_names_and_attributes_and_noop_round_trips() {
     assert!(noop.is_ok() && noop.data.len() == 1);
     assert!(written(&w).contains(" NOOP\r\n"));
 }
+
+#[test]
+fn vanished_earlier_over_every_uid_to_2_pow_32_is_a_bounded_protocol_error() {
+    use super::examine::{ExamineError, Known, MAX_VANISHED, examine};
+    let (mut s, _) = session(
+        "* OK [CAPABILITY IMAP4rev1 QRESYNC CONDSTORE] hi\r\n",
+        &[(
+            "EXAMINE",
+            "* VANISHED (EARLIER) 1:*\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-ONLY] done\r\n",
+        )],
+    );
+    let known = Known {
+        uid_validity: 7,
+        modseq: 5,
+        last_uid: u32::MAX - 1,
+    };
+    match examine(&mut s, "INBOX", Some(known)) {
+        Err(ExamineError::Imap(super::ImapError::Protocol(why))) => {
+            assert!(why.contains(&MAX_VANISHED.to_string()), "{why}")
+        }
+        other => panic!(
+            "expected a protocol error, got {:?}",
+            other.map(|e| e.vanished.len())
+        ),
+    }
+}
+
+#[test]
+fn vanished_within_the_bound_is_read_whole() {
+    use super::examine::{Known, examine};
+    let (mut s, _) = session(
+        "* OK [CAPABILITY IMAP4rev1 QRESYNC CONDSTORE] hi\r\n",
+        &[(
+            "EXAMINE",
+            "* VANISHED (EARLIER) 3:5,9\r\n* OK [UIDVALIDITY 7] ok\r\n{tag} OK [READ-ONLY] done\r\n",
+        )],
+    );
+    let known = Known {
+        uid_validity: 7,
+        modseq: 5,
+        last_uid: 8,
+    };
+    let examined = examine(&mut s, "INBOX", Some(known)).expect("examined");
+    // 9 is above what sync has: it means nothing.
+    assert_eq!(examined.vanished, [3, 4, 5]);
+}

@@ -227,12 +227,18 @@ fn imap_session(argument: &str) -> String {
     let (mode, target) = argument.split_once(' ').unwrap_or(("tls", argument));
     let (host, port) = target.rsplit_once(':').unwrap_or((target, "993"));
     let security = match mode {
-        "starttls" => imap_socket::Security::Starttls,
+        "starttls" | "starttls-skip" => imap_socket::Security::Starttls,
         "plain" => imap_socket::Security::Plain,
         _ => imap_socket::Security::Tls,
     };
     let run = || -> Result<String, imap_socket::SocketError> {
         let conn = imap_socket::open(host, port.parse().unwrap_or(993), security)?;
+        if mode == "starttls-skip" {
+            // Credentials in clear on a connection the policy granted for STARTTLS only.
+            read_line(&conn)?;
+            conn.write(b"a1 LOGIN anna secret\r\n")?;
+            return Ok(format!("sent in clear; then {}", read_line(&conn)?));
+        }
         if mode == "starttls" {
             read_line(&conn)?;
             conn.write(b"a0 STARTTLS\r\n")?;
