@@ -53,6 +53,19 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
             });
         }
     }
+    // What a component gets that imports the WASI interfaces a reviewer worries about most:
+    // named even when this component does not import them, so the denial is seen, not inferred.
+    for (interface, answer) in DENIED_WASI {
+        let prefix = interface.trim_end_matches('*');
+        if !imported.iter().any(|i| i.starts_with(prefix)) {
+            rows.push(AuditRow {
+                direction: "denied",
+                name: interface.to_string(),
+                grant: format!("not imported by this component; a component that did: {answer}"),
+            });
+        }
+    }
+    rows.extend(limits(policy));
     rows.extend(ty.exports(engine).map(|(name, _)| AuditRow {
         direction: "export",
         name: name.to_string(),
@@ -64,6 +77,75 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
         ),
     }));
     rows
+}
+
+/// WASI interfaces the host denies, with what a component importing them gets.
+pub const DENIED_WASI: &[(&str, &str)] = &[
+    (
+        "wasi:filesystem/*",
+        "linked with no preopened directory, so no file can be named",
+    ),
+    (
+        "wasi:sockets/*",
+        "linked with TCP, UDP and name lookup refused (access-denied)",
+    ),
+    (
+        "wasi:http/*",
+        "NOT linked: the component cannot be instantiated",
+    ),
+];
+
+/// The limits every call runs under, as the audit shows them.
+fn limits(policy: &Policy) -> Vec<AuditRow> {
+    use crate::capabilities::inbox::{MAX_CHANGES_PER_CALL, MAX_DELIVERIES_PER_CALL};
+    use crate::limits::{INSTANCES, MEMORIES, TABLE_ELEMENTS, TABLES};
+    let rows = [
+        (
+            "memory",
+            format!(
+                "{} MiB of linear memory per instance, all memories together; {MEMORIES} memory",
+                policy.memory_limit_bytes / (1024 * 1024)
+            ),
+        ),
+        (
+            "tables",
+            format!(
+                "{TABLE_ELEMENTS} elements in all, {TABLES} tables, {INSTANCES} core instances"
+            ),
+        ),
+        (
+            "time",
+            format!(
+                "{} ms per call ({} ms for sync) from the call's start; guest code yields its thread every 10 ms",
+                policy.call_time_budget_ms, policy.sync_time_budget_ms
+            ),
+        ),
+        (
+            "inbox",
+            format!(
+                "{MAX_DELIVERIES_PER_CALL} deliveries and {} MiB per call; {MAX_CHANGES_PER_CALL} changes per call",
+                policy.inbox_batch_cap_bytes / (1024 * 1024)
+            ),
+        ),
+        (
+            "storage",
+            format!(
+                "{} KiB per write batch; values sealed with AES-256-GCM",
+                policy.storage_value_cap_bytes / 1024
+            ),
+        ),
+        (
+            "log",
+            "16 KiB read per message or field before redaction, 32 fields, 8 KiB per line".into(),
+        ),
+    ];
+    rows.into_iter()
+        .map(|(name, grant)| AuditRow {
+            direction: "limit",
+            name: name.to_string(),
+            grant,
+        })
+        .collect()
 }
 
 fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> String {
@@ -119,7 +201,7 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             "tracing, tagged with the mailbox; tokens and secrets redacted; 8 KiB per line".into()
         }
         "crm:mail-sync/config" => {
-            "read-only platform settings (providers, client credentials, flags, limits)".into()
+            "read-only platform settings (providers, flags, limits); a client secret only to the calls of its own provider's mailboxes".into()
         }
         "crm:mail-sync/capability-types" | "crm:mail-sync/message" => {
             "types only, no functions".into()

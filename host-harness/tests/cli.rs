@@ -44,6 +44,19 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "export  crm:mail-sync/sync@0.1.0",
         "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
+        // What the host denies is named, whether or not the component asks for it.
+        "denied  wasi:http/*",
+        "NOT linked: the component cannot be instantiated",
+        "denied  wasi:filesystem/*",
+        "no preopened directory, so no file can be named",
+        "denied  wasi:sockets/*",
+        "TCP, UDP and name lookup refused",
+        // The limits every call runs under.
+        "limit   memory",
+        "all memories together; 1 memory",
+        "limit   inbox",
+        "10000 deliveries and 128 MiB per call",
+        "values sealed with AES-256-GCM",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }

@@ -54,7 +54,10 @@ async fn a_starttls_connection_carries_no_command_in_clear_but_starttls() {
         &format!("starttls-skip 127.0.0.1:{port}"),
     )
     .await;
-    assert!(seen.starts_with("failed SocketError::InvalidState("), "{seen}");
+    assert!(
+        seen.starts_with("failed SocketError::InvalidState("),
+        "{seen}"
+    );
     assert!(seen.contains("until STARTTLS"), "{seen}");
 }
 
