@@ -139,3 +139,25 @@ fn every_command_has_help() {
         assert!(out.contains("Usage:"), "{out}");
     }
 }
+
+#[test]
+fn control_characters_from_mail_are_shown_not_sent_to_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hostile.eml");
+    std::fs::write(
+        &path,
+        b"From: \"Evil\x1b]0;pwned\x07\" <evil@example.com>\r\nSubject: Clear \x1b[2J screen \xc2\x9b and \xe2\x80\xae reversed\r\n\
+          Content-Type: text/plain\r\n\r\nbody with \x1b[31m red\r\n",
+    )
+    .unwrap();
+    let out = stdout(&run(&[
+        "normalize",
+        "--address",
+        "bob@crm-customer.nl",
+        path.to_str().unwrap(),
+    ]));
+    for obeyed in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'] {
+        assert!(!out.contains(obeyed), "{obeyed:?} reached the terminal: {out:?}");
+    }
+    assert!(out.contains("Clear \\u{1b}[2J screen"), "{out}");
+}

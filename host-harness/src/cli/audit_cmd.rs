@@ -5,6 +5,6 @@ use host_harness::PluginHost;
 
 pub fn run(host: &PluginHost) -> anyhow::Result<()> {
     let rows = host_harness::audit::audit(host);
-    print!("{}", host_harness::audit::render_table(&rows));
+    say!("{}", host_harness::audit::render_table(&rows));
     Ok(())
 }

@@ -20,7 +20,7 @@ pub async fn folders(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Re
     let folders = panel_view::answer(host.mailbox(mailbox).list_folders().await, lang)?;
     for f in folders {
         let uses: Vec<&str> = f.special_use.iter().map(special_use_name).collect();
-        println!(
+        sayln!(
             "{:<32} {:<24}{}",
             f.name,
             uses.join(" "),
@@ -36,7 +36,7 @@ pub async fn folders(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Re
 
 pub async fn suggest(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Result<()> {
     let suggested = panel_view::answer(host.mailbox(mailbox).suggest_mapping().await, lang)?;
-    print!("{}", mapping_lines(&suggested));
+    say!("{}", mapping_lines(&suggested));
     Ok(())
 }
 
@@ -58,8 +58,8 @@ pub async fn map(
         *slot(&mut mapping, crm)? = None;
     }
     let status = panel_view::answer(handle.set_mapping(&mapping).await, lang)?;
-    println!("Saved.");
-    print!("{}", status_lines(&status, lang));
+    sayln!("Saved.");
+    say!("{}", status_lines(&status, lang));
     Ok(())
 }
 

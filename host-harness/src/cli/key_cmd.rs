@@ -40,7 +40,7 @@ pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> an
             };
             let sealed = reseal(database, ring, &new)?;
             std::fs::rename(&pending, &key_file)?;
-            println!(
+            sayln!(
                 "{sealed} stored values sealed again under key {:08x}, now in {}.",
                 new.id(),
                 key_file.display()
@@ -56,7 +56,7 @@ pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> an
             let new = SecretKey::generate();
             at_rest::write_key_file(out, &new)?;
             let sealed = reseal(database, ring, &new)?;
-            println!(
+            sayln!(
                 "{sealed} stored values sealed again under key {:08x}, written to {}. Set {} to \
                  its content before the host starts again: the old key no longer opens them.",
                 new.id(),

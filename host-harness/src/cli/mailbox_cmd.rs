@@ -57,14 +57,15 @@ pub async fn link(
         login_hint: args.login_hint,
     };
     let started = panel_view::answer(mailbox.link_start(&request).await, lang)?;
-    println!(
+    sayln!(
         "Open this page to link the mailbox (until {}):\n\n  {}\n",
-        started.expires_at, started.authorization_url
+        started.expires_at,
+        started.authorization_url
     );
     if !args.no_browser {
         open_browser(&started.authorization_url);
     }
-    eprintln!("Waiting for the provider to send the browser back to {redirect_uri} ...");
+    warnln!("Waiting for the provider to send the browser back to {redirect_uri} ...");
     let callback = tokio::time::timeout(CALLBACK_WAIT, async {
         // Only the provider's redirect carries a `state`; anything else asking is not it.
         while let Some(callback) = listener.next().await {
@@ -85,8 +86,8 @@ pub async fn link(
             let _ = callback
                 .reply
                 .send("The mailbox is linked. You may close this tab.".into());
-            println!("Linked.\n");
-            print!("{}", panel_view::status(mailbox_id, &status, lang));
+            sayln!("Linked.\n");
+            say!("{}", panel_view::status(mailbox_id, &status, lang));
             Ok(())
         }
         Err(e) => {
@@ -123,16 +124,16 @@ fn open_browser(url: &str) {
         .stderr(Stdio::null())
         .spawn();
     if started.is_err() {
-        eprintln!("(could not start a browser with `{program}`; open the page yourself)");
+        warnln!("(could not start a browser with `{program}`; open the page yourself)");
     }
 }
 
 pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
     let status = panel_view::answer(host.mailbox(mailbox_id).status().await, lang)?;
-    print!("{}", panel_view::status(mailbox_id, &status, lang));
+    say!("{}", panel_view::status(mailbox_id, &status, lang));
     if status.state != host_harness::bindings::panel::LinkState::Unlinked {
         let mapping = panel_view::answer(host.mailbox(mailbox_id).mapping().await, lang)?;
-        print!("{}", super::folders_cmd::status_lines(&mapping, lang));
+        say!("{}", super::folders_cmd::status_lines(&mapping, lang));
     }
     let id = mailbox_id.to_string();
     let last = host
@@ -141,7 +142,7 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
         .run_blocking(move |db| db.last_sync_run(&id))
         .await
         .map_err(|e| anyhow::anyhow!("the last sync cannot be read: {e}"))?;
-    print!(
+    say!(
         "{}",
         super::sync_cmd::last_sync_lines(last.as_deref(), lang)
     );
@@ -150,12 +151,12 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
 
 pub async fn unlink(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
     let unlinked = panel_view::answer(host.mailbox(mailbox_id).unlink().await, lang)?;
-    println!("Mailbox removed.");
+    sayln!("Mailbox removed.");
     for warning in &unlinked.warnings {
-        println!("warning: {}", panel_view::text(warning, lang));
+        sayln!("warning: {}", panel_view::text(warning, lang));
     }
-    println!();
-    print!("{}", panel_view::status(mailbox_id, &unlinked.status, lang));
+    sayln!();
+    say!("{}", panel_view::status(mailbox_id, &unlinked.status, lang));
     Ok(())
 }
 
@@ -169,7 +170,7 @@ pub async fn refresh(
         host.mailbox(mailbox_id).check_access(args.force).await,
         lang,
     )?;
-    println!(
+    sayln!(
         "Access token {} (valid until {}){}.",
         if checked.refreshed {
             "refreshed"

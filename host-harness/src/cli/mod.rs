@@ -1,6 +1,8 @@
 //! The CLI's arguments and dispatch: global options pick the component, settings and database;
 //! each subcommand lives in a file of its own.
 
+#[macro_use]
+mod terminal;
 mod audit_cmd;
 mod callback_listener;
 mod folders_cmd;
@@ -86,7 +88,7 @@ pub fn run() -> ExitCode {
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            warnln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -41,9 +41,9 @@ pub async fn run(host: &PluginHost, args: Args) -> anyhow::Result<()> {
             .await?;
         progress.suspend(|| {
             if args.json {
-                println!("{}", serde_json::to_string(&record).unwrap_or_default());
+                sayln!("{}", serde_json::to_string(&record).unwrap_or_default());
             } else {
-                print!("{}", summary(file, &record));
+                say!("{}", summary(file, &record));
             }
         });
         progress.inc(1);

@@ -43,7 +43,10 @@ pub async fn sync(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Resul
                 ProgressStyle::with_template("{prefix:<24} {bar:30} {pos}/{len} msgs {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            bar.set_prefix(format!("{} ({})", p.remote_folder, p.crm_folder));
+            bar.set_prefix(
+                super::terminal::safe(&format!("{} ({})", p.remote_folder, p.crm_folder))
+                    .into_owned(),
+            );
             (bar, Instant::now())
         });
         bar.set_length(u64::from(p.total));
@@ -61,7 +64,7 @@ pub async fn sync(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Resul
         bar.finish();
     }
     let report = panel_view::answer(outcome, lang)?;
-    print!("{}", report_lines(&report, lang));
+    say!("{}", report_lines(&report, lang));
     if !report.complete {
         anyhow::bail!("the sync did not finish; the next one picks up where it stopped");
     }
@@ -163,17 +166,17 @@ pub async fn messages(host: &PluginHost, mailbox: &str, args: MessagesArgs) -> a
         let mut shown = serde_json::to_value(m)?;
         shown["record"] = record["record"].clone();
         shown["gmail"] = record["gmail"].clone();
-        println!("{}", serde_json::to_string_pretty(&shown)?);
+        sayln!("{}", serde_json::to_string_pretty(&shown)?);
         return Ok(());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&messages)?);
+        sayln!("{}", serde_json::to_string_pretty(&messages)?);
         return Ok(());
     }
     for m in &messages {
-        println!("{}", message_line(m));
+        sayln!("{}", message_line(m));
     }
-    println!("{} messages", messages.len());
+    sayln!("{} messages", messages.len());
     Ok(())
 }
 
