@@ -157,7 +157,10 @@ fn control_characters_from_mail_are_shown_not_sent_to_the_terminal() {
         path.to_str().unwrap(),
     ]));
     for obeyed in ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}', '\r'] {
-        assert!(!out.contains(obeyed), "{obeyed:?} reached the terminal: {out:?}");
+        assert!(
+            !out.contains(obeyed),
+            "{obeyed:?} reached the terminal: {out:?}"
+        );
     }
     assert!(out.contains("Clear \\u{1b}[2J screen"), "{out}");
 }

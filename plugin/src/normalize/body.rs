@@ -189,7 +189,7 @@ mod tests {
             bytes,
             internal_date: None,
         };
-        crate::normalize::normalize_capped(&raw, "anna@example.nl", CAP)
+        crate::normalize::normalize_capped(&raw, "anna@example.nl", CAP, None)
     }
 
     /// A tiny HTML part and a huge plain part of control characters, side by side.

@@ -29,11 +29,12 @@ impl Identity {
             .message_id()
             .map(strip_brackets)
             .filter(|id| !id.is_empty());
+        let content = stable_content(message, raw);
         let (message_id, derived) = match given {
             Some(id) => (id, false),
             None => {
                 warnings.push(ParseWarning::MissingMessageId);
-                (derive_message_id(&stable_content(message, raw)), true)
+                (derive_message_id(&content), true)
             }
         };
         let thread_key = references
@@ -41,7 +42,7 @@ impl Identity {
             .or(in_reply_to.first())
             .unwrap_or(&message_id)
             .clone();
-        let dedupe_key = dedupe_key(&message_id, derived, size);
+        let dedupe_key = dedupe_key(&message_id, derived, size, &content);
         Identity {
             message_id,
             derived,
@@ -56,7 +57,7 @@ impl Identity {
     pub fn derived_only(raw: &[u8], warnings: &mut Vec<ParseWarning>) -> Self {
         warnings.push(ParseWarning::MissingMessageId);
         let message_id = derive_message_id(raw);
-        let dedupe_key = dedupe_key(&message_id, true, raw.len() as u64);
+        let dedupe_key = dedupe_key(&message_id, true, raw.len() as u64, raw);
         Identity {
             thread_key: message_id.clone(),
             message_id,
@@ -69,15 +70,23 @@ impl Identity {
 }
 
 /// The key the CRM stores a message under: the same message in two folders (a copy on the same
-/// server) has the same Message-ID and size; a resend under the same Message-ID does not. A
-/// derived Message-ID already hashes the content that copies share, so it stands alone.
-pub fn dedupe_key(message_id: &str, derived: bool, size: u64) -> String {
-    let size = if derived {
-        String::new()
-    } else {
-        size.to_string()
-    };
-    hex_sha256(&[b"v2\0", message_id.as_bytes(), b"\0", size.as_bytes()])
+/// server) has the same Message-ID, size and content (`stable_content`: the originator's
+/// headers and the body); a resend under the same Message-ID does not, nor does a forgery that
+/// copies a real message's Message-ID and size. A derived Message-ID already hashes that
+/// content, so it stands alone.
+pub fn dedupe_key(message_id: &str, derived: bool, size: u64, content: &[u8]) -> String {
+    if derived {
+        return hex_sha256(&[b"v3\0", message_id.as_bytes()]);
+    }
+    let content = Sha256::digest(content);
+    hex_sha256(&[
+        b"v3\0",
+        message_id.as_bytes(),
+        b"\0",
+        size.to_string().as_bytes(),
+        b"\0",
+        &content,
+    ])
 }
 
 /// Gmail's key: its own message id, the same under every label.
@@ -155,4 +164,54 @@ fn strip_brackets(id: &str) -> String {
         .trim_end_matches('>')
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::RawMessage;
+
+    fn key(bytes: &[u8]) -> String {
+        let raw = RawMessage {
+            bytes,
+            internal_date: None,
+        };
+        crate::normalize(&raw, "anna@example.nl").dedupe_key
+    }
+
+    const REAL: &[u8] = b"From: bank@example.com\r\nTo: anna@example.nl\r\nSubject: Invoice\r\n\
+        Message-ID: <inv-1@example.com>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nPay to NL01BANK0123\r\n";
+    /// The same Message-ID and size, another account number.
+    const FORGED: &[u8] = b"From: bank@example.com\r\nTo: anna@example.nl\r\nSubject: Invoice\r\n\
+        Message-ID: <inv-1@example.com>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\r\nPay to NL66EVIL0666\r\n";
+
+    #[test]
+    fn a_forgery_with_a_real_messages_id_and_size_gets_its_own_key() {
+        assert_eq!(REAL.len(), FORGED.len());
+        assert_ne!(key(REAL), key(FORGED));
+    }
+
+    #[test]
+    fn copies_of_one_message_share_their_key_even_with_other_trace_headers() {
+        assert_eq!(key(REAL), key(REAL));
+        // A server's trace header changes the size, and so the key, as before: copies on one
+        // server are byte for byte the same.
+        let mut traced = b"Received: from mx (mx.example.com)\r\n".to_vec();
+        traced.extend_from_slice(REAL);
+        assert_ne!(key(REAL), key(&traced));
+    }
+
+    #[test]
+    fn headers_only_records_of_one_message_share_their_key() {
+        let headers = &REAL[..REAL.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4];
+        let raw = RawMessage {
+            bytes: headers,
+            internal_date: None,
+        };
+        let a = crate::normalize::normalize_capped(&raw, "a@x", 1024, Some(5_000_000));
+        let b = crate::normalize::normalize_capped(&raw, "a@x", 1024, Some(5_000_000));
+        assert_eq!(a.dedupe_key, b.dedupe_key);
+        assert_eq!(a.size, 5_000_000);
+        let other = crate::normalize::normalize_capped(&raw, "a@x", 1024, Some(5_000_001));
+        assert_ne!(a.dedupe_key, other.dedupe_key);
+    }
 }

@@ -20,14 +20,17 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Normalises one message, its bodies cut at `MAX_BODY_BYTES`. `mailbox_address` is the linked
 /// mailbox's own address, which decides the record's direction.
 pub fn normalize(raw: &RawMessage<'_>, mailbox_address: &str) -> MessageRecord {
-    normalize_capped(raw, mailbox_address, MAX_BODY_BYTES)
+    normalize_capped(raw, mailbox_address, MAX_BODY_BYTES, None)
 }
 
-/// `normalize` with the bodies cut at `max_body_bytes` each.
+/// `normalize` with the bodies cut at `max_body_bytes` each. `whole_size` is the message's size
+/// on the server when `raw` holds only part of it (its headers): the record's size and dedupe
+/// key take it, as a whole fetch of the message would.
 pub fn normalize_capped(
     raw: &RawMessage<'_>,
     mailbox_address: &str,
     max_body_bytes: usize,
+    whole_size: Option<u64>,
 ) -> MessageRecord {
     let mut warnings = Vec::new();
     if raw.bytes.iter().all(u8::is_ascii_whitespace) {
@@ -45,7 +48,7 @@ pub fn normalize_capped(
         Some(message) => from_message(
             message,
             &readable,
-            raw.bytes.len(),
+            whole_size.unwrap_or(raw.bytes.len() as u64),
             mailbox_address,
             max_body_bytes,
             warnings,
@@ -65,7 +68,7 @@ pub fn normalize_capped(
 fn from_message(
     message: &Message<'_>,
     readable: &RawMessage<'_>,
-    size: usize,
+    size: u64,
     mailbox_address: &str,
     max_body_bytes: usize,
     mut warnings: Vec<ParseWarning>,
@@ -73,7 +76,7 @@ fn from_message(
     warnings.extend(raw_checks::charset_and_boundary_problems(message));
     let people = addresses::Participants::read(message, &mut warnings);
     let date = dates::message_date(message, readable.internal_date, &mut warnings);
-    let ids = identity::Identity::read(message, readable.bytes, size as u64, &mut warnings);
+    let ids = identity::Identity::read(message, readable.bytes, size, &mut warnings);
     let bodies = body::Bodies::read(message, max_body_bytes, &mut warnings);
     let attachments = attachments::collect(message, &mut warnings);
     let direction = people.direction(mailbox_address);
@@ -98,7 +101,7 @@ fn from_message(
         html_body: bodies.html,
         attachments,
         classification: classify::classify(message),
-        size: size as u64,
+        size,
         direction,
         truncated: bodies.truncated,
         warnings,

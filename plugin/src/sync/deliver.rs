@@ -69,8 +69,11 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             return Ok(());
         }
         let body = message.body.unwrap_or_default();
-        let size = message.size.unwrap_or(body.len() as u64);
+        let raw_len = body.len() as u64;
+        let size = message.size.unwrap_or(raw_len);
         let max_body = self.sync.env.config.limits.max_body_bytes;
+        // Headers only: the size and key are the server's size of the whole message, as a
+        // full fetch of it would give.
         let mut record = crate::normalize::normalize_capped(
             &RawMessage {
                 bytes: &body,
@@ -78,20 +81,13 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             },
             self.sync.address,
             usize::try_from(max_body).unwrap_or(usize::MAX),
+            (size != raw_len).then_some(size),
         );
-        let raw_len = body.len() as u64;
         self.report.bytes += raw_len;
         drop(body);
-        record.size = size;
         record.truncated |= header_only;
         if record.truncated {
             self.report.truncated += 1;
-        }
-        if size != raw_len {
-            // Headers only: the key takes the server's size of the whole message, as a full
-            // fetch of it would.
-            record.dedupe_key =
-                identity::dedupe_key(&record.message_id, record.message_id_derived, size);
         }
         self.pending[batch].push(Delivery {
             record,
