@@ -100,12 +100,17 @@ impl<'h> Mailbox<'h> {
         Ok(started)
     }
 
-    /// Completes linking with the query of the provider's redirect to the callback.
-    pub async fn link_complete(&self, query: &[(String, String)]) -> MailboxResult<MailboxStatus> {
+    /// Completes linking with the query of the provider's redirect to the callback, for the CRM
+    /// user whose browser brought it (only the user who started the link may complete it).
+    pub async fn link_complete(
+        &self,
+        user: &str,
+        query: &[(String, String)],
+    ) -> MailboxResult<MailboxStatus> {
         let _turn = self.turn().await;
         call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
-            .call_link_complete(s, query))
+            .call_link_complete(s, user, query))
     }
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.

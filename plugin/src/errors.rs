@@ -44,6 +44,7 @@ pub enum StateProblem {
     Unknown,
     Expired,
     AlreadyUsed,
+    OtherUser,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +170,7 @@ fn message_for(kind: &ErrorKind, provider: &str) -> UserMessage {
                 StateProblem::Unknown => "link.state_unknown",
                 StateProblem::Expired => "link.state_expired",
                 StateProblem::AlreadyUsed => "link.state_used",
+                StateProblem::OtherUser => "link.state_other_user",
             },
             vec![],
         ),

@@ -240,9 +240,19 @@ impl OAuthWorld {
         mailbox: &str,
         query: &[(String, String)],
     ) -> Result<MailboxStatus, MailboxError> {
+        self.complete_as(mailbox, "anna", query).await
+    }
+
+    /// `complete` by CRM user `user` (`start_link` starts as `anna`).
+    pub async fn complete_as(
+        &self,
+        mailbox: &str,
+        user: &str,
+        query: &[(String, String)],
+    ) -> Result<MailboxStatus, MailboxError> {
         let answer = self
             .mailbox(mailbox)
-            .link_complete(query)
+            .link_complete(user, query)
             .await
             .expect("the call runs");
         captured(answer)

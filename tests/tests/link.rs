@@ -162,6 +162,25 @@ async fn a_callback_state_is_checked_used_once_and_expires_after_ten_minutes() {
     assert_no_secret_captured();
 }
 
+#[tokio::test]
+async fn a_callback_brought_by_another_crm_user_is_refused_and_spends_nothing() {
+    let w = OAuthWorld::start().await;
+    // Anna starts; her consent URL reaches Bram, whose browser brings the callback.
+    let started = w.start_link("m1", "google").await.unwrap();
+    let callback = w.consent(&started.authorization_url).await;
+    let (k, en, nl) = kind(w.complete_as("m1", "bram", &callback).await);
+    assert_eq!(k, ErrorKind::StateInvalid(StateProblem::OtherUser));
+    assert!(en.contains("Another user"), "{en}");
+    assert!(nl.contains("andere gebruiker"), "{nl}");
+    assert_eq!(w.status("m1").await.state, LinkState::Unlinked);
+    assert!(w.stored("m1", "tokens").is_none(), "nothing stored");
+    // The code was not exchanged and the state not spent: Anna's own callback still links.
+    let status = w.complete("m1", &callback).await.expect("Anna links");
+    assert_eq!(status.state, LinkState::Linked);
+    assert_eq!(status.address.as_deref(), Some("anna@example.nl"));
+    assert_no_secret_captured();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
     let w = OAuthWorld::start().await;

@@ -358,7 +358,7 @@ async fn a_custom_provider_is_defined_wholly_in_the_hosts_config() {
             .contains("login_hint=bram%40example.nl")
     );
     let callback = w.consent(&started.authorization_url).await;
-    let status = captured(mailbox.link_complete(&callback).await.unwrap()).expect("linked");
+    let status = captured(mailbox.link_complete("anna", &callback).await.unwrap()).expect("linked");
     assert_eq!(status.provider.as_deref(), Some("acme"));
     assert_eq!(status.address.as_deref(), Some("bram@example.nl"));
     assert_no_secret_captured();

@@ -51,8 +51,9 @@ pub async fn link(
     })?;
     let mut listener = CallbackListener::bind(redirect_uri).await?;
     let mailbox = host.mailbox(mailbox_id);
+    let user = args.user;
     let request = LinkRequest {
-        user: args.user,
+        user: user.clone(),
         provider: args.provider,
         login_hint: args.login_hint,
     };
@@ -81,7 +82,7 @@ pub async fn link(
     .await
     .map_err(|_| anyhow::anyhow!("no answer from the browser within 10 minutes"))?
     .ok_or_else(|| anyhow::anyhow!("the callback listener stopped"))?;
-    match mailbox.link_complete(&callback.query).await? {
+    match mailbox.link_complete(&user, &callback.query).await? {
         Ok(status) => {
             let _ = callback
                 .reply

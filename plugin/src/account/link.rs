@@ -74,7 +74,11 @@ fn forget_old_attempts(env: &Env, provider: &str) -> Result<Vec<KvWrite>, Mailbo
 }
 
 /// Completes linking with the callback's query parameters.
-pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxStatus, MailboxError> {
+pub fn link_complete(
+    env: &Env,
+    user: &str,
+    query: &[(String, String)],
+) -> Result<MailboxStatus, MailboxError> {
     let param = |name: &str| {
         query
             .iter()
@@ -100,6 +104,16 @@ pub fn link_complete(env: &Env, query: &[(String, String)]) -> Result<MailboxSta
     }
     if pending.expires_at < env.now {
         return Err(state_error(StateProblem::Expired));
+    }
+    // Checked before the state is spent: a colleague's browser cannot use up the user's link,
+    // nor receive the user's mailbox.
+    if pending.user != user {
+        env.log.log(
+            Level::Warn,
+            "a link was completed by another user than the one who started it; refused",
+            &[],
+        );
+        return Err(state_error(StateProblem::OtherUser));
     }
     // Usable once, whatever happens next.
     pending.used = true;

@@ -32,10 +32,11 @@ impl wit::Guest for Component {
     }
 
     fn link_complete(
+        user: String,
         query: Vec<(String, String)>,
     ) -> Result<wit::MailboxStatus, wit::MailboxError> {
         with_env(|env| {
-            domain::link_complete(env, &query)
+            domain::link_complete(env, &user, &query)
                 .map(status)
                 .map_err(error)
         })
@@ -176,6 +177,7 @@ pub(super) fn error(e: MailboxError) -> wit::MailboxError {
             StateProblem::Unknown => wit::StateProblem::Unknown,
             StateProblem::Expired => wit::StateProblem::Expired,
             StateProblem::AlreadyUsed => wit::StateProblem::AlreadyUsed,
+            StateProblem::OtherUser => wit::StateProblem::OtherUser,
         }),
         ErrorKind::ProviderUnavailable {
             status,

@@ -19,6 +19,7 @@ pub const KEYS: &[&str] = &[
     "link.state_unknown",
     "link.state_expired",
     "link.state_used",
+    "link.state_other_user",
     "provider.unavailable",
     "provider.unavailable_retry_after",
     "policy.refused",
@@ -106,6 +107,10 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "link.state_used" => (
             "This sign-in was already used. Click \"Link mailbox\" again to link once more.",
             "Deze aanmelding is al gebruikt. Klik opnieuw op \"Mailbox koppelen\" om nog eens te koppelen.",
+        ),
+        "link.state_other_user" => (
+            "Another user started this sign-in. Click \"Link mailbox\" yourself to link your mailbox.",
+            "Een andere gebruiker is deze aanmelding begonnen. Klik zelf op \"Mailbox koppelen\" om uw mailbox te koppelen.",
         ),
         "provider.unavailable" => (
             "{provider} is temporarily unavailable (HTTP {status}). Try again in a few minutes.",

@@ -67,7 +67,7 @@ mod panel {
         fn link_start(_: LinkRequest) -> Result<LinkStarted, MailboxError> {
             refused()
         }
-        fn link_complete(_: Vec<(String, String)>) -> Result<MailboxStatus, MailboxError> {
+        fn link_complete(_: String, _: Vec<(String, String)>) -> Result<MailboxStatus, MailboxError> {
             refused()
         }
         fn unlink() -> Result<Unlinked, MailboxError> {
