@@ -263,6 +263,82 @@ async fn a_failed_revocation_is_a_warning_and_the_mailbox_is_removed_anyway() {
     assert_no_secret_captured();
 }
 
+#[tokio::test]
+async fn a_revocation_endpoint_that_cannot_be_used_is_a_warning_not_a_silent_success() {
+    let w = OAuthWorld::with(|s| {
+        s.platform.providers[0]
+            .endpoints
+            .insert("revoke".into(), "http://127.0.0.1:9/revoke".into());
+    })
+    .await;
+    w.link("m1", "google").await.expect("linked");
+    let unlinked = captured(w.mailbox("m1").unlink().await.expect("call runs")).expect("unlinked");
+    assert_eq!(unlinked.status.state, LinkState::Unlinked);
+    assert_eq!(unlinked.warnings.len(), 1, "{:?}", unlinked.warnings);
+    assert_eq!(unlinked.warnings[0].key, "unlink.revocation_failed");
+    assert!(
+        unlinked.warnings[0]
+            .en
+            .contains("a revocation endpoint over https"),
+        "{}",
+        unlinked.warnings[0].en
+    );
+    assert_no_secret_captured();
+}
+
+/// The host's settings of world `w` with Google's `endpoint` moved to `url`, over `w`'s database.
+fn host_with_moved_endpoint(w: &OAuthWorld, endpoint: &str, url: &str) -> host_harness::PluginHost {
+    let mut moved = w.settings.clone();
+    moved.platform.providers[0]
+        .endpoints
+        .insert(endpoint.into(), url.into());
+    host_harness::PluginHost::load(
+        host_harness::BUNDLED_PLUGIN.as_ref(),
+        &moved,
+        w.db.clone(),
+        Some(&tests::component_cache()),
+    )
+    .expect("host")
+}
+
+#[tokio::test]
+async fn a_moved_token_or_revocation_endpoint_is_never_sent_the_refresh_token() {
+    let w = OAuthWorld::start().await;
+    w.link("m1", "google").await.expect("linked");
+    let stranger =
+        tests::LoopbackServer::start("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n".into()).await;
+    let elsewhere = format!("https://127.0.0.1:{}/token", stranger.port);
+    for endpoint in ["token", "revoke", "userinfo"] {
+        let host = host_with_moved_endpoint(&w, endpoint, &elsewhere);
+        let err = captured(
+            host.mailbox("m1")
+                .check_access(true)
+                .await
+                .expect("call runs"),
+        )
+        .expect_err("settings changed");
+        assert_eq!(err.kind, ErrorKind::SettingsChanged, "{endpoint}");
+    }
+    // Unlinking under a moved revocation endpoint does not revoke there: it warns.
+    let host = host_with_moved_endpoint(&w, "revoke", &elsewhere);
+    let unlinked =
+        captured(host.mailbox("m1").unlink().await.expect("call runs")).expect("unlinked");
+    assert_eq!(unlinked.warnings.len(), 1);
+    assert!(
+        unlinked.warnings[0]
+            .en
+            .contains("changed after your mailbox was linked"),
+        "{}",
+        unlinked.warnings[0].en
+    );
+    assert_eq!(
+        stranger.connections(),
+        0,
+        "nothing reached the moved endpoint"
+    );
+    assert_no_secret_captured();
+}
+
 fn manual(port: u16) -> ManualSettings {
     ManualSettings {
         imap_host: "imap.example.nl".into(),

@@ -55,6 +55,14 @@ fn revoke(env: &Env, account: &Account, tokens: &Tokens) -> Option<UserMessage> 
     let outcome = providers::resolve(&env.config, &account.provider)
         .map_err(|e| e.message.en)
         .and_then(|provider| {
+            // Endpoints changed since linking are not trusted with the refresh token.
+            if account.settings_fingerprint.as_deref()
+                != Some(super::link::settings_fingerprint(&provider, &account.address).as_str())
+            {
+                return Err(MailboxError::new(ErrorKind::SettingsChanged, &name)
+                    .message
+                    .en);
+            }
             OAuth::new(&provider, env.http)
                 .revoke(&tokens.refresh_token)
                 .map_err(|kind| MailboxError::new(kind, &name).message.en)

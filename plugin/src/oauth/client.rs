@@ -169,7 +169,14 @@ impl<'a> OAuth<'a> {
     fn revoke_token(&self, token: StandardRevocableToken) -> Result<bool, ErrorKind> {
         let client = self.client()?;
         let Ok(request) = client.revoke_token(token) else {
-            return Ok(false);
+            // With an endpoint the `oauth2` crate will not use (not https), revocation was not
+            // attempted: that is a failure to report, not "no endpoint".
+            return match self.provider.revoke_url {
+                None => Ok(false),
+                Some(_) => Err(ErrorKind::ProviderNotConfigured(
+                    "a revocation endpoint over https".into(),
+                )),
+            };
         };
         request
             .request(&self.http)
