@@ -27,6 +27,8 @@ fn known_endpoints(id: &str, tenant: Option<&str>) -> Vec<(&'static str, String)
                 "https://openidconnect.googleapis.com/v1/userinfo".into(),
             ),
             ("imap", "imaps://imap.gmail.com:993".into()),
+            // Named in Google's authorization responses (RFC 9207); never contacted.
+            ("issuer", "https://accounts.google.com".into()),
         ],
         "microsoft" => {
             let tenant = tenant.unwrap_or(DEFAULT_MICROSOFT_TENANT);
@@ -35,6 +37,16 @@ fn known_endpoints(id: &str, tenant: Option<&str>) -> Vec<(&'static str, String)
                 ("authorize", format!("{base}/authorize")),
                 ("token", format!("{base}/token")),
                 ("imap", "imaps://outlook.office365.com:993".into()),
+                // A multi-tenant sign-in is answered by the user's own tenant: any one of them.
+                (
+                    "issuer",
+                    match tenant {
+                        "common" | "organizations" | "consumers" => {
+                            "https://login.microsoftonline.com/*/v2.0".into()
+                        }
+                        t => format!("https://login.microsoftonline.com/{t}/v2.0"),
+                    },
+                ),
             ]
         }
         _ => Vec::new(),

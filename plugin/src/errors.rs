@@ -45,6 +45,7 @@ pub enum StateProblem {
     Expired,
     AlreadyUsed,
     OtherUser,
+    OtherIssuer,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +172,7 @@ fn message_for(kind: &ErrorKind, provider: &str) -> UserMessage {
                 StateProblem::Expired => "link.state_expired",
                 StateProblem::AlreadyUsed => "link.state_used",
                 StateProblem::OtherUser => "link.state_other_user",
+                StateProblem::OtherIssuer => "link.state_other_issuer",
             },
             vec![],
         ),

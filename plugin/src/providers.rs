@@ -41,11 +41,31 @@ pub struct Provider {
     pub token_url: String,
     pub revoke_url: Option<String>,
     pub userinfo_url: Option<String>,
+    /// Who answers the authorization request (RFC 9207's `iss`); a `*` stands for one path
+    /// segment (Microsoft's tenant).
+    pub issuer: Option<String>,
     pub imap: ImapEndpoint,
     pub scopes: Vec<String>,
     /// The administrator's extra authorization-URL parameters.
     pub extra_authorize_params: Vec<(String, String)>,
     pub redirect_uri: String,
+}
+
+impl Provider {
+    /// Whether `iss`, from an authorization response, names this provider (RFC 9207): when
+    /// the provider's issuer is known, it must match; a response may come without one.
+    pub fn is_issuer(&self, iss: &str) -> bool {
+        let Some(expected) = &self.issuer else {
+            return true;
+        };
+        match expected.split_once('*') {
+            None => iss == expected,
+            Some((before, after)) => iss
+                .strip_prefix(before)
+                .and_then(|rest| rest.strip_suffix(after))
+                .is_some_and(|tenant| !tenant.is_empty() && !tenant.contains('/')),
+        }
+    }
 }
 
 const GOOGLE_SCOPES: &[&str] = &["https://mail.google.com/", "openid", "email"];
@@ -122,6 +142,7 @@ pub fn resolve(config: &PlatformConfig, id: &str) -> Result<Provider, MailboxErr
         token_url: endpoint("token").ok_or_else(|| missing("token endpoint"))?,
         revoke_url: endpoint("revoke"),
         userinfo_url: endpoint("userinfo"),
+        issuer: endpoint("issuer"),
         imap: endpoint("imap")
             .as_deref()
             .and_then(parse_imap_endpoint)
@@ -250,5 +271,22 @@ mod tests {
         assert_eq!((e.port, e.security), (1143, ImapSecurity::StartTls));
         assert_eq!(parse_imap_endpoint("imaps://h").unwrap().port, 993);
         assert!(parse_imap_endpoint("https://h").is_none());
+    }
+
+    #[test]
+    fn the_issuer_matches_exactly_or_by_one_tenant_segment() {
+        let mut p = resolve(&config("google", true), "google").unwrap();
+        p.issuer = Some("https://accounts.google.com".into());
+        assert!(p.is_issuer("https://accounts.google.com"));
+        assert!(!p.is_issuer("https://accounts.google.com.evil"));
+        p.issuer = Some("https://login.microsoftonline.com/*/v2.0".into());
+        assert!(p.is_issuer(
+            "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+        ));
+        assert!(!p.is_issuer("https://login.microsoftonline.com//v2.0"));
+        assert!(!p.is_issuer("https://login.microsoftonline.com/a/b/v2.0"));
+        assert!(!p.is_issuer("https://evil.example/x/v2.0"));
+        p.issuer = None;
+        assert!(p.is_issuer("anything: the provider names no issuer"));
     }
 }

@@ -181,6 +181,32 @@ async fn a_callback_brought_by_another_crm_user_is_refused_and_spends_nothing() 
     assert_no_secret_captured();
 }
 
+#[tokio::test]
+async fn a_callback_naming_another_issuer_is_a_mix_up_and_is_refused() {
+    let w = OAuthWorld::start().await;
+    let started = w.start_link("m1", "google").await.unwrap();
+    let callback = w.consent(&started.authorization_url).await;
+    assert_eq!(
+        param(&callback, "iss"),
+        Some(w.google.world().issuer.as_str()),
+        "the fake Google names itself, as Google does"
+    );
+    let mixed_up: Vec<(String, String)> = callback
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "iss" => (k.clone(), "https://attacker.example".to_string()),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let (k, en, _) = kind(w.complete("m1", &mixed_up).await);
+    assert_eq!(k, ErrorKind::StateInvalid(StateProblem::OtherIssuer));
+    assert!(en.contains("did not come from"), "{en}");
+    assert_eq!(w.status("m1").await.state, LinkState::Unlinked);
+    // The code was not exchanged: the real answer still links.
+    w.complete("m1", &callback).await.expect("links");
+    assert_no_secret_captured();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
     let w = OAuthWorld::start().await;

@@ -115,11 +115,23 @@ pub fn link_complete(
         );
         return Err(state_error(StateProblem::OtherUser));
     }
+    let provider = providers::resolve(&env.config, &pending.provider)?;
+    // A response naming another issuer is a mix-up (RFC 9207): its code is never exchanged, and
+    // the state is kept for the real answer.
+    if let Some(iss) = param("iss")
+        && !provider.is_issuer(iss)
+    {
+        env.log.log(
+            Level::Warn,
+            "an authorization response named another issuer; refused",
+            &[("provider", &provider.id)],
+        );
+        return Err(state_error(StateProblem::OtherIssuer));
+    }
     // Usable once, whatever happens next.
     pending.used = true;
     env.kv.batch(vec![store::set(&key, &pending)])?;
 
-    let provider = providers::resolve(&env.config, &pending.provider)?;
     let fail = |kind| MailboxError::new(kind, &provider.display_name);
     if let Some(code) = param("error") {
         let kind = redirect_error(code, param("error_description"));
@@ -251,7 +263,7 @@ fn learn_identity(
             .map_err(|m| fail(ErrorKind::MalformedResponse(m)))?,
         None => IdClaims::default(),
     };
-    if let Some(address) = claims.address() {
+    if let Some(address) = claims.address(provider.dialect) {
         return Ok((address, claims.sub));
     }
     let Some(url) = &provider.userinfo_url else {

@@ -178,6 +178,7 @@ pub(super) fn error(e: MailboxError) -> wit::MailboxError {
             StateProblem::Expired => wit::StateProblem::Expired,
             StateProblem::AlreadyUsed => wit::StateProblem::AlreadyUsed,
             StateProblem::OtherUser => wit::StateProblem::OtherUser,
+            StateProblem::OtherIssuer => wit::StateProblem::OtherIssuer,
         }),
         ErrorKind::ProviderUnavailable {
             status,

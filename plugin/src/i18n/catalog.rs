@@ -20,6 +20,7 @@ pub const KEYS: &[&str] = &[
     "link.state_expired",
     "link.state_used",
     "link.state_other_user",
+    "link.state_other_issuer",
     "provider.unavailable",
     "provider.unavailable_retry_after",
     "policy.refused",
@@ -111,6 +112,10 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "link.state_other_user" => (
             "Another user started this sign-in. Click \"Link mailbox\" yourself to link your mailbox.",
             "Een andere gebruiker is deze aanmelding begonnen. Klik zelf op \"Mailbox koppelen\" om uw mailbox te koppelen.",
+        ),
+        "link.state_other_issuer" => (
+            "This sign-in answer did not come from the provider you chose. Nothing was linked: click \"Link mailbox\" again.",
+            "Dit antwoord op de aanmelding kwam niet van de gekozen provider. Er is niets gekoppeld: klik opnieuw op \"Mailbox koppelen\".",
         ),
         "provider.unavailable" => (
             "{provider} is temporarily unavailable (HTTP {status}). Try again in a few minutes.",

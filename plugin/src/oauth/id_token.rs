@@ -6,6 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
+use crate::providers::Dialect;
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct IdClaims {
     pub sub: Option<String>,
@@ -46,10 +48,19 @@ impl IdClaims {
         Ok(claims)
     }
 
-    /// The account's address: `email`, or Microsoft's `preferred_username` or `upn` when it is
-    /// one.
-    pub fn address(&self) -> Option<String> {
-        [&self.email, &self.preferred_username, &self.upn]
+    /// The account's address. Microsoft's `email` claim is whatever the user typed in a
+    /// profile, never verified: for Microsoft only the sign-in name (`preferred_username`, else
+    /// `upn`) counts. Other providers: `email`, else those.
+    pub fn address(&self, dialect: Dialect) -> Option<String> {
+        let candidates = match dialect {
+            Dialect::Microsoft => [None, self.preferred_username.as_ref(), self.upn.as_ref()],
+            _ => [
+                self.email.as_ref(),
+                self.preferred_username.as_ref(),
+                self.upn.as_ref(),
+            ],
+        };
+        candidates
             .into_iter()
             .flatten()
             .find(|a| a.contains('@'))
@@ -72,13 +83,40 @@ mod tests {
     #[test]
     fn the_address_is_the_email_claim_or_microsofts_username() {
         let c = IdClaims::read(&jwt(r#"{"sub":"1","email":"a@x.nl","aud":"c"}"#), "c").unwrap();
-        assert_eq!(c.address().as_deref(), Some("a@x.nl"));
+        assert_eq!(c.address(Dialect::Google).as_deref(), Some("a@x.nl"));
         let c = IdClaims::read(
             &jwt(r#"{"sub":"1","preferred_username":"b@contoso.com","aud":["c"]}"#),
             "c",
         )
         .unwrap();
-        assert_eq!(c.address().as_deref(), Some("b@contoso.com"));
+        assert_eq!(
+            c.address(Dialect::Microsoft).as_deref(),
+            Some("b@contoso.com")
+        );
+    }
+
+    #[test]
+    fn microsofts_unverified_email_claim_never_names_the_account() {
+        // A guest user set their profile's email to the CEO's address.
+        let c = IdClaims::read(
+            &jwt(r#"{"sub":"1","email":"ceo@contoso.com","preferred_username":"anna@contoso.com","aud":"c"}"#),
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            c.address(Dialect::Microsoft).as_deref(),
+            Some("anna@contoso.com")
+        );
+        let only_email = IdClaims::read(
+            &jwt(r#"{"sub":"1","email":"ceo@contoso.com","aud":"c"}"#),
+            "c",
+        )
+        .unwrap();
+        assert_eq!(only_email.address(Dialect::Microsoft), None);
+        assert_eq!(
+            only_email.address(Dialect::Google).as_deref(),
+            Some("ceo@contoso.com")
+        );
     }
 
     #[test]

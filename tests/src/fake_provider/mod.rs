@@ -114,6 +114,7 @@ impl FakeProvider {
             ),
             ("token".to_string(), format!("{}/token", self.base_url)),
             ("imap".to_string(), imap.to_string()),
+            ("issuer".to_string(), self.world().issuer.clone()),
         ]);
         if flavour == Flavour::Google {
             e.insert("revoke".into(), format!("{}/revoke", self.base_url));

@@ -227,6 +227,10 @@ impl World {
                 if !state.is_empty() {
                     q.append_pair("state", &state);
                 }
+                // Google names itself in authorization responses (RFC 9207); Microsoft does not.
+                if self.flavour == Flavour::Google {
+                    q.append_pair("iss", &self.issuer);
+                }
             }
             Reply::redirect(url.to_string())
         };
