@@ -107,6 +107,9 @@ pub struct Policy {
     /// IMAP connections one call may hold open at once.
     pub imap_connections_per_call: u32,
     pub storage_value_cap_bytes: u64,
+    /// What one mailbox may keep in the plugin's storage, in bytes and in keys.
+    pub storage_quota_bytes: u64,
+    pub storage_quota_keys: u64,
     pub inbox_batch_cap_bytes: u64,
     pub connect_timeout_ms: u64,
     pub io_timeout_ms: u64,
@@ -128,6 +131,8 @@ impl Default for Policy {
             imap_write_cap_bytes: 1024 * 1024,
             imap_connections_per_call: 4,
             storage_value_cap_bytes: 4 * 1024 * 1024,
+            storage_quota_bytes: 64 * 1024 * 1024,
+            storage_quota_keys: 10_000,
             inbox_batch_cap_bytes: 128 * 1024 * 1024,
             connect_timeout_ms: 10_000,
             io_timeout_ms: 30_000,

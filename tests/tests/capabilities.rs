@@ -32,6 +32,31 @@ async fn one_mailbox_cannot_read_another_mailboxs_storage() {
 }
 
 #[tokio::test]
+async fn a_key_flood_and_a_storage_fill_stop_at_the_mailboxs_quota() {
+    let mut settings = settings_with_test_grant(&[], &[]);
+    settings.policy.storage_quota_keys = 40;
+    settings.policy.storage_quota_bytes = 200_000;
+    let host = adversarial_host(&settings);
+    assert_eq!(
+        call(&host, "alice", "storage-flood", "0").await,
+        "stopped after 40 keys: over-quota 200000 bytes 40 keys"
+    );
+    // Bytes run out first with bigger values: 10 kB each, under 200 kB with keys and sealing.
+    assert_eq!(
+        call(&host, "bob", "storage-flood", "10000").await,
+        "stopped after 19 keys: over-quota 200000 bytes 40 keys"
+    );
+    // Alice's flood took nothing from another mailbox's quota, and she can still read.
+    assert_eq!(call(&host, "carol", "storage-write", "v").await, "written");
+    assert!(
+        call(&host, "alice", "storage-read", "")
+            .await
+            .starts_with("missing; keys [flood/0"),
+        "alice still reads"
+    );
+}
+
+#[tokio::test]
 async fn a_storage_batch_with_a_bad_write_stores_nothing() {
     let host = adversarial_host(&settings_with_test_grant(&[], &[]));
     let seen = call(&host, "alice", "storage-partial-batch", "").await;

@@ -1,9 +1,9 @@
 //! `storage`: key-value storage scoped to the call's mailbox. The plugin names keys only; the
 //! host adds the mailbox, so no plugin call can read or write another mailbox's state.
 
-use crate::bindings::storage::{self, StorageError, Write};
+use crate::bindings::storage::{self, QuotaUse, StorageError, Write};
 use crate::capabilities::size_cap;
-use crate::db::{Database, KvWrite};
+use crate::db::{Database, KvWrite, KvWriteError, Quota};
 use crate::state::HostState;
 
 const MAX_KEY_BYTES: usize = 512;
@@ -63,9 +63,28 @@ impl storage::Host for HostState {
                 None => KvWrite::Delete(key),
             });
         }
-        Ok(self
-            .blocking(move |db, mailbox| db.kv_write(&mailbox, &checked))
-            .await)
+        let policy = &self.services.policy;
+        let quota = Quota {
+            bytes: policy.storage_quota_bytes,
+            keys: policy.storage_quota_keys,
+        };
+        let db = self.services.db.clone();
+        let mailbox = self.mailbox.id.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            db.kv_write_within(&mailbox, &checked, Some(quota))
+        })
+        .await;
+        Ok(match written {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(KvWriteError::OverQuota(over))) => Err(StorageError::OverQuota(QuotaUse {
+                quota_bytes: over.quota.bytes,
+                quota_keys: over.quota.keys,
+                bytes: over.would_use.bytes,
+                keys: over.would_use.keys,
+            })),
+            Ok(Err(KvWriteError::Sqlite(e))) => Err(StorageError::Unavailable(e.to_string())),
+            Err(e) => Err(StorageError::Unavailable(e.to_string())),
+        })
     }
 }
 

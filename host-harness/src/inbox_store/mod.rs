@@ -3,6 +3,7 @@
 //! the first by priority (inbox, sent, archive, deleted); one in none is marked removed, not deleted.
 
 mod read;
+pub use read::{KEPT_SYNC_RUNS, KEPT_UPDATES};
 #[cfg(test)]
 mod tests;
 mod write;

@@ -5,10 +5,15 @@ use rusqlite::{OptionalExtension, params};
 use super::{ANSWERED, FLAGGED, FOLDERS, SEEN, StoredMessage};
 use crate::db::Database;
 
+/// Sync reports kept per mailbox; older ones are pruned when a sync is recorded.
+pub const KEPT_SYNC_RUNS: i64 = 100;
+/// Updates (moves, flags, removals) kept per mailbox, likewise.
+pub const KEPT_UPDATES: i64 = 10_000;
+
 impl Database {
     /// A mailbox's messages, oldest first.
     pub fn inbox_messages(&self, mailbox: &str) -> rusqlite::Result<Vec<StoredMessage>> {
-        self.with(|c| {
+        self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
                  FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
@@ -64,19 +69,34 @@ impl Database {
             .collect())
     }
 
+    /// Records a sync's report, and prunes what the mailbox's history has grown past: the
+    /// reports beyond the latest `KEPT_SYNC_RUNS`, the updates beyond the latest
+    /// `KEPT_UPDATES`.
     pub fn record_sync_run(&self, mailbox: &str, report_json: &str) -> rusqlite::Result<()> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            tx.execute(
                 "INSERT INTO sync_runs (mailbox, report_json) VALUES (?1, ?2)",
                 params![mailbox, report_json],
             )?;
-            Ok(())
+            tx.execute(
+                "DELETE FROM sync_runs WHERE mailbox = ?1 AND id NOT IN
+                 (SELECT id FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT ?2)",
+                params![mailbox, KEPT_SYNC_RUNS],
+            )?;
+            tx.execute(
+                "DELETE FROM inbox_updates WHERE id IN
+                 (SELECT u.id FROM inbox_updates u JOIN inbox_messages m ON m.id = u.message
+                  WHERE m.mailbox = ?1 ORDER BY u.id DESC LIMIT -1 OFFSET ?2)",
+                params![mailbox, KEPT_UPDATES],
+            )?;
+            tx.commit()
         })
     }
 
     /// The last sync's report (JSON), if any.
     pub fn last_sync_run(&self, mailbox: &str) -> rusqlite::Result<Option<String>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT report_json FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT 1",
                 params![mailbox],

@@ -205,6 +205,10 @@ fn storage_failure(e: storage::StorageError) -> StorageFailure {
         storage::StorageError::InvalidKey(m) => format!("invalid key: {m}"),
         storage::StorageError::TooLarge(c) => format!("over the host's cap of {} bytes", c.limit),
         storage::StorageError::Unavailable(m) => m,
+        storage::StorageError::OverQuota(q) => format!(
+            "over the mailbox's storage quota of {} bytes and {} keys",
+            q.quota_bytes, q.quota_keys
+        ),
     })
 }
 

@@ -31,6 +31,7 @@ impl Guest for Hostile {
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
             "storage-write" => storage_write(&argument),
+            "storage-flood" => storage_flood(&argument),
             "storage-read" => storage_read(),
             "storage-partial-batch" => storage_partial_batch(),
             "inbox-twice" => inbox_twice(),
@@ -353,6 +354,24 @@ fn storage_write(value: &str) -> String {
         Ok(()) => "written".into(),
         Err(e) => format!("failed {e:?}"),
     }
+}
+
+/// Writes `argument` (a byte count) per key, key after key, until the host refuses.
+fn storage_flood(argument: &str) -> String {
+    let size = argument.parse().unwrap_or(0);
+    for i in 0..1_000_000u32 {
+        match storage::set(&format!("flood/{i}"), &vec![7u8; size]) {
+            Ok(()) => {}
+            Err(storage::StorageError::OverQuota(q)) => {
+                return format!(
+                    "stopped after {i} keys: over-quota {} bytes {} keys",
+                    q.quota_bytes, q.quota_keys
+                );
+            }
+            Err(e) => return format!("stopped after {i} keys: {e:?}"),
+        }
+    }
+    "never stopped".into()
 }
 
 fn storage_read() -> String {

@@ -9,6 +9,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::at_rest::{KeyRing, SealError};
 
+mod quota;
+mod readers;
+
+pub use quota::{OverQuota, Quota, Usage};
+use readers::Readers;
+
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
@@ -31,10 +37,29 @@ pub enum KvWrite {
     Delete(String),
 }
 
+impl KvWrite {
+    fn key(&self) -> &str {
+        match self {
+            KvWrite::Set(key, _) | KvWrite::Delete(key) => key,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Database {
+    /// The one connection that writes (and reads too, for a database in memory).
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
     keys: Arc<RwLock<KeyRing>>,
+}
+
+/// A storage write that did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum KvWriteError {
+    #[error(transparent)]
+    OverQuota(#[from] OverQuota),
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
 }
 
 /// A database that cannot be opened.
@@ -80,22 +105,28 @@ impl Database {
                 crate::file_modes::ensure_private_file(&side).map_err(files(&side))?;
             }
         }
-        let db = Self::init(Connection::open(path)?, keys)?;
+        let db = Self::init(Connection::open(path)?, keys, Some(path.to_path_buf()))?;
         db.seal_plain_values()?;
         Ok(db)
     }
 
     /// A database in memory, its values sealed with a key that lives as long as it does.
     pub fn open_in_memory() -> rusqlite::Result<Self> {
-        Self::init(Connection::open_in_memory()?, KeyRing::ephemeral())
+        Self::init(Connection::open_in_memory()?, KeyRing::ephemeral(), None)
     }
 
-    fn init(conn: Connection, keys: KeyRing) -> rusqlite::Result<Self> {
+    fn init(
+        conn: Connection,
+        keys: KeyRing,
+        path: Option<std::path::PathBuf>,
+    ) -> rusqlite::Result<Self> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(quota::SCHEMA)?;
         conn.execute_batch(crate::inbox_store::SCHEMA)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::new(path)),
             keys: Arc::new(RwLock::new(keys)),
         })
     }
@@ -198,8 +229,25 @@ impl Database {
         f(&mut conn)
     }
 
+    /// Runs a query on a reader: it sees the last commit, and no write waits for it or holds it
+    /// up. A database in memory reads on its writer.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        match self.readers.take() {
+            None => self.with(|c| f(c)),
+            Some(conn) => {
+                let conn = conn?;
+                let result = f(&conn);
+                self.readers.give_back(conn);
+                result
+            }
+        }
+    }
+
     pub fn kv_get(&self, mailbox: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
-        let sealed: Option<Vec<u8>> = self.with(|c| {
+        let sealed: Option<Vec<u8>> = self.read(|c| {
             c.query_row(
                 "SELECT value FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
                 params![mailbox, key],
@@ -213,7 +261,7 @@ impl Database {
     }
 
     pub fn kv_list(&self, mailbox: &str, prefix: &str) -> rusqlite::Result<Vec<String>> {
-        self.with(|c| {
+        self.read(|c| {
             // Prefix match by range, so `%` and `_` in keys mean nothing special.
             let mut stmt = c.prepare_cached(
                 "SELECT key FROM plugin_kv WHERE mailbox = ?1 AND key >= ?2 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
@@ -223,31 +271,77 @@ impl Database {
         })
     }
 
-    /// All the writes in one transaction, each value sealed.
+    /// All the writes in one transaction, each value sealed, with no quota.
     pub fn kv_write(&self, mailbox: &str, writes: &[KvWrite]) -> rusqlite::Result<()> {
+        self.kv_write_within(mailbox, writes, None)
+            .map_err(|e| match e {
+                KvWriteError::Sqlite(e) => e,
+                KvWriteError::OverQuota(_) => unreachable!("no quota was given"),
+            })
+    }
+
+    /// All the writes in one transaction, each value sealed; refused whole when it would take
+    /// the mailbox over `quota` (a batch that does not grow its storage always passes).
+    pub fn kv_write_within(
+        &self,
+        mailbox: &str,
+        writes: &[KvWrite],
+        quota: Option<Quota>,
+    ) -> Result<(), KvWriteError> {
         let keys = self.keys().clone();
         self.with(|c| {
             let tx = c.transaction()?;
+            let before = quota::usage(&tx, mailbox)?;
+            let (mut bytes, mut count) = (before.bytes as i128, before.keys as i128);
             for write in writes {
+                let old = quota::row_bytes(&tx, mailbox, write.key())?;
+                if let Some(old) = old {
+                    bytes -= i128::from(old);
+                    count -= 1;
+                }
                 match write {
-                    KvWrite::Set(key, value) => tx.execute(
-                        "INSERT INTO plugin_kv (mailbox, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (mailbox, key) DO UPDATE SET value = excluded.value",
-                        params![mailbox, key, keys.seal(&Self::context(mailbox, key), value)],
-                    )?,
+                    KvWrite::Set(key, value) => {
+                        let sealed = keys.seal(&Self::context(mailbox, key), value);
+                        bytes += (key.len() + sealed.len()) as i128;
+                        count += 1;
+                        tx.execute(
+                            "INSERT INTO plugin_kv (mailbox, key, value) VALUES (?1, ?2, ?3)
+                             ON CONFLICT (mailbox, key) DO UPDATE SET value = excluded.value",
+                            params![mailbox, key, sealed],
+                        )?
+                    }
                     KvWrite::Delete(key) => tx.execute(
                         "DELETE FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
                         params![mailbox, key],
                     )?,
                 };
             }
-            tx.commit()
-        })
+            let after = Usage {
+                bytes: bytes.max(0) as u64,
+                keys: count.max(0) as u64,
+            };
+            if !quota::allows(quota, before, after) {
+                // Dropping the transaction rolls it back.
+                return Ok(Err(OverQuota {
+                    quota: quota.expect("allows() refuses only under a quota"),
+                    would_use: after,
+                }));
+            }
+            quota::save(&tx, mailbox, after)?;
+            tx.commit()?;
+            Ok(Ok(()))
+        })?
+        .map_err(KvWriteError::OverQuota)
+    }
+
+    /// What `mailbox` holds in storage.
+    pub fn kv_usage(&self, mailbox: &str) -> rusqlite::Result<Usage> {
+        self.with(|c| quota::usage(&c.transaction()?, mailbox))
     }
 
     /// The provider the platform chose for `mailbox`, if any.
     pub fn mailbox_provider(&self, mailbox: &str) -> rusqlite::Result<Option<String>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT provider FROM mailbox_providers WHERE mailbox = ?1",
                 params![mailbox],
@@ -286,112 +380,4 @@ fn unreadable(e: SealError) -> rusqlite::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn storage_is_scoped_per_mailbox() {
-        let db = Database::open_in_memory().unwrap();
-        db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())])
-            .unwrap();
-        assert_eq!(db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
-        assert_eq!(db.kv_get("b", "k").unwrap(), None);
-        assert!(db.kv_list("b", "").unwrap().is_empty());
-    }
-
-    #[test]
-    fn list_by_prefix_treats_wildcards_literally() {
-        let db = Database::open_in_memory().unwrap();
-        let set = |k: &str| KvWrite::Set(k.into(), vec![]);
-        db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
-            .unwrap();
-        assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
-    }
-
-    #[test]
-    fn values_are_sealed_on_disk_and_read_back_in_clear() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db").join("m.db");
-        let db = Database::open_with_keys(&path, KeyRing::ephemeral()).unwrap();
-        db.kv_write(
-            "a",
-            &[KvWrite::Set("tokens".into(), b"refresh-xyz".to_vec())],
-        )
-        .unwrap();
-        assert_eq!(db.kv_get("a", "tokens").unwrap().unwrap(), b"refresh-xyz");
-        let raw: Vec<u8> = db
-            .with(|c| c.query_row("SELECT value FROM plugin_kv", [], |r| r.get(0)))
-            .unwrap();
-        assert!(KeyRing::is_sealed(&raw));
-        // A value moved to another mailbox's row does not open there.
-        db.with(|c| {
-            c.execute(
-                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('b', 'tokens', ?1)",
-                params![raw],
-            )
-        })
-        .unwrap();
-        assert!(db.kv_get("b", "tokens").is_err());
-    }
-
-    #[test]
-    fn files_are_private_and_values_written_in_clear_before_are_sealed() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("data").join("m.db");
-        let keys = KeyRing::ephemeral();
-        {
-            let db = Database::open_with_keys(&path, keys.clone()).unwrap();
-            // As an older host wrote it: in clear.
-            db.with(|c| {
-                c.execute(
-                    "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', X'7365637265742d76616c7565')",
-                    [],
-                )
-            })
-            .unwrap();
-            assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
-        }
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let db = Database::open_with_keys(&path, keys).unwrap();
-        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(path.parent().unwrap()), 0o700);
-        let wal = dir.path().join("data").join("m.db-wal");
-        assert!(wal.exists(), "WAL mode");
-        assert_eq!(mode(&wal), 0o600);
-        for file in [path.clone(), wal] {
-            let bytes = std::fs::read(&file).unwrap();
-            assert!(
-                !bytes.windows(12).any(|w| w == b"secret-value"),
-                "{} holds the value in clear",
-                file.display()
-            );
-        }
-    }
-
-    #[test]
-    fn rotating_the_key_keeps_every_value() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.db");
-        let old = crate::at_rest::SecretKey::generate();
-        let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
-        db.kv_write("a", &[KvWrite::Set("k".into(), b"v1".to_vec())])
-            .unwrap();
-        db.kv_write("b", &[KvWrite::Set("k".into(), b"v2".to_vec())])
-            .unwrap();
-        let new = crate::at_rest::SecretKey::generate();
-        assert_eq!(db.rotate_key(KeyRing::new(&new)).unwrap(), 2);
-        drop(db);
-        // Only the new key is needed from now on.
-        let db = Database::open_with_keys(&path, KeyRing::new(&new)).unwrap();
-        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
-        assert_eq!(db.kv_get("b", "k").unwrap().unwrap(), b"v2");
-        let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
-        assert!(
-            db.kv_get("a", "k").is_err(),
-            "the old key no longer opens it"
-        );
-    }
-}
+mod tests;

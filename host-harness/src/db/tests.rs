@@ -1,0 +1,272 @@
+//! The database's own proofs: scoping, sealing, private files, key rotation, quotas and
+//! readers that a long write does not hold up.
+
+use super::*;
+
+#[test]
+fn storage_is_scoped_per_mailbox() {
+    let db = Database::open_in_memory().unwrap();
+    db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())])
+        .unwrap();
+    assert_eq!(db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(db.kv_get("b", "k").unwrap(), None);
+    assert!(db.kv_list("b", "").unwrap().is_empty());
+}
+
+#[test]
+fn list_by_prefix_treats_wildcards_literally() {
+    let db = Database::open_in_memory().unwrap();
+    let set = |k: &str| KvWrite::Set(k.into(), vec![]);
+    db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
+        .unwrap();
+    assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
+}
+
+#[test]
+fn values_are_sealed_on_disk_and_read_back_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db").join("m.db");
+    let db = Database::open_with_keys(&path, KeyRing::ephemeral()).unwrap();
+    db.kv_write(
+        "a",
+        &[KvWrite::Set("tokens".into(), b"refresh-xyz".to_vec())],
+    )
+    .unwrap();
+    assert_eq!(db.kv_get("a", "tokens").unwrap().unwrap(), b"refresh-xyz");
+    let raw: Vec<u8> = db
+        .with(|c| c.query_row("SELECT value FROM plugin_kv", [], |r| r.get(0)))
+        .unwrap();
+    assert!(KeyRing::is_sealed(&raw));
+    // A value moved to another mailbox's row does not open there.
+    db.with(|c| {
+        c.execute(
+            "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('b', 'tokens', ?1)",
+            params![raw],
+        )
+    })
+    .unwrap();
+    assert!(db.kv_get("b", "tokens").is_err());
+}
+
+#[test]
+fn files_are_private_and_values_written_in_clear_before_are_sealed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("m.db");
+    let keys = KeyRing::ephemeral();
+    {
+        let db = Database::open_with_keys(&path, keys.clone()).unwrap();
+        // As an older host wrote it: in clear.
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', X'7365637265742d76616c7565')",
+                [],
+            )
+        })
+        .unwrap();
+        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
+    }
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let db = Database::open_with_keys(&path, keys).unwrap();
+    assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"secret-value");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    let wal = dir.path().join("data").join("m.db-wal");
+    assert!(wal.exists(), "WAL mode");
+    assert_eq!(mode(&wal), 0o600);
+    for file in [path.clone(), wal] {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"secret-value"),
+            "{} holds the value in clear",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn rotating_the_key_keeps_every_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let old = crate::at_rest::SecretKey::generate();
+    let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
+    db.kv_write("a", &[KvWrite::Set("k".into(), b"v1".to_vec())])
+        .unwrap();
+    db.kv_write("b", &[KvWrite::Set("k".into(), b"v2".to_vec())])
+        .unwrap();
+    let new = crate::at_rest::SecretKey::generate();
+    assert_eq!(db.rotate_key(KeyRing::new(&new)).unwrap(), 2);
+    drop(db);
+    // Only the new key is needed from now on.
+    let db = Database::open_with_keys(&path, KeyRing::new(&new)).unwrap();
+    assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
+    assert_eq!(db.kv_get("b", "k").unwrap().unwrap(), b"v2");
+    let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
+    assert!(
+        db.kv_get("a", "k").is_err(),
+        "the old key no longer opens it"
+    );
+}
+
+fn quota() -> Quota {
+    Quota {
+        bytes: 10_000,
+        keys: 5,
+    }
+}
+
+#[test]
+fn a_storage_fill_past_the_quota_is_refused_whole_and_deleting_still_works() {
+    let db = Database::open_in_memory().unwrap();
+    let big = |k: &str| KvWrite::Set(k.into(), vec![b'x'; 4_000]);
+    db.kv_write_within("a", &[big("k1"), big("k2")], Some(quota()))
+        .unwrap();
+    let before = db.kv_usage("a").unwrap();
+    assert_eq!(before.keys, 2);
+    match db.kv_write_within("a", &[big("k3")], Some(quota())) {
+        Err(KvWriteError::OverQuota(over)) => {
+            assert_eq!(over.quota, quota());
+            assert!(over.would_use.bytes > 10_000, "{over:?}");
+        }
+        other => panic!("expected the quota, got {other:?}"),
+    }
+    assert_eq!(db.kv_get("a", "k3").unwrap(), None, "nothing of it written");
+    assert_eq!(db.kv_usage("a").unwrap(), before);
+    // Replacing a value with a smaller one, and deleting, always pass.
+    db.kv_write_within("a", &[KvWrite::Set("k1".into(), vec![1])], Some(quota()))
+        .unwrap();
+    db.kv_write_within("a", &[KvWrite::Delete("k2".into())], Some(quota()))
+        .unwrap();
+    assert_eq!(db.kv_usage("a").unwrap().keys, 1);
+    // Another mailbox has a quota of its own.
+    db.kv_write_within("b", &[big("k1"), big("k2")], Some(quota()))
+        .unwrap();
+}
+
+#[test]
+fn a_key_flood_stops_at_the_quota_of_keys() {
+    let db = Database::open_in_memory().unwrap();
+    let flood: Vec<KvWrite> = (0..6)
+        .map(|i| KvWrite::Set(format!("k{i}"), vec![]))
+        .collect();
+    assert!(matches!(
+        db.kv_write_within("a", &flood, Some(quota())),
+        Err(KvWriteError::OverQuota(o)) if o.would_use.keys == 6
+    ));
+    db.kv_write_within("a", &flood[..5], Some(quota())).unwrap();
+    assert!(matches!(
+        db.kv_write_within("a", &flood[5..], Some(quota())),
+        Err(KvWriteError::OverQuota(_))
+    ));
+    // Writing an existing key again adds no key.
+    db.kv_write_within("a", &flood[..1], Some(quota())).unwrap();
+}
+
+#[test]
+fn usage_is_counted_from_rows_written_before_it_was_kept() {
+    let db = Database::open_in_memory().unwrap();
+    db.kv_write("a", &[KvWrite::Set("k".into(), b"v".to_vec())])
+        .unwrap();
+    db.with(|c| c.execute("DELETE FROM plugin_kv_usage", []))
+        .unwrap();
+    let usage = db.kv_usage("a").unwrap();
+    assert_eq!(usage.keys, 1);
+    assert!(usage.bytes > 1, "the key and the sealed value");
+}
+
+/// One mailbox's long write does not hold up another mailbox's reads: the write transaction is
+/// held open until the read has answered (or 20 s have passed; the read waits 10 s at most).
+#[test]
+fn a_read_is_answered_while_another_mailbox_holds_a_write_open() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_with_keys(&dir.path().join("m.db"), KeyRing::ephemeral()).unwrap();
+    db.kv_write("b", &[KvWrite::Set("tokens".into(), b"t".to_vec())])
+        .unwrap();
+    let (began, wait_began) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    let writer = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            db.with(|c| {
+                let tx = c.transaction()?;
+                tx.execute(
+                    "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', x'00')",
+                    [],
+                )?;
+                began.send(()).unwrap();
+                let _ = released.recv_timeout(Duration::from_secs(20));
+                tx.commit()
+            })
+        })
+    };
+    wait_began.recv().unwrap();
+    let (answered, wait_answer) = mpsc::channel();
+    let reader = {
+        let db = db.clone();
+        std::thread::spawn(move || answered.send(db.kv_get("b", "tokens")).unwrap())
+    };
+    let read = wait_answer.recv_timeout(Duration::from_secs(10));
+    release.send(()).unwrap();
+    writer.join().unwrap().unwrap();
+    reader.join().unwrap();
+    assert_eq!(
+        read.expect("answered while the write was open").unwrap(),
+        Some(b"t".to_vec())
+    );
+}
+
+#[test]
+fn sync_reports_and_updates_are_pruned_to_the_latest() {
+    use crate::inbox_store::{KEPT_SYNC_RUNS, KEPT_UPDATES};
+    let db = Database::open_in_memory().unwrap();
+    db.with(|c| {
+        c.execute_batch(
+            "INSERT INTO inbox_messages (id, mailbox, dedupe_key, message_id, thread_key, date_utc,
+                 direction, size, truncated, folder, flags, record_json)
+             VALUES (1, 'a', 'k', 'm', 't', 'd', 'inbound', 1, 0, 0, 0, '{}'),
+                    (2, 'b', 'k', 'm', 't', 'd', 'inbound', 1, 0, 0, 0, '{}');",
+        )?;
+        for message in std::iter::repeat_n(1, KEPT_UPDATES as usize + 50).chain([2; 10]) {
+            c.execute(
+                "INSERT INTO inbox_updates (message, what) VALUES (?1, 'flags')",
+                params![message],
+            )?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    for i in 0..(KEPT_SYNC_RUNS + 20) {
+        db.record_sync_run("a", &format!("{{\"run\":{i}}}"))
+            .unwrap();
+    }
+    db.record_sync_run("b", "{}").unwrap();
+    let count = |sql: &str| -> i64 { db.with(|c| c.query_row(sql, [], |r| r.get(0))).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM sync_runs WHERE mailbox = 'a'"),
+        KEPT_SYNC_RUNS
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sync_runs WHERE mailbox = 'b'"),
+        1
+    );
+    assert_eq!(
+        db.last_sync_run("a").unwrap().as_deref(),
+        Some(format!("{{\"run\":{}}}", KEPT_SYNC_RUNS + 19).as_str())
+    );
+    // Each mailbox's updates are pruned on its own, the newest kept.
+    assert_eq!(
+        count("SELECT count(*) FROM inbox_updates WHERE message = 1"),
+        KEPT_UPDATES
+    );
+    assert_eq!(
+        count("SELECT min(id) FROM inbox_updates WHERE message = 1"),
+        51
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM inbox_updates WHERE message = 2"),
+        10
+    );
+}
