@@ -207,6 +207,34 @@ async fn a_callback_naming_another_issuer_is_a_mix_up_and_is_refused() {
     assert_no_secret_captured();
 }
 
+#[tokio::test]
+async fn link_attempts_are_capped_the_oldest_forgotten_first() {
+    let w = OAuthWorld::start().await;
+    let mut urls = Vec::new();
+    for _ in 0..15 {
+        urls.push(
+            w.start_link("m1", "google")
+                .await
+                .unwrap()
+                .authorization_url,
+        );
+        w.host.clock().advance(Duration::from_secs(1));
+    }
+    let pending = w.db.kv_list("m1", "link/pending/").unwrap();
+    assert_eq!(pending.len(), 10, "{pending:?}");
+    // The first attempt was forgotten; the last still links.
+    let first = w.consent(&urls[0]).await;
+    assert_eq!(
+        kind(w.complete("m1", &first).await).0,
+        ErrorKind::StateInvalid(StateProblem::Unknown)
+    );
+    let last = w.consent(&urls[14]).await;
+    w.complete("m1", &last)
+        .await
+        .expect("the newest attempt links");
+    assert_no_secret_captured();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
     let w = OAuthWorld::start().await;

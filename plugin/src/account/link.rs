@@ -55,21 +55,33 @@ pub fn link_start(env: &Env, request: &LinkRequest) -> Result<LinkStarted, Mailb
     })
 }
 
-/// Deletes attempts for another provider (the user changed their choice) and those long over.
+/// Link attempts a mailbox keeps at once, the new one included; the oldest go first.
+pub const MAX_PENDING_ATTEMPTS: usize = 10;
+
+/// Deletes attempts for another provider (the user changed their choice), those long over, and
+/// the oldest beyond `MAX_PENDING_ATTEMPTS - 1`, to make room for a new one.
 fn forget_old_attempts(env: &Env, provider: &str) -> Result<Vec<KvWrite>, MailboxError> {
     let mut writes = Vec::new();
+    let mut kept = Vec::new();
     for key in env.kv.list_keys(store::PENDING_PREFIX)? {
-        let stale = match store::read::<PendingLink>(env.kv, &key) {
-            Ok(Some(p)) => {
-                p.provider != provider || p.expires_at + store::ATTEMPT_MEMORY_SECONDS < env.now
+        match store::read::<PendingLink>(env.kv, &key) {
+            Ok(Some(p))
+                if p.provider == provider
+                    && p.expires_at + store::ATTEMPT_MEMORY_SECONDS >= env.now =>
+            {
+                kept.push((p.expires_at, key));
             }
-            Ok(None) => false,
-            Err(_) => true,
-        };
-        if stale {
-            writes.push(KvWrite::Delete(key));
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => writes.push(KvWrite::Delete(key)),
         }
     }
+    kept.sort();
+    let excess = kept.len().saturating_sub(MAX_PENDING_ATTEMPTS - 1);
+    writes.extend(
+        kept.into_iter()
+            .take(excess)
+            .map(|(_, key)| KvWrite::Delete(key)),
+    );
     Ok(writes)
 }
 
