@@ -7,6 +7,7 @@ mod body;
 pub use body::prefix;
 mod classify;
 pub(crate) mod dates;
+mod header_repair;
 pub(crate) mod identity;
 mod raw_checks;
 
@@ -37,7 +38,7 @@ pub fn normalize_capped(
         warnings.push(ParseWarning::EmptyInput);
     }
     warnings.extend(raw_checks::eight_bit_headers(raw.bytes));
-    let repaired = raw_checks::repair_eight_bit_headers(raw.bytes);
+    let repaired = header_repair::repair_header_block(raw.bytes);
     let readable = RawMessage {
         bytes: repaired.as_deref().unwrap_or(raw.bytes),
         internal_date: raw.internal_date,

@@ -1,5 +1,5 @@
-//! Checks on the raw bytes that mail-parser forgives silently: 8-bit header bytes (and their
-//! repair), unknown charsets and multipart bodies whose closing boundary never comes (truncation).
+//! Checks on the raw bytes that mail-parser forgives silently: 8-bit header bytes, unknown
+//! charsets and multipart bodies whose closing boundary never comes (truncation).
 
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::{Message, MimeHeaders};
@@ -30,39 +30,6 @@ pub fn eight_bit_headers(raw: &[u8]) -> Vec<ParseWarning> {
         .into_iter()
         .map(ParseWarning::RawEightBitHeader)
         .collect()
-}
-
-/// The message with every header line that is not valid UTF-8 re-read as Windows-1252 (the
-/// superset of Latin-1 that old mailers send), so no header byte becomes a replacement
-/// character; `None` when every line is already UTF-8. The body is left as it is.
-pub fn repair_eight_bit_headers(raw: &[u8]) -> Option<Vec<u8>> {
-    let header_end = header_block_end(raw);
-    let header = &raw[..header_end];
-    if std::str::from_utf8(header).is_ok() {
-        return None;
-    }
-    let cp1252 = charset_decoder(b"windows-1252")?;
-    let mut repaired = Vec::with_capacity(raw.len() + 64);
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        match std::str::from_utf8(line) {
-            Ok(_) => repaired.extend_from_slice(line),
-            Err(_) => repaired.extend_from_slice(cp1252(line).as_bytes()),
-        }
-    }
-    repaired.extend_from_slice(&raw[header_end..]);
-    Some(repaired)
-}
-
-/// Where the header block ends: after its blank line, or the whole input when there is none.
-fn header_block_end(raw: &[u8]) -> usize {
-    let mut offset = 0;
-    for line in raw.split_inclusive(|b| *b == b'\n') {
-        offset += line.len();
-        if line == b"\n" || line == b"\r\n" {
-            return offset;
-        }
-    }
-    raw.len()
 }
 
 /// Unknown charsets and unterminated multiparts among the message's own parts.
