@@ -52,6 +52,7 @@ impl ProgressObserver {
 #[derive(Default)]
 pub struct Faults {
     crash_after_deliveries: std::sync::atomic::AtomicU32,
+    trap_after_writing: Mutex<Option<String>>,
 }
 
 impl Faults {
@@ -59,6 +60,32 @@ impl Faults {
     pub fn crash_after_deliveries(&self, deliveries: u32) {
         self.crash_after_deliveries
             .store(deliveries, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Arms a trap right after the next storage write of a key starting with `prefix`, as if
+    /// the instance died in what the plugin does next (normalising a suspect message, say).
+    pub fn trap_after_writing(&self, prefix: &str) {
+        *self
+            .trap_after_writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(prefix.to_string());
+    }
+
+    pub(crate) fn after_storage_write<'k>(
+        &self,
+        mut keys: impl Iterator<Item = &'k str>,
+    ) -> wasmtime::Result<()> {
+        let mut armed = self
+            .trap_after_writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(prefix) = armed.as_deref()
+            && keys.any(|k| k.starts_with(prefix))
+        {
+            *armed = None;
+            return Err(wasmtime::Error::msg("injected trap after a storage write"));
+        }
+        Ok(())
     }
 
     pub(crate) fn after_delivery(&self) -> wasmtime::Result<()> {

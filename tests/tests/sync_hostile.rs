@@ -156,3 +156,49 @@ async fn a_record_the_inbox_refuses_goes_as_its_headers_only_and_the_rest_of_its
         .expect("a headers-only warning");
     assert!(reason.contains("cap of 200000 bytes"), "{reason}");
 }
+
+/// A message whose normalisation kills the instance (here an injected trap, right after the
+/// plugin wrote it down as the suspect) stops one run, never its folder: the next run fetches it
+/// as its headers only, with the reason, and delivers everything else.
+#[tokio::test]
+async fn a_message_that_kills_its_instance_is_kept_as_headers_on_the_next_run() {
+    let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
+    let poison = html_beside("trap", &lines_of(&[b'a'; 500], 2 * 1024 * 1024));
+    let mut s = seeder(&w).await;
+    s.append("INBOX", &small("A")).await;
+    s.append("INBOX", &poison).await;
+    s.append("INBOX", &small("B")).await;
+    s.append("Archive", &small("C")).await;
+    w.host.services().faults.trap_after_writing("sync/suspect/");
+    let died = w.mailbox("m1").sync().await;
+    assert!(
+        matches!(&died, Err(host_harness::CallError::Trap { message }) if message.contains("injected")),
+        "{died:?}"
+    );
+    assert!(
+        w.stored("m1", "sync/suspect/INBOX").is_some(),
+        "the suspect is written down"
+    );
+
+    let second = sync(&w).await;
+    assert!(second.complete, "{second:?}");
+    let inbox = folder(&second, "INBOX");
+    assert_eq!((inbox.created, inbox.truncated), (3, 1), "{second:?}");
+    assert_eq!(folder(&second, "Archive").created, 1, "{second:?}");
+    let (truncated, kept) = record(&w, "Poison trap");
+    assert!(truncated);
+    assert_eq!(kept.text_body, "");
+    assert!(
+        kept.warnings
+            .iter()
+            .any(|w| matches!(w, ParseWarning::HeadersOnly(why) if why.contains("stopped an earlier sync"))),
+        "{:?}",
+        kept.warnings
+    );
+    assert!(w.stored("m1", "sync/suspect/INBOX").is_none(), "forgotten");
+    let third = sync(&w).await;
+    assert!(
+        third.complete && folder(&third, "INBOX").created == 0,
+        "{third:?}"
+    );
+}

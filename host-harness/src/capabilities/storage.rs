@@ -72,10 +72,18 @@ impl storage::Host for HostState {
         let mailbox = self.mailbox.id.clone();
         let written = tokio::task::spawn_blocking(move || {
             db.kv_write_within(&mailbox, &checked, Some(quota))
+                .map(|()| checked)
         })
         .await;
         Ok(match written {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(checked)) => {
+                let set = checked.iter().filter_map(|w| match w {
+                    KvWrite::Set(key, _) => Some(key.as_str()),
+                    KvWrite::Delete(_) => None,
+                });
+                self.services.faults.after_storage_write(set)?;
+                Ok(())
+            }
             Ok(Err(KvWriteError::OverQuota(over))) => Err(StorageError::OverQuota(QuotaUse {
                 quota_bytes: over.quota.bytes,
                 quota_keys: over.quota.keys,

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::folder::FolderSync;
+use super::suspect::{self, Suspect};
 use super::{Delivery, DeliveryReport, FolderReport, GmailIds, Location, Progress, SyncError};
 use crate::imap::fetch::Fetched;
 use crate::normalize::identity;
@@ -27,6 +28,10 @@ pub struct Deliverer<'a, 'r> {
     queued: HashSet<u32>,
     total: u32,
     done: u32,
+    /// The UID kept as its headers only because normalising it stopped an earlier run.
+    poisoned: Option<u32>,
+    /// Whether a large message was written down before it was normalised.
+    pub wrote_suspect: bool,
 }
 
 impl<'a, 'r> Deliverer<'a, 'r> {
@@ -34,6 +39,7 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         sync: &'a FolderSync<'a>,
         batches: usize,
         total: u32,
+        poisoned: Option<u32>,
         report: &'r mut FolderReport,
     ) -> Self {
         Deliverer {
@@ -45,6 +51,8 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             queued: HashSet::new(),
             total,
             done: 0,
+            poisoned,
+            wrote_suspect: false,
         }
     }
 
@@ -72,6 +80,14 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         let raw_len = body.len() as u64;
         let size = message.size.unwrap_or(raw_len);
         let max_body = self.sync.env.config.limits.max_body_bytes;
+        if !header_only && body.len() >= suspect::SUSPECT_BYTES {
+            let location = Suspect {
+                uid_validity,
+                uid: message.uid,
+            };
+            suspect::save(self.sync.env.kv, self.sync.remote_folder, location)?;
+            self.wrote_suspect = true;
+        }
         // Headers only: the size and key are the server's size of the whole message, as a
         // full fetch of it would give.
         let mut record = crate::normalize::normalize_capped(
@@ -86,6 +102,11 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         self.report.bytes += raw_len;
         drop(body);
         record.truncated |= header_only;
+        if Some(message.uid) == self.poisoned {
+            record
+                .warnings
+                .push(ParseWarning::HeadersOnly(suspect::REASON.into()));
+        }
         if record.truncated {
             self.report.truncated += 1;
         }

@@ -5,6 +5,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::deliver::Deliverer;
 use super::fetch_plan::{self, Batch};
+use super::suspect;
 use super::{Change, CrmFolder, Flags, FolderReport, Location, SyncError};
 use crate::imap::Session;
 use crate::imap::examine::{self, ExamineError, Known};
@@ -89,7 +90,16 @@ impl FolderSync<'_> {
             }
         };
 
-        let candidates = self.candidates(session, &cp, opened.uid_next)?;
+        // A message whose normalisation stopped an earlier run comes as its headers only.
+        let suspect = suspect::load(env.kv, self.remote_folder)?;
+        let poisoned = suspect
+            .filter(|s| s.uid_validity == cp.uid_validity && s.uid > cp.last_uid)
+            .map(|s| s.uid);
+        let candidates: Vec<(u32, bool)> = self
+            .candidates(session, &cp, opened.uid_next)?
+            .into_iter()
+            .map(|(uid, oversized)| (uid, oversized || Some(uid) == poisoned))
+            .collect();
         if known.is_none() && cp.backfill_since.is_none() {
             changes.extend(self.expunges(session, &cp, opened.exists, candidates.len())?);
         }
@@ -98,7 +108,17 @@ impl FolderSync<'_> {
             env.config.limits.max_delivery_batch,
             self.gmail,
         );
-        self.fetch_and_deliver(session, &batches, candidates.len() as u32, &mut cp, report)?;
+        let wrote_suspect = self.fetch_and_deliver(
+            session,
+            &batches,
+            candidates.len() as u32,
+            poisoned,
+            &mut cp,
+            report,
+        )?;
+        if suspect.is_some() || wrote_suspect {
+            suspect::clear(env.kv, self.remote_folder)?;
+        }
 
         if cp.backfill_since.take().is_some() {
             // What the window left out is behind the checkpoint for good.
@@ -233,15 +253,18 @@ impl FolderSync<'_> {
     }
 
     /// Fetches the batches pipelined; each is delivered when its commands complete, and the
-    /// checkpoint moves past every batch delivered without a gap before it.
+    /// checkpoint moves past every batch delivered without a gap before it. `poisoned` is the
+    /// UID kept as its headers only because normalising it stopped an earlier run. Returns
+    /// whether a large message was written down as the suspect while it was normalised.
     fn fetch_and_deliver(
         &self,
         session: &mut Session,
         batches: &[Batch],
         total: u32,
+        poisoned: Option<u32>,
         cp: &mut Checkpoint,
         report: &mut FolderReport,
-    ) -> Result<(), SyncError> {
+    ) -> Result<bool, SyncError> {
         let mut commands = Vec::new();
         let mut batch_of = Vec::new();
         let mut unfinished: Vec<usize> = Vec::new();
@@ -250,7 +273,7 @@ impl FolderSync<'_> {
             batch_of.extend(std::iter::repeat_n(i, batch.commands.len()));
             unfinished.push(batch.commands.len());
         }
-        let mut deliverer = Deliverer::new(self, batches.len(), total, report);
+        let mut deliverer = Deliverer::new(self, batches.len(), total, poisoned, report);
         let mut delivered = vec![false; batches.len()];
         let mut behind_checkpoint = 0;
         fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
@@ -289,7 +312,8 @@ impl FolderSync<'_> {
                 }
             }
             Ok(())
-        })
+        })?;
+        Ok(deliverer.wrote_suspect)
     }
 }
 

@@ -7,6 +7,7 @@ mod deliver;
 mod fetch_plan;
 mod folder;
 mod model;
+mod suspect;
 
 use std::collections::BTreeSet;
 
