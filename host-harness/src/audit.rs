@@ -130,8 +130,10 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
         (
             "storage",
             format!(
-                "{} KiB per write batch; values sealed with AES-256-GCM",
-                policy.storage_value_cap_bytes / 1024
+                "{} KiB per write batch; {} MiB and {} keys per mailbox; values sealed with AES-256-GCM",
+                policy.storage_value_cap_bytes / 1024,
+                policy.storage_quota_bytes / (1024 * 1024),
+                policy.storage_quota_keys
             ),
         ),
         (

@@ -56,7 +56,7 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "all memories together; 1 memory",
         "limit   inbox",
         "10000 deliveries and 128 MiB per call",
-        "values sealed with AES-256-GCM",
+        "64 MiB and 10000 keys per mailbox; values sealed with AES-256-GCM",
     ] {
         assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
     }
