@@ -225,38 +225,6 @@ fn before_starttls(data: &[u8]) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_starttls_capability_and_noop_go_in_clear_before_the_upgrade() {
-        for ok in [
-            &b"a0 STARTTLS\r\n"[..],
-            b"A1 capability\r\n",
-            b"a1 CAPABILITY\r\na2 STARTTLS\r\n",
-        ] {
-            assert!(
-                super::before_starttls(ok),
-                "{}",
-                String::from_utf8_lossy(ok)
-            );
-        }
-        for refused in [
-            &b"a1 LOGIN anna secret\r\n"[..],
-            b"a1 AUTHENTICATE PLAIN AGFubmEAc2VjcmV0\r\n",
-            b"a1 STARTTLS",
-            b"a1 NOOP\r\nAGFubmEAc2VjcmV0\r\n",
-            b"STARTTLS\r\n",
-            b"\r\n",
-        ] {
-            assert!(
-                !super::before_starttls(refused),
-                "{}",
-                String::from_utf8_lossy(refused)
-            );
-        }
-    }
-}
-
 fn io_error(e: std::io::Error) -> SocketError {
     use std::io::ErrorKind::*;
     match e.kind() {
@@ -299,5 +267,37 @@ impl imap_socket::HostConnection for HostState {
         self.table.delete(conn)?;
         self.open_connections = self.open_connections.saturating_sub(1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_starttls_capability_and_noop_go_in_clear_before_the_upgrade() {
+        for ok in [
+            &b"a0 STARTTLS\r\n"[..],
+            b"A1 capability\r\n",
+            b"a1 CAPABILITY\r\na2 STARTTLS\r\n",
+        ] {
+            assert!(
+                super::before_starttls(ok),
+                "{}",
+                String::from_utf8_lossy(ok)
+            );
+        }
+        for refused in [
+            &b"a1 LOGIN anna secret\r\n"[..],
+            b"a1 AUTHENTICATE PLAIN AGFubmEAc2VjcmV0\r\n",
+            b"a1 STARTTLS",
+            b"a1 NOOP\r\nAGFubmEAc2VjcmV0\r\n",
+            b"STARTTLS\r\n",
+            b"\r\n",
+        ] {
+            assert!(
+                !super::before_starttls(refused),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 }
