@@ -29,12 +29,12 @@ impl Identity {
             .message_id()
             .map(strip_brackets)
             .filter(|id| !id.is_empty());
-        let content = stable_content(message, raw);
+        let content = stable_content_digest(message, raw);
         let (message_id, derived) = match given {
             Some(id) => (id, false),
             None => {
                 warnings.push(ParseWarning::MissingMessageId);
-                (derive_message_id(&content), true)
+                (derived_message_id(&content), true)
             }
         };
         let thread_key = references
@@ -56,8 +56,8 @@ impl Identity {
     /// For bytes with no readable headers: everything comes from their hash.
     pub fn derived_only(raw: &[u8], warnings: &mut Vec<ParseWarning>) -> Self {
         warnings.push(ParseWarning::MissingMessageId);
-        let message_id = derive_message_id(raw);
-        let dedupe_key = dedupe_key(&message_id, true, raw.len() as u64, raw);
+        let message_id = derived_message_id(&Sha256::digest(raw).into());
+        let dedupe_key = dedupe_key(&message_id, true, raw.len() as u64, &[0; 32]);
         Identity {
             thread_key: message_id.clone(),
             message_id,
@@ -74,18 +74,18 @@ impl Identity {
 /// headers and the body); a resend under the same Message-ID does not, nor does a forgery that
 /// copies a real message's Message-ID and size. A derived Message-ID already hashes that
 /// content, so it stands alone.
-pub fn dedupe_key(message_id: &str, derived: bool, size: u64, content: &[u8]) -> String {
+/// `content` is the digest of `stable_content_digest`.
+pub fn dedupe_key(message_id: &str, derived: bool, size: u64, content: &[u8; 32]) -> String {
     if derived {
         return hex_sha256(&[b"v3\0", message_id.as_bytes()]);
     }
-    let content = Sha256::digest(content);
     hex_sha256(&[
         b"v3\0",
         message_id.as_bytes(),
         b"\0",
         size.to_string().as_bytes(),
         b"\0",
-        &content,
+        content,
     ])
 }
 
@@ -113,17 +113,15 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn derive_message_id(content: &[u8]) -> String {
-    format!(
-        "{}@derived.mail-sync.invalid",
-        &hex_sha256(&[content])[..32]
-    )
+/// A Message-ID for a message without one, from the digest of its stable content.
+fn derived_message_id(digest: &[u8; 32]) -> String {
+    format!("{}@derived.mail-sync.invalid", &hex(digest)[..32])
 }
 
-/// What stays the same when a server adds trace headers to its copy of a message: the
-/// originator's headers and the body.
-fn stable_content(message: &Message<'_>, raw: &[u8]) -> Vec<u8> {
-    let mut content = Vec::new();
+/// The SHA-256 of what stays the same when a server adds trace headers to its copy of a
+/// message: the originator's headers and the body, hashed as they are read (no copy).
+fn stable_content_digest(message: &Message<'_>, raw: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
     for header in [
         HeaderName::From,
         HeaderName::To,
@@ -131,11 +129,11 @@ fn stable_content(message: &Message<'_>, raw: &[u8]) -> Vec<u8> {
         HeaderName::Date,
         HeaderName::Subject,
     ] {
-        content.extend_from_slice(message.header_raw(header).unwrap_or("").trim().as_bytes());
-        content.push(0);
+        hasher.update(message.header_raw(header).unwrap_or("").trim().as_bytes());
+        hasher.update([0]);
     }
-    content.extend_from_slice(body_bytes(raw));
-    content
+    hasher.update(body_bytes(raw));
+    hasher.finalize().into()
 }
 
 /// The bytes after the header block (empty when there is no blank line).
