@@ -87,7 +87,7 @@ pub const DENIED_WASI: &[(&str, &str)] = &[
     ),
     (
         "wasi:sockets/*",
-        "linked with TCP, UDP and name lookup refused (access-denied)",
+        "linked with TCP and UDP refused (access-denied) and name lookup failing (permanent-resolver-failure)",
     ),
     (
         "wasi:http/*",

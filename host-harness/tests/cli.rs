@@ -50,7 +50,7 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "denied  wasi:filesystem/*",
         "no preopened directory, so no file can be named",
         "denied  wasi:sockets/*",
-        "TCP, UDP and name lookup refused",
+        "TCP and UDP refused (access-denied) and name lookup failing",
         // The limits every call runs under.
         "limit   memory",
         "all memories together; 1 memory",
