@@ -274,16 +274,19 @@ async fn a_revocation_endpoint_that_cannot_be_used_is_a_warning_not_a_silent_suc
     w.link("m1", "google").await.expect("linked");
     let unlinked = captured(w.mailbox("m1").unlink().await.expect("call runs")).expect("unlinked");
     assert_eq!(unlinked.status.state, LinkState::Unlinked);
+    assert_revocation_warning(&unlinked, "a revocation endpoint over https");
+    assert_no_secret_captured();
+}
+
+/// Unlinking warned once that revocation failed, saying `why`.
+fn assert_revocation_warning(unlinked: &host_harness::bindings::panel::Unlinked, why: &str) {
     assert_eq!(unlinked.warnings.len(), 1, "{:?}", unlinked.warnings);
     assert_eq!(unlinked.warnings[0].key, "unlink.revocation_failed");
     assert!(
-        unlinked.warnings[0]
-            .en
-            .contains("a revocation endpoint over https"),
+        unlinked.warnings[0].en.contains(why),
         "{}",
         unlinked.warnings[0].en
     );
-    assert_no_secret_captured();
 }
 
 /// The host's settings of world `w` with Google's `endpoint` moved to `url`, over `w`'s database.
@@ -323,14 +326,7 @@ async fn a_moved_token_or_revocation_endpoint_is_never_sent_the_refresh_token() 
     let host = host_with_moved_endpoint(&w, "revoke", &elsewhere);
     let unlinked =
         captured(host.mailbox("m1").unlink().await.expect("call runs")).expect("unlinked");
-    assert_eq!(unlinked.warnings.len(), 1);
-    assert!(
-        unlinked.warnings[0]
-            .en
-            .contains("changed after your mailbox was linked"),
-        "{}",
-        unlinked.warnings[0].en
-    );
+    assert_revocation_warning(&unlinked, "changed after your mailbox was linked");
     assert_eq!(
         stranger.connections(),
         0,
