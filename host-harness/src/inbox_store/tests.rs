@@ -155,3 +155,23 @@ fn a_location_that_changes_record_leaves_the_old_one() {
         .unwrap();
     assert!(first.removed && first.locations.is_empty());
 }
+
+#[test]
+fn one_mailboxs_changes_never_touch_another_mailboxs_locations() {
+    let db = Database::open_in_memory().unwrap();
+    db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
+        .unwrap();
+    // Mailbox b names a's exact location: vanished, flagged, reset, and absent from `present`.
+    let changes = [
+        Change::Flags(at("INBOX", 3), SEEN),
+        Change::Vanished(at("INBOX", 3)),
+        Change::FolderReset("INBOX".into(), 2),
+        Change::Present("INBOX".into(), 1, 10, vec![]),
+    ];
+    let counts = db.inbox_apply("b", &changes).unwrap();
+    assert_eq!((counts.updated, counts.removed), (0, 0), "{counts:?}");
+    let a = db.inbox_messages("a").unwrap();
+    assert_eq!(a.len(), 1);
+    assert!(!a[0].removed && !a[0].seen, "{:?}", a[0]);
+    assert_eq!(a[0].locations, [("INBOX".to_string(), 3)]);
+}
