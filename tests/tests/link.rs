@@ -31,6 +31,20 @@ fn kind(result: Result<impl std::fmt::Debug, MailboxError>) -> (ErrorKind, Strin
     (e.kind, e.message.en, e.message.nl)
 }
 
+/// The `state` is base64url (no padding) of at least 16 bytes: 22 characters or more.
+fn assert_state_holds_128_bits(state: &str) {
+    use base64::Engine;
+    assert!(state.len() >= 22, "state {state:?} is under 22 characters");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(state)
+        .unwrap_or_else(|e| panic!("state {state:?} is not base64url: {e}"));
+    assert!(
+        bytes.len() >= 16,
+        "state {state:?} holds {} bytes",
+        bytes.len()
+    );
+}
+
 #[tokio::test]
 async fn linking_google_fills_in_read_only_settings_from_the_account() {
     let w = OAuthWorld::start().await;
@@ -43,7 +57,15 @@ async fn linking_google_fills_in_read_only_settings_from_the_account() {
     assert_eq!(param(&q, "access_type"), Some("offline"));
     assert_eq!(param(&q, "prompt"), Some("consent"));
     assert_eq!(param(&q, "code_challenge_method"), Some("S256"));
-    assert!(param(&q, "state").is_some_and(|s| s.len() >= 16));
+    let state = param(&q, "state").expect("a state");
+    assert_state_holds_128_bits(state);
+    // A second start gets a state of its own, not the same one again.
+    let again = w.start_link("m1", "google").await.expect("link starts");
+    let again_state = param(&query_of(&again.authorization_url), "state")
+        .expect("a state")
+        .to_string();
+    assert_state_holds_128_bits(&again_state);
+    assert_ne!(state, again_state, "two link starts share a state");
 
     let callback = w.consent(&started.authorization_url).await;
     let status = w.complete("m1", &callback).await.expect("linked");

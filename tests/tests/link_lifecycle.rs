@@ -12,6 +12,7 @@ use host_harness::settings::ProviderSettings;
 use tests::fake_provider::{Consent, Injected};
 use tests::oauth_world::{IMAP, OAuthWorld, captured};
 use tests::secrets::assert_no_secret_captured;
+use tests::sync_checks::{append_many, folder, mapping, messages, seeder, sync, world};
 
 fn refresh_token(w: &OAuthWorld, mailbox: &str) -> String {
     w.stored(mailbox, "tokens").expect("tokens")["refresh_token"]
@@ -110,9 +111,21 @@ async fn a_dead_refresh_token_moves_the_mailbox_to_reauthorisation_needed() {
 
 #[tokio::test]
 async fn reauthorising_keeps_the_mailboxs_identity_folder_mapping_and_sync_state() {
-    let w = OAuthWorld::start().await;
-    let linked = w.link("m1", "google").await.expect("linked");
-    seed_mailbox_state(&w, "m1");
+    // The mapping is written by `set_mapping` and the checkpoint by a real sync, under the
+    // keys the plugin itself uses.
+    let w = world(mapping("INBOX", None)).await;
+    let linked = w.status("m1").await;
+    append_many(&mut seeder(&w).await, "INBOX", "kept", 3).await;
+    assert_eq!(folder(&sync(&w).await, "INBOX").created, 3);
+    let mapping_before = w.stored("m1", "folders/mapping").expect("a mapping");
+    let checkpoint_before = w.stored("m1", "sync/folder/INBOX").expect("a checkpoint");
+    assert!(
+        checkpoint_before["last_uid"]
+            .as_u64()
+            .is_some_and(|uid| uid >= 3),
+        "{checkpoint_before}"
+    );
+
     w.google.world().token_failures.push_back(Injected::Error {
         error: "invalid_grant".into(),
         description: "Token has been expired or revoked.".into(),
@@ -127,11 +140,26 @@ async fn reauthorising_keeps_the_mailboxs_identity_folder_mapping_and_sync_state
         "same mailbox, same link date"
     );
     assert_eq!(relinked.settings, linked.settings);
-    assert!(w.stored("m1", "folders/mapping").is_some());
-    assert!(w.stored("m1", "sync/INBOX").is_some());
+    assert_eq!(
+        w.stored("m1", "folders/mapping"),
+        Some(mapping_before),
+        "the mapping survives re-linking"
+    );
+    assert_eq!(
+        w.stored("m1", "sync/folder/INBOX"),
+        Some(checkpoint_before),
+        "the checkpoint survives re-linking"
+    );
     check_access(&w, "m1", true)
         .await
         .expect("the new authorisation works");
+    // The next run starts from the kept checkpoint: nothing comes twice.
+    let again = sync(&w).await;
+    assert_eq!(
+        (folder(&again, "INBOX").created, messages(&w).len()),
+        (0, 3),
+        "{again:?}"
+    );
     assert_no_secret_captured();
 }
 
