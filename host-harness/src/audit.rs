@@ -121,6 +121,13 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
             ),
         ),
         (
+            "arguments",
+            format!(
+                "{} MiB copied out of the guest per import call, counted before each copy",
+                policy.hostcall_cap_bytes / (1024 * 1024)
+            ),
+        ),
+        (
             "inbox",
             format!(
                 "{MAX_DELIVERIES_PER_CALL} deliveries and {} MiB per call; {MAX_CHANGES_PER_CALL} changes per call",

@@ -3,6 +3,9 @@
 
 use crate::limits::{MemoryLimitExceeded, TableLimitExceeded};
 
+/// What wasmtime says when a guest passes more than the store's hostcall fuel to one import.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     #[error("the plugin ran past its time budget of {budget_ms} ms and was stopped")]
@@ -15,6 +18,10 @@ pub enum CallError {
         "the plugin asked for {desired} table elements, over its cap of {limit}, and was stopped"
     )]
     TableLimitExceeded { limit: u64, desired: u64 },
+    #[error(
+        "the plugin passed the host more than {limit} bytes in one call, and was stopped before they were copied"
+    )]
+    HostcallTooLarge { limit: u64 },
     #[error("the plugin trapped: {message}")]
     Trap { message: String },
     #[error("the plugin could not be instantiated: {message}")]
@@ -24,8 +31,9 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Reads a wasmtime error from a call: the limit it hit, or the trap it was.
-    pub fn from_call(err: wasmtime::Error, budget_ms: u64) -> Self {
+    /// Reads a wasmtime error from a call: the limit it hit, or the trap it was. `budget_ms` and
+    /// `hostcall_cap` are the call's time budget and its store's hostcall fuel.
+    pub fn from_call(err: wasmtime::Error, budget_ms: u64, hostcall_cap: u64) -> Self {
         if let Some(m) = err.downcast_ref::<MemoryLimitExceeded>() {
             return CallError::MemoryLimitExceeded {
                 limit: m.limit,
@@ -36,6 +44,16 @@ impl CallError {
             return CallError::TableLimitExceeded {
                 limit: t.limit,
                 desired: t.desired,
+            };
+        }
+        // wasmtime's error for spent hostcall fuel is a private type: its text is all there is,
+        // and the adversarial tests pin it.
+        if err
+            .chain()
+            .any(|e| e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+        {
+            return CallError::HostcallTooLarge {
+                limit: hostcall_cap,
             };
         }
         if err.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {

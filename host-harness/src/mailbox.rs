@@ -43,7 +43,10 @@ macro_rules! call_export {
             let (mut store, plugin): (Store<HostState>, MailSyncPlugin) =
                 host.instantiate_for(scope, budget_ms).await?;
             let ($plugin, $store) = (&plugin, &mut store);
-            $call.await.map_err(|e| CallError::from_call(e, budget_ms))
+            let hostcall_cap = host.services().policy.hostcall_cap_bytes;
+            $call
+                .await
+                .map_err(|e| CallError::from_call(e, budget_ms, hostcall_cap))
         })
         .await
     }};

@@ -130,6 +130,9 @@ impl PluginHost {
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
         let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
         store.limiter(|state| &mut state.memory);
+        // What one import call may copy out of the guest, counted by wasmtime before it copies.
+        let hostcall_cap = self.services.policy.hostcall_cap_bytes;
+        store.set_hostcall_fuel(usize::try_from(hostcall_cap).unwrap_or(usize::MAX));
         // Guest code never yields by itself: at every epoch tick it gives its worker thread back
         // to the runtime, so a spinning guest cannot hold a worker that other mailboxes need; and
         // once the budget, counted from the call's start, is spent, it is stopped.

@@ -111,6 +111,9 @@ pub struct Policy {
     pub storage_quota_bytes: u64,
     pub storage_quota_keys: u64,
     pub inbox_batch_cap_bytes: u64,
+    /// What one call into the host may copy out of the guest (its arguments, as the host holds
+    /// them); past it the call is stopped before the copy.
+    pub hostcall_cap_bytes: u64,
     pub connect_timeout_ms: u64,
     pub io_timeout_ms: u64,
 }
@@ -134,6 +137,7 @@ impl Default for Policy {
             storage_quota_bytes: 64 * 1024 * 1024,
             storage_quota_keys: 10_000,
             inbox_batch_cap_bytes: 128 * 1024 * 1024,
+            hostcall_cap_bytes: 64 * 1024 * 1024,
             connect_timeout_ms: 10_000,
             io_timeout_ms: 30_000,
         }

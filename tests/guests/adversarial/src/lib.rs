@@ -9,6 +9,8 @@ wit_bindgen::generate!({
     path: "../../../wit",
 });
 
+mod copies;
+
 use crm::mail_sync::{http_client, imap_socket, log, message as m, storage};
 use exports::crm::mail_sync::normalize::{Guest, RawMessage};
 
@@ -30,6 +32,7 @@ impl Guest for Hostile {
             "loop-forever" => loop_forever(),
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
+            "host-copy" => copies::host_copy(&argument),
             "storage-write" => storage_write(&argument),
             "storage-flood" => storage_flood(&argument),
             "storage-read" => storage_read(),
@@ -324,29 +327,12 @@ fn allocate() -> String {
     }
 }
 
+/// 64 MiB and a key in one call: over the hostcall cap, so the host stops the call.
 fn huge_argument() -> String {
-    let huge = vec![7u8; 64 * 1024 * 1024];
-    let stored = match storage::set("huge", &huge) {
+    match storage::set("huge", &vec![7u8; 64 * 1024 * 1024]) {
         Ok(()) => "STORED".to_string(),
-        Err(storage::StorageError::TooLarge(c)) => format!("too-large {}", c.limit),
-        Err(other) => format!("failed {other:?}"),
-    };
-    log::log(
-        log::Level::Info,
-        &String::from_utf8_lossy(&huge[..32 * 1024 * 1024]),
-        &[],
-    );
-    let http = http_client::send(&http_client::Request {
-        method: http_client::Method::Post,
-        url: "https://oauth2.googleapis.com/token".into(),
-        headers: vec![],
-        body: huge,
-    });
-    let http = match http {
-        Err(e) => describe_http_error(e),
-        Ok(r) => format!("SENT {}", r.status),
-    };
-    format!("storage {stored}; http {http}")
+        Err(e) => format!("refused {e:?}"),
+    }
 }
 
 fn storage_write(value: &str) -> String {
