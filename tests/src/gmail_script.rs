@@ -1,7 +1,9 @@
 //! A Gmail-like IMAP server for the sync proofs: `X-GM-EXT-1` and CONDSTORE without QRESYNC,
 //! one message under several labels (the same X-GM-MSGID under another UID in each folder),
 //! answering only what sync asks, and keeping the commands it was sent. Dovecot has no Gmail
-//! extensions, so this script stands in for them.
+//! extensions, so this script stands in for them. It is as strict as Gmail where sync relies on
+//! it: SEARCH honours SINCE, UID ranges and LARGER, and a body fetch without PEEK is refused
+//! (Gmail would mark the message read).
 
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +23,8 @@ pub struct GmailMessage {
     pub expunged: bool,
     /// The mod-sequence of its last change (CONDSTORE).
     pub modseq: u64,
+    /// When Gmail received it, as IMAP writes it (`24-Nov-2026 10:00:00 +0000`).
+    pub internal_date: &'static str,
 }
 
 /// A folder: its name, its special-use attribute, and its messages by UID (1, 2, ...).
@@ -53,7 +57,7 @@ pub async fn start_with(pki: &TestPki, folders: Mailbox, condstore: bool) -> (St
     (endpoint, commands)
 }
 
-/// The UIDs of a set such as `1:2,4` (no `*`: sync never sends one with Gmail's items).
+/// The UIDs of a set such as `1:2,4` or `5:*` (`*` is the highest UID; `5:*` is `*:5`).
 fn uids(set: &str, max: usize) -> Vec<usize> {
     let mut out = Vec::new();
     for part in set.split(',') {
@@ -139,16 +143,29 @@ where
             }
         } else if upper.starts_with("UID SEARCH") {
             let f = selected.as_ref().expect("a folder is selected");
-            // Everything is recent and small: SINCE and UID ranges find all, LARGER none.
-            out.push_str("* SEARCH");
-            if !upper.contains("LARGER") {
-                for (i, m) in f.messages.iter().enumerate() {
-                    if !m.expunged {
-                        out.push_str(&format!(" {}", i + 1));
+            match search(f, &upper["UID SEARCH".len()..]) {
+                Ok(found) => {
+                    out.push_str("* SEARCH");
+                    for uid in found {
+                        out.push_str(&format!(" {uid}"));
                     }
+                    out.push_str("\r\n");
+                }
+                Err(criterion) => {
+                    let refusal = format!("{tag} BAD Could not parse command: {criterion}\r\n");
+                    stream.write_all(refusal.as_bytes()).await?;
+                    continue;
                 }
             }
-            out.push_str("\r\n");
+        } else if (upper.contains("BODY[")
+            || upper.contains("RFC822 ")
+            || upper.contains("RFC822)"))
+            && upper.starts_with("UID FETCH")
+        {
+            // Gmail would mark the messages read: sync must only ever PEEK.
+            let refusal = format!("{tag} BAD [CLIENTBUG] a body fetch without PEEK\r\n");
+            stream.write_all(refusal.as_bytes()).await?;
+            continue;
         } else if upper.starts_with("UID FETCH") {
             let f = selected.as_ref().expect("a folder is selected");
             let set = command.split(' ').nth(2).unwrap_or("");
@@ -181,15 +198,22 @@ where
                         .as_bytes(),
                     );
                 } else {
+                    // `BODY.PEEK[HEADER]` for a message over the size limit, else the whole.
+                    let (section, body) = if upper.contains("BODY.PEEK[HEADER]") {
+                        ("HEADER", header_of(&m.raw))
+                    } else {
+                        ("", &m.raw[..])
+                    };
                     bytes.extend(
                         format!(
-                            "* {uid} FETCH (UID {uid} FLAGS ({flags}) INTERNALDATE \"24-Nov-2026 10:00:00 +0000\" RFC822.SIZE {} BODY[] {{{}}}\r\n",
+                            "* {uid} FETCH (UID {uid} FLAGS ({flags}) INTERNALDATE \"{}\" RFC822.SIZE {} BODY[{section}] {{{}}}\r\n",
+                            m.internal_date,
                             m.raw.len(),
-                            m.raw.len()
+                            body.len()
                         )
                         .as_bytes(),
                     );
-                    bytes.extend(&m.raw);
+                    bytes.extend(body);
                     bytes.extend(b")\r\n");
                 }
             }
@@ -205,4 +229,56 @@ where
         out.push_str(&format!("{tag} OK Success\r\n"));
         stream.write_all(out.as_bytes()).await?;
     }
+}
+
+/// The UIDs of `folder` that `criteria` finds (`SINCE 1-Jan-2024`, `UID 5:*`, `LARGER 1000`, all
+/// of them ANDed), or the criterion this server does not know.
+fn search(folder: &GmailFolder, criteria: &str) -> Result<Vec<usize>, String> {
+    let mut found: Vec<usize> = (1..=folder.messages.len())
+        .filter(|uid| !folder.messages[uid - 1].expunged)
+        .collect();
+    let mut words = criteria.split_whitespace();
+    while let Some(word) = words.next() {
+        let value = words.next().ok_or_else(|| word.to_string())?;
+        match word {
+            "SINCE" => {
+                let since = day(value).ok_or_else(|| value.to_string())?;
+                found.retain(|uid| {
+                    day(folder.messages[uid - 1].internal_date).is_some_and(|d| d >= since)
+                });
+            }
+            "LARGER" => {
+                let size: usize = value.parse().map_err(|_| value.to_string())?;
+                found.retain(|uid| folder.messages[uid - 1].raw.len() > size);
+            }
+            "UID" => {
+                let last = folder.messages.len();
+                let within = uids(value, last);
+                found.retain(|uid| within.contains(uid));
+            }
+            other => return Err(other.to_string()),
+        }
+    }
+    Ok(found)
+}
+
+/// `24-Nov-2026` (and any time after it) as (year, month, day), for comparing.
+fn day(date: &str) -> Option<(u32, u32, u32)> {
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    let date = date.split_whitespace().next()?;
+    let mut parts = date.split('-');
+    let d = parts.next()?.parse().ok()?;
+    let month = parts.next()?.to_ascii_uppercase();
+    let m = MONTHS.iter().position(|name| *name == month)? as u32 + 1;
+    let y = parts.next()?.parse().ok()?;
+    Some((y, m, d))
+}
+
+/// A message's header block, up to and with the blank line that ends it.
+fn header_of(raw: &[u8]) -> &[u8] {
+    raw.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(raw, |end| &raw[..end + 4])
 }

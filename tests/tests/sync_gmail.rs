@@ -20,6 +20,7 @@ fn message(id: u64, thread: u64, labels: &'static str, seen: bool, raw: &[u8]) -
         raw: raw.to_vec(),
         expunged: false,
         modseq: 1,
+        internal_date: "24-Nov-2026 10:00:00 +0000",
     }
 }
 
@@ -31,6 +32,14 @@ async fn gmail_world() -> (OAuthWorld, Mailbox, Commands) {
 /// Message-ID and size, another Gmail message) in All Mail only; linked and mapped. Without
 /// `condstore` the server keeps no mod-sequences.
 async fn gmail_world_with(condstore: bool) -> (OAuthWorld, Mailbox, Commands) {
+    gmail_world_where(condstore, |_| {}).await
+}
+
+/// `gmail_world_with`, with the host's settings changed by `change`.
+async fn gmail_world_where(
+    condstore: bool,
+    change: impl FnOnce(&mut host_harness::HostSettings),
+) -> (OAuthWorld, Mailbox, Commands) {
     let quote = plain(
         "quote-1",
         "Klant <klant@example.com>",
@@ -70,6 +79,7 @@ async fn gmail_world_with(condstore: bool) -> (OAuthWorld, Mailbox, Commands) {
     let w = OAuthWorld::with(|s| {
         point_imap_at(s, &endpoint);
         s.tls.extra_roots.push(ca);
+        change(s);
     })
     .await;
     w.link("m1", "google").await.expect("linked");
@@ -107,6 +117,43 @@ async fn one_record_per_gmail_id_with_its_thread_and_labels() {
     assert_eq!(
         record["gmail"]["labels"],
         serde_json::json!(["\\Inbox", "Klanten"])
+    );
+}
+
+#[tokio::test]
+async fn a_first_sync_takes_the_backfill_window_and_an_oversized_message_as_its_headers() {
+    let (w, gmail, commands) =
+        gmail_world_where(true, |s| s.platform.limits.max_message_bytes = 4096).await;
+    {
+        let mut folders = gmail.lock().unwrap();
+        let old = plain("old-1", "Klant <klant@example.com>", ANNA, "Oud", "body");
+        let mut old = message(1005, 970, "\\Inbox", false, &old);
+        old.internal_date = "24-Nov-2020 10:00:00 +0000";
+        let big = "x".repeat(10_000);
+        let big = plain("big-1", "Klant <klant@example.com>", ANNA, "Groot", &big);
+        let big = message(1006, 980, "\\Inbox", false, &big);
+        folders[0].messages.extend([old, big]);
+    }
+    let report = sync(&w).await;
+    assert!(report.complete, "{report:?}");
+    let stored = messages(&w);
+    let subjects: Vec<_> = stored.iter().filter_map(|m| m.subject.as_deref()).collect();
+    assert!(
+        !subjects.contains(&"Oud"),
+        "received before the backfill window: {subjects:?}"
+    );
+    let big = stored
+        .iter()
+        .find(|m| m.subject.as_deref() == Some("Groot"))
+        .expect("the oversized message, kept");
+    let record: serde_json::Value = serde_json::from_str(&big.record_json).unwrap();
+    assert_eq!(record["record"]["truncated"], true, "{record}");
+    assert_eq!(record["record"]["text_body"], "", "its headers only: {record}");
+    let sent = commands.lock().unwrap().clone();
+    assert!(sent.iter().any(|c| c.contains("LARGER 4096")), "{sent:?}");
+    assert!(
+        sent.iter().any(|c| c.contains("BODY.PEEK[HEADER]")),
+        "{sent:?}"
     );
 }
 
