@@ -29,15 +29,28 @@ impl TestPki {
         pki
     }
 
+    /// A PKI whose server certificate names only `names` (none of them this machine's).
+    pub fn for_names(names: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut pki = Self::in_dir_for(dir.path(), names);
+        pki._dir = Some(dir);
+        pki
+    }
+
     /// A PKI whose CA PEM is written to `dir/ca.pem`, which outlives it.
     pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self::in_dir_for(dir, &["127.0.0.1", "localhost"])
+    }
+
+    fn in_dir_for(dir: &std::path::Path, names: &[&str]) -> Self {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::new(ca_params, ca_key);
         let leaf_key = KeyPair::generate().expect("server key");
-        let leaf = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let leaf = CertificateParams::new(names)
             .expect("server params")
             .signed_by(&leaf_key, &issuer)
             .expect("server certificate");

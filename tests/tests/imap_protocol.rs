@@ -2,8 +2,11 @@
 //! memory: garbage, a line that never ends, a gigantic literal, a listing that never ends, a name
 //! that is not modified UTF-7, a greeting that refuses.
 
+use std::time::{Duration, Instant};
+
+use host_harness::HostSettings;
 use host_harness::bindings::panel::{ErrorKind, LinkState};
-use tests::imap_script::{Misbehaviour, start};
+use tests::imap_script::{Misbehaviour, start, start_refusing_starttls};
 use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
 use tests::tls_server::TestPki;
 
@@ -16,20 +19,41 @@ async fn list_against_in(misbehaviour: Misbehaviour) -> (OAuthWorld, ErrorKind) 
     // The server's certificate comes from a CA of its own, which the host is told to trust.
     let pki = TestPki::new();
     let endpoint = start(&pki, misbehaviour).await;
+    list_at(&endpoint, |s| s.tls.extra_roots.push(pki.ca_pem.clone())).await
+}
+
+/// Links `m1` with its IMAP server at `endpoint` and lists its folders; the world and the error.
+async fn list_at(
+    endpoint: &str,
+    change: impl FnOnce(&mut HostSettings),
+) -> (OAuthWorld, ErrorKind) {
     let w = OAuthWorld::with(|s| {
-        point_imap_at(s, &endpoint);
-        s.tls.extra_roots.push(pki.ca_pem.clone());
+        point_imap_at(s, endpoint);
         // The instance's memory stays bounded: a small cap, not hit.
         s.policy.memory_limit_bytes = 64 * 1024 * 1024;
+        change(s);
     })
     .await;
     w.link("m1", "google").await.expect("linked");
     let answer = match w.mailbox("m1").list_folders().await {
         Ok(answer) => answer,
-        Err(e) => panic!("{misbehaviour:?} ended the call: {e}"),
+        Err(e) => panic!("listing at {endpoint} ended the call: {e}"),
     };
     let kind = captured(answer).expect_err("an error").kind;
     (w, kind)
+}
+
+/// Lists against a server that falls silent, with the host's I/O timeout at one second.
+async fn list_against_silent(misbehaviour: Misbehaviour) -> (ErrorKind, Duration) {
+    let pki = TestPki::new();
+    let endpoint = start(&pki, misbehaviour).await;
+    let started = Instant::now();
+    let (_, kind) = list_at(&endpoint, |s| {
+        s.tls.extra_roots.push(pki.ca_pem.clone());
+        s.policy.io_timeout_ms = 1000;
+    })
+    .await;
+    (kind, started.elapsed())
 }
 
 #[tokio::test]
@@ -104,4 +128,38 @@ async fn a_bye_greeting_is_a_protocol_error_with_the_servers_words() {
         matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("Too many connections")),
         "{kind:?}"
     );
+}
+
+#[tokio::test]
+async fn a_server_that_never_greets_times_out_with_a_clear_error() {
+    let (kind, took) = list_against_silent(Misbehaviour::SilentGreeting).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapUnreachable(ref m) if m == "no answer in time"),
+        "{kind:?}"
+    );
+    // The call's own budget is 30 s: the host's I/O timeout ended it, not the budget.
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_server_that_falls_silent_mid_command_times_out_with_a_clear_error() {
+    let (kind, took) = list_against_silent(Misbehaviour::SilentList).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapUnreachable(ref m) if m == "no answer in time"),
+        "{kind:?}"
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_refused_starttls_ends_the_session_and_nothing_else_is_sent_in_clear() {
+    let (endpoint, received) = start_refusing_starttls().await;
+    let (_, kind) = list_at(&endpoint, |_| {}).await;
+    assert!(
+        matches!(kind, ErrorKind::ImapProtocol(ref m) if m.contains("STARTTLS refused")),
+        "{kind:?}"
+    );
+    let sent = received.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1, "only STARTTLS, no login in clear: {sent:?}");
+    assert!(sent[0].ends_with(" STARTTLS"), "{sent:?}");
 }

@@ -148,7 +148,10 @@ async fn a_first_sync_takes_the_backfill_window_and_an_oversized_message_as_its_
         .expect("the oversized message, kept");
     let record: serde_json::Value = serde_json::from_str(&big.record_json).unwrap();
     assert_eq!(record["record"]["truncated"], true, "{record}");
-    assert_eq!(record["record"]["text_body"], "", "its headers only: {record}");
+    assert_eq!(
+        record["record"]["text_body"], "",
+        "its headers only: {record}"
+    );
     let sent = commands.lock().unwrap().clone();
     assert!(sent.iter().any(|c| c.contains("LARGER 4096")), "{sent:?}");
     assert!(

@@ -77,6 +77,31 @@ async fn imap_tls_to_a_certificate_of_an_untrusted_ca_is_refused() {
 }
 
 #[tokio::test]
+async fn imap_tls_to_a_trusted_certificate_for_another_name_is_refused() {
+    // The CA is trusted; the certificate it signed names another host than the one dialled.
+    let pki = TestPki::for_names(&["imap.example.org"]);
+    let port = start(&pki, Script::ImapTls).await;
+    let host = adversarial_host(&settings(&[], &[format!("imaps://127.0.0.1:{port}")], &pki));
+    assert_eq!(
+        call(&host, "imap-session", &format!("tls 127.0.0.1:{port}")).await,
+        "failed tls"
+    );
+    // The control: a certificate that does name 127.0.0.1 is accepted.
+    let named = TestPki::for_names(&["127.0.0.1"]);
+    let port = start(&named, Script::ImapTls).await;
+    let host = adversarial_host(&settings(
+        &[],
+        &[format!("imaps://127.0.0.1:{port}")],
+        &named,
+    ));
+    assert!(
+        call(&host, "imap-session", &format!("tls 127.0.0.1:{port}"))
+            .await
+            .starts_with("greeting * OK secure greeting"),
+    );
+}
+
+#[tokio::test]
 async fn starttls_to_a_certificate_of_an_untrusted_ca_is_refused() {
     let (server_pki, trusted_pki) = (TestPki::new(), TestPki::new());
     let port = start(&server_pki, Script::ImapStartTls).await;
