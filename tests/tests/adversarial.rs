@@ -185,6 +185,15 @@ async fn a_spinning_guest_does_not_hold_the_only_worker() {
 }
 
 #[tokio::test]
+async fn no_guest_state_survives_from_one_call_to_the_next() {
+    let host = default_host();
+    for mailbox in ["m1", "m1", "m2", "m1"] {
+        let seen = probe(&host, mailbox, "remember", "").await.unwrap();
+        assert_eq!(seen, "call 1, heap 1", "a fresh instance for every call");
+    }
+}
+
+#[tokio::test]
 async fn allocating_past_the_memory_cap_is_stopped() {
     let host = default_host();
     match attempt(&host, "allocate", "").await {

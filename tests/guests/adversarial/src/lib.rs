@@ -33,6 +33,7 @@ impl Guest for Hostile {
             "allocate" => allocate(),
             "huge-argument" => huge_argument(),
             "host-copy" => copies::host_copy(&argument),
+            "remember" => remember(),
             "storage-write" => storage_write(&argument),
             "storage-flood" => storage_flood(&argument),
             "storage-read" => storage_read(),
@@ -326,6 +327,18 @@ fn allocate() -> String {
         std::hint::black_box(&hoard);
     }
 }
+
+/// Counts its calls in a global: what a plugin would do to keep state between calls.
+fn remember() -> String {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let mut heap = HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    let len = heap.len();
+    heap.push(len);
+    let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    format!("call {calls}, heap {}", heap.len())
+}
+
+static HEAP: std::sync::Mutex<Vec<usize>> = std::sync::Mutex::new(Vec::new());
 
 /// 64 MiB and a key in one call: over the hostcall cap, so the host stops the call.
 fn huge_argument() -> String {
