@@ -163,6 +163,51 @@ async fn a_recreated_folder_is_rescanned_without_duplicates() {
 }
 
 #[tokio::test]
+async fn a_rescan_after_a_new_uidvalidity_reaches_back_to_the_first_syncs_window() {
+    let w = world_with(mapping("INBOX", Some("Archive")), |s| {
+        s.platform.limits.backfill_days = 30
+    })
+    .await;
+    let mut s = seeder(&w).await;
+    let dated = [("twenty-1", "Twenty days", 20), ("recent-1", "Recent", 2)];
+    for (id, subject, days) in dated {
+        let m = plain(id, "Klant <klant@example.com>", ANNA, subject, "body");
+        s.append_with("Archive", "", Some(&days_ago(days)), &m)
+            .await;
+    }
+    assert_eq!(folder(&sync(&w).await, "Archive").created, 2);
+
+    // Later the window is 10 days, and the archive is recreated with the same two messages: the
+    // rescan must still reach the first sync's date, or the older message would be lost.
+    s.delete("Archive").await;
+    s.create("Archive").await;
+    for (id, subject, days) in dated {
+        let m = plain(id, "Klant <klant@example.com>", ANNA, subject, "body");
+        s.append_with("Archive", "", Some(&days_ago(days)), &m)
+            .await;
+    }
+    let mut later = w.settings.clone();
+    later.platform.limits.backfill_days = 10;
+    let host = host_harness::PluginHost::load(
+        host_harness::BUNDLED_PLUGIN.as_ref(),
+        &later,
+        w.db.clone(),
+        Some(&tests::component_cache()),
+    )
+    .expect("host");
+    let report = captured(host.mailbox("m1").sync().await.expect("the call runs")).expect("synced");
+    let archive = folder(&report, "Archive");
+    assert!(archive.uid_validity_reset, "{report:?}");
+    assert_eq!(
+        (archive.created, archive.skipped, archive.removed),
+        (0, 2, 0),
+        "both found again by their dedupe keys: {report:?}"
+    );
+    let subjects: Vec<_> = live(&w).into_iter().filter_map(|m| m.subject).collect();
+    assert_eq!(subjects.len(), 2, "{subjects:?}");
+}
+
+#[tokio::test]
 async fn a_message_in_two_mapped_folders_is_one_record_and_a_move_is_an_update() {
     let w = world(mapping("INBOX", Some("Archive"))).await;
     let mut s = seeder(&w).await;
