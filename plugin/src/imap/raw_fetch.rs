@@ -230,10 +230,21 @@ RFC822.SIZE 13 BODY[] {13}\r\nSubject: a\0\r\n)\r\n";
     }
 
     #[test]
-    fn refuses_lists_nested_too_deep() {
-        let mut line = b"* 1 FETCH (UID 1 X-GM-LABELS ".to_vec();
-        line.extend(std::iter::repeat_n(b'(', 10_000));
-        assert!(read_fetch(&line).is_none());
+    fn refuses_lists_nested_too_deep_even_when_each_is_closed() {
+        // The FETCH list, then `depth` lists inside the labels' place, each one closed.
+        let nested = |depth: usize| {
+            let mut line = b"* 1 FETCH (UID 1 X-GM-LABELS ".to_vec();
+            line.extend(std::iter::repeat_n(b'(', depth));
+            line.extend(std::iter::repeat_n(b')', depth));
+            line.extend(b")\r\n");
+            line
+        };
+        assert!(
+            read_fetch(&nested(MAX_DEPTH - 1)).is_some(),
+            "{MAX_DEPTH} levels in all are read"
+        );
+        assert!(read_fetch(&nested(MAX_DEPTH)).is_none());
+        assert!(read_fetch(&nested(100_000)).is_none());
     }
 
     #[test]
