@@ -262,7 +262,22 @@ async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
     let w = OAuthWorld::start().await;
     let started = w.start_link("m1", "google").await.unwrap();
     let callback = w.consent(&started.authorization_url).await;
-    let (a, b) = tokio::join!(w.complete("m1", &callback), w.complete("m1", &callback));
+    // The first exchange is held at the token endpoint while the second callback arrives.
+    let gate = w.google.hold_token_requests();
+    let first = w.complete("m1", &callback);
+    let second = async {
+        gate.reached(1).await;
+        w.complete("m1", &callback).await
+    };
+    let release = async {
+        gate.reached(1).await;
+        // However the second call is scheduled, the first is still held: they overlap.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        gate.open();
+    };
+    let (a, b, ()) = tokio::join!(first, second, release);
+    assert_eq!(gate.requests(), 1, "the code is exchanged once");
+    assert!(a.is_ok(), "the first callback links: {a:?}");
     let outcomes = [a, b];
     assert_eq!(
         outcomes.iter().filter(|o| o.is_ok()).count(),

@@ -1,6 +1,7 @@
 //! A test double of Google's and Microsoft's OAuth2 endpoints over HTTPS on loopback, since
 //! neither is reachable here: authorize, token, revoke, userinfo, and introspection for Dovecot.
 
+mod gate;
 mod jwt;
 mod world;
 
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::secrets;
 use crate::tls_server::TestPki;
+pub use gate::TokenGate;
 pub use world::{Account, Client, Consent, Flavour, Injected, Reply, World};
 
 #[derive(Clone)]
@@ -97,6 +99,13 @@ impl FakeProvider {
         });
     }
 
+    /// From now on, token requests wait at a gate until the test opens it.
+    pub fn hold_token_requests(&self) -> TokenGate {
+        let gate = TokenGate::closed();
+        self.world().token_gate = Some(gate.clone());
+        gate
+    }
+
     pub fn add_account(&self, sub: &str, email: &str) {
         self.world().accounts.push(Account {
             sub: sub.into(),
@@ -158,6 +167,10 @@ async fn authorize(State(world): State<Shared>, RawQuery(query): RawQuery) -> Re
 }
 
 async fn token(State(world): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let gate = lock(&world).token_gate.clone();
+    if let Some(gate) = gate {
+        gate.pass().await;
+    }
     respond(lock(&world).token(
         header_of(&headers, header::CONTENT_TYPE),
         header_of(&headers, header::AUTHORIZATION),

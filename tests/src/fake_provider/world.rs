@@ -141,6 +141,8 @@ pub struct World {
     pub refresh_scope_shapes: Vec<bool>,
     /// Tokens revoked through the revocation endpoint.
     pub revoked: Vec<String>,
+    /// Where token requests wait, when a test holds them.
+    pub token_gate: Option<super::TokenGate>,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     access_tokens: HashMap<String, AccessGrant>,
@@ -184,6 +186,7 @@ impl World {
             clock_offset: 0,
             refresh_scope_shapes: Vec::new(),
             revoked: Vec::new(),
+            token_gate: None,
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
