@@ -284,6 +284,20 @@ impl OAuthWorld {
     }
 }
 
+/// Every test with a Dovecot ends with the secret sweep: what the suite captured and Dovecot's
+/// own log hold no token or client secret the fake provider issued.
+impl Drop for OAuthWorld {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        if let Some(dovecot) = &self.dovecot {
+            secrets::capture(&dovecot.log());
+            secrets::assert_no_secret_captured();
+        }
+    }
+}
+
 /// Points every provider's IMAP endpoint in `settings` at `endpoint`.
 pub fn point_imap_at(settings: &mut HostSettings, endpoint: &str) {
     for p in &mut settings.platform.providers {
