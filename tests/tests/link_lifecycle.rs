@@ -34,16 +34,20 @@ async fn check_access(
     )
 }
 
-/// Folder mapping and sync state as later issues store them, to see what linking keeps.
+/// The keys the plugin keeps a mailbox's folder mapping and sync state under.
+const MAILBOX_STATE_KEYS: [&str; 3] = [
+    "folders/mapping",
+    "sync/folder/INBOX",
+    "sync/suspect/INBOX",
+];
+
+/// Folder mapping and sync state under the plugin's own keys, to see what unlinking clears.
 fn seed_mailbox_state(w: &OAuthWorld, mailbox: &str) {
-    w.db.kv_write(
-        mailbox,
-        &[
-            KvWrite::Set("folders/mapping".into(), br#"{"inbox":"INBOX"}"#.to_vec()),
-            KvWrite::Set("sync/INBOX".into(), br#"{"last_uid":42}"#.to_vec()),
-        ],
-    )
-    .expect("seed");
+    let writes: Vec<KvWrite> = MAILBOX_STATE_KEYS
+        .iter()
+        .map(|key| KvWrite::Set(key.to_string(), br#"{"seeded":true}"#.to_vec()))
+        .collect();
+    w.db.kv_write(mailbox, &writes).expect("seed");
 }
 
 #[tokio::test]
@@ -254,7 +258,7 @@ async fn unlinking_revokes_clears_the_mailbox_and_keeps_delivered_mail() {
     assert!(!unlinked.status.settings_read_only);
     assert!(w.google.world().revoked.contains(&token));
     assert!(!w.google.world().refresh_token_active(&token));
-    for key in ["account", "tokens", "folders/mapping", "sync/INBOX"] {
+    for key in ["account", "tokens"].into_iter().chain(MAILBOX_STATE_KEYS) {
         assert_eq!(w.stored("m1", key), None, "{key} cleared");
     }
     assert_eq!(
