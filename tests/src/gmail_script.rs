@@ -33,6 +33,9 @@ pub struct GmailFolder {
     pub name: &'static str,
     pub special_use: &'static str,
     pub messages: Vec<GmailMessage>,
+    /// Drop the connection once this many message bodies of the folder were sent on it (once:
+    /// the server forgets it when it cuts).
+    pub cut_after_bodies: Option<usize>,
 }
 
 /// The server's mailbox, which a test may change between syncs.
@@ -95,6 +98,7 @@ where
         )
         .await?;
     let mut selected: Option<GmailFolder> = None;
+    let mut bodies_sent = 0;
     loop {
         let mut line = String::new();
         if stream.read_line(&mut line).await? == 0 {
@@ -122,6 +126,7 @@ where
         } else if upper.starts_with("EXAMINE") {
             let name = command.split('"').nth(1).unwrap_or("");
             selected = folders.iter().find(|f| f.name == name).cloned();
+            bodies_sent = 0;
             match &selected {
                 Some(f) => {
                     out.push_str(&format!(
@@ -215,6 +220,11 @@ where
                     );
                     bytes.extend(body);
                     bytes.extend(b")\r\n");
+                    bodies_sent += 1;
+                    if f.cut_after_bodies == Some(bodies_sent) {
+                        forget_cut(&mailbox, f.name);
+                        return stream.write_all(&bytes).await;
+                    }
                 }
             }
             bytes.extend(format!("{tag} OK Success\r\n").as_bytes());
@@ -228,6 +238,14 @@ where
         }
         out.push_str(&format!("{tag} OK Success\r\n"));
         stream.write_all(out.as_bytes()).await?;
+    }
+}
+
+/// The cut of folder `name` happened: the next connections go on to the end.
+fn forget_cut(mailbox: &Mailbox, name: &str) {
+    let mut folders = mailbox.lock().expect("mailbox");
+    if let Some(folder) = folders.iter_mut().find(|f| f.name == name) {
+        folder.cut_after_bodies = None;
     }
 }
 

@@ -35,11 +35,8 @@ async fn check_access(
 }
 
 /// The keys the plugin keeps a mailbox's folder mapping and sync state under.
-const MAILBOX_STATE_KEYS: [&str; 3] = [
-    "folders/mapping",
-    "sync/folder/INBOX",
-    "sync/suspect/INBOX",
-];
+const MAILBOX_STATE_KEYS: [&str; 3] =
+    ["folders/mapping", "sync/folder/INBOX", "sync/suspect/INBOX"];
 
 /// Folder mapping and sync state under the plugin's own keys, to see what unlinking clears.
 fn seed_mailbox_state(w: &OAuthWorld, mailbox: &str) {

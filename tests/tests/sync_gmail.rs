@@ -61,6 +61,7 @@ async fn gmail_world_where(
             message(1001, 900, "\\Inbox \\Important", false, &quote),
             message(1003, 900, "\\Inbox Klanten", true, &reply),
         ],
+        cut_after_bodies: None,
     };
     let all_mail = GmailFolder {
         name: "[Gmail]/All Mail",
@@ -70,6 +71,7 @@ async fn gmail_world_where(
             message(1002, 950, "", true, &quote),
             message(1003, 900, "\\Inbox Klanten", true, &reply),
         ],
+        cut_after_bodies: None,
     };
     let pki = tests::tls_server::TestPki::new();
     let gmail: Mailbox = Arc::new(Mutex::new(vec![inbox, all_mail]));
@@ -158,6 +160,57 @@ async fn a_first_sync_takes_the_backfill_window_and_an_oversized_message_as_its_
         sent.iter().any(|c| c.contains("BODY.PEEK[HEADER]")),
         "{sent:?}"
     );
+}
+
+#[tokio::test]
+async fn after_a_run_cut_short_a_message_deleted_meanwhile_is_still_found_gone() {
+    let (w, gmail, _) = gmail_world_where(true, |s| s.platform.limits.max_delivery_batch = 2).await;
+    {
+        let mut folders = gmail.lock().unwrap();
+        for i in 0..4u64 {
+            let subject = format!("Alleen {i}");
+            let raw = plain(
+                &format!("only-{i}"),
+                "Klant <klant@example.com>",
+                ANNA,
+                &subject,
+                "body",
+            );
+            folders[0]
+                .messages
+                .push(message(2000 + i, 2000 + i, "\\Inbox", false, &raw));
+        }
+        // Batches of two: the first two arrive whole, the third is cut after its first body.
+        folders[0].cut_after_bodies = Some(5);
+    }
+    let first = sync(&w).await;
+    assert!(!first.complete, "{first:?}");
+    assert!(folder(&first, "INBOX").error.is_some(), "{first:?}");
+    let checkpoint = w.stored("m1", "sync/folder/INBOX").expect("a checkpoint");
+    assert_eq!(checkpoint["last_uid"], 4, "{checkpoint}");
+
+    // Meanwhile UID 3, a message in INBOX only and already delivered, is deleted.
+    {
+        let mut folders = gmail.lock().unwrap();
+        folders[0].messages[2].expunged = true;
+        folders[0].messages[2].modseq = 9;
+    }
+    let second = sync(&w).await;
+    assert!(second.complete, "{second:?}");
+    let inbox = folder(&second, "INBOX");
+    assert_eq!((inbox.created, inbox.removed), (2, 1), "{second:?}");
+    let stored = messages(&w);
+    let state = |subject: &str| {
+        stored
+            .iter()
+            .find(|m| m.subject.as_deref() == Some(subject))
+            .map(|m| m.removed)
+    };
+    assert_eq!(state("Alleen 0"), Some(true), "deleted during the gap");
+    for subject in ["Alleen 1", "Alleen 2", "Alleen 3"] {
+        assert_eq!(state(subject), Some(false), "{subject}");
+    }
+    assert_eq!(stored.len(), 7, "nothing duplicated");
 }
 
 #[tokio::test]

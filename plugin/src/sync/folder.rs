@@ -100,7 +100,9 @@ impl FolderSync<'_> {
             .into_iter()
             .map(|(uid, oversized)| (uid, oversized || Some(uid) == poisoned))
             .collect();
-        if known.is_none() && cp.backfill_since.is_none() {
+        // A first sync (or rescan) cut short has delivered up to its checkpoint already: what
+        // was deleted since must be found before the count is trusted again.
+        if known.is_none() && (cp.backfill_since.is_none() || cp.last_uid > 0) {
             changes.extend(self.expunges(session, &cp, opened.exists, candidates.len())?);
         }
         let batches = fetch_plan::batches(
