@@ -52,6 +52,38 @@ pub struct Provider {
 }
 
 impl Provider {
+    /// The provider with its redirect URI on loopback port `port`. A configured redirect URI
+    /// with port 0 (`http://127.0.0.1:0/...`) leaves the port to the app that listens for the
+    /// redirect, as RFC 8252 (7.3) allows native apps; Google and Microsoft accept any port on
+    /// a loopback redirect. Any other redirect URI is used as configured, and takes no port.
+    pub fn on_redirect_port(mut self, port: Option<u16>) -> Result<Self, MailboxError> {
+        let url = oauth2::url::Url::parse(&self.redirect_uri).ok();
+        let open_port = url.as_ref().is_some_and(|u| {
+            u.scheme() == "http"
+                && matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+                && u.port() == Some(0)
+        });
+        let refuse = |what: &str| {
+            Err(MailboxError::new(
+                ErrorKind::ProviderNotConfigured(what.to_string()),
+                &self.display_name,
+            ))
+        };
+        match (port, url) {
+            (None, _) if open_port => {
+                refuse("a redirect port: the redirect URI leaves it to the app that listens")
+            }
+            (None, _) => Ok(self),
+            (Some(0), _) => refuse("a redirect port other than 0"),
+            (Some(port), Some(mut url)) if open_port => {
+                let _ = url.set_port(Some(port));
+                self.redirect_uri = url.to_string();
+                Ok(self)
+            }
+            (Some(_), _) => refuse("a redirect URI on a loopback address with port 0"),
+        }
+    }
+
     /// Whether `iss`, from an authorization response, names this provider (RFC 9207): when
     /// the provider's issuer is known, it must match; a response may come without one.
     pub fn is_issuer(&self, iss: &str) -> bool {
@@ -230,6 +262,37 @@ mod tests {
             redirect_uri: Some("http://127.0.0.1:8765/cb".into()),
             limits: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_redirect_port_is_taken_only_where_the_configured_uri_leaves_it_open() {
+        let with_redirect = |uri: &str| {
+            let mut c = config("google", true);
+            c.redirect_uri = Some(uri.into());
+            resolve(&c, "google").unwrap()
+        };
+        let open = with_redirect("http://127.0.0.1:0/oauth/callback");
+        assert_eq!(
+            open.clone()
+                .on_redirect_port(Some(49152))
+                .unwrap()
+                .redirect_uri,
+            "http://127.0.0.1:49152/oauth/callback"
+        );
+        let refused = |p: Provider, port| match p.on_redirect_port(port) {
+            Err(e) => matches!(e.kind, ErrorKind::ProviderNotConfigured(_)),
+            Ok(_) => false,
+        };
+        assert!(refused(open.clone(), None), "port 0 is not a redirect");
+        assert!(refused(open, Some(0)));
+        let fixed = with_redirect("http://127.0.0.1:8765/cb");
+        assert_eq!(
+            fixed.clone().on_redirect_port(None).unwrap().redirect_uri,
+            "http://127.0.0.1:8765/cb"
+        );
+        assert!(refused(fixed, Some(49152)), "a configured port is kept");
+        let remote = with_redirect("https://crm.example.com:0/cb");
+        assert!(refused(remote, Some(49152)), "loopback only");
     }
 
     #[test]

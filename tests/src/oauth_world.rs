@@ -187,6 +187,7 @@ impl OAuthWorld {
             user: "anna".into(),
             provider: provider.into(),
             login_hint: None,
+            redirect_port: None,
         };
         let answer = self
             .mailbox(mailbox)

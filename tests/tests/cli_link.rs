@@ -77,18 +77,13 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn free_redirect_uri() -> String {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    format!("http://127.0.0.1:{port}/oauth/callback")
-}
+/// A loopback redirect URI whose port the `link` command chooses when it listens (RFC 8252).
+const ANY_PORT_REDIRECT_URI: &str = "http://127.0.0.1:0/oauth/callback";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn link_status_refresh_and_unlink_from_the_command_line() {
-    let redirect = free_redirect_uri();
-    let w = OAuthWorld::with(|s| s.platform.redirect_uri = Some(redirect)).await;
+    let w =
+        OAuthWorld::with(|s| s.platform.redirect_uri = Some(ANY_PORT_REDIRECT_URI.into())).await;
     let cli = Cli::new(&w);
 
     let cli = std::sync::Arc::new(cli);
@@ -104,6 +99,10 @@ async fn link_status_refresh_and_unlink_from_the_command_line() {
 
     let out = stdout(&run(&["link", "--provider", "google"]).await.unwrap());
     assert!(out.contains("Open this page"), "{out}");
+    assert!(
+        out.contains("redirect_uri=http%3A%2F%2F127.0.0.1%3A") && !out.contains("127.0.0.1%3A0%2F"),
+        "the port the command listened on, not 0: {out}"
+    );
     assert!(out.contains("Linked."), "{out}");
     assert!(out.contains("anna@example.nl"), "{out}");
     assert!(out.contains("XOAUTH2 (read-only)"), "{out}");
@@ -139,9 +138,8 @@ async fn link_status_refresh_and_unlink_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_messages_and_the_last_sync_from_the_command_line() {
-    let redirect = free_redirect_uri();
     let w = OAuthWorld::with_dovecot_and(tests::dovecot::STANDARD_FOLDERS, |s| {
-        s.platform.redirect_uri = Some(redirect)
+        s.platform.redirect_uri = Some(ANY_PORT_REDIRECT_URI.into())
     })
     .await;
     let mut seeder = w
@@ -200,8 +198,8 @@ async fn sync_messages_and_the_last_sync_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_sealed_at_rest_and_a_key_rotation_keeps_the_mailbox_linked() {
-    let redirect = free_redirect_uri();
-    let w = OAuthWorld::with(|s| s.platform.redirect_uri = Some(redirect)).await;
+    let w =
+        OAuthWorld::with(|s| s.platform.redirect_uri = Some(ANY_PORT_REDIRECT_URI.into())).await;
     let cli = std::sync::Arc::new(Cli::new(&w));
     let run = |args: &'static [&'static str]| {
         let cli = cli.clone();

@@ -106,6 +106,30 @@ async fn an_unregistered_redirect_uri_gets_an_error_page_not_a_redirect() {
 }
 
 #[tokio::test]
+async fn a_loopback_redirect_may_take_any_port_and_nothing_else_may_change() {
+    let f = fake(Flavour::Google).await;
+    let scope = "https://mail.google.com/";
+    // RFC 8252 (7.3): a native app's loopback redirect is accepted on any port...
+    let response = f.authorize("http://127.0.0.1:49152/cb", scope).await;
+    assert_eq!(response.status(), 302);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("http://127.0.0.1:49152/cb?"),
+        "{location}"
+    );
+    // ...but not on another path, scheme or host.
+    for other in [
+        "http://127.0.0.1:49152/evil",
+        "https://127.0.0.1:8765/cb",
+        "http://127.0.0.2:8765/cb",
+    ] {
+        let response = f.authorize(other, scope).await;
+        assert_eq!(response.status(), 400, "{other}");
+        assert!(response.headers().get("location").is_none(), "{other}");
+    }
+}
+
+#[tokio::test]
 async fn a_wrong_pkce_verifier_is_refused_and_the_code_is_then_spent() {
     let f = fake(Flavour::Google).await;
     let code = f.code().await;

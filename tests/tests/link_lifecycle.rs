@@ -449,6 +449,7 @@ async fn a_custom_provider_is_defined_wholly_in_the_hosts_config() {
         user: "anna".into(),
         provider: "acme".into(),
         login_hint: Some("bram@example.nl".into()),
+        redirect_port: None,
     };
     let started = captured(mailbox.link_start(&request).await.unwrap()).unwrap();
     assert!(started.authorization_url.contains("client_id=acme-client"));

@@ -20,11 +20,13 @@ pub struct Callback {
 
 pub struct CallbackListener {
     callbacks: mpsc::Receiver<Callback>,
+    /// The port listened on: the redirect URI's, or the free one taken for its port 0.
+    pub port: u16,
 }
 
 impl CallbackListener {
     /// Listens where `redirect_uri` points, which must be `http://127.0.0.1:<port>/<path>` (or
-    /// `localhost`).
+    /// `localhost`); port 0 takes any free port (RFC 8252, 7.3), named by `port`.
     pub async fn bind(redirect_uri: &str) -> anyhow::Result<Self> {
         let url = url::Url::parse(redirect_uri)
             .map_err(|e| anyhow::anyhow!("the redirect URI {redirect_uri} is not a URL: {e}"))?;
@@ -43,6 +45,10 @@ impl CallbackListener {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the callback: {e}"))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| anyhow::anyhow!("cannot read the callback's port: {e}"))?
+            .port();
         let path = url.path().to_string();
         let (sender, callbacks) = mpsc::channel(4);
         tokio::spawn(async move {
@@ -56,7 +62,7 @@ impl CallbackListener {
                 });
             }
         });
-        Ok(CallbackListener { callbacks })
+        Ok(CallbackListener { callbacks, port })
     }
 
     /// The next callback to the redirect path.

@@ -50,12 +50,17 @@ pub async fn link(
         )
     })?;
     let mut listener = CallbackListener::bind(redirect_uri).await?;
+    // A redirect URI with port 0 leaves the port to us: the plugin is told which one we took.
+    let mut listening = url::Url::parse(redirect_uri)?;
+    let redirect_port = (listening.port() == Some(0)).then_some(listener.port);
+    let _ = listening.set_port(Some(listener.port));
     let mailbox = host.mailbox(mailbox_id);
     let user = args.user;
     let request = LinkRequest {
         user: user.clone(),
         provider: args.provider,
         login_hint: args.login_hint,
+        redirect_port,
     };
     let started = panel_view::answer(mailbox.link_start(&request).await, lang)?;
     sayln!(
@@ -66,7 +71,7 @@ pub async fn link(
     if !args.no_browser {
         open_browser(&started.authorization_url);
     }
-    warnln!("Waiting for the provider to send the browser back to {redirect_uri} ...");
+    warnln!("Waiting for the provider to send the browser back to {listening} ...");
     let callback = tokio::time::timeout(CALLBACK_WAIT, async {
         // Only the provider's redirect carries a `state`; anything else asking is not it.
         while let Some(callback) = listener.next().await {

@@ -18,7 +18,8 @@ pub fn link_start(env: &Env, request: &LinkRequest) -> Result<LinkStarted, Mailb
     if !env.config.linking_enabled() {
         return Err(MailboxError::new(ErrorKind::LinkingDisabled, ""));
     }
-    let provider = providers::resolve(&env.config, &request.provider)?;
+    let provider = providers::resolve(&env.config, &request.provider)?
+        .on_redirect_port(request.redirect_port)?;
     let fail = |kind| MailboxError::new(kind, &provider.display_name);
     if let Some(account) = store::read::<Account>(env.kv, store::ACCOUNT)?
         && account.provider != provider.id
@@ -41,6 +42,7 @@ pub fn link_start(env: &Env, request: &LinkRequest) -> Result<LinkStarted, Mailb
             pkce_verifier: start.pkce_verifier,
             expires_at,
             used: false,
+            redirect_port: request.redirect_port,
         },
     ));
     env.kv.batch(writes)?;
@@ -127,7 +129,9 @@ pub fn link_complete(
         );
         return Err(state_error(StateProblem::OtherUser));
     }
-    let provider = providers::resolve(&env.config, &pending.provider)?;
+    // The code is exchanged with the redirect URI it was issued for.
+    let provider = providers::resolve(&env.config, &pending.provider)?
+        .on_redirect_port(pending.redirect_port)?;
     // A response naming another issuer is a mix-up (RFC 9207): its code is never exchanged, and
     // the state is kept for the real answer.
     if let Some(iss) = param("iss")

@@ -51,6 +51,8 @@ pub struct LinkRequest {
     pub user: String,
     pub provider: String,
     pub login_hint: Option<String>,
+    /// The loopback port of a redirect URI configured with port 0 (RFC 8252).
+    pub redirect_port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]

@@ -29,6 +29,9 @@ pub struct PendingLink {
     pub pkce_verifier: String,
     pub expires_at: i64,
     pub used: bool,
+    /// The loopback port the redirect goes to, when chosen at link time (RFC 8252).
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
 }
 
 /// The linked account.

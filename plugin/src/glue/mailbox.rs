@@ -20,6 +20,7 @@ impl wit::Guest for Component {
             user: request.user,
             provider: request.provider,
             login_hint: request.login_hint,
+            redirect_port: request.redirect_port,
         };
         with_env(|env| {
             domain::link_start(env, &request)

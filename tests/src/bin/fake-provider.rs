@@ -56,10 +56,8 @@ fn main() -> anyhow::Result<()> {
 
 async fn serve(dir: PathBuf) -> anyhow::Result<()> {
     let pki = TestPki::in_dir(&dir);
-    let redirect_port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let redirect_uri = format!("http://127.0.0.1:{redirect_port}/oauth/callback");
+    // Port 0: `mailsync-host link` listens on any free port and says which (RFC 8252).
+    let redirect_uri = "http://127.0.0.1:0/oauth/callback".to_string();
     let google = FakeProvider::start(Flavour::Google, &pki).await;
     let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
     let secret = format!("demo-secret-{}", rand::random::<u64>());

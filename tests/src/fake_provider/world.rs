@@ -155,6 +155,28 @@ fn random_token(prefix: &str) -> String {
     token
 }
 
+/// Whether `asked` is the registered redirect URI: exactly, or, for an `http` loopback address,
+/// on any port (as Google and Microsoft allow native apps, RFC 8252 7.3).
+fn same_redirect(registered: &str, asked: &str) -> bool {
+    if registered == asked {
+        return true;
+    }
+    let (Ok(mut registered), Ok(mut asked)) = (url::Url::parse(registered), url::Url::parse(asked))
+    else {
+        return false;
+    };
+    let loopback = matches!(
+        registered.host_str(),
+        Some("127.0.0.1" | "[::1]" | "localhost")
+    );
+    if registered.scheme() != "http" || !loopback {
+        return false;
+    }
+    let _ = registered.set_port(None);
+    let _ = asked.set_port(None);
+    registered == asked
+}
+
 /// One parameter of a form or query, refusing repeats (RFC 6749 3.1, 3.2).
 fn single(params: &[(String, String)], name: &str) -> Result<Option<String>, String> {
     let mut values = params
@@ -216,7 +238,11 @@ impl World {
             return Reply::page(400, "Error 401: invalid_client");
         };
         let redirect_uri = get("redirect_uri");
-        if !client.redirect_uris.contains(&redirect_uri) {
+        if !client
+            .redirect_uris
+            .iter()
+            .any(|r| same_redirect(r, &redirect_uri))
+        {
             return Reply::page(400, "Error 400: redirect_uri_mismatch");
         }
         let state = get("state");
