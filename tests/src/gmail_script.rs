@@ -146,9 +146,9 @@ where
                     continue;
                 }
             }
-        } else if upper.starts_with("UID SEARCH") {
+        } else if let Some(criteria) = upper.strip_prefix("UID SEARCH") {
             let f = selected.as_ref().expect("a folder is selected");
-            match search(f, &upper["UID SEARCH".len()..]) {
+            match search(f, criteria) {
                 Ok(found) => {
                     out.push_str("* SEARCH");
                     for uid in found {
