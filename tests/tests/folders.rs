@@ -288,11 +288,10 @@ async fn linked_with_imap(imap: String) -> OAuthWorld {
 
 #[tokio::test]
 async fn an_unreachable_server_a_wrong_certificate_and_a_refused_destination_are_told_apart() {
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // Bound but never listening: the port stays ours, and a connection to it is refused.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = held.local_addr().unwrap().port();
     let w = linked_with_imap(format!("imaps://127.0.0.1:{closed}")).await;
     let err = list(&w).await.expect_err("nothing listens");
     assert!(
