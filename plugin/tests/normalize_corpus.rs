@@ -469,3 +469,17 @@ fn east_asian_and_european_charsets_come_out_as_utf8_in_body_and_subject() {
         assert!(r.warnings.is_empty(), "{file}: {:?}", r.warnings);
     }
 }
+
+#[test]
+fn a_character_split_between_adjacent_encoded_words_is_read_whole() {
+    let r = record("32-split-encoded-word.eml");
+    assert_eq!(
+        r.subject.as_deref(),
+        Some("Ваше сообщение не доставлено. Mail failure.")
+    );
+    assert_eq!(
+        addresses(&r.from),
+        [(Some("Почтовый робот"), "mailer-daemon@example.ru")]
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}

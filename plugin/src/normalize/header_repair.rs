@@ -1,7 +1,11 @@
 //! The header block made readable before mail-parser sees it: raw 8-bit bytes re-read as
 //! Windows-1252 (outside encoded words, whose own charset decides), a block that runs to the end
-//! without a line break closed, and an obsolete one-letter military zone in `Date` read as -0000.
+//! without a line break closed, an obsolete one-letter military zone in `Date` read as -0000, and
+//! adjacent encoded words that split one character between them joined into one word.
 
+use base64::Engine;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::{DecodePaddingMode, general_purpose};
 use mail_parser::decoders::charsets::map::charset_decoder;
 
 /// The message with its header block repaired; `None` when nothing needed it. The body is
@@ -14,19 +18,28 @@ pub fn repair_header_block(raw: &[u8]) -> Option<Vec<u8>> {
     let military = header
         .split_inclusive(|b| *b == b'\n')
         .any(is_military_date);
-    if !eight_bit && !unterminated && !military {
+    let mut repaired_header = None;
+    if eight_bit || military {
+        let mut repaired = Vec::with_capacity(header.len() + 64);
+        for line in header.split_inclusive(|b| *b == b'\n') {
+            if is_military_date(line) {
+                repaired.extend_from_slice(&with_zone_minus_zero(line));
+            } else if std::str::from_utf8(line).is_err() {
+                repaired.extend_from_slice(&eight_bit_as_windows_1252(line));
+            } else {
+                repaired.extend_from_slice(line);
+            }
+        }
+        repaired_header = Some(repaired);
+    }
+    if let Some(joined) = join_split_encoded_words(repaired_header.as_deref().unwrap_or(header)) {
+        repaired_header = Some(joined);
+    }
+    if repaired_header.is_none() && !unterminated {
         return None;
     }
-    let mut repaired = Vec::with_capacity(raw.len() + 64);
-    for line in header.split_inclusive(|b| *b == b'\n') {
-        if is_military_date(line) {
-            repaired.extend_from_slice(&with_zone_minus_zero(line));
-        } else if std::str::from_utf8(line).is_err() {
-            repaired.extend_from_slice(&eight_bit_as_windows_1252(line));
-        } else {
-            repaired.extend_from_slice(line);
-        }
-    }
+    let mut repaired = repaired_header.unwrap_or_else(|| header.to_vec());
+    repaired.reserve(raw.len() - header_end + 2);
     if unterminated {
         // mail-parser drops a last header with no line break after it.
         repaired.extend_from_slice(b"\r\n");
@@ -97,6 +110,168 @@ fn encoded_word_len(bytes: &[u8]) -> Option<usize> {
         return None;
     }
     Some(2 + charset_end + 1 + 2 + end + 2)
+}
+
+/// The header block with each run of adjacent encoded words in one charset that split a
+/// character between them (a UTF-8 sequence cut in two by a sender folding base64 by length)
+/// rewritten as one word holding the run's bytes; `None` when no run needs it. RFC 2047 wants
+/// each word whole, but decoding the words one by one would turn the cut character into two
+/// replacement characters, where mail clients and Python's `email` read the bytes together.
+fn join_split_encoded_words(header: &[u8]) -> Option<Vec<u8>> {
+    memchr::memmem::find(header, b"?=")?;
+    let mut out = Vec::new();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < header.len() {
+        let Some(len) = encoded_word_len(&header[i..]) else {
+            i += 1;
+            continue;
+        };
+        let mut words = Vec::new();
+        words.push(i..i + len);
+        let mut end = i + len;
+        loop {
+            let next = end + folding_white_space_len(&header[end..]);
+            match encoded_word_len(&header[next..]) {
+                Some(len) => {
+                    words.push(next..next + len);
+                    end = next + len;
+                }
+                None => break,
+            }
+        }
+        if let Some(joined) = join_run(header, &words) {
+            out.extend_from_slice(&header[copied..i]);
+            out.extend_from_slice(&joined);
+            copied = end;
+        }
+        i = end;
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&header[copied..]);
+    Some(out)
+}
+
+/// How many bytes of white space `bytes` starts with, a fold (a line break followed by a space
+/// or tab) included; a line break that ends the field is not.
+fn folding_white_space_len(bytes: &[u8]) -> usize {
+    let mut i = 0;
+    loop {
+        match &bytes[i..] {
+            [b' ' | b'\t', ..] => i += 1,
+            [b'\r', b'\n', b' ' | b'\t', ..] => i += 3,
+            [b'\n', b' ' | b'\t', ..] => i += 2,
+            _ => return i,
+        }
+    }
+}
+
+/// The run of encoded words `words` as new words, each stretch of neighbours in one charset
+/// joined into a single base64 word when reading its bytes together gives other text than
+/// reading them word by word; `None` when no stretch needs that.
+fn join_run(header: &[u8], words: &[std::ops::Range<usize>]) -> Option<Vec<u8>> {
+    if words.len() < 2 {
+        return None;
+    }
+    let parsed: Vec<_> = words
+        .iter()
+        .map(|w| parse_encoded_word(&header[w.clone()]))
+        .collect::<Option<_>>()?;
+    let mut out = Vec::new();
+    let mut joined_any = false;
+    let mut start = 0;
+    while start < parsed.len() {
+        let charset = parsed[start].0;
+        let mut end = start + 1;
+        while end < parsed.len() && parsed[end].0.eq_ignore_ascii_case(charset) {
+            end += 1;
+        }
+        let stretch = &parsed[start..end];
+        let bytes: Vec<u8> = stretch.iter().flat_map(|w| w.1.iter().copied()).collect();
+        let together = decode_in(charset, &bytes)?;
+        let apart: String = stretch
+            .iter()
+            .map(|w| decode_in(charset, &w.1))
+            .collect::<Option<_>>()?;
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        if stretch.len() > 1 && together != apart {
+            joined_any = true;
+            out.extend_from_slice(b"=?");
+            out.extend_from_slice(charset);
+            out.extend_from_slice(b"?B?");
+            out.extend_from_slice(general_purpose::STANDARD.encode(&bytes).as_bytes());
+            out.extend_from_slice(b"?=");
+        } else {
+            for (n, w) in words[start..end].iter().enumerate() {
+                if n > 0 {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(&header[w.clone()]);
+            }
+        }
+        start = end;
+    }
+    joined_any.then_some(out)
+}
+
+/// An encoded word's charset (an RFC 2231 language suffix dropped) and decoded bytes; `None`
+/// when its base64 does not decode.
+fn parse_encoded_word(word: &[u8]) -> Option<(&[u8], Vec<u8>)> {
+    let inner = &word[2..word.len() - 2];
+    let charset_end = inner.iter().position(|b| *b == b'?')?;
+    let charset = &inner[..charset_end];
+    let charset = charset.split(|b| *b == b'*').next().unwrap_or(charset);
+    let encoding = inner[charset_end + 1];
+    let text = &inner[charset_end + 3..];
+    let bytes = if encoding.eq_ignore_ascii_case(&b'b') {
+        const LENIENT: GeneralPurpose = GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            GeneralPurposeConfig::new()
+                .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+                .with_decode_allow_trailing_bits(true),
+        );
+        LENIENT.decode(text).ok()?
+    } else {
+        q_decode(text)
+    };
+    Some((charset, bytes))
+}
+
+/// RFC 2047's Q encoding: `_` is a space, `=XX` a byte; anything else stands for itself.
+fn q_decode(text: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'_' => out.push(b' '),
+            b'=' => match (
+                text.get(i + 1).copied().and_then(hex),
+                text.get(i + 2).copied().and_then(hex),
+            ) {
+                (Some(hi), Some(lo)) => {
+                    out.push(hi << 4 | lo);
+                    i += 2;
+                }
+                _ => out.push(b'='),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `bytes` read in `charset`; `None` for a charset we cannot read.
+fn decode_in(charset: &[u8], bytes: &[u8]) -> Option<String> {
+    if charset.eq_ignore_ascii_case(b"utf-8") || charset.eq_ignore_ascii_case(b"utf8") {
+        return Some(String::from_utf8_lossy(bytes).into_owned());
+    }
+    charset_decoder(charset).map(|decode| decode(bytes))
 }
 
 /// A `Date:` line whose zone is one letter (RFC 822's military zones, obsolete: RFC 5322 4.3
@@ -185,6 +360,49 @@ mod tests {
         assert!(!is_military_date(
             b"Date: Tue, 1 Jul 2003 10:52:37 +0200\r\n"
         ));
+    }
+
+    #[test]
+    fn a_character_split_between_two_encoded_words_is_read_whole() {
+        // A bounce from a Russian MTA (flufl.bounce's simple_39): base64 folded by length cuts
+        // the UTF-8 of "е" (D0 B5) between the two words.
+        let raw = b"Subject: =?utf-8?b?0JLQsNGI0LUg0YHQvtC+0LHRidC10L3QuNC1INC90LUg0LTQvtGB0YLQsNCy0LvQ?=\r\n\t=?utf-8?b?tdC90L4uIE1haWwgZmFpbHVyZS4=?=\r\nTo: a@x\r\n\r\nbody\r\n";
+        assert_eq!(
+            subject(raw).as_deref(),
+            Some("Ваше сообщение не доставлено. Mail failure.")
+        );
+        // The same in Q, and in a double-byte charset.
+        assert_eq!(
+            subject(b"Subject: =?UTF-8?Q?caf=C3?= =?utf-8?Q?=A9_ok?=\r\n\r\n").as_deref(),
+            Some("café ok")
+        );
+        assert_eq!(
+            subject(b"Subject: =?gb2312?B?08o=?= =?gb2312?B?vP4=?=\r\n\r\n").as_deref(),
+            Some("邮件")
+        );
+    }
+
+    #[test]
+    fn whole_encoded_words_are_left_as_they_are() {
+        // Each word whole: nothing to join, nothing rewritten.
+        assert_eq!(
+            join_split_encoded_words(b"Subject: =?utf-8?Q?caf=C3=A9?= =?utf-8?Q?_ok?=\r\n"),
+            None
+        );
+        // Words in different charsets are never joined.
+        assert_eq!(
+            join_split_encoded_words(b"Subject: =?utf-8?Q?a=C3?= =?iso-8859-1?Q?=A9?=\r\n"),
+            None
+        );
+        // A word on the next field does not join one on this field.
+        assert_eq!(
+            join_split_encoded_words(b"Subject: =?utf-8?Q?a=C3?=\r\nX: =?utf-8?Q?=A9?=\r\n"),
+            None
+        );
+        assert_eq!(
+            subject(b"Subject: =?utf-8?Q?caf=C3=A9?= =?utf-8?Q?_ok?=\r\n\r\n").as_deref(),
+            Some("café ok")
+        );
     }
 
     #[test]
