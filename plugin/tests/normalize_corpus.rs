@@ -483,3 +483,14 @@ fn a_character_split_between_adjacent_encoded_words_is_read_whole() {
     );
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
 }
+
+#[test]
+fn raw_header_bytes_are_read_in_the_charset_the_message_declares() {
+    let r = record("33-raw-gb2312-subject.eml");
+    assert_eq!(r.subject.as_deref(), Some("邮件传输失败！"));
+    assert_eq!(r.text_body, "邮件传输失败！");
+    assert_eq!(
+        r.warnings,
+        [ParseWarning::RawEightBitHeader("Subject".into())]
+    );
+}

@@ -293,7 +293,8 @@ def _split_character(data, raw, o, p):
 CLASSES = [
     ("raw-8bit-subject", True,
      "raw 8-bit bytes that are not UTF-8 in an unencoded Subject: Python substitutes U+FFFD, "
-     "we decode them as windows-1252 (the usual sender charset for such bytes)",
+     "we read them in the charset the message declares when they read cleanly in it, else as "
+     "windows-1252",
      _raw_8bit_not_utf8),
     ("first-line-not-a-strict-header", True,
      "the message's first line is not a header field by Python's strict pattern (here white "

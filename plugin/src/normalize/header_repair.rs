@@ -1,4 +1,5 @@
-//! The header block made readable before mail-parser sees it: raw 8-bit bytes re-read as
+//! The header block made readable before mail-parser sees it: raw 8-bit bytes that are not UTF-8
+//! re-read in the charset the message declares for its text when they read cleanly in it, else as
 //! Windows-1252 (outside encoded words, whose own charset decides), a block that runs to the end
 //! without a line break closed, an obsolete one-letter military zone in `Date` read as -0000, and
 //! adjacent encoded words that split one character between them joined into one word.
@@ -7,6 +8,8 @@ use base64::Engine;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::{DecodePaddingMode, general_purpose};
 use mail_parser::decoders::charsets::map::charset_decoder;
+
+type Decoder = fn(&[u8]) -> String;
 
 /// The message with its header block repaired; `None` when nothing needed it. The body is
 /// left as it is.
@@ -20,12 +23,17 @@ pub fn repair_header_block(raw: &[u8]) -> Option<Vec<u8>> {
         .any(is_military_date);
     let mut repaired_header = None;
     if eight_bit || military {
+        let declared = if eight_bit {
+            declared_charset(raw).and_then(|c| eight_bit_decoder(&c))
+        } else {
+            None
+        };
         let mut repaired = Vec::with_capacity(header.len() + 64);
         for line in header.split_inclusive(|b| *b == b'\n') {
             if is_military_date(line) {
                 repaired.extend_from_slice(&with_zone_minus_zero(line));
             } else if std::str::from_utf8(line).is_err() {
-                repaired.extend_from_slice(&eight_bit_as_windows_1252(line));
+                repaired.extend_from_slice(&eight_bit_as_utf8(line, declared));
             } else {
                 repaired.extend_from_slice(line);
             }
@@ -60,12 +68,64 @@ fn header_block_end(raw: &[u8]) -> usize {
     raw.len()
 }
 
-/// `line` with its non-UTF-8 stretches read as Windows-1252, except inside RFC 2047 encoded
-/// words: a raw byte there belongs to the word's own charset, which mail-parser applies (read
-/// twice, `Fr\xf6sche` in an ISO-8859-1 word would become `FrÃ¶sche`).
-fn eight_bit_as_windows_1252(line: &[u8]) -> Vec<u8> {
+/// The charset of the first `Content-Type` field in the message (its own, or else its first
+/// part's) that names one: the sender's charset, and so the likeliest one for raw 8-bit bytes
+/// in its header fields, as mail clients assume.
+fn declared_charset(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut field: Option<Vec<u8>> = None;
+    for line in raw.split_inclusive(|b| *b == b'\n') {
+        if let (Some(value), [b' ' | b'\t', ..]) = (field.as_mut(), line) {
+            value.extend_from_slice(line);
+            continue;
+        }
+        if let Some(charset) = field.take().and_then(|value| charset_param(&value)) {
+            return Some(charset);
+        }
+        if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
+            field = Some(line[13..].to_vec());
+        }
+    }
+    field.and_then(|value| charset_param(&value))
+}
+
+/// The `charset` parameter of a Content-Type value, unquoted and lower-cased.
+fn charset_param(value: &[u8]) -> Option<Vec<u8>> {
+    let lower = value.to_ascii_lowercase();
+    let at = memchr::memmem::find(&lower, b"charset=")? + 8;
+    let rest = &lower[at..];
+    let charset: Vec<u8> = match rest.strip_prefix(b"\"") {
+        Some(quoted) => quoted.iter().take_while(|b| **b != b'"').copied().collect(),
+        None => rest
+            .iter()
+            .take_while(|b| !matches!(b, b';' | b' ' | b'\t' | b'\r' | b'\n'))
+            .copied()
+            .collect(),
+    };
+    (!charset.is_empty()).then_some(charset)
+}
+
+/// The decoder for raw header bytes in the declared `charset`; none for UTF-8 (whose bytes would
+/// already have read) or the other Unicode forms, which raw header bytes never are.
+fn eight_bit_decoder(charset: &[u8]) -> Option<Decoder> {
+    if charset.starts_with(b"utf") || charset.starts_with(b"unicode") {
+        return None;
+    }
+    charset_decoder(charset)
+}
+
+/// `line` with its non-UTF-8 stretches read in the `declared` charset when they read cleanly in
+/// it, else as Windows-1252, except inside RFC 2047 encoded words: a raw byte there belongs to the
+/// word's own charset, which mail-parser applies (read twice, `Fr\xf6sche` in an ISO-8859-1 word
+/// would become `FrÃ¶sche`).
+fn eight_bit_as_utf8(line: &[u8], declared: Option<Decoder>) -> Vec<u8> {
     let Some(cp1252) = charset_decoder(b"windows-1252") else {
         return line.to_vec();
+    };
+    let read = |bytes: &[u8]| {
+        declared
+            .map(|decode| decode(bytes))
+            .filter(|text| !text.contains('\u{fffd}'))
+            .unwrap_or_else(|| cp1252(bytes))
     };
     let mut out = Vec::with_capacity(line.len() + 16);
     let mut plain_from = 0;
@@ -73,7 +133,7 @@ fn eight_bit_as_windows_1252(line: &[u8]) -> Vec<u8> {
     while i < line.len() {
         match encoded_word_len(&line[i..]) {
             Some(len) => {
-                push_as_utf8(&mut out, &line[plain_from..i], &cp1252);
+                push_as_utf8(&mut out, &line[plain_from..i], &read);
                 out.extend_from_slice(&line[i..i + len]);
                 i += len;
                 plain_from = i;
@@ -81,14 +141,14 @@ fn eight_bit_as_windows_1252(line: &[u8]) -> Vec<u8> {
             None => i += 1,
         }
     }
-    push_as_utf8(&mut out, &line[plain_from..], &cp1252);
+    push_as_utf8(&mut out, &line[plain_from..], &read);
     out
 }
 
-fn push_as_utf8(out: &mut Vec<u8>, bytes: &[u8], cp1252: &impl Fn(&[u8]) -> String) {
+fn push_as_utf8(out: &mut Vec<u8>, bytes: &[u8], read: &impl Fn(&[u8]) -> String) {
     match std::str::from_utf8(bytes) {
         Ok(_) => out.extend_from_slice(bytes),
-        Err(_) => out.extend_from_slice(cp1252(bytes).as_bytes()),
+        Err(_) => out.extend_from_slice(read(bytes).as_bytes()),
     }
 }
 
@@ -326,6 +386,59 @@ mod tests {
         assert_eq!(
             subject(b"Subject: Fr\xf6sche =?utf-8?Q?und_Kr=C3=B6ten?=\r\n\r\nbody\r\n").as_deref(),
             Some("Frösche und Kröten")
+        );
+    }
+
+    #[test]
+    fn raw_bytes_are_read_in_the_charset_the_message_declares_when_they_read_cleanly() {
+        // A bounce from a Chinese MTA (flufl.bounce's sina_01): GB2312 bytes, the charset
+        // declared by the first part.
+        let raw = b"Subject: \xd3\xca\xbc\xfe\xb4\xab\xca\xe4\xca\xa7\xb0\xdc\xa3\xa1\r\nContent-Type: multipart/mixed;\r\n boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain;\r\n   charset=\"gb2312\"\r\n\r\nx\r\n--b--\r\n";
+        assert_eq!(subject(raw).as_deref(), Some("邮件传输失败！"));
+        assert_eq!(
+            subject(b"Subject: \xf3\xde\xc5\xd4\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\nx\r\n")
+                .as_deref(),
+            Some("Счет")
+        );
+        // Latin-1 declared: read as its superset Windows-1252, the euro sign included.
+        assert_eq!(
+            subject(b"Subject: Caf\xe9 \x80 5\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nx\r\n")
+                .as_deref(),
+            Some("Café € 5")
+        );
+        // Bytes that do not read cleanly in the declared charset, or a declared UTF-8 that
+        // they are not: Windows-1252.
+        assert_eq!(
+            subject(
+                b"Subject: Caf\xe9 ok\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\nx\r\n"
+            )
+            .as_deref(),
+            Some("Café ok")
+        );
+        assert_eq!(
+            subject(
+                b"Subject: Caf\xe9\r\nContent-Type: text/plain; charset=\"UTF-8\"\r\n\r\nx\r\n"
+            )
+            .as_deref(),
+            Some("Café")
+        );
+    }
+
+    #[test]
+    fn the_declared_charset_is_the_first_content_type_that_names_one() {
+        assert_eq!(
+            declared_charset(
+                b"Content-Type: text/plain; charset=\"KOI8-R\"; format=flowed\r\n\r\n"
+            ),
+            Some(b"koi8-r".to_vec())
+        );
+        assert_eq!(
+            declared_charset(b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain;\r\n\tcharset=gb2312\r\n\r\n"),
+            Some(b"gb2312".to_vec())
+        );
+        assert_eq!(
+            declared_charset(b"Subject: x\r\n\r\ncharset=koi8-r\r\n"),
+            None
         );
     }
 
