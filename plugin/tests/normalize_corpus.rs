@@ -469,3 +469,28 @@ fn east_asian_and_european_charsets_come_out_as_utf8_in_body_and_subject() {
         assert!(r.warnings.is_empty(), "{file}: {:?}", r.warnings);
     }
 }
+
+#[test]
+fn a_character_split_between_adjacent_encoded_words_is_read_whole() {
+    let r = record("32-split-encoded-word.eml");
+    assert_eq!(
+        r.subject.as_deref(),
+        Some("Ваше сообщение не доставлено. Mail failure.")
+    );
+    assert_eq!(
+        addresses(&r.from),
+        [(Some("Почтовый робот"), "mailer-daemon@example.ru")]
+    );
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+}
+
+#[test]
+fn raw_header_bytes_are_read_in_the_charset_the_message_declares() {
+    let r = record("33-raw-gb2312-subject.eml");
+    assert_eq!(r.subject.as_deref(), Some("邮件传输失败！"));
+    assert_eq!(r.text_body, "邮件传输失败！");
+    assert_eq!(
+        r.warnings,
+        [ParseWarning::RawEightBitHeader("Subject".into())]
+    );
+}
