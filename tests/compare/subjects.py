@@ -210,23 +210,9 @@ def ours(cmd, path):
         err = p.stderr.decode("utf-8", "replace").strip()
         return {"ok": False, "err": f"exit {p.returncode}, {len(lines)} records: {err[:300]}"}
     try:
-        return {"ok": True, "subject": json.loads(unbrace(lines[0])).get("subject")}
+        return {"ok": True, "subject": json.loads(lines[0]).get("subject")}
     except json.JSONDecodeError as e:
         return {"ok": False, "err": f"record is not valid JSON: {e}"}
-
-
-def unbrace(line):
-    """The CLI writes a control character a terminal could obey as `\\u{80}`, even inside a
-    JSON string (where it is not a valid escape); such escapes are made JSON's `\\u0080`."""
-    def repl(m):
-        code = int(m.group(2), 16)
-        if code > 0xFFFF:
-            code -= 0x10000
-            esc = f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
-        else:
-            esc = f"\\u{code:04x}"
-        return m.group(1) + esc
-    return re.sub(r"(?<!\\)((?:\\\\)*)\\u\{([0-9a-fA-F]{1,6})\}", repl, line)
 
 
 def python_subject(data):

@@ -41,7 +41,7 @@ pub async fn run(host: &PluginHost, args: Args) -> anyhow::Result<()> {
             .await?;
         progress.suspend(|| {
             if args.json {
-                sayln!("{}", serde_json::to_string(&record).unwrap_or_default());
+                super::terminal::out_json(&serde_json::to_string(&record).unwrap_or_default());
             } else {
                 say!("{}", summary(file, &record));
             }

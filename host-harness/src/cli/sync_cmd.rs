@@ -166,11 +166,11 @@ pub async fn messages(host: &PluginHost, mailbox: &str, args: MessagesArgs) -> a
         let mut shown = serde_json::to_value(m)?;
         shown["record"] = record["record"].clone();
         shown["gmail"] = record["gmail"].clone();
-        sayln!("{}", serde_json::to_string_pretty(&shown)?);
+        super::terminal::out_json(&serde_json::to_string_pretty(&shown)?);
         return Ok(());
     }
     if args.json {
-        sayln!("{}", serde_json::to_string_pretty(&messages)?);
+        super::terminal::out_json(&serde_json::to_string_pretty(&messages)?);
         return Ok(());
     }
     for m in &messages {

@@ -13,18 +13,22 @@ fn acts_on(c: char) -> bool {
 
 /// `text` with every character a terminal could act on written as `\u{..}`.
 pub fn safe(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| format!("\\u{{{:x}}}", u32::from(c)))
+}
+
+/// JSON `text` with every character a terminal could act on written as a JSON escape (`\u0080`),
+/// so the output stays valid JSON: serde_json leaves C1 controls and bidi overrides as they are.
+pub fn safe_json(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| format!("\\u{:04x}", u32::from(c)))
+}
+
+fn escaped(text: &str, escape: impl Fn(char) -> String) -> Cow<'_, str> {
     if !text.chars().any(acts_on) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
         text.chars()
-            .map(|c| {
-                if acts_on(c) {
-                    format!("\\u{{{:x}}}", u32::from(c))
-                } else {
-                    c.to_string()
-                }
-            })
+            .map(|c| if acts_on(c) { escape(c) } else { c.to_string() })
             .collect(),
     )
 }
@@ -32,6 +36,13 @@ pub fn safe(text: &str) -> Cow<'_, str> {
 /// Writes `text`, made safe, to standard output; a closed pipe ends the output quietly.
 pub fn out(text: &str) {
     let _ = std::io::stdout().lock().write_all(safe(text).as_bytes());
+}
+
+/// Writes one JSON document and a line break to standard output, made safe and still JSON.
+pub fn out_json(json: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(safe_json(json).as_bytes());
+    let _ = stdout.write_all(b"\n");
 }
 
 /// Writes `text`, made safe, to standard error.
@@ -57,7 +68,16 @@ macro_rules! warnln {
 
 #[cfg(test)]
 mod tests {
-    use super::safe;
+    use super::{safe, safe_json};
+
+    #[test]
+    fn json_stays_json_and_shows_no_control_character() {
+        let record = serde_json::json!({"subject": "a\u{80}b\u{1b}[2J\u{202e}c"});
+        let shown = safe_json(&serde_json::to_string(&record).unwrap()).into_owned();
+        assert_eq!(shown, r#"{"subject":"a\u0080b\u001b[2J\u202ec"}"#);
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, record);
+    }
 
     #[test]
     fn controls_and_overrides_are_shown_not_obeyed() {
