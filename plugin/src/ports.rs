@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
+pub mod fakes;
+
 use crate::model::{
     Change, ChangeReport, Delivery, DeliveryReport, ImapSecurity, InboxFailure, MAX_BODY_BYTES,
     Progress,
@@ -142,7 +145,7 @@ pub trait Inbox {
 }
 
 /// A log line's level.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Debug,
     Info,
