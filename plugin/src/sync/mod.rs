@@ -8,6 +8,8 @@ mod fetch_plan;
 mod folder;
 mod report;
 mod suspect;
+#[cfg(test)]
+mod testing;
 
 use std::collections::BTreeSet;
 
