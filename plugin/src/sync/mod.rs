@@ -10,6 +10,8 @@ mod report;
 mod suspect;
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The CRM's inbox in memory: what it holds by location, every call it was made, and a judge
 //! that can refuse a record by what it holds, to test how sync isolates one bad message.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use crate::model::{
@@ -21,11 +21,24 @@ pub struct FakeInbox {
     pub progress: RefCell<Vec<Progress>>,
     /// Every change applied, in order.
     pub changes: RefCell<Vec<Change>>,
+    /// Every call in order, as `deliver <folder>` or `apply <folder>` (of its first record or
+    /// change), accepted or not.
+    pub events: RefCell<Vec<String>>,
+    /// Fails every `apply` (the inbox itself, not the changes).
+    pub fail_apply: Cell<bool>,
     judge: Option<Judge>,
 }
 
 fn key(l: &Location) -> (String, u32, u32) {
     (l.remote_folder.clone(), l.uid_validity, l.uid)
+}
+
+fn folder_of(change: &Change) -> &str {
+    match change {
+        Change::FlagsChanged(l, _) | Change::Vanished(l) => &l.remote_folder,
+        Change::FolderReset(folder, _) => folder,
+        Change::Present { remote_folder, .. } => remote_folder,
+    }
 }
 
 impl FakeInbox {
@@ -57,6 +70,8 @@ impl Inbox for FakeInbox {
         batch: &[Delivery],
         progress: Progress,
     ) -> Result<DeliveryReport, InboxFailure> {
+        let folder = batch.first().map_or("", |d| &d.location.remote_folder);
+        self.events.borrow_mut().push(format!("deliver {folder}"));
         let uids = batch.iter().map(|d| d.location.uid).collect();
         let failure = self.judge.as_ref().and_then(|j| batch.iter().find_map(j));
         self.calls.borrow_mut().push((uids, failure.is_none()));
@@ -77,6 +92,14 @@ impl Inbox for FakeInbox {
     }
 
     fn apply(&self, changes: Vec<Change>) -> Result<ChangeReport, InboxFailure> {
+        let folder = changes.first().map_or("", folder_of);
+        self.events.borrow_mut().push(format!("apply {folder}"));
+        if self.fail_apply.get() {
+            return Err(InboxFailure {
+                refused_content: false,
+                message: "the inbox is down".into(),
+            });
+        }
         let mut report = ChangeReport::default();
         let mut held = self.held.borrow_mut();
         let before = held.len();
