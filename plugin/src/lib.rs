@@ -6,6 +6,7 @@ pub mod errors;
 pub mod folders;
 pub mod i18n;
 pub mod imap;
+pub mod model;
 pub mod normalize;
 pub mod oauth;
 pub mod ports;

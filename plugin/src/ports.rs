@@ -3,6 +3,14 @@
 
 use std::collections::BTreeMap;
 
+#[cfg(test)]
+pub mod fakes;
+
+use crate::model::{
+    Change, ChangeReport, Delivery, DeliveryReport, ImapSecurity, InboxFailure, MAX_BODY_BYTES,
+    Progress,
+};
+
 /// Why the host's policy refused a destination (mirrors the WIT `refusal`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
@@ -121,7 +129,7 @@ pub trait ImapSockets {
         &self,
         host: &str,
         port: u16,
-        security: crate::providers::ImapSecurity,
+        security: ImapSecurity,
     ) -> Result<Box<dyn ImapConnection>, SocketFailure>;
 }
 
@@ -130,17 +138,14 @@ pub trait Inbox {
     /// Delivers `batch` (borrowed: a refused batch is still the caller's to retry in parts).
     fn deliver(
         &self,
-        batch: &[crate::sync::Delivery],
-        progress: crate::sync::Progress,
-    ) -> Result<crate::sync::DeliveryReport, crate::sync::InboxFailure>;
-    fn apply(
-        &self,
-        changes: Vec<crate::sync::Change>,
-    ) -> Result<crate::sync::ChangeReport, crate::sync::InboxFailure>;
+        batch: &[Delivery],
+        progress: Progress,
+    ) -> Result<DeliveryReport, InboxFailure>;
+    fn apply(&self, changes: Vec<Change>) -> Result<ChangeReport, InboxFailure>;
 }
 
 /// A log line's level.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Debug,
     Info,
@@ -197,7 +202,7 @@ impl Default for SyncLimits {
             max_message_bytes: 50 * 1024 * 1024,
             max_delivery_batch: 200,
             backfill_days: 30,
-            max_body_bytes: crate::normalize::MAX_BODY_BYTES as u64,
+            max_body_bytes: MAX_BODY_BYTES as u64,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! the host's config. Scopes, consent parameters and IMAP settings per provider; endpoints come
 //! resolved from the host's config.
 
+pub use crate::model::{ImapEndpoint, ImapSecurity};
+
 use crate::errors::{ErrorKind, MailboxError};
 use crate::ports::{PlatformConfig, ProviderConfig};
 
@@ -11,21 +13,6 @@ pub enum Dialect {
     Google,
     Microsoft,
     Generic,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ImapSecurity {
-    Tls,
-    StartTls,
-    Plain,
-}
-
-/// Where the provider's IMAP server is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImapEndpoint {
-    pub host: String,
-    pub port: u16,
-    pub security: ImapSecurity,
 }
 
 /// A provider ready to link through: enabled, with credentials and every endpoint it needs.

@@ -1,4 +1,5 @@
-//! The mailbox panel's values as the exports return them (mirroring the WIT `mailbox` records).
+//! The mailbox panel's values as the exports return them (mirroring the WIT `mailbox` records):
+//! link state, settings, provider choices, and what each operation answers.
 
 use crate::i18n::UserMessage;
 use crate::providers::ImapSecurity;

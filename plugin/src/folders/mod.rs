@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use mapping::problems;
 pub use suggest::suggest;
 
+pub use crate::model::CrmFolder;
+
 use crate::account::store;
 use crate::account::{Account, with_linked_access};
 use crate::errors::{ErrorKind, MailboxError, MappingProblem};
@@ -24,26 +26,6 @@ pub struct FolderMapping {
     pub archive: Option<String>,
     pub deleted: Option<String>,
     pub sent: Option<String>,
-}
-
-/// The CRM's folders in priority order: a message in several is shown in the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum CrmFolder {
-    Inbox,
-    Sent,
-    Archive,
-    Deleted,
-}
-
-impl CrmFolder {
-    pub fn name(self) -> &'static str {
-        match self {
-            CrmFolder::Inbox => "inbox",
-            CrmFolder::Sent => "sent",
-            CrmFolder::Archive => "archive",
-            CrmFolder::Deleted => "deleted",
-        }
-    }
 }
 
 impl FolderMapping {

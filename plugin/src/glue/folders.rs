@@ -1,4 +1,5 @@
-//! The `folders` export: WIT records to and from the folders module's domain types.
+//! The `folders` export: WIT records to and from the folders module's domain types; the
+//! conversion only, the logic stays in `folders`.
 
 use super::Component;
 use super::bindings::exports::crm::mail_sync::folders as wit;

@@ -1,4 +1,5 @@
-//! The `mailbox` export: WIT records to and from the account module's domain types.
+//! The `mailbox` export: WIT records to and from the account module's domain types, and the
+//! typed errors as the WIT's; the conversion only, the logic stays in `account`.
 
 use super::Component;
 use super::bindings::exports::crm::mail_sync::mailbox as wit;

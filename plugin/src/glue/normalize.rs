@@ -1,4 +1,5 @@
-//! The `normalize` export: the domain's message record translated to the WIT one.
+//! The `normalize` export: the domain's message record translated to the WIT one; the parsing
+//! itself stays in `normalize`.
 
 use super::Component;
 use super::bindings::crm::mail_sync::message as wit;

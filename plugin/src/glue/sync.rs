@@ -1,4 +1,5 @@
-//! The `sync` export: the domain's sync report translated to the WIT one.
+//! The `sync` export: the domain's sync report translated to the WIT one; the run itself stays
+//! in `sync`.
 
 use super::Component;
 use super::bindings::exports::crm::mail_sync::mailbox::MailboxError;

@@ -7,7 +7,7 @@ use imap_next::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::fetch::flags_of;
 use super::{ImapError, Session, utf7};
-use crate::sync::Flags;
+use crate::model::Flags;
 
 /// What the server says about a folder when it is opened.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use imap_next::imap_types::response::{Data, Status, StatusKind};
 
 use super::session::{Incoming, status_kind};
 use super::{ImapError, Session, raw_fetch};
-use crate::sync::{Flags, GmailIds};
+use crate::model::{Flags, GmailIds};
 
 /// One message's fetched items; what was not asked for is `None`.
 #[derive(Debug, Default)]

@@ -42,8 +42,8 @@ pub fn identify(session: &mut Session) -> Result<(), ImapError> {
     Ok(())
 }
 
+use crate::model::{ImapEndpoint, ImapSecurity};
 use crate::ports::{ImapSockets, SocketFailure};
-use crate::providers::ImapEndpoint;
 
 /// The cap on any one response while listing folders and authenticating.
 pub const MAX_RESPONSE_BYTES: u32 = 4 * 1024 * 1024;
@@ -72,7 +72,7 @@ pub fn connect_with_cap(
 ) -> Result<Session, ImapError> {
     let conn = sockets.open(&endpoint.host, endpoint.port, endpoint.security)?;
     let session = Session::start(conn, max_response)?;
-    if endpoint.security == crate::providers::ImapSecurity::StartTls {
+    if endpoint.security == ImapSecurity::StartTls {
         return session::upgrade(session);
     }
     Ok(session)

@@ -5,7 +5,7 @@
 
 use super::fetch::Fetched;
 use super::utf7;
-use crate::sync::{Flags, GmailIds};
+use crate::model::{Flags, GmailIds};
 
 /// The items sync asks Gmail for besides the message.
 pub const ITEMS: &str = "(UID X-GM-MSGID X-GM-THRID X-GM-LABELS)";

@@ -1,90 +1,26 @@
 //! The IMAP session natively, against a scripted server: what the client writes, and how it reads
 //! SASL continuations, literals and special-use attributes.
 
-use std::cell::RefCell;
-use std::collections::VecDeque;
-use std::rc::Rc;
-
 use super::{AuthOutcome, Session, SpecialUse, authenticate, list_folders};
-use crate::ports::{ImapConnection, SocketFailure};
+use crate::ports::fakes::{Script, ScriptedConnection, Transcript};
 
-/// A server that answers each command line (matched by its text after the tag) with a reply in
-/// which `{tag}` is the command's tag.
-struct Scripted {
-    replies: VecDeque<(&'static str, &'static str)>,
-    pending: Vec<u8>,
-    written: Rc<RefCell<Vec<u8>>>,
-    line: Vec<u8>,
-    /// The tag of the last command; a continuation line (no tag) belongs to it.
-    last_tag: String,
-}
-
-impl ImapConnection for Scripted {
-    fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure> {
-        if self.pending.is_empty() {
-            return Err(SocketFailure::Closed);
-        }
-        let n = self.pending.len().min(max as usize);
-        Ok(self.pending.drain(..n).collect())
-    }
-
-    fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure> {
-        self.written.borrow_mut().extend_from_slice(data);
-        for &b in data {
-            self.line.push(b);
-            if b != b'\n' {
-                continue;
-            }
-            let line = String::from_utf8_lossy(&self.line).trim_end().to_string();
-            self.line.clear();
-            let tagged = line.split_once(' ').filter(|(t, _)| {
-                t.len() > 1 && t.starts_with('A') && t[1..].bytes().all(|b| b.is_ascii_digit())
-            });
-            let rest = match tagged {
-                Some((tag, rest)) => {
-                    self.last_tag = tag.to_string();
-                    rest
-                }
-                None => line.as_str(),
-            };
-            if let Some(i) = self
-                .replies
-                .iter()
-                .position(|(cmd, _)| rest.starts_with(cmd))
-            {
-                let (_, reply) = self.replies.remove(i).expect("scripted reply");
-                self.pending
-                    .extend_from_slice(reply.replace("{tag}", &self.last_tag).as_bytes());
-            }
-        }
-        Ok(())
-    }
-
-    fn start_tls(&mut self) -> Result<(), SocketFailure> {
-        Ok(())
-    }
-}
-
-fn session(
-    greeting: &'static str,
-    replies: &[(&'static str, &'static str)],
-) -> (Session, Rc<RefCell<Vec<u8>>>) {
-    let written = Rc::new(RefCell::new(Vec::new()));
-    let conn = Scripted {
-        replies: replies.iter().copied().collect(),
-        pending: greeting.as_bytes().to_vec(),
-        written: written.clone(),
-        line: Vec::new(),
-        last_tag: String::new(),
-    };
+/// A session with a server that greets with `greeting` and answers each command line (matched
+/// by its text after the tag) with a reply in which `{tag}` is the command's tag.
+fn session(greeting: &str, replies: &[(&str, &str)]) -> (Session, Transcript) {
+    let script = replies
+        .iter()
+        .fold(Script::new(greeting), |s, (command, reply)| {
+            s.reply(command, *reply)
+        });
+    let (conn, written) = ScriptedConnection::new(script);
     (
         Session::start(Box::new(conn), 1 << 20).expect("greeting"),
         written,
     )
 }
 
-fn written(w: &Rc<RefCell<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&w.borrow()).into_owned()
+fn written(w: &Transcript) -> String {
+    w.text()
 }
 
 #[test]

@@ -16,7 +16,7 @@ use mail_parser::{Message, MessageParser};
 use crate::record::{Direction, MessageRecord, ParseWarning, RawMessage};
 
 /// The default cap on each of a record's two bodies, text and HTML (`limits.max-body-bytes`).
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub use crate::model::MAX_BODY_BYTES;
 
 /// Normalises one message, its bodies cut at `MAX_BODY_BYTES`. `mailbox_address` is the linked
 /// mailbox's own address, which decides the record's direction.

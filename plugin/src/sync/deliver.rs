@@ -12,6 +12,9 @@ use crate::normalize::identity;
 use crate::ports::Level;
 use crate::record::{MessageRecord, ParseWarning, RawMessage};
 
+#[cfg(test)]
+mod tests;
+
 /// Raw bytes of a batch's messages after which they are delivered without waiting for the rest
 /// (a delivery is idempotent; the checkpoint still waits for the whole batch).
 const EARLY_DELIVERY_BYTES: u64 = 16 * 1024 * 1024;

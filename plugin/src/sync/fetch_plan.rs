@@ -98,4 +98,50 @@ mod tests {
         assert_eq!(b[0].commands.len(), 2);
         assert!(b[0].commands[0].items.contains("X-GM-MSGID"));
     }
+
+    #[test]
+    fn scattered_uids_are_asked_for_in_compact_sets() {
+        let b = batches(
+            &[
+                (1, false),
+                (2, false),
+                (3, false),
+                (7, false),
+                (9, false),
+                (10, false),
+            ],
+            10,
+            false,
+        );
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[0].commands[0].set, "1:3,7,9:10");
+        assert_eq!(b[0].last_uid(), 10);
+    }
+
+    #[test]
+    fn a_cap_of_zero_still_fetches_one_message_per_batch() {
+        let b = batches(&[(4, false), (5, false)], 0, false);
+        let uids: Vec<Vec<u32>> = b.iter().map(|b| b.uids.clone()).collect();
+        assert_eq!(uids, [vec![4], vec![5]]);
+    }
+
+    #[test]
+    fn the_messages_around_an_oversized_one_keep_their_order_and_the_cap() {
+        let candidates = [(1, false), (2, false), (3, false), (4, true), (5, false)];
+        let b = batches(&candidates, 2, true);
+        let uids: Vec<(Vec<u32>, bool)> =
+            b.iter().map(|b| (b.uids.clone(), b.header_only)).collect();
+        assert_eq!(
+            uids,
+            [
+                (vec![1, 2], false),
+                (vec![3], false),
+                (vec![4], true),
+                (vec![5], false)
+            ]
+        );
+        // Gmail's ids are asked for the headers-only message too.
+        assert_eq!(b[2].commands.len(), 2);
+        assert_eq!(b[2].commands[1].items, HEADER_ITEMS);
+    }
 }

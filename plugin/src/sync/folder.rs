@@ -12,6 +12,11 @@ use crate::imap::examine::{self, ExamineError, Known};
 use crate::imap::fetch::{self, FetchCommand, FetchEvent};
 use crate::ports::Env;
 
+#[cfg(test)]
+mod changes_tests;
+#[cfg(test)]
+mod tests;
+
 /// Fetch commands in flight at once.
 const PIPELINE_DEPTH: usize = 8;
 /// Without CONDSTORE, the flags of this many of the latest known messages are read each run.

@@ -6,12 +6,20 @@ mod checkpoint;
 mod deliver;
 mod fetch_plan;
 mod folder;
-mod model;
+mod report;
 mod suspect;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
-pub use model::*;
+pub use crate::model::{
+    Change, ChangeReport, CrmFolder, Delivery, DeliveryReport, Flags, GmailIds, InboxFailure,
+    Location, Progress,
+};
+pub use report::{FolderReport, SyncReport};
 
 use crate::account::store::{self, Tokens};
 use crate::account::{Account, with_linked_access};
