@@ -174,12 +174,22 @@ fn a_rescan_cut_short_goes_on_from_its_checkpoint_and_still_resets_the_folder() 
         .reply("UID FETCH 1:2 (UID FLAGS)", flags(&[]))
         .reply("UID SEARCH SINCE 1-Jan-2024", search(&[1, 2, 3]))
         .reply("UID SEARCH UID 3:3 LARGER", search(&[]))
+        // What the cut run delivered may have been deleted since: the UIDs still there.
+        .reply("UID SEARCH UID 1:2", search(&[2]))
         .reply("UID FETCH 3 ", fetch(&[(3, "c")]));
     let ran = run(&fakes, script, false);
     assert!(ran.report.uid_validity_reset && ran.report.first_sync);
     assert_eq!(fakes.inbox.uids(), [3]);
     assert_eq!(
         ran.pending().changes,
-        [Change::FolderReset(FOLDER.into(), 9)]
+        [
+            Change::Present {
+                remote_folder: FOLDER.into(),
+                uid_validity: 9,
+                up_to: 2,
+                uids: vec![2],
+            },
+            Change::FolderReset(FOLDER.into(), 9)
+        ]
     );
 }
