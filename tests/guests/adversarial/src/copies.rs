@@ -4,7 +4,7 @@
 use std::mem::ManuallyDrop;
 
 use crate::crm::mail_sync::{http_client, imap_socket, inbox, log, storage};
-use crate::{describe_http_error, m, record};
+use crate::{describe_http_error, inbox_delivery, inbox_progress, record};
 
 /// What one guest buffer weighs: the host may be asked to copy it many times.
 const BUFFER_BYTES: usize = 48 * 1024 * 1024;
@@ -111,31 +111,10 @@ fn inbox_deliveries(alias: bool) -> String {
                 // SAFETY: as in `storage_batch_alias`: read by the lowering only, then forgotten.
                 message.text_body = unsafe { String::from_raw_parts(ptr, len, len) };
             }
-            inbox::Delivery {
-                record: message,
-                crm_folder: m::CrmFolder::Inbox,
-                location: inbox::Location {
-                    remote_folder: "INBOX".into(),
-                    uid_validity: 1,
-                    uid,
-                },
-                flags: inbox::MessageFlags {
-                    seen: false,
-                    answered: false,
-                    flagged: false,
-                    draft: false,
-                },
-                gmail: None,
-            }
+            inbox_delivery(message, uid)
         })
         .collect();
-    let progress = inbox::Progress {
-        remote_folder: "INBOX".into(),
-        crm_folder: m::CrmFolder::Inbox,
-        done: 0,
-        total: 0,
-        bytes: 0,
-    };
+    let progress = inbox_progress(0);
     let outcome = inbox::deliver(&deliveries, &progress);
     for mut delivery in deliveries {
         std::mem::forget(std::mem::take(&mut delivery.record.text_body));

@@ -411,13 +411,23 @@ fn inbox_twice() -> String {
         Err(e) => format!("failed {e:?}"),
     };
     use crm::mail_sync::inbox;
-    let delivery = inbox::Delivery {
-        record: message,
+    let delivery = inbox_delivery(message, 1);
+    let progress = inbox_progress(1);
+    let first = report(inbox::deliver(std::slice::from_ref(&delivery), &progress));
+    let second = report(inbox::deliver(&[delivery], &progress));
+    format!("{first}; {second}")
+}
+
+/// `record` as INBOX's UID `uid` (UIDVALIDITY 1), unflagged, in the CRM's inbox.
+fn inbox_delivery(record: m::MessageRecord, uid: u32) -> crm::mail_sync::inbox::Delivery {
+    use crm::mail_sync::inbox;
+    inbox::Delivery {
+        record,
         crm_folder: m::CrmFolder::Inbox,
         location: inbox::Location {
             remote_folder: "INBOX".into(),
             uid_validity: 1,
-            uid: 1,
+            uid,
         },
         flags: inbox::MessageFlags {
             seen: false,
@@ -426,17 +436,18 @@ fn inbox_twice() -> String {
             draft: false,
         },
         gmail: None,
-    };
-    let progress = inbox::Progress {
+    }
+}
+
+/// INBOX's progress: `done` messages of as many.
+fn inbox_progress(done: u32) -> crm::mail_sync::inbox::Progress {
+    crm::mail_sync::inbox::Progress {
         remote_folder: "INBOX".into(),
         crm_folder: m::CrmFolder::Inbox,
-        done: 1,
-        total: 1,
+        done,
+        total: done,
         bytes: 0,
-    };
-    let first = report(inbox::deliver(std::slice::from_ref(&delivery), &progress));
-    let second = report(inbox::deliver(&[delivery], &progress));
-    format!("{first}; {second}")
+    }
 }
 
 fn log_secrets(secret: &str) -> String {
