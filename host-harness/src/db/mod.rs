@@ -165,6 +165,8 @@ impl Database {
                     params![mailbox, key, keys.seal(&Self::context(mailbox, key), value)],
                 )?;
             }
+            // Sealed values are longer: each mailbox's usage is counted again at its next write.
+            tx.execute("DELETE FROM plugin_kv_usage", [])?;
             tx.commit()?;
             if !plain.is_empty() {
                 // Into the database file at once, where secure_delete overwrites the old values,
@@ -199,6 +201,8 @@ impl Database {
                     params![mailbox, key, keys.seal(&context, &plain)],
                 )?;
             }
+            // Another key id may change every value's length: usage is counted again.
+            tx.execute("DELETE FROM plugin_kv_usage", [])?;
             tx.commit()?;
             Ok(rows.len() as u64)
         })?;

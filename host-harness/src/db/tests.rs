@@ -175,6 +175,50 @@ fn usage_is_counted_from_rows_written_before_it_was_kept() {
     assert!(usage.bytes > 1, "the key and the sealed value");
 }
 
+#[test]
+fn usage_stays_exact_when_values_are_sealed_on_open_and_the_key_rotates() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.db");
+    let stored = |db: &Database| {
+        db.with(|c| {
+            c.query_row(
+                "SELECT count(*), sum(length(key) + length(value)) FROM plugin_kv WHERE mailbox = 'a'",
+                [],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+            )
+        })
+        .unwrap()
+    };
+    let keys = KeyRing::ephemeral();
+    {
+        let db = Database::open_with_keys(&path, keys.clone()).unwrap();
+        db.kv_write("a", &[KvWrite::Set("sealed".into(), b"v".to_vec())])
+            .unwrap();
+        // A value an older host wrote in clear, after the usage was counted.
+        db.with(|c| {
+            c.execute(
+                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'plain', x'00')",
+                [],
+            )
+        })
+        .unwrap();
+    }
+    let db = Database::open_with_keys(&path, keys).unwrap();
+    let usage = db.kv_usage("a").unwrap();
+    assert_eq!(
+        (usage.keys, usage.bytes),
+        stored(&db),
+        "after sealing on open"
+    );
+    db.rotate_key(KeyRing::ephemeral()).unwrap();
+    let usage = db.kv_usage("a").unwrap();
+    assert_eq!(
+        (usage.keys, usage.bytes),
+        stored(&db),
+        "after rotating the key"
+    );
+}
+
 /// One mailbox's long write does not hold up another mailbox's reads: the write transaction is
 /// held open until the read has answered (or 20 s have passed; the read waits 10 s at most).
 #[test]
