@@ -83,7 +83,8 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         let raw_len = body.len() as u64;
         let size = message.size.unwrap_or(raw_len);
         let max_body = self.sync.env.config.limits.max_body_bytes;
-        if !header_only && body.len() >= suspect::SUSPECT_BYTES {
+        let suspected = !header_only && body.len() >= suspect::SUSPECT_BYTES;
+        if suspected {
             let location = Suspect {
                 uid_validity,
                 uid: message.uid,
@@ -104,6 +105,11 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         );
         self.report.bytes += raw_len;
         drop(body);
+        if suspected {
+            // Normalising it ended: whatever stops this run later, this message is not the
+            // cause. The earlier run's suspect, if this run still owes it, is written back.
+            self.forget_suspect(uid_validity)?;
+        }
         record.truncated |= header_only;
         if Some(message.uid) == self.poisoned {
             record
@@ -159,6 +165,17 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         };
         let delivered = self.deliver_isolating(&batch, &progress)?;
         self.report.add_delivery(delivered);
+        Ok(())
+    }
+
+    /// Takes back the suspect written before a normalisation that ended; the suspect of an
+    /// earlier run that died (kept as headers only in this run) stays written down.
+    fn forget_suspect(&self, uid_validity: u32) -> Result<(), SyncError> {
+        let (kv, folder) = (self.sync.env.kv, self.sync.remote_folder);
+        match self.poisoned {
+            Some(uid) => suspect::save(kv, folder, Suspect { uid_validity, uid })?,
+            None => suspect::clear(kv, folder)?,
+        }
         Ok(())
     }
 

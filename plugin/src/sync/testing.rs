@@ -118,7 +118,8 @@ impl Ran {
 
 pub fn run(fakes: &Fakes, script: Script, qresync: bool) -> Ran {
     let (conn, transcript) = ScriptedConnection::new(script);
-    let mut session = Session::start(Box::new(conn), 1 << 20).expect("greeting");
+    let mut session =
+        Session::start(Box::new(conn), crate::imap::MAX_RESPONSE_BYTES).expect("greeting");
     let env = fakes.env();
     let sync = FolderSync {
         env: &env,

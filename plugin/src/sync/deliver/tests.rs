@@ -91,6 +91,46 @@ fn an_inbox_failure_not_about_content_is_not_retried_in_parts() {
 }
 
 #[test]
+fn a_large_message_normalised_whole_is_no_suspect_when_the_run_fails_after() {
+    let fakes = Fakes {
+        inbox: failing_on(11),
+        ..Fakes::default()
+    };
+    save(&fakes, &synced(7, 10, Some(10)));
+    let large = "x".repeat(suspect::SUSPECT_BYTES + 1024);
+    let script = Script::new(GREETING)
+        .reply("EXAMINE", examine(7, 12, 11))
+        .reply("UID FETCH 1:10 (UID FLAGS)", flags(&[]))
+        .reply("UID SEARCH UID 11:*", search(&[11]))
+        .reply("UID SEARCH UID 11:11 LARGER", search(&[]))
+        .reply("UID FETCH 11 ", fetch(&[(11, &large)]));
+    let ran = run(&fakes, script, false);
+    assert!(
+        matches!(&ran.outcome, Err(SyncError::Inbox(_))),
+        "{:?}",
+        ran.outcome.as_ref().err()
+    );
+    let suspects: Vec<bool> = fakes
+        .kv
+        .history
+        .borrow()
+        .iter()
+        .filter(|(key, _)| key.starts_with("sync/suspect/"))
+        .map(|(_, value)| value.is_some())
+        .collect();
+    assert_eq!(
+        suspects,
+        [true, false],
+        "written down before it was normalised, taken back after"
+    );
+    assert_eq!(
+        suspect::load(&fakes.kv, FOLDER).expect("readable"),
+        None,
+        "normalising it ended, so the failure after is not its fault"
+    );
+}
+
+#[test]
 fn a_suspect_from_a_run_that_died_is_fetched_as_headers_and_then_forgotten() {
     let fakes = Fakes::default();
     save(&fakes, &synced(7, 10, Some(10)));
