@@ -205,9 +205,14 @@ impl<'a, 'r> Deliverer<'a, 'r> {
                     ("reason", &refusal.message),
                 ],
             );
-            return inbox
-                .deliver(std::slice::from_ref(&kept), progress.clone())
-                .map_err(SyncError::Inbox);
+            return match inbox.deliver(std::slice::from_ref(&kept), progress.clone()) {
+                // Its headers are refused too (a hostile header's long address or reference):
+                // the bare record (key, Message-ID, date, size) stands in for the message.
+                Err(f) if f.refused_content => inbox
+                    .deliver(&[bare(&kept)], progress.clone())
+                    .map_err(SyncError::Inbox),
+                other => other.map_err(SyncError::Inbox),
+            };
         }
         let mut total = DeliveryReport::default();
         for one in batch {
@@ -223,6 +228,35 @@ impl<'a, 'r> Deliverer<'a, 'r> {
 /// Lists in a headers-only record are cut at this many entries, its texts at this many bytes.
 const HEADERS_ONLY_ENTRIES: usize = 100;
 const HEADERS_ONLY_TEXT: usize = 4096;
+
+/// A headers-only `delivery` reduced further to what identifies the message: its key, its
+/// Message-ID, date and size, and why it was cut.
+fn bare(delivery: &Delivery) -> Delivery {
+    let mut bare = delivery.clone();
+    let r = &mut bare.record;
+    r.in_reply_to.clear();
+    r.references.clear();
+    r.subject = None;
+    for list in [
+        &mut r.from,
+        &mut r.sender,
+        &mut r.reply_to,
+        &mut r.to,
+        &mut r.cc,
+        &mut r.bcc,
+    ] {
+        list.clear();
+    }
+    r.snippet.clear();
+    r.classification = Default::default();
+    // The reason `headers_only` gave, which it put last.
+    r.warnings = r.warnings.pop().into_iter().collect();
+    bare.gmail = bare.gmail.map(|mut ids| {
+        ids.labels.truncate(HEADERS_ONLY_ENTRIES);
+        ids
+    });
+    bare
+}
 
 /// `delivery` with its record reduced to the headers (bodies, attachments and long lists
 /// dropped), marked truncated with `reason`.

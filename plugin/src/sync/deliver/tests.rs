@@ -67,15 +67,21 @@ fn a_record_refused_for_its_content_goes_alone_then_as_its_headers_only() {
 }
 
 #[test]
-fn a_headers_only_record_refused_too_stops_the_folder_before_its_batch() {
+fn a_headers_only_record_refused_too_goes_bare_and_the_folder_goes_on() {
     let fakes = Fakes {
         inbox: refusing_poison(true),
         ..Fakes::default()
     };
     let ran = three_new(&fakes);
-    assert!(matches!(&ran.outcome, Err(SyncError::Inbox(f)) if f.refused_content));
-    assert_eq!(fakes.inbox.calls.borrow().last(), Some(&(vec![12], false)));
-    assert_eq!(stored(&fakes).last_uid, 10);
+    ran.pending();
+    let kept = fakes.inbox.get(12).expect("kept").record;
+    assert!(kept.truncated && kept.text_body.is_empty());
+    assert_eq!((kept.subject.as_deref(), kept.from.len()), (None, 0));
+    assert_eq!(kept.message_id, "12@example.com");
+    let reason = ParseWarning::HeadersOnly("record rejected: invalid content".into());
+    assert_eq!(kept.warnings, [reason]);
+    assert_eq!(fakes.inbox.uids(), [11, 12, 13]);
+    assert_eq!(stored(&fakes).last_uid, 13, "the checkpoint moved past it");
 }
 
 #[test]
