@@ -1,6 +1,7 @@
 //! `rotate-key`: every stored secret sealed again under a new key, in one transaction. With a key
 //! file, the new key waits beside it (`<file>.new`) until every value is sealed with it, then
-//! takes its place, so a rotation cut short loses nothing and the next one finishes it.
+//! takes its place, so a rotation cut short loses nothing and the next one finishes it. No other
+//! process may use the database meanwhile: it would keep sealing under the old key.
 
 use std::path::{Path, PathBuf};
 
@@ -40,6 +41,10 @@ pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> an
             };
             let sealed = reseal(database, ring, &new)?;
             std::fs::rename(&pending, &key_file)?;
+            // The rename itself survives a power cut only once its directory is synced.
+            if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
             sayln!(
                 "{sealed} stored values sealed again under key {:08x}, now in {}.",
                 new.id(),

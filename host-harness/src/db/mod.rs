@@ -204,6 +204,9 @@ impl Database {
             // Another key id may change every value's length: usage is counted again.
             tx.execute("DELETE FROM plugin_kv_usage", [])?;
             tx.commit()?;
+            // Durable before the new key file replaces the old one, and no value sealed under
+            // the retired key left behind in the WAL.
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
             Ok(rows.len() as u64)
         })?;
         *held = keys;

@@ -48,7 +48,7 @@ pub(super) fn usage(tx: &Transaction<'_>, mailbox: &str) -> rusqlite::Result<Usa
     let (keys, bytes) = match counted {
         Some(c) => c,
         None => tx.query_row(
-            "SELECT count(*), coalesce(sum(length(key) + length(value)), 0) FROM plugin_kv WHERE mailbox = ?1",
+            "SELECT count(*), coalesce(sum(length(CAST(key AS BLOB)) + length(value)), 0) FROM plugin_kv WHERE mailbox = ?1",
             params![mailbox],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?,
@@ -66,7 +66,7 @@ pub(super) fn row_bytes(
     key: &str,
 ) -> rusqlite::Result<Option<u64>> {
     tx.prepare_cached(
-        "SELECT length(key) + length(value) FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
+        "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
     )?
     .query_row(params![mailbox, key], |r| r.get::<_, i64>(0))
     .optional()

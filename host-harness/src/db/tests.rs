@@ -176,13 +176,41 @@ fn usage_is_counted_from_rows_written_before_it_was_kept() {
 }
 
 #[test]
+fn usage_counts_a_non_ascii_key_in_bytes_through_overwrites_and_deletes() {
+    let db = Database::open_in_memory().unwrap();
+    let key = "sync/folder/Отправленные";
+    for value in [&b"one"[..], b"two, longer", b"3"] {
+        db.kv_write("a", &[KvWrite::Set(key.into(), value.to_vec())])
+            .unwrap();
+    }
+    let stored = db
+        .with(|c| {
+            c.query_row(
+                "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_kv WHERE mailbox = 'a'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .unwrap() as u64;
+    let usage = db.kv_usage("a").unwrap();
+    assert_eq!((usage.keys, usage.bytes), (1, stored));
+    assert!(
+        stored > key.chars().count() as u64 + 3,
+        "bytes, not characters"
+    );
+    db.kv_write("a", &[KvWrite::Delete(key.into())]).unwrap();
+    let usage = db.kv_usage("a").unwrap();
+    assert_eq!((usage.keys, usage.bytes), (0, 0), "nothing left over");
+}
+
+#[test]
 fn usage_stays_exact_when_values_are_sealed_on_open_and_the_key_rotates() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let stored = |db: &Database| {
         db.with(|c| {
             c.query_row(
-                "SELECT count(*), sum(length(key) + length(value)) FROM plugin_kv WHERE mailbox = 'a'",
+                "SELECT count(*), sum(length(CAST(key AS BLOB)) + length(value)) FROM plugin_kv WHERE mailbox = 'a'",
                 [],
                 |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
             )

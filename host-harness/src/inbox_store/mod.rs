@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS inbox_updates (
     what    TEXT NOT NULL,
     at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 );
+CREATE INDEX IF NOT EXISTS inbox_updates_by_message ON inbox_updates (message);
 CREATE TABLE IF NOT EXISTS sync_runs (
     id          INTEGER PRIMARY KEY,
     mailbox     TEXT NOT NULL,
