@@ -140,13 +140,17 @@ impl Database {
         [mailbox.as_bytes(), b"\0", key.as_bytes()].concat()
     }
 
-    fn open_value(&self, mailbox: &str, key: &str, value: Vec<u8>) -> rusqlite::Result<Vec<u8>> {
+    fn open_value(
+        keys: &KeyRing,
+        mailbox: &str,
+        key: &str,
+        value: Vec<u8>,
+    ) -> rusqlite::Result<Vec<u8>> {
         if !KeyRing::is_sealed(&value) {
             // Written before values were sealed; sealed when the database is next opened.
             return Ok(value);
         }
-        self.keys()
-            .open(&Self::context(mailbox, key), &value)
+        keys.open(&Self::context(mailbox, key), &value)
             .map_err(unreadable)
     }
 
@@ -254,6 +258,9 @@ impl Database {
     }
 
     pub fn kv_get(&self, mailbox: &str, key: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+        // Held across the read (keys, then a connection: the order a rotation takes them), so
+        // a rotation cannot retire the key of a value between reading and opening it.
+        let keys = self.keys();
         let sealed: Option<Vec<u8>> = self.read(|c| {
             c.query_row(
                 "SELECT value FROM plugin_kv WHERE mailbox = ?1 AND key = ?2",
@@ -263,7 +270,7 @@ impl Database {
             .optional()
         })?;
         sealed
-            .map(|value| self.open_value(mailbox, key, value))
+            .map(|value| Self::open_value(&keys, mailbox, key, value))
             .transpose()
     }
 
@@ -295,7 +302,9 @@ impl Database {
         writes: &[KvWrite],
         quota: Option<Quota>,
     ) -> Result<(), KvWriteError> {
-        let keys = self.keys().clone();
+        // Held across the write: a rotation waits for it, so nothing is sealed under a key it
+        // has just retired.
+        let keys = self.keys();
         self.with(|c| {
             let tx = c.transaction()?;
             let before = quota::usage(&tx, mailbox)?;
