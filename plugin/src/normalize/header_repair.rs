@@ -68,6 +68,12 @@ fn header_block_end(raw: &[u8]) -> usize {
     raw.len()
 }
 
+/// Where the search for an encoded word's end stops in `rest` (its encoding letter, `?`, then
+/// the text and its `?=`).
+fn text_window(rest_len: usize) -> usize {
+    rest_len.min(2 + MAX_ENCODED_TEXT + 2)
+}
+
 /// The charset of the first `Content-Type` field in the message (its own, or else its first
 /// part's) that names one: the sender's charset, and so the likeliest one for raw 8-bit bytes
 /// in its header fields, as mail clients assume.
@@ -75,14 +81,16 @@ fn declared_charset(raw: &[u8]) -> Option<Vec<u8>> {
     let mut field: Option<Vec<u8>> = None;
     for line in raw.split_inclusive(|b| *b == b'\n') {
         if let (Some(value), [b' ' | b'\t', ..]) = (field.as_mut(), line) {
-            value.extend_from_slice(line);
+            if value.len() < MAX_CONTENT_TYPE {
+                value.extend_from_slice(&line[..line.len().min(MAX_CONTENT_TYPE)]);
+            }
             continue;
         }
         if let Some(charset) = field.take().and_then(|value| charset_param(&value)) {
             return Some(charset);
         }
         if line.len() > 13 && line[..13].eq_ignore_ascii_case(b"content-type:") {
-            field = Some(line[13..].to_vec());
+            field = Some(line[13..line.len().min(13 + MAX_CONTENT_TYPE)].to_vec());
         }
     }
     field.and_then(|value| charset_param(&value))
@@ -152,6 +160,14 @@ fn push_as_utf8(out: &mut Vec<u8>, bytes: &[u8], read: &impl Fn(&[u8]) -> String
     }
 }
 
+/// How far the end of an encoded word's text is looked for. RFC 2047 allows 75 bytes a word;
+/// senders go past that, never this far. Without a bound, a header of word starts that never end
+/// would be read to its end from every start.
+const MAX_ENCODED_TEXT: usize = 4096;
+
+/// A Content-Type field longer than this is not read for its charset.
+const MAX_CONTENT_TYPE: usize = 4096;
+
 /// The length of the encoded word `=?charset?Q|B?text?=` that `bytes` starts with, if it does.
 fn encoded_word_len(bytes: &[u8]) -> Option<usize> {
     let rest = bytes.strip_prefix(b"=?")?;
@@ -164,8 +180,8 @@ fn encoded_word_len(bytes: &[u8]) -> Option<usize> {
     if !matches!(rest, [b'Q' | b'q' | b'B' | b'b', b'?', ..]) {
         return None;
     }
-    let text = &rest[2..];
-    let end = text.windows(2).position(|w| w == b"?=")?;
+    let text = &rest[2..text_window(rest.len())];
+    let end = memchr::memmem::find(text, b"?=")?;
     if text[..end].iter().any(|b| b.is_ascii_whitespace()) {
         return None;
     }
@@ -422,6 +438,29 @@ mod tests {
             .as_deref(),
             Some("Café")
         );
+    }
+
+    #[test]
+    fn an_encoded_word_is_looked_for_no_further_than_its_bound_or_a_space() {
+        assert_eq!(encoded_word_len(b"=?utf-8?Q?caf=C3=A9?= rest"), Some(21));
+        let long = [b"=?utf-8?Q?".as_slice(), &[b'a'; MAX_ENCODED_TEXT], b"?="].concat();
+        assert_eq!(encoded_word_len(&long), Some(long.len()), "at the bound");
+        let longer = [
+            b"=?utf-8?Q?".as_slice(),
+            &[b'a'; MAX_ENCODED_TEXT + 1],
+            b"?=",
+        ]
+        .concat();
+        assert_eq!(encoded_word_len(&longer), None, "past it");
+        assert_eq!(
+            encoded_word_len(b"=?utf-8?Q?a b?="),
+            None,
+            "white space ends it"
+        );
+        // Word starts that never end, as a hostile header repeats them: read as plain text.
+        let hostile = b"=?a?Q?x".repeat(50_000);
+        let raw = [b"Subject: ".as_slice(), &hostile, b"?=\r\n\r\nbody\r\n"].concat();
+        assert_eq!(join_split_encoded_words(&raw), None);
     }
 
     #[test]
