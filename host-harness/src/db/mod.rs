@@ -169,7 +169,9 @@ impl Database {
                     params![mailbox, key, keys.seal(&Self::context(mailbox, key), value)],
                 )?;
             }
-            // Sealed values are longer: each mailbox's usage is counted again at its next write.
+            // Sealed values are longer, and counts kept by older versions may be off (they
+            // counted key characters, not bytes): each mailbox's usage is counted again, from
+            // its own rows, at its next write.
             tx.execute("DELETE FROM plugin_kv_usage", [])?;
             tx.commit()?;
             if !plain.is_empty() {
