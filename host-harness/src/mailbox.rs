@@ -8,6 +8,7 @@ use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
 use crate::bindings::sync::SyncReport;
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
+use crate::lease::LeaseGuard;
 use crate::plugin_host::PluginHost;
 use crate::state::{HostState, MailboxScope};
 use wasmtime::Store;
@@ -16,9 +17,22 @@ use wasmtime::Store;
 /// the call itself failed (a trap or a limit).
 pub type MailboxResult<T> = Result<Result<T, MailboxError>, CallError>;
 
-pub struct Mailbox<'h> {
-    host: &'h PluginHost,
+/// A handle on one mailbox, owned (no borrow of the host), so a task can keep one.
+#[derive(Clone)]
+pub struct Mailbox {
+    host: PluginHost,
     id: String,
+}
+
+impl PluginHost {
+    /// A handle on one mailbox. Its calls get the grants of the provider the mailbox was linked
+    /// through, from the host's own record (see [`PluginHost::assign_provider`]).
+    pub fn mailbox(&self, id: &str) -> Mailbox {
+        Mailbox {
+            host: self.clone(),
+            id: id.to_string(),
+        }
+    }
 }
 
 /// Runs one export in a fresh instance under the mailbox's scope and the host's time budget;
@@ -33,7 +47,7 @@ macro_rules! call_export {
         call_export!($self, $provider, budget_ms, |$plugin, $store| $call)
     }};
     ($self:ident, $provider:expr, $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
-        let host = $self.host;
+        let host = &$self.host;
         let scope = MailboxScope {
             id: $self.id.clone(),
             provider: $provider,
@@ -55,21 +69,21 @@ macro_rules! call_export {
 /// The largest sync report kept as the mailbox's last sync (a normal one is a few KiB).
 pub const MAX_STORED_REPORT_BYTES: usize = 64 * 1024;
 
-impl<'h> Mailbox<'h> {
-    pub(crate) fn new(host: &'h PluginHost, id: &str) -> Self {
-        Mailbox {
-            host,
-            id: id.to_string(),
-        }
-    }
-
+impl Mailbox {
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// Waits until no other state-changing call of this mailbox runs.
-    async fn turn(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        self.host.services().mailbox_locks.lock(&self.id).await
+    async fn turn(&self) -> Result<LeaseGuard, CallError> {
+        self.host
+            .services()
+            .mailbox_lease
+            .acquire(&self.id)
+            .await
+            .map_err(|e| CallError::Host {
+                message: e.to_string(),
+            })
     }
 
     /// The provider whose grants this mailbox's calls get, from the host's record.
@@ -90,7 +104,7 @@ impl<'h> Mailbox<'h> {
     /// Starts linking through `request.provider`; on success the host records that provider for
     /// this mailbox, so the callback's exchange may reach its token endpoint.
     pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let provider = Some(request.provider.clone());
         let started = call_export!(self, provider, |p, s| p
             .crm_mail_sync_mailbox()
@@ -110,7 +124,7 @@ impl<'h> Mailbox<'h> {
         user: &str,
         query: &[(String, String)],
     ) -> MailboxResult<MailboxStatus> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_link_complete(s, user, query))
@@ -118,7 +132,7 @@ impl<'h> Mailbox<'h> {
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
         if unlinked.is_ok() {
             self.host.assign_provider(&self.id, None).await?;
@@ -127,7 +141,7 @@ impl<'h> Mailbox<'h> {
     }
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_set_settings(s, settings))
@@ -135,7 +149,7 @@ impl<'h> Mailbox<'h> {
 
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p
             .crm_mail_sync_mailbox()
             .call_check_access(s, force))
@@ -143,13 +157,13 @@ impl<'h> Mailbox<'h> {
 
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
     }
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s))
     }
 
@@ -160,7 +174,7 @@ impl<'h> Mailbox<'h> {
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         call_export!(self, |p, s| p
             .crm_mail_sync_folders()
             .call_set_mapping(s, mapping))
@@ -169,7 +183,7 @@ impl<'h> Mailbox<'h> {
     /// Syncs every mapped folder once, under the policy's sync time budget, and records the
     /// run's report (JSON) as the mailbox's last sync.
     pub async fn sync(&self) -> MailboxResult<SyncReport> {
-        let _turn = self.turn().await;
+        let _turn = self.turn().await?;
         let provider = self.provider().await?;
         let budget_ms = self.host.services().policy.sync_time_budget_ms;
         let report = call_export!(self, provider, budget_ms, |p, s| p

@@ -1,5 +1,5 @@
-//! `PluginHost`, what the CRM platform embeds: one compiled component, its policy and services,
-//! and a handle per mailbox whose every call runs in a fresh, capped, sandboxed instance.
+//! `PluginHost`, what the CRM platform embeds: one compiled component, its policy and services.
+//! A cheap handle (clone it freely): tasks own one, and every call runs in a fresh, capped instance.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,12 +12,15 @@ use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
 use crate::engine::{EpochTicker, LoadedFrom, load_component, new_engine};
 use crate::errors::{CallError, HostError};
-use crate::mailbox::Mailbox;
 use crate::services::Services;
 use crate::settings::HostSettings;
 use crate::state::{HostState, MailboxScope};
 
-pub struct PluginHost {
+/// The compiled component and what its calls share; clones share one of each.
+#[derive(Clone)]
+pub struct PluginHost(Arc<HostCore>);
+
+struct HostCore {
     engine: Engine,
     component: Component,
     pre: MailSyncPluginPre<HostState>,
@@ -61,20 +64,14 @@ impl PluginHost {
             .instantiate_pre(&component)
             .and_then(MailSyncPluginPre::new)
             .map_err(HostError::Component)?;
-        Ok(PluginHost {
+        Ok(PluginHost(Arc::new(HostCore {
             _ticker: EpochTicker::start(&engine),
             engine,
             component,
             pre,
             services: Arc::new(Services::new(settings, db, tls)),
             loaded_from,
-        })
-    }
-
-    /// A handle on one mailbox. Its calls get the grants of the provider the mailbox was linked
-    /// through, from the host's own record (see [`PluginHost::assign_provider`]).
-    pub fn mailbox(&self, id: &str) -> Mailbox<'_> {
-        Mailbox::new(self, id)
+        })))
     }
 
     /// Records that `mailbox` uses `provider`'s grants. Linking does this itself; a platform that
@@ -85,7 +82,8 @@ impl PluginHost {
         provider: Option<&str>,
     ) -> Result<(), CallError> {
         let (mailbox, provider) = (mailbox.to_string(), provider.map(str::to_string));
-        self.services
+        self.0
+            .services
             .db
             .run_blocking(move |db| db.set_mailbox_provider(&mailbox, provider.as_deref()))
             .await
@@ -94,23 +92,23 @@ impl PluginHost {
 
     /// The plugin's wall clock, which a test may move forward.
     pub fn clock(&self) -> &crate::clock::PluginClock {
-        &self.services.clock
+        &self.0.services.clock
     }
 
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.0.engine
     }
 
     pub fn component(&self) -> &Component {
-        &self.component
+        &self.0.component
     }
 
     pub fn loaded_from(&self) -> LoadedFrom {
-        self.loaded_from
+        self.0.loaded_from
     }
 
     pub fn services(&self) -> &Services {
-        &self.services
+        &self.0.services
     }
 
     /// A fresh store and instance for one call, with the memory cap and the epoch deadline set.
@@ -128,10 +126,13 @@ impl PluginHost {
         scope: MailboxScope,
         budget_ms: u64,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
-        let mut store = Store::new(&self.engine, HostState::new(scope, self.services.clone()));
+        let mut store = Store::new(
+            &self.0.engine,
+            HostState::new(scope, self.0.services.clone()),
+        );
         store.limiter(|state| &mut state.memory);
         // What one import call may copy out of the guest, counted by wasmtime before it copies.
-        let hostcall_cap = self.services.policy.hostcall_cap_bytes;
+        let hostcall_cap = self.0.services.policy.hostcall_cap_bytes;
         store.set_hostcall_fuel(usize::try_from(hostcall_cap).unwrap_or(usize::MAX));
         // Guest code never yields by itself: at every epoch tick it gives its worker thread back
         // to the runtime, so a spinning guest cannot hold a worker that other mailboxes need; and
@@ -146,18 +147,19 @@ impl PluginHost {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
-        let instance =
-            self.pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| CallError::Instantiate {
-                    message: format!("{e:#}"),
-                })?;
+        let instance = self
+            .0
+            .pre
+            .instantiate_async(&mut store)
+            .await
+            .map_err(|e| CallError::Instantiate {
+                message: format!("{e:#}"),
+            })?;
         Ok((store, instance))
     }
 
     pub(crate) fn budget_ms(&self) -> u64 {
-        self.services.policy.call_time_budget_ms
+        self.0.services.policy.call_time_budget_ms
     }
 
     /// Runs one call within the time budget: the epoch deadline stops guest code; this stops a

@@ -1,10 +1,61 @@
-//! The mail providers' real endpoints, and the one place they become grants: each enabled
-//! provider may reach its token, revocation, userinfo and IMAP destinations, and nothing else.
+//! The mail providers: what the settings say of each (`ProviderSettings`), their real endpoints,
+//! and the one place they become grants: an enabled provider may reach its own destinations only.
 
 use std::collections::BTreeMap;
 
 use crate::policy::{Grant, Policy};
-use crate::settings::ProviderSettings;
+use serde::{Deserialize, Serialize};
+
+/// A secret from the settings (a client secret): `Debug` shows only that it is there, and its
+/// bytes are wiped when dropped.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretText(zeroize::Zeroizing<String>);
+
+impl SecretText {
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(s: String) -> Self {
+        SecretText(zeroize::Zeroizing::new(s))
+    }
+}
+
+impl From<&str> for SecretText {
+    fn from(s: &str) -> Self {
+        SecretText::from(s.to_string())
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    pub id: String,
+    /// The dropdown's name for it [default: "Google", "Microsoft 365", or the id].
+    pub display_name: Option<String>,
+    pub enabled: bool,
+    pub client_id: Option<String>,
+    /// Never printed by `Debug`; wiped from memory when dropped.
+    pub client_secret: Option<SecretText>,
+    pub tenant: Option<String>,
+    /// Overrides of `authorize`, `token`, `revoke`, `userinfo` (URLs) and `imap`
+    /// (`imaps://host:port` or `imap://host:port`); the real endpoints are the defaults.
+    pub endpoints: BTreeMap<String, String>,
+    /// The scopes to ask for; empty means the plugin's own for `google` and `microsoft`.
+    pub scopes: Vec<String>,
+    /// Extra parameters of the authorization URL (a custom provider's `access_type`, ...).
+    pub authorize_params: BTreeMap<String, String>,
+}
 
 /// Microsoft's tenant when the settings name none: work, school and personal accounts.
 pub const DEFAULT_MICROSOFT_TENANT: &str = "common";

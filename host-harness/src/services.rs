@@ -1,15 +1,15 @@
 //! What every call of every mailbox shares: the policy, the platform's settings, the database,
 //! the TLS configuration, the log redactor and the plugin's clock. Built once per host process.
 
-use crate::capabilities::inbox::SyncProgress;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rustls::ClientConfig;
 
 use crate::clock::PluginClock;
 use crate::db::Database;
+use crate::lease::{InProcessLeases, MailboxLease};
 use crate::policy::Policy;
+use crate::progress::ProgressObserver;
 use crate::redact::Redactor;
 use crate::settings::{HostSettings, PlatformSettings};
 
@@ -20,30 +20,12 @@ pub struct Services {
     pub tls: Arc<ClientConfig>,
     pub redactor: Redactor,
     pub clock: PluginClock,
-    pub mailbox_locks: MailboxLocks,
+    /// Whose turn it is to change a mailbox: in-process by default, shared across nodes later.
+    pub mailbox_lease: Arc<dyn MailboxLease>,
     pub progress: ProgressObserver,
     pub faults: Faults,
     /// The largest linear memory any instance grew to (bytes); benchmarks read and reset it.
     pub memory_high_water: Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// Who watches sync's progress (the CLI's progress bar); nobody by default.
-#[derive(Default)]
-pub struct ProgressObserver(std::sync::RwLock<Option<ObserverFn>>);
-
-type ObserverFn = Arc<dyn Fn(&SyncProgress) + Send + Sync>;
-
-impl ProgressObserver {
-    pub fn set(&self, observer: Option<ObserverFn>) {
-        *self.0.write().unwrap_or_else(|p| p.into_inner()) = observer;
-    }
-
-    pub fn notify(&self, progress: &SyncProgress) {
-        let observer = self.0.read().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(observer) = observer {
-            observer(progress);
-        }
-    }
 }
 
 /// Crash injection for resilience tests: after the armed number of acknowledged deliveries,
@@ -100,24 +82,6 @@ impl Faults {
     }
 }
 
-/// One lock per mailbox: the calls that change a mailbox's state (linking, tokens, folders) run
-/// one at a time, so two callbacks, or two refreshes, never interleave their reads and writes.
-#[derive(Default)]
-pub struct MailboxLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl MailboxLocks {
-    /// Waits for `mailbox`'s turn; the turn lasts as long as the guard.
-    pub async fn lock(&self, mailbox: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = {
-            let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            // Forget the locks nobody holds or waits for, so the map stays small.
-            locks.retain(|_, l| Arc::strong_count(l) > 1);
-            locks.entry(mailbox.to_string()).or_default().clone()
-        };
-        lock.lock_owned().await
-    }
-}
-
 impl Services {
     pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
         Services {
@@ -127,7 +91,7 @@ impl Services {
             tls,
             redactor: Redactor::new(settings.secrets()),
             clock: PluginClock::default(),
-            mailbox_locks: MailboxLocks::default(),
+            mailbox_lease: Arc::new(InProcessLeases::default()),
             progress: ProgressObserver::default(),
             faults: Faults::default(),
             memory_high_water: Arc::default(),

@@ -173,7 +173,7 @@ impl OAuthWorld {
         }
     }
 
-    pub fn mailbox(&self, id: &str) -> Mailbox<'_> {
+    pub fn mailbox(&self, id: &str) -> Mailbox {
         self.host.mailbox(id)
     }
 

@@ -9,18 +9,8 @@ use crate::bindings::inbox::{
 use crate::bindings::message::{CrmFolder, Direction};
 use crate::capabilities::size_cap;
 use crate::inbox_store::{self as store, NewMessage};
+use crate::progress::SyncProgress;
 use crate::state::HostState;
-
-/// What a delivery says about a folder's progress, for whoever watches the sync.
-#[derive(Debug, Clone)]
-pub struct SyncProgress {
-    pub mailbox: String,
-    pub remote_folder: String,
-    pub crm_folder: &'static str,
-    pub done: u32,
-    pub total: u32,
-    pub bytes: u64,
-}
 
 /// What the inbox keeps of a delivery as JSON: the record and Gmail's ids.
 #[derive(serde::Serialize)]

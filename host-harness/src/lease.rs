@@ -1,0 +1,98 @@
+//! Whose turn it is to change a mailbox: one holder at a time per mailbox, so two callbacks, two
+//! refreshes or two syncs never interleave their reads and writes. A narrow trait; one process
+//! uses the in-process version, several nodes a version backed by their shared database.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+/// Held while a mailbox's turn lasts; dropping it ends the turn.
+pub struct LeaseGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl LeaseGuard {
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        LeaseGuard(Box::new(held))
+    }
+}
+
+/// Why a turn could not be had.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LeaseError {
+    /// Another holder has it (only from `try_acquire`).
+    #[error("another call holds this mailbox")]
+    Busy,
+    /// The backing store could not be asked.
+    #[error("the mailbox lease is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type LeaseFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<LeaseGuard, LeaseError>> + Send + 'a>>;
+
+pub trait MailboxLease: Send + Sync {
+    /// Waits for `mailbox`'s turn.
+    fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a>;
+    /// Takes `mailbox`'s turn if nobody holds it, else `Busy` at once.
+    fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError>;
+}
+
+/// One async mutex per mailbox, in this process.
+#[derive(Default)]
+pub struct InProcessLeases(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl InProcessLeases {
+    fn lock_of(&self, mailbox: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget the locks nobody holds or waits for, so the map stays small.
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(mailbox.to_string()).or_default().clone()
+    }
+}
+
+impl MailboxLease for InProcessLeases {
+    fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+        let lock = self.lock_of(mailbox);
+        Box::pin(async move { Ok(LeaseGuard::new(lock.lock_owned().await)) })
+    }
+
+    fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError> {
+        self.lock_of(mailbox)
+            .try_lock_owned()
+            .map(LeaseGuard::new)
+            .map_err(|_| LeaseError::Busy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_held_mailbox_is_busy_until_its_guard_drops_and_others_stay_free() {
+        let leases = InProcessLeases::default();
+        let held = leases.acquire("a").await.expect("free");
+        assert!(matches!(leases.try_acquire("a"), Err(LeaseError::Busy)));
+        let other = leases.try_acquire("b");
+        assert!(other.is_ok(), "another mailbox is not held");
+        drop(held);
+        assert!(leases.try_acquire("a").is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_waiter_gets_the_turn_when_the_holder_lets_go() {
+        let leases = Arc::new(InProcessLeases::default());
+        let held = leases.acquire("a").await.expect("free");
+        let waiter = {
+            let leases = leases.clone();
+            tokio::spawn(async move { leases.acquire("a").await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        assert!(
+            !waiter.is_finished(),
+            "the waiter waits while the turn is held"
+        );
+        drop(held);
+        waiter.await.expect("joins").expect("gets the turn");
+    }
+}
