@@ -193,10 +193,11 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             policy.http_response_cap_bytes / 1024
         ),
         "crm:mail-sync/imap-socket" => format!(
-            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); reads capped at {} KiB; at most {} connections per call",
+            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); reads capped at {} KiB; at most {} connections per call and {} per mailbox",
             granted(|g| &g.imap),
             policy.imap_read_cap_bytes / 1024,
-            policy.imap_connections_per_call
+            policy.imap_connections_per_call,
+            policy.imap_connections_per_account
         ),
         "crm:mail-sync/storage" => format!(
             "key-value in the host's SQLite, scoped to the calling mailbox; {} KiB per write batch",

@@ -111,6 +111,11 @@ impl PluginHost {
         &self.0.services
     }
 
+    /// The shared services, for a part of the service that outlives one call.
+    pub fn services_arc(&self) -> Arc<Services> {
+        self.0.services.clone()
+    }
+
     /// A fresh store and instance for one call, with the memory cap and the epoch deadline set.
     /// Public so that benchmarks can time instantiation alone.
     pub async fn instantiate(

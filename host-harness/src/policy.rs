@@ -106,6 +106,9 @@ pub struct Policy {
     pub imap_write_cap_bytes: u64,
     /// IMAP connections one call may hold open at once.
     pub imap_connections_per_call: u32,
+    /// IMAP connections one mailbox may hold open at once, across all its calls (a sync and a
+    /// watch): the provider's own cap is shared with the user's mail apps.
+    pub imap_connections_per_account: u32,
     pub storage_value_cap_bytes: u64,
     /// What one mailbox may keep in the plugin's storage, in bytes and in keys.
     pub storage_quota_bytes: u64,
@@ -133,6 +136,7 @@ impl Default for Policy {
             imap_read_cap_bytes: 256 * 1024,
             imap_write_cap_bytes: 1024 * 1024,
             imap_connections_per_call: 4,
+            imap_connections_per_account: 2,
             storage_value_cap_bytes: 4 * 1024 * 1024,
             storage_quota_bytes: 64 * 1024 * 1024,
             storage_quota_keys: 10_000,

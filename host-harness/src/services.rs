@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use rustls::ClientConfig;
 
 use crate::clock::PluginClock;
+use crate::connection_slots::ConnectionSlots;
 use crate::db::Database;
 use crate::lease::{InProcessLeases, MailboxLease};
 use crate::policy::Policy;
@@ -23,6 +24,11 @@ pub struct Services {
     /// Whose turn it is to change a mailbox: in-process by default, shared across nodes later.
     pub mailbox_lease: Arc<dyn MailboxLease>,
     pub progress: ProgressObserver,
+    /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
+    /// last checkpoint.
+    pub draining: std::sync::atomic::AtomicBool,
+    /// IMAP connections open per mailbox, across calls.
+    pub imap_slots: Arc<ConnectionSlots>,
     pub faults: Faults,
     /// The largest linear memory any instance grew to (bytes); benchmarks read and reset it.
     pub memory_high_water: Arc<std::sync::atomic::AtomicU64>,
@@ -93,6 +99,8 @@ impl Services {
             clock: PluginClock::default(),
             mailbox_lease: Arc::new(InProcessLeases::default()),
             progress: ProgressObserver::default(),
+            draining: Default::default(),
+            imap_slots: Arc::default(),
             faults: Faults::default(),
             memory_high_water: Arc::default(),
         }

@@ -15,6 +15,8 @@ pub struct HostSettings {
     pub policy: Policy,
     pub tls: TlsSettings,
     pub storage: StorageSettings,
+    /// The always-on service's own section (`[service]`), read by the service itself.
+    pub service: toml::Table,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -125,3 +125,14 @@ impl LoopbackServer {
         self.connections.load(Ordering::SeqCst)
     }
 }
+
+/// An HTTP client for the tests' own loopback servers (the service's API): rustls with no roots
+/// beyond the web's, since these speak plain HTTP.
+pub fn http_client() -> reqwest::Client {
+    let tls = host_harness::tls::client_config(&[]).expect("TLS");
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}

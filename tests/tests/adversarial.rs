@@ -229,17 +229,28 @@ async fn a_huge_argument_from_the_host_ends_the_call_at_the_memory_cap() {
     assert_still_serves(&host).await;
 }
 
-#[tokio::test]
-async fn a_call_cannot_hold_more_imap_connections_than_the_cap() {
+/// Floods the IMAP socket from one call, with the per-account cap set to `per_account`.
+async fn imap_flood(per_account: u32) -> String {
     let server = LoopbackServer::start("* OK IMAP4rev1\r\n".into()).await;
     let granted = format!("imap://127.0.0.1:{}", server.port);
-    let host = adversarial_host(&settings_with_test_grant(
-        &[],
-        std::slice::from_ref(&granted),
-    ));
+    let mut settings = settings_with_test_grant(&[], std::slice::from_ref(&granted));
+    settings.policy.imap_connections_per_account = per_account;
+    let host = adversarial_host(&settings);
     let seen = attempt(&host, "imap-flood", &server.port.to_string())
         .await
         .unwrap();
-    assert_eq!(seen, "opened 4; after closing one, open again: true");
     assert_still_serves(&host).await;
+    seen
+}
+
+#[tokio::test]
+async fn a_call_cannot_hold_more_imap_connections_than_the_cap() {
+    let seen = imap_flood(100).await;
+    assert_eq!(seen, "opened 4; after closing one, open again: true");
+}
+
+#[tokio::test]
+async fn a_mailbox_cannot_hold_more_imap_connections_than_its_account_cap() {
+    let seen = imap_flood(2).await;
+    assert_eq!(seen, "opened 2; after closing one, open again: true");
 }

@@ -25,6 +25,8 @@ pub struct Connection {
     io_timeout: Duration,
     read_cap: u32,
     write_cap: u64,
+    /// Its place among the mailbox's connections, freed when it is dropped.
+    slot: Option<crate::connection_slots::Slot>,
 }
 
 enum Stream {
@@ -48,6 +50,13 @@ impl imap_socket::Host for HostState {
                 format!("this call already holds {cap} connections, the most the host allows");
             return Ok(Err(SocketError::InvalidState(message)));
         }
+        let per_account = self.services.policy.imap_connections_per_account;
+        let Some(slot) = self.services.imap_slots.take(&self.mailbox.id, per_account) else {
+            let message = format!(
+                "this mailbox already holds {per_account} connections, the most the host allows"
+            );
+            return Ok(Err(SocketError::InvalidState(message)));
+        };
         match open(
             &self.services,
             self.mailbox.provider.as_deref(),
@@ -57,7 +66,8 @@ impl imap_socket::Host for HostState {
         )
         .await
         {
-            Ok(conn) => {
+            Ok(mut conn) => {
+                conn.slot = Some(slot);
                 self.open_connections += 1;
                 Ok(Ok(self.table.push(conn)?))
             }
@@ -103,6 +113,7 @@ async fn open(
         io_timeout: Duration::from_millis(policy.io_timeout_ms),
         read_cap: policy.imap_read_cap_bytes,
         write_cap: policy.imap_write_cap_bytes,
+        slot: None,
     };
     match asked {
         ImapSecurity::Tls => conn.upgrade(services).await?,

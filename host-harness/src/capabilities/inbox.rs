@@ -165,6 +165,15 @@ impl inbox::Host for HostState {
         batch: Vec<Delivery>,
         progress: Progress,
     ) -> wasmtime::Result<Result<DeliveryReport, InboxError>> {
+        // Shutting down: the batch delivered last was checkpointed; this one waits for the next run.
+        if self
+            .services
+            .draining
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let why = "the host is shutting down; the next sync goes on from here";
+            return Ok(Err(InboxError::Unavailable(why.into())));
+        }
         let rows = match self.inbox_rows(batch) {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(e)),

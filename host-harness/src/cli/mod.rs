@@ -10,6 +10,7 @@ mod key_cmd;
 mod mailbox_cmd;
 mod normalize_cmd;
 mod panel_view;
+mod serve_cmd;
 mod sync_cmd;
 
 use std::path::PathBuf;
@@ -77,6 +78,8 @@ enum Command {
     Audit,
     /// Seal every stored secret again under a new key, and keep the new key.
     RotateKey(key_cmd::RotateArgs),
+    /// Run the always-on service: scheduled sync of every linked mailbox, and the HTTP API.
+    Serve(serve_cmd::Args),
 }
 
 pub fn run() -> ExitCode {
@@ -121,6 +124,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
         Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
+        Command::Serve(args) => runtime.block_on(serve_cmd::run(host, &settings.service, args)),
         Command::RotateKey(_) => unreachable!("handled before the host is loaded"),
     }
 }

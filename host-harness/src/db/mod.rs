@@ -124,6 +124,7 @@ impl Database {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(quota::SCHEMA)?;
         conn.execute_batch(crate::inbox_store::SCHEMA)?;
+        conn.execute_batch(crate::event_store::SCHEMA)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Readers::new(path)),
@@ -366,6 +367,15 @@ impl Database {
                 |row| row.get(0),
             )
             .optional()
+        })
+    }
+
+    /// Every mailbox with a provider recorded (linked, or linking), by id.
+    pub fn mailboxes_with_provider(&self) -> rusqlite::Result<Vec<String>> {
+        self.read(|c| {
+            let mut stmt =
+                c.prepare_cached("SELECT mailbox FROM mailbox_providers ORDER BY mailbox")?;
+            stmt.query_map([], |row| row.get(0))?.collect()
         })
     }
 

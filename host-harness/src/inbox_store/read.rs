@@ -19,29 +19,7 @@ impl Database {
                  FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
             )?;
             let mut messages: Vec<StoredMessage> = stmt
-                .query_map(params![mailbox], |r| {
-                    let flags: u8 = r.get(10)?;
-                    let folder: u8 = r.get(9)?;
-                    Ok(StoredMessage {
-                        id: r.get(0)?,
-                        dedupe_key: r.get(1)?,
-                        message_id: r.get(2)?,
-                        thread_key: r.get(3)?,
-                        subject: r.get(4)?,
-                        date_utc: r.get(5)?,
-                        direction: r.get(6)?,
-                        size: r.get::<_, i64>(7)? as u64,
-                        truncated: r.get(8)?,
-                        folder: FOLDERS[usize::from(folder).min(3)],
-                        seen: flags & SEEN != 0,
-                        answered: flags & ANSWERED != 0,
-                        flagged: flags & FLAGGED != 0,
-                        removed: r.get(11)?,
-                        locations: Vec::new(),
-                        updates: Vec::new(),
-                        record_json: r.get(12)?,
-                    })
-                })?
+                .query_map(params![mailbox], message_row)?
                 .collect::<Result<_, _>>()?;
             let mut locations = c.prepare_cached(
                 "SELECT remote_folder, uid FROM inbox_locations WHERE message = ?1 ORDER BY folder, uid",
@@ -57,6 +35,39 @@ impl Database {
                     .collect::<Result<_, _>>()?;
             }
             Ok(messages)
+        })
+    }
+
+    /// One page of a mailbox's messages, newest delivery first: those delivered before the
+    /// message `before` (by id), at most `limit`; without locations or updates.
+    pub fn inbox_page(
+        &self,
+        mailbox: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> rusqlite::Result<Vec<StoredMessage>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
+                 FROM inbox_messages WHERE mailbox = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            stmt.query_map(
+                params![mailbox, before.unwrap_or(i64::MAX), limit],
+                message_row,
+            )?
+            .collect()
+        })
+    }
+
+    /// The latest `limit` sync reports of a mailbox, newest first: when each was recorded, and
+    /// the report (JSON).
+    pub fn sync_runs(&self, mailbox: &str, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at, report_json FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            stmt.query_map(params![mailbox, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
         })
     }
 
@@ -105,4 +116,29 @@ impl Database {
             .optional()
         })
     }
+}
+
+/// A message's row (the columns `inbox_messages` and `inbox_page` select, in order).
+fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let flags: u8 = r.get(10)?;
+    let folder: u8 = r.get(9)?;
+    Ok(StoredMessage {
+        id: r.get(0)?,
+        dedupe_key: r.get(1)?,
+        message_id: r.get(2)?,
+        thread_key: r.get(3)?,
+        subject: r.get(4)?,
+        date_utc: r.get(5)?,
+        direction: r.get(6)?,
+        size: r.get::<_, i64>(7)? as u64,
+        truncated: r.get(8)?,
+        folder: FOLDERS[usize::from(folder).min(3)],
+        seen: flags & SEEN != 0,
+        answered: flags & ANSWERED != 0,
+        flagged: flags & FLAGGED != 0,
+        removed: r.get(11)?,
+        locations: Vec::new(),
+        updates: Vec::new(),
+        record_json: r.get(12)?,
+    })
 }

@@ -140,5 +140,6 @@ pub(crate) fn imap_kind(e: ImapError) -> ErrorKind {
         ImapError::Socket(SocketFailure::Other(m)) => ErrorKind::ImapUnreachable(m),
         ImapError::Protocol(m) => ErrorKind::ImapProtocol(m),
         ImapError::Unavailable(m) => ErrorKind::ImapUnreachable(m),
+        ImapError::Throttled(m) => ErrorKind::ImapThrottled(m),
     }
 }

@@ -208,6 +208,7 @@ pub(super) fn error(e: MailboxError) -> wit::MailboxError {
         ErrorKind::ImapUnreachable(m) => W::ImapUnreachable(m),
         ErrorKind::ImapTlsFailed(m) => W::ImapTlsFailed(m),
         ErrorKind::ImapProtocol(m) => W::ImapProtocol(m),
+        ErrorKind::ImapThrottled(m) => W::ImapThrottled(m),
         ErrorKind::MappingInvalid(p) => W::MappingInvalid(mapping_problem(p)),
         ErrorKind::NothingMapped => W::NothingMapped,
         ErrorKind::InboxFailed(m) => W::InboxFailed(m),

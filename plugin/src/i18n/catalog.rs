@@ -39,6 +39,7 @@ pub const KEYS: &[&str] = &[
     "imap.unreachable",
     "imap.tls_failed",
     "imap.protocol",
+    "imap.throttled",
     "mapping.missing",
     "mapping.not_selectable",
     "mapping.used_twice",
@@ -188,6 +189,10 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "imap.protocol" => (
             "The mail server gave an answer the CRM does not understand ({detail}). Try again; if it keeps happening, contact support.",
             "De mailserver gaf een antwoord dat het CRM niet begrijpt ({detail}). Probeer het opnieuw; blijft dit gebeuren, neem dan contact op met support.",
+        ),
+        "imap.throttled" => (
+            "The mail server asks the CRM to slow down ({detail}), often because other mail apps hold many connections. Syncing resumes by itself in a while.",
+            "De mailserver vraagt het CRM om het rustiger aan te doen ({detail}), vaak omdat andere mailapps veel verbindingen openhouden. Het synchroniseren gaat vanzelf verder over een tijdje.",
         ),
         "sync.nothing_mapped" => (
             "No CRM folder is linked to a folder of your mailbox yet. Choose them under \"Edit folders\".",

@@ -33,6 +33,22 @@ fn token_refused(code: Option<&Code<'_>>) -> bool {
     }
 }
 
+/// A refusal that asks us to slow down: RFC 5530's `[LIMIT]`, Microsoft's `[THROTTLED]`, or
+/// Gmail's "Too many simultaneous connections" (sent with `[ALERT]`).
+fn throttled(code: Option<&Code<'_>>, text: &str) -> bool {
+    let coded = match code {
+        Some(Code::Other(other)) => {
+            let code = String::from_utf8_lossy(other.inner()).to_ascii_uppercase();
+            matches!(code.as_str(), "THROTTLED" | "LIMIT")
+        }
+        _ => false,
+    };
+    coded
+        || text
+            .to_ascii_lowercase()
+            .contains("too many simultaneous connections")
+}
+
 pub fn authenticate(
     session: &mut Session,
     user: &str,
@@ -96,6 +112,9 @@ pub fn authenticate(
                     }
                     Some(StatusKind::No) if token_refused(status.code()) => {
                         AuthOutcome::Rejected(text)
+                    }
+                    Some(StatusKind::No) if throttled(status.code(), &text) => {
+                        return Err(ImapError::Throttled(text));
                     }
                     Some(StatusKind::No) => {
                         return Err(ImapError::Unavailable(format!(

@@ -54,9 +54,12 @@ pub enum ImapError {
     Socket(#[from] SocketFailure),
     #[error("{0}")]
     Protocol(String),
-    /// The server is there but refuses service for now (`[UNAVAILABLE]`, `[LIMIT]`, ...).
+    /// The server is there but refuses service for now (`[UNAVAILABLE]`, ...).
     #[error("{0}")]
     Unavailable(String),
+    /// The server asks us to slow down: `[THROTTLED]`, `[LIMIT]`, or too many connections.
+    #[error("{0}")]
+    Throttled(String),
 }
 
 /// Opens a session to `endpoint`: the host's socket, STARTTLS when asked, then the greeting.

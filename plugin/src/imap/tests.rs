@@ -50,6 +50,25 @@ fn xoauth2_goes_inline_with_sasl_ir_and_a_failure_continuation_is_answered_with_
 }
 
 #[test]
+fn a_login_refused_for_too_many_connections_or_throttling_is_throttled_not_a_dead_token() {
+    for refusal in [
+        "{tag} NO [ALERT] Too many simultaneous connections. (Failure)\r\n",
+        "{tag} NO [THROTTLED] Request is throttled\r\n",
+        "{tag} NO [LIMIT] slow down\r\n",
+    ] {
+        let (mut s, _) = session(
+            "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] hi\r\n",
+            &[("AUTHENTICATE XOAUTH2", refusal)],
+        );
+        let outcome = authenticate(&mut s, "anna@example.nl", "tok");
+        assert!(
+            matches!(outcome, Err(super::ImapError::Throttled(_))),
+            "{refusal}: {outcome:?}"
+        );
+    }
+}
+
+#[test]
 fn without_sasl_ir_the_initial_response_follows_the_first_continuation() {
     let (mut s, w) = session(
         "* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] hi\r\n",

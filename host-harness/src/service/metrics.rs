@@ -1,0 +1,113 @@
+//! The service's figures in Prometheus text (`/metrics`): syncs, failures by kind, messages by
+//! change, push latency and open IMAP connections. Counted where they happen; encoded on request.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::bindings::sync::SyncReport;
+use crate::services::Services;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Kind {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Change {
+    change: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    syncs: Counter,
+    failures: Family<Kind, Counter>,
+    messages: Family<Change, Counter>,
+    push_latency: Histogram,
+    imap_connections: Gauge,
+    services: Arc<Services>,
+}
+
+impl Metrics {
+    pub fn new(services: Arc<Services>) -> Self {
+        let mut registry = Registry::with_prefix("mailsync");
+        let syncs = Counter::default();
+        let failures = Family::<Kind, Counter>::default();
+        let messages = Family::<Change, Counter>::default();
+        // From 10 ms to about 20 s.
+        let buckets = prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 12);
+        let push_latency = Histogram::new(buckets);
+        let imap_connections = Gauge::default();
+        registry.register("syncs", "Sync passes that ran to their end", syncs.clone());
+        registry.register(
+            "sync_failures",
+            "Sync passes that failed, by kind",
+            failures.clone(),
+        );
+        registry.register(
+            "messages",
+            "Messages created, updated or removed in the CRM",
+            messages.clone(),
+        );
+        registry.register(
+            "push_latency_seconds",
+            "From a push's arrival to its mail in the CRM",
+            push_latency.clone(),
+        );
+        registry.register(
+            "imap_connections",
+            "IMAP connections open now",
+            imap_connections.clone(),
+        );
+        Metrics {
+            registry,
+            syncs,
+            failures,
+            messages,
+            push_latency,
+            imap_connections,
+            services,
+        }
+    }
+
+    pub fn sync_finished(&self, report: &SyncReport) {
+        self.syncs.inc();
+        for (change, n) in [
+            (
+                "created",
+                report.folders.iter().map(|f| f.created).sum::<u32>(),
+            ),
+            ("updated", report.folders.iter().map(|f| f.updated).sum()),
+            ("removed", report.folders.iter().map(|f| f.removed).sum()),
+        ] {
+            self.messages
+                .get_or_create(&Change { change })
+                .inc_by(n.into());
+        }
+    }
+
+    pub fn sync_failed(&self, kind: &str) {
+        let kind = Kind { kind: kind.into() };
+        self.failures.get_or_create(&kind).inc();
+    }
+
+    pub fn push_delivered(&self, latency: std::time::Duration) {
+        self.push_latency.observe(latency.as_secs_f64());
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let open = self.services.imap_slots.open();
+        self.imap_connections.set(open);
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,149 @@
+//! The always-on service (`mailsync-host serve`): keeps every linked mailbox in sync on a
+//! schedule, raises events for the CRM, and serves the platform's HTTP API. It depends on the
+//! host library, never the reverse.
+
+pub mod api;
+pub mod events;
+pub mod metrics;
+pub mod scheduler;
+pub mod sync_pass;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::plugin_host::PluginHost;
+use crate::settings::SecretText;
+use events::Events;
+use metrics::Metrics;
+use scheduler::{ScheduleSettings, SchedulerHandle};
+
+/// The `[service]` section of the settings file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceSettings {
+    /// Where the API listens; loopback unless an administrator chooses otherwise.
+    pub listen: SocketAddr,
+    /// The platform's bearer token for `/api` [default: `MAILSYNC_API_TOKEN`]; without one, every
+    /// `/api` request is refused.
+    pub api_token: Option<SecretText>,
+    pub schedule: ScheduleSettings,
+}
+
+impl Default for ServiceSettings {
+    fn default() -> Self {
+        ServiceSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8025)),
+            api_token: None,
+            schedule: ScheduleSettings::default(),
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// The section as the settings file gives it (an empty table for none).
+    pub fn from_table(table: &toml::Table) -> Result<Self, String> {
+        let mut settings: ServiceSettings = toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
+        if settings.api_token.is_none() {
+            settings.api_token = std::env::var("MAILSYNC_API_TOKEN")
+                .ok()
+                .map(SecretText::from);
+        }
+        if settings
+            .api_token
+            .as_ref()
+            .is_some_and(|t| t.expose().len() < 16)
+        {
+            return Err("service.api_token must be at least 16 characters".into());
+        }
+        Ok(settings)
+    }
+}
+
+/// What the API's handlers and the sync passes share.
+pub struct ServiceContext {
+    pub host: PluginHost,
+    pub config: ServiceSettings,
+    pub scheduler: SchedulerHandle,
+    pub metrics: Arc<Metrics>,
+    pub events: Events,
+}
+
+/// A running service: where it listens, and how to wait for its end.
+pub struct RunningService {
+    pub address: SocketAddr,
+    pub context: Arc<ServiceContext>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningService {
+    /// Waits until the service has stopped (after `shutdown` was cancelled).
+    pub async fn stopped(self) -> std::io::Result<()> {
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Starts the service: binds the API, starts watching every mailbox with a provider, and runs
+/// until `shutdown` is cancelled. Then it stops taking requests, lets running syncs end, and
+/// returns.
+pub async fn start(
+    host: PluginHost,
+    config: ServiceSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<RunningService> {
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    let services = host.services_arc();
+    let metrics = Arc::new(Metrics::new(services.clone()));
+    let events = Events::new(services.db.clone());
+    let pass = Arc::new(sync_pass::SyncPass {
+        host: host.clone(),
+        metrics: metrics.clone(),
+        events: events.clone(),
+    });
+    let seed = fastrand::u64(..);
+    let (scheduler, scheduler_task) =
+        scheduler::spawn(config.schedule.clone(), pass, seed, shutdown.clone());
+    let watched = services
+        .db
+        .run_blocking(|db| db.mailboxes_with_provider())
+        .await
+        .map_err(std::io::Error::other)?;
+    for mailbox in &watched {
+        scheduler.watch(mailbox);
+    }
+    tracing::info!(%address, mailboxes = watched.len(), "service started");
+    let context = Arc::new(ServiceContext {
+        host,
+        config,
+        scheduler,
+        metrics,
+        events,
+    });
+    let app = api::router(context.clone());
+    let draining = services.clone();
+    let task = tokio::spawn(async move {
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            draining
+                .draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        // Syncs that run end their pass; new ones do not start.
+        let _ = scheduler_task.await;
+        served
+    });
+    Ok(RunningService {
+        address,
+        context,
+        task,
+    })
+}

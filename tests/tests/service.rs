@@ -1,0 +1,193 @@
+//! The always-on service end to end: the real component in the real host, serving the HTTP API
+//! over a real Dovecot. Mail arrives on the schedule with nobody asking; the API refuses a
+//! request without the platform's token; a shutdown lets the running pass end and stops.
+
+use std::time::{Duration, Instant};
+
+use host_harness::service::{self, RunningService, ServiceSettings};
+use tests::mail_fixtures::{days_ago, plain};
+use tests::oauth_world::OAuthWorld;
+use tests::sync_checks::{ANNA, live, mapping, seeder, world};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "platform-token-0123456789";
+
+/// The service over `w`'s host on a free loopback port, syncing every `interval_secs`.
+async fn serve(w: &OAuthWorld, interval_secs: u64) -> (RunningService, CancellationToken) {
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(TOKEN.into());
+    config.schedule.interval_secs = interval_secs;
+    config.schedule.jitter = 0.0;
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("the service starts");
+    (running, stop)
+}
+
+fn url(running: &RunningService, path: &str) -> String {
+    format!("http://{}{path}", running.address)
+}
+
+/// Waits until `m1` holds `n` live messages, for at most `limit`.
+async fn until_live(w: &OAuthWorld, n: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    while live(w).len() < n {
+        assert!(
+            started.elapsed() < limit,
+            "{} of {n} messages after {limit:?}",
+            live(w).len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn mail_arrives_on_the_schedule_without_anyone_asking() {
+    let w = world(mapping("INBOX", None)).await;
+    let mut s = seeder(&w).await;
+    let first = plain("svc-1", "Klant <klant@example.com>", ANNA, "Eerste", "body");
+    s.append_with("INBOX", "", Some(&days_ago(1)), &first).await;
+    let (running, stop) = serve(&w, 2).await;
+    // The first pass runs within one interval of the start.
+    until_live(&w, 1, Duration::from_secs(20)).await;
+    let second = plain("svc-2", "Klant <klant@example.com>", ANNA, "Tweede", "body");
+    s.append_with("INBOX", "", Some(&days_ago(0)), &second)
+        .await;
+    until_live(&w, 2, Duration::from_secs(20)).await;
+    let metrics = tests::http_client()
+        .get(url(&running, "/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let text = metrics.text().await.unwrap();
+    let syncs = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mailsync_syncs_total "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no sync counter in:\n{text}"));
+    assert!(syncs >= 2, "{text}");
+    assert!(
+        text.contains("mailsync_messages_total{change=\"created\"} 2"),
+        "{text}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn the_api_refuses_requests_without_the_platforms_token() {
+    let w = world(mapping("INBOX", None)).await;
+    let (running, stop) = serve(&w, 3600).await;
+    let client = tests::http_client();
+    let status = url(&running, "/api/v1/mailboxes/m1");
+    let unlink = url(&running, "/api/v1/mailboxes/m1/unlink");
+    for (what, bearer) in [
+        ("none", None),
+        ("wrong", Some("platform-token-0123456788")),
+        ("short", Some("x")),
+    ] {
+        let mut get = client.get(&status);
+        let mut post = client.post(&unlink);
+        if let Some(b) = bearer {
+            get = get.bearer_auth(b);
+            post = post.bearer_auth(b);
+        }
+        assert_eq!(get.send().await.unwrap().status(), 401, "{what}: status");
+        assert_eq!(post.send().await.unwrap().status(), 401, "{what}: unlink");
+    }
+    // Still linked: the refused unlink changed nothing.
+    let answer = client.get(&status).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["state"], "Linked", "{body}");
+    assert_eq!(body["address"], ANNA);
+    assert_eq!(
+        client
+            .get(url(&running, "/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn sync_now_reports_and_messages_over_the_api() {
+    let w = world(mapping("INBOX", None)).await;
+    let mut s = seeder(&w).await;
+    for i in 0..3 {
+        let m = plain(
+            &format!("api-{i}"),
+            "Klant <klant@example.com>",
+            ANNA,
+            &format!("Offerte {i}"),
+            "body",
+        );
+        s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    }
+    let (running, stop) = serve(&w, 3600).await;
+    let client = tests::http_client();
+    let sync = client
+        .post(url(&running, "/api/v1/mailboxes/m1/sync"))
+        .bearer_auth(TOKEN);
+    assert_eq!(sync.send().await.unwrap().status(), 202);
+    until_live(&w, 3, Duration::from_secs(20)).await;
+    let page = |q: &str| {
+        let u = url(&running, &format!("/api/v1/mailboxes/m1/messages{q}"));
+        client.get(u).bearer_auth(TOKEN).send()
+    };
+    let first: serde_json::Value = page("?limit=2").await.unwrap().json().await.unwrap();
+    assert_eq!(first["messages"].as_array().unwrap().len(), 2, "{first}");
+    assert_eq!(
+        first["messages"][0]["from"][0]["address"],
+        "klant@example.com"
+    );
+    let next = first["next_before"].as_i64().expect("a next page");
+    let rest: serde_json::Value = page(&format!("?limit=2&before={next}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest["messages"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest["next_before"].is_null());
+    let reports: serde_json::Value = client
+        .get(url(&running, "/api/v1/mailboxes/m1/reports"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        reports[0]["report"]["folders"][0]["created"], 3,
+        "{reports}"
+    );
+    // A typed error, in the language asked for.
+    let unknown = client
+        .get(url(&running, "/api/v1/mailboxes/m2/folders"))
+        .bearer_auth(TOKEN)
+        .header("accept-language", "nl-NL,nl;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 409);
+    let error: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(error["error"]["kind"], "NotLinked", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Er is geen"),
+        "in Dutch: {error}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
