@@ -16,6 +16,7 @@ pub mod inbox_store;
 pub mod lease;
 pub mod limits;
 pub mod mailbox;
+pub mod parking;
 pub mod plugin_host;
 pub mod policy;
 pub mod progress;

@@ -5,7 +5,7 @@ use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
 use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
-use crate::bindings::sync::SyncReport;
+use crate::bindings::sync::{SyncReport, WatchReport};
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
 use crate::lease::LeaseGuard;
@@ -210,6 +210,17 @@ impl Mailbox {
             .await
             .map_err(|message| CallError::Host { message })?;
         Ok(report)
+    }
+
+    /// Push for the mapped inbox folder: syncs what changed and parks the connection in IDLE
+    /// with the host (see `capabilities::imap_parking`); with `stop`, logs the parked one out.
+    pub async fn watch(&self, stop: bool) -> MailboxResult<WatchReport> {
+        let _turn = self.turn().await?;
+        let provider = self.provider().await?;
+        let budget_ms = self.host.services().policy.sync_time_budget_ms;
+        call_export!(self, provider, budget_ms, |p, s| p
+            .crm_mail_sync_sync()
+            .call_watch(s, stop))
     }
 
     /// Normalises one raw message; `own_address` is this mailbox's address.

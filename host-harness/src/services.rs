@@ -27,6 +27,8 @@ pub struct Services {
     /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
     /// last checkpoint.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Connections the plugin parked (IMAP IDLE) until its next call.
+    pub parked: crate::parking::Parking,
     /// IMAP connections open per mailbox, across calls.
     pub imap_slots: Arc<ConnectionSlots>,
     pub faults: Faults,
@@ -101,6 +103,7 @@ impl Services {
             progress: ProgressObserver::default(),
             draining: Default::default(),
             imap_slots: Arc::default(),
+            parked: Default::default(),
             faults: Faults::default(),
             memory_high_water: Arc::default(),
         }

@@ -121,6 +121,14 @@ pub trait ImapConnection {
     fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure>;
     fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure>;
     fn start_tls(&mut self) -> Result<(), SocketFailure>;
+    /// Hands the connection to the host to hold until the server sends something, it closes,
+    /// or `wake_after_secs` pass; `note` comes back with it from `ImapSockets::unpark`.
+    fn park(self: Box<Self>, note: &[u8], wake_after_secs: u32) -> Result<(), SocketFailure> {
+        let _ = (note, wake_after_secs);
+        Err(SocketFailure::Other(
+            "this host does not hold connections".into(),
+        ))
+    }
 }
 
 /// Opens IMAP connections to destinations the host's policy allows.
@@ -131,6 +139,10 @@ pub trait ImapSockets {
         port: u16,
         security: ImapSecurity,
     ) -> Result<Box<dyn ImapConnection>, SocketFailure>;
+    /// The connection this mailbox parked, with its note.
+    fn unpark(&self) -> Option<(Box<dyn ImapConnection>, Vec<u8>)> {
+        None
+    }
 }
 
 /// The CRM's inbox: deliveries and changes, each call all or nothing and idempotent.

@@ -12,13 +12,22 @@ use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "platform-token-0123456789";
 
-/// The service over `w`'s host on a free loopback port, syncing every `interval_secs`.
+/// The service over `w`'s host on a free loopback port, syncing every `interval_secs`, with push.
 async fn serve(w: &OAuthWorld, interval_secs: u64) -> (RunningService, CancellationToken) {
+    serve_with(w, interval_secs, true).await
+}
+
+async fn serve_with(
+    w: &OAuthWorld,
+    interval_secs: u64,
+    push: bool,
+) -> (RunningService, CancellationToken) {
     let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.api_token = Some(TOKEN.into());
     config.schedule.interval_secs = interval_secs;
     config.schedule.jitter = 0.0;
+    config.push = push;
     let stop = CancellationToken::new();
     let running = service::start(w.host.clone(), config, stop.clone())
         .await
@@ -28,6 +37,43 @@ async fn serve(w: &OAuthWorld, interval_secs: u64) -> (RunningService, Cancellat
 
 fn url(running: &RunningService, path: &str) -> String {
     format!("http://{}{path}", running.address)
+}
+
+async fn metrics_text(running: &RunningService) -> String {
+    let response = tests::http_client()
+        .get(url(running, "/metrics"))
+        .send()
+        .await;
+    response.unwrap().text().await.unwrap()
+}
+
+/// Waits until the host waits on one parked idle connection; the metrics then.
+async fn until_parked(running: &RunningService) -> String {
+    until_metrics(running, |t| t.contains("mailsync_push_waiting 1")).await
+}
+
+/// Waits (at most 20 s) until the metrics satisfy `done`; the metrics then.
+async fn until_metrics(running: &RunningService, done: impl Fn(&str) -> bool) -> String {
+    let started = Instant::now();
+    loop {
+        let text = metrics_text(running).await;
+        if done(&text) {
+            return text;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never came: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Scheduled sync passes that ran to their end, from the metrics.
+fn sync_count(text: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix("mailsync_syncs_total "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Waits until `m1` holds `n` live messages, for at most `limit`.
@@ -50,29 +96,19 @@ async fn mail_arrives_on_the_schedule_without_anyone_asking() {
     let mut s = seeder(&w).await;
     let first = plain("svc-1", "Klant <klant@example.com>", ANNA, "Eerste", "body");
     s.append_with("INBOX", "", Some(&days_ago(1)), &first).await;
-    let (running, stop) = serve(&w, 2).await;
+    // Push off: the schedule alone brings the mail.
+    let (running, stop) = serve_with(&w, 2, false).await;
     // The first pass runs within one interval of the start.
     until_live(&w, 1, Duration::from_secs(20)).await;
     let second = plain("svc-2", "Klant <klant@example.com>", ANNA, "Tweede", "body");
     s.append_with("INBOX", "", Some(&days_ago(0)), &second)
         .await;
     until_live(&w, 2, Duration::from_secs(20)).await;
-    let metrics = tests::http_client()
-        .get(url(&running, "/metrics"))
-        .send()
-        .await
-        .unwrap();
-    let text = metrics.text().await.unwrap();
-    let syncs = text
-        .lines()
-        .find_map(|l| l.strip_prefix("mailsync_syncs_total "))
-        .and_then(|n| n.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("no sync counter in:\n{text}"));
-    assert!(syncs >= 2, "{text}");
-    assert!(
-        text.contains("mailsync_messages_total{change=\"created\"} 2"),
-        "{text}"
-    );
+    // The counters follow the inbox's commit: wait for them too.
+    until_metrics(&running, |t| {
+        sync_count(t) >= 2 && t.contains("mailsync_messages_total{change=\"created\"} 2")
+    })
+    .await;
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }
@@ -131,7 +167,8 @@ async fn sync_now_reports_and_messages_over_the_api() {
         );
         s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
     }
-    let (running, stop) = serve(&w, 3600).await;
+    // Push off: "sync now" alone brings the mail.
+    let (running, stop) = serve_with(&w, 3600, false).await;
     let client = tests::http_client();
     let sync = client
         .post(url(&running, "/api/v1/mailboxes/m1/sync"))
@@ -166,10 +203,14 @@ async fn sync_now_reports_and_messages_over_the_api() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        reports[0]["report"]["folders"][0]["created"], 3,
-        "{reports}"
-    );
+    // The first pass (at the start) and the one asked for: between them, the three messages.
+    let created: u64 = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["report"]["folders"][0]["created"].as_u64().unwrap())
+        .sum();
+    assert_eq!(created, 3, "{reports}");
     // A typed error, in the language asked for.
     let unknown = client
         .get(url(&running, "/api/v1/mailboxes/m2/folders"))
@@ -190,4 +231,57 @@ async fn sync_now_reports_and_messages_over_the_api() {
     );
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn new_mail_is_pushed_through_idle_without_waiting_for_the_schedule() {
+    let w = world(mapping("INBOX", None)).await;
+    let mut s = seeder(&w).await;
+    let first = plain(
+        "push-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Eerste",
+        "body",
+    );
+    s.append_with("INBOX", "", Some(&days_ago(1)), &first).await;
+    // An hour between scheduled syncs: only push can bring the second message in time.
+    let (running, stop) = serve(&w, 3600).await;
+    until_live(&w, 1, Duration::from_secs(20)).await;
+    // The watch parks its connection: no instance runs while the server is quiet.
+    until_parked(&running).await;
+    for n in 2..=4 {
+        let m = plain(
+            &format!("push-{n}"),
+            "Klant <klant@example.com>",
+            ANNA,
+            "Nieuw",
+            "body",
+        );
+        s.append_with("INBOX", "", Some(&days_ago(0)), &m).await;
+        until_live(&w, n, Duration::from_secs(20)).await;
+    }
+    let text = until_parked(&running).await;
+    let pushes = text
+        .lines()
+        .find_map(|l| l.strip_prefix("mailsync_push_latency_seconds_count "))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no push latency in:\n{text}"));
+    assert!(pushes >= 1, "{text}");
+    // One scheduled pass ran, at the start (the next is an hour away): push brought the rest.
+    assert!(text.contains("mailsync_syncs_total 1"), "{text}");
+    assert!(
+        text.contains("mailsync_messages_total{change=\"created\"} 4"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mailsync_imap_connections 1"),
+        "one connection, parked in IDLE: {text}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+    assert!(
+        w.host.services().parked.mailboxes().is_empty(),
+        "the idle connection was logged out at shutdown"
+    );
 }

@@ -27,6 +27,8 @@ pub struct Connection {
     write_cap: u64,
     /// Its place among the mailbox's connections, freed when it is dropped.
     slot: Option<crate::connection_slots::Slot>,
+    /// Bytes read while the connection was parked, given to the next `read` first.
+    received: Vec<u8>,
 }
 
 enum Stream {
@@ -74,6 +76,19 @@ impl imap_socket::Host for HostState {
             Err(e) => Ok(Err(e)),
         }
     }
+
+    async fn park(
+        &mut self,
+        conn: Resource<Connection>,
+        note: Vec<u8>,
+        wake_after_seconds: u32,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        HostState::park(self, conn, note, wake_after_seconds)
+    }
+
+    async fn unpark(&mut self) -> wasmtime::Result<Option<(Resource<Connection>, Vec<u8>)>> {
+        HostState::unpark(self)
+    }
 }
 
 async fn open(
@@ -114,6 +129,7 @@ async fn open(
         read_cap: policy.imap_read_cap_bytes,
         write_cap: policy.imap_write_cap_bytes,
         slot: None,
+        received: Vec::new(),
     };
     match asked {
         ImapSecurity::Tls => conn.upgrade(services).await?,
@@ -155,7 +171,12 @@ impl Connection {
     }
 
     async fn read(&mut self, max_bytes: u32) -> Result<Vec<u8>, SocketError> {
-        let mut buf = vec![0u8; max_bytes.clamp(1, self.read_cap) as usize];
+        let max = max_bytes.clamp(1, self.read_cap) as usize;
+        if !self.received.is_empty() {
+            let n = max.min(self.received.len());
+            return Ok(self.received.drain(..n).collect());
+        }
+        let mut buf = vec![0u8; max];
         let read = match &mut self.stream {
             Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
                 tokio::time::timeout(self.io_timeout, s.read(&mut buf)).await
@@ -170,6 +191,31 @@ impl Connection {
             Ok(Ok(n)) => {
                 buf.truncate(n);
                 Ok(buf)
+            }
+        }
+    }
+
+    /// Waits up to `limit` for the server to send something, and keeps what it sent for the
+    /// next `read` (so bytes TLS has already decrypted are never missed).
+    pub(crate) async fn wait_for_data(&mut self, limit: Duration) -> super::imap_parking::Wake {
+        use super::imap_parking::Wake;
+        if !self.received.is_empty() {
+            return Wake::Data;
+        }
+        let mut buf = vec![0u8; 16 * 1024];
+        let read = match &mut self.stream {
+            Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
+                tokio::time::timeout(limit, s.read(&mut buf)).await
+            }
+            Stream::Tls(s) => tokio::time::timeout(limit, s.read(&mut buf)).await,
+            Stream::Closed => return Wake::Closed,
+        };
+        match read {
+            Err(_) => Wake::Timer,
+            Ok(Ok(0)) | Ok(Err(_)) => Wake::Closed,
+            Ok(Ok(n)) => {
+                self.received.extend_from_slice(&buf[..n]);
+                Wake::Data
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod http_client;
+pub mod imap_parking;
 pub mod imap_socket;
 pub mod inbox;
 pub mod log;

@@ -30,6 +30,7 @@ pub struct Metrics {
     messages: Family<Change, Counter>,
     push_latency: Histogram,
     imap_connections: Gauge,
+    push_waiting: Gauge,
     services: Arc<Services>,
 }
 
@@ -43,6 +44,12 @@ impl Metrics {
         let buckets = prometheus_client::metrics::histogram::exponential_buckets(0.01, 2.0, 12);
         let push_latency = Histogram::new(buckets);
         let imap_connections = Gauge::default();
+        let push_waiting = Gauge::default();
+        registry.register(
+            "push_waiting",
+            "Mailboxes whose idle connection the host is waiting on, with no instance running",
+            push_waiting.clone(),
+        );
         registry.register("syncs", "Sync passes that ran to their end", syncs.clone());
         registry.register(
             "sync_failures",
@@ -71,6 +78,7 @@ impl Metrics {
             messages,
             push_latency,
             imap_connections,
+            push_waiting,
             services,
         }
     }
@@ -91,9 +99,34 @@ impl Metrics {
         }
     }
 
+    /// A push's sync of the inbox folder.
+    pub fn watch_finished(&self, inbox: &crate::bindings::sync::FolderReport) {
+        for (change, n) in [
+            ("created", inbox.created),
+            ("updated", inbox.updated),
+            ("removed", inbox.removed),
+        ] {
+            self.messages
+                .get_or_create(&Change { change })
+                .inc_by(n.into());
+        }
+    }
+
     pub fn sync_failed(&self, kind: &str) {
         let kind = Kind { kind: kind.into() };
         self.failures.get_or_create(&kind).inc();
+    }
+
+    /// Counts a mailbox as waiting on its idle connection until the guard drops.
+    pub fn push_waiting(&self) -> impl Drop + use<> {
+        struct Waiting(Gauge);
+        impl Drop for Waiting {
+            fn drop(&mut self) {
+                self.0.dec();
+            }
+        }
+        self.push_waiting.inc();
+        Waiting(self.push_waiting.clone())
     }
 
     pub fn push_delivered(&self, latency: std::time::Duration) {

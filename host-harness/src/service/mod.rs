@@ -5,6 +5,7 @@
 pub mod api;
 pub mod events;
 pub mod metrics;
+pub mod push;
 pub mod scheduler;
 pub mod sync_pass;
 
@@ -30,6 +31,8 @@ pub struct ServiceSettings {
     /// `/api` request is refused.
     pub api_token: Option<SecretText>,
     pub schedule: ScheduleSettings,
+    /// Push through IMAP IDLE for each mapped inbox folder; off, the schedule alone syncs.
+    pub push: bool,
 }
 
 impl Default for ServiceSettings {
@@ -38,6 +41,7 @@ impl Default for ServiceSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8025)),
             api_token: None,
             schedule: ScheduleSettings::default(),
+            push: true,
         }
     }
 }
@@ -69,6 +73,7 @@ pub struct ServiceContext {
     pub host: PluginHost,
     pub config: ServiceSettings,
     pub scheduler: SchedulerHandle,
+    pub push: Arc<push::Push>,
     pub metrics: Arc<Metrics>,
     pub events: Events,
 }
@@ -113,14 +118,23 @@ pub async fn start(
         .run_blocking(|db| db.mailboxes_with_provider())
         .await
         .map_err(std::io::Error::other)?;
+    let push = push::Push::new(
+        host.clone(),
+        metrics.clone(),
+        config.schedule.clone(),
+        config.push,
+        shutdown.clone(),
+    );
     for mailbox in &watched {
         scheduler.watch(mailbox);
+        push.watch(mailbox);
     }
     tracing::info!(%address, mailboxes = watched.len(), "service started");
     let context = Arc::new(ServiceContext {
         host,
         config,
         scheduler,
+        push: push.clone(),
         metrics,
         events,
     });
@@ -137,8 +151,9 @@ pub async fn start(
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await;
-        // Syncs that run end their pass; new ones do not start.
+        // Syncs that run end their pass; new ones do not start; idle connections log out.
         let _ = scheduler_task.await;
+        push.stopped().await;
         served
     });
     Ok(RunningService {

@@ -161,25 +161,39 @@ fn socket_failure(e: imap_socket::SocketError) -> SocketFailure {
     }
 }
 
-struct HostConnection(imap_socket::Connection);
+/// The host's connection; `None` once handed back to the host by `park`.
+struct HostConnection(Option<imap_socket::Connection>);
+
+impl HostConnection {
+    fn conn(&self) -> Result<&imap_socket::Connection, SocketFailure> {
+        self.0.as_ref().ok_or(SocketFailure::Closed)
+    }
+}
 
 impl ImapConnection for HostConnection {
     fn read(&mut self, max: u32) -> Result<Vec<u8>, SocketFailure> {
-        self.0.read(max).map_err(socket_failure)
+        self.conn()?.read(max).map_err(socket_failure)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), SocketFailure> {
-        self.0.write(data).map_err(socket_failure)
+        self.conn()?.write(data).map_err(socket_failure)
     }
 
     fn start_tls(&mut self) -> Result<(), SocketFailure> {
-        self.0.start_tls().map_err(socket_failure)
+        self.conn()?.start_tls().map_err(socket_failure)
+    }
+
+    fn park(mut self: Box<Self>, note: &[u8], wake_after_secs: u32) -> Result<(), SocketFailure> {
+        let conn = self.0.take().ok_or(SocketFailure::Closed)?;
+        imap_socket::park(conn, note, wake_after_secs).map_err(socket_failure)
     }
 }
 
 impl Drop for HostConnection {
     fn drop(&mut self) {
-        self.0.close();
+        if let Some(conn) = &self.0 {
+            conn.close();
+        }
     }
 }
 
@@ -196,7 +210,12 @@ impl ImapSockets for HostImap {
             ImapSecurity::Plain => imap_socket::Security::Plain,
         };
         let conn = imap_socket::open(host, port, security).map_err(socket_failure)?;
-        Ok(Box::new(HostConnection(conn)))
+        Ok(Box::new(HostConnection(Some(conn))))
+    }
+
+    fn unpark(&self) -> Option<(Box<dyn ImapConnection>, Vec<u8>)> {
+        let (conn, note) = imap_socket::unpark()?;
+        Some((Box::new(HostConnection(Some(conn))), note))
     }
 }
 

@@ -12,6 +12,20 @@ impl wit::Guest for Component {
     fn sync_once() -> Result<wit::SyncReport, MailboxError> {
         with_env(|env| domain::sync_once(env).map(report).map_err(error))
     }
+
+    fn watch(stop: bool) -> Result<wit::WatchReport, MailboxError> {
+        with_env(|env| {
+            let watched = domain::watch(env, stop).map_err(error)?;
+            Ok(wit::WatchReport {
+                outcome: match watched.outcome {
+                    domain::WatchOutcome::Parked => wit::WatchOutcome::Parked,
+                    domain::WatchOutcome::Unsupported => wit::WatchOutcome::Unsupported,
+                    domain::WatchOutcome::Stopped => wit::WatchOutcome::Stopped,
+                },
+                inbox: watched.inbox.map(folder),
+            })
+        })
+    }
 }
 
 fn report(r: domain::SyncReport) -> wit::SyncReport {

@@ -158,6 +158,33 @@ impl Session {
         Ok(tag)
     }
 
+    /// Goes on with a session whose IDLE was just ended on `conn` (no greeting comes).
+    pub fn resume(conn: Box<dyn ImapConnection>, state: &super::idle::IdleState) -> Self {
+        Session {
+            client: new_client(state.max_response, true),
+            conn,
+            next_tag: state.next_tag,
+            capabilities: state.capabilities.clone(),
+            max_response: state.max_response,
+            unanswered_bytes: 0,
+            command_bytes: 0,
+            commands_sent: 0,
+        }
+    }
+
+    /// The connection, to hand to the host while idling.
+    pub fn into_connection(self) -> Box<dyn ImapConnection> {
+        self.conn
+    }
+
+    pub(super) fn next_tag(&self) -> u32 {
+        self.next_tag
+    }
+
+    pub(super) fn max_response(&self) -> u32 {
+        self.max_response
+    }
+
     /// Commands sent in this session so far.
     pub fn commands_sent(&self) -> u32 {
         self.commands_sent

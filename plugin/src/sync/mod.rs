@@ -12,6 +12,7 @@ mod suspect;
 mod testing;
 #[cfg(test)]
 mod tests;
+mod watch;
 
 use std::collections::BTreeSet;
 
@@ -20,6 +21,7 @@ pub use crate::model::{
     Location, Progress,
 };
 pub use report::{FolderReport, SyncReport};
+pub use watch::{WatchOutcome, WatchReport, watch};
 
 use crate::account::store::{self, Tokens};
 use crate::account::{Account, with_linked_access};
@@ -113,6 +115,18 @@ pub fn sync_once(env: &Env) -> Result<SyncReport, MailboxError> {
 }
 
 impl Run {
+    /// A run over one folder (push watches the inbox alone).
+    fn for_folder(crm: CrmFolder, remote: &str) -> Self {
+        Run {
+            folders: vec![(crm, remote.to_string())],
+            reports: Vec::new(),
+            finished: BTreeSet::new(),
+            pending: Vec::new(),
+            commands: 0,
+            connections: 0,
+        }
+    }
+
     /// Every mapped folder synced to its end, its changes applied, without an error.
     fn complete(&self) -> bool {
         self.folders.iter().all(|(_, f)| self.finished.contains(f))
@@ -132,6 +146,40 @@ impl Run {
         if self.folders.is_empty() {
             return Err(ErrorKind::NothingMapped);
         }
+        let Some(opened) = self.open_session(env, account, token)? else {
+            return Ok(None);
+        };
+        let OpenSession {
+            mut session,
+            gmail,
+            qresync,
+        } = opened;
+        let before = session.commands_sent();
+        let outcome = self.sync_folders(env, provider, account, &mut session, gmail, qresync);
+        self.commands += session.commands_sent() - before;
+        if let Some(lost) = outcome {
+            if lost.dropped && self.connections == 1 && token_expired(env) {
+                self.reports[lost.folder].error = None;
+                env.log.log(
+                    Level::Info,
+                    "the session ended after the access token expired; reconnecting",
+                    &[("provider", &provider.id)],
+                );
+                return Ok(None);
+            }
+        } else {
+            session.logout();
+        }
+        Ok(Some(()))
+    }
+
+    /// A new session, logged in with `token`: `Ok(None)` when the server refused the token.
+    fn open_session(
+        &mut self,
+        env: &Env,
+        account: &Account,
+        token: &str,
+    ) -> Result<Option<OpenSession>, ErrorKind> {
         let endpoint = ImapEndpoint {
             host: account.settings.imap_host.clone(),
             port: account.settings.imap_port,
@@ -158,23 +206,11 @@ impl Run {
         session.capabilities().map_err(imap_kind)?;
         let gmail = session.has_capability("X-GM-EXT-1");
         let qresync = imap::examine::enable_qresync(&mut session).map_err(imap_kind)?;
-        let before = session.commands_sent();
-        let outcome = self.sync_folders(env, provider, account, &mut session, gmail, qresync);
-        self.commands += session.commands_sent() - before;
-        if let Some(lost) = outcome {
-            if lost.dropped && self.connections == 1 && token_expired(env) {
-                self.reports[lost.folder].error = None;
-                env.log.log(
-                    Level::Info,
-                    "the session ended after the access token expired; reconnecting",
-                    &[("provider", &provider.id)],
-                );
-                return Ok(None);
-            }
-        } else {
-            session.logout();
-        }
-        Ok(Some(()))
+        Ok(Some(OpenSession {
+            session,
+            gmail,
+            qresync,
+        }))
     }
 
     /// Phase one: each folder's new messages. `Some(ConnectionLost)` when the session ended.
@@ -274,6 +310,13 @@ impl Run {
             }
         }
     }
+}
+
+/// A logged-in session, and what its server offers.
+struct OpenSession {
+    session: Session,
+    gmail: bool,
+    qresync: bool,
 }
 
 /// The session ended in the middle of a folder (`folder`, an index into the reports).

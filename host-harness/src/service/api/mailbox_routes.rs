@@ -148,8 +148,9 @@ pub async fn set_mapping(
     let lang = Lang::of(&h, q.lang.as_deref());
     let id = mailbox_id(&id)?;
     let saved = answer(ctx.host.mailbox(id).set_mapping(&mapping).await, lang)?;
-    // A new mapping is synced at once, not at the next interval.
+    // A new mapping is synced at once, not at the next interval, and its inbox watched.
     ctx.scheduler.sync_now(id);
+    ctx.push.watch(id);
     json(saved)
 }
 
@@ -163,6 +164,7 @@ pub async fn unlink(
     let id = mailbox_id(&id)?;
     let unlinked = answer(ctx.host.mailbox(id).unlink().await, lang)?;
     ctx.scheduler.forget(id);
+    ctx.push.forget(id);
     ctx.events.emit(Event::unlinked(id));
     json(unlinked)
 }
@@ -248,6 +250,7 @@ impl ServiceContext {
     fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
         if status.state == LinkState::Linked {
             self.scheduler.watch(id);
+            self.push.watch(id);
             self.events
                 .emit(Event::linked(id, status.address.as_deref()));
         }

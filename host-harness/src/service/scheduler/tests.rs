@@ -92,7 +92,7 @@ async fn a_watched_mailbox_is_synced_every_interval() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn jitter_spreads_first_passes_over_one_interval() {
+async fn jitter_spreads_first_passes_over_its_share_of_an_interval() {
     let job = ScriptedJob::new(Duration::from_secs(1));
     let stop = CancellationToken::new();
     let mut s = settings();
@@ -101,14 +101,14 @@ async fn jitter_spreads_first_passes_over_one_interval() {
     for i in 0..20 {
         handle.watch(&format!("m{i}"));
     }
-    run_for(299).await;
+    run_for(61).await;
     let firsts: Vec<u64> = (0..20).map(|i| job.starts(&format!("m{i}"))[0]).collect();
     let distinct: std::collections::BTreeSet<_> = firsts.iter().collect();
     assert!(
-        distinct.len() >= 15,
+        distinct.len() >= 12,
         "first passes bunch together: {firsts:?}"
     );
-    assert!(firsts.iter().all(|&t| t < 300));
+    assert!(firsts.iter().all(|&t| t <= 60), "{firsts:?}");
     stop.cancel();
     task.await.unwrap();
 }

@@ -61,10 +61,11 @@ impl Default for ScheduleSettings {
 }
 
 impl ScheduleSettings {
-    /// The first pass of a mailbox the service starts watching: anywhere within one interval,
-    /// so a restart with many mailboxes spreads them out.
+    /// The first pass of a mailbox the service starts watching: within the jitter's share of
+    /// one interval (a minute, by default), so a restart with many mailboxes spreads them out.
     pub fn first_wait(&self, random: f64) -> Duration {
-        Duration::from_secs(self.interval_secs).mul_f64(random.clamp(0.0, 1.0))
+        let spread = Duration::from_secs(self.interval_secs).mul_f64(self.jitter.clamp(0.0, 1.0));
+        spread.mul_f64(random.clamp(0.0, 1.0))
     }
 
     /// The wait after a pass that ended with `outcome`, the `failures`-th in a row when it
@@ -163,10 +164,12 @@ mod tests {
     }
 
     #[test]
-    fn the_first_pass_is_spread_over_one_interval() {
+    fn the_first_pass_is_spread_over_the_jitters_share_of_an_interval() {
         let s = settings();
         assert_eq!(s.first_wait(0.0), Duration::ZERO);
-        assert_eq!(s.first_wait(0.5), Duration::from_secs(150));
-        assert!(s.first_wait(7.0) <= Duration::from_secs(300));
+        assert_eq!(s.first_wait(0.5), Duration::from_secs(30));
+        assert_eq!(s.first_wait(7.0), Duration::from_secs(60));
+        let exact = ScheduleSettings { jitter: 0.0, ..s };
+        assert_eq!(exact.first_wait(0.9), Duration::ZERO, "no jitter: at once");
     }
 }

@@ -90,6 +90,12 @@ mod panel {
         fn sync_once() -> Result<super::exports::crm::mail_sync::sync::SyncReport, MailboxError> {
             refused()
         }
+
+        fn watch(
+            _stop: bool,
+        ) -> Result<super::exports::crm::mail_sync::sync::WatchReport, MailboxError> {
+            refused()
+        }
     }
 
     impl super::exports::crm::mail_sync::folders::Guest for super::Hostile {
