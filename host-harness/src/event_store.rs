@@ -2,7 +2,7 @@
 //! first, with an increasing id, so that delivering it (webhooks, the event stream) can resume
 //! after a restart and a reader can ask for what came after the last id it saw.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use crate::db::Database;
 
@@ -14,7 +14,31 @@ CREATE TABLE IF NOT EXISTS event_outbox (
     body    TEXT NOT NULL,
     at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+CREATE TABLE IF NOT EXISTS webhook_cursors (
+    webhook  TEXT PRIMARY KEY,
+    last_id  INTEGER NOT NULL
+) WITHOUT ROWID;
 ";
+
+/// Appends an event within `tx`, so it is stored if and only if what it tells of is (the
+/// inbox's messages, say).
+pub(crate) fn append_within(
+    tx: &Transaction<'_>,
+    kind: &str,
+    mailbox: &str,
+    body: &serde_json::Value,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached("INSERT INTO event_outbox (kind, mailbox, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind, mailbox, body.to_string()])?;
+    let id = tx.last_insert_rowid();
+    if id % 1000 == 0 {
+        tx.execute(
+            "DELETE FROM event_outbox WHERE id <= ?1",
+            params![id - KEPT_EVENTS],
+        )?;
+    }
+    Ok(id)
+}
 
 /// Events kept; older ones are pruned as new ones arrive.
 pub const KEPT_EVENTS: i64 = 100_000;
@@ -33,20 +57,50 @@ pub struct StoredEvent {
 
 impl Database {
     /// Appends an event; returns its id.
-    pub fn event_append(&self, kind: &str, mailbox: &str, body: &str) -> rusqlite::Result<i64> {
+    pub fn event_append(
+        &self,
+        kind: &str,
+        mailbox: &str,
+        body: &serde_json::Value,
+    ) -> rusqlite::Result<i64> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO event_outbox (kind, mailbox, body) VALUES (?1, ?2, ?3)",
-                params![kind, mailbox, body],
-            )?;
-            let id = tx.last_insert_rowid();
-            tx.execute(
-                "DELETE FROM event_outbox WHERE id <= ?1",
-                params![id - KEPT_EVENTS],
-            )?;
+            let id = append_within(&tx, kind, mailbox, body)?;
             tx.commit()?;
             Ok(id)
+        })
+    }
+
+    /// The newest event's id (0 with none).
+    pub fn events_latest_id(&self) -> rusqlite::Result<i64> {
+        self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(id), 0) FROM event_outbox", [], |r| {
+                r.get(0)
+            })
+        })
+    }
+
+    /// The last event id `webhook` acknowledged, if it has a cursor.
+    pub fn webhook_cursor(&self, webhook: &str) -> rusqlite::Result<Option<i64>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT last_id FROM webhook_cursors WHERE webhook = ?1",
+                params![webhook],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// Records that `webhook` acknowledged every event up to `last_id`.
+    pub fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> rusqlite::Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO webhook_cursors (webhook, last_id) VALUES (?1, ?2)
+                 ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id",
+                params![webhook, last_id],
+            )?;
+            Ok(())
         })
     }
 
@@ -79,9 +133,12 @@ mod tests {
     fn events_come_back_in_order_after_the_last_id_seen() {
         let db = Database::open_in_memory().unwrap();
         let a = db
-            .event_append("mailbox.linked", "m1", "{\"x\":1}")
+            .event_append("mailbox.linked", "m1", &serde_json::json!({ "x": 1 }))
             .unwrap();
-        let b = db.event_append("sync.failed", "m2", "{}").unwrap();
+        let b = db
+            .event_append("sync.failed", "m2", &serde_json::json!({}))
+            .unwrap();
+        assert_eq!(db.events_latest_id().unwrap(), b);
         assert!(b > a);
         let all = db.events_after(0, 10).unwrap();
         assert_eq!(all.len(), 2);

@@ -27,6 +27,8 @@ pub struct Services {
     /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
     /// last checkpoint.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Told whenever events were appended to the outbox (by the inbox, or the service).
+    pub outbox_written: Arc<tokio::sync::Notify>,
     /// Connections the plugin parked (IMAP IDLE) until its next call.
     pub parked: crate::parking::Parking,
     /// IMAP connections open per mailbox, across calls.
@@ -104,6 +106,7 @@ impl Services {
             draining: Default::default(),
             imap_slots: Arc::default(),
             parked: Default::default(),
+            outbox_written: Arc::default(),
             faults: Faults::default(),
             memory_high_water: Arc::default(),
         }

@@ -191,6 +191,7 @@ impl inbox::Host for HostState {
             },
             Err(e) => return Ok(Err(InboxError::Unavailable(e))),
         };
+        self.services.outbox_written.notify_waiters();
         self.services.faults.after_delivery()?;
         self.services.progress.notify(&SyncProgress {
             mailbox: self.mailbox.id.clone(),
@@ -232,6 +233,7 @@ impl inbox::Host for HostState {
         let outcome = db
             .run_blocking(move |db| db.inbox_apply(&mailbox, &store_changes(changes)))
             .await;
+        self.services.outbox_written.notify_waiters();
         Ok(outcome
             .map(|c| ChangeReport {
                 updated: c.updated,

@@ -1,10 +1,12 @@
 //! Writing the inbox: deliveries and changes, each batch one transaction, and a message's row
-//! brought in line with its locations after each.
+//! brought in line with its locations after each; the CRM's `message.*` events are appended to
+//! the outbox in the same transaction, so an event exists exactly when its change does.
 
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
 use crate::db::Database;
+use crate::event_store::append_within;
 
 /// The folder and flags a message shows: its first location by priority, or `None` when it has
 /// none left.
@@ -62,6 +64,23 @@ fn refresh(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<&'stat
     Ok(Some(what))
 }
 
+/// The event for a message whose folder, flags or presence changed (`what`, from `refresh`).
+fn changed_event(
+    tx: &Transaction<'_>,
+    mailbox: &str,
+    message: i64,
+    what: Option<&str>,
+) -> rusqlite::Result<()> {
+    let Some(what) = what else { return Ok(()) };
+    let kind = if what == "removed" {
+        "message.removed"
+    } else {
+        "message.updated"
+    };
+    let body = serde_json::json!({ "message": message, "change": what });
+    append_within(tx, kind, mailbox, &body).map(|_| ())
+}
+
 fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> rusqlite::Result<Option<i64>> {
     tx.prepare_cached(
         "SELECT message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
@@ -107,12 +126,20 @@ impl Database {
                 )?
                 .execute(params![mailbox, m.location.remote_folder, m.location.uid_validity, m.location.uid, id, m.folder, m.flags])?;
                 if let Some(previous) = previous {
-                    refresh(&tx, previous)?;
+                    let what = refresh(&tx, previous)?;
+                    changed_event(&tx, mailbox, previous, what)?;
                 }
                 if !existing {
                     counts.created += 1;
-                } else if refresh(&tx, id)?.is_some() {
+                    let body = serde_json::json!({
+                        "message": id,
+                        "message_id": m.message_id,
+                        "folder": FOLDERS[usize::from(m.folder).min(3)],
+                    });
+                    append_within(&tx, "message.created", mailbox, &body)?;
+                } else if let Some(what) = refresh(&tx, id)? {
                     counts.updated += 1;
+                    changed_event(&tx, mailbox, id, Some(what))?;
                 } else {
                     counts.unchanged += 1;
                 }
@@ -189,11 +216,13 @@ impl Database {
             touched.sort_unstable();
             touched.dedup();
             for id in touched {
-                match refresh(&tx, id)? {
+                let what = refresh(&tx, id)?;
+                match what {
                     Some("removed") => counts.removed += 1,
                     Some(_) => counts.updated += 1,
                     None => {}
                 }
+                changed_event(&tx, mailbox, id, what)?;
             }
             tx.commit()?;
             Ok(counts)

@@ -1,8 +1,10 @@
-//! Events for the CRM (`mailbox.linked`, `sync.failed`, ...): each is stored in the outbox
-//! first, then announced to whoever listens now (the server-sent event stream). A listener that
-//! falls behind, or reconnects, reads the rest from the outbox by the last id it saw.
+//! Events for the CRM (`mailbox.linked`, `sync.failed`, ...; the inbox adds `message.*` in its
+//! own transactions): each is stored in the outbox, then listeners (the event stream, the
+//! webhooks) are told to read what came after the last id they saw.
 
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use crate::bindings::panel::UserMessage;
 use crate::db::Database;
@@ -58,43 +60,29 @@ impl Event {
 #[derive(Clone)]
 pub struct Events {
     db: Database,
-    announce: broadcast::Sender<StoredEvent>,
+    written: Arc<Notify>,
 }
 
 impl Events {
-    pub fn new(db: Database) -> Self {
-        Events {
-            db,
-            announce: broadcast::channel(1024).0,
-        }
+    /// Events over `db`'s outbox; `written` is told of every append (the inbox's too).
+    pub fn new(db: Database, written: Arc<Notify>) -> Self {
+        Events { db, written }
     }
 
-    /// Stores `event` in the outbox (off the async workers), then announces it.
+    /// Stores `event` in the outbox (off the async workers), then tells the listeners.
     pub fn emit(&self, event: Event) {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.store_and_announce(event));
-    }
-
-    fn store_and_announce(&self, event: Event) {
-        let body = event.data.to_string();
-        match self.db.event_append(event.kind, &event.mailbox, &body) {
-            Ok(id) => {
-                // Read back, so listeners get exactly what the outbox holds.
-                if let Ok(stored) = self.db.events_after(id - 1, 1)
-                    && let Some(stored) = stored.into_iter().next()
-                {
-                    let _ = self.announce.send(stored);
+        tokio::task::spawn_blocking(move || {
+            match this
+                .db
+                .event_append(event.kind, &event.mailbox, &event.data)
+            {
+                Ok(_) => this.written.notify_waiters(),
+                Err(e) => {
+                    tracing::error!(kind = event.kind, error = %e, "an event could not be stored")
                 }
             }
-            Err(e) => {
-                tracing::error!(kind = event.kind, error = %e, "an event could not be stored")
-            }
-        }
-    }
-
-    /// Events announced from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
-        self.announce.subscribe()
+        });
     }
 
     /// Stored events after id `after`, oldest first.
@@ -102,5 +90,42 @@ impl Events {
         self.db
             .run_blocking(move |db| db.events_after(after, limit))
             .await
+    }
+
+    pub async fn webhook_cursor(&self, webhook: &str) -> Result<Option<i64>, String> {
+        let webhook = webhook.to_string();
+        self.db
+            .run_blocking(move |db| db.webhook_cursor(&webhook))
+            .await
+    }
+
+    pub async fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> Result<(), String> {
+        let webhook = webhook.to_string();
+        self.db
+            .run_blocking(move |db| db.set_webhook_cursor(&webhook, last_id))
+            .await
+    }
+
+    /// The newest stored event's id (0 with none).
+    pub async fn latest_id(&self) -> Result<i64, String> {
+        self.db.run_blocking(|db| db.events_latest_id()).await
+    }
+
+    /// The events after `after`, waiting (up to `patience`) for one when there is none yet.
+    pub async fn next_after(
+        &self,
+        after: i64,
+        limit: u32,
+        patience: std::time::Duration,
+    ) -> Result<Vec<StoredEvent>, String> {
+        let written = self.written.notified();
+        tokio::pin!(written);
+        written.as_mut().enable();
+        let page = self.after(after, limit).await?;
+        if !page.is_empty() {
+            return Ok(page);
+        }
+        let _ = tokio::time::timeout(patience, written).await;
+        self.after(after, limit).await
     }
 }

@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod push;
 pub mod scheduler;
 pub mod sync_pass;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,6 +34,8 @@ pub struct ServiceSettings {
     pub schedule: ScheduleSettings,
     /// Push through IMAP IDLE for each mapped inbox folder; off, the schedule alone syncs.
     pub push: bool,
+    /// Where every event is POSTed, signed (`[[service.webhooks]]`: `url`, `secret`).
+    pub webhooks: Vec<webhooks::WebhookSettings>,
 }
 
 impl Default for ServiceSettings {
@@ -42,6 +45,7 @@ impl Default for ServiceSettings {
             api_token: None,
             schedule: ScheduleSettings::default(),
             push: true,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -76,6 +80,8 @@ pub struct ServiceContext {
     pub push: Arc<push::Push>,
     pub metrics: Arc<Metrics>,
     pub events: Events,
+    /// Cancelled when the service shuts down: long requests (the event stream) end with it.
+    pub shutdown: CancellationToken,
 }
 
 /// A running service: where it listens, and how to wait for its end.
@@ -103,8 +109,24 @@ pub async fn start(
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
     let services = host.services_arc();
+    // A host whose earlier service was shut down takes deliveries again.
+    services
+        .draining
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     let metrics = Arc::new(Metrics::new(services.clone()));
-    let events = Events::new(services.db.clone());
+    let events = Events::new(services.db.clone(), services.outbox_written.clone());
+    // Webhooks first: a new one's cursor is set before any event of this run is raised.
+    let deliveries = tokio_util::task::TaskTracker::new();
+    webhooks::start(
+        &config.webhooks,
+        &events,
+        services.tls.clone(),
+        &shutdown,
+        &deliveries,
+    )
+    .await
+    .map_err(std::io::Error::other)?;
+    deliveries.close();
     let pass = Arc::new(sync_pass::SyncPass {
         host: host.clone(),
         metrics: metrics.clone(),
@@ -137,6 +159,7 @@ pub async fn start(
         push: push.clone(),
         metrics,
         events,
+        shutdown: shutdown.clone(),
     });
     let app = api::router(context.clone());
     let draining = services.clone();
@@ -154,6 +177,7 @@ pub async fn start(
         // Syncs that run end their pass; new ones do not start; idle connections log out.
         let _ = scheduler_task.await;
         push.stopped().await;
+        deliveries.wait().await;
         served
     });
     Ok(RunningService {

@@ -1,6 +1,6 @@
 //! Events over HTTP: a page of stored events after an id (`GET /api/v1/events?after=`), and a
-//! server-sent event stream that starts after `Last-Event-ID` (or `?after=`) and from then on
-//! never skips one: what it missed while lagging it reads again from the outbox.
+//! server-sent event stream read from the outbox after `Last-Event-ID` (or `?after=`), so a
+//! stream that reconnects with the last id it saw misses nothing.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -12,7 +12,6 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
 
 use super::errors::ApiError;
 use crate::event_store::StoredEvent;
@@ -37,64 +36,56 @@ pub async fn stream(
     State(ctx): State<Arc<ServiceContext>>,
     headers: HeaderMap,
     Query(q): Query<AfterQuery>,
-) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
-    let last_seen = headers
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let asked = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok()?.parse().ok())
         .or(q.after);
-    // Subscribe before reading the backlog, so nothing raised in between is missed.
-    let announced = ctx.events.subscribe();
-    let state = Follow {
-        ctx,
-        announced,
-        last_sent: last_seen,
-        backlog: Vec::new(),
+    // Without a starting point: what is raised from now on.
+    let start = match asked {
+        Some(id) => id,
+        None => ctx.events.latest_id().await.map_err(ApiError::Internal)?,
     };
-    let events = futures_util::stream::unfold(state, |mut s| async move {
-        let event = s.next().await?;
+    let follow = Follow {
+        ctx,
+        last_sent: start,
+        backlog: std::collections::VecDeque::new(),
+    };
+    let events = futures_util::stream::unfold(follow, |mut f| async move {
+        let event = f.next().await?;
         let sse = SseEvent::default()
             .id(event.id.to_string())
             .event(event.kind.clone())
             .json_data(&event)
             .unwrap_or_else(|_| SseEvent::default().comment("unencodable"));
-        Some((Ok(sse), s))
+        Some((Ok(sse), f))
     });
-    Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// One stream's place in the outbox.
 struct Follow {
     ctx: Arc<ServiceContext>,
-    announced: tokio::sync::broadcast::Receiver<StoredEvent>,
-    /// The last id sent; `None` means: only what is raised from now on.
-    last_sent: Option<i64>,
-    backlog: Vec<StoredEvent>,
+    last_sent: i64,
+    backlog: std::collections::VecDeque<StoredEvent>,
 }
 
 impl Follow {
     async fn next(&mut self) -> Option<StoredEvent> {
         loop {
-            if self.backlog.is_empty()
-                && let Some(after) = self.last_sent
-            {
-                let mut page = self.ctx.events.after(after, 500).await.ok()?;
-                page.reverse();
-                self.backlog = page;
-            }
-            if let Some(event) = self.backlog.pop() {
-                self.last_sent = Some(event.id);
+            if let Some(event) = self.backlog.pop_front() {
+                self.last_sent = event.id;
                 return Some(event);
             }
-            match self.announced.recv().await {
-                Ok(event) if self.last_sent.is_none_or(|last| event.id > last) => {
-                    self.last_sent = Some(event.id);
-                    return Some(event);
-                }
-                Ok(_) => {}
-                // Fell behind: the outbox has what was missed since the last one sent (a
-                // stream that has sent nothing yet, and was asked for nothing old, goes on).
-                Err(RecvError::Lagged(_)) => {}
-                Err(RecvError::Closed) => return None,
-            }
+            let page = self
+                .ctx
+                .events
+                .next_after(self.last_sent, 500, Duration::from_secs(5));
+            // The stream ends with the service, so a shutdown does not wait for its client.
+            self.backlog = tokio::select! {
+                page = page => page.ok()?.into(),
+                _ = self.ctx.shutdown.cancelled() => return None,
+            };
         }
     }
 }

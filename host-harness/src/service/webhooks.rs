@@ -1,0 +1,207 @@
+//! Webhooks: every event in the outbox is POSTed to each webhook the settings name, in order,
+//! at least once, signed with an HMAC-SHA256 over the timestamp and body. Each webhook has a
+//! cursor in the database (the last id it acknowledged with a 2xx), so a restart or a receiver
+//! that is down loses nothing: the same event is retried with backoff until it is taken.
+
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::event_store::StoredEvent;
+use crate::settings::SecretText;
+
+use super::events::Events;
+
+/// One webhook of the `[[service.webhooks]]` settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub url: url::Url,
+    /// The key of the `X-Mailsync-Signature` HMAC (at least 16 characters).
+    pub secret: SecretText,
+}
+
+/// The first wait after a failed delivery, doubled each time up to `MAX_RETRY_WAIT`.
+const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(5 * 60);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Starts one delivery task per webhook; they end when `shutdown` is cancelled. A webhook seen
+/// for the first time gets the events raised from now on: its cursor is set before this returns.
+pub async fn start(
+    webhooks: &[WebhookSettings],
+    events: &Events,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    shutdown: &CancellationToken,
+    tasks: &TaskTracker,
+) -> Result<(), String> {
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    for webhook in webhooks {
+        if webhook.secret.expose().len() < 16 {
+            return Err(format!(
+                "the secret of webhook {} is shorter than 16 characters",
+                webhook.url
+            ));
+        }
+        let delivery = Delivery {
+            webhook: webhook.clone(),
+            client: client.clone(),
+            events: events.clone(),
+            stop: shutdown.clone(),
+        };
+        let key = webhook.url.to_string();
+        let cursor = delivery
+            .cursor(&key)
+            .await
+            .ok_or_else(|| format!("the cursor of webhook {key} cannot be read"))?;
+        tasks.spawn(delivery.run(cursor));
+    }
+    Ok(())
+}
+
+struct Delivery {
+    webhook: WebhookSettings,
+    client: reqwest::Client,
+    events: Events,
+    stop: CancellationToken,
+}
+
+impl Delivery {
+    async fn run(self, mut cursor: i64) {
+        let key = self.webhook.url.to_string();
+        while !self.stop.is_cancelled() {
+            let page = tokio::select! {
+                page = self.events.next_after(cursor, 100, Duration::from_secs(30)) => page,
+                _ = self.stop.cancelled() => return,
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(webhook = %key, error = %e, "the outbox cannot be read");
+                    self.pause(MAX_RETRY_WAIT).await;
+                    continue;
+                }
+            };
+            for event in page {
+                if !self.deliver(&event).await {
+                    return;
+                }
+                cursor = event.id;
+                if let Err(e) = self.events.set_webhook_cursor(&key, cursor).await {
+                    tracing::warn!(webhook = %key, error = %e, "the webhook's cursor was not saved");
+                }
+            }
+        }
+    }
+
+    /// The last id delivered; a webhook seen for the first time starts after the newest event.
+    async fn cursor(&self, key: &str) -> Option<i64> {
+        match self.events.webhook_cursor(key).await {
+            Ok(Some(id)) => Some(id),
+            Ok(None) => {
+                let latest = self.events.latest_id().await.ok()?;
+                self.events.set_webhook_cursor(key, latest).await.ok()?;
+                Some(latest)
+            }
+            Err(e) => {
+                tracing::error!(webhook = %key, error = %e, "the webhook's cursor cannot be read");
+                None
+            }
+        }
+    }
+
+    /// Posts `event` until the receiver takes it; false when the service stops first.
+    async fn deliver(&self, event: &StoredEvent) -> bool {
+        let body = match serde_json::to_vec(event) {
+            Ok(body) => body,
+            Err(_) => return true,
+        };
+        let mut wait = FIRST_RETRY_WAIT;
+        loop {
+            let timestamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let signature = sign(self.webhook.secret.expose(), timestamp, &body);
+            let sent = self
+                .client
+                .post(self.webhook.url.clone())
+                .header("content-type", "application/json")
+                .header("x-mailsync-event-id", event.id.to_string())
+                .header("x-mailsync-event", &event.kind)
+                .header(
+                    "x-mailsync-signature",
+                    format!("t={timestamp},v1={signature}"),
+                )
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status().is_success() => return true,
+                Ok(r) => {
+                    tracing::info!(event = event.id, status = %r.status(), "webhook refused; retrying")
+                }
+                Err(e) => {
+                    tracing::info!(event = event.id, error = %e, "webhook unreachable; retrying")
+                }
+            }
+            if !self.pause(wait.mul_f64(0.5 + 0.5 * fastrand::f64())).await {
+                return false;
+            }
+            wait = (wait * 2).min(MAX_RETRY_WAIT);
+        }
+    }
+
+    /// Waits `wait`; false when the service stops meanwhile.
+    async fn pause(&self, wait: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = self.stop.cancelled() => false,
+        }
+    }
+}
+
+/// The hex HMAC-SHA256 of `<timestamp>.<body>` under `secret`.
+pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_signature_is_rfc_4231s_hmac_sha256() {
+        // RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
+        let mac = super::sign("Jefe", 0, b"");
+        assert_eq!(mac.len(), 64);
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(b"Jefe").unwrap();
+        m.update(b"what do ya want for nothing?");
+        let hex: String = m
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! The service's events end to end: the inbox's `message.created` events reach a webhook signed
+//! with the settings' secret, and neither a receiver that is down nor a restart of the service
+//! loses one; the server-sent event stream resumes after the last id a client saw.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use host_harness::service::webhooks::{WebhookSettings, sign};
+use host_harness::service::{self, RunningService, ServiceSettings};
+use tests::mail_fixtures::{days_ago, plain};
+use tests::oauth_world::OAuthWorld;
+use tests::sync_checks::{ANNA, mapping, seeder, world};
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "platform-token-0123456789";
+const SECRET: &str = "webhook-secret-0123456789";
+
+/// A webhook receiver that refuses while down, and checks every signature while up.
+#[derive(Default)]
+struct Receiver {
+    up: AtomicBool,
+    refused: AtomicUsize,
+    /// (event id, kind) of each accepted delivery.
+    accepted: Mutex<Vec<(i64, String)>>,
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if !r.up.load(Ordering::SeqCst) {
+        r.refused.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let signature = header("x-mailsync-signature");
+    let (t, v1) = signature
+        .split_once(",v1=")
+        .map(|(t, v)| (t.trim_start_matches("t=").parse::<u64>().unwrap_or(0), v))
+        .unwrap_or((0, ""));
+    assert_eq!(
+        sign(SECRET, t, &body),
+        v1,
+        "signature over the timestamp and body"
+    );
+    let event: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(header("x-mailsync-event-id"), event["id"].to_string());
+    let kind = event["kind"].as_str().unwrap_or_default().to_string();
+    r.accepted
+        .lock()
+        .unwrap()
+        .push((event["id"].as_i64().unwrap(), kind));
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver() -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver::default());
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (receiver, url)
+}
+
+async fn serve(w: &OAuthWorld, hook: &str) -> (RunningService, CancellationToken) {
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(TOKEN.into());
+    config.schedule.interval_secs = 3600;
+    config.schedule.jitter = 0.0;
+    config.webhooks = vec![WebhookSettings {
+        url: hook.parse().unwrap(),
+        secret: SECRET.into(),
+    }];
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("starts");
+    (running, stop)
+}
+
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn webhook_deliveries_survive_a_receiver_that_is_down_and_a_restart() {
+    let w = world(mapping("INBOX", None)).await;
+    let (receiver, hook) = start_receiver().await;
+    let mut s = seeder(&w).await;
+    for i in 0..2 {
+        let m = plain(
+            &format!("hook-{i}"),
+            "Klant <klant@example.com>",
+            ANNA,
+            "Hallo",
+            "body",
+        );
+        s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    }
+    let (running, stop) = serve(&w, &hook).await;
+    // The first pass creates two messages; the receiver is down and refuses their events.
+    until("refused twice", || {
+        receiver.refused.load(Ordering::SeqCst) >= 2
+    })
+    .await;
+    stop.cancel();
+    running.stopped().await.expect("stops");
+    assert!(receiver.accepted.lock().unwrap().is_empty());
+
+    receiver.up.store(true, Ordering::SeqCst);
+    let (running, stop) = serve(&w, &hook).await;
+    until("two created events", || {
+        receiver.accepted.lock().unwrap().len() >= 2
+    })
+    .await;
+    let third = plain(
+        "hook-2",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Nog een",
+        "body",
+    );
+    s.append_with("INBOX", "", Some(&days_ago(0)), &third).await;
+    until("the third message", || {
+        tests::sync_checks::live(&w).len() >= 3
+    })
+    .await;
+    until("three created events", || {
+        receiver.accepted.lock().unwrap().len() >= 3
+    })
+    .await;
+    let accepted = receiver.accepted.lock().unwrap().clone();
+    let ids: Vec<i64> = accepted.iter().map(|(id, _)| *id).collect();
+    assert!(
+        ids.windows(2).all(|p| p[0] < p[1]),
+        "in order, once each: {ids:?}"
+    );
+    assert!(
+        accepted.iter().all(|(_, k)| k == "message.created"),
+        "{accepted:?}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops");
+}
+
+#[tokio::test]
+async fn the_event_stream_resumes_after_the_last_id_seen() {
+    let w = world(mapping("INBOX", None)).await;
+    let (_receiver, hook) = start_receiver().await;
+    let mut s = seeder(&w).await;
+    let m = plain("sse-1", "Klant <klant@example.com>", ANNA, "Een", "body");
+    s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    let (running, stop) = serve(&w, &hook).await;
+    let base = format!("http://{}", running.address);
+    let client = tests::http_client();
+    // The first pass's event, through the stored list.
+    let mut first: Vec<serde_json::Value> = Vec::new();
+    let started = Instant::now();
+    while first.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(20), "no event");
+        let list = client
+            .get(format!("{base}/api/v1/events?after=0"))
+            .bearer_auth(TOKEN);
+        first = list.send().await.unwrap().json().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let seen = first[0]["id"].as_i64().unwrap();
+    let more = plain("sse-2", "Klant <klant@example.com>", ANNA, "Twee", "body");
+    s.append_with("INBOX", "", Some(&days_ago(0)), &more).await;
+    let stream = client
+        .get(format!("{base}/api/v1/events/stream"))
+        .bearer_auth(TOKEN)
+        .header("last-event-id", seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let mut stream = stream;
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !text.contains("message.created") {
+        let chunk = tokio::time::timeout_at(deadline.into(), stream.chunk())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let id_line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .expect("an id");
+    assert!(
+        id_line.parse::<i64>().unwrap() > seen,
+        "only what came after: {text}"
+    );
+    assert!(!text.contains(&format!("id: {seen}\n")), "{text}");
+    stop.cancel();
+    running.stopped().await.expect("stops");
+}
