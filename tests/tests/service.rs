@@ -285,3 +285,60 @@ async fn new_mail_is_pushed_through_idle_without_waiting_for_the_schedule() {
         "the idle connection was logged out at shutdown"
     );
 }
+
+#[tokio::test]
+async fn a_lapsed_authorisation_stops_the_retries_and_raises_the_event() {
+    let w = world(mapping("INBOX", None)).await;
+    w.google.world().revoke_account(ANNA);
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(TOKEN.into());
+    config.schedule.interval_secs = 1;
+    config.schedule.jitter = 0.0;
+    // Were it taken for a network failure, it would be retried within a second.
+    config.schedule.network_backoff_secs = 1;
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("starts");
+    let failures = |t: &str| {
+        t.lines()
+            .find_map(|l| {
+                l.strip_prefix("mailsync_sync_failures_total{kind=\"reauthorization-needed\"} ")
+            })
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    until_metrics(&running, |t| failures(t) >= 1).await;
+    let events = w.db.events_after(0, 100).unwrap();
+    let raised: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert!(
+        raised.contains(&"mailbox.reauthorization-needed"),
+        "{raised:?}"
+    );
+    let event = events
+        .iter()
+        .find(|e| e.kind == "mailbox.reauthorization-needed")
+        .unwrap();
+    assert_eq!(event.mailbox, "m1");
+    assert!(
+        event.data["message"]["nl"]
+            .as_str()
+            .unwrap()
+            .contains("Mailbox koppelen")
+    );
+    // Five intervals later: no second attempt.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let text = metrics_text(&running).await;
+    assert_eq!(failures(&text), 1, "{text}");
+    let status = tests::http_client()
+        .get(url(&running, "/api/v1/mailboxes/m1"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["state"], "ReauthorizationNeeded", "{status}");
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
