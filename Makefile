@@ -44,3 +44,4 @@ isync:
 bench: setup isync
 	$(CARGO) run --release -p tests --bin bench
 	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm
+	$(CARGO) run --release -p tests --bin bench-push

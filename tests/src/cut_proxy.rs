@@ -1,8 +1,9 @@
 //! A TCP proxy in front of Dovecot that can cut a connection in the middle of a server's answer:
 //! after a given number of bytes from the server, once, calling a hook first (to let a token
-//! expire at that moment, say). TLS passes through it untouched.
+//! expire at that moment, say); or every connection at once, and refuse new ones for a while.
+//! TLS passes through it untouched.
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +18,11 @@ pub struct CutProxy {
     cut_after: Arc<AtomicU64>,
     on_cut: Arc<Mutex<Option<Hook>>>,
     cuts: Arc<AtomicU64>,
+    /// Connections accepted so far (refused ones too).
+    accepted: Arc<AtomicU64>,
+    refusing: Arc<AtomicBool>,
+    /// Bumped to cut every connection open now.
+    kill: tokio::sync::watch::Sender<u64>,
 }
 
 impl CutProxy {
@@ -29,14 +35,29 @@ impl CutProxy {
         let cut_after = Arc::new(AtomicU64::new(0));
         let on_cut: Arc<Mutex<Option<Hook>>> = Arc::new(Mutex::new(None));
         let cuts = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
+        let refusing = Arc::new(AtomicBool::new(false));
+        let (kill, killed) = tokio::sync::watch::channel(0u64);
         let (c, h, n) = (cut_after.clone(), on_cut.clone(), cuts.clone());
+        let (a, r) = (accepted.clone(), refusing.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                if r.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
                 let target_port = t.load(Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(("127.0.0.1", target_port)).await else {
                     continue;
                 };
-                tokio::spawn(relay(client, server, c.clone(), h.clone(), n.clone()));
+                let cut = Cut {
+                    after: c.clone(),
+                    hook: h.clone(),
+                    count: n.clone(),
+                    killed: killed.clone(),
+                };
+                tokio::spawn(relay(client, server, cut));
             }
         });
         CutProxy {
@@ -45,6 +66,9 @@ impl CutProxy {
             cut_after,
             on_cut,
             cuts,
+            accepted,
+            refusing,
+            kill,
         }
     }
 
@@ -67,15 +91,39 @@ impl CutProxy {
     pub fn cuts(&self) -> u64 {
         self.cuts.load(Ordering::SeqCst)
     }
+
+    /// Cuts every connection open now.
+    pub fn cut_all(&self) {
+        self.kill.send_modify(|generation| *generation += 1);
+    }
+
+    /// While `refusing`, new connections are accepted and closed at once.
+    pub fn refuse(&self, refusing: bool) {
+        self.refusing.store(refusing, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far, refused ones included.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
 }
 
-async fn relay(
-    client: TcpStream,
-    server: TcpStream,
-    cut_after: Arc<AtomicU64>,
-    on_cut: Arc<Mutex<Option<Hook>>>,
-    cuts: Arc<AtomicU64>,
-) {
+/// How and when one relayed connection is cut.
+struct Cut {
+    after: Arc<AtomicU64>,
+    hook: Arc<Mutex<Option<Hook>>>,
+    count: Arc<AtomicU64>,
+    killed: tokio::sync::watch::Receiver<u64>,
+}
+
+async fn relay(client: TcpStream, server: TcpStream, cut: Cut) {
+    let Cut {
+        after: cut_after,
+        hook: on_cut,
+        count: cuts,
+        mut killed,
+    } = cut;
+    killed.mark_unchanged();
     let limit = cut_after.load(Ordering::SeqCst);
     let (mut client_read, mut client_write) = client.into_split();
     let (mut server_read, mut server_write) = server.into_split();
@@ -85,9 +133,12 @@ async fn relay(
     let mut sent = 0u64;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
-        let n = match server_read.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let n = tokio::select! {
+            read = server_read.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            },
+            _ = killed.changed() => break,
         };
         let allowed = if limit > 0 {
             (limit - sent.min(limit)).min(n as u64) as usize

@@ -342,3 +342,85 @@ async fn a_lapsed_authorisation_stops_the_retries_and_raises_the_event() {
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }
+
+#[tokio::test]
+async fn an_idle_connection_that_is_cut_reconnects_with_backoff() {
+    let proxy = tests::cut_proxy::CutProxy::start().await;
+    let endpoint = proxy.endpoint();
+    let w = OAuthWorld::with_dovecot_and(tests::dovecot::STANDARD_FOLDERS, |s| {
+        tests::oauth_world::point_imap_at(s, &endpoint)
+    })
+    .await;
+    proxy.set_target(w.dovecot.as_ref().unwrap().imaps_port);
+    w.link("m1", "google").await.expect("linked");
+    let mapped = w.mailbox("m1").set_mapping(&mapping("INBOX", None)).await;
+    mapped.expect("call runs").expect("mapped");
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.schedule.interval_secs = 3600;
+    config.schedule.jitter = 0.0;
+    config.schedule.network_backoff_secs = 1;
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("starts");
+    // The scheduled pass at the start has ended, so only the watch is connected.
+    until_metrics(&running, |t| {
+        sync_count(t) == 1 && t.contains("mailsync_push_waiting 1")
+    })
+    .await;
+    // The server goes away while the mailbox idles, and stays away for 4 seconds.
+    proxy.refuse(true);
+    let before = proxy.accepted();
+    proxy.cut_all();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let attempts = proxy.accepted() - before;
+    // Backoff of 0.5–1, 1–2, 2–4 s: two to four tries, not a storm.
+    assert!((2..=4).contains(&attempts), "{attempts} attempts in 4 s");
+    proxy.refuse(false);
+    let mut s = seeder(&w).await;
+    let m = plain(
+        "cut-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Na de storing",
+        "body",
+    );
+    s.append_with("INBOX", "", Some(&days_ago(0)), &m).await;
+    // Pushed once the watch is back (the next try is at most 8 s away).
+    until_live(&w, 1, Duration::from_secs(20)).await;
+    let text = until_parked(&running).await;
+    assert!(
+        text.contains("mailsync_sync_failures_total{kind="),
+        "{text}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn unlinking_through_the_api_ends_the_watch_and_closes_its_connection() {
+    let w = world(mapping("INBOX", None)).await;
+    let (running, stop) = serve(&w, 3600).await;
+    until_parked(&running).await;
+    let unlinked = tests::http_client()
+        .post(url(&running, "/api/v1/mailboxes/m1/unlink"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlinked.status(), 200);
+    until_metrics(&running, |t| {
+        t.contains("mailsync_imap_connections 0") && t.contains("mailsync_push_waiting 0")
+    })
+    .await;
+    let kinds: Vec<String> =
+        w.db.events_after(0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+    assert!(kinds.contains(&"mailbox.unlinked".to_string()), "{kinds:?}");
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}

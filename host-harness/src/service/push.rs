@@ -153,8 +153,7 @@ impl Push {
         }
     }
 
-    /// Waits on the parked connection; `None` when the watch is to stop (the connection is
-    /// parked again for the plugin to log out).
+    /// Waits on the parked connection; `None` when the watch is to stop.
     async fn wait_parked(
         &self,
         id: &str,
@@ -169,11 +168,22 @@ impl Push {
             _ = nudge.notified() => Some(Wake::Timer),
             _ = stop.cancelled() => None,
         };
-        imap_parking::put(services, id, parked);
-        if wake == Some(Wake::Closed) {
-            tracing::info!(mailbox = id, "the idle connection closed; reconnecting");
+        match wake {
+            Some(wake) => {
+                if wake == Wake::Closed {
+                    tracing::info!(mailbox = id, "the idle connection closed; reconnecting");
+                }
+                imap_parking::put(services, id, parked);
+                Some(wake)
+            }
+            // Shutting down: parked again, for the plugin to log out.
+            None if self.shutdown.is_cancelled() => {
+                imap_parking::put(services, id, parked);
+                None
+            }
+            // Forgotten (unlinked): dropping it closes it.
+            None => None,
         }
-        wake
     }
 
     fn backoff(&self, outcome: Outcome, failures: u32) -> Duration {

@@ -2,27 +2,20 @@
 //! suggestion, mapping, unlink, "sync now", the last sync reports and the CRM's messages. Each
 //! translates JSON to one mailbox call and back; the scheduler and events hear what changed.
 
-use std::sync::Arc;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 use crate::bindings::folders::FolderMapping;
 use crate::bindings::panel::{LinkRequest, LinkState};
 
 use super::ServiceContext;
-use super::errors::{ApiError, Lang, answer};
+use super::errors::ApiError;
+use super::mailbox_request::MailboxRequest;
 use crate::service::events::Event;
 
-type Ctx = State<Arc<ServiceContext>>;
 type ApiResult = Result<Json<serde_json::Value>, ApiError>;
-
-#[derive(Deserialize, Default)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
 
 fn json<T: serde::Serialize>(value: T) -> ApiResult {
     serde_json::to_value(value)
@@ -30,24 +23,8 @@ fn json<T: serde::Serialize>(value: T) -> ApiResult {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// A mailbox id from the path: letters, digits, `.`, `_`, `-`, `@`; at most 128 characters.
-fn mailbox_id(id: &str) -> Result<&str, ApiError> {
-    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
-    if id.is_empty() || id.len() > 128 || !id.chars().all(fine) {
-        return Err(ApiError::BadRequest("the mailbox id is not valid".into()));
-    }
-    Ok(id)
-}
-
-pub async fn status(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let mailbox = ctx.host.mailbox(mailbox_id(&id)?);
-    json(answer(mailbox.status().await, lang)?)
+pub async fn status(r: MailboxRequest) -> ApiResult {
+    json(r.answer(r.mailbox.status().await)?)
 }
 
 #[derive(Deserialize)]
@@ -57,22 +34,14 @@ pub struct LinkBody {
     login_hint: Option<String>,
 }
 
-pub async fn link_start(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-    Json(body): Json<LinkBody>,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let mailbox = ctx.host.mailbox(mailbox_id(&id)?);
+pub async fn link_start(r: MailboxRequest, Json(body): Json<LinkBody>) -> ApiResult {
     let request = LinkRequest {
         user: body.user,
         provider: body.provider,
         login_hint: body.login_hint,
         redirect_port: None,
     };
-    json(answer(mailbox.link_start(&request).await, lang)?)
+    json(r.answer(r.mailbox.link_start(&request).await)?)
 }
 
 #[derive(Deserialize)]
@@ -85,94 +54,44 @@ pub struct CompleteBody {
 
 /// Completes a link with the query of the provider's redirect, for a platform that receives the
 /// redirect itself.
-pub async fn link_complete(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-    Json(body): Json<CompleteBody>,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let id = mailbox_id(&id)?;
-    let status = answer(
-        ctx.host
-            .mailbox(id)
-            .link_complete(&body.user, &body.query)
-            .await,
-        lang,
-    )?;
-    ctx.linked(id, &status);
+pub async fn link_complete(r: MailboxRequest, Json(body): Json<CompleteBody>) -> ApiResult {
+    let status = r.answer(r.mailbox.link_complete(&body.user, &body.query).await)?;
+    r.ctx.linked(&r.id, &status);
     json(status)
 }
 
-pub async fn folders(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let mailbox = ctx.host.mailbox(mailbox_id(&id)?);
-    json(answer(mailbox.list_folders().await, lang)?)
+pub async fn folders(r: MailboxRequest) -> ApiResult {
+    json(r.answer(r.mailbox.list_folders().await)?)
 }
 
-pub async fn suggestion(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let mailbox = ctx.host.mailbox(mailbox_id(&id)?);
-    json(answer(mailbox.suggest_mapping().await, lang)?)
+pub async fn suggestion(r: MailboxRequest) -> ApiResult {
+    json(r.answer(r.mailbox.suggest_mapping().await)?)
 }
 
-pub async fn mapping(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let mailbox = ctx.host.mailbox(mailbox_id(&id)?);
-    json(answer(mailbox.mapping().await, lang)?)
+pub async fn mapping(r: MailboxRequest) -> ApiResult {
+    json(r.answer(r.mailbox.mapping().await)?)
 }
 
-pub async fn set_mapping(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-    Json(mapping): Json<FolderMapping>,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let id = mailbox_id(&id)?;
-    let saved = answer(ctx.host.mailbox(id).set_mapping(&mapping).await, lang)?;
+pub async fn set_mapping(r: MailboxRequest, Json(mapping): Json<FolderMapping>) -> ApiResult {
+    let saved = r.answer(r.mailbox.set_mapping(&mapping).await)?;
     // A new mapping is synced at once, not at the next interval, and its inbox watched.
-    ctx.scheduler.sync_now(id);
-    ctx.push.watch(id);
+    r.ctx.scheduler.sync_now(&r.id);
+    r.ctx.push.watch(&r.id);
     json(saved)
 }
 
-pub async fn unlink(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    q: Query<LangQuery>,
-    h: HeaderMap,
-) -> ApiResult {
-    let lang = Lang::of(&h, q.lang.as_deref());
-    let id = mailbox_id(&id)?;
-    let unlinked = answer(ctx.host.mailbox(id).unlink().await, lang)?;
-    ctx.scheduler.forget(id);
-    ctx.push.forget(id);
-    ctx.events.emit(Event::unlinked(id));
+pub async fn unlink(r: MailboxRequest) -> ApiResult {
+    let unlinked = r.answer(r.mailbox.unlink().await)?;
+    r.ctx.scheduler.forget(&r.id);
+    r.ctx.push.forget(&r.id);
+    r.ctx.events.emit(Event::unlinked(&r.id));
     json(unlinked)
 }
 
 /// "Sync now": the scheduler runs a pass at once, or right after the one running.
-pub async fn sync_now(State(ctx): Ctx, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    ctx.scheduler.sync_now(mailbox_id(&id)?);
-    Ok(StatusCode::ACCEPTED)
+pub async fn sync_now(r: MailboxRequest) -> StatusCode {
+    r.ctx.scheduler.sync_now(&r.id);
+    StatusCode::ACCEPTED
 }
 
 #[derive(Deserialize)]
@@ -181,14 +100,10 @@ pub struct ReportsQuery {
 }
 
 /// The latest sync reports, newest first.
-pub async fn reports(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    Query(q): Query<ReportsQuery>,
-) -> ApiResult {
-    let id = mailbox_id(&id)?.to_string();
-    let limit = q.limit.unwrap_or(10).clamp(1, 100);
-    let runs = ctx
+pub async fn reports(r: MailboxRequest, Query(q): Query<ReportsQuery>) -> ApiResult {
+    let (id, limit) = (r.id.clone(), q.limit.unwrap_or(10).clamp(1, 100));
+    let runs = r
+        .ctx
         .host
         .services()
         .db
@@ -213,15 +128,11 @@ pub struct MessagesQuery {
 }
 
 /// The CRM's messages of a mailbox, newest delivery first, a page at a time.
-pub async fn messages(
-    State(ctx): Ctx,
-    Path(id): Path<String>,
-    Query(q): Query<MessagesQuery>,
-) -> ApiResult {
-    let id = mailbox_id(&id)?.to_string();
+pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiResult {
+    let (id, before) = (r.id.clone(), q.before);
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let before = q.before;
-    let page = ctx
+    let page = r
+        .ctx
         .host
         .services()
         .db

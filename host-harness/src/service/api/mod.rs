@@ -4,6 +4,7 @@
 
 mod errors;
 mod events_routes;
+mod mailbox_request;
 mod mailbox_routes;
 
 use std::sync::Arc;
