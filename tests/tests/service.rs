@@ -22,12 +22,21 @@ async fn serve_with(
     interval_secs: u64,
     push: bool,
 ) -> (RunningService, CancellationToken) {
+    serve_configured(w, interval_secs, |c| c.push = push).await
+}
+
+/// As `serve`, with the settings changed by `configure` too.
+async fn serve_configured(
+    w: &OAuthWorld,
+    interval_secs: u64,
+    configure: impl FnOnce(&mut ServiceSettings),
+) -> (RunningService, CancellationToken) {
     let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.api_token = Some(TOKEN.into());
     config.schedule.interval_secs = interval_secs;
     config.schedule.jitter = 0.0;
-    config.push = push;
+    configure(&mut config);
     let stop = CancellationToken::new();
     let running = service::start(w.host.clone(), config, stop.clone())
         .await
@@ -290,17 +299,8 @@ async fn new_mail_is_pushed_through_idle_without_waiting_for_the_schedule() {
 async fn a_lapsed_authorisation_stops_the_retries_and_raises_the_event() {
     let w = world(mapping("INBOX", None)).await;
     w.google.world().revoke_account(ANNA);
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.api_token = Some(TOKEN.into());
-    config.schedule.interval_secs = 1;
-    config.schedule.jitter = 0.0;
     // Were it taken for a network failure, it would be retried within a second.
-    config.schedule.network_backoff_secs = 1;
-    let stop = CancellationToken::new();
-    let running = service::start(w.host.clone(), config, stop.clone())
-        .await
-        .expect("starts");
+    let (running, stop) = serve_configured(&w, 1, |c| c.schedule.network_backoff_secs = 1).await;
     let failures = |t: &str| {
         t.lines()
             .find_map(|l| {
@@ -355,15 +355,7 @@ async fn an_idle_connection_that_is_cut_reconnects_with_backoff() {
     w.link("m1", "google").await.expect("linked");
     let mapped = w.mailbox("m1").set_mapping(&mapping("INBOX", None)).await;
     mapped.expect("call runs").expect("mapped");
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.schedule.interval_secs = 3600;
-    config.schedule.jitter = 0.0;
-    config.schedule.network_backoff_secs = 1;
-    let stop = CancellationToken::new();
-    let running = service::start(w.host.clone(), config, stop.clone())
-        .await
-        .expect("starts");
+    let (running, stop) = serve_configured(&w, 3600, |c| c.schedule.network_backoff_secs = 1).await;
     // The scheduled pass at the start has ended, so only the watch is connected.
     until_metrics(&running, |t| {
         sync_count(t) == 1 && t.contains("mailsync_push_waiting 1")

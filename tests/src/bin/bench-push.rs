@@ -103,7 +103,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // The host's share: from the server's notification on the idle connection to the row.
     println!(
         "of which from the server's notification to the row (the host and plugin): mean {:.1} ms over {count} pushes",
-        if count > 0.0 { sum / count * 1000.0 } else { 0.0 },
+        if count > 0.0 {
+            sum / count * 1000.0
+        } else {
+            0.0
+        },
     );
     Ok(())
 }
