@@ -27,7 +27,8 @@ pub struct AuditRow {
 pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
     let engine = host.engine();
     let ty = host.component().component_type();
-    let policy = &host.services().policy;
+    let platform = host.services().platform();
+    let policy = &platform.policy;
     let mut rows: Vec<AuditRow> = ty
         .imports(engine)
         .map(|(name, item)| AuditRow {

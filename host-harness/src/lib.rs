@@ -1,6 +1,7 @@
 //! The host that runs the mail-sync plugin: a wasmtime embedding that lends the component HTTP,
 //! an IMAP socket, storage, an inbox, a log and its settings, under a policy, and nothing else.
 
+pub mod admin_store;
 pub mod at_rest;
 pub mod audit;
 pub mod bindings;

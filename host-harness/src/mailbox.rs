@@ -57,7 +57,7 @@ macro_rules! call_export {
             let (mut store, plugin): (Store<HostState>, MailSyncPlugin) =
                 host.instantiate_for(scope, budget_ms).await?;
             let ($plugin, $store) = (&plugin, &mut store);
-            let hostcall_cap = host.services().policy.hostcall_cap_bytes;
+            let hostcall_cap = host.services().platform().policy.hostcall_cap_bytes;
             $call
                 .await
                 .map_err(|e| CallError::from_call(e, budget_ms, hostcall_cap))
@@ -185,17 +185,24 @@ impl Mailbox {
     pub async fn sync(&self) -> MailboxResult<SyncReport> {
         let _turn = self.turn().await?;
         let provider = self.provider().await?;
-        let budget_ms = self.host.services().policy.sync_time_budget_ms;
+        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, provider, budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_sync_once(s))?;
         let json = match &report {
-            Ok(r) => serde_json::to_string(r),
-            Err(e) => serde_json::to_string(&serde_json::json!({ "error": e })),
+            Ok(r) => serde_json::to_value(r),
+            Err(e) => serde_json::to_value(serde_json::json!({ "error": e })),
         }
         .map_err(|e| CallError::Host {
             message: e.to_string(),
         })?;
+        self.record_run(json).await?;
+        Ok(report)
+    }
+
+    /// Records a sync's report (JSON) as the mailbox's last sync.
+    async fn record_run(&self, report: serde_json::Value) -> Result<(), CallError> {
+        let json = report.to_string();
         // The guest writes the report: past its cap only its size is kept.
         let json = if json.len() > MAX_STORED_REPORT_BYTES {
             serde_json::json!({ "oversized": json.len() }).to_string()
@@ -208,8 +215,7 @@ impl Mailbox {
             .db
             .run_blocking(move |db| db.record_sync_run(&id, &json))
             .await
-            .map_err(|message| CallError::Host { message })?;
-        Ok(report)
+            .map_err(|message| CallError::Host { message })
     }
 
     /// Push for the mapped inbox folder: syncs what changed and parks the connection in IDLE
@@ -217,10 +223,25 @@ impl Mailbox {
     pub async fn watch(&self, stop: bool) -> MailboxResult<WatchReport> {
         let _turn = self.turn().await?;
         let provider = self.provider().await?;
-        let budget_ms = self.host.services().policy.sync_time_budget_ms;
-        call_export!(self, provider, budget_ms, |p, s| p
+        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
+        let report = call_export!(self, provider, budget_ms, |p, s| p
             .crm_mail_sync_sync()
-            .call_watch(s, stop))
+            .call_watch(s, stop))?;
+        // A push that changed something, or failed, is the mailbox's last sync.
+        if let Ok(WatchReport {
+            inbox: Some(folder),
+            ..
+        }) = &report
+            && (folder.created + folder.updated + folder.removed > 0 || folder.error.is_some())
+        {
+            let run = serde_json::json!({
+                "folders": [folder],
+                "complete": folder.error.is_none(),
+                "pushed": true,
+            });
+            self.record_run(run).await?;
+        }
+        Ok(report)
     }
 
     /// Normalises one raw message; `own_address` is this mailbox's address.

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
+use crate::admin_store::AdminChoices;
 use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
 use crate::engine::{EpochTicker, LoadedFrom, load_component, new_engine};
@@ -64,14 +65,35 @@ impl PluginHost {
             .instantiate_pre(&component)
             .and_then(MailSyncPluginPre::new)
             .map_err(HostError::Component)?;
+        // The administrator's choices made in the panel override the settings file's.
+        let choices = db.admin_choices()?;
+        let services = Services::new(settings, db, tls);
+        if let Some(choices) = choices {
+            services.set_platform(choices.applied_to(&settings.platform));
+        }
         Ok(PluginHost(Arc::new(HostCore {
             _ticker: EpochTicker::start(&engine),
             engine,
             component,
             pre,
-            services: Arc::new(Services::new(settings, db, tls)),
+            services: Arc::new(services),
             loaded_from,
         })))
+    }
+
+    /// Makes an administrator's choices (enabled providers, the "Link mailbox" flag): saved, and
+    /// in force for every call from now on, grants included.
+    pub async fn set_admin_choices(&self, choices: AdminChoices) -> Result<(), CallError> {
+        let services = self.0.services.clone();
+        let saved = choices.clone();
+        services
+            .db
+            .run_blocking(move |db| db.set_admin_choices(&saved))
+            .await
+            .map_err(|message| CallError::Host { message })?;
+        let current = services.platform();
+        services.set_platform(choices.applied_to(&current.settings));
+        Ok(())
     }
 
     /// Records that `mailbox` uses `provider`'s grants. Linking does this itself; a platform that
@@ -137,7 +159,7 @@ impl PluginHost {
         );
         store.limiter(|state| &mut state.memory);
         // What one import call may copy out of the guest, counted by wasmtime before it copies.
-        let hostcall_cap = self.0.services.policy.hostcall_cap_bytes;
+        let hostcall_cap = self.0.services.platform().policy.hostcall_cap_bytes;
         store.set_hostcall_fuel(usize::try_from(hostcall_cap).unwrap_or(usize::MAX));
         // Guest code never yields by itself: at every epoch tick it gives its worker thread back
         // to the runtime, so a spinning guest cannot hold a worker that other mailboxes need; and
@@ -164,7 +186,7 @@ impl PluginHost {
     }
 
     pub(crate) fn budget_ms(&self) -> u64 {
-        self.0.services.policy.call_time_budget_ms
+        self.0.services.platform().policy.call_time_budget_ms
     }
 
     /// Runs one call within the time budget: the epoch deadline stops guest code; this stops a

@@ -1,7 +1,7 @@
 //! What every call of every mailbox shares: the policy, the platform's settings, the database,
 //! the TLS configuration, the log redactor and the plugin's clock. Built once per host process.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rustls::ClientConfig;
 
@@ -15,8 +15,11 @@ use crate::redact::Redactor;
 use crate::settings::{HostSettings, PlatformSettings};
 
 pub struct Services {
-    pub policy: Policy,
-    pub platform: PlatformSettings,
+    /// The administrator's settings and the policy they make; an administrator may change them
+    /// while the host runs (enabled providers, feature flags), so each use reads the current one.
+    platform: RwLock<Arc<Platform>>,
+    /// The policy as the settings file gives it, before the providers' grants are added.
+    base_policy: Policy,
     pub db: Database,
     pub tls: Arc<ClientConfig>,
     pub redactor: Redactor,
@@ -92,11 +95,44 @@ impl Faults {
     }
 }
 
+/// The platform's settings at one moment, and the policy they make (the settings' grants plus
+/// each enabled provider's).
+pub struct Platform {
+    pub settings: PlatformSettings,
+    pub policy: Policy,
+}
+
+impl Platform {
+    fn new(base_policy: &Policy, settings: PlatformSettings) -> Self {
+        let policy =
+            crate::providers::policy_with_provider_grants(base_policy, &settings.providers);
+        Platform { settings, policy }
+    }
+}
+
 impl Services {
+    /// The platform's settings and policy as they are now.
+    pub fn platform(&self) -> Arc<Platform> {
+        self.platform
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the platform's settings (an administrator's change); the policy follows, so a
+    /// provider switched off loses its grants for every call from now on.
+    pub fn set_platform(&self, settings: PlatformSettings) {
+        let next = Arc::new(Platform::new(&self.base_policy, settings));
+        *self.platform.write().unwrap_or_else(|p| p.into_inner()) = next;
+    }
+
     pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
         Services {
-            policy: settings.effective_policy(),
-            platform: settings.platform.clone(),
+            platform: RwLock::new(Arc::new(Platform::new(
+                &settings.policy,
+                settings.platform.clone(),
+            ))),
+            base_policy: settings.policy.clone(),
             db,
             tls,
             redactor: Redactor::new(settings.secrets()),

@@ -32,7 +32,7 @@ impl HostState {
             wasi: deny_all_wasi(&services),
             table: ResourceTable::new(),
             memory: MemoryCap::new(
-                services.policy.memory_limit_bytes,
+                services.platform().policy.memory_limit_bytes,
                 services.memory_high_water.clone(),
             ),
             mailbox,

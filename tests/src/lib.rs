@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end proofs: hosts loading the real plugin or the adversarial
 //! guest, test settings, and small loopback servers that record who connected.
 
+pub mod browser;
 pub mod cut_proxy;
 pub mod dovecot;
 pub mod fake_provider;

@@ -14,6 +14,8 @@ use crate::secrets;
 use crate::tls_server::TestPki;
 
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/oauth/callback";
+/// A redirect URI that leaves the port to whoever listens: the service, in the browser tests.
+pub const OPEN_REDIRECT_URI: &str = "http://127.0.0.1:0/oauth/callback";
 pub const GOOGLE_CLIENT: &str = "crm-test.apps.googleusercontent.com";
 pub const MICROSOFT_CLIENT: &str = "00000000-1111-2222-3333-444444444444";
 /// Where IMAP would be; the link flow never connects to it.
@@ -76,7 +78,21 @@ impl OAuthWorld {
         folders: &[ConfiguredFolder],
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
-        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, None).await
+        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, None, false).await
+    }
+
+    /// As `with_dovecot_and`, for a real browser: the providers show their consent page (pick
+    /// an account, Allow), served over plain HTTP on loopback since the browser does not trust
+    /// the test CA; the redirect comes back to whatever port the service listens on.
+    pub async fn for_browser(
+        folders: &[ConfiguredFolder],
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        let browser = |s: &mut HostSettings| {
+            s.platform.redirect_uri = Some(OPEN_REDIRECT_URI.into());
+            configure(s);
+        };
+        Self::build_with_db(Some(DovecotSetup::new(folders)), browser, None, true).await
     }
 
     /// As `with_dovecot_and`, over `db` (a database on disk, say) instead of one in memory.
@@ -85,20 +101,21 @@ impl OAuthWorld {
         db: Database,
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
-        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, Some(db)).await
+        Self::build_with_db(Some(DovecotSetup::new(folders)), configure, Some(db), false).await
     }
 
     async fn build(
         dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
-        Self::build_with_db(dovecot, configure, None).await
+        Self::build_with_db(dovecot, configure, None, false).await
     }
 
     async fn build_with_db(
         dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),
         db: Option<Database>,
+        browser: bool,
     ) -> Self {
         secrets::capture_logs();
         let pki = TestPki::new();
@@ -142,6 +159,18 @@ impl OAuthWorld {
         ];
         settings.policy.local_hosts = vec!["127.0.0.1".into()];
         settings.tls.extra_roots = vec![pki.ca_pem.clone()];
+        if browser {
+            for (provider, fake) in settings
+                .platform
+                .providers
+                .iter_mut()
+                .zip([&google, &microsoft])
+            {
+                let page = fake.browser_authorize_url.clone();
+                provider.endpoints.insert("authorize".into(), page);
+                fake.world().interactive = true;
+            }
+        }
         configure(&mut settings);
         // The clients are registered with the redirect URI the platform ended up with.
         let redirect = settings.platform.redirect_uri.clone().unwrap_or_default();

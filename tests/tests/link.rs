@@ -118,6 +118,18 @@ async fn the_panel_offers_only_enabled_providers_and_says_why_linking_is_unavail
     assert_eq!(ids, ["microsoft"]);
     assert_eq!(status.providers[0].display_name, "Microsoft 365");
     assert!(status.link_available);
+    let hints: Vec<(&str, &str)> = status
+        .provider_hints
+        .iter()
+        .map(|m| (m.key.as_str(), m.nl.as_str()))
+        .collect();
+    assert_eq!(hints.len(), 1, "one hint, for Google");
+    assert_eq!(hints[0].0, "provider.not_enabled");
+    assert!(
+        hints[0].1.starts_with("Google kan niet gekozen worden")
+            && hints[0].1.contains("Imap oAuth2"),
+        "{hints:?}"
+    );
     let (k, en, nl) = kind(w.start_link("m1", "google").await);
     assert_eq!(k, ErrorKind::ProviderNotEnabled("Google".into()));
     assert!(

@@ -10,7 +10,8 @@ impl config::Host for HostState {
     /// The settings, with the client secret of the call's own provider only (none before the
     /// mailbox has one): a call cannot read the secret of a provider it was not linked through.
     async fn settings(&mut self) -> wasmtime::Result<PlatformSettings> {
-        let p = &self.services.platform;
+        let platform = self.services.platform();
+        let p = &platform.settings;
         let own = self.mailbox.provider.as_deref();
         Ok(PlatformSettings {
             providers: p

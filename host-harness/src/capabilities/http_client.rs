@@ -20,7 +20,8 @@ pub async fn send(
     provider: Option<&str>,
     req: Request,
 ) -> Result<Response, HttpError> {
-    let policy = &services.policy;
+    let platform = services.platform();
+    let policy = &platform.policy;
     let body_len = req.body.len() as u64;
     if body_len > policy.http_request_cap_bytes {
         return Err(HttpError::RequestTooLarge(size_cap(

@@ -46,13 +46,13 @@ impl imap_socket::Host for HostState {
         port: u16,
         security: Security,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
-        let cap = self.services.policy.imap_connections_per_call;
+        let cap = self.services.platform().policy.imap_connections_per_call;
         if self.open_connections >= cap {
             let message =
                 format!("this call already holds {cap} connections, the most the host allows");
             return Ok(Err(SocketError::InvalidState(message)));
         }
-        let per_account = self.services.policy.imap_connections_per_account;
+        let per_account = self.services.platform().policy.imap_connections_per_account;
         let Some(slot) = self.services.imap_slots.take(&self.mailbox.id, per_account) else {
             let message = format!(
                 "this mailbox already holds {per_account} connections, the most the host allows"
@@ -98,7 +98,8 @@ async fn open(
     port: u16,
     security: Security,
 ) -> Result<Connection, SocketError> {
-    let policy = &services.policy;
+    let platform = services.platform();
+    let policy = &platform.policy;
     let asked = match security {
         Security::Tls => ImapSecurity::Tls,
         Security::Starttls => ImapSecurity::StartTls,

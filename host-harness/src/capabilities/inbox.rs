@@ -82,7 +82,7 @@ impl std::io::Write for CappedJson {
 
 impl HostState {
     fn inbox_rows(&self, batch: Vec<Delivery>) -> Result<Vec<NewMessage>, InboxError> {
-        let cap = self.services.policy.inbox_batch_cap_bytes;
+        let cap = self.services.platform().policy.inbox_batch_cap_bytes;
         if batch.len() as u64 > MAX_DELIVERIES_PER_CALL {
             return Err(InboxError::TooLarge(size_cap(
                 MAX_DELIVERIES_PER_CALL,

@@ -43,7 +43,7 @@ impl storage::Host for HostState {
     }
 
     async fn batch(&mut self, writes: Vec<Write>) -> wasmtime::Result<Result<(), StorageError>> {
-        let cap = self.services.policy.storage_value_cap_bytes;
+        let cap = self.services.platform().policy.storage_value_cap_bytes;
         let mut total = 0u64;
         let mut checked = Vec::with_capacity(writes.len());
         for write in writes {
@@ -63,7 +63,8 @@ impl storage::Host for HostState {
                 None => KvWrite::Delete(key),
             });
         }
-        let policy = &self.services.policy;
+        let platform = self.services.platform();
+        let policy = &platform.policy;
         let quota = Quota {
             bytes: policy.storage_quota_bytes,
             keys: policy.storage_quota_keys,

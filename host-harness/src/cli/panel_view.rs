@@ -96,5 +96,8 @@ pub fn status(mailbox: &str, s: &MailboxStatus, lang: Lang) -> String {
             Some(reason) => format!("unavailable: {}", text(reason, lang)),
         },
     );
+    for hint in &s.provider_hints {
+        line("Not offered", text(hint, lang).to_string());
+    }
     out
 }

@@ -125,6 +125,7 @@ impl Database {
         conn.execute_batch(quota::SCHEMA)?;
         conn.execute_batch(crate::inbox_store::SCHEMA)?;
         conn.execute_batch(crate::event_store::SCHEMA)?;
+        conn.execute_batch(crate::admin_store::SCHEMA)?;
         Ok(Database {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Readers::new(path)),

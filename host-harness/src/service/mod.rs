@@ -5,6 +5,7 @@
 pub mod api;
 pub mod events;
 pub mod metrics;
+pub mod panel;
 pub mod push;
 pub mod scheduler;
 pub mod sync_pass;
@@ -82,6 +83,20 @@ pub struct ServiceContext {
     pub events: Events,
     /// Cancelled when the service shuts down: long requests (the event stream) end with it.
     pub shutdown: CancellationToken,
+    /// Browsers signed in to the panel.
+    pub sessions: panel::sessions::Sessions,
+    /// Where the service listens.
+    pub address: SocketAddr,
+}
+
+impl ServiceContext {
+    /// The port the provider's redirect comes back to, when the settings' redirect URI leaves it
+    /// open (`http://127.0.0.1:0/oauth/callback`): this service's own.
+    pub fn redirect_port(&self) -> Option<u16> {
+        let platform = self.host.services().platform();
+        let uri = url::Url::parse(platform.settings.redirect_uri.as_deref()?).ok()?;
+        (uri.port() == Some(0)).then_some(self.address.port())
+    }
 }
 
 /// A running service: where it listens, and how to wait for its end.
@@ -160,6 +175,8 @@ pub async fn start(
         metrics,
         events,
         shutdown: shutdown.clone(),
+        sessions: Default::default(),
+        address,
     });
     let app = api::router(context.clone());
     let draining = services.clone();

@@ -45,6 +45,7 @@ pub struct MailboxStatus {
     pub providers: Vec<ProviderChoice>,
     pub link_available: bool,
     pub link_unavailable_reason: Option<UserMessage>,
+    pub provider_hints: Vec<UserMessage>,
 }
 
 #[derive(Debug, Clone)]

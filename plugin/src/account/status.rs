@@ -37,6 +37,18 @@ pub(super) fn build(
             display_name: p.display_name.clone(),
         })
         .collect();
+    // The source's "Google cannot be selected": say why a provider is missing, and who can help.
+    let provider_hints = config
+        .providers
+        .iter()
+        .filter(|p| !p.enabled)
+        .map(|p| {
+            UserMessage::new(
+                "provider.not_enabled",
+                vec![("provider", p.display_name.clone())],
+            )
+        })
+        .collect();
     let link_unavailable_reason = if !config.linking_enabled() {
         Some(*MailboxError::new(ErrorKind::LinkingDisabled, "").message)
     } else if providers.is_empty() {
@@ -56,6 +68,7 @@ pub(super) fn build(
         providers,
         link_available: link_unavailable_reason.is_none(),
         link_unavailable_reason,
+        provider_hints,
     };
     if let Some(account) = account {
         let name = display_name_of(config, &account.provider);

@@ -126,6 +126,7 @@ fn status(s: domain::MailboxStatus) -> wit::MailboxStatus {
             .collect(),
         link_available: s.link_available,
         link_unavailable_reason: s.link_unavailable_reason.map(message),
+        provider_hints: s.provider_hints.into_iter().map(message).collect(),
     }
 }
 

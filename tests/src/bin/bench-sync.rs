@@ -303,13 +303,13 @@ async fn peak_memory(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
     println!(
         "| nothing new | {:.1} MiB | {} MiB |",
         idle_peak as f64 / 1048576.0,
-        w.host.services().policy.memory_limit_bytes / 1048576
+        w.host.services().platform().policy.memory_limit_bytes / 1048576
     );
     println!(
         "| one 25 MiB message ({:.2} s) | {:.1} MiB | {} MiB |",
         took.as_secs_f64(),
         big_peak as f64 / 1048576.0,
-        w.host.services().policy.memory_limit_bytes / 1048576
+        w.host.services().platform().policy.memory_limit_bytes / 1048576
     );
     Ok(())
 }

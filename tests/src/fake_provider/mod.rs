@@ -1,6 +1,7 @@
 //! A test double of Google's and Microsoft's OAuth2 endpoints over HTTPS on loopback, since
 //! neither is reachable here: authorize, token, revoke, userinfo, and introspection for Dovecot.
 
+mod consent_page;
 mod gate;
 mod jwt;
 mod world;
@@ -26,6 +27,9 @@ pub struct FakeProvider {
     pub base_url: String,
     /// Plain HTTP on loopback, for Dovecot's oauth2 passdb (server to server).
     pub introspection_url: String,
+    /// The consent page over plain HTTP on loopback, for a browser that does not trust the
+    /// test CA (`authorize` in the settings, when a browser takes part).
+    pub browser_authorize_url: String,
     world: Arc<Mutex<World>>,
 }
 
@@ -42,6 +46,7 @@ impl FakeProvider {
         let world = Arc::new(Mutex::new(World::new(flavour, base_url.clone())));
         let app = Router::new()
             .route("/authorize", get(authorize))
+            .route("/authorize/decide", post(decide))
             .route("/token", post(token))
             .route("/revoke", post(revoke))
             .route("/userinfo", get(userinfo))
@@ -54,8 +59,14 @@ impl FakeProvider {
             "http://127.0.0.1:{}/introspect",
             plain.local_addr().expect("local address").port()
         );
+        let browser_authorize_url = format!(
+            "http://127.0.0.1:{}/authorize",
+            plain.local_addr().expect("local address").port()
+        );
         let plain_app = Router::new()
             .route("/introspect", post(introspect))
+            .route("/authorize", get(authorize))
+            .route("/authorize/decide", post(decide))
             .with_state(world.clone());
         tokio::spawn(async move {
             let _ = axum::serve(plain, plain_app).await;
@@ -78,6 +89,7 @@ impl FakeProvider {
         FakeProvider {
             base_url,
             introspection_url,
+            browser_authorize_url,
             world,
         }
     }
@@ -164,6 +176,11 @@ async fn authorize(State(world): State<Shared>, RawQuery(query): RawQuery) -> Re
             .into_owned()
             .collect();
     respond(lock(&world).authorize(&query))
+}
+
+async fn decide(State(world): State<Shared>, body: Bytes) -> Response {
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    respond(lock(&world).decide(&form))
 }
 
 async fn token(State(world): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {

@@ -143,6 +143,9 @@ pub struct World {
     pub revoked: Vec<String>,
     /// Where token requests wait, when a test holds them.
     pub token_gate: Option<super::TokenGate>,
+    /// Show a consent page (choose an account, Allow or Cancel) as the real providers do,
+    /// instead of answering with the queued consent at once.
+    pub interactive: bool,
     codes: HashMap<String, CodeGrant>,
     refresh_tokens: HashMap<String, RefreshGrant>,
     access_tokens: HashMap<String, AccessGrant>,
@@ -209,6 +212,7 @@ impl World {
             refresh_scope_shapes: Vec::new(),
             revoked: Vec::new(),
             token_gate: None,
+            interactive: false,
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
             access_tokens: HashMap::new(),
@@ -233,6 +237,30 @@ impl World {
     /// `GET /authorize`: a redirect with a code or an error, or an error page when the client or
     /// redirect URI is wrong (the provider must not redirect to an unregistered URI).
     pub fn authorize(&mut self, query: &[(String, String)]) -> Reply {
+        self.authorize_after(query, false)
+    }
+
+    /// `POST /authorize/decide`: the consent page's answer (`account`, `choice` allow or cancel,
+    /// and the original request's `query`).
+    pub fn decide(&mut self, form: &[(String, String)]) -> Reply {
+        let get = |n: &str| single(form, n).ok().flatten().unwrap_or_default();
+        let query: Vec<(String, String)> = url::form_urlencoded::parse(get("query").as_bytes())
+            .into_owned()
+            .collect();
+        let consent = match get("choice").as_str() {
+            "allow" => Consent::Allow {
+                email: get("account"),
+            },
+            _ => Consent::Refuse {
+                error: "access_denied".into(),
+                description: "The user cancelled.".into(),
+            },
+        };
+        self.consents.push_front(consent);
+        self.authorize_after(&query, true)
+    }
+
+    fn authorize_after(&mut self, query: &[(String, String)], decided: bool) -> Reply {
         let get = |n: &str| single(query, n).ok().flatten().unwrap_or_default();
         let Some(client) = self.clients.iter().find(|c| c.id == get("client_id")) else {
             return Reply::page(400, "Error 401: invalid_client");
@@ -297,6 +325,15 @@ impl World {
             Flavour::Google => get("access_type") == "offline",
             Flavour::Microsoft => scopes.iter().any(|s| s == "offline_access"),
         };
+        // A queued refusal is the provider's own verdict (a domain policy, say), shown at once.
+        let refusal_queued = matches!(self.consents.front(), Some(Consent::Refuse { .. }));
+        if self.interactive && !decided && !refusal_queued {
+            return Reply {
+                status: 200,
+                headers: vec![("Content-Type".into(), "text/html; charset=utf-8".into())],
+                body: super::consent_page::render(self.flavour, &self.accounts, query),
+            };
+        }
         let hinted = self
             .accounts
             .iter()

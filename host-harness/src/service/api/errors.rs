@@ -26,6 +26,13 @@ impl Lang {
             _ => Lang::En,
         }
     }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Nl => "nl",
+        }
+    }
 }
 
 /// An API failure, ready to answer.

@@ -13,6 +13,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::errors::ApiError;
 use crate::event_store::StoredEvent;
 use crate::service::ServiceContext;
@@ -25,15 +26,24 @@ pub struct AfterQuery {
 
 pub async fn list(
     State(ctx): State<Arc<ServiceContext>>,
+    caller: Caller,
     Query(q): Query<AfterQuery>,
 ) -> Result<Json<Vec<StoredEvent>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let events = ctx.events.after(q.after.unwrap_or(0), limit).await;
-    events.map(Json).map_err(ApiError::Internal)
+    let mut events = ctx
+        .events
+        .after(q.after.unwrap_or(0), limit)
+        .await
+        .map_err(ApiError::Internal)?;
+    if let Some(only) = caller.mailbox_filter() {
+        events.retain(|e| e.mailbox == only);
+    }
+    Ok(Json(events))
 }
 
 pub async fn stream(
     State(ctx): State<Arc<ServiceContext>>,
+    caller: Caller,
     headers: HeaderMap,
     Query(q): Query<AfterQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
@@ -48,6 +58,7 @@ pub async fn stream(
     };
     let follow = Follow {
         ctx,
+        only: caller.mailbox_filter(),
         last_sent: start,
         backlog: std::collections::VecDeque::new(),
     };
@@ -66,6 +77,8 @@ pub async fn stream(
 /// One stream's place in the outbox.
 struct Follow {
     ctx: Arc<ServiceContext>,
+    /// The one mailbox whose events a panel session sees.
+    only: Option<String>,
     last_sent: i64,
     backlog: std::collections::VecDeque<StoredEvent>,
 }
@@ -75,6 +88,9 @@ impl Follow {
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 self.last_sent = event.id;
+                if self.only.as_ref().is_some_and(|m| *m != event.mailbox) {
+                    continue;
+                }
                 return Some(event);
             }
             let page = self

@@ -8,11 +8,13 @@ use axum::http::request::Parts;
 use serde::Deserialize;
 
 use super::ServiceContext;
+use super::auth::Caller;
 use super::errors::{ApiError, Lang, answer};
 use crate::mailbox::{Mailbox, MailboxResult};
 
 pub struct MailboxRequest {
     pub ctx: Arc<ServiceContext>,
+    pub caller: Caller,
     pub id: String,
     pub mailbox: Mailbox,
     pub lang: Lang,
@@ -46,7 +48,10 @@ impl FromRequestParts<Arc<ServiceContext>> for MailboxRequest {
             .map_err(|e| bad(&e))?;
         let lang = Lang::of(&parts.headers, query.lang.as_deref());
         let id = mailbox_id(&id)?.to_string();
+        let caller = Caller::from_request_parts(parts, ctx).await?;
+        caller.may_manage(&id)?;
         Ok(MailboxRequest {
+            caller,
             mailbox: ctx.host.mailbox(&id),
             ctx: ctx.clone(),
             id,
@@ -56,7 +61,7 @@ impl FromRequestParts<Arc<ServiceContext>> for MailboxRequest {
 }
 
 /// A mailbox id from the path: letters, digits, `.`, `_`, `-`, `@`; at most 128 characters.
-fn mailbox_id(id: &str) -> Result<&str, ApiError> {
+pub(super) fn mailbox_id(id: &str) -> Result<&str, ApiError> {
     let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@');
     if id.is_empty() || id.len() > 128 || !id.chars().all(fine) {
         return Err(ApiError::BadRequest("the mailbox id is not valid".into()));

@@ -11,6 +11,7 @@ use crate::bindings::folders::FolderMapping;
 use crate::bindings::panel::{LinkRequest, LinkState};
 
 use super::ServiceContext;
+use super::auth::Caller;
 use super::errors::ApiError;
 use super::mailbox_request::MailboxRequest;
 use crate::service::events::Event;
@@ -29,25 +30,57 @@ pub async fn status(r: MailboxRequest) -> ApiResult {
 
 #[derive(Deserialize)]
 pub struct LinkBody {
-    user: String,
+    /// The CRM user who links (the platform names them; a panel session is its own user).
+    user: Option<String>,
     provider: String,
     login_hint: Option<String>,
 }
 
+impl MailboxRequest {
+    /// The CRM user a link call is for: the panel session's own, or the one the platform names.
+    fn linking_user(&self, named: Option<String>) -> Result<String, ApiError> {
+        match &self.caller {
+            Caller::Panel(session) => Ok(session.who.user.clone()),
+            Caller::Platform => named
+                .filter(|u| !u.trim().is_empty())
+                .ok_or_else(|| ApiError::BadRequest("the request names no user".into())),
+        }
+    }
+}
+
 pub async fn link_start(r: MailboxRequest, Json(body): Json<LinkBody>) -> ApiResult {
     let request = LinkRequest {
-        user: body.user,
+        user: r.linking_user(body.user)?,
         provider: body.provider,
         login_hint: body.login_hint,
-        redirect_port: None,
+        redirect_port: r.ctx.redirect_port(),
     };
-    json(r.answer(r.mailbox.link_start(&request).await)?)
+    let started = r.answer(r.mailbox.link_start(&request).await)?;
+    // The browser's callback names only the attempt's `state`: remember whose mailbox it is.
+    if let Some(state) = url::Url::parse(&started.authorization_url)
+        .ok()
+        .and_then(|u| {
+            u.query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+        })
+    {
+        let id = r.id.clone();
+        r.ctx
+            .host
+            .services()
+            .db
+            .run_blocking(move |db| db.put_link_attempt(&state, &id))
+            .await
+            .map_err(ApiError::Internal)?;
+    }
+    json(started)
 }
 
 #[derive(Deserialize)]
 pub struct CompleteBody {
-    /// The CRM user whose browser brought the provider's redirect.
-    user: String,
+    /// The CRM user whose browser brought the provider's redirect (the platform names them).
+    user: Option<String>,
     /// The redirect's query, as pairs.
     query: Vec<(String, String)>,
 }
@@ -55,7 +88,8 @@ pub struct CompleteBody {
 /// Completes a link with the query of the provider's redirect, for a platform that receives the
 /// redirect itself.
 pub async fn link_complete(r: MailboxRequest, Json(body): Json<CompleteBody>) -> ApiResult {
-    let status = r.answer(r.mailbox.link_complete(&body.user, &body.query).await)?;
+    let user = r.linking_user(body.user)?;
+    let status = r.answer(r.mailbox.link_complete(&user, &body.query).await)?;
     r.ctx.linked(&r.id, &status);
     json(status)
 }
@@ -158,7 +192,7 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
 
 impl ServiceContext {
     /// After a link completes: watch the mailbox (waking it if it was stopped), and tell the CRM.
-    fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
+    pub(crate) fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
         if status.state == LinkState::Linked {
             self.scheduler.watch(id);
             self.push.watch(id);

@@ -1,7 +1,9 @@
 //! The HTTP API for the CRM platform (axum, JSON): the panel's calls under `/api/v1`, the event
-//! stream, `/healthz` and `/metrics`. Authentication sits at the edge: every `/api` request
-//! needs the platform's bearer token from the settings.
+//! stream, the administrator's settings, `/healthz` and `/metrics`. Authentication sits at the
+//! edge: every `/api` request needs the platform's bearer token or a panel session.
 
+mod admin_routes;
+pub mod auth;
 mod errors;
 mod events_routes;
 mod mailbox_request;
@@ -10,13 +12,12 @@ mod mailbox_routes;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::header::AUTHORIZATION;
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
 
-pub use errors::{ApiError, Lang};
+pub use errors::{ApiError, Lang, answer};
 
 use super::ServiceContext;
 
@@ -48,11 +49,20 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
         )
         .route("/api/v1/events", get(events_routes::list))
         .route("/api/v1/events/stream", get(events_routes::stream))
-        .route_layer(middleware::from_fn_with_state(ctx.clone(), require_bearer));
+        .route(
+            "/api/v1/settings",
+            get(admin_routes::settings).put(admin_routes::set_settings),
+        )
+        .route("/api/v1/panel/sessions", post(admin_routes::panel_session))
+        .route_layer(middleware::from_fn_with_state(
+            ctx.clone(),
+            auth::authenticate,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .merge(api)
+        .merge(super::panel::router())
         .with_state(ctx)
 }
 
@@ -63,32 +73,4 @@ async fn metrics(State(ctx): State<Arc<ServiceContext>>) -> Response {
         axum::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     response
-}
-
-/// Lets a request through only with `Authorization: Bearer <the platform's token>`. Without a
-/// token in the settings, no request gets through.
-async fn require_bearer(
-    State(ctx): State<Arc<ServiceContext>>,
-    request: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let offered = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (offered, ctx.config.api_token.as_ref()) {
-        (Some(offered), Some(token))
-            if same_secret(offered.as_bytes(), token.expose().as_bytes()) =>
-        {
-            Ok(next.run(request).await)
-        }
-        _ => Err(ApiError::Unauthorized),
-    }
-}
-
-/// Compares two secrets in time that does not depend on where they differ.
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
 }

@@ -1,0 +1,380 @@
+//! The "E-mail settings" panel in a real headless Chromium, served by the real service over the
+//! real component, a real Dovecot and the fake providers' consent pages: the whole story of the
+//! source document, and each of its "possible problems" with the message that says what to do.
+
+use std::time::Duration;
+
+use host_harness::HostSettings;
+use host_harness::service::{self, RunningService, ServiceSettings};
+use tests::browser::Browser;
+use tests::dovecot::STANDARD_FOLDERS;
+use tests::fake_provider::Consent;
+use tests::mail_fixtures::{days_ago, plain};
+use tests::oauth_world::OAuthWorld;
+use tests::sync_checks::ANNA;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "platform-token-0123456789";
+const PATIENCE: Duration = Duration::from_secs(30);
+
+struct Panel {
+    w: OAuthWorld,
+    running: RunningService,
+    stop: CancellationToken,
+    browser: Browser,
+}
+
+impl Panel {
+    /// The service over a browser-ready world (settings changed by `configure`), and a browser
+    /// signed in to the panel as `anna`, who manages mailbox `m1` and administers the CRM.
+    async fn open(lang: &str, configure: impl FnOnce(&mut HostSettings)) -> Panel {
+        let w = OAuthWorld::for_browser(STANDARD_FOLDERS, configure).await;
+        let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+        config.listen = "127.0.0.1:0".parse().unwrap();
+        config.api_token = Some(TOKEN.into());
+        config.schedule.interval_secs = 3600;
+        let stop = CancellationToken::new();
+        let running = service::start(w.host.clone(), config, stop.clone())
+            .await
+            .expect("the service starts");
+        let login: serde_json::Value = tests::http_client()
+            .post(format!("http://{}/api/v1/panel/sessions", running.address))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "user": "anna", "mailbox": "m1", "admin": true, "lang": lang }))
+            .send()
+            .await
+            .expect("the platform asks for a login")
+            .json()
+            .await
+            .expect("a login link");
+        let browser = Browser::start().await;
+        let path = login["login_path"].as_str().expect("a login path");
+        browser
+            .client
+            .goto(&format!("http://{}{path}", running.address))
+            .await
+            .expect("the panel opens");
+        browser
+            .until(
+                "the panel is ready",
+                PATIENCE,
+                "return document.body.dataset.ready === 'true'",
+            )
+            .await;
+        Panel {
+            w,
+            running,
+            stop,
+            browser,
+        }
+    }
+
+    async fn close(self) {
+        self.browser.close().await;
+        self.stop.cancel();
+        self.running.stopped().await.expect("the service stops");
+    }
+
+    /// The dropdown's provider ids.
+    async fn providers(&self) -> serde_json::Value {
+        self.browser
+            .eval("return [...document.querySelectorAll('#provider option')].map(o => o.value)")
+            .await
+    }
+
+    /// Clicks "Link mailbox" with `provider` chosen, and switches to the consent tab.
+    async fn link_with(
+        &self,
+        provider: &str,
+    ) -> (fantoccini::wd::WindowHandle, fantoccini::wd::WindowHandle) {
+        let panel = self.browser.client.window().await.expect("the panel's tab");
+        self.browser
+            .click(&format!("#provider option[value='{provider}']"))
+            .await;
+        self.browser.click("#link").await;
+        let consent = self.browser.other_tab(&panel).await;
+        (panel, consent)
+    }
+}
+
+fn visible(id: &str) -> String {
+    format!("return !document.getElementById('{id}').hidden")
+}
+
+#[tokio::test]
+async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_browser() {
+    let p = Panel::open("en", |_| {}).await;
+    let b = &p.browser;
+    assert_eq!(
+        p.providers().await,
+        serde_json::json!(["google", "microsoft"])
+    );
+    b.screenshot("panel-unlinked").await;
+
+    // Link mailbox: consent in a new tab, then the panel shows the filled, read-only fields.
+    let (panel, _consent) = p.link_with("google").await;
+    b.until(
+        "the consent page",
+        PATIENCE,
+        "return !!document.getElementById('allow')",
+    )
+    .await;
+    b.screenshot("provider-consent").await;
+    b.click("#allow").await;
+    b.until(
+        "the link is confirmed",
+        PATIENCE,
+        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+    )
+    .await;
+    assert!(b.text("#link-result-text").await.contains(ANNA));
+    b.client
+        .close_window()
+        .await
+        .expect("close the consent tab");
+    b.client
+        .switch_to_window(panel)
+        .await
+        .expect("back to the panel");
+    b.until(
+        "the address shows",
+        PATIENCE,
+        &format!("return document.getElementById('f-address').value === '{ANNA}'"),
+    )
+    .await;
+    let read_only = b
+        .eval("return [...document.querySelectorAll('#mail-settings input')].map(i => i.readOnly && !!i.value)")
+        .await;
+    assert_eq!(
+        read_only,
+        serde_json::json!([true, true, true, true, true, true])
+    );
+    assert_eq!(
+        b.eval("return document.getElementById('provider').disabled")
+            .await,
+        true
+    );
+    b.until("remove is offered", PATIENCE, &visible("remove"))
+        .await;
+
+    // Edit folders: one dropdown per CRM folder, the suggestion preselected; save.
+    b.click("#edit-folders").await;
+    b.until("the folder form", PATIENCE, &visible("folders-form"))
+        .await;
+    let chosen = b
+        .eval("return ['inbox','archive','deleted','sent'].map(f => document.getElementById('map-' + f).value)")
+        .await;
+    assert_eq!(
+        chosen,
+        serde_json::json!(["INBOX", "Archive", "Trash", "Sent"])
+    );
+    b.screenshot("panel-edit-folders").await;
+    b.click("#save-folders").await;
+    b.until(
+        "the folders are saved",
+        PATIENCE,
+        "return document.getElementById('folders-form').hidden",
+    )
+    .await;
+    assert!(b.text("#notice").await.contains("Folders saved"));
+
+    // New mail shows in the list by push: no reload, no sync click.
+    let mut seeder = p.w.dovecot.as_ref().unwrap().seeder(ANNA).await;
+    let offer = plain(
+        "panel-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Nieuwe offerte",
+        "Zie bijlage.",
+    );
+    seeder
+        .append_with("INBOX", "", Some(&days_ago(0)), &offer)
+        .await;
+    b.until(
+        "the new message shows",
+        PATIENCE,
+        "return [...document.querySelectorAll('#message-list td')].some(td => td.textContent === 'Nieuwe offerte')",
+    )
+    .await;
+    b.until(
+        "the last sync shows",
+        PATIENCE,
+        "return /1 new/.test(document.getElementById('last-sync-text').textContent)",
+    )
+    .await;
+    b.screenshot("panel-linked").await;
+
+    // Remove mailbox asks first; cancelling keeps it, confirming empties the fields.
+    b.click("#remove").await;
+    b.until(
+        "the confirmation",
+        PATIENCE,
+        "return document.getElementById('confirm-remove').open",
+    )
+    .await;
+    b.click("#confirm-remove-no").await;
+    assert_eq!(
+        b.eval("return document.getElementById('confirm-remove').open")
+            .await,
+        false
+    );
+    assert_eq!(
+        p.w.status("m1").await.state,
+        host_harness::bindings::panel::LinkState::Linked
+    );
+    b.click("#remove").await;
+    b.click("#confirm-remove-yes").await;
+    b.until("the fields are empty", PATIENCE, "return document.getElementById('f-address').value === '' && !document.getElementById('link').hidden")
+        .await;
+    assert_eq!(
+        p.w.status("m1").await.state,
+        host_harness::bindings::panel::LinkState::Unlinked
+    );
+    // Mail already in the CRM stays.
+    assert!(
+        b.eval("return document.querySelectorAll('#message-list tr').length")
+            .await
+            .as_u64()
+            >= Some(1)
+    );
+    p.close().await;
+}
+
+#[tokio::test]
+async fn without_the_feature_flag_link_mailbox_is_disabled_and_says_whom_to_ask() {
+    let p = Panel::open("en", |s| s.platform.feature_flags.clear()).await;
+    let b = &p.browser;
+    assert_eq!(
+        b.eval("return document.getElementById('link').disabled")
+            .await,
+        true
+    );
+    b.until("the reason shows", PATIENCE, &visible("link-unavailable"))
+        .await;
+    assert!(
+        b.text("#link-unavailable")
+            .await
+            .contains("customer success")
+    );
+    // The administrator switches the flag on in "Imap oAuth2"; the button follows.
+    b.click("#admin-link-flag").await;
+    b.click("#admin-save").await;
+    b.until(
+        "linking is available",
+        PATIENCE,
+        "return !document.getElementById('link').disabled",
+    )
+    .await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn google_missing_from_the_dropdown_is_explained_and_the_administrator_enables_it() {
+    let p = Panel::open("nl", |s| s.platform.providers[0].enabled = false).await;
+    let b = &p.browser;
+    assert_eq!(p.providers().await, serde_json::json!(["microsoft"]));
+    let hint = b.text("#provider-hints").await;
+    assert!(
+        hint.contains("Google kan niet gekozen worden") && hint.contains("Imap oAuth2"),
+        "{hint}"
+    );
+    assert_eq!(b.text("#link").await, "Mailbox koppelen");
+    b.screenshot("panel-google-missing").await;
+    // The administrator's panel: enable Google; the dropdown offers it at once, and the host
+    // grants it its endpoints again.
+    b.click("#admin-provider-google").await;
+    b.click("#admin-save").await;
+    b.until(
+        "Google is offered",
+        PATIENCE,
+        "return [...document.querySelectorAll('#provider option')].some(o => o.value === 'google')",
+    )
+    .await;
+    assert_eq!(b.text("#provider-hints").await, "");
+    let (_, _) = p.link_with("google").await;
+    b.click("#allow").await;
+    b.until(
+        "the link is confirmed",
+        PATIENCE,
+        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+    )
+    .await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn a_domain_without_the_crm_as_trusted_app_gets_the_message_to_ask_its_administrator() {
+    let p = Panel::open("nl", |_| {}).await;
+    p.w.google.world().consents.push_back(Consent::Refuse {
+        error: "admin_policy_enforced".into(),
+        description: "The app is not trusted by the domain.".into(),
+    });
+    let b = &p.browser;
+    let (panel, _) = p.link_with("google").await;
+    b.until(
+        "the refusal shows",
+        PATIENCE,
+        "return document.getElementById('link-result')?.dataset.ok === 'false'",
+    )
+    .await;
+    let said = b.text("#link-result-text").await;
+    assert!(said.contains("vertrouwde app"), "{said}");
+    b.screenshot("callback-trusted-app").await;
+    b.client.close_window().await.expect("close the tab");
+    b.client
+        .switch_to_window(panel)
+        .await
+        .expect("back to the panel");
+    b.until(
+        "the panel repeats it",
+        PATIENCE,
+        "return /vertrouwde app/.test(document.getElementById('problem').textContent)",
+    )
+    .await;
+    assert_eq!(
+        p.w.status("m1").await.state,
+        host_harness::bindings::panel::LinkState::Unlinked
+    );
+    p.close().await;
+}
+
+#[tokio::test]
+async fn edit_folders_after_the_authorisation_changed_says_to_link_again() {
+    let p = Panel::open("en", |_| {}).await;
+    let b = &p.browser;
+    let (panel, _) = p.link_with("google").await;
+    b.click("#allow").await;
+    b.until(
+        "the link is confirmed",
+        PATIENCE,
+        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+    )
+    .await;
+    b.client.close_window().await.expect("close the tab");
+    b.client
+        .switch_to_window(panel)
+        .await
+        .expect("back to the panel");
+    b.until(
+        "edit folders is offered",
+        PATIENCE,
+        &visible("edit-folders"),
+    )
+    .await;
+    // Something changed after the sign-in: the account's grant was revoked at Google.
+    {
+        let mut google = p.w.google.world();
+        google.revoke_account(ANNA);
+        google.expire_access_tokens();
+    }
+    b.click("#edit-folders").await;
+    b.until("the problem shows", PATIENCE, &visible("problem"))
+        .await;
+    let problem = b.text("#problem").await;
+    assert!(problem.contains("Link mailbox"), "{problem}");
+    // The panel offers to link again, with the reason.
+    b.until("re-authorise is offered", PATIENCE, &visible("reauth"))
+        .await;
+    b.screenshot("panel-edit-folders-error").await;
+    p.close().await;
+}
