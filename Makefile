@@ -1,11 +1,12 @@
-# The two commands: `make demo` runs the product end to end, `make test` runs every test.
-# Both install what they need first (the wasm32-wasip2 target, Debian's dovecot-imapd for the
-# real IMAP server), idempotently.
+# The two commands: `make demo` runs the product end to end, `make test` runs every test; and
+# `make serve` keeps the service up for a person to use its panel. Each installs what it needs
+# first (the wasm32-wasip2 target, Debian's dovecot-imapd for the real IMAP server, and for the
+# tests Debian's chromium and chromium-driver for the panel's browser tests), idempotently.
 
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 
-.PHONY: setup dovecot isync demo test lint bench
+.PHONY: setup dovecot chromium isync demo serve test lint bench
 
 setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -23,11 +24,22 @@ dovecot:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; \
 	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
 
+# Headless Chromium and its WebDriver, for the panel's browser tests.
+chromium:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+	  echo "Installing chromium and chromium-driver (the panel's test browser)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 demo: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
 
-test: setup
+serve: setup
+	$(CARGO) build -p host-harness -p tests --bins
+	bash tests/serve.sh
+
+test: setup chromium
 	$(CARGO) test --workspace
 
 lint: setup

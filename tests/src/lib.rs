@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod cut_proxy;
+pub mod demo_world;
 pub mod dovecot;
 pub mod fake_provider;
 pub mod gmail_script;

@@ -124,7 +124,9 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
         Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
-        Command::Serve(args) => runtime.block_on(serve_cmd::run(host, &settings.service, args)),
+        Command::Serve(args) => {
+            runtime.block_on(serve_cmd::run(host, &settings.service, args, mailbox, lang))
+        }
         Command::RotateKey(_) => unreachable!("handled before the host is loaded"),
     }
 }

@@ -69,11 +69,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Sessions {
     /// A one-time ticket that signs `who` in, valid for five minutes.
     pub fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> String {
+        self.issue_ticket_lasting(who, lang, TICKET_LIFETIME)
+    }
+
+    /// A one-time ticket valid for `lifetime` (the developer's own sign-in, printed by `serve`).
+    pub fn issue_ticket_lasting(
+        &self,
+        who: PanelUser,
+        lang: Option<Lang>,
+        lifetime: Duration,
+    ) -> String {
         let ticket = random_token();
         let now = Instant::now();
         let mut tickets = lock(&self.tickets);
         tickets.retain(|_, t| t.expires > now);
-        let expires = now + TICKET_LIFETIME;
+        let expires = now + lifetime;
         tickets.insert(ticket.clone(), Ticket { who, lang, expires });
         ticket
     }
