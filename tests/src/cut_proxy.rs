@@ -1,6 +1,7 @@
 //! A TCP proxy in front of Dovecot that can cut a connection in the middle of a server's answer:
 //! after a given number of bytes from the server, once, calling a hook first (to let a token
-//! expire at that moment, say); or every connection at once, and refuse new ones for a while.
+//! expire at that moment, say); or every connection at once, and refuse new ones for a while,
+//! or take them and never answer (a stalled server).
 //! TLS passes through it untouched.
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
@@ -21,6 +22,9 @@ pub struct CutProxy {
     /// Connections accepted so far (refused ones too).
     accepted: Arc<AtomicU64>,
     refusing: Arc<AtomicBool>,
+    /// Accept, then never answer (connections held here).
+    stalling: Arc<AtomicBool>,
+    held: Arc<Mutex<Vec<TcpStream>>>,
     /// Bumped to cut every connection open now.
     kill: tokio::sync::watch::Sender<u64>,
 }
@@ -37,14 +41,21 @@ impl CutProxy {
         let cuts = Arc::new(AtomicU64::new(0));
         let accepted = Arc::new(AtomicU64::new(0));
         let refusing = Arc::new(AtomicBool::new(false));
+        let stalling = Arc::new(AtomicBool::new(false));
+        let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
         let (kill, killed) = tokio::sync::watch::channel(0u64);
         let (c, h, n) = (cut_after.clone(), on_cut.clone(), cuts.clone());
         let (a, r) = (accepted.clone(), refusing.clone());
+        let (st, hd) = (stalling.clone(), held.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 a.fetch_add(1, Ordering::SeqCst);
                 if r.load(Ordering::SeqCst) {
                     drop(client);
+                    continue;
+                }
+                if st.load(Ordering::SeqCst) {
+                    hd.lock().expect("held").push(client);
                     continue;
                 }
                 let target_port = t.load(Ordering::SeqCst);
@@ -68,8 +79,24 @@ impl CutProxy {
             cuts,
             accepted,
             refusing,
+            stalling,
+            held,
             kill,
         }
+    }
+
+    /// From now on (`true`), connections are accepted and then never answered: a server that
+    /// stalls. Connections held so far are kept until `false`.
+    pub fn stall(&self, stalling: bool) {
+        self.stalling.store(stalling, Ordering::SeqCst);
+        if !stalling {
+            self.held.lock().expect("held").clear();
+        }
+    }
+
+    /// Connections accepted while stalling and still held open.
+    pub fn stalled(&self) -> usize {
+        self.held.lock().expect("held").len()
     }
 
     pub fn set_target(&self, port: u16) {

@@ -46,3 +46,36 @@ pub fn with_attachment(id: &str, to: &str, size: usize) -> Vec<u8> {
     )
     .into_bytes()
 }
+
+/// A multipart/mixed message to Anna: a tiny HTML part, then a plain part holding `plain`.
+pub fn html_beside(id: &str, plain: &[u8]) -> Vec<u8> {
+    let to = "anna@example.nl";
+    let mut m = format!(
+        "From: Onbekend <x@example.com>\r\nTo: {to}\r\nSubject: Poison {id}\r\n\
+         Message-ID: <{id}@example.com>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+         Content-Type: text/html; charset=utf-8\r\n\r\n<p>hallo</p>\r\n--b\r\n\
+         Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    .into_bytes();
+    m.extend_from_slice(plain);
+    m.extend_from_slice(b"\r\n--b--\r\n");
+    m
+}
+
+/// `bytes` of `line` repeated, each line ending in CRLF.
+pub fn lines_of(line: &[u8], bytes: usize) -> Vec<u8> {
+    let mut one = line.to_vec();
+    one.extend_from_slice(b"\r\n");
+    one.repeat(bytes / one.len())
+}
+
+/// Control characters, which JSON escapes six-fold.
+pub fn control_characters(bytes: usize) -> Vec<u8> {
+    let line: Vec<u8> = [1u8, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, 0x0e, 0x1f]
+        .into_iter()
+        .cycle()
+        .take(996)
+        .collect();
+    lines_of(&line, bytes)
+}

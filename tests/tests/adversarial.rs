@@ -254,3 +254,42 @@ async fn a_mailbox_cannot_hold_more_imap_connections_than_its_account_cap() {
     let seen = imap_flood(2).await;
     assert_eq!(seen, "opened 2; after closing one, open again: true");
 }
+
+#[tokio::test]
+async fn parking_is_capped_and_a_parked_connection_belongs_to_its_mailbox() {
+    let server = LoopbackServer::start("* OK IMAP4rev1\r\n".into()).await;
+    let granted = format!("imap://127.0.0.1:{}", server.port);
+    let host = adversarial_host(&settings_with_test_grant(
+        &[],
+        std::slice::from_ref(&granted),
+    ));
+    let seen = attempt(&host, "imap-park", &server.port.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        "refused over 4096 bytes; parked forever: true; parked over it: true; \
+         got back \"b\"; again: false; left parked: true"
+    );
+    // One connection is parked (the one parked over was closed), waiting at most 29 minutes.
+    let parked = host_harness::capabilities::imap_parking::take(host.services(), "m1")
+        .expect("m1's connection is parked");
+    assert_eq!(parked.note, b"left");
+    assert_eq!(parked.wake_after.as_secs(), 29 * 60);
+    assert_eq!(
+        host.services().imap_slots.open(),
+        1,
+        "the closed ones gave their slots back"
+    );
+    host_harness::capabilities::imap_parking::put(host.services(), "m1", parked);
+    // Another mailbox's call cannot take it; its own can.
+    assert_eq!(
+        probe(&host, "m2", "imap-unpark", "").await.unwrap(),
+        "nothing parked"
+    );
+    assert_eq!(
+        attempt(&host, "imap-unpark", "").await.unwrap(),
+        "unparked left"
+    );
+    assert_still_serves(&host).await;
+}

@@ -4,42 +4,10 @@
 
 use host_harness::bindings::message::{MessageRecord, ParseWarning};
 use host_harness::bindings::sync::SyncReport;
-use tests::mail_fixtures::plain;
+use tests::mail_fixtures::{control_characters, html_beside, lines_of, plain};
 use tests::oauth_world::OAuthWorld;
 use tests::secrets::assert_no_secret_captured;
 use tests::sync_checks::{ANNA, folder, mapping, messages, seeder, sync, world_with};
-
-/// A multipart/mixed message: a tiny HTML part, then a plain part holding `plain`.
-fn html_beside(id: &str, plain: &[u8]) -> Vec<u8> {
-    let mut m = format!(
-        "From: Onbekend <x@example.com>\r\nTo: {ANNA}\r\nSubject: Poison {id}\r\n\
-         Message-ID: <{id}@example.com>\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n\
-         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
-         Content-Type: text/html; charset=utf-8\r\n\r\n<p>hallo</p>\r\n--b\r\n\
-         Content-Type: text/plain; charset=utf-8\r\n\r\n"
-    )
-    .into_bytes();
-    m.extend_from_slice(plain);
-    m.extend_from_slice(b"\r\n--b--\r\n");
-    m
-}
-
-/// `bytes` of `line` repeated, each line ending in CRLF.
-fn lines_of(line: &[u8], bytes: usize) -> Vec<u8> {
-    let mut one = line.to_vec();
-    one.extend_from_slice(b"\r\n");
-    one.repeat(bytes / one.len())
-}
-
-/// Control characters, which JSON escapes six-fold.
-fn control_characters(bytes: usize) -> Vec<u8> {
-    let line: Vec<u8> = [1u8, 2, 3, 4, 5, 6, 7, 8, 0x0b, 0x0c, 0x0e, 0x1f]
-        .into_iter()
-        .cycle()
-        .take(996)
-        .collect();
-    lines_of(&line, bytes)
-}
 
 fn record(w: &OAuthWorld, subject: &str) -> (bool, MessageRecord) {
     #[derive(serde::Deserialize)]

@@ -61,14 +61,16 @@ impl HostState {
         note: Vec<u8>,
         wake_after_seconds: u32,
     ) -> wasmtime::Result<Result<(), SocketError>> {
+        // The connection is the host's again either way: refused, it is closed.
+        let conn = self.table.delete(conn)?;
+        self.open_connections = self.open_connections.saturating_sub(1);
         if note.len() as u64 > MAX_NOTE_BYTES {
+            drop(conn);
             return Ok(Err(SocketError::TooLarge(size_cap(
                 MAX_NOTE_BYTES,
                 note.len() as u64,
             ))));
         }
-        let conn = self.table.delete(conn)?;
-        self.open_connections = self.open_connections.saturating_sub(1);
         let wake_after = Duration::from_secs(wake_after_seconds.into()).min(MAX_WAKE_AFTER);
         let parked = ParkedConnection {
             conn,

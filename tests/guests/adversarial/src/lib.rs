@@ -27,6 +27,8 @@ impl Guest for Hostile {
             "http" => http(&argument),
             "imap" => imap(&argument),
             "imap-flood" => imap_flood(&argument),
+            "imap-park" => imap_park(&argument),
+            "imap-unpark" => imap_unpark(),
             "imap-session" => imap_session(&argument),
             "http-body" => http_body(&argument),
             "loop-forever" => loop_forever(),
@@ -305,6 +307,45 @@ fn imap_flood(port: &str) -> String {
     drop(held.pop());
     let again = imap_socket::open("127.0.0.1", port, imap_socket::Security::Plain).is_ok();
     format!("opened {opened}; after closing one, open again: {again}")
+}
+
+/// Parks connections with the host as no honest plugin would: a note past the cap, a wake-up
+/// centuries away, a second park over the first; then takes what is parked back.
+fn imap_park(port: &str) -> String {
+    let port = port.parse().unwrap_or(143);
+    let open = || imap_socket::open("127.0.0.1", port, imap_socket::Security::Plain);
+    let Ok(first) = open() else {
+        return "cannot open".into();
+    };
+    let oversized = match imap_socket::park(first, &vec![b'n'; 4097], 60) {
+        Err(imap_socket::SocketError::TooLarge(cap)) => format!("refused over {} bytes", cap.limit),
+        other => format!("{other:?}"),
+    };
+    let Ok(second) = open() else {
+        return format!("{oversized}; the refused connection was kept");
+    };
+    let forever = imap_socket::park(second, &[b'a'; 4096], u32::MAX).is_ok();
+    let Ok(third) = open() else {
+        return format!("{oversized}; cannot open a third");
+    };
+    let over = imap_socket::park(third, b"b", 60).is_ok();
+    let Some((back, note)) = imap_socket::unpark() else {
+        return format!("{oversized}; nothing parked");
+    };
+    let again = imap_socket::unpark().is_some();
+    let left = imap_socket::park(back, b"left", u32::MAX).is_ok();
+    format!(
+        "{oversized}; parked forever: {forever}; parked over it: {over}; got back {:?}; again: {again}; left parked: {left}",
+        String::from_utf8_lossy(&note)
+    )
+}
+
+/// Takes the connection parked for this call's mailbox, if any.
+fn imap_unpark() -> String {
+    match imap_socket::unpark() {
+        Some((_, note)) => format!("unparked {}", String::from_utf8_lossy(&note)),
+        None => "nothing parked".into(),
+    }
 }
 
 fn reason(r: crm::mail_sync::capability_types::RefusalReason) -> &'static str {
