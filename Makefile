@@ -57,3 +57,5 @@ bench: setup isync
 	$(CARGO) run --release -p tests --bin bench
 	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm
 	$(CARGO) run --release -p tests --bin bench-push
+	$(CARGO) build --release -p host-harness --bin mailsync-host
+	$(CARGO) run --release -p tests --bin bench-watch

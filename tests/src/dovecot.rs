@@ -300,7 +300,7 @@ disable_plaintext_auth = no
 auth_failure_delay = 0
 mail_max_userip_connections = 100
 mail_fsync = never
-default_process_limit = 1000
+default_process_limit = 3000
 default_client_limit = 4000
 service imap-login {{
   inet_listener imap {{

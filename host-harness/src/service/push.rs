@@ -29,6 +29,8 @@ pub struct Push {
     shutdown: CancellationToken,
     tasks: TaskTracker,
     watchers: Mutex<HashMap<String, Watcher>>,
+    /// The cap on push calls at once (`max_concurrent_pushes`).
+    calls: tokio::sync::Semaphore,
 }
 
 struct Watcher {
@@ -45,6 +47,7 @@ impl Push {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         Arc::new(Push {
+            calls: tokio::sync::Semaphore::new(timing.max_concurrent_pushes.max(1)),
             host,
             metrics,
             timing,
@@ -109,7 +112,11 @@ impl Push {
             if stop.is_cancelled() {
                 break;
             }
-            let wait = match mailbox.watch(false).await {
+            let watched = {
+                let _turn = self.calls.acquire().await;
+                mailbox.watch(false).await
+            };
+            let wait = match watched {
                 Ok(Ok(report)) => {
                     failures = 0;
                     self.delivered(&report, woke_at.take());
@@ -149,6 +156,7 @@ impl Push {
         }
         // Shutting down: end the IDLE and log out, in the plugin.
         if self.shutdown.is_cancelled() {
+            let _turn = self.calls.acquire().await;
             let _ = mailbox.watch(true).await;
         }
     }

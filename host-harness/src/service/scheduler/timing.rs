@@ -43,6 +43,10 @@ pub struct ScheduleSettings {
     pub idle_interval_secs: u64,
     /// Syncs running at once, across every mailbox.
     pub max_concurrent_syncs: usize,
+    /// Push calls (a woken inbox synced, IDLE started again) running at once, across every
+    /// mailbox: a burst of mail in many mailboxes queues here instead of holding an instance
+    /// for each.
+    pub max_concurrent_pushes: usize,
 }
 
 impl Default for ScheduleSettings {
@@ -56,6 +60,7 @@ impl Default for ScheduleSettings {
             throttle_backoff_max_secs: 2 * 60 * 60,
             idle_interval_secs: 12 * 60 * 60,
             max_concurrent_syncs: 8,
+            max_concurrent_pushes: 16,
         }
     }
 }
