@@ -178,6 +178,26 @@ async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_brow
     .await;
     assert!(b.text("#notice").await.contains("Folders saved"));
 
+    // The saved mapping's first pass ends (its report covers the four folders) before new mail
+    // comes, so the last sync shown below is the push's.
+    let full_pass = || {
+        p.w.db
+            .sync_runs("m1", 10)
+            .unwrap()
+            .iter()
+            .any(|(_, report)| {
+                let report: serde_json::Value = serde_json::from_str(report).unwrap_or_default();
+                report["folders"].as_array().map_or(0, Vec::len) == 4
+            })
+    };
+    let started = std::time::Instant::now();
+    while !full_pass() {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "the mapping's first pass never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // New mail shows in the list by push: no reload, no sync click.
     let mut seeder = p.w.dovecot.as_ref().unwrap().seeder(ANNA).await;
     let offer = plain(
@@ -320,6 +340,12 @@ async fn a_domain_without_the_crm_as_trusted_app_gets_the_message_to_ask_its_adm
     let said = b.text("#link-result-text").await;
     assert!(said.contains("vertrouwde app"), "{said}");
     b.screenshot("callback-trusted-app").await;
+    b.until(
+        "the panel is told",
+        PATIENCE,
+        "return document.body.dataset.told === 'true'",
+    )
+    .await;
     b.client.close_window().await.expect("close the tab");
     b.client
         .switch_to_window(panel)
@@ -348,6 +374,12 @@ async fn edit_folders_after_the_authorisation_changed_says_to_link_again() {
         "the link is confirmed",
         PATIENCE,
         "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+    )
+    .await;
+    b.until(
+        "the panel is told",
+        PATIENCE,
+        "return document.body.dataset.told === 'true'",
     )
     .await;
     b.client.close_window().await.expect("close the tab");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use host_harness::service::{self, RunningService, ServiceSettings};
 use tests::mail_fixtures::{days_ago, plain};
 use tests::oauth_world::OAuthWorld;
-use tests::sync_checks::{ANNA, live, mapping, seeder, world};
+use tests::sync_checks::{ANNA, live, mapping, messages, seeder, world};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "platform-token-0123456789";
@@ -413,6 +413,41 @@ async fn unlinking_through_the_api_ends_the_watch_and_closes_its_connection() {
             .map(|e| e.kind)
             .collect();
     assert!(kinds.contains(&"mailbox.unlinked".to_string()), "{kinds:?}");
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
+
+#[tokio::test]
+async fn a_restarted_service_resumes_where_it_stopped() {
+    let w = world(mapping("INBOX", None)).await;
+    let mut s = seeder(&w).await;
+    let message = |n: u32| {
+        let id = format!("restart-{n}");
+        plain(&id, "Klant <klant@example.com>", ANNA, &id, "body")
+    };
+    s.append_with("INBOX", "", Some(&days_ago(0)), &message(1))
+        .await;
+    let (running, stop) = serve(&w, 3600).await;
+    until_live(&w, 1, Duration::from_secs(20)).await;
+    until_parked(&running).await;
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+    // Mail that arrives while the service is down comes with the next start, once.
+    for n in [2, 3] {
+        s.append_with("INBOX", "", Some(&days_ago(0)), &message(n))
+            .await;
+    }
+    let (running, stop) = serve(&w, 3600).await;
+    until_live(&w, 3, Duration::from_secs(20)).await;
+    until_parked(&running).await;
+    s.append_with("INBOX", "", Some(&days_ago(0)), &message(4))
+        .await;
+    until_live(&w, 4, Duration::from_secs(20)).await;
+    let mut ids: Vec<String> = live(&w).into_iter().map(|m| m.message_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "nothing twice: {ids:?}");
+    assert_eq!(messages(&w).len(), 4, "one record per message");
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }

@@ -9,4 +9,5 @@
     outcome: result.dataset.outcome,
     message: text ? text.textContent : '',
   });
+  document.body.dataset.told = 'true';
 })();

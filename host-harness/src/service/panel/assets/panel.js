@@ -419,6 +419,8 @@ async function start() {
     await refreshLastSync();
     await refreshMessages();
   });
+  // A pass that changed nothing raises no event: the last sync is looked at now and then too.
+  setInterval(() => refreshLastSync().catch(() => {}), 30000);
   if (session.admin) {
     $('admin').hidden = false;
     $('admin-form').addEventListener('submit', (event) => attempt(() => saveAdmin(event)));
