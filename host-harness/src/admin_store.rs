@@ -143,7 +143,7 @@ mod tests {
         let platform = PlatformSettings::default();
         let mut choices = AdminChoices::of(&platform);
         assert!(!choices.link_mailbox);
-        assert_eq!(choices.providers["google"], false);
+        assert!(!choices.providers["google"]);
         choices.link_mailbox = true;
         choices.providers.insert("google".into(), true);
         choices.providers.insert("unknown".into(), true);

@@ -85,7 +85,8 @@ pub struct Dovecot {
     child: Child,
 }
 
-fn free_port() -> u16 {
+/// A loopback port free now (a server started on it later may still lose it to another).
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

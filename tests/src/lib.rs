@@ -138,3 +138,39 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("HTTP client")
 }
+
+/// The service's events from now on (`/api/v1/events/stream`, server-sent events), each as the
+/// JSON the stream carries (`id`, `kind`, `mailbox`, `at`, `data`).
+pub async fn follow_events(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>> {
+    let mut response = client
+        .get(format!("{base}/api/v1/events/stream"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buffer = String::new();
+        while let Ok(Some(chunk)) = response.chunk().await {
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block: String = buffer.drain(..end + 2).collect();
+                let data: String = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+                if let Ok(event) = serde_json::from_str::<serde_json::Value>(&data)
+                    && tx.send(event).is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}

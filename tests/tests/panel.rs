@@ -97,6 +97,49 @@ impl Panel {
     }
 }
 
+impl Panel {
+    /// In the callback's tab: once it has told the panel, closes it and goes back to `panel`.
+    async fn back_to(&self, panel: fantoccini::wd::WindowHandle) {
+        let b = &self.browser;
+        b.until(
+            "the panel is told",
+            PATIENCE,
+            "return document.body.dataset.told === 'true'",
+        )
+        .await;
+        b.client.close_window().await.expect("close the tab");
+        b.client
+            .switch_to_window(panel)
+            .await
+            .expect("back to the panel");
+    }
+
+    /// Links through `provider`'s consent page ("Allow"), and goes back to the panel.
+    async fn link_through_consent(&self, provider: &str) {
+        let (panel, _) = self.link_with(provider).await;
+        self.allow().await;
+        self.back_to(panel).await;
+    }
+
+    /// Clicks "Allow" on the consent page, and waits for the callback to confirm the link.
+    async fn allow(&self) {
+        let b = &self.browser;
+        b.until(
+            "the consent page",
+            PATIENCE,
+            "return !!document.getElementById('allow')",
+        )
+        .await;
+        b.click("#allow").await;
+        b.until(
+            "the link is confirmed",
+            PATIENCE,
+            "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+        )
+        .await;
+    }
+}
+
 fn visible(id: &str) -> String {
     format!("return !document.getElementById('{id}').hidden")
 }
@@ -113,29 +156,11 @@ async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_brow
 
     // Link mailbox: consent in a new tab, then the panel shows the filled, read-only fields.
     let (panel, _consent) = p.link_with("google").await;
-    b.until(
-        "the consent page",
-        PATIENCE,
-        "return !!document.getElementById('allow')",
-    )
-    .await;
+    b.find("#allow").await;
     b.screenshot("provider-consent").await;
-    b.click("#allow").await;
-    b.until(
-        "the link is confirmed",
-        PATIENCE,
-        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
-    )
-    .await;
+    p.allow().await;
     assert!(b.text("#link-result-text").await.contains(ANNA));
-    b.client
-        .close_window()
-        .await
-        .expect("close the consent tab");
-    b.client
-        .switch_to_window(panel)
-        .await
-        .expect("back to the panel");
+    p.back_to(panel).await;
     b.until(
         "the address shows",
         PATIENCE,
@@ -311,14 +336,12 @@ async fn google_missing_from_the_dropdown_is_explained_and_the_administrator_ena
     )
     .await;
     assert_eq!(b.text("#provider-hints").await, "");
-    let (_, _) = p.link_with("google").await;
-    b.click("#allow").await;
-    b.until(
-        "the link is confirmed",
-        PATIENCE,
-        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
-    )
-    .await;
+    p.link_through_consent("google").await;
+    assert_eq!(
+        p.w.status("m1").await.address.as_deref(),
+        Some(ANNA),
+        "linked through Google"
+    );
     p.close().await;
 }
 
@@ -340,17 +363,7 @@ async fn a_domain_without_the_crm_as_trusted_app_gets_the_message_to_ask_its_adm
     let said = b.text("#link-result-text").await;
     assert!(said.contains("vertrouwde app"), "{said}");
     b.screenshot("callback-trusted-app").await;
-    b.until(
-        "the panel is told",
-        PATIENCE,
-        "return document.body.dataset.told === 'true'",
-    )
-    .await;
-    b.client.close_window().await.expect("close the tab");
-    b.client
-        .switch_to_window(panel)
-        .await
-        .expect("back to the panel");
+    p.back_to(panel).await;
     b.until(
         "the panel repeats it",
         PATIENCE,
@@ -368,25 +381,7 @@ async fn a_domain_without_the_crm_as_trusted_app_gets_the_message_to_ask_its_adm
 async fn edit_folders_after_the_authorisation_changed_says_to_link_again() {
     let p = Panel::open("en", |_| {}).await;
     let b = &p.browser;
-    let (panel, _) = p.link_with("google").await;
-    b.click("#allow").await;
-    b.until(
-        "the link is confirmed",
-        PATIENCE,
-        "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
-    )
-    .await;
-    b.until(
-        "the panel is told",
-        PATIENCE,
-        "return document.body.dataset.told === 'true'",
-    )
-    .await;
-    b.client.close_window().await.expect("close the tab");
-    b.client
-        .switch_to_window(panel)
-        .await
-        .expect("back to the panel");
+    p.link_through_consent("google").await;
     b.until(
         "edit folders is offered",
         PATIENCE,

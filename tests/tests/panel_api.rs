@@ -29,6 +29,26 @@ struct Signed {
     csrf: String,
 }
 
+impl Signed {
+    /// A request that carries the session's cookie only.
+    fn reading(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> reqwest::RequestBuilder {
+        client().request(method, url).header("cookie", &self.cookie)
+    }
+
+    /// A request that carries the cookie and repeats the session's CSRF token.
+    fn changing(
+        &self,
+        method: reqwest::Method,
+        url: impl reqwest::IntoUrl,
+    ) -> reqwest::RequestBuilder {
+        self.reading(method, url).header("x-csrf-token", &self.csrf)
+    }
+}
+
 fn client() -> reqwest::Client {
     tests::http_client()
 }
@@ -84,9 +104,8 @@ async fn a_panel_session_needs_its_csrf_token_and_manages_only_its_own_mailbox()
     let anna = sign_in(&base, "anna", "m1", false).await;
     let unlink = format!("{base}/api/v1/mailboxes/m1/unlink");
 
-    let status = client()
-        .get(format!("{base}/api/v1/mailboxes/m1"))
-        .header("cookie", &anna.cookie)
+    let status = anna
+        .reading(reqwest::Method::GET, format!("{base}/api/v1/mailboxes/m1"))
         .send()
         .await
         .unwrap();
@@ -117,26 +136,24 @@ async fn a_panel_session_needs_its_csrf_token_and_manages_only_its_own_mailbox()
     );
 
     // Another user's mailbox, the administrator's settings, and new sessions are not hers.
-    let other = client()
-        .get(format!("{base}/api/v1/mailboxes/m2"))
-        .header("cookie", &anna.cookie)
+    let other = anna
+        .reading(reqwest::Method::GET, format!("{base}/api/v1/mailboxes/m2"))
         .send()
         .await
         .unwrap();
     assert_eq!(other.status(), StatusCode::FORBIDDEN);
-    let settings = client()
-        .put(format!("{base}/api/v1/settings"))
-        .header("cookie", &anna.cookie)
-        .header("x-csrf-token", &anna.csrf)
+    let settings = anna
+        .changing(reqwest::Method::PUT, format!("{base}/api/v1/settings"))
         .json(&serde_json::json!({ "link_mailbox": false, "providers": {} }))
         .send()
         .await
         .unwrap();
     assert_eq!(settings.status(), StatusCode::FORBIDDEN);
-    let mint = client()
-        .post(format!("{base}/api/v1/panel/sessions"))
-        .header("cookie", &anna.cookie)
-        .header("x-csrf-token", &anna.csrf)
+    let mint = anna
+        .changing(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/panel/sessions"),
+        )
         .json(&serde_json::json!({ "user": "eve", "mailbox": "m2" }))
         .send()
         .await
@@ -144,10 +161,8 @@ async fn a_panel_session_needs_its_csrf_token_and_manages_only_its_own_mailbox()
     assert_eq!(mint.status(), StatusCode::FORBIDDEN);
 
     // With its token, the change goes through.
-    let unlinked = client()
-        .post(&unlink)
-        .header("cookie", &anna.cookie)
-        .header("x-csrf-token", &anna.csrf)
+    let unlinked = anna
+        .changing(reqwest::Method::POST, &unlink)
         .send()
         .await
         .unwrap();
@@ -188,10 +203,8 @@ async fn an_administrator_switches_a_provider_off_and_its_grants_go_with_it() {
     };
     assert!(granted());
     let change = |google: bool| {
-        client()
-            .put(format!("{base}/api/v1/settings"))
-            .header("cookie", &admin.cookie)
-            .header("x-csrf-token", &admin.csrf)
+        admin
+            .changing(reqwest::Method::PUT, format!("{base}/api/v1/settings"))
             .json(&serde_json::json!({ "link_mailbox": true, "providers": { "google": google } }))
             .send()
     };

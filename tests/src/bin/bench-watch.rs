@@ -147,7 +147,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let idle_rss = status_kib(pid, "VmRSS:")?;
 
     // The burst: one new message in every mailbox, as fast as Dovecot takes them.
-    let mut events = follow(&client, &base, &token).await?;
+    let mut events = tests::follow_events(&client, &base, &token).await?;
     let burst = Instant::now();
     append_everywhere(
         w.dovecot.as_ref().context("dovecot")?.imap_port,
@@ -160,7 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     while arrived < args.mailboxes {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, events.recv()).await {
-            Ok(Some(kind)) if kind == "message.created" => arrived += 1,
+            Ok(Some(event)) if event["kind"] == "message.created" => arrived += 1,
             Ok(Some(_)) => {}
             _ => bail!("{arrived} of {} messages arrived", args.mailboxes),
         }
@@ -290,35 +290,6 @@ async fn append_everywhere(port: u16, n: usize) {
         });
     }
     while tasks.join_next().await.is_some() {}
-}
-
-/// The kinds of the service's events from now on.
-async fn follow(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-) -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<String>> {
-    let mut response = client
-        .get(format!("{base}/api/v1/events/stream"))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buffer = String::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                if let Some(kind) = block.lines().find_map(|l| l.strip_prefix("event:"))
-                    && tx.send(kind.trim().to_string()).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(rx)
 }
 
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {

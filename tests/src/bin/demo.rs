@@ -258,7 +258,7 @@ async fn tell(api: &Api, world: &DemoWorld, pushes: u64) -> anyhow::Result<()> {
     })
     .await?;
     println!("mailsync_push_waiting 1");
-    let mut events = follow_events(api).await?;
+    let mut events = tests::follow_events(&api.client, &api.base, &api.token).await?;
     let mut seeder = world.seeder().await;
     let mut latencies = Vec::new();
     for n in 1..=pushes {
@@ -357,37 +357,6 @@ where
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The service's event stream (SSE), from now on, one parsed event at a time.
-async fn follow_events(api: &Api) -> anyhow::Result<mpsc::UnboundedReceiver<Value>> {
-    let mut response = api
-        .client
-        .get(format!("{}/api/v1/events/stream", api.base))
-        .bearer_auth(&api.token)
-        .send()
-        .await?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buffer = String::new();
-        while let Ok(Some(chunk)) = response.chunk().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(end) = buffer.find("\n\n") {
-                let block: String = buffer.drain(..end + 2).collect();
-                let data: String = block
-                    .lines()
-                    .filter_map(|l| l.strip_prefix("data:"))
-                    .map(str::trim)
-                    .collect();
-                if let Ok(event) = serde_json::from_str::<Value>(&data)
-                    && tx.send(event).is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(rx)
 }
 
 /// The Message-ID of `message`, without its angle brackets.
