@@ -150,6 +150,9 @@ mod tests {
             "google is disabled"
         );
         assert_eq!(settings.platform.feature_flags, ["link-mailbox"]);
+        let service = crate::service::ServiceSettings::from_table(&settings.service)
+            .expect("the example's [service] section is valid");
+        assert_eq!(service.schedule.max_concurrent_pushes, 16);
         assert_eq!(settings.platform.providers.len(), 2);
         assert!(
             settings
