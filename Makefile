@@ -6,7 +6,7 @@
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 
-.PHONY: setup dovecot chromium isync demo serve test lint bench
+.PHONY: setup dovecot chromium postgresql isync demo serve test lint bench
 
 setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -31,6 +31,18 @@ chromium:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
+# PostgreSQL for the many-node tests, installed without starting the system's cluster (the tests
+# start their own, as an unprivileged user, on free loopback ports).
+postgresql:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  echo "Installing postgresql (the many-node tests' database)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  OWN_POLICY=$$([ -e /usr/sbin/policy-rc.d ] || echo yes); \
+	  [ -z "$$OWN_POLICY" ] || printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+	  [ -z "$$OWN_POLICY" ] || $$SUDO chmod +x /usr/sbin/policy-rc.d; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
+
 demo: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
@@ -39,7 +51,7 @@ serve: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	bash tests/serve.sh
 
-test: setup chromium
+test: setup chromium postgresql
 	$(CARGO) test --workspace
 
 lint: setup

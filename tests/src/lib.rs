@@ -10,6 +10,7 @@ pub mod gmail_script;
 pub mod imap_script;
 pub mod mail_fixtures;
 pub mod oauth_world;
+pub mod postgres;
 pub mod secrets;
 pub mod sync_checks;
 pub mod tls_server;
