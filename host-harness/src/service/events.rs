@@ -85,6 +85,20 @@ impl Events {
         });
     }
 
+    /// Stores `event` in the outbox and tells the listeners, before it returns: an API answer
+    /// that follows it can count on the event being there.
+    pub async fn record(&self, event: Event) {
+        let this = self.clone();
+        let stored = self
+            .db
+            .run_blocking(move |db| db.event_append(event.kind, &event.mailbox, &event.data))
+            .await;
+        match stored {
+            Ok(_) => this.written.notify_waiters(),
+            Err(e) => tracing::error!(error = %e, "an event could not be stored"),
+        }
+    }
+
     /// Stored events after id `after`, oldest first.
     pub async fn after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, String> {
         self.db

@@ -90,7 +90,7 @@ pub struct CompleteBody {
 pub async fn link_complete(r: MailboxRequest, Json(body): Json<CompleteBody>) -> ApiResult {
     let user = r.linking_user(body.user)?;
     let status = r.answer(r.mailbox.link_complete(&user, &body.query).await)?;
-    r.ctx.linked(&r.id, &status);
+    r.ctx.linked(&r.id, &status).await;
     json(status)
 }
 
@@ -118,7 +118,7 @@ pub async fn unlink(r: MailboxRequest) -> ApiResult {
     let unlinked = r.answer(r.mailbox.unlink().await)?;
     r.ctx.scheduler.forget(&r.id);
     r.ctx.push.forget(&r.id);
-    r.ctx.events.emit(Event::unlinked(&r.id));
+    r.ctx.events.record(Event::unlinked(&r.id)).await;
     json(unlinked)
 }
 
@@ -192,12 +192,13 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
 
 impl ServiceContext {
     /// After a link completes: watch the mailbox (waking it if it was stopped), and tell the CRM.
-    pub(crate) fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
+    pub(crate) async fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
         if status.state == LinkState::Linked {
             self.scheduler.watch(id);
             self.push.watch(id);
             self.events
-                .emit(Event::linked(id, status.address.as_deref()));
+                .record(Event::linked(id, status.address.as_deref()))
+                .await;
         }
     }
 }

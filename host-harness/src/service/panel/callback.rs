@@ -62,7 +62,7 @@ pub async fn callback(
         .await;
     match crate::service::api::answer(result, lang) {
         Ok(status) => {
-            ctx.linked(&mailbox, &status);
+            ctx.linked(&mailbox, &status).await;
             let address = status.address.unwrap_or_default();
             let text = match lang {
                 Lang::En => format!(
