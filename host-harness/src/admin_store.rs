@@ -1,6 +1,5 @@
 //! What the panel keeps in the database: the administrator's choices ("Imap oAuth2": which
-//! providers are enabled, and the "Link mailbox" flag), which override the settings file's, and
-//! which mailbox each pending link attempt belongs to, so the OAuth callback finds it.
+//! providers are enabled, and the "Link mailbox" flag), which override the settings file's.
 
 use std::collections::BTreeMap;
 
@@ -15,18 +14,10 @@ CREATE TABLE IF NOT EXISTS admin_choices (
     name  TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS link_attempts (
-    state      TEXT PRIMARY KEY,
-    mailbox    TEXT NOT NULL,
-    expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
 ";
 
 /// The feature flag that shows "Link mailbox".
 pub const LINK_MAILBOX_FLAG: &str = "link-mailbox";
-
-/// How long a link attempt's callback is awaited: the plugin's own limit on a link attempt.
-const LINK_ATTEMPT_SECONDS: i64 = 10 * 60;
 
 /// An administrator's choices, as the panel changes them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,13 +60,6 @@ impl AdminChoices {
     }
 }
 
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Database {
     /// The administrator's saved choices, if they made any.
     pub fn admin_choices(&self) -> rusqlite::Result<Option<AdminChoices>> {
@@ -101,35 +85,6 @@ impl Database {
                 params![value],
             )?;
             Ok(())
-        })
-    }
-
-    /// Remembers that the link attempt with `state` belongs to `mailbox`; forgets expired ones.
-    pub fn put_link_attempt(&self, state: &str, mailbox: &str) -> rusqlite::Result<()> {
-        let now = now_seconds();
-        self.with(|c| {
-            c.execute(
-                "DELETE FROM link_attempts WHERE expires_at < ?1",
-                params![now],
-            )?;
-            c.execute(
-                "INSERT OR REPLACE INTO link_attempts (state, mailbox, expires_at)
-                 VALUES (?1, ?2, ?3)",
-                params![state, mailbox, now + LINK_ATTEMPT_SECONDS],
-            )?;
-            Ok(())
-        })
-    }
-
-    /// The mailbox of the link attempt with `state`, while it has not expired.
-    pub fn link_attempt_mailbox(&self, state: &str) -> rusqlite::Result<Option<String>> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT mailbox FROM link_attempts WHERE state = ?1 AND expires_at >= ?2",
-                params![state, now_seconds()],
-                |r| r.get(0),
-            )
-            .optional()
         })
     }
 }
@@ -160,19 +115,5 @@ mod tests {
         assert_eq!(db.admin_choices().unwrap(), None);
         db.set_admin_choices(&choices).unwrap();
         assert_eq!(db.admin_choices().unwrap(), Some(choices));
-    }
-
-    #[test]
-    fn a_link_attempt_is_found_by_its_state_until_it_expires() {
-        let db = Database::open_in_memory().unwrap();
-        db.put_link_attempt("state-1", "anna").unwrap();
-        assert_eq!(
-            db.link_attempt_mailbox("state-1").unwrap().as_deref(),
-            Some("anna")
-        );
-        assert_eq!(db.link_attempt_mailbox("state-2").unwrap(), None);
-        db.with(|c| c.execute("UPDATE link_attempts SET expires_at = 0", []))
-            .unwrap();
-        assert_eq!(db.link_attempt_mailbox("state-1").unwrap(), None);
     }
 }

@@ -69,32 +69,21 @@ impl Events {
         Events { db, written }
     }
 
-    /// Stores `event` in the outbox (off the async workers), then tells the listeners.
+    /// Stores `event` in the outbox, then tells the listeners, without waiting for it.
     pub fn emit(&self, event: Event) {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            match this
-                .db
-                .event_append(event.kind, &event.mailbox, &event.data)
-            {
-                Ok(_) => this.written.notify_waiters(),
-                Err(e) => {
-                    tracing::error!(kind = event.kind, error = %e, "an event could not be stored")
-                }
-            }
-        });
+        tokio::spawn(async move { this.record(event).await });
     }
 
     /// Stores `event` in the outbox and tells the listeners, before it returns: an API answer
     /// that follows it can count on the event being there.
     pub async fn record(&self, event: Event) {
-        let this = self.clone();
         let stored = self
             .db
             .run_blocking(move |db| db.event_append(event.kind, &event.mailbox, &event.data))
             .await;
         match stored {
-            Ok(_) => this.written.notify_waiters(),
+            Ok(_) => self.written.notify_waiters(),
             Err(e) => tracing::error!(error = %e, "an event could not be stored"),
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 use serde_json::{Value, json};
-use tests::demo_world::{ANNA, DemoWorld, customer_reply};
+use tests::demo_world::{DemoWorld, customer_reply};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
@@ -318,7 +318,6 @@ async fn tell(api: &Api, world: &DemoWorld, pushes: u64) -> anyhow::Result<()> {
     for (kind, n) in kinds {
         println!("  {kind:<24} {n}");
     }
-    let _ = ANNA;
     Ok(())
 }
 

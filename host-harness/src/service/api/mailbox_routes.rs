@@ -55,26 +55,7 @@ pub async fn link_start(r: MailboxRequest, Json(body): Json<LinkBody>) -> ApiRes
         login_hint: body.login_hint,
         redirect_port: r.ctx.redirect_port(),
     };
-    let started = r.answer(r.mailbox.link_start(&request).await)?;
-    // The browser's callback names only the attempt's `state`: remember whose mailbox it is.
-    if let Some(state) = url::Url::parse(&started.authorization_url)
-        .ok()
-        .and_then(|u| {
-            u.query_pairs()
-                .find(|(k, _)| k == "state")
-                .map(|(_, v)| v.into_owned())
-        })
-    {
-        let id = r.id.clone();
-        r.ctx
-            .host
-            .services()
-            .db
-            .run_blocking(move |db| db.put_link_attempt(&state, &id))
-            .await
-            .map_err(ApiError::Internal)?;
-    }
-    json(started)
+    json(r.answer(r.mailbox.link_start(&request).await)?)
 }
 
 #[derive(Deserialize)]

@@ -36,25 +36,9 @@ pub async fn callback(
         );
     };
     let lang = session.lang.unwrap_or(lang);
-    let own = session.who.mailbox.clone();
-    let state = query
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.clone());
-    let attempt = match state {
-        Some(state) => ctx
-            .host
-            .services()
-            .db
-            .run_blocking(move |db| db.link_attempt_mailbox(&state))
-            .await
-            .ok()
-            .flatten(),
-        None => None,
-    };
-    // A session completes its own mailbox's link only: another mailbox's state is unknown here,
-    // and the plugin says so.
-    let mailbox = attempt.filter(|m| *m == own).unwrap_or(own);
+    // A session completes its own mailbox's link only: a `state` from another mailbox's
+    // attempt is unknown there, and the plugin says so.
+    let mailbox = session.who.mailbox.clone();
     let result = ctx
         .host
         .mailbox(&mailbox)
