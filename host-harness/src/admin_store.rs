@@ -3,18 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::db::Database;
+use crate::db::{Database, StoreResult};
 use crate::settings::PlatformSettings;
-
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS admin_choices (
-    name  TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-";
 
 /// The feature flag that shows "Link mailbox".
 pub const LINK_MAILBOX_FLAG: &str = "link-mailbox";
@@ -62,30 +54,15 @@ impl AdminChoices {
 
 impl Database {
     /// The administrator's saved choices, if they made any.
-    pub fn admin_choices(&self) -> rusqlite::Result<Option<AdminChoices>> {
-        let value: Option<String> = self.read(|c| {
-            c.query_row(
-                "SELECT value FROM admin_choices WHERE name = 'platform'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-        })?;
+    pub fn admin_choices(&self) -> StoreResult<Option<AdminChoices>> {
+        let value = self.admin_value("platform")?;
         // Unreadable choices are as none: the settings file's hold.
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
-    pub fn set_admin_choices(&self, choices: &AdminChoices) -> rusqlite::Result<()> {
-        let value = serde_json::to_string(choices)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO admin_choices (name, value) VALUES ('platform', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                params![value],
-            )?;
-            Ok(())
-        })
+    pub fn set_admin_choices(&self, choices: &AdminChoices) -> StoreResult<()> {
+        let value = serde_json::to_string(choices).expect("plain data serialises");
+        self.set_admin_value("platform", &value)
     }
 }
 

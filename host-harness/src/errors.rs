@@ -80,5 +80,5 @@ pub enum HostError {
     #[error("the policy cannot be enforced: {0}")]
     Policy(#[from] crate::policy::PolicyError),
     #[error("cannot open the database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] crate::db::StoreError),
 }

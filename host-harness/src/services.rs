@@ -8,7 +8,7 @@ use rustls::ClientConfig;
 use crate::clock::PluginClock;
 use crate::connection_slots::ConnectionSlots;
 use crate::db::Database;
-use crate::lease::{InProcessLeases, MailboxLease};
+use crate::lease::MailboxLease;
 use crate::policy::Policy;
 use crate::progress::ProgressObserver;
 use crate::redact::Redactor;
@@ -24,7 +24,8 @@ pub struct Services {
     pub tls: Arc<ClientConfig>,
     pub redactor: Redactor,
     pub clock: PluginClock,
-    /// Whose turn it is to change a mailbox: in-process by default, shared across nodes later.
+    /// Whose turn it is to change a mailbox: in this process on SQLite, across every node on
+    /// PostgreSQL (the database keeps the turns).
     pub mailbox_lease: Arc<dyn MailboxLease>,
     pub progress: ProgressObserver,
     /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
@@ -127,6 +128,7 @@ impl Services {
     }
 
     pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
+        let mailbox_lease = db.mailbox_turns();
         Services {
             platform: RwLock::new(Arc::new(Platform::new(
                 &settings.policy,
@@ -137,7 +139,7 @@ impl Services {
             tls,
             redactor: Redactor::new(settings.secrets()),
             clock: PluginClock::default(),
-            mailbox_lease: Arc::new(InProcessLeases::default()),
+            mailbox_lease,
             progress: ProgressObserver::default(),
             draining: Default::default(),
             imap_slots: Arc::default(),

@@ -22,6 +22,10 @@ pub struct HostSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageSettings {
+    /// The database: a file path or `sqlite:PATH` (SQLite), or `postgres://…` for several
+    /// nodes on one PostgreSQL [default: `--db`, `MAILSYNC_DB`, else a file in the user's data
+    /// directory]. Never printed by `Debug`: the URL may hold a password.
+    pub database: Option<SecretText>,
     /// The file holding the key stored secrets are sealed with (base64 of 32 bytes, mode 0600)
     /// [default: `MAILSYNC_SECRET_KEY`, else `<database>.key`, made on first use].
     pub key_file: Option<PathBuf>,

@@ -124,3 +124,47 @@ impl Drop for PostgresCluster {
         let _ = run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
     }
 }
+
+impl PostgresCluster {
+    /// A new, empty database on this cluster; its URL.
+    pub fn fresh_database(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let created = Command::new(Path::new(BIN).join("createdb"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                ROLE,
+                &name,
+            ])
+            .output()
+            .expect("run createdb");
+        assert!(
+            created.status.success(),
+            "createdb failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        format!("postgres://{ROLE}@127.0.0.1:{}/{name}", self.port)
+    }
+
+    /// A cluster shared by the tests that run at the same time, stopped when the last of them
+    /// lets go of it (and started again for a later one).
+    pub fn shared() -> std::sync::Arc<PostgresCluster> {
+        use std::sync::{Arc, Mutex, Weak};
+        static SHARED: Mutex<Weak<PostgresCluster>> = Mutex::new(Weak::new());
+        let mut held = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cluster) = held.upgrade() {
+            return cluster;
+        }
+        let cluster = Arc::new(PostgresCluster::start());
+        *held = Arc::downgrade(&cluster);
+        cluster
+    }
+}

@@ -91,7 +91,7 @@ impl storage::Host for HostState {
                 bytes: over.would_use.bytes,
                 keys: over.would_use.keys,
             })),
-            Ok(Err(KvWriteError::Sqlite(e))) => Err(StorageError::Unavailable(e.to_string())),
+            Ok(Err(KvWriteError::Store(e))) => Err(StorageError::Unavailable(e.to_string())),
             Err(e) => Err(StorageError::Unavailable(e.to_string())),
         })
     }
@@ -101,7 +101,7 @@ impl HostState {
     /// Runs a database operation off the async workers, scoped to this call's mailbox.
     fn blocking<T: Send + 'static>(
         &self,
-        op: impl FnOnce(&Database, String) -> rusqlite::Result<T> + Send + 'static,
+        op: impl FnOnce(&Database, String) -> crate::db::StoreResult<T> + Send + 'static,
     ) -> impl Future<Output = Result<T, StorageError>> + Send + 'static {
         let db = self.services.db.clone();
         let mailbox = self.mailbox.id.clone();

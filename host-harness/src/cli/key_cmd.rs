@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use host_harness::at_rest::{self, KeyRing, KeySource, SecretKey};
+use host_harness::db::DatabaseUrl;
 use host_harness::{Database, HostSettings};
 
 #[derive(clap::Args)]
@@ -16,18 +17,30 @@ pub struct RotateArgs {
     new_key_file: Option<PathBuf>,
 }
 
-pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        database.exists(),
-        "no database at {}: nothing to rotate",
-        database.display()
-    );
+pub fn rotate(
+    database: &DatabaseUrl,
+    settings: &HostSettings,
+    args: &RotateArgs,
+) -> anyhow::Result<()> {
     let env_key = std::env::var(at_rest::KEY_ENV).ok();
-    let (ring, source) = at_rest::load(
-        env_key.as_deref(),
-        settings.storage.key_file.as_deref(),
-        database,
-    )?;
+    let key_file = settings.storage.key_file.as_deref();
+    // Where the key file is when the settings name none: beside a SQLite file; a PostgreSQL
+    // database has none (`keys_for` refuses it without a key).
+    let beside = match database {
+        DatabaseUrl::Sqlite(path) => {
+            anyhow::ensure!(
+                path.exists(),
+                "no database at {}: nothing to rotate",
+                path.display()
+            );
+            path.clone()
+        }
+        DatabaseUrl::Postgres(_) => {
+            Database::keys_for(database, env_key.as_deref(), key_file)?;
+            key_file.map(Path::to_path_buf).unwrap_or_default()
+        }
+    };
+    let (ring, source) = at_rest::load(env_key.as_deref(), key_file, &beside)?;
     match source {
         KeySource::File(key_file) => {
             let pending = at_rest::pending_key_file(&key_file);
@@ -73,7 +86,7 @@ pub fn rotate(database: &Path, settings: &HostSettings, args: &RotateArgs) -> an
     Ok(())
 }
 
-fn reseal(database: &Path, ring: KeyRing, new: &SecretKey) -> anyhow::Result<u64> {
-    let db = Database::open_with_keys(database, ring)?;
+fn reseal(database: &DatabaseUrl, ring: KeyRing, new: &SecretKey) -> anyhow::Result<u64> {
+    let db = Database::connect(database, ring)?;
     Ok(db.rotate_key(KeyRing::new(new))?)
 }

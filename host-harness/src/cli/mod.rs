@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use host_harness::db::DatabaseUrl;
 use host_harness::{Database, HostSettings, PluginHost};
 
 #[derive(Parser)]
@@ -29,9 +30,10 @@ struct Cli {
     /// Host settings (TOML): platform settings, policy, TLS trust anchors. Defaults apply without it.
     #[arg(long, global = true, env = "MAILSYNC_SETTINGS")]
     settings: Option<PathBuf>,
-    /// SQLite database for storage and the inbox [default: <data dir>/mailsync-host/mailsync.db].
-    #[arg(long, global = true, env = "MAILSYNC_DB")]
-    db: Option<PathBuf>,
+    /// The database: a SQLite file (or `sqlite:PATH`), or `postgres://…` for several nodes
+    /// [default: the settings' storage.database, else <data dir>/mailsync-host/mailsync.db].
+    #[arg(long, global = true, env = "MAILSYNC_DB", hide_env_values = true)]
+    db: Option<String>,
     /// The plugin component [default: the one built from plugin/].
     #[arg(long, global = true)]
     component: Option<PathBuf>,
@@ -103,7 +105,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     let settings = load_settings(&cli)?;
     if let Command::RotateKey(args) = &cli.command {
-        return key_cmd::rotate(&database_path(&cli)?, &settings, args);
+        return key_cmd::rotate(&database_url(&cli, &settings)?, &settings, args);
     }
     let host = load_host(&cli, &settings)?;
     let (mailbox, lang) = (cli.mailbox.as_str(), cli.lang);
@@ -138,28 +140,42 @@ fn load_settings(cli: &Cli) -> anyhow::Result<HostSettings> {
     })
 }
 
-/// The database's path: `--db`, else in the user's data directory. Never in a shared
-/// temporary directory, where another user could have put a file first.
-fn database_path(cli: &Cli) -> anyhow::Result<PathBuf> {
-    match (&cli.db, dirs::data_dir()) {
-        (Some(path), _) => Ok(path.clone()),
-        (None, Some(data)) => Ok(data.join("mailsync-host").join("mailsync.db")),
+/// The database: `--db` (or `MAILSYNC_DB`), else the settings', else a file in the user's data
+/// directory. Never in a shared temporary directory, where another user could have put a file
+/// first.
+fn database_url(cli: &Cli, settings: &HostSettings) -> anyhow::Result<DatabaseUrl> {
+    let named = cli.db.clone().or_else(|| {
+        settings
+            .storage
+            .database
+            .as_ref()
+            .map(|d| d.expose().to_string())
+    });
+    match (named, dirs::data_dir()) {
+        (Some(url), _) => DatabaseUrl::parse(&url).map_err(|e| anyhow::anyhow!("--db: {e}")),
+        (None, Some(data)) => Ok(DatabaseUrl::Sqlite(
+            data.join("mailsync-host").join("mailsync.db"),
+        )),
         (None, None) => anyhow::bail!(
             "no data directory is known for this user: name the database with --db or MAILSYNC_DB"
         ),
     }
 }
 
-fn load_host(cli: &Cli, settings: &HostSettings) -> anyhow::Result<PluginHost> {
-    let db_path = database_path(cli)?;
+/// Opens the database with its key (from the environment, the settings' key file, or beside a
+/// SQLite file).
+fn open_database(url: &DatabaseUrl, settings: &HostSettings) -> anyhow::Result<Database> {
     let env_key = std::env::var(host_harness::at_rest::KEY_ENV).ok();
-    let (keys, _) = host_harness::at_rest::load(
+    let keys = Database::keys_for(
+        url,
         env_key.as_deref(),
         settings.storage.key_file.as_deref(),
-        &db_path,
     )?;
-    let db = Database::open_with_keys(&db_path, keys)
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", db_path.display()))?;
+    Database::connect(url, keys).map_err(|e| anyhow::anyhow!("cannot open database {url}: {e}"))
+}
+
+fn load_host(cli: &Cli, settings: &HostSettings) -> anyhow::Result<PluginHost> {
+    let db = open_database(&database_url(cli, settings)?, settings)?;
     // Without a cache directory of the user's own, components are compiled on every start.
     let cache_dir = cli
         .cache_dir

@@ -1,59 +1,14 @@
-//! The CRM's inbox in SQLite: one row per message (unique per mailbox and dedupe key), the remote
-//! locations it was found at, and a row per update. A message in several mapped folders shows in
-//! the first by priority (inbox, sent, archive, deleted); one in none is marked removed, not deleted.
-
-mod read;
-pub use read::{KEPT_SYNC_RUNS, KEPT_UPDATES};
-#[cfg(test)]
-mod tests;
-mod write;
+//! The CRM's inbox, as the store keeps it: one row per message (unique per mailbox and dedupe
+//! key), the remote locations it was found at, and a row per update. A message in several mapped
+//! folders shows in the first by priority (inbox, sent, archive, deleted); one in none is marked
+//! removed, not deleted.
 
 use serde::Serialize;
 
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS inbox_messages (
-    id           INTEGER PRIMARY KEY,
-    mailbox      TEXT NOT NULL,
-    dedupe_key   TEXT NOT NULL,
-    message_id   TEXT NOT NULL,
-    thread_key   TEXT NOT NULL,
-    subject      TEXT,
-    date_utc     TEXT NOT NULL,
-    direction    TEXT NOT NULL,
-    size         INTEGER NOT NULL,
-    truncated    INTEGER NOT NULL,
-    folder       INTEGER NOT NULL,
-    flags        INTEGER NOT NULL,
-    removed      INTEGER NOT NULL DEFAULT 0,
-    record_json  TEXT NOT NULL,
-    delivered_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
-    UNIQUE (mailbox, dedupe_key)
-);
-CREATE TABLE IF NOT EXISTS inbox_locations (
-    mailbox       TEXT NOT NULL,
-    remote_folder TEXT NOT NULL,
-    uid_validity  INTEGER NOT NULL,
-    uid           INTEGER NOT NULL,
-    message       INTEGER NOT NULL REFERENCES inbox_messages (id),
-    folder        INTEGER NOT NULL,
-    flags         INTEGER NOT NULL,
-    PRIMARY KEY (mailbox, remote_folder, uid_validity, uid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS inbox_locations_by_message ON inbox_locations (message);
-CREATE TABLE IF NOT EXISTS inbox_updates (
-    id      INTEGER PRIMARY KEY,
-    message INTEGER NOT NULL REFERENCES inbox_messages (id),
-    what    TEXT NOT NULL,
-    at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
-CREATE INDEX IF NOT EXISTS inbox_updates_by_message ON inbox_updates (message);
-CREATE TABLE IF NOT EXISTS sync_runs (
-    id          INTEGER PRIMARY KEY,
-    mailbox     TEXT NOT NULL,
-    report_json TEXT NOT NULL,
-    at          TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
-);
-";
+/// Sync reports kept per mailbox; older ones are pruned when a sync is recorded.
+pub const KEPT_SYNC_RUNS: i64 = 100;
+/// Updates (moves, flags, removals) kept per mailbox, likewise.
+pub const KEPT_UPDATES: i64 = 10_000;
 
 /// The CRM folders by priority; a message shows in the lowest number among its locations.
 pub const FOLDERS: [&str; 4] = ["inbox", "sent", "archive", "deleted"];

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod events;
+pub mod leases;
 pub mod metrics;
 pub mod panel;
 pub mod push;
@@ -37,6 +38,8 @@ pub struct ServiceSettings {
     pub push: bool,
     /// Where every event is POSTed, signed (`[[service.webhooks]]`: `url`, `secret`).
     pub webhooks: Vec<webhooks::WebhookSettings>,
+    /// Leases among the nodes that share a database (`[service.cluster]`).
+    pub cluster: leases::ClusterSettings,
 }
 
 impl Default for ServiceSettings {
@@ -47,6 +50,7 @@ impl Default for ServiceSettings {
             schedule: ScheduleSettings::default(),
             push: true,
             webhooks: Vec::new(),
+            cluster: leases::ClusterSettings::default(),
         }
     }
 }
@@ -87,6 +91,8 @@ pub struct ServiceContext {
     pub sessions: panel::sessions::Sessions,
     /// Where the service listens.
     pub address: SocketAddr,
+    /// The mailboxes this node keeps in sync.
+    pub leases: Arc<leases::Leases>,
 }
 
 impl ServiceContext {
@@ -150,11 +156,6 @@ pub async fn start(
     let seed = fastrand::u64(..);
     let (scheduler, scheduler_task) =
         scheduler::spawn(config.schedule.clone(), pass, seed, shutdown.clone());
-    let watched = services
-        .db
-        .run_blocking(|db| db.mailboxes_with_provider())
-        .await
-        .map_err(std::io::Error::other)?;
     let push = push::Push::new(
         host.clone(),
         metrics.clone(),
@@ -162,11 +163,20 @@ pub async fn start(
         config.push,
         shutdown.clone(),
     );
-    for mailbox in &watched {
-        scheduler.watch(mailbox);
-        push.watch(mailbox);
-    }
-    tracing::info!(%address, mailboxes = watched.len(), "service started");
+    // The first round before the API answers: this node's mailboxes are watched from the start.
+    let leases = leases::Leases::new(config.cluster.clone());
+    let mut last_round = std::time::Instant::now();
+    leases
+        .round(&services.db, &scheduler, &push, &mut last_round)
+        .await;
+    let heartbeat = tokio::spawn(leases.clone().run(
+        services.db.clone(),
+        scheduler.clone(),
+        push.clone(),
+        shutdown.clone(),
+        last_round,
+    ));
+    tracing::info!(%address, node = %leases.node, mailboxes = leases.count(), "service started");
     let context = Arc::new(ServiceContext {
         host,
         config,
@@ -177,9 +187,11 @@ pub async fn start(
         shutdown: shutdown.clone(),
         sessions: Default::default(),
         address,
+        leases: leases.clone(),
     });
     let app = api::router(context.clone());
     let draining = services.clone();
+    let db = services.db.clone();
     let task = tokio::spawn(async move {
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -194,6 +206,9 @@ pub async fn start(
         // Syncs that run end their pass; new ones do not start; idle connections log out.
         let _ = scheduler_task.await;
         push.stopped().await;
+        let _ = heartbeat.await;
+        // Others take this node's mailboxes over at once, not when the leases expire.
+        leases.release_all(&db).await;
         deliveries.wait().await;
         served
     });

@@ -90,8 +90,7 @@ pub async fn mapping(r: MailboxRequest) -> ApiResult {
 pub async fn set_mapping(r: MailboxRequest, Json(mapping): Json<FolderMapping>) -> ApiResult {
     let saved = r.answer(r.mailbox.set_mapping(&mapping).await)?;
     // A new mapping is synced at once, not at the next interval, and its inbox watched.
-    r.ctx.scheduler.sync_now(&r.id);
-    r.ctx.push.watch(&r.id);
+    r.ctx.sync_now(&r.id);
     json(saved)
 }
 
@@ -105,7 +104,7 @@ pub async fn unlink(r: MailboxRequest) -> ApiResult {
 
 /// "Sync now": the scheduler runs a pass at once, or right after the one running.
 pub async fn sync_now(r: MailboxRequest) -> StatusCode {
-    r.ctx.scheduler.sync_now(&r.id);
+    r.ctx.sync_now(&r.id);
     StatusCode::ACCEPTED
 }
 
@@ -172,11 +171,30 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
 }
 
 impl ServiceContext {
+    /// Syncs `mailbox` now and makes its push look again. On the node that holds its lease the
+    /// scheduler runs the pass; on another, this node runs one pass itself (the mailbox's turn,
+    /// kept by the database, keeps it from overlapping the holder's), and the holder's push
+    /// finds the change at its next look.
+    pub(crate) fn sync_now(&self, mailbox: &str) {
+        if self.leases.holds(mailbox) {
+            self.scheduler.sync_now(mailbox);
+            self.push.watch(mailbox);
+        } else {
+            self.scheduler.sync_once(mailbox);
+        }
+    }
+
     /// After a link completes: watch the mailbox (waking it if it was stopped), and tell the CRM.
     pub(crate) async fn linked(&self, id: &str, status: &crate::bindings::panel::MailboxStatus) {
         if status.state == LinkState::Linked {
-            self.scheduler.watch(id);
-            self.push.watch(id);
+            if self.leases.holds(id) {
+                // Linked again: woken where it was stopped.
+                self.scheduler.watch(id);
+                self.push.watch(id);
+            } else {
+                // A new lease: this node, or another, claims it at once.
+                self.leases.round_now();
+            }
             self.events
                 .record(Event::linked(id, status.address.as_deref()))
                 .await;

@@ -26,6 +26,7 @@ pub trait Job: Send + Sync + 'static {
 enum Command {
     Watch(String),
     SyncNow(String),
+    SyncOnce(String),
     Forget(String),
 }
 
@@ -45,6 +46,12 @@ impl SchedulerHandle {
         let _ = self.0.send(Command::SyncNow(mailbox.to_string()));
     }
 
+    /// Runs one pass of `mailbox` now without watching it (another node does), or, when it is
+    /// watched here, as `sync_now`.
+    pub fn sync_once(&self, mailbox: &str) {
+        let _ = self.0.send(Command::SyncOnce(mailbox.to_string()));
+    }
+
     /// Stops watching `mailbox` (it was unlinked); a pass running ends as it would.
     pub fn forget(&self, mailbox: &str) {
         let _ = self.0.send(Command::Forget(mailbox.to_string()));
@@ -62,6 +69,8 @@ struct Entry {
     again: bool,
     /// Stopped until woken (a pass ended in `Outcome::Stop`).
     stopped: bool,
+    /// Not watched: forgotten after its pass (`sync_once`).
+    once: bool,
 }
 
 /// Starts the scheduler; it runs until `shutdown` is cancelled and its running passes end.
@@ -125,6 +134,11 @@ impl Scheduler {
     fn apply(&mut self, command: Command, now: Instant) {
         match command {
             Command::Watch(mailbox) => match self.entries.get_mut(&mailbox) {
+                Some(entry) if entry.once => {
+                    entry.once = false;
+                    entry.stopped = false;
+                    entry.due = entry.due.or(Some(now)).filter(|_| !entry.running);
+                }
                 Some(entry) if entry.stopped => {
                     entry.stopped = false;
                     entry.failures = 0;
@@ -149,6 +163,15 @@ impl Scheduler {
                     entry.due = Some(now);
                 }
             }
+            Command::SyncOnce(mailbox) if !self.entries.contains_key(&mailbox) => {
+                let entry = Entry {
+                    due: Some(now),
+                    once: true,
+                    ..Entry::default()
+                };
+                self.entries.insert(mailbox, entry);
+            }
+            Command::SyncOnce(mailbox) => self.apply(Command::SyncNow(mailbox), now),
             Command::Forget(mailbox) => {
                 self.entries.remove(&mailbox);
             }
@@ -192,6 +215,10 @@ impl Scheduler {
         };
         if std::mem::take(&mut entry.again) {
             entry.due = Some(now);
+            return;
+        }
+        if entry.once {
+            self.entries.remove(&mailbox);
             return;
         }
         let wait = self

@@ -233,3 +233,25 @@ async fn a_forgotten_mailbox_is_not_synced_again() {
     stop.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_run_once_for_another_node_is_not_repeated_unless_watched_here() {
+    let job = ScriptedJob::new(Duration::from_secs(10));
+    let stop = CancellationToken::new();
+    let (handle, task) = spawn(settings(), job.clone(), 1, stop.clone());
+    handle.sync_once("a");
+    run_for(1000).await;
+    assert_eq!(
+        job.starts("a"),
+        [0],
+        "one pass, at once, not on the interval"
+    );
+    // This node takes the mailbox's lease: from then on it is watched.
+    handle.sync_once("b");
+    run_for(5).await;
+    handle.watch("b");
+    run_for(400).await;
+    assert_eq!(job.starts("b"), [1000, 1310]);
+    stop.cancel();
+    task.await.unwrap();
+}

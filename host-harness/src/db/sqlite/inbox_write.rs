@@ -1,12 +1,12 @@
-//! Writing the inbox: deliveries and changes, each batch one transaction, and a message's row
+//! Writing the inbox in SQLite: deliveries and changes, each batch one transaction, and a message's row
 //! brought in line with its locations after each; the CRM's `message.*` events are appended to
 //! the outbox in the same transaction, so an event exists exactly when its change does.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
-use super::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
-use crate::db::Database;
-use crate::event_store::append_within;
+use super::SqliteStore;
+use super::events::append_within;
+use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
 
 /// The folder and flags a message shows: its first location by priority, or `None` when it has
 /// none left.
@@ -89,15 +89,15 @@ fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> rusqlite::Re
     .optional()
 }
 
-impl Database {
+impl SqliteStore {
     /// Stores a batch of deliveries in one transaction.
-    pub fn inbox_deliver(
+    pub(super) fn deliver(
         &self,
         mailbox: &str,
         batch: &[NewMessage],
     ) -> rusqlite::Result<DeliveryCounts> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut counts = DeliveryCounts::default();
             for m in batch {
                 // New messages are the common case: one statement, no lookup first.
@@ -150,9 +150,13 @@ impl Database {
     }
 
     /// Applies changes to known locations in one transaction.
-    pub fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> rusqlite::Result<ChangeCounts> {
+    pub(super) fn apply(
+        &self,
+        mailbox: &str,
+        changes: &[Change],
+    ) -> rusqlite::Result<ChangeCounts> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let mut counts = ChangeCounts::default();
             let mut touched = Vec::new();
             for change in changes {

@@ -1,7 +1,9 @@
-//! The inbox's rules: redelivery, priority between folders, flags, vanished UIDs, resets.
+//! The CRM's inbox: redelivery, priority between folders, flags, vanished UIDs, resets, pages
+//! and sync reports.
 
-use super::*;
-use crate::db::Database;
+use host_harness::inbox_store::{Change, DeliveryCounts, FLAGGED, Location, NewMessage, SEEN};
+
+use crate::Store;
 
 fn at(folder: &str, uid: u32) -> Location {
     Location {
@@ -36,9 +38,8 @@ fn counts(created: u32, updated: u32, unchanged: u32) -> DeliveryCounts {
     }
 }
 
-#[test]
-fn redelivery_stores_nothing_twice() {
-    let db = Database::open_in_memory().unwrap();
+pub fn redelivery_stores_nothing_twice(s: Store) {
+    let db = &s.db;
     let batch = [
         message("1", 0, at("INBOX", 1)),
         message("2", 0, at("INBOX", 2)),
@@ -49,9 +50,8 @@ fn redelivery_stores_nothing_twice() {
     assert_eq!(db.inbox_deliver("b", &batch[..1]).unwrap(), counts(1, 0, 0));
 }
 
-#[test]
-fn a_message_in_two_folders_shows_in_the_first_by_priority() {
-    let db = Database::open_in_memory().unwrap();
+pub fn a_message_in_two_folders_shows_in_the_first_by_priority(s: Store) {
+    let db = &s.db;
     db.inbox_deliver("a", &[message("k", 2, at("Archive", 7))])
         .unwrap();
     // Found in the inbox too: the same record, now shown there.
@@ -78,9 +78,8 @@ fn a_message_in_two_folders_shows_in_the_first_by_priority() {
     assert_eq!(m.updates, ["moved to inbox", "moved to archive", "removed"]);
 }
 
-#[test]
-fn flags_change_once_and_unknown_locations_are_counted() {
-    let db = Database::open_in_memory().unwrap();
+pub fn flags_change_once_and_unknown_locations_are_counted(s: Store) {
+    let db = &s.db;
     db.inbox_deliver("a", &[message("k", 0, at("INBOX", 1))])
         .unwrap();
     let flags = Change::Flags(at("INBOX", 1), SEEN | FLAGGED);
@@ -94,9 +93,8 @@ fn flags_change_once_and_unknown_locations_are_counted() {
     assert!(m.seen && m.flagged && !m.answered);
 }
 
-#[test]
-fn uids_missing_from_a_present_list_have_vanished() {
-    let db = Database::open_in_memory().unwrap();
+pub fn uids_missing_from_a_present_list_have_vanished(s: Store) {
+    let db = &s.db;
     let batch: Vec<NewMessage> = (1..=4)
         .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
         .collect();
@@ -115,9 +113,8 @@ fn uids_missing_from_a_present_list_have_vanished() {
     assert_eq!(removed, ["k2"]);
 }
 
-#[test]
-fn a_folder_reset_forgets_the_old_uids_only() {
-    let db = Database::open_in_memory().unwrap();
+pub fn a_folder_reset_forgets_the_old_uids_only(s: Store) {
+    let db = &s.db;
     db.inbox_deliver(
         "a",
         &[
@@ -140,9 +137,8 @@ fn a_folder_reset_forgets_the_old_uids_only() {
     assert_eq!(messages.iter().filter(|m| m.removed).count(), 1);
 }
 
-#[test]
-fn a_location_that_changes_record_leaves_the_old_one() {
-    let db = Database::open_in_memory().unwrap();
+pub fn a_location_that_changes_record_leaves_the_old_one(s: Store) {
+    let db = &s.db;
     db.inbox_deliver("a", &[message("first-key", 0, at("INBOX", 1))])
         .unwrap();
     // The same UID delivered again under another key: the first record has no place left.
@@ -156,9 +152,8 @@ fn a_location_that_changes_record_leaves_the_old_one() {
     assert!(first.removed && first.locations.is_empty());
 }
 
-#[test]
-fn one_mailboxs_changes_never_touch_another_mailboxs_locations() {
-    let db = Database::open_in_memory().unwrap();
+pub fn one_mailboxs_changes_never_touch_another_mailboxs_locations(s: Store) {
+    let db = &s.db;
     db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
         .unwrap();
     // Mailbox b names a's exact location: vanished, flagged, reset, and absent from `present`.
@@ -174,4 +169,41 @@ fn one_mailboxs_changes_never_touch_another_mailboxs_locations() {
     assert_eq!(a.len(), 1);
     assert!(!a[0].removed && !a[0].seen, "{:?}", a[0]);
     assert_eq!(a[0].locations, [("INBOX".to_string(), 3)]);
+}
+
+pub fn pages_go_from_the_newest_delivery_back(s: Store) {
+    let db = &s.db;
+    let batch: Vec<NewMessage> = (1..=5)
+        .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
+        .collect();
+    db.inbox_deliver("a", &batch).unwrap();
+    db.inbox_deliver("b", &batch[..1]).unwrap();
+    let first = db.inbox_page("a", None, 2).unwrap();
+    let keys = |page: &[host_harness::inbox_store::StoredMessage]| {
+        page.iter()
+            .map(|m| m.dedupe_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(keys(&first), ["k5", "k4"]);
+    let next = db.inbox_page("a", Some(first[1].id), 10).unwrap();
+    assert_eq!(keys(&next), ["k3", "k2", "k1"]);
+    assert!(db.inbox_page("a", Some(next[2].id), 10).unwrap().is_empty());
+}
+
+pub fn sync_reports_come_back_newest_first(s: Store) {
+    let db = &s.db;
+    assert_eq!(db.last_sync_run("a").unwrap(), None);
+    for i in 0..3 {
+        db.record_sync_run("a", &format!("{{\"run\":{i}}}"))
+            .unwrap();
+    }
+    db.record_sync_run("b", "{}").unwrap();
+    let runs = db.sync_runs("a", 2).unwrap();
+    let reports: Vec<&str> = runs.iter().map(|(_, r)| r.as_str()).collect();
+    assert_eq!(reports, [r#"{"run":2}"#, r#"{"run":1}"#]);
+    assert!(runs[0].0.ends_with('Z'), "a UTC time: {}", runs[0].0);
+    assert_eq!(
+        db.last_sync_run("a").unwrap().as_deref(),
+        Some(r#"{"run":2}"#)
+    );
 }

@@ -1,26 +1,13 @@
-//! The database's own proofs: scoping, sealing, private files, key rotation, quotas and
-//! readers that a long write does not hold up.
+//! The SQLite backend's own proofs: sealed on disk, private files, values from before sealing,
+//! usage counted in bytes, readers that a long write does not hold up, pruning. The promises
+//! both backends keep are proved once for both, in the tests crate's store suite.
 
-use super::*;
+use std::path::Path;
 
-#[test]
-fn storage_is_scoped_per_mailbox() {
-    let db = Database::open_in_memory().unwrap();
-    db.kv_write("a", &[KvWrite::Set("k".into(), b"1".to_vec())])
-        .unwrap();
-    assert_eq!(db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
-    assert_eq!(db.kv_get("b", "k").unwrap(), None);
-    assert!(db.kv_list("b", "").unwrap().is_empty());
-}
+use rusqlite::params;
 
-#[test]
-fn list_by_prefix_treats_wildcards_literally() {
-    let db = Database::open_in_memory().unwrap();
-    let set = |k: &str| KvWrite::Set(k.into(), vec![]);
-    db.kv_write("a", &[set("f%/1"), set("f%/2"), set("fx/1"), set("g")])
-        .unwrap();
-    assert_eq!(db.kv_list("a", "f%/").unwrap(), ["f%/1", "f%/2"]);
-}
+use crate::at_rest::KeyRing;
+use crate::db::{Database, KvWrite};
 
 #[test]
 fn values_are_sealed_on_disk_and_read_back_in_clear() {
@@ -34,17 +21,19 @@ fn values_are_sealed_on_disk_and_read_back_in_clear() {
     .unwrap();
     assert_eq!(db.kv_get("a", "tokens").unwrap().unwrap(), b"refresh-xyz");
     let raw: Vec<u8> = db
+        .sqlite()
         .with(|c| c.query_row("SELECT value FROM plugin_kv", [], |r| r.get(0)))
         .unwrap();
     assert!(KeyRing::is_sealed(&raw));
     // A value moved to another mailbox's row does not open there.
-    db.with(|c| {
-        c.execute(
-            "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('b', 'tokens', ?1)",
-            params![raw],
-        )
-    })
-    .unwrap();
+    db.sqlite()
+        .with(|c| {
+            c.execute(
+                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('b', 'tokens', ?1)",
+                params![raw],
+            )
+        })
+        .unwrap();
     assert!(db.kv_get("b", "tokens").is_err());
 }
 
@@ -57,7 +46,7 @@ fn files_are_private_and_values_written_in_clear_before_are_sealed() {
     {
         let db = Database::open_with_keys(&path, keys.clone()).unwrap();
         // As an older host wrote it: in clear.
-        db.with(|c| {
+        db.sqlite().with(|c| {
             c.execute(
                 "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', X'7365637265742d76616c7565')",
                 [],
@@ -86,89 +75,12 @@ fn files_are_private_and_values_written_in_clear_before_are_sealed() {
 }
 
 #[test]
-fn rotating_the_key_keeps_every_value() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.db");
-    let old = crate::at_rest::SecretKey::generate();
-    let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
-    db.kv_write("a", &[KvWrite::Set("k".into(), b"v1".to_vec())])
-        .unwrap();
-    db.kv_write("b", &[KvWrite::Set("k".into(), b"v2".to_vec())])
-        .unwrap();
-    let new = crate::at_rest::SecretKey::generate();
-    assert_eq!(db.rotate_key(KeyRing::new(&new)).unwrap(), 2);
-    drop(db);
-    // Only the new key is needed from now on.
-    let db = Database::open_with_keys(&path, KeyRing::new(&new)).unwrap();
-    assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
-    assert_eq!(db.kv_get("b", "k").unwrap().unwrap(), b"v2");
-    let db = Database::open_with_keys(&path, KeyRing::new(&old)).unwrap();
-    assert!(
-        db.kv_get("a", "k").is_err(),
-        "the old key no longer opens it"
-    );
-}
-
-fn quota() -> Quota {
-    Quota {
-        bytes: 10_000,
-        keys: 5,
-    }
-}
-
-#[test]
-fn a_storage_fill_past_the_quota_is_refused_whole_and_deleting_still_works() {
-    let db = Database::open_in_memory().unwrap();
-    let big = |k: &str| KvWrite::Set(k.into(), vec![b'x'; 4_000]);
-    db.kv_write_within("a", &[big("k1"), big("k2")], Some(quota()))
-        .unwrap();
-    let before = db.kv_usage("a").unwrap();
-    assert_eq!(before.keys, 2);
-    match db.kv_write_within("a", &[big("k3")], Some(quota())) {
-        Err(KvWriteError::OverQuota(over)) => {
-            assert_eq!(over.quota, quota());
-            assert!(over.would_use.bytes > 10_000, "{over:?}");
-        }
-        other => panic!("expected the quota, got {other:?}"),
-    }
-    assert_eq!(db.kv_get("a", "k3").unwrap(), None, "nothing of it written");
-    assert_eq!(db.kv_usage("a").unwrap(), before);
-    // Replacing a value with a smaller one, and deleting, always pass.
-    db.kv_write_within("a", &[KvWrite::Set("k1".into(), vec![1])], Some(quota()))
-        .unwrap();
-    db.kv_write_within("a", &[KvWrite::Delete("k2".into())], Some(quota()))
-        .unwrap();
-    assert_eq!(db.kv_usage("a").unwrap().keys, 1);
-    // Another mailbox has a quota of its own.
-    db.kv_write_within("b", &[big("k1"), big("k2")], Some(quota()))
-        .unwrap();
-}
-
-#[test]
-fn a_key_flood_stops_at_the_quota_of_keys() {
-    let db = Database::open_in_memory().unwrap();
-    let flood: Vec<KvWrite> = (0..6)
-        .map(|i| KvWrite::Set(format!("k{i}"), vec![]))
-        .collect();
-    assert!(matches!(
-        db.kv_write_within("a", &flood, Some(quota())),
-        Err(KvWriteError::OverQuota(o)) if o.would_use.keys == 6
-    ));
-    db.kv_write_within("a", &flood[..5], Some(quota())).unwrap();
-    assert!(matches!(
-        db.kv_write_within("a", &flood[5..], Some(quota())),
-        Err(KvWriteError::OverQuota(_))
-    ));
-    // Writing an existing key again adds no key.
-    db.kv_write_within("a", &flood[..1], Some(quota())).unwrap();
-}
-
-#[test]
 fn usage_is_counted_from_rows_written_before_it_was_kept() {
     let db = Database::open_in_memory().unwrap();
     db.kv_write("a", &[KvWrite::Set("k".into(), b"v".to_vec())])
         .unwrap();
-    db.with(|c| c.execute("DELETE FROM plugin_kv_usage", []))
+    db.sqlite()
+        .with(|c| c.execute("DELETE FROM plugin_kv_usage", []))
         .unwrap();
     let usage = db.kv_usage("a").unwrap();
     assert_eq!(usage.keys, 1);
@@ -184,6 +96,7 @@ fn usage_counts_a_non_ascii_key_in_bytes_through_overwrites_and_deletes() {
             .unwrap();
     }
     let stored = db
+        .sqlite()
         .with(|c| {
             c.query_row(
                 "SELECT length(CAST(key AS BLOB)) + length(value) FROM plugin_kv WHERE mailbox = 'a'",
@@ -208,7 +121,7 @@ fn usage_stays_exact_when_values_are_sealed_on_open_and_the_key_rotates() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.db");
     let stored = |db: &Database| {
-        db.with(|c| {
+        db.sqlite().with(|c| {
             c.query_row(
                 "SELECT count(*), sum(length(CAST(key AS BLOB)) + length(value)) FROM plugin_kv WHERE mailbox = 'a'",
                 [],
@@ -223,13 +136,14 @@ fn usage_stays_exact_when_values_are_sealed_on_open_and_the_key_rotates() {
         db.kv_write("a", &[KvWrite::Set("sealed".into(), b"v".to_vec())])
             .unwrap();
         // A value an older host wrote in clear, after the usage was counted.
-        db.with(|c| {
-            c.execute(
-                "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'plain', x'00')",
-                [],
-            )
-        })
-        .unwrap();
+        db.sqlite()
+            .with(|c| {
+                c.execute(
+                    "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'plain', x'00')",
+                    [],
+                )
+            })
+            .unwrap();
     }
     let db = Database::open_with_keys(&path, keys).unwrap();
     let usage = db.kv_usage("a").unwrap();
@@ -262,7 +176,7 @@ fn a_read_is_answered_while_another_mailbox_holds_a_write_open() {
     let writer = {
         let db = db.clone();
         std::thread::spawn(move || {
-            db.with(|c| {
+            db.sqlite().with(|c| {
                 let tx = c.transaction()?;
                 tx.execute(
                     "INSERT INTO plugin_kv (mailbox, key, value) VALUES ('a', 'k', x'00')",
@@ -294,28 +208,33 @@ fn a_read_is_answered_while_another_mailbox_holds_a_write_open() {
 fn sync_reports_and_updates_are_pruned_to_the_latest() {
     use crate::inbox_store::{KEPT_SYNC_RUNS, KEPT_UPDATES};
     let db = Database::open_in_memory().unwrap();
-    db.with(|c| {
-        c.execute_batch(
+    db.sqlite()
+        .with(|c| {
+            c.execute_batch(
             "INSERT INTO inbox_messages (id, mailbox, dedupe_key, message_id, thread_key, date_utc,
                  direction, size, truncated, folder, flags, record_json)
              VALUES (1, 'a', 'k', 'm', 't', 'd', 'inbound', 1, 0, 0, 0, '{}'),
                     (2, 'b', 'k', 'm', 't', 'd', 'inbound', 1, 0, 0, 0, '{}');",
         )?;
-        for message in std::iter::repeat_n(1, KEPT_UPDATES as usize + 50).chain([2; 10]) {
-            c.execute(
-                "INSERT INTO inbox_updates (message, what) VALUES (?1, 'flags')",
-                params![message],
-            )?;
-        }
-        Ok(())
-    })
-    .unwrap();
+            for message in std::iter::repeat_n(1, KEPT_UPDATES as usize + 50).chain([2; 10]) {
+                c.execute(
+                    "INSERT INTO inbox_updates (message, what) VALUES (?1, 'flags')",
+                    params![message],
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
     for i in 0..(KEPT_SYNC_RUNS + 20) {
         db.record_sync_run("a", &format!("{{\"run\":{i}}}"))
             .unwrap();
     }
     db.record_sync_run("b", "{}").unwrap();
-    let count = |sql: &str| -> i64 { db.with(|c| c.query_row(sql, [], |r| r.get(0))).unwrap() };
+    let count = |sql: &str| -> i64 {
+        db.sqlite()
+            .with(|c| c.query_row(sql, [], |r| r.get(0)))
+            .unwrap()
+    };
     assert_eq!(
         count("SELECT count(*) FROM sync_runs WHERE mailbox = 'a'"),
         KEPT_SYNC_RUNS

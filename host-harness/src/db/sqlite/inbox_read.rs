@@ -1,19 +1,26 @@
-//! Reading the inbox: a mailbox's messages with their locations and updates, and the sync runs.
+//! The inbox in SQLite, reading: a mailbox's messages with their locations and updates, and the sync runs.
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{ANSWERED, FLAGGED, FOLDERS, SEEN, StoredMessage};
-use crate::db::Database;
+use super::SqliteStore;
+use crate::db::{InboxStore, StoreResult};
+use crate::inbox_store::{
+    ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, FOLDERS, KEPT_SYNC_RUNS, KEPT_UPDATES,
+    NewMessage, SEEN, StoredMessage,
+};
 
-/// Sync reports kept per mailbox; older ones are pruned when a sync is recorded.
-pub const KEPT_SYNC_RUNS: i64 = 100;
-/// Updates (moves, flags, removals) kept per mailbox, likewise.
-pub const KEPT_UPDATES: i64 = 10_000;
+impl InboxStore for SqliteStore {
+    fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
+        Ok(self.deliver(mailbox, batch)?)
+    }
 
-impl Database {
+    fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
+        Ok(self.apply(mailbox, changes)?)
+    }
+
     /// A mailbox's messages, oldest first.
-    pub fn inbox_messages(&self, mailbox: &str) -> rusqlite::Result<Vec<StoredMessage>> {
-        self.read(|c| {
+    fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>> {
+        Ok(self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
                  FROM inbox_messages WHERE mailbox = ?1 ORDER BY date_utc, id",
@@ -35,18 +42,18 @@ impl Database {
                     .collect::<Result<_, _>>()?;
             }
             Ok(messages)
-        })
+        })?)
     }
 
     /// One page of a mailbox's messages, newest delivery first: those delivered before the
     /// message `before` (by id), at most `limit`; without locations or updates.
-    pub fn inbox_page(
+    fn inbox_page(
         &self,
         mailbox: &str,
         before: Option<i64>,
         limit: u32,
-    ) -> rusqlite::Result<Vec<StoredMessage>> {
-        self.read(|c| {
+    ) -> StoreResult<Vec<StoredMessage>> {
+        Ok(self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
                  FROM inbox_messages WHERE mailbox = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
@@ -56,36 +63,27 @@ impl Database {
                 message_row,
             )?
             .collect()
-        })
+        })?)
     }
 
     /// The latest `limit` sync reports of a mailbox, newest first: when each was recorded, and
     /// the report (JSON).
-    pub fn sync_runs(&self, mailbox: &str, limit: u32) -> rusqlite::Result<Vec<(String, String)>> {
-        self.read(|c| {
+    fn sync_runs(&self, mailbox: &str, limit: u32) -> StoreResult<Vec<(String, String)>> {
+        Ok(self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT at, report_json FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             stmt.query_map(params![mailbox, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
-        })
-    }
-
-    /// The stored records of a mailbox's messages, oldest first, as JSON.
-    pub fn inbox_records(&self, mailbox: &str) -> rusqlite::Result<Vec<String>> {
-        Ok(self
-            .inbox_messages(mailbox)?
-            .into_iter()
-            .map(|m| m.record_json)
-            .collect())
+        })?)
     }
 
     /// Records a sync's report, and prunes what the mailbox's history has grown past: the
     /// reports beyond the latest `KEPT_SYNC_RUNS`, the updates beyond the latest
     /// `KEPT_UPDATES`.
-    pub fn record_sync_run(&self, mailbox: &str, report_json: &str) -> rusqlite::Result<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
+    fn record_sync_run(&self, mailbox: &str, report_json: &str) -> StoreResult<()> {
+        Ok(self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute(
                 "INSERT INTO sync_runs (mailbox, report_json) VALUES (?1, ?2)",
                 params![mailbox, report_json],
@@ -102,19 +100,19 @@ impl Database {
                 params![mailbox, KEPT_UPDATES],
             )?;
             tx.commit()
-        })
+        })?)
     }
 
     /// The last sync's report (JSON), if any.
-    pub fn last_sync_run(&self, mailbox: &str) -> rusqlite::Result<Option<String>> {
-        self.read(|c| {
+    fn last_sync_run(&self, mailbox: &str) -> StoreResult<Option<String>> {
+        Ok(self.read(|c| {
             c.query_row(
                 "SELECT report_json FROM sync_runs WHERE mailbox = ?1 ORDER BY id DESC LIMIT 1",
                 params![mailbox],
                 |r| r.get(0),
             )
             .optional()
-        })
+        })?)
     }
 }
 

@@ -1,0 +1,119 @@
+//! What a store backend promises, one trait per concern: the plugin's key-value storage, the
+//! CRM's inbox, the events outbox and the administrator's choices. SQLite and PostgreSQL each
+//! implement all of them; nothing outside `db` writes SQL.
+
+use super::{KvWrite, OverQuota, Quota, StoreResult, Usage};
+use crate::at_rest::SealError;
+use crate::event_store::StoredEvent;
+use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, NewMessage, StoredMessage};
+
+/// Rewrites one stored value (mailbox, key, value as stored): `Some` replaces it, `None` keeps it.
+pub type Reseal<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<Option<Vec<u8>>, SealError> + 'a;
+
+/// The plugin's storage, scoped per mailbox, and which provider each mailbox was linked through.
+/// Values arrive sealed and leave sealed: the keys stay with `Database`.
+pub trait KvStore: Send + Sync {
+    fn kv_get_sealed(&self, mailbox: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// The mailbox's keys that start with `prefix` (taken literally), sorted.
+    fn kv_list(&self, mailbox: &str, prefix: &str) -> StoreResult<Vec<String>>;
+    /// All the writes in one transaction; refused whole when they would take the mailbox over
+    /// `quota` (a batch that does not grow its storage always passes).
+    fn kv_write_sealed(
+        &self,
+        mailbox: &str,
+        writes: &[KvWrite],
+        quota: Option<Quota>,
+    ) -> StoreResult<Result<(), OverQuota>>;
+    fn kv_usage(&self, mailbox: &str) -> StoreResult<Usage>;
+    /// Passes every stored value through `reseal` in one transaction, and counts usage again;
+    /// returns how many values were replaced.
+    fn kv_reseal(&self, reseal: &mut Reseal<'_>) -> StoreResult<u64>;
+    /// The provider the platform chose for `mailbox`, if any.
+    fn mailbox_provider(&self, mailbox: &str) -> StoreResult<Option<String>>;
+    /// Every mailbox with a provider recorded (linked, or linking), by id.
+    fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>>;
+    /// Records (or with `None`, forgets) the provider of `mailbox`.
+    fn set_mailbox_provider(&self, mailbox: &str, provider: Option<&str>) -> StoreResult<()>;
+}
+
+/// The CRM's inbox: messages unique per mailbox and dedupe key, their locations and updates,
+/// and the sync reports. Each write is one transaction, with its `message.*` events.
+pub trait InboxStore: Send + Sync {
+    fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts>;
+    fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts>;
+    /// A mailbox's messages, oldest first, with their locations and updates.
+    fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>>;
+    /// Newest delivery first: those delivered before message `before`, at most `limit`.
+    fn inbox_page(
+        &self,
+        mailbox: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredMessage>>;
+    /// Records a sync's report and prunes the mailbox's history to the latest.
+    fn record_sync_run(&self, mailbox: &str, report_json: &str) -> StoreResult<()>;
+    /// The latest `limit` reports, newest first: when each was recorded, and the report.
+    fn sync_runs(&self, mailbox: &str, limit: u32) -> StoreResult<Vec<(String, String)>>;
+    fn last_sync_run(&self, mailbox: &str) -> StoreResult<Option<String>>;
+}
+
+/// The events outbox: ids increase in the order events become visible, so a reader that
+/// resumes after the last id it saw misses none.
+pub trait EventStore: Send + Sync {
+    fn event_append(&self, kind: &str, mailbox: &str, body: &serde_json::Value)
+    -> StoreResult<i64>;
+    /// The newest event's id (0 with none).
+    fn events_latest_id(&self) -> StoreResult<i64>;
+    /// Up to `limit` events after id `after`, oldest first.
+    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// The last event id `webhook` acknowledged, if it has a cursor.
+    fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>>;
+    fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()>;
+}
+
+/// Named settings the administrator changed at run time (JSON values).
+pub trait AdminStore: Send + Sync {
+    fn admin_value(&self, name: &str) -> StoreResult<Option<String>>;
+    fn set_admin_value(&self, name: &str, value: &str) -> StoreResult<()>;
+}
+
+/// What one node holds after a lease round.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeaseRound {
+    /// The mailboxes this node keeps in sync until its next round, sorted.
+    pub held: Vec<String>,
+    /// Live nodes, this one included.
+    pub nodes: u32,
+    /// Mailboxes with a provider, held or not.
+    pub mailboxes: u32,
+}
+
+/// Which node keeps each mailbox in sync: one lease per mailbox with a provider, held by one
+/// node until it expires unless renewed. Time is the database's, so nodes' clocks may differ.
+pub trait LeaseStore: Send + Sync {
+    /// One heartbeat of `node`: marks it alive and renews what it holds for `ttl`; then, while
+    /// it holds fewer than its fair share (the mailboxes over the live nodes, rounded up), claims
+    /// up to `max_claims` free or expired leases that no other node is claiming at that moment
+    /// (`SKIP LOCKED`); over its share, it lets the surplus go for others to claim.
+    fn lease_round(
+        &self,
+        node: &str,
+        ttl: std::time::Duration,
+        max_claims: u32,
+    ) -> StoreResult<LeaseRound>;
+    /// Lets go of every lease `node` holds, and of the node itself (a clean shutdown).
+    fn lease_release_all(&self, node: &str) -> StoreResult<()>;
+    /// Each mailbox with a provider and the node that holds its lease unexpired, if any.
+    fn lease_holders(&self) -> StoreResult<Vec<(String, Option<String>)>>;
+}
+
+/// A whole backend.
+pub trait Backend:
+    KvStore + InboxStore + EventStore + AdminStore + LeaseStore + std::any::Any
+{
+    /// "sqlite" or "postgres".
+    fn kind(&self) -> &'static str;
+    /// Whose turn it is to change a mailbox (link, refresh, mapping), among every process
+    /// that uses this database.
+    fn mailbox_turns(&self) -> std::sync::Arc<dyn crate::lease::MailboxLease>;
+}

@@ -1,0 +1,123 @@
+//! The events outbox in PostgreSQL. Ids come from a sequence, and nodes commit in any order;
+//! so an event's id is drawn under a lock held until its transaction ends, and ids become
+//! visible in increasing order: a reader resuming after the last id it saw misses none.
+
+use deadpool_postgres::Transaction;
+
+use super::{PostgresStore, locks};
+use crate::db::{EventStore, StoreResult};
+use crate::event_store::{KEPT_EVENTS, StoredEvent};
+
+/// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
+/// last in the transaction: the events lock is held from here to the commit.
+pub(super) async fn append_within(
+    tx: &Transaction<'_>,
+    mailbox: &str,
+    events: &[(&str, serde_json::Value)],
+) -> StoreResult<i64> {
+    let mut last = 0;
+    if events.is_empty() {
+        return Ok(last);
+    }
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&locks::EVENTS])
+        .await?;
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO event_outbox (kind, mailbox, body) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .await?;
+    for (kind, body) in events {
+        let id: i64 = tx
+            .query_one(&insert, &[kind, &mailbox, &body.to_string()])
+            .await?
+            .get(0);
+        if id % 1000 == 0 {
+            tx.execute(
+                "DELETE FROM event_outbox WHERE id <= $1",
+                &[&(id - KEPT_EVENTS)],
+            )
+            .await?;
+        }
+        last = id;
+    }
+    Ok(last)
+}
+
+impl EventStore for PostgresStore {
+    fn event_append(
+        &self,
+        kind: &str,
+        mailbox: &str,
+        body: &serde_json::Value,
+    ) -> StoreResult<i64> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let id = append_within(&tx, mailbox, &[(kind, body.clone())]).await?;
+            tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    fn events_latest_id(&self) -> StoreResult<i64> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_one("SELECT coalesce(max(id), 0)::BIGINT FROM event_outbox", &[])
+                .await?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.block(async {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT id, kind, mailbox, at, body FROM event_outbox WHERE id > $1 ORDER BY id LIMIT $2",
+                    &[&after, &i64::from(limit)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| StoredEvent {
+                    id: r.get(0),
+                    kind: r.get(1),
+                    mailbox: r.get(2),
+                    at: r.get(3),
+                    data: serde_json::from_str(r.get(4)).unwrap_or(serde_json::Value::Null),
+                })
+                .collect())
+        })
+    }
+
+    fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT last_id FROM webhook_cursors WHERE webhook = $1",
+                    &[&webhook],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()> {
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    "INSERT INTO webhook_cursors (webhook, last_id) VALUES ($1, $2)
+                     ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id",
+                    &[&webhook, &last_id],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,308 @@
+//! Writing the inbox in PostgreSQL: deliveries and changes, each batch one transaction under
+//! the mailbox's lock, a message's row brought in line with its locations after each, and the
+//! CRM's `message.*` events appended last in the same transaction.
+
+use deadpool_postgres::Transaction;
+use serde_json::{Value, json};
+
+use super::events::append_within;
+use super::{MailboxLock, PostgresStore, lock_mailbox};
+use crate::db::StoreResult;
+use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
+
+/// The events a batch raises, appended at its end.
+type Events = Vec<(&'static str, Value)>;
+
+fn folder_name(folder: i16) -> &'static str {
+    FOLDERS[usize::try_from(folder).unwrap_or(0).min(3)]
+}
+
+/// The folder and flags a message shows: its first location by priority, or `None` when it has
+/// none left.
+async fn shown(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<(i16, i16)>> {
+    let row = tx
+        .query_opt(
+            "SELECT folder, flags FROM inbox_locations WHERE message = $1 ORDER BY folder, uid LIMIT 1",
+            &[&message],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
+/// Brings a message's row in line with its locations; returns what changed, if anything.
+async fn refresh(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<&'static str>> {
+    let row = tx
+        .query_one(
+            "SELECT folder, flags, removed FROM inbox_messages WHERE id = $1",
+            &[&message],
+        )
+        .await?;
+    let (folder, flags, removed): (i16, i16, bool) = (row.get(0), row.get(1), row.get(2));
+    let now = shown(tx, message).await?;
+    let what = match now {
+        None if removed => return Ok(None),
+        None => {
+            tx.execute(
+                "UPDATE inbox_messages SET removed = true WHERE id = $1",
+                &[&message],
+            )
+            .await?;
+            "removed"
+        }
+        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => return Ok(None),
+        Some((f, fl)) => {
+            tx.execute(
+                "UPDATE inbox_messages SET folder = $2, flags = $3, removed = false WHERE id = $1",
+                &[&message, &f, &fl],
+            )
+            .await?;
+            if removed {
+                "restored"
+            } else if f != folder {
+                "moved"
+            } else {
+                "flags"
+            }
+        }
+    };
+    let detail = match (what, now) {
+        ("moved" | "restored", Some((f, _))) => format!("{what} to {}", folder_name(f)),
+        _ => what.to_string(),
+    };
+    tx.execute(
+        "INSERT INTO inbox_updates (message, what) VALUES ($1, $2)",
+        &[&message, &detail],
+    )
+    .await?;
+    Ok(Some(what))
+}
+
+/// The event for a message whose folder, flags or presence changed (`what`, from `refresh`).
+fn changed_event(events: &mut Events, message: i64, what: Option<&str>) {
+    let Some(what) = what else { return };
+    let kind = if what == "removed" {
+        "message.removed"
+    } else {
+        "message.updated"
+    };
+    events.push((kind, json!({ "message": message, "change": what })));
+}
+
+async fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> StoreResult<Option<i64>> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT message FROM inbox_locations
+             WHERE mailbox = $1 AND remote_folder = $2 AND uid_validity = $3 AND uid = $4",
+        )
+        .await?;
+    let row = tx
+        .query_opt(
+            &statement,
+            &[
+                &mailbox,
+                &l.remote_folder,
+                &i64::from(l.uid_validity),
+                &i64::from(l.uid),
+            ],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+impl PostgresStore {
+    pub(super) async fn deliver(
+        &self,
+        mailbox: &str,
+        batch: &[NewMessage],
+    ) -> StoreResult<DeliveryCounts> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_mailbox(&tx, MailboxLock::Inbox, mailbox).await?;
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, record_json)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (mailbox, dedupe_key) DO NOTHING RETURNING id",
+            )
+            .await?;
+        let existing_id = tx
+            .prepare_cached("SELECT id FROM inbox_messages WHERE mailbox = $1 AND dedupe_key = $2")
+            .await?;
+        let place = tx
+            .prepare_cached(
+                "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
+                 DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
+            )
+            .await?;
+        let mut counts = DeliveryCounts::default();
+        let mut events = Events::new();
+        for m in batch {
+            let (folder, flags) = (i16::from(m.folder), i16::from(m.flags));
+            let inserted = tx
+                .query_opt(
+                    &insert,
+                    &[
+                        &mailbox,
+                        &m.dedupe_key,
+                        &m.message_id,
+                        &m.thread_key,
+                        &m.subject,
+                        &m.date_utc,
+                        &m.direction,
+                        &(m.size as i64),
+                        &m.truncated,
+                        &folder,
+                        &flags,
+                        &m.record_json,
+                    ],
+                )
+                .await?;
+            let existing = inserted.is_none();
+            let id: i64 = match inserted {
+                Some(row) => row.get(0),
+                None => tx
+                    .query_one(&existing_id, &[&mailbox, &m.dedupe_key])
+                    .await?
+                    .get(0),
+            };
+            // A location held by another record (a dedupe key that changed) leaves it.
+            let previous = message_at(&tx, mailbox, &m.location)
+                .await?
+                .filter(|p| *p != id);
+            let l = &m.location;
+            tx.execute(
+                &place,
+                &[
+                    &mailbox,
+                    &l.remote_folder,
+                    &i64::from(l.uid_validity),
+                    &i64::from(l.uid),
+                    &id,
+                    &folder,
+                    &flags,
+                ],
+            )
+            .await?;
+            if let Some(previous) = previous {
+                let what = refresh(&tx, previous).await?;
+                changed_event(&mut events, previous, what);
+            }
+            if !existing {
+                counts.created += 1;
+                events.push((
+                    "message.created",
+                    json!({
+                        "message": id,
+                        "message_id": m.message_id,
+                        "folder": folder_name(folder),
+                    }),
+                ));
+            } else if let Some(what) = refresh(&tx, id).await? {
+                counts.updated += 1;
+                changed_event(&mut events, id, Some(what));
+            } else {
+                counts.unchanged += 1;
+            }
+        }
+        append_within(&tx, mailbox, &events).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    pub(super) async fn apply(
+        &self,
+        mailbox: &str,
+        changes: &[Change],
+    ) -> StoreResult<ChangeCounts> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_mailbox(&tx, MailboxLock::Inbox, mailbox).await?;
+        let mut counts = ChangeCounts::default();
+        let mut touched = Vec::new();
+        let at = "mailbox = $1 AND remote_folder = $2 AND uid_validity = $3";
+        for change in changes {
+            match change {
+                Change::Flags(l, flags) => {
+                    let sql =
+                        format!("UPDATE inbox_locations SET flags = $5 WHERE {at} AND uid = $4");
+                    let flags = i16::from(*flags);
+                    match message_at(&tx, mailbox, l).await? {
+                        None => counts.unknown += 1,
+                        Some(id) => {
+                            let (validity, uid) = (i64::from(l.uid_validity), i64::from(l.uid));
+                            tx.execute(
+                                &sql,
+                                &[&mailbox, &l.remote_folder, &validity, &uid, &flags],
+                            )
+                            .await?;
+                            touched.push(id);
+                        }
+                    }
+                }
+                Change::Vanished(l) => {
+                    let sql = format!("DELETE FROM inbox_locations WHERE {at} AND uid = $4");
+                    match message_at(&tx, mailbox, l).await? {
+                        None => counts.unknown += 1,
+                        Some(id) => {
+                            let (validity, uid) = (i64::from(l.uid_validity), i64::from(l.uid));
+                            tx.execute(&sql, &[&mailbox, &l.remote_folder, &validity, &uid])
+                                .await?;
+                            touched.push(id);
+                        }
+                    }
+                }
+                Change::FolderReset(folder, validity) => {
+                    let rows = tx
+                        .query(
+                            "DELETE FROM inbox_locations
+                             WHERE mailbox = $1 AND remote_folder = $2 AND uid_validity != $3
+                             RETURNING message",
+                            &[&mailbox, folder, &i64::from(*validity)],
+                        )
+                        .await?;
+                    touched.extend(rows.iter().map(|r| r.get::<_, i64>(0)));
+                }
+                Change::Present(folder, validity, up_to, present) => {
+                    let known = tx
+                        .query(
+                            &format!(
+                                "SELECT uid, message FROM inbox_locations WHERE {at} AND uid <= $4"
+                            ),
+                            &[&mailbox, folder, &i64::from(*validity), &i64::from(*up_to)],
+                        )
+                        .await?;
+                    for row in known {
+                        let (uid, id): (i64, i64) = (row.get(0), row.get(1));
+                        let gone =
+                            u32::try_from(uid).is_ok_and(|u| present.binary_search(&u).is_err());
+                        if gone {
+                            tx.execute(
+                                &format!("DELETE FROM inbox_locations WHERE {at} AND uid = $4"),
+                                &[&mailbox, folder, &i64::from(*validity), &uid],
+                            )
+                            .await?;
+                            touched.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        let mut events = Events::new();
+        for id in touched {
+            let what = refresh(&tx, id).await?;
+            match what {
+                Some("removed") => counts.removed += 1,
+                Some(_) => counts.updated += 1,
+                None => {}
+            }
+            changed_event(&mut events, id, what);
+        }
+        append_within(&tx, mailbox, &events).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+}

@@ -1,0 +1,140 @@
+//! The PostgreSQL schema, as numbered migrations applied in order at start-up. Nodes that
+//! start at once take turns under an advisory lock; a node older than the schema refuses it.
+
+use super::locks;
+use crate::db::{StoreError, StoreResult};
+
+/// Text timestamps in the same forms SQLite writes (UTC, seconds or milliseconds).
+const MIGRATIONS: &[&str] = &[
+    r#"
+CREATE TABLE plugin_kv (
+    mailbox TEXT COLLATE "C" NOT NULL,
+    key     TEXT COLLATE "C" NOT NULL,
+    value   BYTEA NOT NULL,
+    PRIMARY KEY (mailbox, key)
+);
+CREATE TABLE plugin_kv_usage (
+    mailbox TEXT PRIMARY KEY,
+    keys    BIGINT NOT NULL,
+    bytes   BIGINT NOT NULL
+);
+CREATE TABLE mailbox_providers (
+    mailbox  TEXT COLLATE "C" PRIMARY KEY,
+    provider TEXT NOT NULL
+);
+CREATE TABLE inbox_messages (
+    id           BIGSERIAL PRIMARY KEY,
+    mailbox      TEXT NOT NULL,
+    dedupe_key   TEXT NOT NULL,
+    message_id   TEXT NOT NULL,
+    thread_key   TEXT NOT NULL,
+    subject      TEXT,
+    date_utc     TEXT COLLATE "C" NOT NULL,
+    direction    TEXT NOT NULL,
+    size         BIGINT NOT NULL,
+    truncated    BOOLEAN NOT NULL,
+    folder       SMALLINT NOT NULL,
+    flags        SMALLINT NOT NULL,
+    removed      BOOLEAN NOT NULL DEFAULT false,
+    record_json  TEXT NOT NULL,
+    delivered_at TEXT NOT NULL
+        DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    UNIQUE (mailbox, dedupe_key)
+);
+CREATE INDEX inbox_messages_by_mailbox ON inbox_messages (mailbox, id);
+CREATE TABLE inbox_locations (
+    mailbox       TEXT NOT NULL,
+    remote_folder TEXT NOT NULL,
+    uid_validity  BIGINT NOT NULL,
+    uid           BIGINT NOT NULL,
+    message       BIGINT NOT NULL REFERENCES inbox_messages (id),
+    folder        SMALLINT NOT NULL,
+    flags         SMALLINT NOT NULL,
+    PRIMARY KEY (mailbox, remote_folder, uid_validity, uid)
+);
+CREATE INDEX inbox_locations_by_message ON inbox_locations (message);
+CREATE TABLE inbox_updates (
+    id      BIGSERIAL PRIMARY KEY,
+    message BIGINT NOT NULL REFERENCES inbox_messages (id),
+    what    TEXT NOT NULL,
+    at      TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+);
+CREATE INDEX inbox_updates_by_message ON inbox_updates (message);
+CREATE TABLE sync_runs (
+    id          BIGSERIAL PRIMARY KEY,
+    mailbox     TEXT NOT NULL,
+    report_json TEXT NOT NULL,
+    at          TEXT NOT NULL DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+);
+CREATE INDEX sync_runs_by_mailbox ON sync_runs (mailbox, id);
+CREATE TABLE event_outbox (
+    id      BIGSERIAL PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    mailbox TEXT NOT NULL,
+    body    TEXT NOT NULL,
+    at      TEXT NOT NULL
+        DEFAULT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+);
+CREATE TABLE webhook_cursors (
+    webhook TEXT PRIMARY KEY,
+    last_id BIGINT NOT NULL
+);
+CREATE TABLE admin_choices (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#,
+    r#"
+CREATE TABLE mailbox_leases (
+    mailbox    TEXT COLLATE "C" PRIMARY KEY,
+    owner      TEXT,
+    expires_ms BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX mailbox_leases_by_owner ON mailbox_leases (owner);
+INSERT INTO mailbox_leases (mailbox) SELECT mailbox FROM mailbox_providers;
+CREATE TABLE cluster_nodes (
+    node       TEXT PRIMARY KEY,
+    expires_ms BIGINT NOT NULL
+);
+"#,
+];
+
+/// The schema version this host writes.
+const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration the database has not had yet, in one transaction.
+pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> StoreResult<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&locks::MIGRATIONS])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    BIGINT PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await?;
+    let found: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await?
+        .get(0);
+    if found > VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            known: VERSION,
+        });
+    }
+    for (version, sql) in (1i64..).zip(MIGRATIONS).skip(found as usize) {
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,93 @@
+//! The events outbox in SQLite: one writer, so ids increase in commit order. An event is
+//! appended in the same transaction as what it tells of (`append_within`).
+
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+
+use super::SqliteStore;
+use crate::db::{EventStore, StoreResult};
+use crate::event_store::{KEPT_EVENTS, StoredEvent};
+
+/// Appends an event within `tx`, so it is stored if and only if what it tells of is (the
+/// inbox's messages, say).
+pub(super) fn append_within(
+    tx: &Transaction<'_>,
+    kind: &str,
+    mailbox: &str,
+    body: &serde_json::Value,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached("INSERT INTO event_outbox (kind, mailbox, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![kind, mailbox, body.to_string()])?;
+    let id = tx.last_insert_rowid();
+    if id % 1000 == 0 {
+        tx.execute(
+            "DELETE FROM event_outbox WHERE id <= ?1",
+            params![id - KEPT_EVENTS],
+        )?;
+    }
+    Ok(id)
+}
+
+impl EventStore for SqliteStore {
+    fn event_append(
+        &self,
+        kind: &str,
+        mailbox: &str,
+        body: &serde_json::Value,
+    ) -> StoreResult<i64> {
+        Ok(self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = append_within(&tx, kind, mailbox, body)?;
+            tx.commit()?;
+            Ok(id)
+        })?)
+    }
+
+    fn events_latest_id(&self) -> StoreResult<i64> {
+        Ok(self.read(|c| {
+            c.query_row("SELECT COALESCE(MAX(id), 0) FROM event_outbox", [], |r| {
+                r.get(0)
+            })
+        })?)
+    }
+
+    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        Ok(self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, mailbox, at, body FROM event_outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )?;
+            stmt.query_map(params![after, limit], |r| {
+                let body: String = r.get(4)?;
+                Ok(StoredEvent {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    mailbox: r.get(2)?,
+                    at: r.get(3)?,
+                    data: serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+                })
+            })?
+            .collect()
+        })?)
+    }
+
+    fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>> {
+        Ok(self.read(|c| {
+            c.query_row(
+                "SELECT last_id FROM webhook_cursors WHERE webhook = ?1",
+                params![webhook],
+                |r| r.get(0),
+            )
+            .optional()
+        })?)
+    }
+
+    fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO webhook_cursors (webhook, last_id) VALUES (?1, ?2)
+                 ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id",
+                params![webhook, last_id],
+            )
+        })?;
+        Ok(())
+    }
+}

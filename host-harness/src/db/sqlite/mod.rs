@@ -1,0 +1,132 @@
+//! The SQLite backend: one connection that writes and, with the WAL, readers beside it, so a
+//! long write never holds up another mailbox's reads. Embedded, one file, the default.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{AdminStore, Backend, OpenError, StoreResult};
+use crate::lease::{InProcessLeases, MailboxLease};
+
+mod events;
+mod inbox_read;
+mod inbox_write;
+mod kv;
+mod leases;
+mod migrations;
+mod readers;
+#[cfg(test)]
+mod tests;
+
+use readers::Readers;
+
+pub(super) struct SqliteStore {
+    /// The one connection that writes (and reads too, for a database in memory).
+    conn: Mutex<Connection>,
+    readers: Readers,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path`: its directory is made with mode 0700 and its
+    /// files (the WAL and shared memory too) have mode 0600.
+    pub(super) fn open(path: &Path) -> Result<Self, OpenError> {
+        let files = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| OpenError::Files { path, source }
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::file_modes::create_private_dir(dir).map_err(files(dir))?;
+        }
+        // SQLite gives the WAL and shared-memory files the database file's mode.
+        crate::file_modes::ensure_private_file(path).map_err(files(path))?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = path.as_os_str().to_os_string();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                crate::file_modes::ensure_private_file(&side).map_err(files(&side))?;
+            }
+        }
+        Ok(Self::init(Connection::open(path)?, Some(path))?)
+    }
+
+    pub(super) fn open_in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory()?, None)
+    }
+
+    fn init(mut conn: Connection, path: Option<&Path>) -> StoreResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON;",
+        )?;
+        migrations::migrate(&mut conn)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            readers: Readers::new(path.map(Path::to_path_buf)),
+        })
+    }
+
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+
+    /// Runs a query on a reader: it sees the last commit, and no write waits for it or holds it
+    /// up. A database in memory reads on its writer.
+    pub(crate) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        match self.readers.take() {
+            None => self.with(|c| f(c)),
+            Some(conn) => {
+                let conn = conn?;
+                let result = f(&conn);
+                self.readers.give_back(conn);
+                result
+            }
+        }
+    }
+}
+
+impl Backend for SqliteStore {
+    fn kind(&self) -> &'static str {
+        "sqlite"
+    }
+
+    /// One process uses a SQLite file: its turns are kept in memory.
+    fn mailbox_turns(&self) -> Arc<dyn MailboxLease> {
+        Arc::new(InProcessLeases::default())
+    }
+}
+
+impl AdminStore for SqliteStore {
+    fn admin_value(&self, name: &str) -> StoreResult<Option<String>> {
+        Ok(self.read(|c| {
+            c.query_row(
+                "SELECT value FROM admin_choices WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()
+        })?)
+    }
+
+    fn set_admin_value(&self, name: &str, value: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO admin_choices (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                params![name, value],
+            )
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,146 @@
+//! The events outbox: ids in order, events written with what they tell of, and a reader that
+//! follows several writing nodes misses none.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use host_harness::inbox_store::{Location, NewMessage};
+use serde_json::json;
+
+use crate::Store;
+
+fn delivery(key: &str, uid: u32) -> NewMessage {
+    NewMessage {
+        dedupe_key: key.into(),
+        message_id: format!("{key}@x"),
+        thread_key: format!("{key}@x"),
+        subject: Some("s".into()),
+        date_utc: "2026-01-01T00:00:00Z".into(),
+        direction: "inbound",
+        size: 10,
+        truncated: false,
+        folder: 0,
+        flags: 0,
+        location: Location {
+            remote_folder: "INBOX".into(),
+            uid_validity: 1,
+            uid,
+        },
+        record_json: "{}".into(),
+    }
+}
+
+pub fn events_come_back_in_order_after_the_last_id_seen(s: Store) {
+    let db = &s.db;
+    assert_eq!(db.events_latest_id().unwrap(), 0);
+    let a = db
+        .event_append("mailbox.linked", "m1", &json!({ "x": 1 }))
+        .unwrap();
+    let b = db.event_append("sync.failed", "m2", &json!({})).unwrap();
+    assert_eq!(db.events_latest_id().unwrap(), b);
+    assert!(b > a);
+    let all = db.events_after(0, 10).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].kind, "mailbox.linked");
+    assert_eq!(all[0].mailbox, "m1");
+    assert_eq!(all[0].data["x"], 1);
+    assert!(all[0].at.ends_with('Z'), "a UTC time: {}", all[0].at);
+    let later = db.events_after(a, 10).unwrap();
+    assert_eq!(later.iter().map(|e| e.id).collect::<Vec<_>>(), [b]);
+    assert_eq!(db.events_after(0, 1).unwrap().len(), 1, "at most the limit");
+}
+
+pub fn each_message_change_is_an_event_written_with_it(s: Store) {
+    let db = &s.db;
+    db.inbox_deliver("a", &[delivery("k1", 1), delivery("k2", 2)])
+        .unwrap();
+    db.inbox_deliver("a", &[delivery("k1", 1)]).unwrap();
+    let gone = host_harness::inbox_store::Change::Vanished(Location {
+        remote_folder: "INBOX".into(),
+        uid_validity: 1,
+        uid: 2,
+    });
+    db.inbox_apply("a", &[gone]).unwrap();
+    let events = db.events_after(0, 100).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["message.created", "message.created", "message.removed"],
+        "a redelivery raises nothing"
+    );
+    let messages = db.inbox_messages("a").unwrap();
+    assert_eq!(events[0].data["message"], messages[0].id);
+    assert_eq!(events[0].data["folder"], "inbox");
+    assert!(events.iter().all(|e| e.mailbox == "a"));
+}
+
+pub fn a_reader_following_several_writing_nodes_misses_no_event(s: Store) {
+    let writers: Vec<_> = (0..3).map(|_| s.open_again(&s.keys)).collect();
+    let reader = s.open_again(&s.keys);
+    let writing = AtomicBool::new(true);
+    let seen = std::thread::scope(|scope| {
+        let follower = scope.spawn(|| {
+            let mut seen = Vec::new();
+            let mut last = 0;
+            loop {
+                let done = !writing.load(Ordering::SeqCst);
+                let batch = reader.events_after(last, 1000).unwrap();
+                for event in &batch {
+                    assert!(event.id > last, "ids only increase");
+                    last = event.id;
+                    seen.push(event.id);
+                }
+                if done && batch.is_empty() {
+                    return seen;
+                }
+            }
+        });
+        let writing_nodes: Vec<_> = writers
+            .iter()
+            .enumerate()
+            .map(|(n, db)| {
+                scope.spawn(move || {
+                    let mailbox = format!("n{n}");
+                    for i in 0..25u32 {
+                        let batch = [
+                            delivery(&format!("k{i}a"), 2 * i + 1),
+                            delivery(&format!("k{i}b"), 2 * i + 2),
+                        ];
+                        db.inbox_deliver(&mailbox, &batch).unwrap();
+                        db.event_append("sync.failed", &mailbox, &json!({ "i": i }))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let written: Vec<_> = writing_nodes.into_iter().map(|n| n.join()).collect();
+        // Stops the follower even when a writer failed.
+        writing.store(false, Ordering::SeqCst);
+        for node in written {
+            node.unwrap_or_else(|e| std::panic::resume_unwind(e));
+        }
+        follower.join().unwrap()
+    });
+    let stored: BTreeSet<i64> =
+        s.db.events_after(0, 10_000)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+    assert_eq!(stored.len(), 3 * 25 * 3);
+    let followed: BTreeSet<i64> = seen.into_iter().collect();
+    assert_eq!(
+        stored.difference(&followed).collect::<Vec<_>>(),
+        Vec::<&i64>::new(),
+        "events the follower skipped"
+    );
+}
+
+pub fn webhook_cursors_are_kept(s: Store) {
+    assert_eq!(s.db.webhook_cursor("crm").unwrap(), None);
+    s.db.set_webhook_cursor("crm", 7).unwrap();
+    s.db.set_webhook_cursor("crm", 9).unwrap();
+    s.db.set_webhook_cursor("audit", 1).unwrap();
+    let other_node = s.open_again(&s.keys);
+    assert_eq!(other_node.webhook_cursor("crm").unwrap(), Some(9));
+}

@@ -1,0 +1,173 @@
+//! The plugin's storage: scoped per mailbox, sealed, within its quota, exact under two nodes.
+
+use host_harness::admin_store::AdminChoices;
+use host_harness::at_rest::{KeyRing, SecretKey};
+use host_harness::db::{KvWrite, KvWriteError, Quota};
+use host_harness::settings::PlatformSettings;
+
+use crate::Store;
+
+fn set(key: &str, value: &[u8]) -> KvWrite {
+    KvWrite::Set(key.into(), value.to_vec())
+}
+
+fn quota() -> Quota {
+    Quota {
+        bytes: 10_000,
+        keys: 5,
+    }
+}
+
+pub fn storage_is_scoped_per_mailbox(s: Store) {
+    s.db.kv_write("a", &[set("k", b"1")]).unwrap();
+    assert_eq!(s.db.kv_get("a", "k").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(s.db.kv_get("b", "k").unwrap(), None);
+    assert!(s.db.kv_list("b", "").unwrap().is_empty());
+    s.db.kv_write("a", &[KvWrite::Delete("k".into())]).unwrap();
+    assert_eq!(s.db.kv_get("a", "k").unwrap(), None);
+}
+
+pub fn list_by_prefix_is_sorted_and_treats_wildcards_literally(s: Store) {
+    let keys = ["fx/1", "f%/2", "g", "f%/1", "f%/Ä", "f%/Z", "F%/0"];
+    let writes: Vec<KvWrite> = keys.iter().map(|k| set(k, b"")).collect();
+    s.db.kv_write("a", &writes).unwrap();
+    // Byte order, as SQLite compares: "Z" < "Ä", and nothing folds case.
+    assert_eq!(
+        s.db.kv_list("a", "f%/").unwrap(),
+        ["f%/1", "f%/2", "f%/Z", "f%/Ä"]
+    );
+    assert_eq!(s.db.kv_list("a", "").unwrap().len(), keys.len());
+}
+
+pub fn values_open_only_with_the_key_they_were_sealed_with(s: Store) {
+    s.db.kv_write("a", &[set("tokens", b"refresh-xyz")])
+        .unwrap();
+    let same = s.open_again(&s.keys);
+    assert_eq!(same.kv_get("a", "tokens").unwrap().unwrap(), b"refresh-xyz");
+    let other = s.open_again(&KeyRing::ephemeral());
+    assert!(
+        other.kv_get("a", "tokens").is_err(),
+        "another key does not open it"
+    );
+}
+
+pub fn rotating_the_key_keeps_every_value(s: Store) {
+    let old = SecretKey::generate();
+    let db = s.open_again(&KeyRing::new(&old));
+    db.kv_write("a", &[set("k", b"v1")]).unwrap();
+    db.kv_write("b", &[set("k", b"v2")]).unwrap();
+    let new = SecretKey::generate();
+    assert_eq!(db.rotate_key(KeyRing::new(&new)).unwrap(), 2);
+    assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
+    drop(db);
+    // Only the new key is needed from now on.
+    let db = s.open_again(&KeyRing::new(&new));
+    assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v1");
+    assert_eq!(db.kv_get("b", "k").unwrap().unwrap(), b"v2");
+    let db = s.open_again(&KeyRing::new(&old));
+    assert!(
+        db.kv_get("a", "k").is_err(),
+        "the old key no longer opens it"
+    );
+}
+
+pub fn a_storage_fill_past_the_quota_is_refused_whole_and_deleting_still_works(s: Store) {
+    let db = &s.db;
+    let big = |k: &str| KvWrite::Set(k.into(), vec![b'x'; 4_000]);
+    db.kv_write_within("a", &[big("k1"), big("k2")], Some(quota()))
+        .unwrap();
+    let before = db.kv_usage("a").unwrap();
+    assert_eq!(before.keys, 2);
+    match db.kv_write_within("a", &[big("k3")], Some(quota())) {
+        Err(KvWriteError::OverQuota(over)) => {
+            assert_eq!(over.quota, quota());
+            assert!(over.would_use.bytes > 10_000, "{over:?}");
+        }
+        other => panic!("expected the quota, got {other:?}"),
+    }
+    assert_eq!(db.kv_get("a", "k3").unwrap(), None, "nothing of it written");
+    assert_eq!(db.kv_usage("a").unwrap(), before);
+    // Replacing a value with a smaller one, and deleting, always pass.
+    db.kv_write_within("a", &[set("k1", &[1])], Some(quota()))
+        .unwrap();
+    db.kv_write_within("a", &[KvWrite::Delete("k2".into())], Some(quota()))
+        .unwrap();
+    assert_eq!(db.kv_usage("a").unwrap().keys, 1);
+    // Another mailbox has a quota of its own.
+    db.kv_write_within("b", &[big("k1"), big("k2")], Some(quota()))
+        .unwrap();
+}
+
+pub fn a_key_flood_stops_at_the_quota_of_keys(s: Store) {
+    let db = &s.db;
+    let flood: Vec<KvWrite> = (0..6).map(|i| set(&format!("k{i}"), b"")).collect();
+    assert!(matches!(
+        db.kv_write_within("a", &flood, Some(quota())),
+        Err(KvWriteError::OverQuota(o)) if o.would_use.keys == 6
+    ));
+    db.kv_write_within("a", &flood[..5], Some(quota())).unwrap();
+    assert!(matches!(
+        db.kv_write_within("a", &flood[5..], Some(quota())),
+        Err(KvWriteError::OverQuota(_))
+    ));
+    // Writing an existing key again adds no key.
+    db.kv_write_within("a", &flood[..1], Some(quota())).unwrap();
+}
+
+pub fn two_nodes_writing_one_mailbox_at_once_keep_its_usage_exact(s: Store) {
+    let nodes = [s.open_again(&s.keys), s.open_again(&s.keys)];
+    std::thread::scope(|scope| {
+        for (n, db) in nodes.iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..40 {
+                    let key = format!("n{n}/k{}", i % 10);
+                    db.kv_write("a", &[set(&key, &vec![b'v'; i])]).unwrap();
+                }
+            });
+        }
+    });
+    let usage = s.db.kv_usage("a").unwrap();
+    assert_eq!(usage.keys, 20);
+    // What the counted usage says equals what a count from the rows says: a reopen that
+    // counts again (after a rotation clears the counts) agrees.
+    s.db.rotate_key(s.keys.clone()).unwrap();
+    assert_eq!(s.db.kv_usage("a").unwrap(), usage);
+}
+
+pub fn the_provider_record_is_kept_per_mailbox_and_forgotten(s: Store) {
+    let db = &s.db;
+    assert_eq!(db.mailbox_provider("m2").unwrap(), None);
+    db.set_mailbox_provider("m2", Some("google")).unwrap();
+    db.set_mailbox_provider("m1", Some("microsoft")).unwrap();
+    db.set_mailbox_provider("m2", Some("microsoft")).unwrap();
+    assert_eq!(
+        db.mailbox_provider("m2").unwrap().as_deref(),
+        Some("microsoft")
+    );
+    assert_eq!(db.mailboxes_with_provider().unwrap(), ["m1", "m2"]);
+    db.set_mailbox_provider("m1", None).unwrap();
+    assert_eq!(db.mailboxes_with_provider().unwrap(), ["m2"]);
+}
+
+pub fn the_administrators_choices_are_kept(s: Store) {
+    assert_eq!(s.db.admin_choices().unwrap(), None);
+    let mut choices = AdminChoices::of(&PlatformSettings::default());
+    choices.link_mailbox = true;
+    s.db.set_admin_choices(&choices).unwrap();
+    let other_node = s.open_again(&s.keys);
+    assert_eq!(other_node.admin_choices().unwrap(), Some(choices));
+}
+
+pub fn the_schema_is_migrated_once_and_data_survives_a_reopen(s: Store) {
+    s.db.kv_write("a", &[set("k", b"v")]).unwrap();
+    // Three nodes starting at once migrate one after another, and find the work done.
+    let reopened: Vec<_> = std::thread::scope(|scope| {
+        let opening: Vec<_> = (0..3)
+            .map(|_| scope.spawn(|| s.open_again(&s.keys)))
+            .collect();
+        opening.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for db in &reopened {
+        assert_eq!(db.kv_get("a", "k").unwrap().unwrap(), b"v");
+    }
+}

@@ -1,0 +1,129 @@
+//! The store's promises, one suite run on both backends: every case runs once on a SQLite file
+//! and once on a fresh database of a throwaway PostgreSQL cluster, through the same `Database`
+//! handle the host uses. A second handle on the same place stands for a second node.
+
+use std::sync::Arc;
+
+use host_harness::Database;
+use host_harness::at_rest::KeyRing;
+use host_harness::db::DatabaseUrl;
+use tests::postgres::PostgresCluster;
+
+mod events;
+mod inbox;
+mod kv;
+mod leases;
+mod turns;
+
+/// Where a case's database lives.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    /// The cluster is held so it outlives the database's handles.
+    Postgres {
+        _cluster: Arc<PostgresCluster>,
+        url: String,
+    },
+}
+
+/// A case's database: one open handle, and the place to open more.
+pub struct Store {
+    pub db: Database,
+    pub keys: KeyRing,
+    place: Place,
+}
+
+impl Store {
+    fn sqlite() -> Self {
+        Self::at(Place::Sqlite(tempfile::tempdir().expect("temp dir")))
+    }
+
+    fn postgres() -> Self {
+        let cluster = PostgresCluster::shared();
+        let url = cluster.fresh_database();
+        Self::at(Place::Postgres {
+            _cluster: cluster,
+            url,
+        })
+    }
+
+    fn at(place: Place) -> Self {
+        let keys = KeyRing::ephemeral();
+        let db = open(&place, &keys);
+        Store { db, keys, place }
+    }
+
+    /// Another handle on the same database (another node, or the same one after a restart),
+    /// its values opened with `keys`.
+    pub fn open_again(&self, keys: &KeyRing) -> Database {
+        open(&self.place, keys)
+    }
+}
+
+fn open(place: &Place, keys: &KeyRing) -> Database {
+    let url = match place {
+        Place::Sqlite(dir) => DatabaseUrl::Sqlite(dir.path().join("store.db")),
+        Place::Postgres { url, .. } => DatabaseUrl::parse(url).expect("a PostgreSQL URL"),
+    };
+    Database::connect(&url, keys.clone()).unwrap_or_else(|e| panic!("open {url}: {e}"))
+}
+
+/// One test per case and backend: `sqlite::kv::storage_is_scoped_per_mailbox`, and so on.
+macro_rules! suite {
+    ($($module:ident: [$($case:ident),* $(,)?]),* $(,)?) => {
+        mod sqlite {
+            $(mod $module {
+                $(#[test]
+                fn $case() {
+                    crate::$module::$case(crate::Store::sqlite())
+                })*
+            })*
+        }
+        mod postgres {
+            $(mod $module {
+                $(#[test]
+                fn $case() {
+                    crate::$module::$case(crate::Store::postgres())
+                })*
+            })*
+        }
+    };
+}
+
+suite! {
+    kv: [
+        storage_is_scoped_per_mailbox,
+        list_by_prefix_is_sorted_and_treats_wildcards_literally,
+        values_open_only_with_the_key_they_were_sealed_with,
+        rotating_the_key_keeps_every_value,
+        a_storage_fill_past_the_quota_is_refused_whole_and_deleting_still_works,
+        a_key_flood_stops_at_the_quota_of_keys,
+        two_nodes_writing_one_mailbox_at_once_keep_its_usage_exact,
+        the_provider_record_is_kept_per_mailbox_and_forgotten,
+        the_administrators_choices_are_kept,
+        the_schema_is_migrated_once_and_data_survives_a_reopen,
+    ],
+    inbox: [
+        redelivery_stores_nothing_twice,
+        a_message_in_two_folders_shows_in_the_first_by_priority,
+        flags_change_once_and_unknown_locations_are_counted,
+        uids_missing_from_a_present_list_have_vanished,
+        a_folder_reset_forgets_the_old_uids_only,
+        a_location_that_changes_record_leaves_the_old_one,
+        one_mailboxs_changes_never_touch_another_mailboxs_locations,
+        pages_go_from_the_newest_delivery_back,
+        sync_reports_come_back_newest_first,
+    ],
+    events: [
+        events_come_back_in_order_after_the_last_id_seen,
+        each_message_change_is_an_event_written_with_it,
+        a_reader_following_several_writing_nodes_misses_no_event,
+        webhook_cursors_are_kept,
+    ],
+    turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
+    leases: [
+        a_lone_node_holds_every_mailbox_and_lets_go_on_shutdown,
+        nodes_split_the_mailboxes_and_a_joining_node_takes_its_share,
+        nodes_claiming_at_once_never_hold_one_mailbox_together,
+        a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire,
+    ],
+}
