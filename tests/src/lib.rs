@@ -9,6 +9,7 @@ pub mod fake_provider;
 pub mod gmail_script;
 pub mod imap_script;
 pub mod mail_fixtures;
+pub mod many_mailboxes;
 pub mod oauth_world;
 pub mod postgres;
 pub mod secrets;
@@ -174,4 +175,17 @@ pub async fn follow_events(
         }
     });
     Ok(rx)
+}
+
+/// The host CLI, built by `cargo test --workspace` next to the test binaries.
+pub fn mailsync_host() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let bin = dir.join(format!("mailsync-host{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build it with `cargo build -p host-harness` (make test does)",
+        bin.display()
+    );
+    bin
 }

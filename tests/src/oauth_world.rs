@@ -104,6 +104,11 @@ impl OAuthWorld {
         Self::build_with_db(Some(DovecotSetup::new(folders)), configure, Some(db), false).await
     }
 
+    /// The fake providers, without Dovecot, over `db` (a PostgreSQL node, say).
+    pub async fn on_database(db: Database) -> Self {
+        Self::build_with_db(None, |_| {}, Some(db), false).await
+    }
+
     async fn build(
         dovecot: Option<DovecotSetup<'_>>,
         configure: impl FnOnce(&mut HostSettings),

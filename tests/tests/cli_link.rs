@@ -9,19 +9,6 @@ use std::process::{Command, Output};
 use tests::oauth_world::OAuthWorld;
 use tests::secrets::{assert_no_secret_at_rest, assert_no_secret_captured, capture, file_mode};
 
-/// The host CLI, built by `cargo test --workspace` next to this test's binary.
-fn mailsync_host() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
-    let bin = dir.join(format!("mailsync-host{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: build it with `cargo build -p host-harness` (make test does)",
-        bin.display()
-    );
-    bin
-}
-
 struct Cli {
     settings: PathBuf,
     db: PathBuf,
@@ -48,7 +35,7 @@ impl Cli {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let output = Command::new(mailsync_host())
+        let output = Command::new(tests::mailsync_host())
             .arg("--settings")
             .arg(&self.settings)
             .arg("--db")

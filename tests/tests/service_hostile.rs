@@ -90,6 +90,11 @@ async fn a_hostile_neighbour_does_not_hold_up_another_mailboxs_push() {
         metrics(address).await.contains("mailsync_push_waiting 2")
     })
     .await;
+    let text = metrics(address).await;
+    assert!(
+        text.contains("mailsync_leases_held 2"),
+        "a lone node holds both leases: {text}"
+    );
 
     // A poison message reaches the hostile mailbox as mail for the good one arrives.
     let mut anna = dovecot.seeder(ANNA).await;

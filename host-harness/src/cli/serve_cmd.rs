@@ -55,7 +55,7 @@ pub async fn run(
             who,
             Some(lang),
             std::time::Duration::from_secs(3600),
-        );
+        )?;
         sayln!(
             "panel: http://{}/panel/login?ticket={ticket}",
             running.address

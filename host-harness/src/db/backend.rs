@@ -107,9 +107,26 @@ pub trait LeaseStore: Send + Sync {
     fn lease_holders(&self) -> StoreResult<Vec<(String, Option<String>)>>;
 }
 
+/// The panel's sign-in tickets and sessions, shared by every node so a browser may reach any.
+/// Each is kept under a hash of its token (never the token), with its own expiry.
+pub trait PanelStore: Send + Sync {
+    /// Keeps `body` under `id_hash` for `ttl`, and forgets every expired one of its `kind`.
+    fn panel_put(
+        &self,
+        kind: &str,
+        id_hash: &str,
+        body: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<()>;
+    /// The unexpired body under `id_hash`.
+    fn panel_get(&self, kind: &str, id_hash: &str) -> StoreResult<Option<String>>;
+    /// The unexpired body under `id_hash`, removed in the same step (a one-time ticket).
+    fn panel_take(&self, kind: &str, id_hash: &str) -> StoreResult<Option<String>>;
+}
+
 /// A whole backend.
 pub trait Backend:
-    KvStore + InboxStore + EventStore + AdminStore + LeaseStore + std::any::Any
+    KvStore + InboxStore + EventStore + AdminStore + LeaseStore + PanelStore + std::any::Any
 {
     /// "sqlite" or "postgres".
     fn kind(&self) -> &'static str;

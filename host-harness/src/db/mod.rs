@@ -15,7 +15,8 @@ mod sqlite;
 mod url;
 
 pub use backend::{
-    AdminStore, Backend, EventStore, InboxStore, KvStore, LeaseRound, LeaseStore, Reseal,
+    AdminStore, Backend, EventStore, InboxStore, KvStore, LeaseRound, LeaseStore, PanelStore,
+    Reseal,
 };
 pub use lease_plan::{LeaseMove, fair_share, plan as lease_plan};
 pub use quota::{OverQuota, Quota, Usage};
@@ -151,16 +152,14 @@ impl Database {
         key_file: Option<&Path>,
     ) -> Result<KeyRing, OpenError> {
         let has_env = env_key.is_some_and(|k| !k.trim().is_empty());
-        match url {
-            DatabaseUrl::Sqlite(path) => Ok(crate::at_rest::load(env_key, key_file, path)?.0),
-            DatabaseUrl::Postgres(_) if !has_env && key_file.is_none() => {
-                Err(OpenError::SharedKeyNeeded)
-            }
-            DatabaseUrl::Postgres(_) => {
-                let beside = key_file.expect("checked above");
-                Ok(crate::at_rest::load(env_key, Some(beside), beside)?.0)
-            }
-        }
+        let beside = match (url, key_file) {
+            (DatabaseUrl::Sqlite(path), _) => path.as_path(),
+            // The environment's key needs no file; without it, the settings must name one.
+            (DatabaseUrl::Postgres(_), Some(file)) => file,
+            (DatabaseUrl::Postgres(_), None) if has_env => Path::new(""),
+            (DatabaseUrl::Postgres(_), None) => return Err(OpenError::SharedKeyNeeded),
+        };
+        Ok(crate::at_rest::load(env_key, key_file, beside)?.0)
     }
 
     /// A SQLite database in memory, its values sealed with a key that lives as long as it does.

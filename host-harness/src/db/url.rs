@@ -82,6 +82,18 @@ mod tests {
     }
 
     #[test]
+    fn a_postgresql_database_takes_its_key_from_the_environment_or_a_named_file_only() {
+        use crate::db::{Database, OpenError};
+        let url = DatabaseUrl::parse("postgres://h/db").unwrap();
+        let key = crate::at_rest::SecretKey::generate();
+        assert!(Database::keys_for(&url, Some(&key.to_base64()), None).is_ok());
+        assert!(matches!(
+            Database::keys_for(&url, None, None),
+            Err(OpenError::SharedKeyNeeded)
+        ));
+    }
+
+    #[test]
     fn a_password_is_never_shown() {
         let url = DatabaseUrl::parse("postgres://mailsync:s3cret@db.internal:5432/crm").unwrap();
         let shown = format!("{url} {url:?}");

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::Metrics;
 use super::push::Push;
 use super::scheduler::SchedulerHandle;
 use crate::db::Database;
@@ -69,16 +70,18 @@ impl ClusterSettings {
 pub struct Leases {
     pub node: String,
     settings: ClusterSettings,
+    metrics: Arc<Metrics>,
     held: Mutex<BTreeSet<String>>,
     /// Wakes the heartbeat for a round now (a mailbox was just linked).
     round_now: Notify,
 }
 
 impl Leases {
-    pub fn new(settings: ClusterSettings) -> Arc<Self> {
+    pub fn new(settings: ClusterSettings, metrics: Arc<Metrics>) -> Arc<Self> {
         Arc::new(Leases {
             node: settings.node_name(),
             settings,
+            metrics,
             held: Mutex::default(),
             round_now: Notify::new(),
         })
@@ -139,6 +142,7 @@ impl Leases {
             *held = now_held;
             (gained, lost)
         };
+        self.metrics.lease_round(Some(self.count()));
         for mailbox in &lost {
             scheduler.forget(mailbox);
             push.forget(mailbox);

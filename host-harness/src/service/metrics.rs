@@ -31,6 +31,8 @@ pub struct Metrics {
     push_latency: Histogram,
     imap_connections: Gauge,
     push_waiting: Gauge,
+    leases_held: Gauge,
+    lease_rounds_failed: Counter,
     services: Arc<Services>,
 }
 
@@ -45,6 +47,18 @@ impl Metrics {
         let push_latency = Histogram::new(buckets);
         let imap_connections = Gauge::default();
         let push_waiting = Gauge::default();
+        let leases_held = Gauge::default();
+        let lease_rounds_failed = Counter::default();
+        registry.register(
+            "leases_held",
+            "Mailboxes this node holds the lease of, and keeps in sync",
+            leases_held.clone(),
+        );
+        registry.register(
+            "lease_rounds_failed",
+            "Heartbeats whose lease round the database did not answer",
+            lease_rounds_failed.clone(),
+        );
         registry.register(
             "push_waiting",
             "Mailboxes whose idle connection the host is waiting on, with no instance running",
@@ -79,6 +93,8 @@ impl Metrics {
             push_latency,
             imap_connections,
             push_waiting,
+            leases_held,
+            lease_rounds_failed,
             services,
         }
     }
@@ -127,6 +143,18 @@ impl Metrics {
         }
         self.push_waiting.inc();
         Waiting(self.push_waiting.clone())
+    }
+
+    /// After a lease round: how many mailboxes this node holds, or that the round failed.
+    pub fn lease_round(&self, held: Option<usize>) {
+        match held {
+            Some(n) => {
+                self.leases_held.set(n as i64);
+            }
+            None => {
+                self.lease_rounds_failed.inc();
+            }
+        }
     }
 
     pub fn push_delivered(&self, latency: std::time::Duration) {

@@ -61,6 +61,9 @@ impl ServiceSettings {
         let mut settings: ServiceSettings = toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| e.to_string())?;
+        if settings.cluster.node.is_none() {
+            settings.cluster.node = std::env::var("MAILSYNC_NODE").ok();
+        }
         if settings.api_token.is_none() {
             settings.api_token = std::env::var("MAILSYNC_API_TOKEN")
                 .ok()
@@ -141,6 +144,7 @@ pub async fn start(
     webhooks::start(
         &config.webhooks,
         &events,
+        services.mailbox_lease.clone(),
         services.tls.clone(),
         &shutdown,
         &deliveries,
@@ -164,7 +168,7 @@ pub async fn start(
         shutdown.clone(),
     );
     // The first round before the API answers: this node's mailboxes are watched from the start.
-    let leases = leases::Leases::new(config.cluster.clone());
+    let leases = leases::Leases::new(config.cluster.clone(), metrics.clone());
     let mut last_round = std::time::Instant::now();
     leases
         .round(&services.db, &scheduler, &push, &mut last_round)
@@ -185,7 +189,7 @@ pub async fn start(
         metrics,
         events,
         shutdown: shutdown.clone(),
-        sessions: Default::default(),
+        sessions: panel::sessions::Sessions::new(services.db.clone()),
         address,
         leases: leases.clone(),
     });

@@ -35,6 +35,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn start(
     webhooks: &[WebhookSettings],
     events: &Events,
+    turns: std::sync::Arc<dyn crate::lease::MailboxLease>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
@@ -57,6 +58,7 @@ pub async fn start(
             client: client.clone(),
             events: events.clone(),
             stop: shutdown.clone(),
+            turns: turns.clone(),
         };
         let key = webhook.url.to_string();
         let cursor = delivery
@@ -73,11 +75,30 @@ struct Delivery {
     client: reqwest::Client,
     events: Events,
     stop: CancellationToken,
+    /// The webhook's turn: one node of a cluster delivers it at a time.
+    turns: std::sync::Arc<dyn crate::lease::MailboxLease>,
 }
 
 impl Delivery {
     async fn run(self, mut cursor: i64) {
         let key = self.webhook.url.to_string();
+        // Every node waits for the webhook's turn; the one that has it delivers, from the
+        // shared cursor, so each event goes out once across the cluster. A node that dies lets
+        // the turn go with its connection, and another goes on where the cursor stands.
+        let turn = format!("webhook:{key}");
+        let _turn = tokio::select! {
+            turn = self.turns.acquire(&turn) => match turn {
+                Ok(turn) => turn,
+                Err(e) => {
+                    tracing::error!(webhook = %key, error = %e, "the webhook's turn is unavailable");
+                    return;
+                }
+            },
+            _ = self.stop.cancelled() => return,
+        };
+        if let Some(shared) = self.cursor(&key).await {
+            cursor = cursor.max(shared);
+        }
         while !self.stop.is_cancelled() {
             let page = tokio::select! {
                 page = self.events.next_after(cursor, 100, Duration::from_secs(30)) => page,

@@ -4,17 +4,14 @@
 //! mailbox idles, and a burst of one new message in every mailbox at once: messages per second
 //! and the time until the last one reached the CRM.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use host_harness::bindings::folders::FolderMapping;
-use host_harness::bindings::panel::LinkRequest;
-use host_harness::{Database, HostSettings};
-use tests::dovecot::{STANDARD_FOLDERS, Seeder};
-use tests::mail_fixtures::plain;
+use host_harness::Database;
+use tests::dovecot::STANDARD_FOLDERS;
+use tests::many_mailboxes::{append_everywhere, link_all, write_settings};
 use tests::oauth_world::OAuthWorld;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
@@ -41,14 +38,6 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(run(args))
-}
-
-fn user(i: usize) -> String {
-    format!("user{i:04}@example.nl")
-}
-
-fn mailbox_id(i: usize) -> String {
-    format!("mb{i:04}")
 }
 
 /// Dovecot idles with one inotify instance per IMAP process; the kernel's default of 128 per
@@ -92,7 +81,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let token = format!("bench-token-{:016x}", rand::random::<u64>());
     let settings_path = dir.path().join("settings.toml");
-    write_settings(&w.settings, &token, &settings_path)?;
+    write_settings(&w.settings, &token, toml::Table::new(), &settings_path)?;
 
     let mut service = tokio::process::Command::new(&host_binary)
         .arg("--settings")
@@ -152,6 +141,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     append_everywhere(
         w.dovecot.as_ref().context("dovecot")?.imap_port,
         args.mailboxes,
+        "burst",
     )
     .await;
     let appended = burst.elapsed();
@@ -210,86 +200,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stopped.as_secs_f64()
     );
     Ok(())
-}
-
-/// Links and maps mailboxes `mb0000…` to `user0000@…`, eight at a time.
-async fn link_all(w: &OAuthWorld, n: usize) -> anyhow::Result<()> {
-    for i in 0..n {
-        w.google.add_account(&format!("g-{i}"), &user(i));
-    }
-    let gate = Arc::new(tokio::sync::Semaphore::new(8));
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..n {
-        let permit = gate.clone().acquire_owned().await?;
-        let mailbox = w.mailbox(&mailbox_id(i));
-        let request = LinkRequest {
-            user: "anna".into(),
-            provider: "google".into(),
-            login_hint: Some(user(i)),
-            redirect_port: None,
-        };
-        let link = mailbox
-            .link_start(&request)
-            .await?
-            .map_err(|e| anyhow::anyhow!("link start: {e:?}"))?;
-        let query = w.consent(&link.authorization_url).await;
-        tasks.spawn(async move {
-            let _permit = permit;
-            let linked = mailbox.link_complete("anna", &query).await?;
-            linked.map_err(|e| anyhow::anyhow!("link: {e:?}"))?;
-            let mapping = FolderMapping {
-                inbox: Some("INBOX".into()),
-                archive: None,
-                deleted: None,
-                sent: None,
-            };
-            let mapped = mailbox.set_mapping(&mapping).await?;
-            mapped.map_err(|e| anyhow::anyhow!("mapping: {e:?}"))?;
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    Ok(())
-}
-
-fn write_settings(settings: &HostSettings, token: &str, path: &Path) -> anyhow::Result<()> {
-    let mut settings = settings.clone();
-    settings.service.insert("api_token".into(), token.into());
-    let mut schedule = toml::Table::new();
-    schedule.insert("max_concurrent_syncs".into(), 8.into());
-    settings.service.insert("schedule".into(), schedule.into());
-    std::fs::write(path, toml::to_string(&settings)?)?;
-    Ok(())
-}
-
-/// One new message in every user's inbox, from 16 connections at once.
-async fn append_everywhere(port: u16, n: usize) {
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..16 {
-        let next = next.clone();
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if i >= n {
-                    break;
-                }
-                let to = user(i);
-                let mut seeder = Seeder::connect(port, &to).await;
-                let message = plain(
-                    &format!("burst-{i}"),
-                    "Klant <klant@example.com>",
-                    &to,
-                    "Burst",
-                    "body",
-                );
-                seeder.append("INBOX", &message).await;
-            }
-        });
-    }
-    while tasks.join_next().await.is_some() {}
 }
 
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {

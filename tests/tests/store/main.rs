@@ -101,6 +101,7 @@ suite! {
         the_provider_record_is_kept_per_mailbox_and_forgotten,
         the_administrators_choices_are_kept,
         the_schema_is_migrated_once_and_data_survives_a_reopen,
+        panel_tickets_are_taken_once_and_sessions_seen_by_every_node,
     ],
     inbox: [
         redelivery_stores_nothing_twice,

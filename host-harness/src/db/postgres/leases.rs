@@ -8,7 +8,7 @@ use super::PostgresStore;
 use crate::db::{LeaseMove, LeaseRound, LeaseStore, StoreResult, lease_plan};
 
 /// The database's clock, in milliseconds since the epoch.
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
+pub(super) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 async fn held(tx: &Transaction<'_>, node: &str) -> StoreResult<Vec<String>> {
     let rows = tx

@@ -97,6 +97,15 @@ CREATE TABLE cluster_nodes (
     expires_ms BIGINT NOT NULL
 );
 "#,
+    r#"
+CREATE TABLE panel_sessions (
+    kind       TEXT NOT NULL,
+    id_hash    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (kind, id_hash)
+);
+"#,
 ];
 
 /// The schema version this host writes.

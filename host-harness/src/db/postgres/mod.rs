@@ -19,6 +19,7 @@ mod inbox_write;
 mod kv;
 mod leases;
 mod migrations;
+mod panel;
 mod turns;
 
 pub(crate) use turns::PostgresTurns;

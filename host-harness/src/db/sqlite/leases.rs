@@ -7,7 +7,7 @@ use super::SqliteStore;
 use crate::db::{LeaseMove, LeaseRound, LeaseStore, StoreResult, lease_plan};
 
 /// The database's clock, in milliseconds since the epoch.
-const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+pub(super) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
 fn held(tx: &Transaction<'_>, node: &str) -> rusqlite::Result<Vec<String>> {
     let mut stmt =

@@ -93,6 +93,15 @@ CREATE TABLE cluster_nodes (
     expires_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 ",
+    "
+CREATE TABLE panel_sessions (
+    kind       TEXT NOT NULL,
+    id_hash    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (kind, id_hash)
+) WITHOUT ROWID;
+",
 ];
 
 /// The schema version this host writes.

@@ -15,6 +15,7 @@ mod inbox_write;
 mod kv;
 mod leases;
 mod migrations;
+mod panel;
 mod readers;
 #[cfg(test)]
 mod tests;

@@ -121,7 +121,10 @@ pub async fn panel_session(
         return Err(ApiError::BadRequest("the user is not valid".into()));
     }
     let lang = request.lang.map(|l| Lang::of(&headers, Some(&l)));
-    let ticket = ctx.sessions.issue_ticket(request.who, lang);
+    let ticket = ctx
+        .sessions
+        .issue_ticket(request.who, lang)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(LoginLink {
         login_path: format!("/panel/login?ticket={ticket}"),
     }))

@@ -106,7 +106,7 @@ fn identify(
             ));
         }
     }
-    Ok(Caller::Panel(session))
+    Ok(Caller::Panel(Arc::new(session)))
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Caller {

@@ -9,7 +9,7 @@ use crate::bindings::panel::{ErrorKind, MailboxError};
 use crate::errors::CallError;
 
 /// The language of messages for the user: `?lang=`, else `Accept-Language`, else English.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Lang {
     En,
     Nl,

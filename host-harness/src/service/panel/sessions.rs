@@ -1,16 +1,17 @@
 //! The panel's sessions: the platform asks for a one-time login ticket for one of its users (and
 //! the mailbox they may manage); the browser trades it for a session cookie and a CSRF token that
-//! every state-changing request must repeat.
+//! every state-changing request must repeat. Kept in the store, so any node serves any browser,
+//! each under the SHA-256 of its token: whoever reads the database cannot sign in with it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aes_gcm::aead::OsRng;
 use aes_gcm::aead::rand_core::RngCore;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
 
+use crate::db::{Database, StoreError};
 use crate::service::api::Lang;
 
 /// The cookie that carries a panel session.
@@ -34,25 +35,23 @@ pub struct PanelUser {
 }
 
 /// A signed-in browser.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Session {
     pub who: PanelUser,
     pub csrf: String,
     /// The language the platform chose for the user, if it did.
     pub lang: Option<Lang>,
-    expires: Instant,
 }
 
-#[derive(Default)]
-pub struct Sessions {
-    tickets: Mutex<HashMap<String, Ticket>>,
-    live: Mutex<HashMap<String, Arc<Session>>>,
-}
-
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Ticket {
     who: PanelUser,
     lang: Option<Lang>,
-    expires: Instant,
+}
+
+/// The panel's tickets and sessions, in the store.
+pub struct Sessions {
+    db: Database,
 }
 
 /// 32 random bytes from the operating system, URL-safe.
@@ -62,13 +61,18 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// What a token is kept under.
+fn hashed(token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(token.as_bytes()))
 }
 
 impl Sessions {
+    pub fn new(db: Database) -> Self {
+        Sessions { db }
+    }
+
     /// A one-time ticket that signs `who` in, valid for five minutes.
-    pub fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> String {
+    pub fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> Result<String, StoreError> {
         self.issue_ticket_lasting(who, lang, TICKET_LIFETIME)
     }
 
@@ -78,45 +82,44 @@ impl Sessions {
         who: PanelUser,
         lang: Option<Lang>,
         lifetime: Duration,
-    ) -> String {
+    ) -> Result<String, StoreError> {
         let ticket = random_token();
-        let now = Instant::now();
-        let mut tickets = lock(&self.tickets);
-        tickets.retain(|_, t| t.expires > now);
-        let expires = now + lifetime;
-        tickets.insert(ticket.clone(), Ticket { who, lang, expires });
-        ticket
+        let body = serde_json::to_string(&Ticket { who, lang }).expect("plain data serialises");
+        self.db
+            .panel_put("ticket", &hashed(&ticket), &body, lifetime)?;
+        Ok(ticket)
     }
 
     /// Trades a ticket (once) for a new session: its id, for the cookie, and the session.
-    pub fn redeem(&self, ticket: &str) -> Option<(String, Arc<Session>)> {
-        let Ticket { who, lang, expires } = lock(&self.tickets).remove(ticket)?;
-        let now = Instant::now();
-        if expires <= now {
-            return None;
-        }
-        let session = Arc::new(Session {
+    pub fn redeem(&self, ticket: &str) -> Option<(String, Session)> {
+        let body = self.read(self.db.panel_take("ticket", &hashed(ticket)))?;
+        let Ticket { who, lang } = serde_json::from_str(&body).ok()?;
+        let session = Session {
             who,
             lang,
             csrf: random_token(),
-            expires: now + SESSION_LIFETIME,
-        });
+        };
         let id = random_token();
-        let mut live = lock(&self.live);
-        live.retain(|_, s| s.expires > now);
-        live.insert(id.clone(), session.clone());
+        let body = serde_json::to_string(&session).expect("plain data serialises");
+        let kept = self
+            .db
+            .panel_put("session", &hashed(&id), &body, SESSION_LIFETIME);
+        self.read(kept.map(Some))?;
         Some((id, session))
     }
 
     /// The live session a cookie names.
-    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
-        let session = lock(&self.live).get(id).cloned()?;
-        (session.expires > Instant::now()).then_some(session)
+    pub fn get(&self, id: &str) -> Option<Session> {
+        let body = self.read(self.db.panel_get("session", &hashed(id)))?;
+        serde_json::from_str(&body).ok()
     }
 
-    /// Ends the session a cookie names.
-    pub fn end(&self, id: &str) {
-        lock(&self.live).remove(id);
+    /// A store that cannot answer signs nobody in.
+    fn read<T>(&self, answer: Result<Option<T>, StoreError>) -> Option<T> {
+        answer.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "panel sessions unavailable");
+            None
+        })
     }
 }
 
@@ -145,18 +148,34 @@ mod tests {
     }
 
     #[test]
-    fn a_ticket_signs_in_once() {
-        let sessions = Sessions::default();
-        let ticket = sessions.issue_ticket(anna(), Some(Lang::Nl));
+    fn a_ticket_signs_in_once_and_the_store_keeps_no_token() {
+        let db = Database::open_in_memory().unwrap();
+        let sessions = Sessions::new(db.clone());
+        let ticket = sessions.issue_ticket(anna(), Some(Lang::Nl)).unwrap();
         let (id, session) = sessions.redeem(&ticket).expect("signed in");
         assert_eq!(session.who, anna());
         assert_eq!(session.lang, Some(Lang::Nl));
         assert_ne!(session.csrf, id);
         assert!(sessions.redeem(&ticket).is_none(), "a ticket is single-use");
         assert_eq!(sessions.get(&id).unwrap().csrf, session.csrf);
-        sessions.end(&id);
-        assert!(sessions.get(&id).is_none());
+        assert!(sessions.get(&ticket).is_none(), "a ticket is no session");
         assert!(sessions.redeem("forged").is_none());
+        // Another node on the same store knows the session.
+        assert_eq!(Sessions::new(db.clone()).get(&id).unwrap().who, anna());
+        assert!(
+            db.panel_get("session", &id).unwrap().is_none(),
+            "kept hashed"
+        );
+    }
+
+    #[test]
+    fn an_expired_ticket_signs_nobody_in() {
+        let sessions = Sessions::new(Database::open_in_memory().unwrap());
+        let ticket = sessions
+            .issue_ticket_lasting(anna(), None, Duration::ZERO)
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(sessions.redeem(&ticket).is_none());
     }
 
     #[test]

@@ -1,0 +1,280 @@
+//! Several nodes on one PostgreSQL. Two nodes refreshing one rotating token at once keep the
+//! mailbox linked; a link started on one node completes on another; and three
+//! `mailsync-host serve` processes share 60 mailboxes on one Dovecot, take over a node killed
+//! with SIGKILL within the lease time, and lose or duplicate nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use host_harness::at_rest::{KeyRing, SecretKey};
+use host_harness::bindings::panel::LinkState;
+use host_harness::db::DatabaseUrl;
+use host_harness::{Database, PluginHost};
+use tests::dovecot::STANDARD_FOLDERS;
+use tests::many_mailboxes::{append_everywhere, link_all, mailbox_id, write_settings};
+use tests::oauth_world::OAuthWorld;
+use tests::postgres::PostgresCluster;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// A node's handle on the shared database, its values sealed with the cluster's key.
+fn node(url: &str, key: &SecretKey) -> Database {
+    let url = DatabaseUrl::parse(url).expect("a PostgreSQL URL");
+    Database::connect(&url, KeyRing::new(key)).expect("connect to the cluster's database")
+}
+
+/// Another node: its own host and its own handle on the same database.
+fn another_host(w: &OAuthWorld, db: Database) -> PluginHost {
+    let cache = tests::component_cache();
+    PluginHost::load(
+        host_harness::BUNDLED_PLUGIN.as_ref(),
+        &w.settings,
+        db,
+        Some(&cache),
+    )
+    .expect("load the plugin")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_refreshing_one_rotating_token_at_once_keep_the_mailbox_linked() {
+    let cluster = PostgresCluster::start();
+    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
+    let w = OAuthWorld::on_database(node(&url, &key)).await;
+    // Microsoft rotates the refresh token at every refresh, and refuses a retired one.
+    w.link("m1", "microsoft").await.expect("linked");
+    let other = another_host(&w, node(&url, &key));
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..6 {
+        let mailbox = if i % 2 == 0 {
+            w.mailbox("m1")
+        } else {
+            other.mailbox("m1")
+        };
+        calls.spawn(async move { mailbox.check_access(true).await });
+    }
+    while let Some(done) = calls.join_next().await {
+        let checked = done.expect("joined").expect("the call runs");
+        checked.expect("refreshed: no node used a retired refresh token");
+    }
+    assert_eq!(w.status("m1").await.state, LinkState::Linked);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_link_started_on_one_node_completes_on_another() {
+    let cluster = PostgresCluster::start();
+    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
+    let w = OAuthWorld::on_database(node(&url, &key)).await;
+    let other = another_host(&w, node(&url, &key));
+    let started = w.start_link("m1", "google").await.expect("started on A");
+    let query = w.consent(&started.authorization_url).await;
+    let completed = other
+        .mailbox("m1")
+        .link_complete("anna", &query)
+        .await
+        .expect("the call runs")
+        .expect("completed on B");
+    assert_eq!(completed.state, LinkState::Linked);
+    assert_eq!(w.status("m1").await.state, LinkState::Linked, "A sees it");
+    // And only the user who started it could have: bram's browser gets nowhere on either.
+    let started = w.start_link("m2", "google").await.expect("started on A");
+    let query = w.consent(&started.authorization_url).await;
+    let stolen = other.mailbox("m2").link_complete("bram", &query).await;
+    assert!(stolen.expect("the call runs").is_err());
+}
+
+const NODES: usize = 3;
+const MAILBOXES: usize = 60;
+const LEASE_SECS: u64 = 6;
+const TOKEN: &str = "cluster-test-token-0123456789";
+
+/// A `mailsync-host serve` process on the shared database.
+struct ServeNode {
+    child: tokio::process::Child,
+}
+
+async fn start_node(
+    url: &str,
+    key: &SecretKey,
+    settings: &std::path::Path,
+    name: &str,
+) -> ServeNode {
+    let mut child = tokio::process::Command::new(tests::mailsync_host())
+        .arg("--settings")
+        .arg(settings)
+        .args([
+            "--db",
+            url,
+            "--log",
+            "warn",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env(host_harness::at_rest::KEY_ENV, key.to_base64().as_str())
+        .env("MAILSYNC_NODE", name)
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start mailsync-host serve");
+    let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
+    // Serving once it says where.
+    while let Some(line) = lines.next_line().await.expect("read") {
+        if line.starts_with("listening on ") {
+            return ServeNode { child };
+        }
+    }
+    panic!("{name} exited before it listened");
+}
+
+/// Every mailbox's lease holder, sampled from the database.
+fn holders(db: &Database) -> BTreeMap<String, Option<String>> {
+    db.lease_holders()
+        .expect("lease holders")
+        .into_iter()
+        .collect()
+}
+
+async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    started.elapsed()
+}
+
+/// How many messages each mailbox holds in the CRM, and whether any is there twice.
+fn inbox_counts(db: &Database) -> Vec<usize> {
+    (0..MAILBOXES)
+        .map(|i| {
+            let messages = db.inbox_messages(&mailbox_id(i)).expect("inbox");
+            let keys: BTreeSet<_> = messages.iter().map(|m| &m.dedupe_key).collect();
+            assert_eq!(keys.len(), messages.len(), "a message stored twice");
+            messages.iter().filter(|m| !m.removed).count()
+        })
+        .collect()
+}
+
+/// Waits until every mailbox holds `count` messages; names those that do not, and their
+/// holders, when they never do.
+async fn until_all(db: &Database, count: usize, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let counts = inbox_counts(db);
+        if counts.iter().all(|&c| c == count) {
+            return started.elapsed();
+        }
+        if started.elapsed() > limit {
+            let h = holders(db);
+            let short: Vec<_> = (0..MAILBOXES)
+                .filter(|&i| counts[i] != count)
+                .map(|i| (mailbox_id(i), counts[i], h.get(&mailbox_id(i)).cloned()))
+                .collect();
+            panic!("not {count} messages each within {limit:?}: {short:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
+    let cluster = PostgresCluster::start();
+    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
+    let db = node(&url, &key);
+    let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db.clone(), |_| {}).await;
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    link_all(&w, MAILBOXES).await.expect("linked and mapped");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = dir.path().join("settings.toml");
+    let service: toml::Table = toml::from_str(&format!(
+        "[schedule]\ninterval_secs = 3600\n[cluster]\nlease_secs = {LEASE_SECS}\nheartbeat_secs = 1\n"
+    ))
+    .expect("TOML");
+    write_settings(&w.settings, TOKEN, service, &settings).expect("settings");
+    let mut nodes = Vec::new();
+    for n in 0..NODES {
+        nodes.push(start_node(&url, &key, &settings, &format!("node{n}")).await);
+    }
+
+    // Every mailbox held by one node, each node its share.
+    until("the mailboxes shared out", Duration::from_secs(60), || {
+        let h = holders(&db);
+        let per_node = |n: usize| {
+            h.values()
+                .filter(|v| v.as_deref() == Some(&format!("node{n}")))
+                .count()
+        };
+        h.len() == MAILBOXES && (0..NODES).all(|n| per_node(n) == MAILBOXES / NODES)
+    })
+    .await;
+    // Each node watches what it holds: the first message of every mailbox arrives by push.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    append_everywhere(dovecot.imap_port, MAILBOXES, "first").await;
+    until_all(&db, 1, Duration::from_secs(60)).await;
+
+    // SIGKILL the first node: no clean shutdown, its leases simply stop being renewed.
+    let victim = "node0".to_string();
+    let held_by_victim: Vec<String> = holders(&db)
+        .into_iter()
+        .filter(|(_, h)| h.as_ref() == Some(&victim))
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(held_by_victim.len(), MAILBOXES / NODES);
+    nodes[0].child.start_kill().expect("kill -9");
+    let killed = Instant::now();
+    nodes[0].child.wait().await.expect("reaped");
+    let mut samples = Vec::new();
+    let took = until(
+        "the killed node's mailboxes taken over",
+        Duration::from_secs(30),
+        || {
+            let h = holders(&db);
+            samples.push((killed.elapsed(), h.clone()));
+            held_by_victim
+                .iter()
+                .all(|m| matches!(&h[m], Some(n) if *n != victim))
+        },
+    )
+    .await;
+    eprintln!("takeover after kill -9: {took:?}");
+    assert!(
+        took <= Duration::from_secs(LEASE_SECS + 4),
+        "taken over {took:?} after the kill, lease {LEASE_SECS} s"
+    );
+    // Never two holders: each sample names one holder per mailbox, and once a survivor held
+    // a mailbox the killed node never held it again.
+    for (m, _) in samples.last().unwrap().1.iter() {
+        let taken = samples
+            .iter()
+            .position(|(_, h)| matches!(&h[m], Some(n) if *n != victim));
+        if let Some(at) = taken {
+            assert!(
+                samples[at..]
+                    .iter()
+                    .all(|(_, h)| h[m].as_ref() != Some(&victim))
+            );
+        }
+    }
+    // Mail for every mailbox, the killed node's included, still arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    append_everywhere(dovecot.imap_port, MAILBOXES, "second").await;
+    let arrived = until_all(&db, 2, Duration::from_secs(60)).await;
+    eprintln!("second messages, after the takeover: all in {arrived:?}");
+
+    // The survivors shut down cleanly and let their leases go at once.
+    for node in &mut nodes[1..] {
+        let pid = node.child.id().expect("running");
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        let status = tokio::time::timeout(Duration::from_secs(60), node.child.wait())
+            .await
+            .expect("stops within a minute")
+            .expect("reaped");
+        assert!(status.success(), "{status}");
+    }
+    assert!(
+        holders(&db).values().all(Option::is_none),
+        "every lease let go"
+    );
+    let counts = inbox_counts(&db);
+    assert!(counts.iter().all(|&c| c == 2), "nothing lost: {counts:?}");
+}
