@@ -5,8 +5,9 @@
 
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
+CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup dovecot chromium postgresql isync demo serve test lint bench
+.PHONY: setup dovecot chromium postgresql isync demo demo-cluster serve test lint bench
 
 setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -47,6 +48,11 @@ demo: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
 
+# Two nodes on a throwaway PostgreSQL: one killed, the other takes over.
+demo-cluster: setup postgresql
+	$(CARGO) build -p host-harness -p tests --bins
+	$(CARGO_TARGET)/debug/demo-cluster --host $(CARGO_TARGET)/debug/mailsync-host
+
 serve: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	bash tests/serve.sh
@@ -71,3 +77,4 @@ bench: setup isync
 	$(CARGO) run --release -p tests --bin bench-push
 	$(CARGO) build --release -p host-harness --bin mailsync-host
 	$(CARGO) run --release -p tests --bin bench-watch
+	$(CARGO) run --release -p tests --bin bench-failover

@@ -2,6 +2,7 @@
 //! guest, test settings, and small loopback servers that record who connected.
 
 pub mod browser;
+pub mod cluster_world;
 pub mod cut_proxy;
 pub mod demo_world;
 pub mod dovecot;
@@ -13,6 +14,7 @@ pub mod many_mailboxes;
 pub mod oauth_world;
 pub mod postgres;
 pub mod secrets;
+pub mod serve_node;
 pub mod sync_checks;
 pub mod tls_server;
 

@@ -4,18 +4,17 @@
 //! with SIGKILL within the lease time, and lose or duplicate nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use host_harness::at_rest::{KeyRing, SecretKey};
 use host_harness::bindings::panel::LinkState;
 use host_harness::db::DatabaseUrl;
 use host_harness::{Database, PluginHost};
-use tests::dovecot::STANDARD_FOLDERS;
-use tests::many_mailboxes::{append_everywhere, link_all, mailbox_id, write_settings};
+use tests::cluster_world::ClusterWorld;
+use tests::many_mailboxes::{append_everywhere, mailbox_id};
 use tests::oauth_world::OAuthWorld;
 use tests::postgres::PostgresCluster;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tests::serve_node::ServeNode;
 
 /// A node's handle on the shared database, its values sealed with the cluster's key.
 fn node(url: &str, key: &SecretKey) -> Database {
@@ -85,46 +84,6 @@ async fn a_link_started_on_one_node_completes_on_another() {
 const NODES: usize = 3;
 const MAILBOXES: usize = 60;
 const LEASE_SECS: u64 = 6;
-const TOKEN: &str = "cluster-test-token-0123456789";
-
-/// A `mailsync-host serve` process on the shared database.
-struct ServeNode {
-    child: tokio::process::Child,
-}
-
-async fn start_node(
-    url: &str,
-    key: &SecretKey,
-    settings: &std::path::Path,
-    name: &str,
-) -> ServeNode {
-    let mut child = tokio::process::Command::new(tests::mailsync_host())
-        .arg("--settings")
-        .arg(settings)
-        .args([
-            "--db",
-            url,
-            "--log",
-            "warn",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env(host_harness::at_rest::KEY_ENV, key.to_base64().as_str())
-        .env("MAILSYNC_NODE", name)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start mailsync-host serve");
-    let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
-    // Serving once it says where.
-    while let Some(line) = lines.next_line().await.expect("read") {
-        if line.starts_with("listening on ") {
-            return ServeNode { child };
-        }
-    }
-    panic!("{name} exited before it listened");
-}
 
 /// Every mailbox's lease holder, sampled from the database.
 fn holders(db: &Database) -> BTreeMap<String, Option<String>> {
@@ -178,22 +137,18 @@ async fn until_all(db: &Database, count: usize, limit: Duration) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
-    let cluster = PostgresCluster::start();
-    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
-    let db = node(&url, &key);
-    let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db.clone(), |_| {}).await;
-    let dovecot = w.dovecot.as_ref().expect("dovecot");
-    link_all(&w, MAILBOXES).await.expect("linked and mapped");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let settings = dir.path().join("settings.toml");
-    let service: toml::Table = toml::from_str(&format!(
+    let service = format!(
         "[schedule]\ninterval_secs = 3600\n[cluster]\nlease_secs = {LEASE_SECS}\nheartbeat_secs = 1\n"
-    ))
-    .expect("TOML");
-    write_settings(&w.settings, TOKEN, service, &settings).expect("settings");
+    );
+    let c = ClusterWorld::start(MAILBOXES, &service)
+        .await
+        .expect("linked and mapped");
+    let db = c.db.clone();
+    let host = tests::mailsync_host();
     let mut nodes = Vec::new();
     for n in 0..NODES {
-        nodes.push(start_node(&url, &key, &settings, &format!("node{n}")).await);
+        let name = format!("node{n}");
+        nodes.push(ServeNode::start(&host, &c.url, &c.key, &c.settings, &name).await);
     }
 
     // Every mailbox held by one node, each node its share.
@@ -209,7 +164,7 @@ async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
     .await;
     // Each node watches what it holds: the first message of every mailbox arrives by push.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    append_everywhere(dovecot.imap_port, MAILBOXES, "first").await;
+    append_everywhere(c.imap_port(), MAILBOXES, "first").await;
     until_all(&db, 1, Duration::from_secs(60)).await;
 
     // SIGKILL the first node: no clean shutdown, its leases simply stop being renewed.
@@ -220,9 +175,9 @@ async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
         .map(|(m, _)| m)
         .collect();
     assert_eq!(held_by_victim.len(), MAILBOXES / NODES);
-    nodes[0].child.start_kill().expect("kill -9");
+    let mut survivors = nodes.split_off(1);
+    nodes.pop().expect("node0").kill().await;
     let killed = Instant::now();
-    nodes[0].child.wait().await.expect("reaped");
     let mut samples = Vec::new();
     let took = until(
         "the killed node's mailboxes taken over",
@@ -257,18 +212,13 @@ async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
     }
     // Mail for every mailbox, the killed node's included, still arrives.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    append_everywhere(dovecot.imap_port, MAILBOXES, "second").await;
+    append_everywhere(c.imap_port(), MAILBOXES, "second").await;
     let arrived = until_all(&db, 2, Duration::from_secs(60)).await;
     eprintln!("second messages, after the takeover: all in {arrived:?}");
 
     // The survivors shut down cleanly and let their leases go at once.
-    for node in &mut nodes[1..] {
-        let pid = node.child.id().expect("running");
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        let status = tokio::time::timeout(Duration::from_secs(60), node.child.wait())
-            .await
-            .expect("stops within a minute")
-            .expect("reaped");
+    for node in survivors.drain(..) {
+        let status = node.stop().await;
         assert!(status.success(), "{status}");
     }
     assert!(
