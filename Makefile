@@ -71,10 +71,11 @@ isync:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq isync >/dev/null; }
 
-bench: setup isync
+bench: setup isync postgresql
 	$(CARGO) run --release -p tests --bin bench
 	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm
 	$(CARGO) run --release -p tests --bin bench-push
 	$(CARGO) build --release -p host-harness --bin mailsync-host
 	$(CARGO) run --release -p tests --bin bench-watch
 	$(CARGO) run --release -p tests --bin bench-failover
+	$(CARGO) run --release -p tests --bin bench-leases

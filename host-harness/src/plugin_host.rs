@@ -96,6 +96,25 @@ impl PluginHost {
         Ok(())
     }
 
+    /// Takes up the administrator's choices as the database holds them, when they differ from
+    /// those in force (another node's administrator changed them); whether anything changed.
+    pub async fn follow_admin_choices(&self) -> Result<bool, CallError> {
+        let services = self.0.services.clone();
+        let stored = services
+            .db
+            .run_blocking(|db| db.admin_choices())
+            .await
+            .map_err(|message| CallError::Host { message })?;
+        let current = services.platform();
+        match stored {
+            Some(choices) if choices != AdminChoices::of(&current.settings) => {
+                services.set_platform(choices.applied_to(&current.settings));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Records that `mailbox` uses `provider`'s grants. Linking does this itself; a platform that
     /// knows the provider otherwise (or a test of the sandbox) may set it directly.
     pub async fn assign_provider(

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use host_harness::admin_store::AdminChoices;
 use host_harness::at_rest::{KeyRing, SecretKey};
 use host_harness::bindings::panel::LinkState;
 use host_harness::db::DatabaseUrl;
@@ -79,6 +80,33 @@ async fn a_link_started_on_one_node_completes_on_another() {
     let query = w.consent(&started.authorization_url).await;
     let stolen = other.mailbox("m2").link_complete("bram", &query).await;
     assert!(stolen.expect("the call runs").is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrators_change_on_one_node_reaches_the_others() {
+    let cluster = PostgresCluster::start();
+    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
+    let w = OAuthWorld::on_database(node(&url, &key)).await;
+    let other = another_host(&w, node(&url, &key));
+    let enabled = |host: &PluginHost| {
+        let platform = host.services().platform();
+        let google = platform
+            .settings
+            .providers
+            .iter()
+            .find(|p| p.id == "google");
+        google.expect("google").enabled
+    };
+    assert!(enabled(&other));
+    let mut choices = AdminChoices::of(&w.settings.platform);
+    choices.providers.insert("google".into(), false);
+    w.host.set_admin_choices(choices).await.expect("saved");
+    assert!(
+        other.follow_admin_choices().await.expect("read"),
+        "taken up"
+    );
+    assert!(!enabled(&other), "Google is off on the other node too");
+    assert!(!other.follow_admin_choices().await.expect("read"), "once");
 }
 
 const NODES: usize = 3;

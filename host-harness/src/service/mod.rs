@@ -108,6 +108,26 @@ impl ServiceContext {
     }
 }
 
+/// Takes up an administrator's change made on another node (providers, the "Link mailbox"
+/// flag) within a heartbeat.
+async fn follow_admin_choices(
+    host: PluginHost,
+    every: std::time::Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match host.follow_admin_choices().await {
+            Ok(true) => tracing::info!("the administrator's choices changed on another node"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "the administrator's choices cannot be read"),
+        }
+    }
+}
+
 /// A running service: where it listens, and how to wait for its end.
 pub struct RunningService {
     pub address: SocketAddr,
@@ -179,6 +199,11 @@ pub async fn start(
         push.clone(),
         shutdown.clone(),
         last_round,
+    ));
+    tokio::spawn(follow_admin_choices(
+        host.clone(),
+        config.cluster.heartbeat(),
+        shutdown.clone(),
     ));
     tracing::info!(%address, node = %leases.node, mailboxes = leases.count(), "service started");
     let context = Arc::new(ServiceContext {

@@ -192,3 +192,28 @@ pub fn panel_tickets_are_taken_once_and_sessions_seen_by_every_node(s: Store) {
         assert!(other_node.panel_get("session", "s1").unwrap().is_some());
     }
 }
+
+/// The store's calls block their caller; from a tokio task that makes many of them without
+/// yielding, they must not spend (and spin on) the task's cooperative budget.
+pub fn many_calls_from_one_tokio_task_finish(s: Store) {
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let db = s.db.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for i in 0..400 {
+                db.kv_write("a", &[set(&format!("k{i}"), b"v")]).unwrap();
+            }
+        });
+        done_tx.send(()).unwrap();
+    });
+    assert!(
+        done.recv_timeout(std::time::Duration::from_secs(60))
+            .is_ok(),
+        "400 calls from one task did not finish"
+    );
+    assert_eq!(s.db.kv_list("a", "").unwrap().len(), 400);
+}

@@ -102,6 +102,7 @@ suite! {
         the_administrators_choices_are_kept,
         the_schema_is_migrated_once_and_data_survives_a_reopen,
         panel_tickets_are_taken_once_and_sessions_seen_by_every_node,
+        many_calls_from_one_tokio_task_finish,
     ],
     inbox: [
         redelivery_stores_nothing_twice,

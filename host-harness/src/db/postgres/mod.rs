@@ -90,10 +90,12 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Runs `work` to its end on this store's runtime, blocking the calling thread.
+    /// Runs `work` to its end on this store's runtime, blocking the calling thread. Out of
+    /// tokio's cooperative budget: called from a tokio task, the work would otherwise spend that
+    /// task's budget, which only a yield restores, and spin once it ran out.
     fn block<T>(&self, work: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
         let _context = self.connections.runtime().enter();
-        futures_executor::block_on(work)
+        futures_executor::block_on(tokio::task::unconstrained(work))
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {

@@ -124,7 +124,7 @@ impl MailboxLease for PostgresTurns {
     fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError> {
         let local = self.local.try_acquire(mailbox)?;
         let _context = self.connections.runtime().enter();
-        match futures_executor::block_on(self.try_lock(mailbox))? {
+        match futures_executor::block_on(tokio::task::unconstrained(self.try_lock(mailbox)))? {
             true => Ok(self.guard(mailbox, local)),
             false => Err(LeaseError::Busy),
         }
