@@ -88,3 +88,18 @@ impl ClusterWorld {
             })
     }
 }
+
+/// Waits until `done`, looking every 50 ms; how long it took, or an error past `limit`.
+pub async fn until(
+    limit: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+) -> anyhow::Result<std::time::Duration> {
+    let started = std::time::Instant::now();
+    while !done() {
+        if started.elapsed() > limit {
+            anyhow::bail!("not within {limit:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(started.elapsed())
+}

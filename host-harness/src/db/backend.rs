@@ -25,9 +25,9 @@ pub trait KvStore: Send + Sync {
         quota: Option<Quota>,
     ) -> StoreResult<Result<(), OverQuota>>;
     fn kv_usage(&self, mailbox: &str) -> StoreResult<Usage>;
-    /// Passes every stored value through `reseal` in one transaction, and counts usage again;
-    /// returns how many values were replaced.
-    fn kv_reseal(&self, reseal: &mut Reseal<'_>) -> StoreResult<u64>;
+    /// Passes every stored value (with `only_clear`, only those not yet sealed) through
+    /// `reseal` in one transaction, and counts usage again; returns how many were replaced.
+    fn kv_reseal(&self, only_clear: bool, reseal: &mut Reseal<'_>) -> StoreResult<u64>;
     /// The provider the platform chose for `mailbox`, if any.
     fn mailbox_provider(&self, mailbox: &str) -> StoreResult<Option<String>>;
     /// Every mailbox with a provider recorded (linked, or linking), by id.

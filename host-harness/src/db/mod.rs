@@ -200,7 +200,7 @@ impl Database {
     /// Seals every value still stored in clear (from before values were sealed).
     fn seal_plain_values(&self) -> StoreResult<u64> {
         let keys = self.keys().clone();
-        self.backend.kv_reseal(&mut |mailbox, key, value| {
+        self.backend.kv_reseal(true, &mut |mailbox, key, value| {
             Ok(
                 (!KeyRing::is_sealed(value))
                     .then(|| keys.seal(&Self::context(mailbox, key), value)),
@@ -212,7 +212,7 @@ impl Database {
     /// database uses `keys`. Returns how many values were sealed again.
     pub fn rotate_key(&self, keys: KeyRing) -> StoreResult<u64> {
         let mut held = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        let count = self.backend.kv_reseal(&mut |mailbox, key, value| {
+        let count = self.backend.kv_reseal(false, &mut |mailbox, key, value| {
             let context = Self::context(mailbox, key);
             let plain = if KeyRing::is_sealed(value) {
                 keys.open(&context, value)

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
-use tests::cluster_world::ClusterWorld;
+use anyhow::Context;
+use tests::cluster_world::{ClusterWorld, until};
 use tests::dovecot::Seeder;
 use tests::mail_fixtures::plain;
 use tests::many_mailboxes::user;
@@ -37,17 +37,6 @@ fn main() -> anyhow::Result<()> {
 
 fn step(text: &str) {
     println!("\n== {text}");
-}
-
-async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> anyhow::Result<Duration> {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > limit {
-            bail!("not within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(started.elapsed())
 }
 
 fn show(c: &ClusterWorld) {

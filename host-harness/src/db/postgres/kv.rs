@@ -131,14 +131,22 @@ impl KvStore for PostgresStore {
         })
     }
 
-    fn kv_reseal(&self, reseal: &mut Reseal<'_>) -> StoreResult<u64> {
+    fn kv_reseal(&self, only_clear: bool, reseal: &mut Reseal<'_>) -> StoreResult<u64> {
+        let filter = if only_clear {
+            " WHERE substring(value FROM 1 FOR 4) <> 'MSv1'::bytea"
+        } else {
+            ""
+        };
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&locks::RESEAL])
                 .await?;
             let rows = tx
-                .query("SELECT mailbox, key, value FROM plugin_kv FOR UPDATE", &[])
+                .query(
+                    &format!("SELECT mailbox, key, value FROM plugin_kv{filter} FOR UPDATE"),
+                    &[],
+                )
                 .await?;
             let mut replaced = 0;
             for row in &rows {

@@ -124,11 +124,19 @@ impl KvStore for SqliteStore {
         Ok(self.with(|c| usage(&c.transaction()?, mailbox))?)
     }
 
-    fn kv_reseal(&self, reseal: &mut Reseal<'_>) -> StoreResult<u64> {
+    fn kv_reseal(&self, only_clear: bool, reseal: &mut Reseal<'_>) -> StoreResult<u64> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // At every open only values still in clear are read, not the whole table.
+        let filter = if only_clear {
+            " WHERE substr(value, 1, 4) != CAST('MSv1' AS BLOB)"
+        } else {
+            ""
+        };
         let rows: Vec<(String, String, Vec<u8>)> = tx
-            .prepare("SELECT mailbox, key, value FROM plugin_kv")?
+            .prepare(&format!(
+                "SELECT mailbox, key, value FROM plugin_kv{filter}"
+            ))?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut replaced = 0;
