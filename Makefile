@@ -79,3 +79,4 @@ bench: setup isync postgresql
 	$(CARGO) run --release -p tests --bin bench-watch
 	$(CARGO) run --release -p tests --bin bench-failover
 	$(CARGO) run --release -p tests --bin bench-leases
+	$(CARGO) run --release -p tests --bin bench-nodes -- --scratch /dev/shm --syncs-per-node 16

@@ -368,6 +368,12 @@ impl Seeder {
 
     /// Runs a command; panics unless it ends OK.
     pub async fn run(&mut self, command: &str) {
+        self.answers(command).await;
+    }
+
+    /// Runs a command and returns its untagged answers (without literals); panics unless it
+    /// ends OK.
+    pub async fn answers(&mut self, command: &str) -> Vec<String> {
         self.tag += 1;
         let tag = format!("s{}", self.tag);
         self.stream
@@ -375,10 +381,11 @@ impl Seeder {
             .write_all(format!("{tag} {command}\r\n").as_bytes())
             .await
             .expect("write to Dovecot");
-        self.until_tagged(&tag, command).await;
+        self.until_tagged(&tag, command).await
     }
 
-    async fn until_tagged(&mut self, tag: &str, what: &str) {
+    async fn until_tagged(&mut self, tag: &str, what: &str) -> Vec<String> {
+        let mut untagged = Vec::new();
         loop {
             let line = self.read_line().await;
             assert!(
@@ -387,9 +394,23 @@ impl Seeder {
             );
             if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
                 assert!(rest.starts_with("OK"), "{what}: {line}");
-                return;
+                return untagged;
+            }
+            if line.starts_with("* ") {
+                untagged.push(line.trim_end().to_string());
             }
         }
+    }
+
+    /// Each message's UID and flags (`\Seen`, …) in `folder`, read without changing them.
+    pub async fn flags(&mut self, folder: &str) -> Vec<(u32, Vec<String>)> {
+        self.run(&format!(
+            "EXAMINE \"{}\"",
+            plugin::imap::utf7::encode(folder)
+        ))
+        .await;
+        let answers = self.answers("UID FETCH 1:* (FLAGS)").await;
+        answers.iter().filter_map(|a| uid_and_flags(a)).collect()
     }
 
     /// Creates `name` (UTF-8; sent as modified UTF-7).
@@ -433,4 +454,14 @@ impl Seeder {
         stream.write_all(b"\r\n").await.expect("write");
         self.until_tagged(&tag, "APPEND").await;
     }
+}
+
+/// `* 3 FETCH (UID 7 FLAGS (\Seen \Flagged))`: 7 and its flags.
+fn uid_and_flags(answer: &str) -> Option<(u32, Vec<String>)> {
+    let after_uid = &answer[answer.find("UID ")? + 4..];
+    let digits: String = after_uid.chars().take_while(char::is_ascii_digit).collect();
+    let after_flags = &answer[answer.find("FLAGS (")? + 7..];
+    let flags = &after_flags[..after_flags.find(')')?];
+    let flags = flags.split_whitespace().map(str::to_string).collect();
+    Some((digits.parse().ok()?, flags))
 }

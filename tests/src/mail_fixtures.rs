@@ -19,6 +19,24 @@ pub fn plain(id: &str, from: &str, to: &str, subject: &str, body: &str) -> Vec<u
     .into_bytes()
 }
 
+/// A small business message to `to`: headers, a few paragraphs of Dutch, its length and sender
+/// varying with `i` (the sync benchmarks' corpus).
+pub fn business_update(i: usize, to: &str) -> Vec<u8> {
+    let body = format!(
+        "Beste Anna,\r\n\r\nHierbij de stand van zaken voor project {i}. {}\r\n\r\nMet vriendelijke groet,\r\nKlant {}\r\n",
+        "De levering loopt volgens planning en de facturen volgen aan het eind van de maand. "
+            .repeat(1 + i % 12),
+        i % 97
+    );
+    plain(
+        &format!("bench-{i}"),
+        &format!("Klant {} <klant{}@example.com>", i % 97, i % 97),
+        to,
+        &format!("Project {i}: stand van zaken"),
+        &body,
+    )
+}
+
 /// `data` in base64, in lines of 76 characters each ending in CRLF, as MIME bodies have it.
 pub fn base64_lines(data: &[u8]) -> String {
     let encoded = base64::engine::general_purpose::STANDARD.encode(data);

@@ -55,6 +55,11 @@ impl ServeNode {
         panic!("{name} exited before it listened");
     }
 
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running")
+    }
+
     /// SIGKILL: no clean shutdown; its leases simply stop being renewed.
     pub async fn kill(mut self) {
         self.child.start_kill().expect("kill -9");

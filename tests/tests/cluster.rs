@@ -1,7 +1,9 @@
 //! Several nodes on one PostgreSQL. Two nodes refreshing one rotating token at once keep the
-//! mailbox linked; a link started on one node completes on another; and three
+//! mailbox linked; a link started on one node completes on another, by the plugin's call and by
+//! the panel's callback between two `serve` processes, whose holder then pushes the mailbox
+//! mapped through the other; and three
 //! `mailsync-host serve` processes share 60 mailboxes on one Dovecot, take over a node killed
-//! with SIGKILL within the lease time, and lose or duplicate nothing.
+//! with SIGKILL within the lease time, lose or duplicate nothing, and keep the server's flags.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -11,8 +13,12 @@ use host_harness::at_rest::{KeyRing, SecretKey};
 use host_harness::bindings::panel::LinkState;
 use host_harness::db::DatabaseUrl;
 use host_harness::{Database, PluginHost};
-use tests::cluster_world::ClusterWorld;
-use tests::many_mailboxes::{append_everywhere, mailbox_id};
+use tests::cluster_world::{ClusterWorld, TOKEN};
+use tests::dovecot::Seeder;
+use tests::mail_fixtures::plain;
+use tests::many_mailboxes::{
+    Flags, append_everywhere, crm_flags, flag_everywhere, mailbox_id, server_flags,
+};
 use tests::oauth_world::OAuthWorld;
 use tests::postgres::PostgresCluster;
 use tests::serve_node::ServeNode;
@@ -80,6 +86,151 @@ async fn a_link_started_on_one_node_completes_on_another() {
     let query = w.consent(&started.authorization_url).await;
     let stolen = other.mailbox("m2").link_complete("bram", &query).await;
     assert!(stolen.expect("the call runs").is_err());
+}
+
+/// A cookie's `name=value` from a `Set-Cookie` answer.
+fn cookie_of(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().expect("ASCII");
+    set_cookie
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
+    let c = ClusterWorld::start(0, "[schedule]\ninterval_secs = 3600\n")
+        .await
+        .expect("the cluster's world");
+    c.world.google.add_account("g-lb", "lb@example.nl");
+    let host = tests::mailsync_host();
+    let a = ServeNode::start(&host, &c.url, &c.key, &c.settings, "node-a").await;
+    let b = ServeNode::start(&host, &c.url, &c.key, &c.settings, "node-b").await;
+    let http = tests::http_client();
+
+    // The platform mints a ticket on node A; the browser signs in on node B.
+    let ticket: serde_json::Value = http
+        .post(format!("{}/api/v1/panel/sessions", a.base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "user": "anna", "mailbox": "lb", "admin": false }))
+        .send()
+        .await
+        .expect("sessions")
+        .json()
+        .await
+        .expect("a ticket");
+    let login = format!("{}{}", b.base, ticket["login_path"].as_str().expect("path"));
+    let signed_in = http.get(&login).send().await.expect("login");
+    assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = cookie_of(&signed_in);
+    // Node A knows the session node B opened.
+    let session: serde_json::Value = http
+        .get(format!("{}/panel/session", a.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("the session");
+    assert_eq!(session["mailbox"], "lb");
+    let csrf = session["csrf"].as_str().expect("its CSRF token");
+
+    // "Link mailbox" on node A; the provider's redirect reaches node B.
+    let started: serde_json::Value = http
+        .post(format!("{}/api/v1/mailboxes/lb/link", a.base))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({ "provider": "google", "login_hint": "lb@example.nl" }))
+        .send()
+        .await
+        .expect("link")
+        .json()
+        .await
+        .expect("started");
+    let url = started["authorization_url"]
+        .as_str()
+        .expect("a consent URL");
+    let query = c.world.consent(url).await;
+    let callback = http
+        .get(format!("{}/oauth/callback", b.base))
+        .query(&query)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("callback");
+    assert_eq!(callback.status(), reqwest::StatusCode::OK);
+    let page = callback.text().await.expect("the page");
+    assert!(page.contains("lb@example.nl is linked"), "{page}");
+
+    // Both nodes say so, and one of them keeps it in sync.
+    for node in [&a, &b] {
+        let status: serde_json::Value = http
+            .get(format!("{}/api/v1/mailboxes/lb", node.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("status")
+            .json()
+            .await
+            .expect("a status");
+        assert_eq!(status["state"], "Linked", "on {}", node.name);
+    }
+    until("the mailbox held", Duration::from_secs(30), || {
+        holders(&c.db).get("lb").is_some_and(Option::is_some)
+    })
+    .await;
+
+    // Its folders mapped through the node that does not hold it: that node syncs it once, and
+    // nudges the holder, whose push then brings what arrives next.
+    let holder = holders(&c.db)["lb"].clone().expect("held");
+    let other = if holder == a.name { &b } else { &a };
+    let mapped = http
+        .put(format!("{}/api/v1/mailboxes/lb/mapping", other.base))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "inbox": "INBOX", "archive": null, "deleted": null, "sent": null }))
+        .send()
+        .await
+        .expect("mapping");
+    assert!(mapped.status().is_success(), "{}", mapped.status());
+    let reports = format!("{}/api/v1/mailboxes/lb/reports", other.base);
+    let started = Instant::now();
+    loop {
+        let runs: Vec<serde_json::Value> = http
+            .get(&reports)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("reports")
+            .json()
+            .await
+            .expect("the reports");
+        if !runs.is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "no pass ran");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut seeder = Seeder::connect(c.imap_port(), "lb@example.nl").await;
+    let message = plain(
+        "after-mapping",
+        "Klant <klant@example.com>",
+        "lb@example.nl",
+        "Hallo",
+        "Tekst",
+    );
+    seeder.append("INBOX", &message).await;
+    let pushed = until(
+        "the holder's push brings it",
+        Duration::from_secs(30),
+        || c.db.inbox_messages("lb").expect("inbox").len() == 1,
+    )
+    .await;
+    eprintln!("pushed by {holder} {pushed:?} after the append");
+    for node in [a, b] {
+        assert!(node.stop().await.success());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -243,6 +394,31 @@ async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
     append_everywhere(c.imap_port(), MAILBOXES, "second").await;
     let arrived = until_all(&db, 2, Duration::from_secs(60)).await;
     eprintln!("second messages, after the takeover: all in {arrived:?}");
+
+    // Flags changed on the server reach the CRM, through the new owners' pushes too.
+    flag_everywhere(c.imap_port(), MAILBOXES).await;
+    let server = server_flags(c.imap_port(), MAILBOXES).await;
+    let (first, second) = (
+        Flags {
+            seen: true,
+            flagged: true,
+            answered: false,
+        },
+        Flags {
+            answered: true,
+            ..Flags::default()
+        },
+    );
+    for inbox in &server {
+        let flags: Vec<Flags> = inbox.values().copied().collect();
+        assert_eq!(flags, [first, second], "the server's flags");
+    }
+    until(
+        "the CRM's flags equal the server's",
+        Duration::from_secs(60),
+        || crm_flags(&db, MAILBOXES).expect("the CRM's inbox") == server,
+    )
+    .await;
 
     // The survivors shut down cleanly and let their leases go at once.
     for node in survivors.drain(..) {

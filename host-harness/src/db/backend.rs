@@ -86,6 +86,8 @@ pub struct LeaseRound {
     pub nodes: u32,
     /// Mailboxes with a provider, held or not.
     pub mailboxes: u32,
+    /// Held mailboxes another node nudged since this node's last round (`lease_nudge`).
+    pub nudged: Vec<String>,
 }
 
 /// Which node keeps each mailbox in sync: one lease per mailbox with a provider, held by one
@@ -105,6 +107,9 @@ pub trait LeaseStore: Send + Sync {
     fn lease_release_all(&self, node: &str) -> StoreResult<()>;
     /// Each mailbox with a provider and the node that holds its lease unexpired, if any.
     fn lease_holders(&self) -> StoreResult<Vec<(String, Option<String>)>>;
+    /// Tells whichever node holds `mailbox` to look at it again at its next round: a node that
+    /// does not hold it changed its mapping or link (an API call reached it).
+    fn lease_nudge(&self, mailbox: &str) -> StoreResult<()>;
 }
 
 /// The panel's sign-in tickets and sessions, shared by every node so a browser may reach any.

@@ -1,6 +1,7 @@
 //! Which mailboxes this node keeps in sync: a heartbeat renews its leases and claims its fair
-//! share (`db::LeaseStore`), and the mailboxes it gains are watched here (scheduled and pushed)
-//! while those it loses are let go. On SQLite a lone node holds every mailbox.
+//! share (`db::LeaseStore`), and the mailboxes it gains, or that another node nudged, are
+//! watched here (scheduled and pushed) while those it loses are let go. On SQLite a lone node
+//! holds every mailbox.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -118,13 +119,13 @@ impl Leases {
     ) {
         let (node, ttl) = (self.node.clone(), self.settings.lease_ttl());
         let max = self.settings.max_claims_per_round;
-        let now_held: BTreeSet<String> = match db
+        let (now_held, nudged): (BTreeSet<String>, Vec<String>) = match db
             .run_blocking(move |db| db.lease_round(&node, ttl, max))
             .await
         {
             Ok(round) => {
                 *last_success = Instant::now();
-                round.held.into_iter().collect()
+                (round.held.into_iter().collect(), round.nudged)
             }
             Err(e) if last_success.elapsed() < ttl => {
                 tracing::warn!(node = %self.node, error = %e, "lease round failed; keeping what is held");
@@ -132,7 +133,7 @@ impl Leases {
             }
             Err(e) => {
                 tracing::error!(node = %self.node, error = %e, "leases lapsed; letting every mailbox go");
-                BTreeSet::new()
+                (BTreeSet::new(), Vec::new())
             }
         };
         let (gained, lost) = {
@@ -147,7 +148,9 @@ impl Leases {
             scheduler.forget(mailbox);
             push.forget(mailbox);
         }
-        for mailbox in &gained {
+        // Gained, or nudged by a node that changed it (its mapping, its link): watched anew,
+        // woken if stopped, and its push started again.
+        for mailbox in gained.iter().chain(&nudged) {
             scheduler.watch(mailbox);
             push.watch(mailbox);
         }

@@ -8,10 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use host_harness::Database;
-use host_harness::bindings::folders::FolderMapping;
 use tests::dovecot::{SEED_PASSWORD, STANDARD_FOLDERS};
 use tests::fake_provider::Consent;
-use tests::mail_fixtures::{plain, with_attachment};
+use tests::mail_fixtures::{business_update, with_attachment};
+use tests::many_mailboxes::inbox_only;
 use tests::oauth_world::OAuthWorld;
 
 const ANNA: &str = "anna@example.nl";
@@ -51,30 +51,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(args))
 }
 
-/// A realistic small business message: headers, a few paragraphs, sometimes a reply.
 fn sample(i: usize) -> Vec<u8> {
-    let body = format!(
-        "Beste Anna,\r\n\r\nHierbij de stand van zaken voor project {i}. {}\r\n\r\nMet vriendelijke groet,\r\nKlant {}\r\n",
-        "De levering loopt volgens planning en de facturen volgen aan het eind van de maand. "
-            .repeat(1 + i % 12),
-        i % 97
-    );
-    plain(
-        &format!("bench-{i}"),
-        &format!("Klant {} <klant{}@example.com>", i % 97, i % 97),
-        ANNA,
-        &format!("Project {i}: stand van zaken"),
-        &body,
-    )
-}
-
-fn inbox_only() -> FolderMapping {
-    FolderMapping {
-        inbox: Some("INBOX".into()),
-        archive: None,
-        deleted: None,
-        sent: None,
-    }
+    business_update(i, ANNA)
 }
 
 async fn link(w: &OAuthWorld, mailbox: &str, email: &str) -> anyhow::Result<()> {

@@ -207,3 +207,60 @@ pub fn sync_reports_come_back_newest_first(s: Store) {
         Some(r#"{"run":2}"#)
     );
 }
+
+/// One batch mixing every case, so a backend that writes the usual message in bulk ends as if
+/// each had been delivered in turn.
+pub fn a_mixed_batch_ends_as_if_delivered_in_order(s: Store) {
+    let db = &s.db;
+    db.inbox_deliver(
+        "a",
+        &[
+            message("old", 0, at("INBOX", 1)),
+            message("kept", 2, at("Archive", 1)),
+        ],
+    )
+    .unwrap();
+    let after_first = db.events_latest_id().unwrap();
+    let batch = [
+        message("new-1", 0, at("INBOX", 2)),
+        // The same message found in the archive too: one record, two places, still shown in
+        // the inbox.
+        message("new-1", 2, at("Archive", 2)),
+        // A place an older record held, under a new key: the older record has no place left.
+        message("new-2", 0, at("INBOX", 1)),
+        message("new-3", 0, at("INBOX", 3)),
+        // Found again where it was: unchanged; then in the inbox as well: shown there.
+        message("kept", 2, at("Archive", 1)),
+        message("kept", 0, at("INBOX", 4)),
+        message("new-4", 0, at("INBOX", 5)),
+    ];
+    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(4, 1, 2));
+    let messages = db.inbox_messages("a").unwrap();
+    let find = |key: &str| messages.iter().find(|m| m.dedupe_key == key).unwrap();
+    assert_eq!(messages.len(), 6);
+    assert!(find("old").removed && find("old").locations.is_empty());
+    assert_eq!(find("new-1").locations.len(), 2);
+    assert_eq!(find("new-1").folder, "inbox");
+    assert_eq!(find("kept").folder, "inbox");
+    assert_eq!(find("new-2").locations, [("INBOX".to_string(), 1)]);
+    // Ids in the batch's order, and its events in order too.
+    let ids: Vec<i64> = ["new-1", "new-2", "new-3", "new-4"]
+        .iter()
+        .map(|k| find(k).id)
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let events = db.events_after(after_first, 100).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "message.created",
+            "message.removed",
+            "message.created",
+            "message.created",
+            "message.updated",
+            "message.created"
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].id + 1 == w[1].id));
+}

@@ -1,5 +1,6 @@
 //! Leases: one node per mailbox, fair shares, a capped number claimed per round, takeover once
-//! a silent node's leases expire, and everything let go on a clean shutdown.
+//! a silent node's leases expire, everything let go on a clean shutdown, and nudges that reach
+//! a mailbox's holder.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -115,4 +116,41 @@ pub fn a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire(s: Store) 
     let round = survivor.lease_round("survivor", short, 100).unwrap();
     assert_eq!(round.nodes, 1);
     assert_eq!(round.held.len(), 10, "every mailbox taken over");
+}
+
+pub fn a_nudge_reaches_the_mailboxs_holder_once(s: Store) {
+    link(&s, 4);
+    let nodes: Vec<_> = (0..2).map(|_| s.open_again(&s.keys)).collect();
+    for _ in 0..2 {
+        for (name, db) in ["a", "b"].iter().zip(&nodes) {
+            db.lease_round(name, TTL, 100).unwrap();
+        }
+    }
+    let holders = s.db.lease_holders().unwrap();
+    let held_by_b = holders
+        .iter()
+        .find(|(_, h)| h.as_deref() == Some("b"))
+        .map(|(m, _)| m.clone())
+        .expect("b holds one");
+    // Node a changed b's mailbox (an API call reached it): b hears of it once, a never.
+    nodes[0].lease_nudge(&held_by_b).unwrap();
+    nodes[0].lease_nudge("not-linked").unwrap();
+    assert!(
+        nodes[0]
+            .lease_round("a", TTL, 100)
+            .unwrap()
+            .nudged
+            .is_empty()
+    );
+    assert_eq!(
+        nodes[1].lease_round("b", TTL, 100).unwrap().nudged,
+        [held_by_b]
+    );
+    assert!(
+        nodes[1]
+            .lease_round("b", TTL, 100)
+            .unwrap()
+            .nudged
+            .is_empty()
+    );
 }

@@ -114,6 +114,7 @@ suite! {
         one_mailboxs_changes_never_touch_another_mailboxs_locations,
         pages_go_from_the_newest_delivery_back,
         sync_reports_come_back_newest_first,
+        a_mixed_batch_ends_as_if_delivered_in_order,
     ],
     events: [
         events_come_back_in_order_after_the_last_id_seen,
@@ -127,5 +128,6 @@ suite! {
         nodes_split_the_mailboxes_and_a_joining_node_takes_its_share,
         nodes_claiming_at_once_never_hold_one_mailbox_together,
         a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire,
+        a_nudge_reaches_the_mailboxs_holder_once,
     ],
 }

@@ -9,36 +9,51 @@ use crate::db::{EventStore, StoreResult};
 use crate::event_store::{KEPT_EVENTS, StoredEvent};
 
 /// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
-/// last in the transaction: the events lock is held from here to the commit.
+/// last in the transaction: the events lock is held from here to the commit. Under that lock
+/// no other transaction draws from the sequence, so the batch's ids are reserved at once
+/// (consecutive, in the events' order) and the events written in one statement.
 pub(super) async fn append_within(
     tx: &Transaction<'_>,
     mailbox: &str,
     events: &[(&str, serde_json::Value)],
 ) -> StoreResult<i64> {
-    let mut last = 0;
     if events.is_empty() {
-        return Ok(last);
+        return Ok(0);
     }
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&locks::EVENTS])
         .await?;
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO event_outbox (kind, mailbox, body) VALUES ($1, $2, $3) RETURNING id",
+    let count = events.len() as i64;
+    let first: i64 = tx
+        .query_one(
+            "SELECT nextval(pg_get_serial_sequence('event_outbox', 'id'))",
+            &[],
+        )
+        .await?
+        .get(0);
+    let last = first + count - 1;
+    if count > 1 {
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('event_outbox', 'id'), $1)",
+            &[&last],
         )
         .await?;
-    for (kind, body) in events {
-        let id: i64 = tx
-            .query_one(&insert, &[kind, &mailbox, &body.to_string()])
-            .await?
-            .get(0);
-        if id % 1000 == 0 {
-            tx.execute(
-                "DELETE FROM event_outbox WHERE id <= $1",
-                &[&(id - KEPT_EVENTS)],
-            )
-            .await?;
-        }
-        last = id;
+    }
+    let ids: Vec<i64> = (first..=last).collect();
+    let kinds: Vec<&str> = events.iter().map(|(kind, _)| *kind).collect();
+    let bodies: Vec<String> = events.iter().map(|(_, body)| body.to_string()).collect();
+    tx.execute(
+        "INSERT INTO event_outbox (id, kind, mailbox, body)
+         SELECT i, k, $2, b FROM unnest($1::int8[], $3::text[], $4::text[]) AS e(i, k, b)",
+        &[&ids, &mailbox, &kinds, &bodies],
+    )
+    .await?;
+    // Every thousandth id, the oldest beyond the kept number go.
+    if last / 1000 > (first - 1) / 1000 {
+        tx.execute(
+            "DELETE FROM event_outbox WHERE id <= $1",
+            &[&(last - KEPT_EVENTS)],
+        )
+        .await?;
     }
     Ok(last)
 }

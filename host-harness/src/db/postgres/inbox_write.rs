@@ -1,6 +1,7 @@
-//! Writing the inbox in PostgreSQL: deliveries and changes, each batch one transaction under
-//! the mailbox's lock, a message's row brought in line with its locations after each, and the
-//! CRM's `message.*` events appended last in the same transaction.
+//! Writing the inbox in PostgreSQL: changes (flags, vanished and reset places), each batch one
+//! transaction under the mailbox's lock, a message's row brought in line with its locations
+//! after each, and the CRM's `message.*` events appended last in the same transaction; the
+//! helpers that deliveries (`inbox_deliver`) share.
 
 use deadpool_postgres::Transaction;
 use serde_json::{Value, json};
@@ -8,12 +9,12 @@ use serde_json::{Value, json};
 use super::events::append_within;
 use super::{MailboxLock, PostgresStore, lock_mailbox};
 use crate::db::StoreResult;
-use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
+use crate::inbox_store::{Change, ChangeCounts, FOLDERS, Location};
 
 /// The events a batch raises, appended at its end.
-type Events = Vec<(&'static str, Value)>;
+pub(super) type Events = Vec<(&'static str, Value)>;
 
-fn folder_name(folder: i16) -> &'static str {
+pub(super) fn folder_name(folder: i16) -> &'static str {
     FOLDERS[usize::try_from(folder).unwrap_or(0).min(3)]
 }
 
@@ -30,7 +31,10 @@ async fn shown(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<(i16, i
 }
 
 /// Brings a message's row in line with its locations; returns what changed, if anything.
-async fn refresh(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<&'static str>> {
+pub(super) async fn refresh(
+    tx: &Transaction<'_>,
+    message: i64,
+) -> StoreResult<Option<&'static str>> {
     let row = tx
         .query_one(
             "SELECT folder, flags, removed FROM inbox_messages WHERE id = $1",
@@ -78,7 +82,7 @@ async fn refresh(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<&'sta
 }
 
 /// The event for a message whose folder, flags or presence changed (`what`, from `refresh`).
-fn changed_event(events: &mut Events, message: i64, what: Option<&str>) {
+pub(super) fn changed_event(events: &mut Events, message: i64, what: Option<&str>) {
     let Some(what) = what else { return };
     let kind = if what == "removed" {
         "message.removed"
@@ -88,7 +92,11 @@ fn changed_event(events: &mut Events, message: i64, what: Option<&str>) {
     events.push((kind, json!({ "message": message, "change": what })));
 }
 
-async fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> StoreResult<Option<i64>> {
+pub(super) async fn message_at(
+    tx: &Transaction<'_>,
+    mailbox: &str,
+    l: &Location,
+) -> StoreResult<Option<i64>> {
     let statement = tx
         .prepare_cached(
             "SELECT message FROM inbox_locations
@@ -110,107 +118,6 @@ async fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> StoreR
 }
 
 impl PostgresStore {
-    pub(super) async fn deliver(
-        &self,
-        mailbox: &str,
-        batch: &[NewMessage],
-    ) -> StoreResult<DeliveryCounts> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        lock_mailbox(&tx, MailboxLock::Inbox, mailbox).await?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, record_json)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (mailbox, dedupe_key) DO NOTHING RETURNING id",
-            )
-            .await?;
-        let existing_id = tx
-            .prepare_cached("SELECT id FROM inbox_messages WHERE mailbox = $1 AND dedupe_key = $2")
-            .await?;
-        let place = tx
-            .prepare_cached(
-                "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
-                 DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
-            )
-            .await?;
-        let mut counts = DeliveryCounts::default();
-        let mut events = Events::new();
-        for m in batch {
-            let (folder, flags) = (i16::from(m.folder), i16::from(m.flags));
-            let inserted = tx
-                .query_opt(
-                    &insert,
-                    &[
-                        &mailbox,
-                        &m.dedupe_key,
-                        &m.message_id,
-                        &m.thread_key,
-                        &m.subject,
-                        &m.date_utc,
-                        &m.direction,
-                        &(m.size as i64),
-                        &m.truncated,
-                        &folder,
-                        &flags,
-                        &m.record_json,
-                    ],
-                )
-                .await?;
-            let existing = inserted.is_none();
-            let id: i64 = match inserted {
-                Some(row) => row.get(0),
-                None => tx
-                    .query_one(&existing_id, &[&mailbox, &m.dedupe_key])
-                    .await?
-                    .get(0),
-            };
-            // A location held by another record (a dedupe key that changed) leaves it.
-            let previous = message_at(&tx, mailbox, &m.location)
-                .await?
-                .filter(|p| *p != id);
-            let l = &m.location;
-            tx.execute(
-                &place,
-                &[
-                    &mailbox,
-                    &l.remote_folder,
-                    &i64::from(l.uid_validity),
-                    &i64::from(l.uid),
-                    &id,
-                    &folder,
-                    &flags,
-                ],
-            )
-            .await?;
-            if let Some(previous) = previous {
-                let what = refresh(&tx, previous).await?;
-                changed_event(&mut events, previous, what);
-            }
-            if !existing {
-                counts.created += 1;
-                events.push((
-                    "message.created",
-                    json!({
-                        "message": id,
-                        "message_id": m.message_id,
-                        "folder": folder_name(folder),
-                    }),
-                ));
-            } else if let Some(what) = refresh(&tx, id).await? {
-                counts.updated += 1;
-                changed_event(&mut events, id, Some(what));
-            } else {
-                counts.unchanged += 1;
-            }
-        }
-        append_within(&tx, mailbox, &events).await?;
-        tx.commit().await?;
-        Ok(counts)
-    }
-
     pub(super) async fn apply(
         &self,
         mailbox: &str,

@@ -83,11 +83,19 @@ impl LeaseStore for PostgresStore {
                 LeaseMove::Stay => 0,
             };
             let held = held(&tx, node).await?;
+            let nudged = tx
+                .query(
+                    "UPDATE mailbox_leases SET nudged = false WHERE owner = $1 AND nudged
+                     RETURNING mailbox",
+                    &[&node],
+                )
+                .await?;
             tx.commit().await?;
             Ok(LeaseRound {
                 held,
                 nodes,
                 mailboxes,
+                nudged: nudged.iter().map(|r| r.get(0)).collect(),
             })
         })
     }
@@ -122,6 +130,19 @@ impl LeaseStore for PostgresStore {
                 )
                 .await?;
             Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    fn lease_nudge(&self, mailbox: &str) -> StoreResult<()> {
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    "UPDATE mailbox_leases SET nudged = true WHERE mailbox = $1",
+                    &[&mailbox],
+                )
+                .await?;
+            Ok(())
         })
     }
 }

@@ -106,6 +106,15 @@ CREATE TABLE panel_sessions (
     PRIMARY KEY (kind, id_hash)
 );
 "#,
+    r#"
+ALTER TABLE mailbox_leases ADD COLUMN nudged BOOLEAN NOT NULL DEFAULT false;
+-- Records are compressed with lz4 where the server has it (pglz, the default, costs several
+-- times the CPU); a server built without it keeps pglz.
+DO $$ BEGIN
+    ALTER TABLE inbox_messages ALTER COLUMN record_json SET COMPRESSION lz4;
+EXCEPTION WHEN OTHERS THEN NULL;
+END $$;
+"#,
 ];
 
 /// The schema version this host writes.

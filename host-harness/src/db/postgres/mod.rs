@@ -14,6 +14,7 @@ use super::{AdminStore, Backend, StoreError, StoreResult};
 use crate::lease::MailboxLease;
 
 mod events;
+mod inbox_deliver;
 mod inbox_read;
 mod inbox_write;
 mod kv;

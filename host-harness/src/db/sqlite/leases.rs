@@ -64,11 +64,20 @@ impl LeaseStore for SqliteStore {
                 LeaseMove::Stay => 0,
             };
             let held = held(&tx, node)?;
+            let nudged = {
+                let mut stmt = tx.prepare_cached(
+                    "UPDATE mailbox_leases SET nudged = 0 WHERE owner = ?1 AND nudged
+                     RETURNING mailbox",
+                )?;
+                stmt.query_map(params![node], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?
+            };
             tx.commit()?;
             Ok(LeaseRound {
                 held,
                 nodes,
                 mailboxes,
+                nudged,
             })
         })?)
     }
@@ -95,5 +104,15 @@ impl LeaseStore for SqliteStore {
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect()
         })?)
+    }
+
+    fn lease_nudge(&self, mailbox: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE mailbox_leases SET nudged = 1 WHERE mailbox = ?1",
+                params![mailbox],
+            )
+        })?;
+        Ok(())
     }
 }

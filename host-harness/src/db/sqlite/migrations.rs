@@ -102,6 +102,9 @@ CREATE TABLE panel_sessions (
     PRIMARY KEY (kind, id_hash)
 ) WITHOUT ROWID;
 ",
+    "
+ALTER TABLE mailbox_leases ADD COLUMN nudged INTEGER NOT NULL DEFAULT 0;
+",
 ];
 
 /// The schema version this host writes.

@@ -173,15 +173,27 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
 impl ServiceContext {
     /// Syncs `mailbox` now and makes its push look again. On the node that holds its lease the
     /// scheduler runs the pass; on another, this node runs one pass itself (the mailbox's turn,
-    /// kept by the database, keeps it from overlapping the holder's), and the holder's push
-    /// finds the change at its next look.
+    /// kept by the database, keeps it from overlapping the holder's) and nudges the holder,
+    /// whose push looks again at its next heartbeat.
     pub(crate) fn sync_now(&self, mailbox: &str) {
         if self.leases.holds(mailbox) {
             self.scheduler.sync_now(mailbox);
             self.push.watch(mailbox);
         } else {
             self.scheduler.sync_once(mailbox);
+            self.nudge_holder(mailbox);
         }
+    }
+
+    /// Asks the node holding `mailbox` to watch it anew at its next heartbeat: its schedule
+    /// woken if stopped, its push started again.
+    fn nudge_holder(&self, mailbox: &str) {
+        let (db, id) = (self.host.services().db.clone(), mailbox.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = db.run_blocking(move |db| db.lease_nudge(&id)).await {
+                tracing::warn!(error = %e, "the holder was not nudged; its next pass finds the change");
+            }
+        });
     }
 
     /// After a link completes: watch the mailbox (waking it if it was stopped), and tell the CRM.
@@ -192,7 +204,9 @@ impl ServiceContext {
                 self.scheduler.watch(id);
                 self.push.watch(id);
             } else {
-                // A new lease: this node, or another, claims it at once.
+                // A new lease: this node, or another, claims it at once. Linked again: the
+                // node holding it wakes it.
+                self.nudge_holder(id);
                 self.leases.round_now();
             }
             self.events
