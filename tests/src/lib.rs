@@ -191,3 +191,18 @@ pub fn mailsync_host() -> PathBuf {
     );
     bin
 }
+
+/// The `main` of a benchmark or demo binary: warnings logged, `Args` parsed, and `run` on a
+/// multi-threaded runtime.
+pub fn run_main<Args: clap::Parser, F: std::future::Future<Output = anyhow::Result<()>>>(
+    run: impl FnOnce(Args) -> F,
+) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .init();
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}

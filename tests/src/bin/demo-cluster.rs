@@ -24,15 +24,7 @@ const MAILBOXES: usize = 6;
 const LEASE_SECS: u64 = 6;
 
 fn main() -> anyhow::Result<()> {
-    use clap::Parser;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-        .init();
-    let args = Args::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args))
+    tests::run_main(run)
 }
 
 fn step(text: &str) {
