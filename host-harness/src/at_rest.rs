@@ -17,8 +17,8 @@ use zeroize::Zeroizing;
 
 /// The environment variable that holds the key, base64.
 pub const KEY_ENV: &str = "MAILSYNC_SECRET_KEY";
-/// Marks a sealed value, and its format's version.
-const MAGIC: &[u8; 4] = b"MSv1";
+/// Marks a sealed value, and its format's version (the stores look for it too).
+pub const MAGIC: &[u8; 4] = b"MSv1";
 const KEY_ID: usize = 4;
 const NONCE: usize = 12;
 

@@ -192,6 +192,17 @@ pub fn mailsync_host() -> PathBuf {
     bin
 }
 
+/// The `mailsync-host` a benchmark runs: `given`, else the one beside the running binary.
+pub fn host_binary(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(path) => Ok(path),
+        None => Ok(std::env::current_exe()?
+            .parent()
+            .ok_or_else(|| anyhow::anyhow!("the binary's folder"))?
+            .join("mailsync-host")),
+    }
+}
+
 /// The `main` of a benchmark or demo binary: warnings logged, `Args` parsed, and `run` on a
 /// multi-threaded runtime.
 pub fn run_main<Args: clap::Parser, F: std::future::Future<Output = anyhow::Result<()>>>(

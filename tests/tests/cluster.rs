@@ -178,13 +178,13 @@ async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
         assert_eq!(status["state"], "Linked", "on {}", node.name);
     }
     until("the mailbox held", Duration::from_secs(30), || {
-        holders(&c.db).get("lb").is_some_and(Option::is_some)
+        c.holders().get("lb").is_some_and(Option::is_some)
     })
     .await;
 
     // Its folders mapped through the node that does not hold it: that node syncs it once, and
     // nudges the holder, whose push then brings what arrives next.
-    let holder = holders(&c.db)["lb"].clone().expect("held");
+    let holder = c.holders()["lb"].clone().expect("held");
     let other = if holder == a.name { &b } else { &a };
     let mapped = http
         .put(format!("{}/api/v1/mailboxes/lb/mapping", other.base))

@@ -37,13 +37,7 @@ fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let host = match args.host {
-        Some(path) => path,
-        None => std::env::current_exe()?
-            .parent()
-            .context("the binary's folder")?
-            .join("mailsync-host"),
-    };
+    let host = tests::host_binary(args.host)?;
     let c = ClusterWorld::start(args.mailboxes, "[schedule]\ninterval_secs = 3600\n").await?;
     let names = ["node0", "node1", "node2"];
     let mut nodes = Vec::new();

@@ -12,6 +12,7 @@ use anyhow::Context;
 use host_harness::Database;
 use host_harness::at_rest::{KeyRing, SecretKey};
 use host_harness::db::DatabaseUrl;
+use tests::cluster_world::until;
 use tests::postgres::PostgresCluster;
 
 #[derive(clap::Parser)]
@@ -28,12 +29,7 @@ const TTL: Duration = Duration::from_secs(12);
 const MAX_CLAIMS: u32 = 1000;
 
 fn main() -> anyhow::Result<()> {
-    use clap::Parser;
-    let args = Args::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args))
+    tests::run_main(run)
 }
 
 /// One node's heartbeat until `stop`: a lease round every `HEARTBEAT`; each round's duration.
@@ -103,13 +99,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             heartbeat(db, format!("node{n}"), stop)
         }));
     }
-    while !settled(&db, 3) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(120),
-            "never settled"
-        );
-    }
+    until(Duration::from_secs(120), || settled(&db, 3))
+        .await
+        .context("three nodes never settled")?;
     let first_settled = started.elapsed();
 
     // The steady load: renewals only.
@@ -120,19 +112,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let seconds = measuring.elapsed().as_secs_f64();
 
     // A fourth node joins.
-    let joined = Instant::now();
     let fourth = {
         let (db, stop) = (open(), stop.clone());
         std::thread::spawn(move || heartbeat(db, "node3".into(), stop))
     };
-    while !settled(&db, 4) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        anyhow::ensure!(
-            joined.elapsed() < Duration::from_secs(120),
-            "never rebalanced"
-        );
-    }
-    let rebalanced = joined.elapsed();
+    let rebalanced = until(Duration::from_secs(120), || settled(&db, 4))
+        .await
+        .context("four nodes never rebalanced")?;
     stop.store(true, Ordering::SeqCst);
     let mut rounds: Vec<Duration> = Vec::new();
     for node in nodes.into_iter().chain([fourth]) {

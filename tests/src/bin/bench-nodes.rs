@@ -105,13 +105,7 @@ struct Bench {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let host = match &args.host {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()?
-            .parent()
-            .context("the binary's folder")?
-            .join("mailsync-host"),
-    };
+    let host = tests::host_binary(args.host.clone())?;
     let scratch = match &args.scratch {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
@@ -175,10 +169,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         v.sort();
         v[v.len() / 2]
     };
-    let baseline = match runs.get(&Setup::Sqlite) {
-        Some(runs) => median(runs, |r| r.wall).as_secs_f64(),
-        None => warm.wall.as_secs_f64(),
-    };
+    let baseline = runs
+        .get(&Setup::Sqlite)
+        .map(|runs| median(runs, |r| r.wall).as_secs_f64());
     println!(
         "\n## {total} messages ({} × {}), {} syncs at once per node, median of {} runs each\n",
         bench.args.mailboxes, bench.args.per_mailbox, bench.args.syncs_per_node, bench.args.rounds
@@ -191,10 +184,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let runs = &runs[setup];
         let wall = median(runs, |r| r.wall).as_secs_f64();
         println!(
-            "| {} | {wall:.2} s | {:.0} | {:.2}× | {:.1} s | {:.1} s |",
+            "| {} | {wall:.2} s | {:.0} | {} | {:.1} s | {:.1} s |",
             setup.label(),
             total as f64 / wall,
-            wall / baseline,
+            baseline.map_or("–".into(), |b| format!("{:.2}×", wall / b)),
             median(runs, |r| r.nodes_cpu).as_secs_f64(),
             median(runs, |r| r.postgres_cpu).as_secs_f64(),
         );

@@ -52,13 +52,7 @@ fn allow_inotify_instances(wanted: usize) -> String {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let host_binary = match args.host {
-        Some(path) => path,
-        None => std::env::current_exe()?
-            .parent()
-            .context("the binary's folder")?
-            .join("mailsync-host"),
-    };
+    let host_binary = tests::host_binary(args.host)?;
     let inotify = allow_inotify_instances(args.mailboxes * 2 + 64);
     let dir = tempfile::tempdir()?;
     let db_path = dir.path().join("watch.db");

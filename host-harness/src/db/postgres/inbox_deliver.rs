@@ -31,14 +31,14 @@ async fn insert_new(
     mailbox: &str,
     batch: &[NewMessage],
 ) -> StoreResult<HashMap<String, i64>> {
-    let column = |f: fn(&NewMessage) -> String| batch.iter().map(f).collect::<Vec<_>>();
-    let subjects: Vec<Option<String>> = batch.iter().map(|m| m.subject.clone()).collect();
+    let column = |f: fn(&NewMessage) -> &str| batch.iter().map(f).collect::<Vec<_>>();
+    let subjects: Vec<Option<&str>> = batch.iter().map(|m| m.subject.as_deref()).collect();
     let sizes: Vec<i64> = batch.iter().map(|m| m.size as i64).collect();
     let truncated: Vec<bool> = batch.iter().map(|m| m.truncated).collect();
     let folders: Vec<i16> = batch.iter().map(|m| i16::from(m.folder)).collect();
     let flags: Vec<i16> = batch.iter().map(|m| i16::from(m.flags)).collect();
-    let rows = tx
-        .query(
+    let insert = tx
+        .prepare_cached(
             "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject,
                  date_utc, direction, size, truncated, folder, flags, record_json)
              SELECT $1, k, i, t, s, d, dir, sz, tr, f, fl, r
@@ -48,19 +48,24 @@ async fn insert_new(
              ORDER BY n
              ON CONFLICT (mailbox, dedupe_key) DO NOTHING
              RETURNING id, dedupe_key",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &insert,
             &[
                 &mailbox,
-                &column(|m| m.dedupe_key.clone()),
-                &column(|m| m.message_id.clone()),
-                &column(|m| m.thread_key.clone()),
+                &column(|m| &m.dedupe_key),
+                &column(|m| &m.message_id),
+                &column(|m| &m.thread_key),
                 &subjects,
-                &column(|m| m.date_utc.clone()),
-                &column(|m| m.direction.to_string()),
+                &column(|m| &m.date_utc),
+                &column(|m| m.direction),
                 &sizes,
                 &truncated,
                 &folders,
                 &flags,
-                &column(|m| m.record_json.clone()),
+                &column(|m| &m.record_json),
             ],
         )
         .await?;
@@ -82,15 +87,17 @@ async fn holders(
         .map(|m| i64::from(m.location.uid_validity))
         .collect();
     let uids: Vec<i64> = batch.iter().map(|m| i64::from(m.location.uid)).collect();
-    let rows = tx
-        .query(
+    let select = tx
+        .prepare_cached(
             "SELECT l.remote_folder, l.uid_validity, l.uid, l.message
              FROM inbox_locations l
              JOIN unnest($2::text[], $3::int8[], $4::int8[]) AS b(f, v, u)
                ON l.remote_folder = b.f AND l.uid_validity = b.v AND l.uid = b.u
              WHERE l.mailbox = $1",
-            &[&mailbox, &folders, &validities, &uids],
         )
+        .await?;
+    let rows = tx
+        .query(&select, &[&mailbox, &folders, &validities, &uids])
         .await?;
     Ok(rows
         .iter()
@@ -125,11 +132,16 @@ impl Pending {
         if self.messages.is_empty() {
             return Ok(());
         }
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
+                 SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int2[], $7::int2[])
+                 ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
+                 DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
+            )
+            .await?;
         tx.execute(
-            "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
-             SELECT $1, * FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int2[], $7::int2[])
-             ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
-             DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
+            &insert,
             &[
                 &mailbox,
                 &self.folders,

@@ -132,11 +132,7 @@ impl KvStore for PostgresStore {
     }
 
     fn kv_reseal(&self, only_clear: bool, reseal: &mut Reseal<'_>) -> StoreResult<u64> {
-        let filter = if only_clear {
-            " WHERE substring(value FROM 1 FOR 4) <> 'MSv1'::bytea"
-        } else {
-            ""
-        };
+        let magic = only_clear.then_some(&crate::at_rest::MAGIC[..]);
         self.block(async {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
@@ -144,8 +140,10 @@ impl KvStore for PostgresStore {
                 .await?;
             let rows = tx
                 .query(
-                    &format!("SELECT mailbox, key, value FROM plugin_kv{filter} FOR UPDATE"),
-                    &[],
+                    "SELECT mailbox, key, value FROM plugin_kv
+                     WHERE $1::bytea IS NULL OR substring(value FROM 1 FOR 4) <> $1
+                     FOR UPDATE",
+                    &[&magic],
                 )
                 .await?;
             let mut replaced = 0;

@@ -108,6 +108,8 @@ CREATE TABLE panel_sessions (
 "#,
     r#"
 ALTER TABLE mailbox_leases ADD COLUMN nudged BOOLEAN NOT NULL DEFAULT false;
+-- Each heartbeat looks for its nudges: only the nudged rows are indexed.
+CREATE INDEX mailbox_leases_nudged ON mailbox_leases (owner) WHERE nudged;
 -- Records are compressed with lz4 where the server has it (pglz, the default, costs several
 -- times the CPU); a server built without it keeps pglz.
 DO $$ BEGIN

@@ -128,16 +128,13 @@ impl KvStore for SqliteStore {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // At every open only values still in clear are read, not the whole table.
-        let filter = if only_clear {
-            " WHERE substr(value, 1, 4) != CAST('MSv1' AS BLOB)"
-        } else {
-            ""
-        };
+        let magic = only_clear.then_some(&crate::at_rest::MAGIC[..]);
         let rows: Vec<(String, String, Vec<u8>)> = tx
-            .prepare(&format!(
-                "SELECT mailbox, key, value FROM plugin_kv{filter}"
-            ))?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .prepare(
+                "SELECT mailbox, key, value FROM plugin_kv
+                 WHERE ?1 IS NULL OR substr(value, 1, 4) != ?1",
+            )?
+            .query_map(params![magic], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut replaced = 0;
         for (mailbox, key, value) in &rows {

@@ -104,6 +104,7 @@ CREATE TABLE panel_sessions (
 ",
     "
 ALTER TABLE mailbox_leases ADD COLUMN nudged INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX mailbox_leases_nudged ON mailbox_leases (owner) WHERE nudged;
 ",
 ];
 
