@@ -3,6 +3,7 @@
 //! visible in increasing order: a reader resuming after the last id it saw misses none.
 
 use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 use super::{PostgresStore, locks};
 use crate::db::{EventStore, StoreResult};
@@ -10,8 +11,9 @@ use crate::event_store::{KEPT_EVENTS, StoredEvent};
 
 /// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
 /// last in the transaction: the events lock is held from here to the commit. Under that lock
-/// no other transaction draws from the sequence, so the batch's ids are reserved at once
-/// (consecutive, in the events' order) and the events written in one statement.
+/// no other transaction draws from the sequence, so the batch's ids are consecutive and in the
+/// events' order. The lock and the insert go to the server together, so the lock is held for
+/// one round trip and the commit's rather than one per statement.
 pub(super) async fn append_within(
     tx: &Transaction<'_>,
     mailbox: &str,
@@ -20,40 +22,40 @@ pub(super) async fn append_within(
     if events.is_empty() {
         return Ok(0);
     }
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&locks::EVENTS])
+    // Prepared first (once per connection), so the two below are sent back to back, in order.
+    let lock = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
         .await?;
-    let count = events.len() as i64;
-    let first: i64 = tx
-        .query_one(
-            "SELECT nextval(pg_get_serial_sequence('event_outbox', 'id'))",
-            &[],
-        )
-        .await?
-        .get(0);
-    let last = first + count - 1;
-    if count > 1 {
-        tx.execute(
-            "SELECT setval(pg_get_serial_sequence('event_outbox', 'id'), $1)",
-            &[&last],
+    // Volatile expressions are computed after the sort: ids follow the events' order.
+    let insert = tx
+        .prepare_cached(
+            "WITH added AS (
+                 INSERT INTO event_outbox (id, kind, mailbox, body)
+                 SELECT nextval('event_outbox_id_seq'), k, $1, b
+                 FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS e(k, b, n)
+                 ORDER BY n
+                 RETURNING id)
+             SELECT min(id), max(id) FROM added",
         )
         .await?;
-    }
-    let ids: Vec<i64> = (first..=last).collect();
     let kinds: Vec<&str> = events.iter().map(|(kind, _)| *kind).collect();
     let bodies: Vec<String> = events.iter().map(|(_, body)| body.to_string()).collect();
-    tx.execute(
-        "INSERT INTO event_outbox (id, kind, mailbox, body)
-         SELECT i, k, $2, b FROM unnest($1::int8[], $3::text[], $4::text[]) AS e(i, k, b)",
-        &[&ids, &mailbox, &kinds, &bodies],
-    )
-    .await?;
+    let lock_params: [&(dyn ToSql + Sync); 1] = [&locks::EVENTS];
+    let insert_params: [&(dyn ToSql + Sync); 3] = [&mailbox, &kinds, &bodies];
+    let (locked, added) = tokio::join!(
+        biased;
+        tx.execute(&lock, &lock_params),
+        tx.query_one(&insert, &insert_params),
+    );
+    locked?;
+    let added = added?;
+    let (first, last): (i64, i64) = (added.get(0), added.get(1));
     // Every thousandth id, the oldest beyond the kept number go.
     if last / 1000 > (first - 1) / 1000 {
-        tx.execute(
-            "DELETE FROM event_outbox WHERE id <= $1",
-            &[&(last - KEPT_EVENTS)],
-        )
-        .await?;
+        let trim = tx
+            .prepare_cached("DELETE FROM event_outbox WHERE id <= $1")
+            .await?;
+        tx.execute(&trim, &[&(last - KEPT_EVENTS)]).await?;
     }
     Ok(last)
 }

@@ -7,10 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use deadpool_postgres::Transaction;
 use serde_json::json;
+use tokio_postgres::Statement;
 
 use super::events::append_within;
 use super::inbox_write::{Events, changed_event, folder_name, message_at, refresh};
-use super::{MailboxLock, PostgresStore, lock_mailbox};
+use super::{MailboxLock, PostgresStore, lock_mailbox_with, lock_statement};
 use crate::db::StoreResult;
 use crate::inbox_store::{DeliveryCounts, Location, NewMessage};
 
@@ -25,9 +26,28 @@ fn place_of(l: &Location) -> Place {
     )
 }
 
+/// Inserts the batch's records whose key the mailbox does not have yet.
+const INSERT_NEW: &str = "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key,
+         subject, date_utc, direction, size, truncated, folder, flags, record_json)
+     SELECT $1, k, i, t, s, d, dir, sz, tr, f, fl, r
+     FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                 $8::int8[], $9::bool[], $10::int2[], $11::int2[], $12::text[])
+          WITH ORDINALITY AS b(k, i, t, s, d, dir, sz, tr, f, fl, r, n)
+     ORDER BY n
+     ON CONFLICT (mailbox, dedupe_key) DO NOTHING
+     RETURNING id, dedupe_key";
+
+/// The records holding any of a batch's places now.
+const HOLDERS: &str = "SELECT l.remote_folder, l.uid_validity, l.uid, l.message
+     FROM inbox_locations l
+     JOIN unnest($2::text[], $3::int8[], $4::int8[]) AS b(f, v, u)
+       ON l.remote_folder = b.f AND l.uid_validity = b.v AND l.uid = b.u
+     WHERE l.mailbox = $1";
+
 /// Inserts the batch's records whose key the mailbox does not have yet; their ids by key.
 async fn insert_new(
     tx: &Transaction<'_>,
+    insert: &Statement,
     mailbox: &str,
     batch: &[NewMessage],
 ) -> StoreResult<HashMap<String, i64>> {
@@ -37,22 +57,9 @@ async fn insert_new(
     let truncated: Vec<bool> = batch.iter().map(|m| m.truncated).collect();
     let folders: Vec<i16> = batch.iter().map(|m| i16::from(m.folder)).collect();
     let flags: Vec<i16> = batch.iter().map(|m| i16::from(m.flags)).collect();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject,
-                 date_utc, direction, size, truncated, folder, flags, record_json)
-             SELECT $1, k, i, t, s, d, dir, sz, tr, f, fl, r
-             FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::int8[], $9::bool[], $10::int2[], $11::int2[], $12::text[])
-                  WITH ORDINALITY AS b(k, i, t, s, d, dir, sz, tr, f, fl, r, n)
-             ORDER BY n
-             ON CONFLICT (mailbox, dedupe_key) DO NOTHING
-             RETURNING id, dedupe_key",
-        )
-        .await?;
     let rows = tx
         .query(
-            &insert,
+            insert,
             &[
                 &mailbox,
                 &column(|m| &m.dedupe_key),
@@ -75,6 +82,7 @@ async fn insert_new(
 /// The records holding any of the batch's places now.
 async fn holders(
     tx: &Transaction<'_>,
+    select: &Statement,
     mailbox: &str,
     batch: &[NewMessage],
 ) -> StoreResult<HashMap<Place, i64>> {
@@ -87,17 +95,8 @@ async fn holders(
         .map(|m| i64::from(m.location.uid_validity))
         .collect();
     let uids: Vec<i64> = batch.iter().map(|m| i64::from(m.location.uid)).collect();
-    let select = tx
-        .prepare_cached(
-            "SELECT l.remote_folder, l.uid_validity, l.uid, l.message
-             FROM inbox_locations l
-             JOIN unnest($2::text[], $3::int8[], $4::int8[]) AS b(f, v, u)
-               ON l.remote_folder = b.f AND l.uid_validity = b.v AND l.uid = b.u
-             WHERE l.mailbox = $1",
-        )
-        .await?;
     let rows = tx
-        .query(&select, &[&mailbox, &folders, &validities, &uids])
+        .query(select, &[&mailbox, &folders, &validities, &uids])
         .await?;
     Ok(rows
         .iter()
@@ -217,9 +216,19 @@ impl PostgresStore {
     ) -> StoreResult<DeliveryCounts> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        lock_mailbox(&tx, MailboxLock::Inbox, mailbox).await?;
-        let mut inserted = insert_new(&tx, mailbox, batch).await?;
-        let held = holders(&tx, mailbox, batch).await?;
+        // Prepared first (once per connection), so the three below go to the server back to
+        // back, in this order, and are answered in one round trip.
+        let insert = tx.prepare_cached(INSERT_NEW).await?;
+        let select = tx.prepare_cached(HOLDERS).await?;
+        let lock = lock_statement(&tx).await?;
+        let (locked, inserted, held) = tokio::join!(
+            biased;
+            lock_mailbox_with(&tx, &lock, MailboxLock::Inbox, mailbox),
+            insert_new(&tx, &insert, mailbox, batch),
+            holders(&tx, &select, mailbox, batch),
+        );
+        locked?;
+        let (mut inserted, held) = (inserted?, held?);
         let (mut counts, mut events) = (DeliveryCounts::default(), Events::new());
         let mut pending = Pending::default();
         let mut seen: HashSet<Place> = HashSet::new();

@@ -31,9 +31,8 @@ impl InboxStore for PostgresStore {
             let mut messages: Vec<StoredMessage> = rows.iter().map(message_row).collect();
             let locations = client
                 .query(
-                    "SELECT l.message, l.remote_folder, l.uid FROM inbox_locations l
-                     JOIN inbox_messages m ON m.id = l.message
-                     WHERE m.mailbox = $1 ORDER BY l.message, l.folder, l.uid",
+                    "SELECT message, remote_folder, uid FROM inbox_locations
+                     WHERE mailbox = $1 ORDER BY message, folder, uid",
                     &[&mailbox],
                 )
                 .await?;

@@ -11,11 +11,9 @@ use crate::db::{KvStore, KvWrite, OverQuota, Quota, Reseal, StoreResult, Usage};
 /// The mailbox's usage as counted, counting it from its rows the first time.
 async fn usage(tx: &Transaction<'_>, mailbox: &str) -> StoreResult<Usage> {
     let counted = tx
-        .query_opt(
-            "SELECT keys, bytes FROM plugin_kv_usage WHERE mailbox = $1",
-            &[&mailbox],
-        )
+        .prepare_cached("SELECT keys, bytes FROM plugin_kv_usage WHERE mailbox = $1")
         .await?;
+    let counted = tx.query_opt(&counted, &[&mailbox]).await?;
     let row = match counted {
         Some(row) => row,
         None => {
@@ -112,12 +110,14 @@ impl KvStore for PostgresStore {
                     would_use: after,
                 }));
             }
-            tx.execute(
-                "INSERT INTO plugin_kv_usage (mailbox, keys, bytes) VALUES ($1, $2, $3)
-                 ON CONFLICT (mailbox) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes",
-                &[&mailbox, &(after.keys as i64), &(after.bytes as i64)],
-            )
-            .await?;
+            let count = tx
+                .prepare_cached(
+                    "INSERT INTO plugin_kv_usage (mailbox, keys, bytes) VALUES ($1, $2, $3)
+                     ON CONFLICT (mailbox) DO UPDATE SET keys = excluded.keys, bytes = excluded.bytes",
+                )
+                .await?;
+            tx.execute(&count, &[&mailbox, &(after.keys as i64), &(after.bytes as i64)])
+                .await?;
             tx.commit().await?;
             Ok(Ok(()))
         })

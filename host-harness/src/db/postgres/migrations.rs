@@ -117,6 +117,21 @@ DO $$ BEGIN
 EXCEPTION WHEN OTHERS THEN NULL;
 END $$;
 "#,
+    r#"
+-- Keys compare byte by byte, as in SQLite, whatever the server's locale; a locale's collation
+-- costs each index comparison a call into the C library.
+ALTER TABLE inbox_messages
+    ALTER COLUMN mailbox TYPE TEXT COLLATE "C",
+    ALTER COLUMN dedupe_key TYPE TEXT COLLATE "C";
+ALTER TABLE inbox_locations
+    ALTER COLUMN mailbox TYPE TEXT COLLATE "C",
+    ALTER COLUMN remote_folder TYPE TEXT COLLATE "C";
+-- A place or an update names its record by the id the record's own insert returned, and no
+-- record is ever deleted, so the reference cannot dangle. Checking it again cost a query and
+-- a lock on the record (a write to its row) for every place, as SQLite does not.
+ALTER TABLE inbox_locations DROP CONSTRAINT inbox_locations_message_fkey;
+ALTER TABLE inbox_updates DROP CONSTRAINT inbox_updates_message_fkey;
+"#,
 ];
 
 /// The schema version this host writes.

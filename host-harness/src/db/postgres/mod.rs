@@ -130,17 +130,33 @@ pub(super) enum MailboxLock {
     Turn = 3,
 }
 
+/// The statement taking a per-mailbox lock, prepared once per connection.
+pub(super) async fn lock_statement(
+    tx: &deadpool_postgres::Transaction<'_>,
+) -> StoreResult<tokio_postgres::Statement> {
+    Ok(tx
+        .prepare_cached("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+        .await?)
+}
+
 /// Takes the transaction-scoped advisory lock `kind` for `mailbox`.
 pub(super) async fn lock_mailbox(
     tx: &deadpool_postgres::Transaction<'_>,
     kind: MailboxLock,
     mailbox: &str,
 ) -> StoreResult<()> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-        &[&mailbox, &(kind as i64)],
-    )
-    .await?;
+    let lock = lock_statement(tx).await?;
+    lock_mailbox_with(tx, &lock, kind, mailbox).await
+}
+
+/// Takes the lock with `lock` prepared: the request is sent when this is first polled.
+pub(super) async fn lock_mailbox_with(
+    tx: &deadpool_postgres::Transaction<'_>,
+    lock: &tokio_postgres::Statement,
+    kind: MailboxLock,
+    mailbox: &str,
+) -> StoreResult<()> {
+    tx.execute(lock, &[&mailbox, &(kind as i64)]).await?;
     Ok(())
 }
 
