@@ -177,13 +177,17 @@ async fn one_at_a_time(
 ) -> StoreResult<()> {
     let id = match new_id {
         Some(id) => id,
-        None => tx
-            .query_one(
-                "SELECT id FROM inbox_messages WHERE mailbox = $1 AND dedupe_key = $2",
-                &[&mailbox, &m.dedupe_key],
-            )
-            .await?
-            .get(0),
+        None => {
+            // A redelivered batch comes this way message by message: prepared once.
+            let existing = tx
+                .prepare_cached(
+                    "SELECT id FROM inbox_messages WHERE mailbox = $1 AND dedupe_key = $2",
+                )
+                .await?;
+            tx.query_one(&existing, &[&mailbox, &m.dedupe_key])
+                .await?
+                .get(0)
+        }
     };
     // A place held by another record (a dedupe key that changed) leaves it.
     let previous = message_at(tx, mailbox, &m.location)
