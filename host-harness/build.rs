@@ -10,6 +10,7 @@ fn main() {
         "plugin/Cargo.toml",
         "wit",
         "Cargo.lock",
+        "vendor/mail-parser/src",
         "host-harness/guest_build.rs",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());

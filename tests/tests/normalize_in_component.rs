@@ -185,6 +185,37 @@ async fn every_corpus_message_normalises_in_the_component_as_natively() {
     }
 }
 
+/// The golden set (realistic mail, damaged transfer encodings) in one instance, as a sync runs
+/// it: the component's records are the native code's, field by field.
+#[tokio::test]
+async fn the_golden_set_normalises_in_the_component_as_natively() {
+    let host = plugin_host(&HostSettings::default());
+    let scope = host_harness::state::MailboxScope {
+        id: "golden".into(),
+        provider: None,
+    };
+    let (mut store, guest) = host.instantiate(scope).await.expect("an instance");
+    for (name, bytes) in tests::realistic::golden_set() {
+        let native = plugin::normalize(
+            &plugin::RawMessage {
+                bytes: &bytes,
+                internal_date: Some(1_700_000_000),
+            },
+            MAILBOX,
+        );
+        let raw = host_harness::bindings::RawMessage {
+            bytes,
+            internal_date: Some(1_700_000_000),
+        };
+        let wasm = guest
+            .crm_mail_sync_normalize()
+            .call_normalize(&mut store, &raw, MAILBOX)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+        assert_eq!(wasm, as_wit(native), "{name}");
+    }
+}
+
 #[tokio::test]
 async fn records_cross_the_boundary_with_their_typed_fields() {
     let host = plugin_host(&HostSettings::default());
