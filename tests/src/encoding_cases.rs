@@ -19,7 +19,9 @@ pub fn messages() -> Vec<Vec<u8>> {
 
 /// Bytes from a fixed linear congruential sequence: the same on every run and machine.
 fn payload(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
             state = state
@@ -40,7 +42,11 @@ fn wrap(encoded: &[u8], width: usize, eol: &[u8]) -> Vec<u8> {
 }
 
 fn base64_bodies() -> Vec<Vec<u8>> {
-    let b64 = |data: &[u8]| base64::engine::general_purpose::STANDARD.encode(data).into_bytes();
+    let b64 = |data: &[u8]| {
+        base64::engine::general_purpose::STANDARD
+            .encode(data)
+            .into_bytes()
+    };
     let mut bodies = Vec::new();
     // Clean bodies: every length near a quantum, every common width, both line endings.
     for len in [0, 1, 2, 3, 4, 5, 56, 57, 58, 1000, 4097, 70_001] {
@@ -125,7 +131,16 @@ fn quoted_printable_bodies() -> Vec<Vec<u8>> {
             .to_lowercase()
             .into_bytes(),
     ];
-    for bad in [&b"=ZZ"[..], b"=", b"=4", b"= \r\n", b"=\t\r\n", b"\xff", b"\x00", b"  \r\n"] {
+    for bad in [
+        &b"=ZZ"[..],
+        b"=",
+        b"=4",
+        b"= \r\n",
+        b"=\t\r\n",
+        b"\xff",
+        b"\x00",
+        b"  \r\n",
+    ] {
         for at in [0usize, 40, 3000] {
             let mut body = encode(&long, 76);
             let at = at.min(body.len());

@@ -50,4 +50,3 @@ fn native_records_match_the_stored_digests() {
         actual.lines().count()
     );
 }
-

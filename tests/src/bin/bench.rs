@@ -95,7 +95,10 @@ async fn normalisation(
 ) -> anyhow::Result<()> {
     let bytes: usize = corpus.iter().map(Vec::len).sum();
     let mib = bytes as f64 / (1024.0 * 1024.0);
-    println!("\ncorpus: {} messages, {mib:.2} MiB ({label})\n", corpus.len());
+    println!(
+        "\ncorpus: {} messages, {mib:.2} MiB ({label})\n",
+        corpus.len()
+    );
     let native = best_of(rounds, || {
         for m in corpus {
             std::hint::black_box(plugin::normalize(

@@ -182,7 +182,26 @@ impl<'x> MessageStream<'x> {
 
         self.checkpoint();
 
-        while let Some(&ch) = self.next() {
+        // Whole clean lines go to the SIMD decoder; the first run it rejects turns it off for
+        // the rest of the part, which then goes byte at a time as before.
+        let mut scratch = Vec::new();
+        let mut runs = true;
+        loop {
+            if runs && byte_count == 0 && last_ch == b'\n' {
+                let rest = &self.data[self.offset()..];
+                if let Some(run) = super::clean_lines::gather(rest, &mut scratch) {
+                    if super::clean_lines::decode_onto(&scratch, &mut buf) {
+                        end_pos = self.offset() + run.content_end;
+                        before_last_ch = run.before_lf;
+                        self.skip_bytes(run.consumed);
+                        continue;
+                    }
+                    runs = false;
+                }
+            }
+            let Some(&ch) = self.next() else {
+                break;
+            };
             let val = BASE64_MAP[byte_count as usize][ch as usize];
 
             if val < 0x01ffffff {

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use crate::parsers::MessageStream;
 
 #[derive(PartialEq, Debug)]
-enum QuotedPrintableState {
+pub(crate) enum QuotedPrintableState {
     None,
     Eq,
     Hex1,
@@ -104,7 +104,31 @@ impl<'x> MessageStream<'x> {
 
         self.checkpoint();
 
-        while let Some(&ch) = self.next() {
+        loop {
+            // Plain text up to the next `=`, line end or `-` is copied whole; those bytes, and
+            // what follows `=`, go byte at a time as before.
+            if state == QuotedPrintableState::None {
+                let rest = &self.data[self.offset()..];
+                let mut span = memchr::memchr3(b'=', b'\n', b'\r', rest).unwrap_or(rest.len());
+                if !boundary.is_empty() {
+                    span = memchr::memchr(b'-', &rest[..span]).unwrap_or(span);
+                }
+                if span >= 2 {
+                    let plain = &rest[..span];
+                    buf.extend_from_slice(plain);
+                    match plain.iter().rposition(|b| !b.is_ascii_whitespace()) {
+                        Some(last_text) => ws_count = span - 1 - last_text,
+                        None => ws_count += span,
+                    }
+                    before_last_ch = plain[span - 2];
+                    last_ch = plain[span - 1];
+                    self.skip_bytes(span);
+                    continue;
+                }
+            }
+            let Some(&ch) = self.next() else {
+                break;
+            };
             match ch {
                 b'=' => {
                     if let QuotedPrintableState::None = state {

@@ -13,7 +13,7 @@ pub mod mime;
 pub mod preview;
 
 pub struct MessageStream<'x> {
-    data: &'x [u8],
+    pub(crate) data: &'x [u8],
     iter: Peekable<Iter<'x, u8>>,
     pos: usize,
     restore_pos: usize,
