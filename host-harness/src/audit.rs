@@ -115,6 +115,13 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
             ),
         ),
         (
+            "instances",
+            format!(
+                "{} alive at once in the host, each in a preallocated pool slot; a call beyond them waits for a slot",
+                policy.instances_at_once
+            ),
+        ),
+        (
             "time",
             format!(
                 "{} ms per call ({} ms for sync) from the call's start; guest code yields its thread every 10 ms",

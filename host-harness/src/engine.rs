@@ -1,5 +1,5 @@
 //! The wasmtime engine the host runs every component on: epoch interruption for the per-call
-//! time budget, and a cache of compiled components (`.cwasm`, keyed by content hash).
+//! time budget, a pool of instance slots, and a cache of compiled components (`.cwasm`).
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -9,17 +9,46 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::limits::{INSTANCES, MEMORIES, TABLES};
 
 /// How often the epoch advances: the granularity of the time budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// An engine that makes instances on demand (tools that compile or inspect a component).
 pub fn new_engine() -> wasmtime::Result<Engine> {
+    Engine::new(&base_config())
+}
+
+/// The host's engine for `instances` alive at once: instances come from a pool of
+/// preallocated slots, each with room for the limits of `limits.rs`; its memory images are
+/// copy-on-write, so a fresh instance maps the component's data rather than copying it.
+///
+/// The pool has twice as many slots: a store gives its admission back (`HostState` is dropped)
+/// just before wasmtime frees its instance, so for that moment one instance may hold two.
+pub fn new_pooled_engine(instances: u32) -> wasmtime::Result<Engine> {
+    let slots = instances.saturating_mul(2);
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(INSTANCES as u32))
+        .max_core_instances_per_component(INSTANCES as u32)
+        .total_memories(slots.saturating_mul(MEMORIES as u32))
+        .max_memories_per_module(MEMORIES as u32)
+        .total_tables(slots.saturating_mul(TABLES as u32))
+        .max_tables_per_module(TABLES as u32)
+        .total_stacks(slots);
+    let mut config = base_config();
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+fn base_config() -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-    Engine::new(&config)
+    config
 }
 
 /// Advances the engine's epoch every `EPOCH_TICK` until dropped.

@@ -11,7 +11,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 use crate::admin_store::AdminChoices;
 use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
-use crate::engine::{EpochTicker, LoadedFrom, load_component, new_engine};
+use crate::engine::{EpochTicker, LoadedFrom, load_component, new_pooled_engine};
 use crate::errors::{CallError, HostError};
 use crate::services::Services;
 use crate::settings::HostSettings;
@@ -26,6 +26,8 @@ struct HostCore {
     component: Component,
     pre: MailSyncPluginPre<HostState>,
     services: Arc<Services>,
+    /// One permit per slot of the engine's pool: an instance holds one for its life.
+    slots: Arc<tokio::sync::Semaphore>,
     loaded_from: LoadedFrom,
     _ticker: EpochTicker,
 }
@@ -54,7 +56,8 @@ impl PluginHost {
     ) -> Result<Self, HostError> {
         settings.effective_policy().validate()?;
         let tls = crate::tls::client_config(&settings.tls.extra_roots)?;
-        let engine = new_engine().map_err(HostError::Component)?;
+        let slots = settings.effective_policy().instances_at_once;
+        let engine = new_pooled_engine(slots).map_err(HostError::Component)?;
         let (component, loaded_from) =
             load_component(&engine, wasm, cache_dir).map_err(HostError::Component)?;
         let mut linker = Linker::<HostState>::new(&engine);
@@ -77,6 +80,7 @@ impl PluginHost {
             component,
             pre,
             services: Arc::new(services),
+            slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
             loaded_from,
         })))
     }
@@ -172,10 +176,19 @@ impl PluginHost {
         scope: MailboxScope,
         budget_ms: u64,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
-        let mut store = Store::new(
-            &self.0.engine,
-            HostState::new(scope, self.0.services.clone()),
-        );
+        // A slot of the pool first: past `instances_at_once`, calls queue here, not fail.
+        let slot = self
+            .0
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| CallError::Host {
+                message: "the host is shutting down".into(),
+            })?;
+        let mut state = HostState::new(scope, self.0.services.clone());
+        state.slot = Some(slot);
+        let mut store = Store::new(&self.0.engine, state);
         store.limiter(|state| &mut state.memory);
         // What one import call may copy out of the guest, counted by wasmtime before it copies.
         let hostcall_cap = self.0.services.platform().policy.hostcall_cap_bytes;

@@ -97,6 +97,9 @@ pub struct Policy {
     /// Loopback hosts that may be reached without TLS. Each must be `localhost` or a loopback IP.
     pub plain_hosts: Vec<String>,
     pub memory_limit_bytes: u64,
+    /// Instances alive at once in this host, each in a slot of its pool (made when the host
+    /// starts); a call beyond them waits for a slot to free.
+    pub instances_at_once: u32,
     pub call_time_budget_ms: u64,
     /// The time budget of one sync call, which fetches a whole backfill window at first.
     pub sync_time_budget_ms: u64,
@@ -129,6 +132,7 @@ impl Default for Policy {
             local_hosts: Vec::new(),
             plain_hosts: Vec::new(),
             memory_limit_bytes: 256 * 1024 * 1024,
+            instances_at_once: 256,
             call_time_budget_ms: 30_000,
             sync_time_budget_ms: 30 * 60_000,
             http_response_cap_bytes: 4 * 1024 * 1024,
@@ -155,7 +159,13 @@ pub enum PolicyError {
     BadGrant { provider: String, entry: String },
     #[error("plain host `{0}` is not localhost or a loopback address")]
     PlainHostNotLoopback(String),
+    #[error("instances_at_once is {0}; it must be between 1 and {MAX_INSTANCES_AT_ONCE}")]
+    InstancesAtOnce(u32),
 }
+
+/// The most instances one host may hold at once: each reserves two pool slots of 4 GiB of
+/// address space for its linear memory (so no bounds checks are compiled in), 8 TiB for this many.
+pub const MAX_INSTANCES_AT_ONCE: u32 = 1024;
 
 impl Policy {
     /// Refuses a policy whose grants cannot be read or that allows plain transport off loopback.
@@ -169,6 +179,9 @@ impl Policy {
                     });
                 }
             }
+        }
+        if !(1..=MAX_INSTANCES_AT_ONCE).contains(&self.instances_at_once) {
+            return Err(PolicyError::InstancesAtOnce(self.instances_at_once));
         }
         for host in &self.plain_hosts {
             let loopback = host == "localhost"
@@ -618,6 +631,21 @@ mod tests {
             .push("http://api.example.com".into());
         let r = p.check_http(Some("test"), "http://api.example.com/", &[]);
         assert_eq!(r.unwrap_err().reason, RefusalReason::PlainTransport);
+    }
+
+    #[test]
+    fn instances_at_once_must_leave_one_slot_and_fit_the_address_space() {
+        let mut p = policy();
+        assert_eq!(p.validate(), Ok(()));
+        p.instances_at_once = 0;
+        assert_eq!(p.validate(), Err(PolicyError::InstancesAtOnce(0)));
+        p.instances_at_once = MAX_INSTANCES_AT_ONCE + 1;
+        assert_eq!(
+            p.validate(),
+            Err(PolicyError::InstancesAtOnce(MAX_INSTANCES_AT_ONCE + 1))
+        );
+        p.instances_at_once = 1;
+        assert_eq!(p.validate(), Ok(()));
     }
 
     #[test]

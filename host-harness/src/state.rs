@@ -24,6 +24,8 @@ pub struct HostState {
     pub(crate) services: Arc<Services>,
     /// IMAP connections this call holds (capped by the policy).
     pub(crate) open_connections: u32,
+    /// The pool slot this instance lives in, given back when the store is dropped.
+    pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl HostState {
@@ -38,6 +40,7 @@ impl HostState {
             mailbox,
             services,
             open_connections: 0,
+            slot: None,
         }
     }
 }

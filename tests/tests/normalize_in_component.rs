@@ -263,6 +263,55 @@ async fn many_mailboxes_normalise_concurrently_in_one_host() {
     );
 }
 
+/// Instances come from the host's pool: past `instances_at_once`, a call waits for a slot
+/// rather than failing, and goes on when one is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_pool_wait_for_a_slot() {
+    let mut settings = HostSettings::default();
+    settings.policy.instances_at_once = 2;
+    let host = std::sync::Arc::new(plugin_host(&settings));
+    let scope = |id: &str| host_harness::state::MailboxScope {
+        id: id.into(),
+        provider: None,
+    };
+    let first = host.instantiate(scope("a")).await.expect("first slot");
+    let second = host.instantiate(scope("b")).await.expect("second slot");
+    let waiting = {
+        let host = host.clone();
+        tokio::spawn(async move { host.instantiate(scope("c")).await.map(|_| ()) })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "a third instance got a slot of two");
+    drop(first);
+    tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+        .await
+        .expect("the third instance took the freed slot")
+        .unwrap()
+        .expect("instantiated");
+    drop(second);
+
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/corpus/05-attachments.eml"
+    ))
+    .unwrap();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..16 {
+        let (host, bytes) = (host.clone(), bytes.clone());
+        calls.spawn(async move {
+            host.mailbox(&format!("m{i}"))
+                .normalize(&bytes, None, MAILBOX)
+                .await
+        });
+    }
+    let records = calls.join_all().await;
+    assert!(
+        records
+            .iter()
+            .all(|r| r.as_ref().is_ok_and(|r| r.attachments.len() == 2))
+    );
+}
+
 fn load_with_cache(cache: &std::path::Path) -> LoadedFrom {
     host_harness::PluginHost::load(
         host_harness::BUNDLED_PLUGIN.as_ref(),
