@@ -7,7 +7,7 @@ CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup dovecot chromium postgresql isync demo demo-cluster serve test lint bench
+.PHONY: setup dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
 setup: dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -44,6 +44,14 @@ postgresql:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
 	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
 
+# Python 3 runs tests/bench/seed.py, which writes the realistic mailbox of the golden records
+# and the benchmarks.
+python3:
+	@command -v python3 >/dev/null || { \
+	  echo "Installing python3 (the realistic mail generator)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3 >/dev/null; }
+
 demo: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	DEMO_DIR=$(DEMO_DIR) bash tests/demo.sh
@@ -57,7 +65,7 @@ serve: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	bash tests/serve.sh
 
-test: setup chromium postgresql
+test: setup chromium postgresql python3
 	$(CARGO) test --workspace
 
 lint: setup
@@ -71,7 +79,7 @@ isync:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq isync >/dev/null; }
 
-bench: setup isync postgresql
+bench: setup isync postgresql python3
 	$(CARGO) run --release -p tests --bin bench
 	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm
 	$(CARGO) run --release -p tests --bin bench-push

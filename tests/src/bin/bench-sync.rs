@@ -1,7 +1,7 @@
-//! `make bench` (sync): the first sync of a 10,000-message mailbox from a local Dovecot over TLS,
-//! side by side with `mbsync` copying the same mailbox to a Maildir; a sync with nothing new; the
-//! peak memory of an instance syncing a 25 MiB message; and 200 mailboxes of 500 messages synced
-//! at once by this one host process (messages per second, peak RSS).
+//! `make bench` (sync): the first sync of 10,000 small and 10,000 realistic messages from a local
+//! Dovecot over TLS, side by side with `mbsync` copying the same mailbox to a Maildir; a sync with
+//! nothing new; 100 new messages into a large mailbox; the peak memory of an instance syncing a
+//! 50 MiB message; and 200 mailboxes of 500 messages synced at once by this one host process.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,14 +15,27 @@ use tests::many_mailboxes::inbox_only;
 use tests::oauth_world::OAuthWorld;
 
 const ANNA: &str = "anna@example.nl";
+/// The owner of the realistic mailbox, and of the large one.
+const REAL: &str = "real@example.nl";
+const LARGE: &str = "large@example.nl";
 const ROUNDS: usize = 3;
 
 /// The sync benchmarks; `make bench` runs them with `--scratch /dev/shm`.
 #[derive(clap::Parser)]
 struct Args {
-    /// Messages in the mailbox of the first-sync comparison.
+    /// Small messages in the mailbox of the first-sync comparison.
     #[arg(long, default_value_t = 10_000)]
     messages: usize,
+    /// Realistic messages (`tests/bench/seed.py --seed 1`) in a second first-sync comparison.
+    #[arg(long, default_value_t = 10_000)]
+    realistic: usize,
+    /// Realistic messages of a large mailbox, synced once against mbsync once; then 100 new
+    /// messages at a time are synced into it [default: none; the 10,000 take them].
+    #[arg(long, default_value_t = 0)]
+    large: usize,
+    /// The messages of the many-mailbox run: `small`, or `realistic` (seed.py, seed 4).
+    #[arg(long, default_value = "small")]
+    many_corpus: String,
     /// Mailboxes synced at once.
     #[arg(long, default_value_t = 200)]
     mailboxes: usize,
@@ -87,14 +100,14 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn mbsync(dir: &Path, imaps_port: u16, ca: &Path) -> anyhow::Result<Duration> {
+fn mbsync(dir: &Path, user: &str, imaps_port: u16, ca: &Path) -> anyhow::Result<Duration> {
     let store = dir.join("maildir");
     std::fs::create_dir_all(&store)?;
     let config = dir.join("mbsyncrc");
     std::fs::write(
         &config,
         format!(
-            "FSync no\n\nIMAPAccount bench\nHost localhost\nPort {imaps_port}\nUser {ANNA}\nPass {SEED_PASSWORD}\n\
+            "FSync no\n\nIMAPAccount bench\nHost localhost\nPort {imaps_port}\nUser {user}\nPass {SEED_PASSWORD}\n\
              SSLType IMAPS\nCertificateFile {ca}\nAuthMechs LOGIN\n\n\
              IMAPStore remote\nAccount bench\n\n\
              MaildirStore local\nPath {store}/\nInbox {store}/INBOX\n\n\
@@ -170,23 +183,56 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "machine: {} cores",
         std::thread::available_parallelism()?.get()
     );
-    let mailbox = first_sync_against_mbsync(&w, scratch.path(), args.messages).await?;
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    dovecot.fill_inbox(ANNA, (0..args.messages).map(sample));
+    let small_bytes: usize = (0..args.messages).map(|i| sample(i).len()).sum();
+    let mailbox = first_sync_against_mbsync(
+        &w,
+        scratch.path(),
+        ANNA,
+        "small",
+        (args.messages, small_bytes),
+        ROUNDS,
+    )
+    .await?;
     nothing_new(&w, &mailbox).await?;
+
+    let realistic = tests::realistic::messages(args.realistic, 1)?;
+    let realistic_bytes = realistic.iter().map(Vec::len).sum();
+    w.google.add_account("g-real", REAL);
+    dovecot.fill_inbox(REAL, realistic);
+    let mut grown = first_sync_against_mbsync(
+        &w,
+        scratch.path(),
+        REAL,
+        "realistic",
+        (args.realistic, realistic_bytes),
+        ROUNDS,
+    )
+    .await?;
+    let (mut grown_user, mut grown_size) = (REAL, args.realistic);
+    if args.large > 0 {
+        grown = large_first_sync(&w, scratch.path(), args.large).await?;
+        (grown_user, grown_size) = (LARGE, args.large);
+    }
+    hundred_new(&w, (&grown, grown_user), grown_size).await?;
     peak_memory(&w, &mailbox).await?;
-    many_mailboxes(w, args.mailboxes, args.per_mailbox).await
+    many_mailboxes(w, args.mailboxes, args.per_mailbox, &args.many_corpus).await
 }
 
-/// The first sync of a mailbox of `messages`, against mbsync; returns our last mailbox's id.
+/// The first sync of `user`'s INBOX, filled beforehand with `count` messages of `bytes` in all,
+/// against mbsync, in `rounds` rounds; returns our last mailbox's id.
 async fn first_sync_against_mbsync(
     w: &OAuthWorld,
     scratch: &Path,
-    messages: usize,
+    user: &str,
+    label: &str,
+    (messages, total_bytes): (usize, usize),
+    rounds: usize,
 ) -> anyhow::Result<String> {
     let dovecot = w.dovecot.as_ref().expect("dovecot");
-    dovecot.fill_inbox(ANNA, (0..messages).map(sample));
-    let total_bytes: usize = (0..messages).map(|i| sample(i).len()).sum();
     // Both read a warm Dovecot: its index is built before either is timed.
-    let mut warm = dovecot.seeder(ANNA).await;
+    let mut warm = dovecot.seeder(user).await;
     warm.run("EXAMINE INBOX").await;
     warm.run("FETCH 1:* (UID RFC822.SIZE INTERNALDATE)").await;
     // mbsync trusts a server whose certificate is in its CertificateFile.
@@ -200,24 +246,26 @@ async fn first_sync_against_mbsync(
         .concat(),
     )?;
     let (mut ours, mut theirs, mut ours_cpu) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let mailbox = format!("first-{round}");
-        link(w, &mailbox, ANNA).await?;
-        let (user, system) = cpu_times();
+    for round in 0..rounds {
+        let mailbox = format!("first-{label}-{round}");
+        link(w, &mailbox, user).await?;
+        let (user_cpu, system_cpu) = cpu_times();
         let (took, created) = timed_sync(w, &mailbox).await?;
         let (user_after, system_after) = cpu_times();
-        ours_cpu.push((user_after - user, system_after - system));
+        ours_cpu.push((user_after - user_cpu, system_after - system_cpu));
         anyhow::ensure!(
             created as usize == messages,
             "created {created} of {messages}"
         );
         ours.push(took);
-        let dir = scratch.join(format!("mbsync-{round}"));
-        theirs.push(mbsync(&dir, dovecot.imaps_port, &trusted)?);
+        let dir = scratch.join(format!("mbsync-{label}-{round}"));
+        theirs.push(mbsync(&dir, user, dovecot.imaps_port, &trusted)?);
+        // Neither copy is needed again; /dev/shm is memory.
+        let _ = std::fs::remove_dir_all(&dir);
     }
     let (ours_first, theirs_first) = (median(ours.clone()), median(theirs.clone()));
     println!(
-        "\n## First sync of {messages} messages ({:.1} MiB), local Dovecot over TLS, median of {ROUNDS}\n",
+        "\n## First sync of {messages} {label} messages ({:.1} MiB), local Dovecot over TLS, median of {rounds}\n",
         total_bytes as f64 / 1048576.0
     );
     println!("| | wall time | messages/s | ratio to mbsync |");
@@ -240,7 +288,74 @@ async fn first_sync_against_mbsync(
     );
     println!("\nrounds: ours {ours:.2?}; mbsync {theirs:.2?}");
     println!("CPU time (user, system) of this host process during our rounds: {ours_cpu:.2?}");
-    Ok(format!("first-{}", ROUNDS - 1))
+    Ok(format!("first-{label}-{}", rounds - 1))
+}
+
+/// The first sync of `count` realistic messages (seed 1), once against mbsync once: how the
+/// cost grows past the 10,000. The messages go from seed.py's files to Dovecot's one at a time.
+async fn large_first_sync(w: &OAuthWorld, scratch: &Path, count: usize) -> anyhow::Result<String> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    let dump = tempfile::tempdir()?;
+    tests::realistic::dump(dump.path(), count, 1)?;
+    let mut files: Vec<_> = std::fs::read_dir(dump.path())?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    files.sort();
+    let bytes = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len() as usize))
+        .sum::<Result<usize, _>>()?;
+    w.google.add_account("g-large", LARGE);
+    dovecot.fill_inbox(
+        LARGE,
+        files
+            .iter()
+            .map(|f| std::fs::read(f).expect("a dumped message")),
+    );
+    drop(dump);
+    first_sync_against_mbsync(w, scratch, LARGE, "large", (count, bytes), 1).await
+}
+
+/// Batches of 100 new realistic messages (seed 2) synced into `mailbox`, `user`'s INBOX, which
+/// holds `holding`.
+async fn hundred_new(
+    w: &OAuthWorld,
+    (mailbox, user): (&str, &str),
+    holding: usize,
+) -> anyhow::Result<()> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    let batches = 5;
+    let new = tests::realistic::messages(100 * batches, 2)?;
+    let mut times = Vec::new();
+    for batch in new.chunks(100) {
+        let bytes: usize = batch.iter().map(Vec::len).sum();
+        // Delivered as a server takes new mail: appended, so Dovecot's index grows by them
+        // (files dropped into the Maildir would make it rescan all of them first).
+        let mut seeder = dovecot.seeder(user).await;
+        for message in batch {
+            seeder.append("INBOX", message).await;
+        }
+        drop(seeder);
+        let (took, created) = timed_sync(w, mailbox).await?;
+        anyhow::ensure!(created == 100, "created {created} of 100 new");
+        times.push((took, bytes));
+    }
+    println!(
+        "\n## 100 new realistic messages synced into a mailbox of {holding} ({batches} batches)\n"
+    );
+    println!("| batch | MiB | wall time |");
+    println!("|---:|---:|---:|");
+    for (i, (took, bytes)) in times.iter().enumerate() {
+        println!(
+            "| {} | {:.1} | {:.1} ms |",
+            i + 1,
+            *bytes as f64 / 1048576.0,
+            took.as_secs_f64() * 1000.0
+        );
+    }
+    let median = median(times.iter().map(|(t, _)| *t).collect());
+    println!("\nmedian {:.1} ms", median.as_secs_f64() * 1000.0);
+    Ok(())
 }
 
 /// Twenty syncs of `mailbox` with nothing new.
@@ -261,51 +376,70 @@ async fn nothing_new(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
 }
 
 /// The largest linear memory of an instance syncing nothing new (`mailbox`), and one syncing a
-/// 25 MiB message.
+/// message just under the default size limit of 50 MiB.
 async fn peak_memory(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
     let dovecot = w.dovecot.as_ref().expect("dovecot");
     let big = "big@example.nl";
     w.google.add_account("g-big", big);
-    dovecot.fill_inbox(big, [with_attachment("big", big, 25 * 1024 * 1024)]);
+    let message = with_attachment("big", big, 48 * 1024 * 1024);
+    let message_mib = message.len() as f64 / 1048576.0;
+    dovecot.fill_inbox(big, [message]);
     link(w, "big", big).await?;
     let high_water = &w.host.services().memory_high_water;
     high_water.store(0, std::sync::atomic::Ordering::SeqCst);
     timed_sync(w, mailbox).await?;
     let idle_peak = high_water.swap(0, std::sync::atomic::Ordering::SeqCst);
     let (took, created) = timed_sync(w, "big").await?;
-    anyhow::ensure!(created == 1, "the 25 MiB message was not delivered");
+    anyhow::ensure!(created == 1, "the large message was not delivered");
     let big_peak = high_water.load(std::sync::atomic::Ordering::SeqCst);
     println!("\n## Peak linear memory of one instance\n");
-    println!("| sync | peak | cap |");
-    println!("|---|---:|---:|");
+    println!("| sync | peak | peak ÷ message | cap |");
+    println!("|---|---:|---:|---:|");
     println!(
-        "| nothing new | {:.1} MiB | {} MiB |",
+        "| nothing new | {:.1} MiB | | {} MiB |",
         idle_peak as f64 / 1048576.0,
         w.host.services().platform().policy.memory_limit_bytes / 1048576
     );
     println!(
-        "| one 25 MiB message ({:.2} s) | {:.1} MiB | {} MiB |",
+        "| one {message_mib:.1} MiB message ({:.2} s) | {:.1} MiB | {:.2} | {} MiB |",
         took.as_secs_f64(),
         big_peak as f64 / 1048576.0,
+        big_peak as f64 / 1048576.0 / message_mib,
         w.host.services().platform().policy.memory_limit_bytes / 1048576
     );
     Ok(())
 }
 
 /// `mailboxes` mailboxes of `per_mailbox` messages, synced at once by this process.
-async fn many_mailboxes(w: OAuthWorld, mailboxes: usize, per_mailbox: usize) -> anyhow::Result<()> {
+async fn many_mailboxes(
+    w: OAuthWorld,
+    mailboxes: usize,
+    per_mailbox: usize,
+    corpus: &str,
+) -> anyhow::Result<()> {
     let dovecot = w.dovecot.as_ref().expect("dovecot");
+    let realistic = match corpus {
+        "small" => None,
+        "realistic" => Some(tests::realistic::messages(per_mailbox * mailboxes, 4)?),
+        other => anyhow::bail!("--many-corpus is small or realistic, not {other}"),
+    };
+    let total_bytes: usize = realistic
+        .as_ref()
+        .map(|all| all.iter().map(Vec::len).sum())
+        .unwrap_or_else(|| (0..mailboxes * per_mailbox).map(|i| sample(i).len()).sum());
     let mut names = Vec::new();
     for i in 0..mailboxes {
         let email = format!("user{i}@example.nl");
         w.google.add_account(&format!("g-user-{i}"), &email);
-        dovecot.fill_inbox(
-            &email,
-            (0..per_mailbox).map(|j| sample(i * per_mailbox + j)),
-        );
+        let range = i * per_mailbox..(i + 1) * per_mailbox;
+        match &realistic {
+            Some(all) => dovecot.fill_inbox(&email, all[range].iter().cloned()),
+            None => dovecot.fill_inbox(&email, range.map(sample)),
+        }
         link(&w, &format!("many-{i}"), &email).await?;
         names.push(format!("many-{i}"));
     }
+    drop(realistic);
     // Peak RSS from here on: writing 5 to clear_refs resets the high-water mark (Linux).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let (rss_before, _) = rss_mib();
@@ -328,7 +462,8 @@ async fn many_mailboxes(w: OAuthWorld, mailboxes: usize, per_mailbox: usize) -> 
         mailboxes * per_mailbox
     );
     println!(
-        "\n## {mailboxes} mailboxes of {per_mailbox} messages, synced at once by one host process\n"
+        "\n## {mailboxes} mailboxes of {per_mailbox} {corpus} messages ({:.0} MiB), synced at once by one host process\n",
+        total_bytes as f64 / 1048576.0
     );
     println!("| messages | wall time | messages/s | RSS before | peak RSS |");
     println!("|---:|---:|---:|---:|---:|");
