@@ -10,7 +10,7 @@ fn main() {
         "plugin/Cargo.toml",
         "wit",
         "Cargo.lock",
-        "vendor/mail-parser/src",
+        "vendor",
         "host-harness/guest_build.rs",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());

@@ -1,0 +1,98 @@
+//! The vendored imap-codec's fragmentizer, which now moves a literal a slice at a time: fed any
+//! response in any chunks, it gives each message's bytes exactly, and cuts one at its size cap.
+
+use imap_codec::fragmentizer::Fragmentizer;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// A FETCH response with a literal of `len` bytes (any byte but NUL), then a tagged OK.
+fn response(rng: &mut StdRng, n: usize, len: usize) -> (Vec<u8>, Vec<u8>) {
+    let body: Vec<u8> = (0..len).map(|_| rng.random_range(1..=255u8)).collect();
+    let fetch = [
+        format!("* {n} FETCH (UID {n} BODY[] {{{len}}}\r\n").into_bytes(),
+        body,
+        b")\r\n".to_vec(),
+    ]
+    .concat();
+    (fetch, format!("A{n} OK done\r\n").into_bytes())
+}
+
+/// Feeds `stream` in chunks of random sizes and collects each complete message's bytes, and
+/// whether it went over the cap.
+fn messages(
+    fragmentizer: &mut Fragmentizer,
+    stream: &[u8],
+    rng: &mut StdRng,
+) -> Vec<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let mut rest = stream;
+    loop {
+        // Sometimes only a fragment or two before more bytes come: what is left queued then
+        // sits at an offset of the queue's ring, which the next bytes wrap around.
+        let steps = if rest.is_empty() || rng.random_bool(0.5) {
+            usize::MAX
+        } else {
+            rng.random_range(1..=2)
+        };
+        for _ in 0..steps {
+            if fragmentizer.progress().is_none() {
+                break;
+            }
+            if fragmentizer.is_message_complete() {
+                out.push((
+                    fragmentizer.message_bytes().to_vec(),
+                    fragmentizer.is_max_message_size_exceeded(),
+                ));
+            }
+        }
+        if rest.is_empty() {
+            return out;
+        }
+        // Small chunks as well as large: a message that ends inside a chunk leaves the next one's
+        // first bytes queued, and the queue's ring then wraps around.
+        let most = if rng.random_bool(0.5) { 64 } else { 70_000 };
+        let take = rng.random_range(1..=rest.len().min(most));
+        fragmentizer.enqueue_bytes(&rest[..take]);
+        rest = &rest[take..];
+    }
+}
+
+#[test]
+fn literals_arrive_whole_in_any_chunks() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for round in 0..100 {
+        let mut stream = Vec::new();
+        let mut expected = Vec::new();
+        for n in 0..rng.random_range(1..6) {
+            let len = rng.random_range(0..20_000);
+            let (fetch, ok) = response(&mut rng, n, len);
+            stream.extend_from_slice(&fetch);
+            stream.extend_from_slice(&ok);
+            expected.push((fetch, false));
+            expected.push((ok, false));
+        }
+        let mut fragmentizer = Fragmentizer::without_max_message_size();
+        assert_eq!(
+            messages(&mut fragmentizer, &stream, &mut rng),
+            expected,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn a_message_over_the_cap_is_cut_at_it_and_marked() {
+    let mut rng = StdRng::seed_from_u64(8);
+    for round in 0..100 {
+        let cap = rng.random_range(10..50_000u32);
+        let len = rng.random_range(0..100_000);
+        let (fetch, ok) = response(&mut rng, 1, len);
+        let stream = [fetch.clone(), ok.clone()].concat();
+        let mut fragmentizer = Fragmentizer::new(cap);
+        let got = messages(&mut fragmentizer, &stream, &mut rng);
+        let over = fetch.len() > cap as usize;
+        let kept = fetch[..fetch.len().min(cap as usize)].to_vec();
+        assert_eq!(got[0], (kept, over), "round {round}, cap {cap}");
+        assert_eq!(got[1], (ok.clone(), false), "round {round}");
+    }
+}
