@@ -50,18 +50,9 @@ pub fn read_dump(dir: &Path) -> anyhow::Result<Vec<Vec<u8>>> {
 /// The set whose records are held fixed (`tests/golden/records.sha256`): the test corpus, the
 /// damaged transfer encodings of `encoding_cases`, and 400 realistic messages of seed 3, named.
 pub fn golden_set() -> Vec<(String, Vec<u8>)> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus");
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .expect("corpus directory")
-        .map(|e| e.expect("corpus entry").path())
-        .collect();
-    files.sort();
-    let mut named: Vec<(String, Vec<u8>)> = files
+    let mut named: Vec<(String, Vec<u8>)> = test_corpus()
         .into_iter()
-        .map(|p| {
-            let name = format!("corpus/{}", p.file_name().unwrap().to_string_lossy());
-            (name, std::fs::read(&p).expect("corpus file"))
-        })
+        .map(|(name, bytes)| (format!("corpus/{name}"), bytes))
         .collect();
     for (i, m) in crate::encoding_cases::messages().into_iter().enumerate() {
         named.push((format!("case/{i}"), m));
@@ -71,4 +62,25 @@ pub fn golden_set() -> Vec<(String, Vec<u8>)> {
         named.push((format!("seed3/{i:04}"), m));
     }
     named
+}
+
+/// `tests/corpus`, each message named by its file, in file-name order.
+pub fn test_corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus directory")
+        .map(|e| e.expect("corpus entry").path())
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| {
+            let name = p
+                .file_name()
+                .expect("a file")
+                .to_string_lossy()
+                .into_owned();
+            (name, std::fs::read(&p).expect("corpus file"))
+        })
+        .collect()
 }
