@@ -1,5 +1,6 @@
-//! The vendored imap-codec's fragmentizer, which now moves a literal a slice at a time: fed any
-//! response in any chunks, it gives each message's bytes exactly, and cuts one at its size cap.
+//! The vendored imap-codec's fragmentizer, which now moves a literal a slice at a time, sizes its
+//! buffer to the literal and lets a large one go: fed any response in any chunks, it gives each
+//! message's bytes exactly, and cuts one at its size cap.
 
 use imap_codec::fragmentizer::Fragmentizer;
 use rand::rngs::StdRng;
@@ -44,6 +45,11 @@ fn messages(
                     fragmentizer.is_max_message_size_exceeded(),
                 ));
             }
+            // As imap-next does once a message is decoded, and at any other time, where it must
+            // do nothing: a large buffer let go, the messages after it still arrive whole.
+            if rng.random_bool(0.5) {
+                fragmentizer.release_message_buffer();
+            }
         }
         if rest.is_empty() {
             return out;
@@ -57,27 +63,38 @@ fn messages(
     }
 }
 
-#[test]
-fn literals_arrive_whole_in_any_chunks() {
-    let mut rng = StdRng::seed_from_u64(7);
-    for round in 0..100 {
+/// `rounds` streams of `responses` FETCH responses, each literal of up to `max_len` bytes, fed
+/// to `fragmentizer()` in random chunks: every message comes out whole.
+fn whole_in_any_chunks(
+    seed: u64,
+    rounds: usize,
+    responses: std::ops::Range<u32>,
+    max_len: usize,
+    fragmentizer: impl Fn() -> Fragmentizer,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    for round in 0..rounds {
         let mut stream = Vec::new();
         let mut expected = Vec::new();
-        for n in 0..rng.random_range(1..6) {
-            let len = rng.random_range(0..20_000);
-            let (fetch, ok) = response(&mut rng, n, len);
+        for n in 0..rng.random_range(responses.clone()) {
+            let len = rng.random_range(0..max_len);
+            let (fetch, ok) = response(&mut rng, n as usize, len);
             stream.extend_from_slice(&fetch);
             stream.extend_from_slice(&ok);
             expected.push((fetch, false));
             expected.push((ok, false));
         }
-        let mut fragmentizer = Fragmentizer::without_max_message_size();
         assert_eq!(
-            messages(&mut fragmentizer, &stream, &mut rng),
+            messages(&mut fragmentizer(), &stream, &mut rng),
             expected,
             "round {round}"
         );
     }
+}
+
+#[test]
+fn literals_arrive_whole_in_any_chunks() {
+    whole_in_any_chunks(7, 100, 1..6, 20_000, Fragmentizer::without_max_message_size);
 }
 
 #[test]
@@ -95,4 +112,10 @@ fn a_message_over_the_cap_is_cut_at_it_and_marked() {
         assert_eq!(got[0], (kept, over), "round {round}, cap {cap}");
         assert_eq!(got[1], (ok.clone(), false), "round {round}");
     }
+}
+
+#[test]
+fn large_literals_arrive_whole_when_their_buffers_are_let_go() {
+    // Over and under the 1 MiB a buffer is kept at.
+    whole_in_any_chunks(9, 8, 2..5, 2_500_000, || Fragmentizer::new(3_000_000));
 }

@@ -7,8 +7,9 @@ use rand::{Rng, SeedableRng};
 
 const BOUNDARY: &[u8] = b"b0undary";
 
-/// A body of random pieces: clean and damaged base64 lines, quoted-printable text, padding,
-/// dashes, boundaries (with and without their line end), whitespace and 8-bit bytes.
+/// A body of random pieces: clean (a few over 64 KiB) and damaged base64 lines, quoted-printable
+/// text, padding, dashes, boundaries (with and without their line end), whitespace and 8-bit
+/// bytes.
 fn body(rng: &mut StdRng) -> Vec<u8> {
     const PIECES: &[&[u8]] = &[
         b"QUJD",
@@ -51,7 +52,12 @@ fn body(rng: &mut StdRng) -> Vec<u8> {
         if rng.random_bool(0.3) {
             // A run of whole clean lines, the decoders' fast case.
             for _ in 0..rng.random_range(1..6) {
-                let quanta = rng.random_range(1..20);
+                // Now and then a line longer than a gathered run (64 KiB), decoded in place.
+                let quanta = if rng.random_bool(0.0005) {
+                    rng.random_range(16_000..40_000)
+                } else {
+                    rng.random_range(1..20)
+                };
                 for _ in 0..quanta {
                     out.extend_from_slice(PIECES[rng.random_range(0..5)]);
                 }

@@ -377,11 +377,21 @@ async fn a_25_mib_message_is_normalised_inside_the_memory_cap() {
     let mut s = seeder(&w).await;
     s.append("INBOX", &with_attachment("big", ANNA, 25 * 1024 * 1024))
         .await;
+    let high_water = &w.host.services().memory_high_water;
+    high_water.store(0, std::sync::atomic::Ordering::SeqCst);
     let report = sync(&w).await;
     assert_eq!(folder(&report, "INBOX").created, 1, "{report:?}");
     let stored = &messages(&w)[0];
     assert!(!stored.truncated);
     assert!(stored.size > 25 * 1024 * 1024);
+    // The message is in the instance as the fetched literal and its decoded attachment; the
+    // codec's buffer is sized to the literal and let go before the message is normalised.
+    let peak = high_water.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        peak <= 3 * stored.size,
+        "the instance's memory peaked at {peak} bytes for a {}-byte message: over 3×",
+        stored.size
+    );
     let record: serde_json::Value = serde_json::from_str(&stored.record_json).unwrap();
     let attachment = &record["record"]["attachments"][0];
     assert_eq!(attachment["filename"], "drawings-big.bin");

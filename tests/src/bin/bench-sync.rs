@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use host_harness::Database;
+use host_harness::bindings::sync::WatchOutcome;
 use tests::dovecot::{SEED_PASSWORD, STANDARD_FOLDERS};
 use tests::fake_provider::Consent;
 use tests::mail_fixtures::{business_update, with_attachment};
@@ -338,23 +339,87 @@ async fn hundred_new(
         drop(seeder);
         let (took, created) = timed_sync(w, mailbox).await?;
         anyhow::ensure!(created == 100, "created {created} of 100 new");
-        times.push((took, bytes));
+        // What a sync costs at this size without new mail, ours and the server's alone.
+        let (idle, created) = timed_sync(w, mailbox).await?;
+        anyhow::ensure!(created == 0, "created {created} with nothing new");
+        let server = Instant::now();
+        let mut examine = dovecot.seeder(user).await;
+        examine.run("EXAMINE INBOX").await;
+        drop(examine);
+        times.push((took, bytes, idle, server.elapsed()));
     }
     println!(
         "\n## 100 new realistic messages synced into a mailbox of {holding} ({batches} batches)\n"
     );
-    println!("| batch | MiB | wall time |");
-    println!("|---:|---:|---:|");
-    for (i, (took, bytes)) in times.iter().enumerate() {
+    println!(
+        "| batch | MiB | 100 new | then nothing new | the server alone: plain login, EXAMINE |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    let ms = |d: &Duration| d.as_secs_f64() * 1000.0;
+    for (i, (took, bytes, idle, server)) in times.iter().enumerate() {
         println!(
-            "| {} | {:.1} | {:.1} ms |",
+            "| {} | {:.1} | {:.1} ms | {:.1} ms | {:.1} ms |",
             i + 1,
             *bytes as f64 / 1048576.0,
-            took.as_secs_f64() * 1000.0
+            ms(took),
+            ms(idle),
+            ms(server)
         );
     }
-    let median = median(times.iter().map(|(t, _)| *t).collect());
-    println!("\nmedian {:.1} ms", median.as_secs_f64() * 1000.0);
+    let median_of = |pick: fn(&(Duration, usize, Duration, Duration)) -> Duration| {
+        ms(&median(times.iter().map(pick).collect()))
+    };
+    println!(
+        "\nmedian: 100 new {:.1} ms, nothing new {:.1} ms, the server alone {:.1} ms",
+        median_of(|t| t.0),
+        median_of(|t| t.2),
+        median_of(|t| t.3)
+    );
+    hundred_new_pushed(w, (mailbox, user), &new[..]).await
+}
+
+/// The same batches again (as new copies), each synced by push: the mailbox's connection parked
+/// in IDLE is resumed, so there is no new login or EXAMINE, as the service takes new mail.
+async fn hundred_new_pushed(
+    w: &OAuthWorld,
+    (mailbox, user): (&str, &str),
+    new: &[Vec<u8>],
+) -> anyhow::Result<()> {
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    let watch = |stop: bool| async move {
+        w.mailbox(mailbox)
+            .watch(stop)
+            .await?
+            .map_err(|e| anyhow::anyhow!("watch {mailbox}: {:?}", e.kind))
+    };
+    let parked = watch(false).await?;
+    anyhow::ensure!(
+        matches!(parked.outcome, WatchOutcome::Parked),
+        "the watch did not park: {:?}",
+        parked.outcome
+    );
+    let mut times = Vec::new();
+    for (round, batch) in new.chunks(100).enumerate() {
+        let mut seeder = dovecot.seeder(user).await;
+        for message in batch {
+            // One more header: a new size, so a new dedupe key (Message-ID and size).
+            let copy = [format!("X-Pushed: {round}\r\n").as_bytes(), message].concat();
+            seeder.append("INBOX", &copy).await;
+        }
+        drop(seeder);
+        let start = Instant::now();
+        let report = watch(false).await?;
+        let took = start.elapsed();
+        let created = report.inbox.as_ref().map_or(0, |r| r.created);
+        anyhow::ensure!(created == 100, "push created {created} of 100 new");
+        times.push(took);
+    }
+    watch(true).await?;
+    println!(
+        "\n100 new, synced through the parked IDLE connection: {:.1?} (median {:.1} ms)",
+        times,
+        median(times.clone()).as_secs_f64() * 1000.0
+    );
     Ok(())
 }
 

@@ -134,10 +134,17 @@ impl Fragmentizer {
         };
 
         // Progress fragment
+        let literal_remaining = match parser {
+            Parser::Literal(parser) => Some(parser.remaining as usize),
+            Parser::Line(_) => None,
+        };
         let (parsed_byte_count, fragment) = match parser {
             Parser::Line(parser) => parser.parse(&self.unparsed_buffer),
             Parser::Literal(parser) => parser.parse(&self.unparsed_buffer),
         };
+        if let Some(remaining) = literal_remaining.filter(|_| parsed_byte_count > 0) {
+            self.reserve_for_literal(remaining);
+        }
         self.dequeue_parsed_bytes(parsed_byte_count);
 
         if let Some(fragment) = fragment {
@@ -282,6 +289,32 @@ impl Fragmentizer {
         Ok(message)
     }
 
+    /// Lets go of the current message's buffer when it is large, so that its memory can be
+    /// used again while the decoded message is handled. Call it only after the message was
+    /// decoded and made independent of this buffer (`IntoStatic`); [`Fragmentizer::message_bytes`]
+    /// is empty after it. Does nothing while the message is incomplete.
+    pub fn release_message_buffer(&mut self) {
+        if self.parser.is_none() && self.message_buffer.capacity() > RETAINED_MESSAGE_BUFFER {
+            self.message_buffer = Vec::new();
+        }
+    }
+
+    /// Makes room, once bytes of a literal arrive, for the rest of it and a short line after:
+    /// the buffer grows to the literal's size rather than doubling past it (a 49 MiB literal
+    /// would otherwise take a 64 MiB buffer, and 96 MiB while it moves). Never beyond the
+    /// message size limit; the literal's bytes are already arriving, so an announcement alone
+    /// reserves nothing.
+    fn reserve_for_literal(&mut self, literal_remaining: usize) {
+        let mut wanted = literal_remaining.saturating_add(LITERAL_TAIL);
+        if let Some(max) = self.max_message_size {
+            wanted = wanted.min((max as usize).saturating_sub(self.message_buffer.len()));
+        }
+        let spare = self.message_buffer.capacity() - self.message_buffer.len();
+        if wanted > spare {
+            self.message_buffer.reserve_exact(wanted);
+        }
+    }
+
     fn dequeue_parsed_bytes(&mut self, parsed_byte_count: usize) {
         // How many bytes can we add to the message buffer?
         let remaining_size = self
@@ -305,6 +338,13 @@ impl Fragmentizer {
         self.unparsed_buffer.drain(..parsed_byte_count);
     }
 }
+
+/// A message buffer larger than this is let go by [`Fragmentizer::release_message_buffer`];
+/// smaller ones are kept for the next message.
+const RETAINED_MESSAGE_BUFFER: usize = 1024 * 1024;
+
+/// Room kept after a literal for the rest of its line (`)` and the line ending, or more items).
+const LITERAL_TAIL: usize = 256;
 
 /// Stateful parser for the next fragment.
 #[derive(Clone, Debug)]

@@ -190,7 +190,7 @@ impl<'x> MessageStream<'x> {
             if runs && byte_count == 0 && last_ch == b'\n' {
                 let rest = &self.data[self.offset()..];
                 if let Some(run) = super::clean_lines::gather(rest, &mut scratch) {
-                    if super::clean_lines::decode_onto(&scratch, &mut buf) {
+                    if super::clean_lines::decode_onto(run.content(rest, &scratch), &mut buf) {
                         end_pos = self.offset() + run.content_end;
                         before_last_ch = run.before_lf;
                         self.skip_bytes(run.consumed);

@@ -19,9 +19,24 @@ pub(crate) struct CleanRun {
     pub content_end: usize,
     /// The byte before the last line's LF: CR, or the line's last character.
     pub before_lf: u8,
+    /// The run is one line of at least `RUN_BYTES`, left in place: its content is
+    /// `rest[..content_end]`, not copied to the scratch buffer.
+    pub in_place: bool,
 }
 
-/// Gathers the content of the clean lines at the start of `rest` into `scratch` (emptied first).
+impl CleanRun {
+    /// The run's content: the gathered lines, or the one long line where it is.
+    pub(crate) fn content<'a>(&self, rest: &'a [u8], scratch: &'a [u8]) -> &'a [u8] {
+        if self.in_place {
+            &rest[..self.content_end]
+        } else {
+            scratch
+        }
+    }
+}
+
+/// Gathers the content of the clean lines at the start of `rest` into `scratch` (emptied first);
+/// a line of `RUN_BYTES` or more is a run of its own, left in place.
 pub(crate) fn gather(rest: &[u8], scratch: &mut Vec<u8>) -> Option<CleanRun> {
     scratch.clear();
     let mut pos = 0;
@@ -38,12 +53,23 @@ pub(crate) fn gather(rest: &[u8], scratch: &mut Vec<u8>) -> Option<CleanRun> {
         let line = &rest[pos..content_end];
         match (line.first(), line.last()) {
             (Some(&first), Some(&last)) if line.len() % 4 == 0 && first != b'-' && last != b'=' => {
-                scratch.extend_from_slice(line);
+                let long = line.len() >= RUN_BYTES;
+                if long && run.is_some() {
+                    // The next run takes it, in place.
+                    break;
+                }
+                if !long {
+                    scratch.extend_from_slice(line);
+                }
                 run = Some(CleanRun {
                     consumed: lf + 1,
                     content_end,
                     before_lf: rest[lf - 1],
+                    in_place: long,
                 });
+                if long {
+                    break;
+                }
                 pos = lf + 1;
             }
             _ => break,
