@@ -38,31 +38,36 @@ impl PluginHost {
 /// Runs one export in a fresh instance under the mailbox's scope and the host's time budget;
 /// with the grants of `$provider`, or of the provider the host recorded for the mailbox.
 macro_rules! call_export {
+    (@call $self:ident, $budget_ms:ident, $instantiate:expr,
+        |$plugin:ident, $store:ident| $call:expr) => {{
+        let host = &$self.host;
+        host.within_budget($budget_ms, async {
+            let (mut store, plugin): (Store<HostState>, MailSyncPlugin) = $instantiate.await?;
+            let ($plugin, $store) = (&plugin, &mut store);
+            let hostcall_cap = host.services().platform().policy.hostcall_cap_bytes;
+            $call
+                .await
+                .map_err(|e| CallError::from_call(e, $budget_ms, hostcall_cap))
+        })
+        .await
+    }};
     ($self:ident, |$plugin:ident, $store:ident| $call:expr) => {{
-        let provider = $self.provider().await?;
-        call_export!($self, provider, |$plugin, $store| $call)
+        let budget_ms = $self.host.budget_ms();
+        let instantiate = $self.instantiate_recorded(budget_ms);
+        call_export!(@call $self, budget_ms, instantiate, |$plugin, $store| $call)
     }};
     ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let budget_ms = $self.host.budget_ms();
         call_export!($self, $provider, budget_ms, |$plugin, $store| $call)
     }};
     ($self:ident, $provider:expr, $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
-        let host = &$self.host;
         let scope = MailboxScope {
             id: $self.id.clone(),
             provider: $provider,
         };
         let budget_ms = $budget_ms;
-        host.within_budget(budget_ms, async {
-            let (mut store, plugin): (Store<HostState>, MailSyncPlugin) =
-                host.instantiate_for(scope, budget_ms).await?;
-            let ($plugin, $store) = (&plugin, &mut store);
-            let hostcall_cap = host.services().platform().policy.hostcall_cap_bytes;
-            $call
-                .await
-                .map_err(|e| CallError::from_call(e, budget_ms, hostcall_cap))
-        })
-        .await
+        let instantiate = $self.host.instantiate_for(scope, budget_ms);
+        call_export!(@call $self, budget_ms, instantiate, |$plugin, $store| $call)
     }};
 }
 
@@ -87,6 +92,27 @@ impl Mailbox {
     }
 
     /// The provider whose grants this mailbox's calls get, from the host's record.
+    /// A fresh instance under the provider the host recorded for this mailbox. The record is
+    /// read (on a blocking thread) while the instance is made without any grant; the grant is
+    /// lent before any of the instance's code runs.
+    async fn instantiate_recorded(
+        &self,
+        budget_ms: u64,
+    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+        let unscoped = MailboxScope {
+            id: self.id.clone(),
+            provider: None,
+        };
+        let (provider, made) = tokio::join!(
+            self.provider(),
+            self.host.instantiate_for(unscoped, budget_ms)
+        );
+        let provider = provider?;
+        let (mut store, plugin) = made?;
+        store.data_mut().mailbox.provider = provider;
+        Ok((store, plugin))
+    }
+
     pub async fn provider(&self) -> Result<Option<String>, CallError> {
         let id = self.id.clone();
         self.host

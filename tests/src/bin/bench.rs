@@ -1,5 +1,6 @@
 //! `make bench`: normalisation natively and inside the component over the same corpus in one
-//! run, instantiation from an `InstancePre`, and loading a cached component versus compiling it.
+//! run, where a fresh instance's time goes, instantiation from an `InstancePre`, and loading a
+//! cached component versus compiling it.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         args.rounds,
     )
     .await?;
+    fresh_call_costs(&host, &old, args.rounds).await?;
     let realistic = tests::realistic::messages(args.realistic, 1)?;
     normalisation(
         &host,
@@ -172,6 +174,91 @@ fn scope() -> MailboxScope {
         id: "bench".into(),
         provider: None,
     }
+}
+
+/// Where a fresh instance per message spends its time, per message of `corpus`: the parts of
+/// `Mailbox::normalize` timed one by one, taking turns in every round (best of `rounds`).
+async fn fresh_call_costs(
+    host: &host_harness::PluginHost,
+    corpus: &[Vec<u8>],
+    rounds: usize,
+) -> anyhow::Result<()> {
+    let raw_messages: Vec<RawMessage> = corpus
+        .iter()
+        .map(|m| RawMessage {
+            bytes: m.clone(),
+            internal_date: None,
+        })
+        .collect();
+    let mailbox = host.mailbox("bench");
+    let mut parts: [Vec<Duration>; 6] = Default::default();
+    for _ in 0..rounds {
+        let (mut store, plugin) = host.instantiate(scope()).await?;
+        let start = Instant::now();
+        for raw in &raw_messages {
+            let call = plugin.crm_mail_sync_normalize();
+            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+            std::hint::black_box(record.map_err(wasm_error)?);
+        }
+        parts[0].push(start.elapsed());
+
+        let start = Instant::now();
+        for _ in corpus {
+            std::hint::black_box(host.instantiate(scope()).await?);
+        }
+        parts[1].push(start.elapsed());
+
+        let start = Instant::now();
+        for raw in &raw_messages {
+            let (mut store, plugin) = host.instantiate(scope()).await?;
+            let call = plugin.crm_mail_sync_normalize();
+            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+            std::hint::black_box(record.map_err(wasm_error)?);
+        }
+        parts[2].push(start.elapsed());
+
+        let start = Instant::now();
+        for _ in corpus {
+            std::hint::black_box(mailbox.provider().await?);
+        }
+        parts[3].push(start.elapsed());
+
+        let start = Instant::now();
+        for raw in &raw_messages {
+            std::hint::black_box(mailbox.provider().await?);
+            let (mut store, plugin) = host.instantiate(scope()).await?;
+            let call = plugin.crm_mail_sync_normalize();
+            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+            std::hint::black_box(record.map_err(wasm_error)?);
+        }
+        parts[4].push(start.elapsed());
+
+        let start = Instant::now();
+        for m in corpus {
+            std::hint::black_box(mailbox.normalize(m, None, MAILBOX).await?);
+        }
+        parts[5].push(start.elapsed());
+    }
+    let per_message =
+        |times: &[Duration]| micros(*times.iter().min().expect("rounds > 0")) / corpus.len() as f64;
+    println!(
+        "\n| a fresh instance per message, part by part (same corpus, best of {rounds}) | µs per message |"
+    );
+    println!("|---|---:|");
+    for (label, times) in [
+        "a call into one instance",
+        "instantiation and drop",
+        "a fresh instance and its call",
+        "the mailbox's provider, looked up on a blocking thread",
+        "the same in sequence: the provider looked up, then a fresh instance and its call",
+        "`Mailbox::normalize`: the provider looked up while the instance is made, the call",
+    ]
+    .iter()
+    .zip(&parts)
+    {
+        println!("| {label} | {:.1} |", per_message(times));
+    }
+    Ok(())
 }
 
 fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
