@@ -102,13 +102,7 @@ async fn normalisation(
         corpus.len()
     );
     // The host's side of the input is built before timing; copying it into the guest is timed.
-    let raw_messages: Vec<RawMessage> = corpus
-        .iter()
-        .map(|m| RawMessage {
-            bytes: m.clone(),
-            internal_date: None,
-        })
-        .collect();
+    let raw_messages = raw_messages(corpus);
     // The three take turns in every round, so a change in the machine's speed meets them all.
     let (mut native, mut wasm, mut fresh) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -183,13 +177,7 @@ async fn fresh_call_costs(
     corpus: &[Vec<u8>],
     rounds: usize,
 ) -> anyhow::Result<()> {
-    let raw_messages: Vec<RawMessage> = corpus
-        .iter()
-        .map(|m| RawMessage {
-            bytes: m.clone(),
-            internal_date: None,
-        })
-        .collect();
+    let raw_messages = raw_messages(corpus);
     let mailbox = host.mailbox("bench");
     let mut parts: [Vec<Duration>; 6] = Default::default();
     for _ in 0..rounds {
@@ -210,10 +198,7 @@ async fn fresh_call_costs(
 
         let start = Instant::now();
         for raw in &raw_messages {
-            let (mut store, plugin) = host.instantiate(scope()).await?;
-            let call = plugin.crm_mail_sync_normalize();
-            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
-            std::hint::black_box(record.map_err(wasm_error)?);
+            fresh_call(host, raw).await?;
         }
         parts[2].push(start.elapsed());
 
@@ -226,10 +211,7 @@ async fn fresh_call_costs(
         let start = Instant::now();
         for raw in &raw_messages {
             std::hint::black_box(mailbox.provider().await?);
-            let (mut store, plugin) = host.instantiate(scope()).await?;
-            let call = plugin.crm_mail_sync_normalize();
-            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
-            std::hint::black_box(record.map_err(wasm_error)?);
+            fresh_call(host, raw).await?;
         }
         parts[4].push(start.elapsed());
 
@@ -258,6 +240,26 @@ async fn fresh_call_costs(
     {
         println!("| {label} | {:.1} |", per_message(times));
     }
+    Ok(())
+}
+
+/// The corpus as the host passes messages to the component.
+fn raw_messages(corpus: &[Vec<u8>]) -> Vec<RawMessage> {
+    corpus
+        .iter()
+        .map(|m| RawMessage {
+            bytes: m.clone(),
+            internal_date: None,
+        })
+        .collect()
+}
+
+/// `raw` normalised in an instance of its own, made for it.
+async fn fresh_call(host: &host_harness::PluginHost, raw: &RawMessage) -> anyhow::Result<()> {
+    let (mut store, plugin) = host.instantiate(scope()).await?;
+    let call = plugin.crm_mail_sync_normalize();
+    let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+    std::hint::black_box(record.map_err(wasm_error)?);
     Ok(())
 }
 
