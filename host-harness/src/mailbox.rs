@@ -35,8 +35,9 @@ impl PluginHost {
     }
 }
 
-/// Runs one export in a fresh instance under the mailbox's scope and the host's time budget;
-/// with the grants of `$provider`, or of the provider the host recorded for the mailbox.
+/// Runs one export in a fresh instance under the mailbox's scope and a time budget (the host's
+/// call budget unless `budget` names one); with the grants of `$provider`, or of the provider
+/// the host recorded for the mailbox.
 macro_rules! call_export {
     (@call $self:ident, $budget_ms:ident, $instantiate:expr,
         |$plugin:ident, $store:ident| $call:expr) => {{
@@ -51,21 +52,20 @@ macro_rules! call_export {
         })
         .await
     }};
-    ($self:ident, |$plugin:ident, $store:ident| $call:expr) => {{
-        let budget_ms = $self.host.budget_ms();
+    ($self:ident, budget $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
+        let budget_ms = $budget_ms;
         let instantiate = $self.instantiate_recorded(budget_ms);
         call_export!(@call $self, budget_ms, instantiate, |$plugin, $store| $call)
     }};
-    ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
-        let budget_ms = $self.host.budget_ms();
-        call_export!($self, $provider, budget_ms, |$plugin, $store| $call)
+    ($self:ident, |$plugin:ident, $store:ident| $call:expr) => {{
+        call_export!($self, budget $self.host.budget_ms(), |$plugin, $store| $call)
     }};
-    ($self:ident, $provider:expr, $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
+    ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let scope = MailboxScope {
             id: $self.id.clone(),
             provider: $provider,
         };
-        let budget_ms = $budget_ms;
+        let budget_ms = $self.host.budget_ms();
         let instantiate = $self.host.instantiate_for(scope, budget_ms);
         call_export!(@call $self, budget_ms, instantiate, |$plugin, $store| $call)
     }};
@@ -210,9 +210,8 @@ impl Mailbox {
     /// run's report (JSON) as the mailbox's last sync.
     pub async fn sync(&self) -> MailboxResult<SyncReport> {
         let _turn = self.turn().await?;
-        let provider = self.provider().await?;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, provider, budget_ms, |p, s| p
+        let report = call_export!(self, budget budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_sync_once(s))?;
         let json = match &report {
@@ -248,9 +247,8 @@ impl Mailbox {
     /// with the host (see `capabilities::imap_parking`); with `stop`, logs the parked one out.
     pub async fn watch(&self, stop: bool) -> MailboxResult<WatchReport> {
         let _turn = self.turn().await?;
-        let provider = self.provider().await?;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, provider, budget_ms, |p, s| p
+        let report = call_export!(self, budget budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_watch(s, stop))?;
         // A push that changed something, or failed, is the mailbox's last sync.

@@ -184,33 +184,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "machine: {} cores",
         std::thread::available_parallelism()?.get()
     );
-    let dovecot = w.dovecot.as_ref().expect("dovecot");
-    dovecot.fill_inbox(ANNA, (0..args.messages).map(sample));
-    let small_bytes: usize = (0..args.messages).map(|i| sample(i).len()).sum();
-    let mailbox = first_sync_against_mbsync(
-        &w,
-        scratch.path(),
-        ANNA,
-        "small",
-        (args.messages, small_bytes),
-        ROUNDS,
-    )
-    .await?;
+    let small = (0..args.messages).map(sample).collect();
+    let mailbox = fill_and_compare(&w, scratch.path(), (ANNA, "small"), small).await?;
     nothing_new(&w, &mailbox).await?;
 
     let realistic = tests::realistic::messages(args.realistic, 1)?;
-    let realistic_bytes = realistic.iter().map(Vec::len).sum();
     w.google.add_account("g-real", REAL);
-    dovecot.fill_inbox(REAL, realistic);
-    let mut grown = first_sync_against_mbsync(
-        &w,
-        scratch.path(),
-        REAL,
-        "realistic",
-        (args.realistic, realistic_bytes),
-        ROUNDS,
-    )
-    .await?;
+    let mut grown = fill_and_compare(&w, scratch.path(), (REAL, "realistic"), realistic).await?;
     let (mut grown_user, mut grown_size) = (REAL, args.realistic);
     if args.large > 0 {
         grown = large_first_sync(&w, scratch.path(), args.large).await?;
@@ -219,6 +199,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
     hundred_new(&w, (&grown, grown_user), grown_size).await?;
     peak_memory(&w, &mailbox).await?;
     many_mailboxes(w, args.mailboxes, args.per_mailbox, &args.many_corpus).await
+}
+
+/// Fills `user`'s INBOX with `messages` and compares its first sync against mbsync's, in
+/// `ROUNDS` rounds; returns our last mailbox's id.
+async fn fill_and_compare(
+    w: &OAuthWorld,
+    scratch: &Path,
+    (user, label): (&str, &str),
+    messages: Vec<Vec<u8>>,
+) -> anyhow::Result<String> {
+    let (count, bytes) = (messages.len(), messages.iter().map(Vec::len).sum());
+    w.dovecot
+        .as_ref()
+        .expect("dovecot")
+        .fill_inbox(user, messages);
+    first_sync_against_mbsync(w, scratch, user, label, (count, bytes), ROUNDS).await
 }
 
 /// The first sync of `user`'s INBOX, filled beforehand with `count` messages of `bytes` in all,
