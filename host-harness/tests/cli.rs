@@ -103,7 +103,7 @@ fn normalize_summarises_a_directory_with_warnings_in_words() {
         std::fs::read_dir(&dir).unwrap().count()
     );
     assert!(
-        out.contains("contract.pdf (application/pdf, 1055 B, sha256 7261005e8e0b…)"),
+        out.contains("contract.pdf (application/pdf, 1055 B, blake3 42f04cb5b239…)"),
         "{out}"
     );
     assert!(out.contains("multipart \"CUT\" never closed"), "{out}");

@@ -42,8 +42,18 @@ pub struct Attachment {
     pub size: u64,
     pub content_id: Option<String>,
     pub inline: bool,
-    pub sha256: String,
+    /// Lower-case hex, of the decoded bytes (of the raw bytes when not decoded).
+    pub digest: String,
+    pub digest_algorithm: DigestAlgorithm,
     pub decoded: bool,
+}
+
+/// The hash an attachment's digest was made with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAlgorithm {
+    /// What records made before BLAKE3 carry; this plugin no longer makes it.
+    Sha256,
+    Blake3,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

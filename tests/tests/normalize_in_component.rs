@@ -96,7 +96,8 @@ fn as_wit(r: plugin::MessageRecord) -> wit::MessageRecord {
                      size,
                      content_id,
                      inline,
-                     sha256,
+                     digest,
+                     digest_algorithm,
                      decoded,
                  }| wit::Attachment {
                     filename,
@@ -104,7 +105,11 @@ fn as_wit(r: plugin::MessageRecord) -> wit::MessageRecord {
                     size,
                     content_id,
                     inline,
-                    sha256,
+                    digest,
+                    digest_algorithm: match digest_algorithm {
+                        native::DigestAlgorithm::Sha256 => wit::DigestAlgorithm::Sha256,
+                        native::DigestAlgorithm::Blake3 => wit::DigestAlgorithm::Blake3,
+                    },
                     decoded,
                 },
             )

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use host_harness::bindings::message::{DateSource, Direction, MailboxAddress, ParseWarning};
+use host_harness::bindings::message::{
+    DateSource, DigestAlgorithm, Direction, MailboxAddress, ParseWarning,
+};
 use host_harness::{MessageRecord, PluginHost};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -128,13 +130,17 @@ fn summary(file: &Path, r: &MessageRecord) -> String {
         line(
             "attachment",
             format!(
-                "{} ({}, {} B{}{}, sha256 {}…)",
+                "{} ({}, {} B{}{}, {} {}…)",
                 a.filename.as_deref().unwrap_or("(unnamed)"),
                 a.mime_type,
                 a.size,
                 if a.inline { ", inline" } else { "" },
                 if a.decoded { "" } else { ", kept raw" },
-                &a.sha256[..12.min(a.sha256.len())]
+                match a.digest_algorithm {
+                    DigestAlgorithm::Sha256 => "sha256",
+                    DigestAlgorithm::Blake3 => "blake3",
+                },
+                &a.digest[..12.min(a.digest.len())]
             ),
         );
     }

@@ -78,7 +78,11 @@ fn attachment(a: domain::Attachment) -> wit::Attachment {
         size: a.size,
         content_id: a.content_id,
         inline: a.inline,
-        sha256: a.sha256,
+        digest: a.digest,
+        digest_algorithm: match a.digest_algorithm {
+            domain::DigestAlgorithm::Sha256 => wit::DigestAlgorithm::Sha256,
+            domain::DigestAlgorithm::Blake3 => wit::DigestAlgorithm::Blake3,
+        },
         decoded: a.decoded,
     }
 }

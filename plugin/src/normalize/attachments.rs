@@ -1,13 +1,13 @@
 //! Attachments: every part that is not the message's body text, with its name, type, size,
-//! content-id and SHA-256; a part that could not be decoded is kept raw, never dropped.
+//! content-id and BLAKE3 digest; a part that could not be decoded is kept raw, never dropped.
 
 use std::borrow::Cow;
 
 use mail_parser::decoders::{base64::base64_decode, quoted_printable::quoted_printable_decode};
 use mail_parser::{Encoding, Message, MessagePart, MimeHeaders, PartType};
 
-use super::identity::hex_sha256;
-use crate::record::{Attachment, ParseWarning};
+use super::identity::hex;
+use crate::record::{Attachment, DigestAlgorithm, ParseWarning};
 
 /// The message's attachments, then every part that could not be decoded or that no body or
 /// attachment list took (a multipart whose boundary never matched), kept raw.
@@ -65,7 +65,8 @@ fn describe(message: &Message<'_>, part: &MessagePart<'_>, keep_raw: bool) -> At
                 .to_string()
         }),
         inline,
-        sha256: hex_sha256(&[&bytes]),
+        digest: hex(blake3::hash(&bytes).as_bytes()),
+        digest_algorithm: DigestAlgorithm::Blake3,
         decoded,
     }
 }

@@ -158,6 +158,25 @@ fn cpu_times() -> (Duration, Duration) {
     )
 }
 
+/// CPU time the whole machine has spent busy so far, every core summed (user, nice, system,
+/// irq and softirq in `/proc/stat`): what Dovecot and we use together.
+fn machine_busy() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .map(|cpu| {
+            let fields: Vec<u64> = cpu
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse().ok())
+                .collect();
+            [0, 1, 2, 5, 6].iter().filter_map(|&i| fields.get(i)).sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 /// This process's resident set: (current, peak) in MiB.
 fn rss_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -243,11 +262,14 @@ async fn first_sync_against_mbsync(
         .concat(),
     )?;
     let (mut ours, mut theirs, mut ours_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut busy = Vec::new();
     for round in 0..rounds {
         let mailbox = format!("first-{label}-{round}");
         link(w, &mailbox, user).await?;
         let (user_cpu, system_cpu) = cpu_times();
+        let machine_before = machine_busy();
         let (took, created) = timed_sync(w, &mailbox).await?;
+        let ours_busy = machine_busy() - machine_before;
         let (user_after, system_after) = cpu_times();
         ours_cpu.push((user_after - user_cpu, system_after - system_cpu));
         anyhow::ensure!(
@@ -256,7 +278,9 @@ async fn first_sync_against_mbsync(
         );
         ours.push(took);
         let dir = scratch.join(format!("mbsync-{label}-{round}"));
+        let machine_before = machine_busy();
         theirs.push(mbsync(&dir, user, dovecot.imaps_port, &trusted)?);
+        busy.push((ours_busy, machine_busy() - machine_before));
         // Neither copy is needed again; /dev/shm is memory.
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -285,6 +309,7 @@ async fn first_sync_against_mbsync(
     );
     println!("\nrounds: ours {ours:.2?}; mbsync {theirs:.2?}");
     println!("CPU time (user, system) of this host process during our rounds: {ours_cpu:.2?}");
+    println!("CPU time of the whole machine (ours with Dovecot, mbsync with Dovecot): {busy:.2?}");
     Ok(format!("first-{label}-{}", rounds - 1))
 }
 
