@@ -14,6 +14,7 @@ pub const HOST_CAPABILITIES: &[&str] = &[
     "crm:mail-sync/inbox",
     "crm:mail-sync/log",
     "crm:mail-sync/config",
+    "crm:mail-sync/normalizer",
 ];
 
 /// One row of the audit: an import or export and what the host grants or does for it.
@@ -221,6 +222,11 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
         "crm:mail-sync/config" => {
             "read-only platform settings (providers, flags, limits); a client secret only to the calls of its own provider's mailboxes".into()
         }
+        "crm:mail-sync/normalizer" => format!(
+            "sync and watch calls only: messages handed to other instances of this component, lent no provider's grant and no normalizer; {} such instances at once in the host, each in a free pool slot or none; {} MiB waiting per call",
+            policy.normalize_workers(),
+            crate::normalize_workers::WAITING_BYTES / (1024 * 1024)
+        ),
         "crm:mail-sync/capability-types" | "crm:mail-sync/message" => {
             "types only, no functions".into()
         }

@@ -17,6 +17,7 @@ pub mod inbox_store;
 pub mod lease;
 pub mod limits;
 pub mod mailbox;
+pub mod normalize_workers;
 pub mod parking;
 pub mod plugin_host;
 pub mod policy;

@@ -9,6 +9,7 @@ use crate::bindings::sync::{SyncReport, WatchReport};
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
 use crate::lease::LeaseGuard;
+use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
 use crate::state::{HostState, MailboxScope};
 use wasmtime::Store;
@@ -51,6 +52,11 @@ macro_rules! call_export {
                 .map_err(|e| CallError::from_call(e, $budget_ms, hostcall_cap))
         })
         .await
+    }};
+    ($self:ident, syncing $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
+        let budget_ms = $budget_ms;
+        let instantiate = $self.instantiate_syncing(budget_ms);
+        call_export!(@call $self, budget_ms, instantiate, |$plugin, $store| $call)
     }};
     ($self:ident, budget $budget_ms:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let budget_ms = $budget_ms;
@@ -110,6 +116,17 @@ impl Mailbox {
         let provider = provider?;
         let (mut store, plugin) = made?;
         store.data_mut().mailbox.provider = provider;
+        Ok((store, plugin))
+    }
+
+    /// `instantiate_recorded` for a sync or a watch, lent workers to hand messages to.
+    async fn instantiate_syncing(
+        &self,
+        budget_ms: u64,
+    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+        let (mut store, plugin) = self.instantiate_recorded(budget_ms).await?;
+        store.data_mut().normalize_workers =
+            Some(NormalizeWorkers::new(self.host.clone(), &self.id));
         Ok((store, plugin))
     }
 
@@ -211,7 +228,7 @@ impl Mailbox {
     pub async fn sync(&self) -> MailboxResult<SyncReport> {
         let _turn = self.turn().await?;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, budget budget_ms, |p, s| p
+        let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_sync_once(s))?;
         let json = match &report {
@@ -248,7 +265,7 @@ impl Mailbox {
     pub async fn watch(&self, stop: bool) -> MailboxResult<WatchReport> {
         let _turn = self.turn().await?;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, budget budget_ms, |p, s| p
+        let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_watch(s, stop))?;
         // A push that changed something, or failed, is the mailbox's last sync.

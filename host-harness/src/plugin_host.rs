@@ -28,6 +28,8 @@ struct HostCore {
     services: Arc<Services>,
     /// One permit per slot of the engine's pool: an instance holds one for its life.
     slots: Arc<tokio::sync::Semaphore>,
+    /// One permit per normalisation worker the policy allows, all sync calls together.
+    normalize_workers: Arc<tokio::sync::Semaphore>,
     loaded_from: LoadedFrom,
     _ticker: EpochTicker,
 }
@@ -57,6 +59,7 @@ impl PluginHost {
         settings.effective_policy().validate()?;
         let tls = crate::tls::client_config(&settings.tls.extra_roots)?;
         let slots = settings.effective_policy().instances_at_once;
+        let workers = settings.effective_policy().normalize_workers();
         let engine = new_pooled_engine(slots).map_err(HostError::Component)?;
         let (component, loaded_from) =
             load_component(&engine, wasm, cache_dir).map_err(HostError::Component)?;
@@ -81,6 +84,7 @@ impl PluginHost {
             pre,
             services: Arc::new(services),
             slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
+            normalize_workers: Arc::new(tokio::sync::Semaphore::new(workers as usize)),
             loaded_from,
         })))
     }
@@ -186,6 +190,30 @@ impl PluginHost {
             .map_err(|_| CallError::Host {
                 message: "the host is shutting down".into(),
             })?;
+        self.instantiate_in(slot, scope, budget_ms).await
+    }
+
+    /// `instantiate_for` when a slot of the pool is free now; `None` rather than waiting.
+    pub(crate) async fn try_instantiate_for(
+        &self,
+        scope: MailboxScope,
+        budget_ms: u64,
+    ) -> Option<Result<(Store<HostState>, MailSyncPlugin), CallError>> {
+        let slot = self.0.slots.clone().try_acquire_owned().ok()?;
+        Some(self.instantiate_in(slot, scope, budget_ms).await)
+    }
+
+    /// A normalisation worker's permit, when the policy's count is not all taken.
+    pub(crate) fn try_normalize_worker(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.0.normalize_workers.clone().try_acquire_owned().ok()
+    }
+
+    async fn instantiate_in(
+        &self,
+        slot: tokio::sync::OwnedSemaphorePermit,
+        scope: MailboxScope,
+        budget_ms: u64,
+    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
         let mut state = HostState::new(scope, self.0.services.clone());
         state.slot = Some(slot);
         let mut store = Store::new(&self.0.engine, state);

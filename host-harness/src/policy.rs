@@ -100,6 +100,11 @@ pub struct Policy {
     /// Instances alive at once in this host, each in a slot of its pool (made when the host
     /// starts); a call beyond them waits for a slot to free.
     pub instances_at_once: u32,
+    /// Instances that sync calls, all together, may hand messages to, to normalise them on other
+    /// cores while their own instance goes on fetching; 0 keeps normalisation in the sync's own
+    /// instance. Each takes a slot of the pool when one is free, never waiting for one. Unset:
+    /// one per core, up to 16 and to half of `instances_at_once`.
+    pub normalize_workers: Option<u32>,
     pub call_time_budget_ms: u64,
     /// The time budget of one sync call, which fetches a whole backfill window at first.
     pub sync_time_budget_ms: u64,
@@ -133,6 +138,7 @@ impl Default for Policy {
             plain_hosts: Vec::new(),
             memory_limit_bytes: 256 * 1024 * 1024,
             instances_at_once: 256,
+            normalize_workers: None,
             call_time_budget_ms: 30_000,
             sync_time_budget_ms: 30 * 60_000,
             http_response_cap_bytes: 4 * 1024 * 1024,
@@ -161,6 +167,8 @@ pub enum PolicyError {
     PlainHostNotLoopback(String),
     #[error("instances_at_once is {0}; it must be between 1 and {MAX_INSTANCES_AT_ONCE}")]
     InstancesAtOnce(u32),
+    #[error("normalize_workers is {0}; it must be at most instances_at_once ({1})")]
+    NormalizeWorkers(u32, u32),
 }
 
 /// The most instances one host may hold at once: each reserves two pool slots of 4 GiB of
@@ -183,6 +191,14 @@ impl Policy {
         if !(1..=MAX_INSTANCES_AT_ONCE).contains(&self.instances_at_once) {
             return Err(PolicyError::InstancesAtOnce(self.instances_at_once));
         }
+        if let Some(workers) = self.normalize_workers
+            && workers > self.instances_at_once
+        {
+            return Err(PolicyError::NormalizeWorkers(
+                workers,
+                self.instances_at_once,
+            ));
+        }
         for host in &self.plain_hosts {
             let loopback = host == "localhost"
                 || parse_host(host)
@@ -193,6 +209,15 @@ impl Policy {
             }
         }
         Ok(())
+    }
+
+    /// `normalize_workers`, or when unset one per core of this machine, up to 16 and to half of
+    /// `instances_at_once`.
+    pub fn normalize_workers(&self) -> u32 {
+        self.normalize_workers.unwrap_or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (cores.min(16) as u32).min(self.instances_at_once / 2)
+        })
     }
 
     /// Checks an HTTP request's URL and headers for `provider`; on success, the destination the
@@ -646,6 +671,12 @@ mod tests {
         );
         p.instances_at_once = 1;
         assert_eq!(p.validate(), Ok(()));
+        assert_eq!(p.normalize_workers(), 0, "half of one instance");
+        p.normalize_workers = Some(2);
+        assert_eq!(p.validate(), Err(PolicyError::NormalizeWorkers(2, 1)));
+        p.normalize_workers = Some(1);
+        assert_eq!(p.validate(), Ok(()));
+        assert_eq!(p.normalize_workers(), 1);
     }
 
     #[test]

@@ -49,6 +49,7 @@ pub struct Services {
 pub struct Faults {
     crash_after_deliveries: std::sync::atomic::AtomicU32,
     trap_after_writing: Mutex<Option<String>>,
+    trap_normalizing: Mutex<Option<String>>,
 }
 
 impl Faults {
@@ -80,6 +81,29 @@ impl Faults {
         {
             *armed = None;
             return Err(wasmtime::Error::msg("injected trap after a storage write"));
+        }
+        Ok(())
+    }
+
+    /// Arms a trap in the worker instance that normalises the next message handed on holding
+    /// `marker`, as if that message had killed it.
+    pub fn trap_normalizing(&self, marker: &str) {
+        *self
+            .trap_normalizing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(marker.to_string());
+    }
+
+    pub(crate) fn before_normalizing(&self, bytes: &[u8]) -> wasmtime::Result<()> {
+        let mut armed = self
+            .trap_normalizing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(marker) = armed.as_deref()
+            && bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+        {
+            *armed = None;
+            return Err(wasmtime::Error::msg("injected trap while normalising"));
         }
         Ok(())
     }

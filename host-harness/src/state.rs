@@ -26,6 +26,9 @@ pub struct HostState {
     pub(crate) open_connections: u32,
     /// The pool slot this instance lives in, given back when the store is dropped.
     pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The instances a sync call hands messages to; `None` for every other call, and for the
+    /// workers themselves. Dropped with the store, which ends the workers.
+    pub(crate) normalize_workers: Option<crate::normalize_workers::NormalizeWorkers>,
 }
 
 impl HostState {
@@ -41,6 +44,7 @@ impl HostState {
             services,
             open_connections: 0,
             slot: None,
+            normalize_workers: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use crate::model::{
     Change, ChangeReport, Delivery, DeliveryReport, ImapSecurity, InboxFailure, MAX_BODY_BYTES,
     Progress,
 };
+use crate::record::MessageRecord;
 
 /// Why the host's policy refused a destination (mirrors the WIT `refusal`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,6 +157,32 @@ pub trait Inbox {
     fn apply(&self, changes: Vec<Change>) -> Result<ChangeReport, InboxFailure>;
 }
 
+/// One message handed to another instance to normalise, as the sync would normalise it itself.
+pub struct NormalizeJob {
+    pub bytes: Vec<u8>,
+    pub internal_date: Option<i64>,
+    pub mailbox_address: String,
+    pub max_body_bytes: u64,
+    /// For a message fetched as its headers only: the server's size of the whole message.
+    pub whole_size: Option<u64>,
+}
+
+/// A job that came back without a record, with its bytes.
+pub struct JobFailure {
+    /// The instance stopped while normalising it; false when none could take it after all.
+    pub stopped: bool,
+    pub reason: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Normalisation on other instances of the plugin, on other cores, while the caller goes on.
+pub trait Normalizer {
+    /// Hands `job` on under `ticket`; gives it back when no instance can take it now.
+    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob>;
+    /// The jobs finished since the last call; with `wait`, at least one when any is in flight.
+    fn finished(&self, wait: bool) -> Vec<(u64, Result<MessageRecord, JobFailure>)>;
+}
+
 /// A log line's level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -244,6 +271,7 @@ pub struct Env<'a> {
     pub kv: &'a dyn KeyValue,
     pub inbox: &'a dyn Inbox,
     pub log: &'a dyn Log,
+    pub normalizer: &'a dyn Normalizer,
     pub config: PlatformConfig,
     /// Seconds since the Unix epoch, read once per call.
     pub now: i64,

@@ -128,6 +128,17 @@ async fn the_log_never_shows_tokens_or_client_secrets() {
     assert!(!out.contains("client-secret-value-42"), "{out}");
 }
 
+/// Only a sync or a watch may hand messages to other instances: any other call, whose
+/// instance could make more of them that way, is refused, and has nothing to wait for.
+#[tokio::test]
+async fn a_call_other_than_a_sync_cannot_hand_work_to_other_instances() {
+    let host = adversarial_host(&settings_with_test_grant(&[], &[]));
+    assert_eq!(
+        call(&host, "alice", "normalizer", "a message").await,
+        "refused; 0 finished"
+    );
+}
+
 #[tokio::test]
 async fn the_plugin_reads_the_administrators_settings() {
     let mut settings: HostSettings = settings_with_test_grant(&[], &[]);

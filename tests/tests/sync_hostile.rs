@@ -170,3 +170,29 @@ async fn a_message_that_kills_its_instance_is_kept_as_headers_on_the_next_run() 
         "{third:?}"
     );
 }
+
+/// A message that stops the instance it was handed to (here an injected trap in that worker)
+/// stops nothing else: in the same run it is kept as its headers only, with the reason, and
+/// everything around it is delivered whole.
+#[tokio::test]
+async fn a_message_that_kills_its_worker_is_kept_as_headers_in_the_same_run() {
+    let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
+    let poison = html_beside("worker", &lines_of(&[b'a'; 500], 100 * 1024));
+    w.host.services().faults.trap_normalizing("Poison worker");
+    let (first, second) = two_syncs_around(&w, &poison).await;
+    assert_everything_delivered(&first, &second);
+    for subject in ["A", "B", "C"] {
+        assert!(!record(&w, subject).0, "{subject} whole");
+    }
+    let (truncated, kept) = record(&w, "Poison worker");
+    assert!(truncated && kept.truncated);
+    assert_eq!(kept.text_body, "");
+    assert!(
+        kept.warnings.iter().any(
+            |w| matches!(w, ParseWarning::HeadersOnly(why) if why.contains("stopped its instance"))
+        ),
+        "{:?}",
+        kept.warnings
+    );
+    assert!(w.stored("m1", "sync/suspect/INBOX").is_none(), "forgotten");
+}

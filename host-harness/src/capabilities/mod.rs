@@ -7,6 +7,7 @@ pub mod imap_parking;
 pub mod imap_socket;
 pub mod inbox;
 pub mod log;
+pub mod normalizer;
 pub mod resolve;
 pub mod storage;
 

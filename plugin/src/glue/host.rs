@@ -36,6 +36,7 @@ pub fn with_env<T>(f: impl FnOnce(&Env) -> T) -> T {
         kv: &HostStorage,
         inbox: &HostInbox,
         log: &HostLog,
+        normalizer: &super::normalizer::HostNormalizer,
         config: platform_config(config::settings()),
         now: now(),
         clock: now,

@@ -5,6 +5,7 @@ mod folders;
 mod host;
 mod mailbox;
 mod normalize;
+mod normalizer;
 mod sync;
 
 pub(crate) mod bindings {

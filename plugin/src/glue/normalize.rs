@@ -3,6 +3,7 @@
 
 use super::Component;
 use super::bindings::crm::mail_sync::message as wit;
+use super::bindings::crm::mail_sync::normalizer::Job;
 use super::bindings::exports::crm::mail_sync::normalize::{Guest, RawMessage};
 use crate::record as domain;
 
@@ -13,6 +14,19 @@ impl Guest for Component {
             internal_date: message.internal_date,
         };
         to_wit(crate::normalize(&raw, &mailbox_address))
+    }
+
+    fn normalize_job(job: Job) -> wit::MessageRecord {
+        let raw = domain::RawMessage {
+            bytes: &job.bytes,
+            internal_date: job.internal_date,
+        };
+        to_wit(crate::normalize::normalize_capped(
+            &raw,
+            &job.mailbox_address,
+            usize::try_from(job.max_body_bytes).unwrap_or(usize::MAX),
+            job.whole_size,
+        ))
     }
 }
 

@@ -138,12 +138,17 @@ fn stable_content_digest(message: &Message<'_>, raw: &[u8]) -> [u8; 32] {
 
 /// The bytes after the header block (empty when there is no blank line).
 fn body_bytes(raw: &[u8]) -> &[u8] {
+    &raw[header_block_len(raw)..]
+}
+
+/// The length of the header block with its blank line (all of `raw` when there is none).
+pub fn header_block_len(raw: &[u8]) -> usize {
     let crlf = memmem::find(raw, b"\r\n\r\n").map(|p| p + 4);
     let lf = memmem::find(raw, b"\n\n").map(|p| p + 2);
     match (crlf, lf) {
-        (Some(a), Some(b)) => &raw[a.min(b)..],
-        (Some(a), None) | (None, Some(a)) => &raw[a..],
-        (None, None) => &[],
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => raw.len(),
     }
 }
 

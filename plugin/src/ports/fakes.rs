@@ -10,9 +10,11 @@ use std::collections::{BTreeMap, VecDeque};
 pub use imap::{Script, ScriptedConnection, ScriptedSockets, Transcript};
 pub use inbox::FakeInbox;
 
+use crate::record::MessageRecord;
+
 use super::{
-    Env, Http, HttpFailure, HttpRequest, HttpResponse, KeyValue, KvWrite, Level, Log,
-    PlatformConfig, StorageFailure,
+    Env, Http, HttpFailure, HttpRequest, HttpResponse, JobFailure, KeyValue, KvWrite, Level, Log,
+    NormalizeJob, Normalizer, PlatformConfig, StorageFailure,
 };
 
 /// The time every fake `Env` is at: 2024-06-01 12:00:00 UTC.
@@ -158,6 +160,19 @@ impl Http for FakeHttp {
     }
 }
 
+/// A host without other instances: every job is given back, for the caller to normalise.
+#[derive(Default)]
+pub struct NoWorkers;
+
+impl Normalizer for NoWorkers {
+    fn submit(&self, _ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob> {
+        Err(job)
+    }
+    fn finished(&self, _wait: bool) -> Vec<(u64, Result<MessageRecord, JobFailure>)> {
+        Vec::new()
+    }
+}
+
 /// Every capability in memory, with the host's default settings; `env` lends them to a call.
 #[derive(Default)]
 pub struct Fakes {
@@ -166,6 +181,7 @@ pub struct Fakes {
     pub kv: FakeKv,
     pub inbox: FakeInbox,
     pub log: FakeLog,
+    pub normalizer: NoWorkers,
     pub config: PlatformConfig,
 }
 
@@ -177,6 +193,7 @@ impl Fakes {
             kv: &self.kv,
             inbox: &self.inbox,
             log: &self.log,
+            normalizer: &self.normalizer,
             config: self.config.clone(),
             now: NOW,
             clock,

@@ -4,16 +4,20 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::checkpoint::{self, Checkpoint};
 use super::folder::FolderSync;
 use super::suspect::{self, Suspect};
 use super::{Delivery, DeliveryReport, FolderReport, GmailIds, Location, Progress, SyncError};
 use crate::imap::fetch::Fetched;
 use crate::normalize::identity;
 use crate::ports::Level;
-use crate::record::{MessageRecord, ParseWarning, RawMessage};
+use crate::record::{MessageRecord, ParseWarning};
 
+mod handoff;
 #[cfg(test)]
 mod tests;
+
+use handoff::Waiting;
 
 /// Raw bytes of a batch's messages after which they are delivered without waiting for the rest
 /// (a delivery is idempotent; the checkpoint still waits for the whole batch).
@@ -22,6 +26,10 @@ const EARLY_DELIVERY_BYTES: u64 = 16 * 1024 * 1024;
 pub struct Deliverer<'a, 'r> {
     sync: &'a FolderSync<'a>,
     report: &'r mut FolderReport,
+    /// The folder's checkpoint, moved past each batch as it is delivered, and each batch's
+    /// last UID.
+    checkpoint: &'r mut Checkpoint,
+    last_uids: Vec<u32>,
     /// Each batch's deliveries until the batch is complete, and their raw size.
     pending: Vec<Vec<Delivery>>,
     pending_bytes: Vec<u64>,
@@ -35,19 +43,29 @@ pub struct Deliverer<'a, 'r> {
     poisoned: Option<u32>,
     /// Whether a large message was written down before it was normalised.
     pub wrote_suspect: bool,
+    /// Messages handed to other instances, by ticket, waiting for their records.
+    in_flight: HashMap<u64, Waiting>,
+    /// Per batch: how many of its messages are in flight, and whether all were fetched.
+    outstanding: Vec<u32>,
+    fetched: Vec<bool>,
+    /// The first batch not wholly delivered.
+    next_batch: usize,
 }
 
 impl<'a, 'r> Deliverer<'a, 'r> {
     pub fn new(
         sync: &'a FolderSync<'a>,
-        batches: usize,
+        (last_uids, checkpoint): (Vec<u32>, &'r mut Checkpoint),
         total: u32,
         poisoned: Option<u32>,
         report: &'r mut FolderReport,
     ) -> Self {
+        let batches = last_uids.len();
         Deliverer {
             sync,
             report,
+            checkpoint,
+            last_uids,
             pending: vec![Vec::new(); batches],
             pending_bytes: vec![0; batches],
             gmail: HashMap::new(),
@@ -56,6 +74,10 @@ impl<'a, 'r> Deliverer<'a, 'r> {
             done: 0,
             poisoned,
             wrote_suspect: false,
+            in_flight: HashMap::new(),
+            outstanding: vec![0; batches],
+            fetched: vec![false; batches],
+            next_batch: 0,
         }
     }
 
@@ -66,9 +88,10 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         }
     }
 
-    /// Normalises `message` (dropping its bytes after) and queues it with batch `batch`, once per
-    /// UID; a batch
-    /// whose messages reach `EARLY_DELIVERY_BYTES` is delivered at once, to bound memory.
+    /// Queues `message` with batch `batch`, once per UID: handed to another instance to
+    /// normalise when the host has one free and the message is small, else normalised here (a
+    /// large one written down as the suspect first). A batch whose messages reach
+    /// `EARLY_DELIVERY_BYTES` delivers what is ready at once, to bound memory.
     pub fn add(
         &mut self,
         batch: usize,
@@ -82,36 +105,31 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         let body = message.body.unwrap_or_default();
         let raw_len = body.len() as u64;
         let size = message.size.unwrap_or(raw_len);
-        let max_body = self.sync.env.config.limits.max_body_bytes;
-        let suspected = !header_only && body.len() >= suspect::SUSPECT_BYTES;
-        if suspected {
-            let location = Suspect {
-                uid_validity,
-                uid: message.uid,
-            };
-            suspect::save(self.sync.env.kv, self.sync.remote_folder, location)?;
-            self.wrote_suspect = true;
-        }
-        // Headers only: the size and key are the server's size of the whole message, as a
-        // full fetch of it would give.
-        let mut record = crate::normalize::normalize_capped(
-            &RawMessage {
-                bytes: &body,
-                internal_date: message.internal_date,
-            },
-            self.sync.address,
-            usize::try_from(max_body).unwrap_or(usize::MAX),
-            (size != raw_len).then_some(size),
-        );
         self.report.bytes += raw_len;
-        drop(body);
-        if suspected {
-            // Normalising it ended: whatever stops this run later, this message is not the
-            // cause. The earlier run's suspect, if this run still owes it, is written back.
-            self.forget_suspect(uid_validity)?;
-        }
-        record.truncated |= header_only;
-        if Some(message.uid) == self.poisoned {
+        self.pending_bytes[batch] += raw_len;
+        let waiting = Waiting {
+            batch,
+            uid: message.uid,
+            uid_validity,
+            flags: message.flags.unwrap_or_default(),
+            header_only,
+            internal_date: message.internal_date,
+            // Headers only: the size and key are the server's size of the whole message, as a
+            // full fetch of it would give.
+            whole_size: (size != raw_len).then_some(size),
+        };
+        let Some((waiting, body)) = self.hand_on(waiting, body)? else {
+            return Ok(());
+        };
+        let record = self.normalize_here(&waiting, body, None)?;
+        self.queue(waiting, record)
+    }
+
+    /// Puts `record` with its batch; the batch is delivered once complete (or early, when its
+    /// messages reach `EARLY_DELIVERY_BYTES`).
+    fn queue(&mut self, waiting: Waiting, mut record: MessageRecord) -> Result<(), SyncError> {
+        record.truncated |= waiting.header_only;
+        if Some(waiting.uid) == self.poisoned {
             record
                 .warnings
                 .push(ParseWarning::HeadersOnly(suspect::REASON.into()));
@@ -119,36 +137,63 @@ impl<'a, 'r> Deliverer<'a, 'r> {
         if record.truncated {
             self.report.truncated += 1;
         }
+        let batch = waiting.batch;
         self.pending[batch].push(Delivery {
             record,
             crm_folder: self.sync.crm_folder,
             location: Location {
                 remote_folder: self.sync.remote_folder.to_string(),
-                uid_validity,
-                uid: message.uid,
+                uid_validity: waiting.uid_validity,
+                uid: waiting.uid,
             },
-            flags: message.flags.unwrap_or_default(),
+            flags: waiting.flags,
             gmail: None,
         });
-        self.pending_bytes[batch] += raw_len;
+        if self.fetched[batch] && self.outstanding[batch] == 0 {
+            return self.deliver_ready();
+        }
         // Not before Gmail's ids are in for every queued message: they decide the dedupe key.
         let ids_in = !self.sync.gmail
             || self.pending[batch]
                 .iter()
                 .all(|d| self.gmail.contains_key(&d.location.uid));
         if self.pending_bytes[batch] >= EARLY_DELIVERY_BYTES && ids_in {
-            self.flush(batch)?;
+            self.deliver_pending(batch)?;
         }
         Ok(())
     }
 
-    /// Delivers batch `batch`; only after this returns may the checkpoint move past it.
-    pub fn flush(&mut self, batch: usize) -> Result<(), SyncError> {
+    /// Every message of batch `batch` has been fetched: it is delivered once their records are
+    /// all in and every batch before it is delivered.
+    pub fn fetched(&mut self, batch: usize) -> Result<(), SyncError> {
+        self.fetched[batch] = true;
+        self.deliver_ready()
+    }
+
+    /// Delivers, in order, each batch whose records are all in, and checkpoints after each:
+    /// records reach the inbox in UID order however the server or the other instances answered
+    /// (only a batch past `EARLY_DELIVERY_BYTES` goes ahead, in part, before it is whole).
+    fn deliver_ready(&mut self) -> Result<(), SyncError> {
+        while self.fetched.get(self.next_batch) == Some(&true)
+            && self.outstanding[self.next_batch] == 0
+        {
+            self.deliver_pending(self.next_batch)?;
+            let last_uid = self.last_uids[self.next_batch];
+            self.checkpoint.last_uid = self.checkpoint.last_uid.max(last_uid);
+            checkpoint::save(self.sync.env.kv, self.sync.remote_folder, self.checkpoint)?;
+            self.next_batch += 1;
+        }
+        Ok(())
+    }
+
+    /// Delivers the records of batch `batch` that are in, in UID order.
+    fn deliver_pending(&mut self, batch: usize) -> Result<(), SyncError> {
         self.pending_bytes[batch] = 0;
         let mut batch = std::mem::take(&mut self.pending[batch]);
         if batch.is_empty() {
             return Ok(());
         }
+        batch.sort_by_key(|d| d.location.uid);
         for delivery in &mut batch {
             if let Some(ids) = self.gmail.remove(&delivery.location.uid) {
                 delivery.record.dedupe_key = identity::gmail_dedupe_key(ids.message_id);

@@ -259,10 +259,10 @@ impl FolderSync<'_> {
         }])
     }
 
-    /// Fetches the batches pipelined; each is delivered when its commands complete, and the
-    /// checkpoint moves past every batch delivered without a gap before it. `poisoned` is the
-    /// UID kept as its headers only because normalising it stopped an earlier run. Returns
-    /// whether a large message was written down as the suspect while it was normalised.
+    /// Fetches the batches pipelined and delivers them in order, each once its commands are
+    /// complete and its records in; the checkpoint moves past each as it is delivered.
+    /// `poisoned` is the UID kept as its headers only because normalising it stopped an earlier
+    /// run. Returns whether a message was written down as the suspect while it was normalised.
     fn fetch_and_deliver(
         &self,
         session: &mut Session,
@@ -280,10 +280,10 @@ impl FolderSync<'_> {
             batch_of.extend(std::iter::repeat_n(i, batch.commands.len()));
             unfinished.push(batch.commands.len());
         }
-        let mut deliverer = Deliverer::new(self, batches.len(), total, poisoned, report);
-        let mut delivered = vec![false; batches.len()];
-        let mut behind_checkpoint = 0;
-        fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
+        let uid_validity = cp.uid_validity;
+        let last_uids = batches.iter().map(Batch::last_uid).collect();
+        let mut deliverer = Deliverer::new(self, (last_uids, cp), total, poisoned, report);
+        let fetched = fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
             match event {
                 FetchEvent::Message(m) => {
                     // Only the UIDs asked for: a server's unsolicited answers are dropped here.
@@ -297,29 +297,28 @@ impl FolderSync<'_> {
                     if m.body.is_none() {
                         deliverer.gmail_ids(m);
                     } else {
-                        deliverer.add(b, m, cp.uid_validity, batches[b].header_only)?;
+                        deliverer.add(b, m, uid_validity, batches[b].header_only)?;
                     }
                 }
                 FetchEvent::Done(i) => {
                     let b = batch_of[i];
                     unfinished[b] -= 1;
-                    if unfinished[b] > 0 {
-                        return Ok(());
-                    }
-                    deliverer.flush(b)?;
-                    delivered[b] = true;
-                    let before = behind_checkpoint;
-                    while delivered.get(behind_checkpoint) == Some(&true) {
-                        behind_checkpoint += 1;
-                    }
-                    if behind_checkpoint > before {
-                        cp.last_uid = cp.last_uid.max(batches[behind_checkpoint - 1].last_uid());
-                        checkpoint::save(self.env.kv, self.remote_folder, cp)?;
+                    if unfinished[b] == 0 {
+                        deliverer.fetched(b)?;
                     }
                 }
             }
             Ok(())
-        })?;
+        });
+        // A connection that failed leaves what came whole before it to deliver and checkpoint;
+        // after any other failure (the inbox's, storage's) nothing more is delivered.
+        if let Err(e) = fetched {
+            if matches!(e, SyncError::Imap(_)) {
+                deliverer.finish()?;
+            }
+            return Err(e);
+        }
+        deliverer.finish()?;
         Ok(deliverer.wrote_suspect)
     }
 }

@@ -117,10 +117,21 @@ impl Ran {
 }
 
 pub fn run(fakes: &Fakes, script: Script, qresync: bool) -> Ran {
+    run_with(fakes, &fakes.normalizer, script, qresync)
+}
+
+/// `run`, handing messages to `normalizer` instead of normalising them all in the call.
+pub fn run_with(
+    fakes: &Fakes,
+    normalizer: &dyn crate::ports::Normalizer,
+    script: Script,
+    qresync: bool,
+) -> Ran {
     let (conn, transcript) = ScriptedConnection::new(script);
     let mut session =
         Session::start(Box::new(conn), crate::imap::MAX_RESPONSE_BYTES).expect("greeting");
-    let env = fakes.env();
+    let mut env = fakes.env();
+    env.normalizer = normalizer;
     let sync = FolderSync {
         env: &env,
         crm_folder: CrmFolder::Inbox,

@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 
 mod copies;
 
-use crm::mail_sync::{http_client, imap_socket, log, message as m, storage};
+use crm::mail_sync::{http_client, imap_socket, log, message as m, normalizer, storage};
 use exports::crm::mail_sync::normalize::{Guest, RawMessage};
 
 struct Hostile;
@@ -43,10 +43,37 @@ impl Guest for Hostile {
             "inbox-twice" => inbox_twice(),
             "log-secrets" => log_secrets(&argument),
             "read-config" => read_config(),
+            "normalizer" => hand_on(&message.bytes),
             _ => "ok".to_string(),
         };
         record(outcome)
     }
+
+    /// A job handed on runs the probe its mailbox address names, as `normalize` does.
+    fn normalize_job(job: normalizer::Job) -> m::MessageRecord {
+        let message = RawMessage {
+            bytes: job.bytes,
+            internal_date: job.internal_date,
+        };
+        Self::normalize(message, job.mailbox_address)
+    }
+}
+
+/// Tries to hand a job to another instance (which would run the probe `normalizer` again).
+fn hand_on(bytes: &[u8]) -> String {
+    let job = normalizer::Job {
+        bytes: bytes.to_vec(),
+        internal_date: None,
+        mailbox_address: "normalizer".into(),
+        max_body_bytes: 1024,
+        whole_size: None,
+    };
+    let taken = if normalizer::submit(1, &job) {
+        "TAKEN"
+    } else {
+        "refused"
+    };
+    format!("{taken}; {} finished", normalizer::finished(true).len())
 }
 
 export!(Hostile);

@@ -1,0 +1,199 @@
+//! The instances a sync call hands messages to, normalising them on other cores while its own
+//! instance goes on fetching: made on demand, lent nothing, bounded host-wide and in bytes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
+use wasmtime::Store;
+
+use crate::bindings::MailSyncPlugin;
+use crate::bindings::message::MessageRecord;
+use crate::bindings::normalizer::{Job, JobFailure};
+use crate::plugin_host::PluginHost;
+use crate::state::{HostState, MailboxScope};
+
+/// Bytes of jobs handed on and not yet normalised, per sync call: past it `submit` waits.
+pub const WAITING_BYTES: usize = 16 * 1024 * 1024;
+
+pub type Outcome = Result<MessageRecord, JobFailure>;
+
+struct Queued {
+    ticket: u64,
+    job: Job,
+    /// Its share of `WAITING_BYTES`, given back once it is normalised.
+    _bytes: OwnedSemaphorePermit,
+}
+
+/// One sync call's workers: their queue, their outcomes, and what is in flight.
+pub struct NormalizeWorkers {
+    host: PluginHost,
+    scope: MailboxScope,
+    jobs: mpsc::UnboundedSender<Queued>,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    outcomes_to: mpsc::UnboundedSender<(u64, Outcome)>,
+    outcomes: mpsc::UnboundedReceiver<(u64, Outcome)>,
+    waiting_bytes: Arc<Semaphore>,
+    in_flight: usize,
+    workers: usize,
+}
+
+impl NormalizeWorkers {
+    /// Workers for a sync of mailbox `id`; none is made before the first job.
+    pub fn new(host: PluginHost, id: &str) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let (outcomes_to, outcomes) = mpsc::unbounded_channel();
+        NormalizeWorkers {
+            host,
+            // No provider: a worker is lent no grant.
+            scope: MailboxScope {
+                id: id.to_string(),
+                provider: None,
+            },
+            jobs,
+            queue: Arc::new(Mutex::new(queue)),
+            outcomes_to,
+            outcomes,
+            waiting_bytes: Arc::new(Semaphore::new(WAITING_BYTES)),
+            in_flight: 0,
+            workers: 0,
+        }
+    }
+
+    /// Queues `job` under `ticket`, with one more worker when all are busy and the policy's
+    /// count allows; false (the job not taken) when this call has no worker at all.
+    pub async fn submit(&mut self, ticket: u64, job: Job) -> bool {
+        if self.in_flight >= self.workers
+            && let Some(permit) = self.host.try_normalize_worker()
+        {
+            self.workers += 1;
+            let worker = Worker {
+                host: self.host.clone(),
+                scope: self.scope.clone(),
+                queue: self.queue.clone(),
+                outcomes: self.outcomes_to.clone(),
+                _permit: permit,
+            };
+            tokio::spawn(worker.run());
+        }
+        if self.workers == 0 {
+            return false;
+        }
+        // A job larger than the whole allowance waits for all of it, and then goes alone.
+        let share = job.bytes.len().clamp(1, WAITING_BYTES) as u32;
+        let Ok(bytes) = self.waiting_bytes.clone().acquire_many_owned(share).await else {
+            return false;
+        };
+        let queued = Queued {
+            ticket,
+            job,
+            _bytes: bytes,
+        };
+        if self.jobs.send(queued).is_err() {
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+
+    /// The outcomes in so far; with `wait`, at least one when any job is in flight.
+    pub async fn finished(&mut self, wait: bool) -> Vec<(u64, Outcome)> {
+        let mut out = Vec::new();
+        if wait
+            && self.in_flight > 0
+            && let Some(first) = self.outcomes.recv().await
+        {
+            out.push(first);
+        }
+        while let Ok(more) = self.outcomes.try_recv() {
+            out.push(more);
+        }
+        self.in_flight -= out.len().min(self.in_flight);
+        out
+    }
+}
+
+/// One worker: an instance that normalises the call's jobs one at a time, made again after one
+/// stopped it, and before half its time budget is spent.
+struct Worker {
+    host: PluginHost,
+    scope: MailboxScope,
+    queue: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
+    outcomes: mpsc::UnboundedSender<(u64, Outcome)>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Worker {
+    /// Runs until the call's queue closes (the call ended).
+    async fn run(self) {
+        let budget_ms = self.host.budget_ms();
+        let renew_after = Duration::from_millis(budget_ms / 2);
+        let mut instance: Option<(Store<HostState>, MailSyncPlugin, Instant)> = None;
+        loop {
+            let next = self.queue.lock().await.recv().await;
+            let Some(Queued { ticket, job, .. }) = next else {
+                return;
+            };
+            if instance
+                .as_ref()
+                .is_some_and(|(_, _, made)| made.elapsed() >= renew_after)
+            {
+                instance = None;
+            }
+            if instance.is_none() {
+                match self
+                    .host
+                    .try_instantiate_for(self.scope.clone(), budget_ms)
+                    .await
+                {
+                    Some(Ok((store, plugin))) => instance = Some((store, plugin, Instant::now())),
+                    failed => {
+                        let reason = match failed {
+                            Some(Err(e)) => e.to_string(),
+                            _ => "no slot of the pool was free".to_string(),
+                        };
+                        let failure = JobFailure {
+                            stopped: false,
+                            reason,
+                            bytes: job.bytes,
+                        };
+                        let _ = self.outcomes.send((ticket, Err(failure)));
+                        continue;
+                    }
+                }
+            }
+            let Some((store, plugin, _)) = instance.as_mut() else {
+                continue;
+            };
+            let outcome = match self.host.services().faults.before_normalizing(&job.bytes) {
+                Ok(()) => {
+                    plugin
+                        .crm_mail_sync_normalize()
+                        .call_normalize_job(&mut *store, &job)
+                        .await
+                }
+                Err(injected) => Err(injected),
+            };
+            let outcome = outcome.map_err(|e| {
+                // A trap leaves the instance unusable: the next job gets a new one.
+                instance = None;
+                JobFailure {
+                    stopped: true,
+                    reason: stop_reason(&e),
+                    bytes: job.bytes,
+                }
+            });
+            if self.outcomes.send((ticket, outcome)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Why a worker's instance stopped, in a line: the trap's kind, not the guest's own text.
+fn stop_reason(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("the instance stopped: {trap}"),
+        None => format!("the instance stopped: {}", e.root_cause()),
+    }
+}
