@@ -324,7 +324,7 @@ impl Inbox for HostInbox {
         let batch: Vec<inbox::Delivery> = batch
             .iter()
             .map(|d| inbox::Delivery {
-                record: super::normalize::to_wit(d.record.clone()),
+                record: super::record_convert::to_wit(d.record.clone()),
                 crm_folder: wit_crm_folder(d.crm_folder),
                 location: location(d.location.clone()),
                 flags: flags(d.flags),

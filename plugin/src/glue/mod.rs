@@ -6,6 +6,7 @@ mod host;
 mod mailbox;
 mod normalize;
 mod normalizer;
+mod record_convert;
 mod sync;
 
 pub(crate) mod bindings {

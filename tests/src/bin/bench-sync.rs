@@ -43,6 +43,10 @@ struct Args {
     /// Messages in each of them.
     #[arg(long, default_value_t = 500)]
     per_mailbox: usize,
+    /// Worker instances the sync hands messages to (0: normalise in the sync's own instance)
+    /// [default: the policy's, one per core].
+    #[arg(long)]
+    normalize_workers: Option<u32>,
     /// Where our SQLite inbox and mbsync's Maildir go (the same file system for both)
     /// [default: a temporary directory].
     #[arg(long)]
@@ -198,10 +202,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => tempfile::tempdir()?,
     };
     let db = Database::open(&scratch.path().join("crm.db"))?;
-    let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db, |_| {}).await;
+    let workers = args.normalize_workers;
+    let w = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db, |s| {
+        s.policy.normalize_workers = workers.or(s.policy.normalize_workers)
+    })
+    .await;
     println!(
-        "machine: {} cores",
-        std::thread::available_parallelism()?.get()
+        "machine: {} cores; normalisation workers: {}",
+        std::thread::available_parallelism()?.get(),
+        w.host.services().platform().policy.normalize_workers()
     );
     let small = (0..args.messages).map(sample).collect();
     let mailbox = fill_and_compare(&w, scratch.path(), (ANNA, "small"), small).await?;
