@@ -72,10 +72,15 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
         direction: "export",
         name: name.to_string(),
         grant: format!(
-            "called by the host, one fresh instance per call: memory cap {} MiB, time budget {} ms ({} ms for sync)",
+            "called by the host, one fresh instance per call: memory cap {} MiB, time budget {} ms ({} ms for sync){}",
             policy.memory_limit_bytes / (1024 * 1024),
             policy.call_time_budget_ms,
-            policy.sync_time_budget_ms
+            policy.sync_time_budget_ms,
+            if name.starts_with("crm:mail-sync/normalize@") {
+                "; normalize-job by a sync's worker instances, many jobs of that sync's mailbox per instance, each made again before half its budget is spent"
+            } else {
+                ""
+            }
         ),
     }));
     rows

@@ -43,6 +43,7 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "import  crm:mail-sync/inbox@0.1.0",
         "import  crm:mail-sync/normalizer@0.1.0",
         "sync and watch calls only: messages handed to other instances",
+        "normalize-job by a sync's worker instances",
         "export  crm:mail-sync/sync@0.1.0",
         "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
