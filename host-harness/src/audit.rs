@@ -228,7 +228,7 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             "read-only platform settings (providers, flags, limits); a client secret only to the calls of its own provider's mailboxes".into()
         }
         "crm:mail-sync/normalizer" => format!(
-            "sync and watch calls only: messages handed to other instances of this component, lent no provider's grant and no normalizer; {} such instances at once in the host, each in a free pool slot or none; {} MiB waiting per call",
+            "sync and watch calls only: messages handed to other instances of this component, lent no provider's grant and no normalizer; {} such instances at once in the host, each in a free pool slot or none; {} MiB of jobs and outcomes not taken back per call",
             policy.normalize_workers(),
             crate::normalize_workers::WAITING_BYTES / (1024 * 1024)
         ),

@@ -13,17 +13,24 @@ use crate::bindings::normalizer::{Job, JobFailure};
 use crate::plugin_host::PluginHost;
 use crate::state::{HostState, MailboxScope};
 
-/// Bytes of jobs handed on and not yet normalised, per sync call: past it `submit` waits.
+/// Bytes of jobs handed on whose outcomes the call has not taken yet (queued, being normalised,
+/// or finished and waiting in the host), per sync call: past it `submit` takes no more, and the
+/// sync normalises the message itself.
 pub const WAITING_BYTES: usize = 16 * 1024 * 1024;
+/// What each job counts for besides its bytes and address, so many tiny jobs are bounded too.
+const JOB_OVERHEAD_BYTES: usize = 1024;
 
 pub type Outcome = Result<MessageRecord, JobFailure>;
 
 struct Queued {
     ticket: u64,
     job: Job,
-    /// Its share of `WAITING_BYTES`, given back once it is normalised.
-    _bytes: OwnedSemaphorePermit,
+    /// Its share of `WAITING_BYTES`, given back once the call takes its outcome.
+    share: OwnedSemaphorePermit,
 }
+
+/// A job's outcome, still holding the job's share of `WAITING_BYTES`.
+type Finished = (u64, Outcome, OwnedSemaphorePermit);
 
 /// One sync call's workers: their queue, their outcomes, and what is in flight.
 pub struct NormalizeWorkers {
@@ -31,8 +38,8 @@ pub struct NormalizeWorkers {
     scope: MailboxScope,
     jobs: mpsc::UnboundedSender<Queued>,
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
-    outcomes_to: mpsc::UnboundedSender<(u64, Outcome)>,
-    outcomes: mpsc::UnboundedReceiver<(u64, Outcome)>,
+    outcomes_to: mpsc::UnboundedSender<Finished>,
+    outcomes: mpsc::UnboundedReceiver<Finished>,
     waiting_bytes: Arc<Semaphore>,
     in_flight: usize,
     workers: usize,
@@ -61,7 +68,8 @@ impl NormalizeWorkers {
     }
 
     /// Queues `job` under `ticket`, with one more worker when all are busy and the policy's
-    /// count allows; false (the job not taken) when this call has no worker at all.
+    /// count allows; false (the job not taken) when this call has no worker at all, or its jobs
+    /// not yet taken back hold `WAITING_BYTES`.
     pub async fn submit(&mut self, ticket: u64, job: Job) -> bool {
         if self.in_flight >= self.workers
             && let Some(permit) = self.host.try_normalize_worker()
@@ -79,16 +87,14 @@ impl NormalizeWorkers {
         if self.workers == 0 {
             return false;
         }
-        // A job larger than the whole allowance waits for all of it, and then goes alone.
-        let share = job.bytes.len().clamp(1, WAITING_BYTES) as u32;
-        let Ok(bytes) = self.waiting_bytes.clone().acquire_many_owned(share).await else {
+        // Never waited for: only `finished`, which the caller cannot call while it waits here,
+        // gives shares back. A job larger than the whole allowance goes only alone.
+        let counted = job.bytes.len() + job.mailbox_address.len() + JOB_OVERHEAD_BYTES;
+        let share = counted.min(WAITING_BYTES) as u32;
+        let Ok(share) = self.waiting_bytes.clone().try_acquire_many_owned(share) else {
             return false;
         };
-        let queued = Queued {
-            ticket,
-            job,
-            _bytes: bytes,
-        };
+        let queued = Queued { ticket, job, share };
         if self.jobs.send(queued).is_err() {
             return false;
         }
@@ -96,17 +102,18 @@ impl NormalizeWorkers {
         true
     }
 
-    /// The outcomes in so far; with `wait`, at least one when any job is in flight.
+    /// The outcomes in so far; with `wait`, at least one when any job is in flight. Their
+    /// shares of `WAITING_BYTES` are given back as they are taken.
     pub async fn finished(&mut self, wait: bool) -> Vec<(u64, Outcome)> {
         let mut out = Vec::new();
         if wait
             && self.in_flight > 0
-            && let Some(first) = self.outcomes.recv().await
+            && let Some((ticket, outcome, _share)) = self.outcomes.recv().await
         {
-            out.push(first);
+            out.push((ticket, outcome));
         }
-        while let Ok(more) = self.outcomes.try_recv() {
-            out.push(more);
+        while let Ok((ticket, outcome, _share)) = self.outcomes.try_recv() {
+            out.push((ticket, outcome));
         }
         self.in_flight -= out.len().min(self.in_flight);
         out
@@ -119,7 +126,7 @@ struct Worker {
     host: PluginHost,
     scope: MailboxScope,
     queue: Arc<Mutex<mpsc::UnboundedReceiver<Queued>>>,
-    outcomes: mpsc::UnboundedSender<(u64, Outcome)>,
+    outcomes: mpsc::UnboundedSender<Finished>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -131,7 +138,7 @@ impl Worker {
         let mut instance: Option<(Store<HostState>, MailSyncPlugin, Instant)> = None;
         loop {
             let next = self.queue.lock().await.recv().await;
-            let Some(Queued { ticket, job, .. }) = next else {
+            let Some(Queued { ticket, job, share }) = next else {
                 return;
             };
             if instance
@@ -157,7 +164,7 @@ impl Worker {
                             reason,
                             bytes: job.bytes,
                         };
-                        let _ = self.outcomes.send((ticket, Err(failure)));
+                        let _ = self.outcomes.send((ticket, Err(failure), share));
                         continue;
                     }
                 }
@@ -183,7 +190,7 @@ impl Worker {
                     bytes: job.bytes,
                 }
             });
-            if self.outcomes.send((ticket, outcome)).is_err() {
+            if self.outcomes.send((ticket, outcome, share)).is_err() {
                 return;
             }
         }

@@ -367,3 +367,32 @@ fn running_as_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+/// Jobs a sync hands on are bounded by what waits in the host, outcomes not yet taken back
+/// included: a caller that never takes them gets no more jobs taken, not an ever-growing queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_whose_outcomes_are_not_taken_back_stop_being_taken_at_the_cap() {
+    use host_harness::bindings::normalizer::Job;
+    use host_harness::normalize_workers::{NormalizeWorkers, WAITING_BYTES};
+    let mut workers = NormalizeWorkers::new(plugin_host(&HostSettings::default()), "m");
+    let job = || Job {
+        bytes: [b"Subject: big\r\n\r\n".as_slice(), &vec![b'a'; 1024 * 1024]].concat(),
+        internal_date: None,
+        mailbox_address: "anna@example.nl".into(),
+        max_body_bytes: 1024 * 1024,
+        whole_size: None,
+    };
+    let mut taken = 0u64;
+    while workers.submit(taken, job()).await {
+        taken += 1;
+        assert!(taken < 100, "jobs kept being taken past the cap");
+    }
+    assert_eq!(taken as usize, WAITING_BYTES / (1024 * 1024 + 2048));
+    // Taking outcomes back gives their room back.
+    let back = workers.finished(true).await;
+    assert!(!back.is_empty() && back.iter().all(|(_, r)| r.is_ok()));
+    assert!(
+        workers.submit(taken, job()).await,
+        "room again once outcomes are taken"
+    );
+}

@@ -29,8 +29,8 @@ pub struct Waiting {
 }
 
 impl Deliverer<'_, '_> {
-    /// Hands a message under the suspect size to another instance; gives it back when it is
-    /// not handed on, to be normalised here. Takes in whatever finished meanwhile.
+    /// Takes in whatever finished meanwhile, then hands a message under the suspect size to
+    /// another instance; gives it back when it is not handed on, to be normalised here.
     pub(super) fn hand_on(
         &mut self,
         waiting: Waiting,
@@ -47,12 +47,13 @@ impl Deliverer<'_, '_> {
             max_body_bytes: env.config.limits.max_body_bytes,
             whole_size: waiting.whole_size,
         };
+        // What came back first: the host counts it against what may wait until it is taken.
+        self.take_finished(false)?;
         let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
         match env.normalizer.submit(ticket, job) {
             Ok(()) => {
                 self.outstanding[waiting.batch] += 1;
                 self.in_flight.insert(ticket, waiting);
-                self.take_finished(false)?;
                 Ok(None)
             }
             Err(job) => Ok(Some((waiting, job.bytes))),
