@@ -97,15 +97,23 @@ impl Dovecot {
     /// Starts an instance whose certificate is `pki`'s and whose tokens `introspection_url`
     /// judges. Fails, saying how to install it, when Dovecot is missing.
     pub fn start(pki: &TestPki, introspection_url: &str, folders: &[ConfiguredFolder]) -> Self {
-        Self::start_with_mechanisms(pki, introspection_url, folders, "xoauth2 oauthbearer")
+        Self::start_with_mechanisms(
+            pki,
+            introspection_url,
+            folders,
+            "xoauth2 oauthbearer",
+            false,
+        )
     }
 
-    /// As `start`, offering only the token `mechanisms` named (`xoauth2`, `oauthbearer`).
+    /// As `start`, offering only the token `mechanisms` named (`xoauth2`, `oauthbearer`); with
+    /// `mail_debug`, it logs each mailbox a session opens (`opened_by_token_sessions`).
     pub fn start_with_mechanisms(
         pki: &TestPki,
         introspection_url: &str,
         folders: &[ConfiguredFolder],
         mechanisms: &str,
+        mail_debug: bool,
     ) -> Self {
         assert!(
             Path::new(DOVECOT).exists(),
@@ -145,7 +153,8 @@ impl Dovecot {
             let greeting = format!("mailsync-test-{imaps_port}-{}", rand::random::<u32>());
             std::fs::write(
                 d.join("dovecot.conf"),
-                config(d, imaps_port, imap_port, folders, mechanisms, &greeting),
+                config(d, imaps_port, imap_port, folders, mechanisms, &greeting)
+                    + if mail_debug { "mail_debug = yes\n" } else { "" },
             )
             .expect("config");
             let log = std::fs::File::create(d.join("stderr.log")).expect("log");
@@ -205,6 +214,22 @@ impl Dovecot {
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+    }
+
+    /// How many times sessions that logged in with a token (the plugin's, not a seeder's) opened
+    /// `mailbox` (EXAMINE or SELECT), by the log of an instance started with `mail_debug`.
+    pub fn opened_by_token_sessions(&self, mailbox: &str) -> usize {
+        let log = self.log();
+        let sessions: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Login: ") && l.contains("method=XOAUTH2"))
+            .filter_map(|l| l.split("session=<").nth(1)?.split('>').next())
+            .collect();
+        let opened = format!("Mailbox {mailbox}: Mailbox opened");
+        log.lines()
+            .filter(|l| l.contains(&opened))
+            .filter(|l| sessions.iter().any(|s| l.contains(&format!("<{s}>"))))
+            .count()
     }
 
     /// What Dovecot logged, for a failing test's message.

@@ -28,6 +28,8 @@ pub struct DovecotSetup<'a> {
     pub mechanisms: &'a str,
     /// Reached on its plain port with STARTTLS instead of implicit TLS.
     pub starttls: bool,
+    /// Logs each mailbox a session opens (Dovecot's `mail_debug`).
+    pub mail_debug: bool,
 }
 
 impl<'a> DovecotSetup<'a> {
@@ -36,6 +38,7 @@ impl<'a> DovecotSetup<'a> {
             folders,
             mechanisms: "xoauth2 oauthbearer",
             starttls: false,
+            mail_debug: false,
         }
     }
 }
@@ -128,7 +131,13 @@ impl OAuthWorld {
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
         let starttls = dovecot.as_ref().is_some_and(|d| d.starttls);
         let dovecot = dovecot.map(|d| {
-            Dovecot::start_with_mechanisms(&pki, &google.introspection_url, d.folders, d.mechanisms)
+            Dovecot::start_with_mechanisms(
+                &pki,
+                &google.introspection_url,
+                d.folders,
+                d.mechanisms,
+                d.mail_debug,
+            )
         });
         let imap = match &dovecot {
             None => IMAP.to_string(),

@@ -8,7 +8,7 @@ use host_harness::inbox_store::StoredMessage;
 
 use crate::dovecot::{STANDARD_FOLDERS, Seeder};
 use crate::mail_fixtures::plain;
-use crate::oauth_world::{OAuthWorld, captured};
+use crate::oauth_world::{DovecotSetup, OAuthWorld, captured};
 
 pub const ANNA: &str = "anna@example.nl";
 
@@ -17,7 +17,23 @@ pub async fn world_with(
     map: FolderMapping,
     configure: impl FnOnce(&mut HostSettings),
 ) -> OAuthWorld {
-    let w = OAuthWorld::with_dovecot_and(STANDARD_FOLDERS, configure).await;
+    linked_and_mapped(
+        OAuthWorld::with_dovecot_and(STANDARD_FOLDERS, configure).await,
+        map,
+    )
+    .await
+}
+
+/// As `world`, with a Dovecot that logs each mailbox it opens.
+pub async fn world_logging_opens(map: FolderMapping) -> OAuthWorld {
+    let setup = DovecotSetup {
+        mail_debug: true,
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    };
+    linked_and_mapped(OAuthWorld::with_dovecot_setup(setup).await, map).await
+}
+
+async fn linked_and_mapped(w: OAuthWorld, map: FolderMapping) -> OAuthWorld {
     w.link("m1", "google").await.expect("linked");
     captured(w.mailbox("m1").set_mapping(&map).await.expect("call runs")).expect("mapped");
     w

@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use host_harness::HostSettings;
 use host_harness::bindings::panel::ErrorKind;
+use host_harness::bindings::sync::{WatchOutcome, WatchReport};
 use tests::cut_proxy::CutProxy;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::mail_fixtures::{days_ago, plain, with_attachment};
 use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
 use tests::secrets::assert_no_secret_captured;
 use tests::sync_checks::{
-    ANNA, append_many, folder, live, mapping, messages, seeder, sync, world, world_with,
+    ANNA, append_many, folder, live, mapping, messages, seeder, sync, world, world_logging_opens,
+    world_with,
 };
 
 #[tokio::test]
@@ -128,6 +130,68 @@ async fn flag_changes_and_expunges_arrive_through_qresync() {
     assert!(by_subject("q 1").removed, "expunged: marked removed, kept");
     assert!(!by_subject("q 2").removed && !by_subject("q 2").seen);
     assert_eq!(by_subject("q 0").updates, ["flags"]);
+}
+
+/// One watch call for "m1": push's round, as the service makes it when the server speaks.
+async fn watch(w: &OAuthWorld, stop: bool) -> WatchReport {
+    w.mailbox("m1")
+        .watch(stop)
+        .await
+        .expect("call runs")
+        .expect("watch")
+}
+
+fn created_updated_removed(report: &WatchReport) -> (u32, u32, u32) {
+    let inbox = report.inbox.as_ref().expect("the inbox's report");
+    (inbox.created, inbox.updated, inbox.removed)
+}
+
+#[tokio::test]
+async fn a_resumed_push_session_takes_changes_from_the_open_folder_without_opening_it_again() {
+    let w = world_logging_opens(mapping("INBOX", None)).await;
+    let dovecot = w.dovecot.as_ref().expect("dovecot");
+    let mut s = seeder(&w).await;
+    append_many(&mut s, "INBOX", "p", 3).await;
+    let first = watch(&w, false).await;
+    assert!(matches!(first.outcome, WatchOutcome::Parked), "{first:?}");
+    assert_eq!(created_updated_removed(&first), (3, 0, 0));
+    let opened = dovecot.opened_by_token_sessions("INBOX");
+    assert_eq!(opened, 1, "{}", dovecot.log());
+
+    // While the session idles: a flag change, an expunge and a new message.
+    s.run("SELECT INBOX").await;
+    s.run("UID STORE 1 +FLAGS (\\Seen \\Answered)").await;
+    s.run("UID STORE 2 +FLAGS (\\Deleted)").await;
+    s.run("EXPUNGE").await;
+    append_many(&mut s, "INBOX", "later", 1).await;
+    let resumed = watch(&w, false).await;
+    assert!(
+        matches!(resumed.outcome, WatchOutcome::Parked),
+        "{resumed:?}"
+    );
+    assert_eq!(created_updated_removed(&resumed), (1, 1, 1), "{resumed:?}");
+    // Nothing since: the checkpoint's mod-sequence moved past what was reported.
+    let quiet = watch(&w, false).await;
+    assert_eq!(created_updated_removed(&quiet), (0, 0, 0), "{quiet:?}");
+    assert_eq!(
+        dovecot.opened_by_token_sessions("INBOX"),
+        opened,
+        "the resumed session opened the folder again"
+    );
+    watch(&w, true).await;
+
+    let stored = messages(&w);
+    let by_subject = |s: &str| {
+        stored
+            .iter()
+            .find(|m| m.subject.as_deref() == Some(s))
+            .unwrap_or_else(|| panic!("{s} is missing"))
+    };
+    assert!(by_subject("p 0").seen && by_subject("p 0").answered);
+    assert!(by_subject("p 1").removed);
+    assert!(!by_subject("p 2").removed && !by_subject("p 2").seen);
+    assert!(!by_subject("later 0").removed);
+    assert_eq!(stored.len(), 4);
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! Opening a folder read-only for sync: ENABLE QRESYNC, EXAMINE (with QRESYNC's known state, so
-//! the answer itself brings flag changes and expunges), and UID SEARCH SINCE for a first sync.
+//! the answer itself brings flag changes and expunges) or, for a folder a resumed session still
+//! has open, the same asked of it in place; and UID SEARCH SINCE for a first sync.
 
 use imap_next::imap_types::fetch::MessageDataItem;
 use imap_next::imap_types::response::{Code, Data};
 use imap_next::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::fetch::flags_of;
-use super::{ImapError, Session, utf7};
+use super::{Answer, ImapError, Session, utf7};
 use crate::model::Flags;
 
 /// What the server says about a folder when it is opened.
@@ -75,6 +76,8 @@ pub fn examine(
     } else if session.has_capability("CONDSTORE") {
         line.push_str(" (CONDSTORE)");
     }
+    // A failed EXAMINE closes the folder open before it (RFC 3501, 6.3.1).
+    session.set_examined(None);
     let answer = session.raw_command(&line)?;
     if !answer.is_ok() {
         return Err(ExamineError::Refused(answer.describe()));
@@ -88,7 +91,106 @@ pub fn examine(
             _ => {}
         }
     }
-    for data in answer.data {
+    absorb(&mut examined, answer.data, cap)?;
+    if examined.uid_validity == 0 {
+        return Err(ExamineError::Imap(ImapError::Protocol(
+            "EXAMINE gave no UIDVALIDITY".into(),
+        )));
+    }
+    session.set_examined(Some(name));
+    Ok(examined)
+}
+
+/// What changed in `name` since `known`, when this session still has it open (a session
+/// resumed after IDLE): NOOP for the folder's HIGHESTMODSEQ, then `UID FETCH 1:<last> (FLAGS)
+/// (CHANGEDSINCE <modseq> VANISHED)` (RFC 7162, 3.2.6) for flag changes and expunges, so the
+/// server does not open the folder again. `None` when the session has another folder open, or
+/// none, or the server reports another UIDVALIDITY: then the folder must be examined.
+///
+/// The mod-sequence returned is the highest one these answers named (NOOP's HIGHESTMODSEQ, a
+/// changed message's MODSEQ). The FETCH comes last and reports every change since `known`, so
+/// every change up to that mod-sequence is in the answers; one after it is reported next time.
+pub fn changes_while_open(
+    session: &mut Session,
+    name: &str,
+    known: Known,
+) -> Result<Option<Examined>, ImapError> {
+    if session.examined() != Some(name) {
+        return Ok(None);
+    }
+    let mut examined = Examined {
+        uid_validity: known.uid_validity,
+        highest_modseq: Some(known.modseq),
+        ..Examined::default()
+    };
+    let noop = session.noop()?;
+    if !take_in(session, &mut examined, noop, known)? {
+        return Ok(None);
+    }
+    let fetch = format!(
+        "UID FETCH 1:{} (FLAGS) (CHANGEDSINCE {} VANISHED)",
+        known.last_uid.max(1),
+        known.modseq
+    );
+    let changes = session.raw_command(&fetch)?;
+    if !take_in(session, &mut examined, changes, known)? {
+        return Ok(None);
+    }
+    examined.vanished.sort_unstable();
+    examined.vanished.dedup();
+    Ok(Some(examined))
+}
+
+/// Takes one answer of `changes_while_open` into `examined`; false when the server reports another
+/// UIDVALIDITY, and the folder is no longer taken as open.
+fn take_in(
+    session: &mut Session,
+    examined: &mut Examined,
+    answer: Answer,
+    known: Known,
+) -> Result<bool, ImapError> {
+    if !answer.is_ok() {
+        return Err(ImapError::Protocol(format!(
+            "asking the open folder what changed failed: {}",
+            answer.describe()
+        )));
+    }
+    for code in answer.codes.iter().chain(answer.status.code()) {
+        match code {
+            Code::UidValidity(v) if v.get() != known.uid_validity => {
+                session.set_examined(None);
+                return Ok(false);
+            }
+            Code::HighestModSeq(m) => examined.raise_modseq(m.get()),
+            _ => {}
+        }
+    }
+    let changed_modseq = absorb(examined, answer.data, known.last_uid).map_err(|e| match e {
+        ExamineError::Imap(e) => e,
+        ExamineError::Refused(text) => ImapError::Protocol(text),
+    })?;
+    if let Some(m) = changed_modseq {
+        examined.raise_modseq(m);
+    }
+    Ok(true)
+}
+
+impl Examined {
+    fn raise_modseq(&mut self, modseq: u64) {
+        self.highest_modseq = self.highest_modseq.max(Some(modseq));
+    }
+}
+
+/// Takes an answer's untagged data into `examined`: the folder's count, the UIDs that vanished
+/// (up to `cap`, the highest UID sync has) and the flags that changed. Returns the highest
+/// MODSEQ among the changed messages.
+fn absorb(
+    examined: &mut Examined,
+    data: Vec<Data<'static>>,
+    cap: u32,
+) -> Result<Option<u64>, ExamineError> {
+    let mut highest = None;
+    for data in data {
         match data {
             Data::Exists(n) => examined.exists = n,
             Data::Vanished { known_uids, .. } => {
@@ -112,6 +214,7 @@ pub fn examine(
                     match item {
                         MessageDataItem::Uid(u) => uid = Some(u.get()),
                         MessageDataItem::Flags(f) => flags = Some(flags_of(&f)),
+                        MessageDataItem::ModSeq(m) => highest = highest.max(Some(m.get())),
                         _ => {}
                     }
                 }
@@ -122,12 +225,7 @@ pub fn examine(
             _ => {}
         }
     }
-    if examined.uid_validity == 0 {
-        return Err(ExamineError::Imap(ImapError::Protocol(
-            "EXAMINE gave no UIDVALIDITY".into(),
-        )));
-    }
-    Ok(examined)
+    Ok(highest)
 }
 
 /// The UIDs `UID SEARCH <criteria>` finds (`SINCE 1-Jan-2024`, `UID 5:* LARGER 1000`), sorted.

@@ -13,13 +13,16 @@ const READ_CHUNK: u32 = 64 * 1024;
 /// The most an idle period's notifications may bring before its end is found.
 const MAX_IDLE_BYTES: usize = 4 * 1024 * 1024;
 
-/// What a session parked in IDLE needs to go on: its IDLE tag, the next tag, its capabilities.
+/// What a session parked in IDLE needs to go on: its IDLE tag, the next tag, its capabilities,
+/// and the folder it has open (IDLE leaves it open).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdleState {
     pub tag: String,
     pub next_tag: u32,
     pub capabilities: Vec<String>,
     pub max_response: u32,
+    #[serde(default)]
+    pub examined: Option<String>,
 }
 
 /// How a request to IDLE ended.
@@ -51,6 +54,7 @@ impl Session {
             next_tag: self.next_tag(),
             capabilities: self.capabilities.clone(),
             max_response: self.max_response(),
+            examined: self.examined().map(str::to_string),
         };
         if reader.buffered() {
             let conn = end_idle_on(self.into_connection(), &state, reader)?;

@@ -24,6 +24,8 @@ pub struct Session {
     /// Bytes read since the current command was sent, against `MAX_COMMAND_BYTES`.
     command_bytes: u64,
     commands_sent: u32,
+    /// The folder this session has open read-only (its last EXAMINE succeeded), if any.
+    examined: Option<String>,
 }
 
 /// The cap on everything one command's answer may bring (the many responses of a LIST, say).
@@ -76,6 +78,7 @@ impl Session {
             unanswered_bytes: 0,
             command_bytes: 0,
             commands_sent: 0,
+            examined: None,
         };
         match session.next_event()? {
             Event::GreetingReceived { greeting } => {
@@ -169,6 +172,7 @@ impl Session {
             unanswered_bytes: 0,
             command_bytes: 0,
             commands_sent: 0,
+            examined: state.examined.clone(),
         }
     }
 
@@ -183,6 +187,17 @@ impl Session {
 
     pub(super) fn max_response(&self) -> u32 {
         self.max_response
+    }
+
+    /// The folder this session has open read-only, if any.
+    pub fn examined(&self) -> Option<&str> {
+        self.examined.as_deref()
+    }
+
+    /// Notes the folder opened (or, with `None`, that none is: a failed EXAMINE closes the
+    /// folder open before it).
+    pub(super) fn set_examined(&mut self, folder: Option<&str>) {
+        self.examined = folder.map(str::to_string);
     }
 
     /// Commands sent in this session so far.

@@ -1,6 +1,7 @@
-//! One folder's run: open it read-only, work out what is new (the backfill window on a first sync
-//! or a rescan, UIDs above the checkpoint after), fetch it pipelined, deliver batch by batch and
-//! checkpoint after each; the flag changes and expunges are returned to be applied last.
+//! One folder's run: open it read-only (or ask a session that has it open still), work out what
+//! is new (the backfill window on a first sync or a rescan, UIDs above the checkpoint after),
+//! fetch it pipelined, deliver batch by batch and checkpoint after each; the flag changes and
+//! expunges are returned to be applied last.
 
 use super::checkpoint::{self, Checkpoint};
 use super::deliver::Deliverer;
@@ -14,6 +15,8 @@ use crate::ports::Env;
 
 #[cfg(test)]
 mod changes_tests;
+#[cfg(test)]
+mod still_open_tests;
 #[cfg(test)]
 mod tests;
 
@@ -56,10 +59,22 @@ impl FolderSync<'_> {
                 last_uid: c.last_uid,
             })
         });
-        let opened = examine::examine(session, self.remote_folder, known).map_err(|e| match e {
-            ExamineError::Refused(text) => SyncError::FolderMissing(text),
-            ExamineError::Imap(e) => SyncError::Imap(e),
-        })?;
+        // A session resumed after IDLE still has the folder open: asking it what changed spares
+        // the server opening the folder again, its largest cost in a large folder. Not while a
+        // first sync or a rescan is under way: their end needs EXAMINE's UIDNEXT.
+        let still_open = match (&saved, known) {
+            (Some(c), Some(k)) if c.backfill_since.is_none() && !c.reset_pending => {
+                examine::changes_while_open(session, self.remote_folder, k)?
+            }
+            _ => None,
+        };
+        let opened = match still_open {
+            Some(opened) => opened,
+            None => examine::examine(session, self.remote_folder, known).map_err(|e| match e {
+                ExamineError::Refused(text) => SyncError::FolderMissing(text),
+                ExamineError::Imap(e) => SyncError::Imap(e),
+            })?,
+        };
         let since = || super::backfill_since(env);
         let mut changes = Vec::new();
         let mut cp = match saved {
