@@ -1,9 +1,11 @@
 //! The instances a sync call hands messages to, normalising them on other cores while its own
 //! instance goes on fetching: made on demand, lent nothing, bounded host-wide and in bytes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 use wasmtime::Store;
 
@@ -130,70 +132,107 @@ struct Worker {
     _permit: OwnedSemaphorePermit,
 }
 
+type Instance = (Store<HostState>, MailSyncPlugin, Instant);
+
+/// Why a job came back without a record: `stopped` when it stopped the instance.
+struct Failed {
+    stopped: bool,
+    reason: String,
+}
+
 impl Worker {
     /// Runs until the call's queue closes (the call ended).
     async fn run(self) {
         let budget_ms = self.host.budget_ms();
-        let renew_after = Duration::from_millis(budget_ms / 2);
-        let mut instance: Option<(Store<HostState>, MailSyncPlugin, Instant)> = None;
+        let mut instance: Option<Instance> = None;
         loop {
             let next = self.queue.lock().await.recv().await;
             let Some(Queued { ticket, job, share }) = next else {
                 return;
             };
-            if instance
-                .as_ref()
-                .is_some_and(|(_, _, made)| made.elapsed() >= renew_after)
-            {
-                instance = None;
+            // A panic in the host while it normalises (a bug of ours, not the message's) must
+            // not leave the sync waiting for an outcome until its budget ends: the job comes
+            // back not taken, and the sync normalises it itself.
+            let done = AssertUnwindSafe(self.normalize(&mut instance, &job, budget_ms))
+                .catch_unwind()
+                .await;
+            let outcome = match done {
+                Ok(Ok(record)) => Ok(record),
+                Ok(Err(Failed { stopped, reason })) => Err(JobFailure {
+                    stopped,
+                    reason,
+                    bytes: job.bytes,
+                }),
+                Err(_) => {
+                    instance = None;
+                    Err(JobFailure {
+                        stopped: false,
+                        reason: "the host failed while a worker normalised it".into(),
+                        bytes: job.bytes,
+                    })
+                }
+            };
+            if self.outcomes.send((ticket, outcome, share)).is_err() {
+                return;
             }
-            if instance.is_none() {
-                match self
+        }
+    }
+
+    /// Normalises `job` in `instance`, made first when there is none or it has used half its
+    /// time budget; after a trap it is dropped, for the next job to get a new one.
+    async fn normalize(
+        &self,
+        instance: &mut Option<Instance>,
+        job: &Job,
+        budget_ms: u64,
+    ) -> Result<MessageRecord, Failed> {
+        let renew_after = Duration::from_millis(budget_ms / 2);
+        if instance
+            .as_ref()
+            .is_some_and(|(_, _, made)| made.elapsed() >= renew_after)
+        {
+            *instance = None;
+        }
+        let (store, plugin, _) = match instance {
+            Some(made) => made,
+            None => {
+                let made = self
                     .host
                     .try_instantiate_for(self.scope.clone(), budget_ms)
-                    .await
-                {
-                    Some(Ok((store, plugin))) => instance = Some((store, plugin, Instant::now())),
+                    .await;
+                let (store, plugin) = match made {
+                    Some(Ok(made)) => made,
                     failed => {
                         let reason = match failed {
                             Some(Err(e)) => e.to_string(),
                             _ => "no slot of the pool was free".to_string(),
                         };
-                        let failure = JobFailure {
+                        return Err(Failed {
                             stopped: false,
                             reason,
-                            bytes: job.bytes,
-                        };
-                        let _ = self.outcomes.send((ticket, Err(failure), share));
-                        continue;
+                        });
                     }
-                }
+                };
+                instance.insert((store, plugin, Instant::now()))
             }
-            let Some((store, plugin, _)) = instance.as_mut() else {
-                continue;
-            };
-            let outcome = match self.host.services().faults.before_normalizing(&job.bytes) {
-                Ok(()) => {
-                    plugin
-                        .crm_mail_sync_normalize()
-                        .call_normalize_job(&mut *store, &job)
-                        .await
-                }
-                Err(injected) => Err(injected),
-            };
-            let outcome = outcome.map_err(|e| {
-                // A trap leaves the instance unusable: the next job gets a new one.
-                instance = None;
-                JobFailure {
-                    stopped: true,
-                    reason: stop_reason(&e),
-                    bytes: job.bytes,
-                }
-            });
-            if self.outcomes.send((ticket, outcome, share)).is_err() {
-                return;
+        };
+        let outcome = match self.host.services().faults.before_normalizing(&job.bytes) {
+            Ok(()) => {
+                plugin
+                    .crm_mail_sync_normalize()
+                    .call_normalize_job(&mut *store, job)
+                    .await
             }
-        }
+            Err(injected) => Err(injected),
+        };
+        outcome.map_err(|e| {
+            // A trap leaves the instance unusable: the next job gets a new one.
+            *instance = None;
+            Failed {
+                stopped: true,
+                reason: stop_reason(&e),
+            }
+        })
     }
 }
 

@@ -50,6 +50,7 @@ pub struct Faults {
     crash_after_deliveries: std::sync::atomic::AtomicU32,
     trap_after_writing: Mutex<Option<String>>,
     trap_normalizing: Mutex<Option<String>>,
+    panic_normalizing: Mutex<Option<String>>,
 }
 
 impl Faults {
@@ -94,15 +95,28 @@ impl Faults {
             .unwrap_or_else(|p| p.into_inner()) = Some(marker.to_string());
     }
 
-    pub(crate) fn before_normalizing(&self, bytes: &[u8]) -> wasmtime::Result<()> {
-        let mut armed = self
-            .trap_normalizing
+    /// Arms a panic in the host's worker task that takes the next message handed on holding
+    /// `marker`, as a bug of the host would (not the message's doing).
+    pub fn panic_normalizing(&self, marker: &str) {
+        *self
+            .panic_normalizing
             .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(marker) = armed.as_deref()
-            && bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
-        {
-            *armed = None;
+            .unwrap_or_else(|p| p.into_inner()) = Some(marker.to_string());
+    }
+
+    /// Whether the panic `panic_normalizing` armed is still to come.
+    pub fn panic_normalizing_armed(&self) -> bool {
+        self.panic_normalizing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    pub(crate) fn before_normalizing(&self, bytes: &[u8]) -> wasmtime::Result<()> {
+        if disarmed_by(&self.panic_normalizing, bytes) {
+            panic!("injected panic in a normalising worker");
+        }
+        if disarmed_by(&self.trap_normalizing, bytes) {
             return Err(wasmtime::Error::msg("injected trap while normalising"));
         }
         Ok(())
@@ -118,6 +132,18 @@ impl Faults {
         }
         Ok(())
     }
+}
+
+/// Whether `bytes` hold the marker `armed` holds; it is disarmed when they do.
+fn disarmed_by(armed: &Mutex<Option<String>>, bytes: &[u8]) -> bool {
+    let mut armed = armed.lock().unwrap_or_else(|p| p.into_inner());
+    let hit = armed
+        .as_deref()
+        .is_some_and(|marker| bytes.windows(marker.len()).any(|w| w == marker.as_bytes()));
+    if hit {
+        *armed = None;
+    }
+    hit
 }
 
 /// The platform's settings at one moment, and the policy they make (the settings' grants plus

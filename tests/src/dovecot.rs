@@ -97,23 +97,17 @@ impl Dovecot {
     /// Starts an instance whose certificate is `pki`'s and whose tokens `introspection_url`
     /// judges. Fails, saying how to install it, when Dovecot is missing.
     pub fn start(pki: &TestPki, introspection_url: &str, folders: &[ConfiguredFolder]) -> Self {
-        Self::start_with_mechanisms(
-            pki,
-            introspection_url,
-            folders,
-            "xoauth2 oauthbearer",
-            false,
-        )
+        Self::start_with_mechanisms(pki, introspection_url, folders, "xoauth2 oauthbearer", "")
     }
 
-    /// As `start`, offering only the token `mechanisms` named (`xoauth2`, `oauthbearer`); with
-    /// `mail_debug`, it logs each mailbox a session opens (`opened_by_token_sessions`).
+    /// As `start`, offering only the token `mechanisms` named (`xoauth2`, `oauthbearer`), with
+    /// `settings` (whole lines, such as `mail_debug = yes`) added to its configuration.
     pub fn start_with_mechanisms(
         pki: &TestPki,
         introspection_url: &str,
         folders: &[ConfiguredFolder],
         mechanisms: &str,
-        mail_debug: bool,
+        settings: &str,
     ) -> Self {
         assert!(
             Path::new(DOVECOT).exists(),
@@ -153,8 +147,7 @@ impl Dovecot {
             let greeting = format!("mailsync-test-{imaps_port}-{}", rand::random::<u32>());
             std::fs::write(
                 d.join("dovecot.conf"),
-                config(d, imaps_port, imap_port, folders, mechanisms, &greeting)
-                    + if mail_debug { "mail_debug = yes\n" } else { "" },
+                config(d, imaps_port, imap_port, folders, mechanisms, &greeting) + settings,
             )
             .expect("config");
             let log = std::fs::File::create(d.join("stderr.log")).expect("log");
@@ -217,7 +210,7 @@ impl Dovecot {
     }
 
     /// How many times sessions that logged in with a token (the plugin's, not a seeder's) opened
-    /// `mailbox` (EXAMINE or SELECT), by the log of an instance started with `mail_debug`.
+    /// `mailbox` (EXAMINE or SELECT), by the log of an instance started with `mail_debug = yes`.
     pub fn opened_by_token_sessions(&self, mailbox: &str) -> usize {
         let log = self.log();
         let sessions: Vec<&str> = log
@@ -423,6 +416,81 @@ impl Seeder {
             }
             if line.starts_with("* ") {
                 untagged.push(line.trim_end().to_string());
+            }
+        }
+    }
+
+    /// Sends IDLE and waits for the server's continuation; returns the tag `end_idle` needs.
+    pub async fn start_idle(&mut self) -> String {
+        self.tag += 1;
+        let tag = format!("s{}", self.tag);
+        self.stream
+            .get_mut()
+            .write_all(format!("{tag} IDLE\r\n").as_bytes())
+            .await
+            .expect("write to Dovecot");
+        loop {
+            let line = self.read_line().await;
+            assert!(!line.is_empty(), "Dovecot closed the session before IDLE");
+            if line.starts_with('+') {
+                return tag;
+            }
+            assert!(
+                !line.starts_with(&format!("{tag} ")),
+                "IDLE refused: {line}"
+            );
+        }
+    }
+
+    /// Ends the IDLE that `start_idle` began under `tag`; returns what the server sent meanwhile.
+    pub async fn end_idle(&mut self, tag: &str) -> Vec<String> {
+        self.stream
+            .get_mut()
+            .write_all(b"DONE\r\n")
+            .await
+            .expect("write to Dovecot");
+        self.until_tagged(tag, "IDLE").await
+    }
+
+    /// `UID FETCH <set> (BODY.PEEK[])`, its literals read and dropped as bytes (mail need not be
+    /// UTF-8); returns how many messages came.
+    pub async fn fetch_bodies(&mut self, set: &str) -> usize {
+        use tokio::io::AsyncReadExt;
+        self.tag += 1;
+        let tag = format!("s{}", self.tag);
+        self.stream
+            .get_mut()
+            .write_all(format!("{tag} UID FETCH {set} (BODY.PEEK[])\r\n").as_bytes())
+            .await
+            .expect("write to Dovecot");
+        let mut messages = 0;
+        loop {
+            let mut line = Vec::new();
+            self.stream
+                .read_until(b'\n', &mut line)
+                .await
+                .expect("read from Dovecot");
+            assert!(!line.is_empty(), "Dovecot closed the session during FETCH");
+            if line.starts_with(format!("{tag} ").as_bytes()) {
+                assert!(line[tag.len() + 1..].starts_with(b"OK"), "FETCH failed");
+                return messages;
+            }
+            if line.starts_with(b"* ") && line.windows(7).any(|w| w == b" FETCH ") {
+                messages += 1;
+            }
+            // A literal `{n}` at the end of a line: its bytes, then the line goes on.
+            let text = String::from_utf8_lossy(&line);
+            if let Some(n) = text
+                .trim_end()
+                .strip_suffix('}')
+                .and_then(|t| t.rsplit_once('{'))
+                .and_then(|(_, n)| n.parse::<usize>().ok())
+            {
+                let mut literal = vec![0; n];
+                self.stream
+                    .read_exact(&mut literal)
+                    .await
+                    .expect("read a literal from Dovecot");
             }
         }
     }

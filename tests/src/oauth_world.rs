@@ -28,8 +28,8 @@ pub struct DovecotSetup<'a> {
     pub mechanisms: &'a str,
     /// Reached on its plain port with STARTTLS instead of implicit TLS.
     pub starttls: bool,
-    /// Logs each mailbox a session opens (Dovecot's `mail_debug`).
-    pub mail_debug: bool,
+    /// Lines added to its configuration (`mail_debug = yes` logs each mailbox a session opens).
+    pub settings: &'a str,
 }
 
 impl<'a> DovecotSetup<'a> {
@@ -38,7 +38,7 @@ impl<'a> DovecotSetup<'a> {
             folders,
             mechanisms: "xoauth2 oauthbearer",
             starttls: false,
-            mail_debug: false,
+            settings: "",
         }
     }
 }
@@ -136,7 +136,7 @@ impl OAuthWorld {
                 &google.introspection_url,
                 d.folders,
                 d.mechanisms,
-                d.mail_debug,
+                d.settings,
             )
         });
         let imap = match &dovecot {

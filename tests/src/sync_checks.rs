@@ -27,7 +27,7 @@ pub async fn world_with(
 /// As `world`, with a Dovecot that logs each mailbox it opens.
 pub async fn world_logging_opens(map: FolderMapping) -> OAuthWorld {
     let setup = DovecotSetup {
-        mail_debug: true,
+        settings: "mail_debug = yes\n",
         ..DovecotSetup::new(STANDARD_FOLDERS)
     };
     linked_and_mapped(OAuthWorld::with_dovecot_setup(setup).await, map).await

@@ -196,3 +196,45 @@ async fn a_message_that_kills_its_worker_is_kept_as_headers_in_the_same_run() {
     );
     assert!(w.stored("m1", "sync/suspect/INBOX").is_none(), "forgotten");
 }
+
+/// A failure of the host's own worker task (an injected panic: a bug of the host, not the
+/// message's doing) hands that message back to the sync, which normalises it whole in its own
+/// instance in the same run, instead of waiting for an outcome that never comes.
+#[tokio::test]
+async fn a_host_failure_in_a_worker_hands_the_message_back_to_be_normalised_whole() {
+    // A lost outcome would hold the sync until its budget ends: a minute, not half an hour.
+    let w = world_with(mapping("INBOX", Some("Archive")), |s| {
+        s.policy.sync_time_budget_ms = 60_000
+    })
+    .await;
+    let unlucky = plain(
+        "unlucky",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Unlucky",
+        "Beste Anna, dit bericht trof een fout van de host.",
+    );
+    w.host
+        .services()
+        .faults
+        .panic_normalizing("fout van de host");
+    let (first, second) = two_syncs_around(&w, &unlucky).await;
+    assert!(first.complete && second.complete, "{first:?}\n{second:?}");
+    let inbox = folder(&first, "INBOX");
+    assert_eq!((inbox.created, inbox.truncated), (3, 0), "{first:?}");
+    assert!(inbox.error.is_none(), "{first:?}");
+    assert_eq!(folder(&second, "INBOX").created, 0, "{second:?}");
+    for subject in ["A", "B", "C", "Unlucky"] {
+        assert!(!record(&w, subject).0, "{subject} whole");
+    }
+    assert!(
+        record(&w, "Unlucky")
+            .1
+            .text_body
+            .contains("fout van de host")
+    );
+    assert!(
+        !w.host.services().faults.panic_normalizing_armed(),
+        "no worker took the message: the panic was never injected"
+    );
+}

@@ -409,7 +409,9 @@ async fn hundred_new(
 }
 
 /// The same batches again (as new copies), each synced by push: the mailbox's connection parked
-/// in IDLE is resumed, so there is no new login or EXAMINE, as the service takes new mail.
+/// in IDLE is resumed, so there is no new login, as the service takes new mail. Beside it, the
+/// server alone: a bare client (no TLS, none of our code) idling in the same folder ends its
+/// IDLE, sends NOOP, finds the new UIDs and fetches them. The two go in turns, first one then the other.
 async fn hundred_new_pushed(
     w: &OAuthWorld,
     (mailbox, user): (&str, &str),
@@ -428,8 +430,12 @@ async fn hundred_new_pushed(
         "the watch did not park: {:?}",
         parked.outcome
     );
-    let mut times = Vec::new();
+    let mut bare = dovecot.seeder(user).await;
+    bare.run("EXAMINE INBOX").await;
+    let mut bare_last = last_uid(&mut bare).await;
+    let (mut times, mut server) = (Vec::new(), Vec::new());
     for (round, batch) in new.chunks(100).enumerate() {
+        let idling = bare.start_idle().await;
         let mut seeder = dovecot.seeder(user).await;
         for message in batch {
             // One more header: a new size, so a new dedupe key (Message-ID and size).
@@ -437,20 +443,76 @@ async fn hundred_new_pushed(
             seeder.append("INBOX", &copy).await;
         }
         drop(seeder);
-        let start = Instant::now();
-        let report = watch(false).await?;
-        let took = start.elapsed();
-        let created = report.inbox.as_ref().map_or(0, |r| r.created);
-        anyhow::ensure!(created == 100, "push created {created} of 100 new");
+        let ours = async {
+            let start = Instant::now();
+            let report = watch(false).await?;
+            let created = report.inbox.as_ref().map_or(0, |r| r.created);
+            anyhow::ensure!(created == 100, "push created {created} of 100 new");
+            Ok(start.elapsed())
+        };
+        let theirs = async {
+            let start = Instant::now();
+            bare.end_idle(&idling).await;
+            // As the plugin does: NOOP lets the server take in what arrived.
+            bare.run("NOOP").await;
+            let found = bare
+                .answers(&format!("UID SEARCH UID {}:*", bare_last + 1))
+                .await;
+            let uids = search_uids(&found);
+            let (first, last) = (uids.first().copied(), uids.last().copied());
+            let mut fetched = 0;
+            if let (Some(first), Some(last)) = (first, last) {
+                fetched = bare.fetch_bodies(&format!("{first}:{last}")).await;
+                bare_last = last;
+            }
+            (start.elapsed(), fetched)
+        };
+        let (took, (alone, fetched)) = if round % 2 == 0 {
+            let took = ours.await?;
+            (took, theirs.await)
+        } else {
+            let alone = theirs.await;
+            (ours.await?, alone)
+        };
+        anyhow::ensure!(fetched == 100, "the bare client found {fetched} of 100 new");
         times.push(took);
+        server.push(alone);
     }
     watch(true).await?;
+    let ms = |v: &[Duration]| {
+        let each: Vec<String> = v
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1000.0))
+            .collect();
+        each.join(", ")
+    };
     println!(
-        "\n100 new, synced through the parked IDLE connection: {:.1?} (median {:.1} ms)",
-        times,
+        "\n100 new, synced through the parked IDLE connection: {} ms (median {:.1} ms)",
+        ms(&times),
         median(times.clone()).as_secs_f64() * 1000.0
     );
+    println!(
+        "the server alone, a bare client idling in the folder (DONE, NOOP, UID SEARCH, \
+         UID FETCH BODY.PEEK[]): {} ms (median {:.1} ms)",
+        ms(&server),
+        median(server.clone()).as_secs_f64() * 1000.0
+    );
     Ok(())
+}
+
+/// The highest UID in the folder `session` has open.
+async fn last_uid(session: &mut tests::dovecot::Seeder) -> u32 {
+    let found = session.answers("UID SEARCH ALL").await;
+    search_uids(&found).last().copied().unwrap_or(0)
+}
+
+/// The UIDs of `* SEARCH` answers, in order.
+fn search_uids(answers: &[String]) -> Vec<u32> {
+    answers
+        .iter()
+        .filter_map(|a| a.strip_prefix("* SEARCH"))
+        .flat_map(|rest| rest.split_whitespace().filter_map(|u| u.parse().ok()))
+        .collect()
 }
 
 /// Twenty syncs of `mailbox` with nothing new.
