@@ -392,6 +392,12 @@ impl Seeder {
     /// Runs a command and returns its untagged answers (without literals); panics unless it
     /// ends OK.
     pub async fn answers(&mut self, command: &str) -> Vec<String> {
+        let tag = self.send(command).await;
+        self.until_tagged(&tag, command).await
+    }
+
+    /// Sends `command` under a new tag, and returns the tag.
+    async fn send(&mut self, command: &str) -> String {
         self.tag += 1;
         let tag = format!("s{}", self.tag);
         self.stream
@@ -399,7 +405,7 @@ impl Seeder {
             .write_all(format!("{tag} {command}\r\n").as_bytes())
             .await
             .expect("write to Dovecot");
-        self.until_tagged(&tag, command).await
+        tag
     }
 
     async fn until_tagged(&mut self, tag: &str, what: &str) -> Vec<String> {
@@ -422,13 +428,7 @@ impl Seeder {
 
     /// Sends IDLE and waits for the server's continuation; returns the tag `end_idle` needs.
     pub async fn start_idle(&mut self) -> String {
-        self.tag += 1;
-        let tag = format!("s{}", self.tag);
-        self.stream
-            .get_mut()
-            .write_all(format!("{tag} IDLE\r\n").as_bytes())
-            .await
-            .expect("write to Dovecot");
+        let tag = self.send("IDLE").await;
         loop {
             let line = self.read_line().await;
             assert!(!line.is_empty(), "Dovecot closed the session before IDLE");
@@ -456,13 +456,7 @@ impl Seeder {
     /// UTF-8); returns how many messages came.
     pub async fn fetch_bodies(&mut self, set: &str) -> usize {
         use tokio::io::AsyncReadExt;
-        self.tag += 1;
-        let tag = format!("s{}", self.tag);
-        self.stream
-            .get_mut()
-            .write_all(format!("{tag} UID FETCH {set} (BODY.PEEK[])\r\n").as_bytes())
-            .await
-            .expect("write to Dovecot");
+        let tag = self.send(&format!("UID FETCH {set} (BODY.PEEK[])")).await;
         let mut messages = 0;
         loop {
             let mut line = Vec::new();
