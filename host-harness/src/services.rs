@@ -49,8 +49,16 @@ pub struct Services {
 pub struct Faults {
     crash_after_deliveries: std::sync::atomic::AtomicU32,
     trap_after_writing: Mutex<Option<String>>,
-    trap_normalizing: Mutex<Option<String>>,
-    panic_normalizing: Mutex<Option<String>>,
+    normalizing: Mutex<Option<(String, NormalizingFault)>>,
+}
+
+/// What an armed marker does to the worker that takes a message holding it.
+#[derive(Clone, Copy)]
+enum NormalizingFault {
+    /// The instance traps, as if the message had killed it.
+    Trap,
+    /// The host's task panics, as a bug of the host would.
+    Panic,
 }
 
 impl Faults {
@@ -89,37 +97,48 @@ impl Faults {
     /// Arms a trap in the worker instance that normalises the next message handed on holding
     /// `marker`, as if that message had killed it.
     pub fn trap_normalizing(&self, marker: &str) {
-        *self
-            .trap_normalizing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(marker.to_string());
+        self.arm_normalizing(marker, NormalizingFault::Trap);
     }
 
     /// Arms a panic in the host's worker task that takes the next message handed on holding
     /// `marker`, as a bug of the host would (not the message's doing).
     pub fn panic_normalizing(&self, marker: &str) {
-        *self
-            .panic_normalizing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(marker.to_string());
+        self.arm_normalizing(marker, NormalizingFault::Panic);
     }
 
     /// Whether the panic `panic_normalizing` armed is still to come.
     pub fn panic_normalizing_armed(&self) -> bool {
-        self.panic_normalizing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some()
+        matches!(*self.normalizing(), Some((_, NormalizingFault::Panic)))
     }
 
+    fn arm_normalizing(&self, marker: &str, fault: NormalizingFault) {
+        *self.normalizing() = Some((marker.to_string(), fault));
+    }
+
+    fn normalizing(&self) -> std::sync::MutexGuard<'_, Option<(String, NormalizingFault)>> {
+        self.normalizing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checked before each job a worker takes (one uncontended lock); disarms what fires.
     pub(crate) fn before_normalizing(&self, bytes: &[u8]) -> wasmtime::Result<()> {
-        if disarmed_by(&self.panic_normalizing, bytes) {
-            panic!("injected panic in a normalising worker");
+        let fired = {
+            let mut armed = self.normalizing();
+            let hit = armed.as_ref().is_some_and(|(marker, _)| {
+                bytes.windows(marker.len()).any(|w| w == marker.as_bytes())
+            });
+            if hit {
+                armed.take().map(|(_, fault)| fault)
+            } else {
+                None
+            }
+        };
+        match fired {
+            Some(NormalizingFault::Panic) => panic!("injected panic in a normalising worker"),
+            Some(NormalizingFault::Trap) => {
+                Err(wasmtime::Error::msg("injected trap while normalising"))
+            }
+            None => Ok(()),
         }
-        if disarmed_by(&self.trap_normalizing, bytes) {
-            return Err(wasmtime::Error::msg("injected trap while normalising"));
-        }
-        Ok(())
     }
 
     pub(crate) fn after_delivery(&self) -> wasmtime::Result<()> {
@@ -132,18 +151,6 @@ impl Faults {
         }
         Ok(())
     }
-}
-
-/// Whether `bytes` hold the marker `armed` holds; it is disarmed when they do.
-fn disarmed_by(armed: &Mutex<Option<String>>, bytes: &[u8]) -> bool {
-    let mut armed = armed.lock().unwrap_or_else(|p| p.into_inner());
-    let hit = armed
-        .as_deref()
-        .is_some_and(|marker| bytes.windows(marker.len()).any(|w| w == marker.as_bytes()));
-    if hit {
-        *armed = None;
-    }
-    hit
 }
 
 /// The platform's settings at one moment, and the policy they make (the settings' grants plus

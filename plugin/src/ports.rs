@@ -177,8 +177,8 @@ pub struct JobFailure {
 
 /// Normalisation on other instances of the plugin, on other cores, while the caller goes on.
 pub trait Normalizer {
-    /// Hands `job` on under `ticket`; gives it back when no instance can take it now.
-    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob>;
+    /// Hands `job` on under `ticket`; gives its bytes back when no instance can take it now.
+    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), Vec<u8>>;
     /// The jobs finished since the last call; with `wait`, at least one when any is in flight.
     fn finished(&self, wait: bool) -> Vec<(u64, Result<MessageRecord, JobFailure>)>;
 }

@@ -9,7 +9,7 @@ use crate::record as domain;
 pub struct HostNormalizer;
 
 impl Normalizer for HostNormalizer {
-    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob> {
+    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), Vec<u8>> {
         let NormalizeJob {
             bytes,
             internal_date,
@@ -27,13 +27,7 @@ impl Normalizer for HostNormalizer {
         if normalizer::submit(ticket, &job) {
             return Ok(());
         }
-        Err(NormalizeJob {
-            bytes: job.bytes,
-            internal_date: job.internal_date,
-            mailbox_address: job.mailbox_address,
-            max_body_bytes: job.max_body_bytes,
-            whole_size: job.whole_size,
-        })
+        Err(job.bytes)
     }
 
     fn finished(&self, wait: bool) -> Vec<(u64, Result<domain::MessageRecord, JobFailure>)> {

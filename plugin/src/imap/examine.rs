@@ -165,11 +165,7 @@ fn take_in(
             _ => {}
         }
     }
-    let changed_modseq = absorb(examined, answer.data, known.last_uid).map_err(|e| match e {
-        ExamineError::Imap(e) => e,
-        ExamineError::Refused(text) => ImapError::Protocol(text),
-    })?;
-    if let Some(m) = changed_modseq {
+    if let Some(m) = absorb(examined, answer.data, known.last_uid)? {
         examined.raise_modseq(m);
     }
     Ok(true)
@@ -188,7 +184,7 @@ fn absorb(
     examined: &mut Examined,
     data: Vec<Data<'static>>,
     cap: u32,
-) -> Result<Option<u64>, ExamineError> {
+) -> Result<Option<u64>, ImapError> {
     let mut highest = None;
     for data in data {
         match data {
@@ -196,9 +192,9 @@ fn absorb(
             Data::Vanished { known_uids, .. } => {
                 let room = MAX_VANISHED.saturating_sub(examined.vanished.len());
                 let uids = expand_at_most(&known_uids, cap, room).ok_or_else(|| {
-                    ExamineError::Imap(ImapError::Protocol(format!(
+                    ImapError::Protocol(format!(
                         "the server reported more than {MAX_VANISHED} vanished UIDs at once"
-                    )))
+                    ))
                 })?;
                 examined.vanished.extend(uids);
                 // At most every known UID once: repeated ranges cannot grow it without end.

@@ -165,8 +165,8 @@ impl Http for FakeHttp {
 pub struct NoWorkers;
 
 impl Normalizer for NoWorkers {
-    fn submit(&self, _ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob> {
-        Err(job)
+    fn submit(&self, _ticket: u64, job: NormalizeJob) -> Result<(), Vec<u8>> {
+        Err(job.bytes)
     }
     fn finished(&self, _wait: bool) -> Vec<(u64, Result<MessageRecord, JobFailure>)> {
         Vec::new()

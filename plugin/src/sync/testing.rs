@@ -5,6 +5,7 @@ use super::checkpoint::{self, Checkpoint};
 use super::folder::{FolderSync, Pending};
 use super::{CrmFolder, FolderReport, SyncError};
 use crate::imap::Session;
+use crate::ports::Env;
 use crate::ports::fakes::{Fakes, Script, ScriptedConnection, Transcript};
 
 /// A server without CONDSTORE or QRESYNC.
@@ -132,20 +133,25 @@ pub fn run_with(
         Session::start(Box::new(conn), crate::imap::MAX_RESPONSE_BYTES).expect("greeting");
     let mut env = fakes.env();
     env.normalizer = normalizer;
-    let sync = FolderSync {
-        env: &env,
-        crm_folder: CrmFolder::Inbox,
-        remote_folder: FOLDER,
-        address: "anna@example.nl",
-        gmail: false,
-        qresync,
-    };
+    let sync = inbox_sync(&env, FOLDER, qresync);
     let mut report = FolderReport::new(CrmFolder::Inbox, FOLDER);
     let outcome = sync.run(&mut session, &mut report);
     Ran {
         outcome,
         report,
         transcript,
+    }
+}
+
+/// A run of `folder` as the CRM's inbox, for Anna.
+pub fn inbox_sync<'a>(env: &'a Env<'a>, folder: &'a str, qresync: bool) -> FolderSync<'a> {
+    FolderSync {
+        env,
+        crm_folder: CrmFolder::Inbox,
+        remote_folder: folder,
+        address: "anna@example.nl",
+        gmail: false,
+        qresync,
     }
 }
 

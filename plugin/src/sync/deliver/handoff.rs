@@ -56,7 +56,7 @@ impl Deliverer<'_, '_> {
                 self.in_flight.insert(ticket, waiting);
                 Ok(None)
             }
-            Err(job) => Ok(Some((waiting, job.bytes))),
+            Err(bytes) => Ok(Some((waiting, bytes))),
         }
     }
 

@@ -21,7 +21,7 @@ struct LateWorkers {
 }
 
 impl Normalizer for LateWorkers {
-    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), NormalizeJob> {
+    fn submit(&self, ticket: u64, job: NormalizeJob) -> Result<(), Vec<u8>> {
         *self.submitted.borrow_mut() += 1;
         self.jobs.borrow_mut().push((ticket, job));
         Ok(())

@@ -4,7 +4,7 @@
 use super::super::checkpoint::{self, Checkpoint};
 use super::super::testing::*;
 use super::super::{Change, CrmFolder, Flags, FolderReport, Location, SyncError};
-use super::{FolderSync, Pending};
+use super::Pending;
 use crate::imap::Session;
 use crate::ports::fakes::{Fakes, Script, ScriptedConnection, Transcript};
 
@@ -24,14 +24,7 @@ fn runs(
     let outcomes = folders
         .iter()
         .map(|folder| {
-            let sync = FolderSync {
-                env: &env,
-                crm_folder: CrmFolder::Inbox,
-                remote_folder: folder,
-                address: "anna@example.nl",
-                gmail: false,
-                qresync: true,
-            };
+            let sync = inbox_sync(&env, folder, true);
             let mut report = FolderReport::new(CrmFolder::Inbox, folder);
             let outcome = sync.run(&mut session, &mut report);
             if let Ok(pending) = &outcome {
