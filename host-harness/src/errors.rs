@@ -2,6 +2,7 @@
 //! ends that one call with one of these; the host and its other mailboxes go on.
 
 use crate::limits::{MemoryLimitExceeded, TableLimitExceeded};
+use crate::state::ProviderUnreadable;
 
 /// What wasmtime says when a guest passes more than the store's hostcall fuel to one import.
 const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
@@ -38,6 +39,11 @@ impl CallError {
             return CallError::MemoryLimitExceeded {
                 limit: m.limit,
                 desired: m.desired,
+            };
+        }
+        if let Some(unreadable) = err.downcast_ref::<ProviderUnreadable>() {
+            return CallError::Host {
+                message: unreadable.to_string(),
             };
         }
         if let Some(t) = err.downcast_ref::<TableLimitExceeded>() {

@@ -97,25 +97,19 @@ impl Mailbox {
             })
     }
 
-    /// The provider whose grants this mailbox's calls get, from the host's record.
     /// A fresh instance under the provider the host recorded for this mailbox. The record is
-    /// read (on a blocking thread) while the instance is made without any grant; the grant is
-    /// lent before any of the instance's code runs.
+    /// read when a capability first needs it (`HostState::provider`): a call that uses no grant,
+    /// such as `normalize`, never reads it.
     async fn instantiate_recorded(
         &self,
         budget_ms: u64,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
-        let unscoped = MailboxScope {
+        let unread = MailboxScope {
             id: self.id.clone(),
             provider: None,
         };
-        let (provider, made) = tokio::join!(
-            self.provider(),
-            self.host.instantiate_for(unscoped, budget_ms)
-        );
-        let provider = provider?;
-        let (mut store, plugin) = made?;
-        store.data_mut().mailbox.provider = provider;
+        let (mut store, plugin) = self.host.instantiate_for(unread, budget_ms).await?;
+        store.data_mut().provider_unread = true;
         Ok((store, plugin))
     }
 
@@ -130,12 +124,11 @@ impl Mailbox {
         Ok((store, plugin))
     }
 
+    /// The provider whose grants this mailbox's calls get, from the host's record.
     pub async fn provider(&self) -> Result<Option<String>, CallError> {
-        let id = self.id.clone();
         self.host
             .services()
-            .db
-            .run_blocking(move |db| db.mailbox_provider(&id))
+            .recorded_provider(&self.id)
             .await
             .map_err(|message| CallError::Host { message })
     }

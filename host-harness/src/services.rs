@@ -50,6 +50,7 @@ pub struct Faults {
     crash_after_deliveries: std::sync::atomic::AtomicU32,
     trap_after_writing: Mutex<Option<String>>,
     normalizing: Mutex<Option<(String, NormalizingFault)>>,
+    provider_reads_fail: std::sync::atomic::AtomicBool,
 }
 
 /// What an armed marker does to the worker that takes a message holding it.
@@ -141,6 +142,12 @@ impl Faults {
         }
     }
 
+    /// Makes every read of a mailbox's recorded provider fail, as if the database were down.
+    pub fn fail_provider_reads(&self, fail: bool) {
+        self.provider_reads_fail
+            .store(fail, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub(crate) fn after_delivery(&self) -> wasmtime::Result<()> {
         use std::sync::atomic::Ordering::SeqCst;
         let armed = self
@@ -205,5 +212,21 @@ impl Services {
             faults: Faults::default(),
             memory_high_water: Arc::default(),
         }
+    }
+
+    /// The provider the host recorded for `mailbox` (read on a blocking thread): whose grants
+    /// the mailbox's calls get.
+    pub async fn recorded_provider(&self, mailbox: &str) -> Result<Option<String>, String> {
+        if self
+            .faults
+            .provider_reads_fail
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err("injected failure reading a mailbox's provider".into());
+        }
+        let id = mailbox.to_string();
+        self.db
+            .run_blocking(move |db| db.mailbox_provider(&id))
+            .await
     }
 }

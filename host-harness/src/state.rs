@@ -20,7 +20,11 @@ pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
+    /// The mailbox served. Its provider is read through [`HostState::provider`], never directly:
+    /// it may still be unread.
     pub(crate) mailbox: MailboxScope,
+    /// Whether `mailbox.provider` is still to be read from the host's record of the mailbox.
+    pub(crate) provider_unread: bool,
     pub(crate) services: Arc<Services>,
     /// IMAP connections this call holds (capped by the policy).
     pub(crate) open_connections: u32,
@@ -41,12 +45,39 @@ impl HostState {
                 services.memory_high_water.clone(),
             ),
             mailbox,
+            provider_unread: false,
             services,
             open_connections: 0,
             slot: None,
             normalize_workers: None,
         }
     }
+}
+
+impl HostState {
+    /// The provider whose grants this call has. A call under the mailbox's recorded provider
+    /// reads the record here, when a capability first needs it; a call that needs none (such
+    /// as `normalize`) never reads it. Until it is read, the call holds no grant.
+    pub(crate) async fn provider(&mut self) -> wasmtime::Result<Option<String>> {
+        if self.provider_unread {
+            let recorded = self
+                .services
+                .recorded_provider(&self.mailbox.id)
+                .await
+                .map_err(|message| ProviderUnreadable { message })?;
+            self.mailbox.provider = recorded;
+            self.provider_unread = false;
+        }
+        Ok(self.mailbox.provider.clone())
+    }
+}
+
+/// The host's record of a mailbox's provider could not be read, so the call that needed it
+/// is stopped (as [`crate::errors::CallError::Host`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the mailbox's provider: {message}")]
+pub struct ProviderUnreadable {
+    pub message: String,
 }
 
 /// WASI linked deny-by-default: no preopened directories, no environment or arguments, no

@@ -193,6 +193,29 @@ async fn no_guest_state_survives_from_one_call_to_the_next() {
     }
 }
 
+/// A freed instance slot keeps some of its pages mapped for the next instance
+/// (`engine::KEPT_RESIDENT_PER_SLOT`); each must come back as the component's own bytes.
+#[tokio::test]
+async fn no_instance_finds_what_an_earlier_one_left_in_its_memory() {
+    let host = default_host();
+    let marker = "leftover-secret-7f3a91";
+    for round in 0..3 {
+        let seen = probe(&host, "m1", "scribble", marker).await.unwrap();
+        let found: usize = seen
+            .strip_prefix("found ")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("scribble answered {seen}"));
+        assert!(
+            found >= 2,
+            "round {round}: the scan misses what its own call wrote: {seen}"
+        );
+        for mailbox in ["m1", "m2"] {
+            let seen = probe(&host, mailbox, "scan-memory", marker).await.unwrap();
+            assert_eq!(seen, "found 0", "round {round}, {mailbox}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn allocating_past_the_memory_cap_is_stopped() {
     let host = default_host();

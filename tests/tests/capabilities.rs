@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use host_harness::{Database, HostSettings, PluginHost};
+use host_harness::{CallError, Database, HostSettings, PluginHost};
 use tests::{adversarial_host, adversarial_host_with_db, probe, settings_with_test_grant};
 
 async fn call(host: &PluginHost, mailbox: &str, name: &str, argument: &str) -> String {
@@ -152,8 +152,8 @@ async fn the_plugin_reads_the_administrators_settings() {
     );
 }
 
-#[tokio::test]
-async fn a_call_sees_the_client_secret_of_its_own_provider_only() {
+/// Settings with both providers enabled, each with a client of its own and its own secret.
+fn settings_with_secrets() -> HostSettings {
     let mut settings: HostSettings = settings_with_test_grant(&[], &[]);
     for (p, secret) in settings
         .platform
@@ -165,7 +165,12 @@ async fn a_call_sees_the_client_secret_of_its_own_provider_only() {
         p.client_id = Some(format!("{}-client", p.id));
         p.client_secret = Some(secret.into());
     }
-    let host = adversarial_host(&settings);
+    settings
+}
+
+#[tokio::test]
+async fn a_call_sees_the_client_secret_of_its_own_provider_only() {
+    let host = adversarial_host(&settings_with_secrets());
     let seen = |mailbox: &'static str| {
         let host = &host;
         async move {
@@ -196,4 +201,50 @@ async fn a_call_sees_the_client_secret_of_its_own_provider_only() {
             .await
             .starts_with("providers microsoft:on,google:on;")
     );
+}
+
+#[tokio::test]
+async fn a_call_reads_its_mailboxs_provider_only_when_a_capability_needs_it() {
+    let host = adversarial_host(&settings_with_secrets());
+    host.assign_provider("g1", Some("google")).await.unwrap();
+    let mailbox = host.mailbox("g1");
+    host.services().faults.fail_provider_reads(true);
+
+    // A call that uses no capability never reads the record, so it is not stopped.
+    let plain = mailbox.normalize(b"", None, "no capability").await;
+    assert_eq!(plain.map(|r| r.text_body).as_deref(), Ok("ok"));
+    // A call that reads the settings, or sends a request, needs the provider's grant first:
+    // the record cannot be read, so the call is stopped with the host's error.
+    for (probe, argument) in [("read-config", ""), ("http", "https://example.com/")] {
+        match mailbox.normalize(argument.as_bytes(), None, probe).await {
+            Err(CallError::Host { message }) => assert!(
+                message.contains("cannot read the mailbox's provider"),
+                "{probe}: {message}"
+            ),
+            other => panic!("{probe}: expected the host's error, got {other:?}"),
+        }
+    }
+
+    host.services().faults.fail_provider_reads(false);
+    let seen = mailbox.normalize(b"", None, "read-config").await.unwrap();
+    assert!(
+        seen.text_body
+            .starts_with("providers microsoft:on,google:on secret g-secret;"),
+        "{}",
+        seen.text_body
+    );
+}
+
+#[tokio::test]
+async fn the_plugin_normalises_without_its_mailboxs_provider() {
+    let host = tests::plugin_host(&HostSettings::default());
+    host.assign_provider("g1", Some("google")).await.unwrap();
+    host.services().faults.fail_provider_reads(true);
+    let message = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody\r\n";
+    let record = host
+        .mailbox("g1")
+        .normalize(message, None, "g1@example.com")
+        .await
+        .expect("normalize reads no provider");
+    assert_eq!(record.subject.as_deref(), Some("Hello"));
 }

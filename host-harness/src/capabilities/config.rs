@@ -10,9 +10,10 @@ impl config::Host for HostState {
     /// The settings, with the client secret of the call's own provider only (none before the
     /// mailbox has one): a call cannot read the secret of a provider it was not linked through.
     async fn settings(&mut self) -> wasmtime::Result<PlatformSettings> {
+        let own = self.provider().await?;
+        let own = own.as_deref();
         let platform = self.services.platform();
         let p = &platform.settings;
-        let own = self.mailbox.provider.as_deref();
         Ok(PlatformSettings {
             providers: p
                 .providers

@@ -11,7 +11,8 @@ use crate::state::HostState;
 
 impl http_client::Host for HostState {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
-        Ok(send(&self.services, self.mailbox.provider.as_deref(), req).await)
+        let provider = self.provider().await?;
+        Ok(send(&self.services, provider.as_deref(), req).await)
     }
 }
 

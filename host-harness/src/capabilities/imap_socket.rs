@@ -46,6 +46,7 @@ impl imap_socket::Host for HostState {
         port: u16,
         security: Security,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
+        let provider = self.provider().await?;
         let cap = self.services.platform().policy.imap_connections_per_call;
         if self.open_connections >= cap {
             let message =
@@ -59,15 +60,7 @@ impl imap_socket::Host for HostState {
             );
             return Ok(Err(SocketError::InvalidState(message)));
         };
-        match open(
-            &self.services,
-            self.mailbox.provider.as_deref(),
-            &host,
-            port,
-            security,
-        )
-        .await
-        {
+        match open(&self.services, provider.as_deref(), &host, port, security).await {
             Ok(mut conn) => {
                 conn.slot = Some(slot);
                 self.open_connections += 1;

@@ -179,7 +179,7 @@ async fn fresh_call_costs(
 ) -> anyhow::Result<()> {
     let raw_messages = raw_messages(corpus);
     let mailbox = host.mailbox("bench");
-    let mut parts: [Vec<Duration>; 6] = Default::default();
+    let mut parts: [Vec<Duration>; 5] = Default::default();
     for _ in 0..rounds {
         let (mut store, plugin) = host.instantiate(scope()).await?;
         let start = Instant::now();
@@ -209,17 +209,10 @@ async fn fresh_call_costs(
         parts[3].push(start.elapsed());
 
         let start = Instant::now();
-        for raw in &raw_messages {
-            std::hint::black_box(mailbox.provider().await?);
-            fresh_call(host, raw).await?;
-        }
-        parts[4].push(start.elapsed());
-
-        let start = Instant::now();
         for m in corpus {
             std::hint::black_box(mailbox.normalize(m, None, MAILBOX).await?);
         }
-        parts[5].push(start.elapsed());
+        parts[4].push(start.elapsed());
     }
     let per_message =
         |times: &[Duration]| micros(*times.iter().min().expect("rounds > 0")) / corpus.len() as f64;
@@ -231,9 +224,8 @@ async fn fresh_call_costs(
         "a call into one instance",
         "instantiation and drop",
         "a fresh instance and its call",
-        "the mailbox's provider, looked up on a blocking thread",
-        "the same in sequence: the provider looked up, then a fresh instance and its call",
-        "`Mailbox::normalize`: the provider looked up while the instance is made, the call",
+        "the mailbox's provider, read on a blocking thread (by a call's first use of a grant)",
+        "`Mailbox::normalize`: a fresh instance and its call, which reads no provider",
     ]
     .iter()
     .zip(&parts)

@@ -10,6 +10,7 @@ wit_bindgen::generate!({
 });
 
 mod copies;
+mod leftovers;
 
 use crm::mail_sync::{http_client, imap_socket, log, message as m, normalizer, storage};
 use exports::crm::mail_sync::normalize::{Guest, RawMessage};
@@ -36,6 +37,8 @@ impl Guest for Hostile {
             "huge-argument" => huge_argument(),
             "host-copy" => copies::host_copy(&argument),
             "remember" => remember(),
+            "scribble" => leftovers::scribble(&argument),
+            "scan-memory" => leftovers::scan(&argument),
             "storage-write" => storage_write(&argument),
             "storage-flood" => storage_flood(&argument),
             "storage-read" => storage_read(),
