@@ -123,7 +123,7 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
         (
             "instances",
             format!(
-                "{} alive at once in the host, each in a preallocated pool slot; a call beyond them waits for a slot",
+                "{} alive at once in the host, each in a preallocated pool slot whose written memory is reset before another instance uses it; a call beyond them waits for a slot",
                 policy.instances_at_once
             ),
         ),
