@@ -32,12 +32,12 @@ pub const KEPT_RESIDENT_PER_SLOT: usize = 1024 * 1024;
 /// The pool has twice as many slots: a store gives its admission back (`HostState` is dropped)
 /// just before wasmtime frees its instance, so for that moment one instance may hold two.
 ///
-/// Where the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7), a freed slot keeps up to
-/// [`KEPT_RESIDENT_PER_SLOT`] of the pages its instance wrote, each reset to the image's bytes
-/// (or zero) rather than unmapped: wasmtime scans for the pages written and resets only those.
-/// Freed slots are then reused before unused ones, so the memory kept is at most that many
-/// bytes per instance alive at the busiest moment so far. Without the ioctl, every freed slot
-/// is unmapped, since resetting a fixed range with `memset` costs more than the faults it saves.
+/// Where the kernel has the `PAGEMAP_SCAN` ioctl (Linux 6.7), a freed slot keeps the first
+/// [`KEPT_RESIDENT_PER_SLOT`] of the pages its instance wrote resident, each reset in place to
+/// the image's bytes (or zero); wasmtime scans for the pages written and decommits the rest.
+/// Freed slots are then reused before unused ones, so only the slots in use at the busiest
+/// moment so far keep pages. Without the ioctl, every written page is decommitted, since
+/// resetting a fixed range with `memset` costs more than the faults it saves.
 pub fn new_pooled_engine(instances: u32) -> wasmtime::Result<Engine> {
     let slots = instances.saturating_mul(2);
     let mut pool = PoolingAllocationConfig::new();

@@ -41,15 +41,15 @@ impl CallError {
                 desired: m.desired,
             };
         }
-        if let Some(unreadable) = err.downcast_ref::<ProviderUnreadable>() {
-            return CallError::Host {
-                message: unreadable.to_string(),
-            };
-        }
         if let Some(t) = err.downcast_ref::<TableLimitExceeded>() {
             return CallError::TableLimitExceeded {
                 limit: t.limit,
                 desired: t.desired,
+            };
+        }
+        if let Some(unreadable) = err.downcast_ref::<ProviderUnreadable>() {
+            return CallError::Host {
+                message: unreadable.to_string(),
             };
         }
         // wasmtime's error for spent hostcall fuel is a private type: its text is all there is,

@@ -11,7 +11,7 @@ use crate::errors::CallError;
 use crate::lease::LeaseGuard;
 use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
-use crate::state::{HostState, MailboxScope};
+use crate::state::{HostState, MailboxScope, ProviderGrant};
 use wasmtime::Store;
 
 /// What a mailbox call returns: the plugin's answer (which may be its typed error), or the reason
@@ -69,7 +69,7 @@ macro_rules! call_export {
     ($self:ident, $provider:expr, |$plugin:ident, $store:ident| $call:expr) => {{
         let scope = MailboxScope {
             id: $self.id.clone(),
-            provider: $provider,
+            provider: ProviderGrant::Known($provider),
         };
         let budget_ms = $self.host.budget_ms();
         let instantiate = $self.host.instantiate_for(scope, budget_ms);
@@ -104,13 +104,11 @@ impl Mailbox {
         &self,
         budget_ms: u64,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
-        let unread = MailboxScope {
+        let recorded = MailboxScope {
             id: self.id.clone(),
-            provider: None,
+            provider: ProviderGrant::Recorded,
         };
-        let (mut store, plugin) = self.host.instantiate_for(unread, budget_ms).await?;
-        store.data_mut().provider_unread = true;
-        Ok((store, plugin))
+        self.host.instantiate_for(recorded, budget_ms).await
     }
 
     /// `instantiate_recorded` for a sync or a watch, lent workers to hand messages to.
@@ -124,7 +122,8 @@ impl Mailbox {
         Ok((store, plugin))
     }
 
-    /// The provider whose grants this mailbox's calls get, from the host's record.
+    /// The provider whose grants this mailbox's calls get, from the host's record (for the
+    /// platform and the panel; a call's capabilities ask `HostState::provider`).
     pub async fn provider(&self) -> Result<Option<String>, CallError> {
         self.host
             .services()

@@ -13,7 +13,7 @@ use crate::bindings::MailSyncPlugin;
 use crate::bindings::message::MessageRecord;
 use crate::bindings::normalizer::{Job, JobFailure};
 use crate::plugin_host::PluginHost;
-use crate::state::{HostState, MailboxScope};
+use crate::state::{HostState, MailboxScope, ProviderGrant};
 
 /// Bytes of jobs handed on whose outcomes the call has not taken yet (queued, being normalised,
 /// or finished and waiting in the host), per sync call: past it `submit` takes no more, and the
@@ -57,7 +57,7 @@ impl NormalizeWorkers {
             // No provider: a worker is lent no grant.
             scope: MailboxScope {
                 id: id.to_string(),
-                provider: None,
+                provider: ProviderGrant::Known(None),
             },
             jobs,
             queue: Arc::new(Mutex::new(queue)),

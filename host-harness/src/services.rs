@@ -215,7 +215,8 @@ impl Services {
     }
 
     /// The provider the host recorded for `mailbox` (read on a blocking thread): whose grants
-    /// the mailbox's calls get.
+    /// the mailbox's calls get. Read by `Mailbox::provider`, and by `HostState::provider` for a
+    /// call's capabilities.
     pub async fn recorded_provider(&self, mailbox: &str) -> Result<Option<String>, String> {
         if self
             .faults

@@ -13,18 +13,25 @@ use crate::services::Services;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MailboxScope {
     pub id: String,
-    pub provider: Option<String>,
+    pub provider: ProviderGrant,
+}
+
+/// Whose grants a call has. Capabilities ask [`HostState::provider`], which reads a
+/// `Recorded` provider when one first needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderGrant {
+    /// This provider's grants; `None` for no grant at all (workers, a mailbox never linked).
+    Known(Option<String>),
+    /// The provider the host recorded for the mailbox, not read yet: no grant until it is.
+    Recorded,
 }
 
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) memory: MemoryCap,
-    /// The mailbox served. Its provider is read through [`HostState::provider`], never directly:
-    /// it may still be unread.
+    /// The mailbox served; its provider is read through [`HostState::provider`].
     pub(crate) mailbox: MailboxScope,
-    /// Whether `mailbox.provider` is still to be read from the host's record of the mailbox.
-    pub(crate) provider_unread: bool,
     pub(crate) services: Arc<Services>,
     /// IMAP connections this call holds (capped by the policy).
     pub(crate) open_connections: u32,
@@ -45,7 +52,6 @@ impl HostState {
                 services.memory_high_water.clone(),
             ),
             mailbox,
-            provider_unread: false,
             services,
             open_connections: 0,
             slot: None,
@@ -55,27 +61,27 @@ impl HostState {
 }
 
 impl HostState {
-    /// The provider whose grants this call has. A call under the mailbox's recorded provider
-    /// reads the record here, when a capability first needs it; a call that needs none (such
-    /// as `normalize`) never reads it. Until it is read, the call holds no grant.
+    /// The provider whose grants this call has: every capability that checks a grant asks
+    /// here. A `Recorded` provider is read from the host's record the first time, and kept for
+    /// the rest of the call; a call that needs no grant (such as `normalize`) never reads it.
     pub(crate) async fn provider(&mut self) -> wasmtime::Result<Option<String>> {
-        if self.provider_unread {
-            let recorded = self
+        let recorded = match &self.mailbox.provider {
+            ProviderGrant::Known(provider) => return Ok(provider.clone()),
+            ProviderGrant::Recorded => self
                 .services
                 .recorded_provider(&self.mailbox.id)
                 .await
-                .map_err(|message| ProviderUnreadable { message })?;
-            self.mailbox.provider = recorded;
-            self.provider_unread = false;
-        }
-        Ok(self.mailbox.provider.clone())
+                .map_err(|message| ProviderUnreadable { message })?,
+        };
+        self.mailbox.provider = ProviderGrant::Known(recorded.clone());
+        Ok(recorded)
     }
 }
 
 /// The host's record of a mailbox's provider could not be read, so the call that needed it
 /// is stopped (as [`crate::errors::CallError::Host`]).
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read the mailbox's provider: {message}")]
+#[error("reading the mailbox's provider: {message}")]
 pub struct ProviderUnreadable {
     pub message: String,
 }

@@ -215,10 +215,14 @@ async fn a_call_reads_its_mailboxs_provider_only_when_a_capability_needs_it() {
     assert_eq!(plain.map(|r| r.text_body).as_deref(), Ok("ok"));
     // A call that reads the settings, or sends a request, needs the provider's grant first:
     // the record cannot be read, so the call is stopped with the host's error.
-    for (probe, argument) in [("read-config", ""), ("http", "https://example.com/")] {
+    for (probe, argument) in [
+        ("read-config", ""),
+        ("http", "https://example.com/"),
+        ("imap", "imap.example.com:993"),
+    ] {
         match mailbox.normalize(argument.as_bytes(), None, probe).await {
             Err(CallError::Host { message }) => assert!(
-                message.contains("cannot read the mailbox's provider"),
+                message.contains("reading the mailbox's provider"),
                 "{probe}: {message}"
             ),
             other => panic!("{probe}: expected the host's error, got {other:?}"),

@@ -183,7 +183,7 @@ async fn the_golden_set_normalises_in_the_component_as_natively() {
     let host = plugin_host(&HostSettings::default());
     let scope = host_harness::state::MailboxScope {
         id: "golden".into(),
-        provider: None,
+        provider: host_harness::state::ProviderGrant::Known(None),
     };
     let (mut store, guest) = host.instantiate(scope).await.expect("an instance");
     for (name, bytes) in tests::realistic::golden_set() {
@@ -267,7 +267,7 @@ async fn calls_beyond_the_pool_wait_for_a_slot() {
     let host = std::sync::Arc::new(plugin_host(&settings));
     let scope = |id: &str| host_harness::state::MailboxScope {
         id: id.into(),
-        provider: None,
+        provider: host_harness::state::ProviderGrant::Known(None),
     };
     let first = host.instantiate(scope("a")).await.expect("first slot");
     let second = host.instantiate(scope("b")).await.expect("second slot");

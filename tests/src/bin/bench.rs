@@ -166,7 +166,7 @@ fn wasm_error(e: wasmtime::Error) -> anyhow::Error {
 fn scope() -> MailboxScope {
     MailboxScope {
         id: "bench".into(),
-        provider: None,
+        provider: host_harness::state::ProviderGrant::Known(None),
     }
 }
 
