@@ -5,6 +5,7 @@
 use imap_next::imap_types::fetch::MessageDataItem;
 use imap_next::imap_types::response::{Code, Data};
 use imap_next::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
+use imap_next::imap_types::status::StatusDataItem;
 
 use super::fetch::flags_of;
 use super::{Answer, ImapError, Session, utf7};
@@ -102,12 +103,13 @@ pub fn examine(
 }
 
 /// What changed in `name` since `known`, when this session still has it open (a session
-/// resumed after IDLE): NOOP for the folder's HIGHESTMODSEQ, then `UID FETCH 1:<last> (FLAGS)
+/// resumed after IDLE): STATUS for the folder's HIGHESTMODSEQ (RFC 9051, 6.3.11 allows it on the
+/// open folder; unlike NOOP's, its HIGHESTMODSEQ is always given), then `UID FETCH 1:<last> (FLAGS)
 /// (CHANGEDSINCE <modseq> VANISHED)` (RFC 7162, 3.2.6) for flag changes and expunges, so the
 /// server does not open the folder again. `None` when the session has another folder open, or
 /// none, or the server reports another UIDVALIDITY: then the folder must be examined.
 ///
-/// The mod-sequence returned is the highest one these answers named (NOOP's HIGHESTMODSEQ, a
+/// The mod-sequence returned is the highest one these answers named (STATUS's HIGHESTMODSEQ, a
 /// changed message's MODSEQ). The FETCH comes last and reports every change since `known`, so
 /// every change up to that mod-sequence is in the answers; one after it is reported next time.
 pub fn changes_while_open(
@@ -123,8 +125,8 @@ pub fn changes_while_open(
         highest_modseq: Some(known.modseq),
         ..Examined::default()
     };
-    let noop = session.noop()?;
-    if !take_in(session, &mut examined, noop, known)? {
+    let status = session.raw_command(&status_line(name))?;
+    if !take_in(session, &mut examined, status, known)? {
         return Ok(None);
     }
     let fetch = format!(
@@ -139,6 +141,40 @@ pub fn changes_while_open(
     examined.vanished.sort_unstable();
     examined.vanished.dedup();
     Ok(Some(examined))
+}
+
+/// Whether `name`, still open in this session, changed after a sync that left its checkpoint at
+/// `modseq`. A change made while the sync was asking (a flag set between its questions) is
+/// reported once, in the answer of whichever command came next, and not again when IDLE starts:
+/// idling on it would leave it until the next change. STATUS gives the folder's HIGHESTMODSEQ
+/// now; a change reported in STATUS's own answer counts too.
+pub fn changed_after(session: &mut Session, name: &str, modseq: u64) -> Result<bool, ImapError> {
+    let answer = session.raw_command(&status_line(name))?;
+    if !answer.is_ok() {
+        return Err(ImapError::Protocol(format!(
+            "STATUS of the open folder failed: {}",
+            answer.describe()
+        )));
+    }
+    let mut changed = false;
+    for data in &answer.data {
+        match data {
+            Data::Status { items, .. } => {
+                changed |= items
+                    .iter()
+                    .any(|item| matches!(item, StatusDataItem::HighestModSeq(m) if *m > modseq));
+            }
+            Data::Exists(_) | Data::Expunge(_) | Data::Vanished { .. } | Data::Fetch { .. } => {
+                changed = true
+            }
+            _ => {}
+        }
+    }
+    Ok(changed)
+}
+
+fn status_line(name: &str) -> String {
+    format!("STATUS {} (HIGHESTMODSEQ)", quoted_name(name))
 }
 
 /// Takes one answer of `changes_while_open` into `examined`; false when the server reports another
@@ -189,6 +225,13 @@ fn absorb(
     for data in data {
         match data {
             Data::Exists(n) => examined.exists = n,
+            Data::Status { items, .. } => {
+                for item in items.iter() {
+                    if let StatusDataItem::HighestModSeq(m) = item {
+                        highest = highest.max(Some(*m));
+                    }
+                }
+            }
             Data::Vanished { known_uids, .. } => {
                 let room = MAX_VANISHED.saturating_sub(examined.vanished.len());
                 let uids = expand_at_most(&known_uids, cap, room).ok_or_else(|| {

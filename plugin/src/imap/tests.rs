@@ -176,3 +176,36 @@ fn vanished_within_the_bound_is_read_whole() {
     // 9 is above what sync has: it means nothing.
     assert_eq!(examined.vanished, [3, 4, 5]);
 }
+
+#[test]
+fn a_change_after_a_syncs_checkpoint_is_found_before_idling() {
+    let changed = |reply: &str| {
+        let (mut s, w) = session(
+            "* OK [CAPABILITY IMAP4rev1 CONDSTORE QRESYNC IDLE] hi\r\n",
+            &[("STATUS \"INBOX\" (HIGHESTMODSEQ)", reply)],
+        );
+        let changed = super::examine::changed_after(&mut s, "INBOX", 70).expect("answered");
+        assert!(written(&w).contains(" STATUS \"INBOX\" (HIGHESTMODSEQ)\r\n"));
+        changed
+    };
+    // The folder is where the checkpoint left it: IDLE may start.
+    assert!(!changed(
+        "* STATUS \"INBOX\" (HIGHESTMODSEQ 70)\r\n{tag} OK done\r\n"
+    ));
+    // A flag set after the sync's last question, already reported in another answer.
+    assert!(changed(
+        "* STATUS \"INBOX\" (HIGHESTMODSEQ 71)\r\n{tag} OK done\r\n"
+    ));
+    // A change reported in STATUS's own answer, whatever its HIGHESTMODSEQ says.
+    for news in [
+        "* 2 FETCH (UID 2 FLAGS (\\Answered) MODSEQ (72))\r\n",
+        "* 3 EXISTS\r\n",
+        "* VANISHED 4\r\n",
+    ] {
+        assert!(changed(&format!(
+            "{news}* STATUS \"INBOX\" (HIGHESTMODSEQ 70)\r\n{{tag}} OK done\r\n"
+        )));
+    }
+    // A server that gives no HIGHESTMODSEQ: nothing to compare, so IDLE starts as before.
+    assert!(!changed("{tag} OK done\r\n"));
+}

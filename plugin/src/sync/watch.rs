@@ -4,11 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{OpenSession, Run, report::FolderReport};
+use super::{OpenSession, Run, checkpoint, report::FolderReport};
 use crate::account::store;
 use crate::account::with_linked_access;
-use crate::errors::MailboxError;
+use crate::errors::{ErrorKind, MailboxError};
 use crate::folders::{FolderMapping, imap_kind, mapping_key};
+use crate::imap::Session;
+use crate::imap::examine;
 use crate::imap::idle::{self, IdleStarted, IdleState};
 use crate::model::CrmFolder;
 use crate::ports::{Env, Level};
@@ -94,6 +96,9 @@ pub fn watch(env: &Env, stop: bool) -> Result<WatchReport, MailboxError> {
                 session.logout();
                 return Ok(Some(WatchOutcome::Unsupported));
             }
+            if changed_while_syncing(env, &mut session, &inbox)? {
+                continue;
+            }
             session = match session.start_idle().map_err(imap_kind)? {
                 IdleStarted::Idling(conn, idle) => {
                     let note = ParkNote {
@@ -131,6 +136,19 @@ pub fn watch(env: &Env, stop: bool) -> Result<WatchReport, MailboxError> {
         outcome,
         inbox: report,
     })
+}
+
+/// Whether the folder changed after the round's checkpoint (see `examine::changed_after`): then
+/// another round, not IDLE. Asked only of a folder still open with a mod-sequence to compare.
+fn changed_while_syncing(env: &Env, session: &mut Session, inbox: &str) -> Result<bool, ErrorKind> {
+    let checkpoint = checkpoint::load(env.kv, inbox).map_err(|e| e.kind)?;
+    let Some(modseq) = checkpoint.and_then(|c| c.modseq) else {
+        return Ok(false);
+    };
+    if session.examined() != Some(inbox) {
+        return Ok(false);
+    }
+    examine::changed_after(session, inbox, modseq).map_err(imap_kind)
 }
 
 fn stopped(inbox: Option<FolderReport>) -> WatchReport {

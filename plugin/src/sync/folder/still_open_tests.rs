@@ -69,8 +69,8 @@ fn a_folder_still_open_is_asked_what_changed_and_not_examined_again() {
     let fakes = synced_at(50);
     let script = opened()
         .reply(
-            "NOOP",
-            "* 11 EXISTS\r\n{tag} OK [HIGHESTMODSEQ 70] done\r\n",
+            "STATUS \"INBOX\" (HIGHESTMODSEQ)",
+            "* 11 EXISTS\r\n* STATUS \"INBOX\" (HIGHESTMODSEQ 70)\r\n{tag} OK done\r\n",
         )
         .reply(
             "UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 60 VANISHED)",
@@ -112,7 +112,7 @@ fn without_highestmodseq_the_checkpoint_moves_only_as_far_as_a_change_reported()
     let second_modseq = |changes: &str| {
         let fakes = synced_at(50);
         let script = opened()
-            .reply("NOOP", "{tag} OK done\r\n")
+            .reply("STATUS \"INBOX\" (HIGHESTMODSEQ)", "{tag} OK done\r\n")
             .reply(
                 "UID FETCH 1:10 (FLAGS) (CHANGEDSINCE 60 VANISHED)",
                 format!("{changes}{{tag}} OK done\r\n"),
@@ -135,7 +135,10 @@ fn without_highestmodseq_the_checkpoint_moves_only_as_far_as_a_change_reported()
 fn a_new_uidvalidity_in_the_open_folder_means_examining_it_again() {
     let fakes = synced_at(50);
     let script = opened()
-        .reply("NOOP", "* OK [UIDVALIDITY 9] new uids\r\n{tag} OK done\r\n")
+        .reply(
+            "STATUS \"INBOX\" (HIGHESTMODSEQ)",
+            "* OK [UIDVALIDITY 9] new uids\r\n{tag} OK done\r\n",
+        )
         .reply("EXAMINE \"INBOX\" (QRESYNC (7 60 1:10))", examine(9, 3, 2))
         .reply("UID SEARCH SINCE 1-Jan-2024", search(&[1, 2]))
         .reply("UID SEARCH UID 1:2 LARGER", search(&[]))
@@ -167,7 +170,10 @@ fn after_another_folder_was_opened_or_failed_to_open_the_folder_is_examined_agai
     assert!(matches!(outcomes[1], Err(SyncError::FolderMissing(_))));
     assert!(outcomes[2].is_ok());
     assert!(
-        !transcript.commands().iter().any(|c| c.starts_with("NOOP")),
+        !transcript
+            .commands()
+            .iter()
+            .any(|c| c.starts_with("STATUS")),
         "{:?}",
         transcript.commands()
     );
