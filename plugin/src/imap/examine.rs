@@ -160,9 +160,7 @@ pub fn changed_after(session: &mut Session, name: &str, modseq: u64) -> Result<b
     for data in &answer.data {
         match data {
             Data::Status { items, .. } => {
-                changed |= items
-                    .iter()
-                    .any(|item| matches!(item, StatusDataItem::HighestModSeq(m) if *m > modseq));
+                changed |= status_highest_modseq(items).is_some_and(|m| m > modseq);
             }
             Data::Exists(_) | Data::Expunge(_) | Data::Vanished { .. } | Data::Fetch { .. } => {
                 changed = true
@@ -175,6 +173,14 @@ pub fn changed_after(session: &mut Session, name: &str, modseq: u64) -> Result<b
 
 fn status_line(name: &str) -> String {
     format!("STATUS {} (HIGHESTMODSEQ)", quoted_name(name))
+}
+
+/// The HIGHESTMODSEQ a STATUS answer gives, if any.
+fn status_highest_modseq(items: &[StatusDataItem]) -> Option<u64> {
+    items.iter().find_map(|item| match item {
+        StatusDataItem::HighestModSeq(m) => Some(*m),
+        _ => None,
+    })
 }
 
 /// Takes one answer of `changes_while_open` into `examined`; false when the server reports another
@@ -225,13 +231,7 @@ fn absorb(
     for data in data {
         match data {
             Data::Exists(n) => examined.exists = n,
-            Data::Status { items, .. } => {
-                for item in items.iter() {
-                    if let StatusDataItem::HighestModSeq(m) = item {
-                        highest = highest.max(Some(*m));
-                    }
-                }
-            }
+            Data::Status { items, .. } => highest = highest.max(status_highest_modseq(&items)),
             Data::Vanished { known_uids, .. } => {
                 let room = MAX_VANISHED.saturating_sub(examined.vanished.len());
                 let uids = expand_at_most(&known_uids, cap, room).ok_or_else(|| {

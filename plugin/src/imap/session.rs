@@ -298,11 +298,6 @@ impl Session {
             .any(|c| c.eq_ignore_ascii_case(name))
     }
 
-    /// NOOP: keeps the session alive and lets the server report changes as untagged data.
-    pub fn noop(&mut self) -> Result<Answer, ImapError> {
-        self.command(CommandBody::Noop)
-    }
-
     /// LOGOUT, best effort: the session ends either way.
     pub fn logout(mut self) {
         let _ = self.command(CommandBody::Logout);

@@ -4,14 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{OpenSession, Run, checkpoint, report::FolderReport};
+use super::{OpenSession, Run, report::FolderReport};
 use crate::account::store;
 use crate::account::with_linked_access;
-use crate::errors::{ErrorKind, MailboxError};
+use crate::errors::MailboxError;
 use crate::folders::{FolderMapping, imap_kind, mapping_key};
-use crate::imap::Session;
 use crate::imap::examine;
 use crate::imap::idle::{self, IdleStarted, IdleState};
+use crate::imap::{ImapError, Session};
 use crate::model::CrmFolder;
 use crate::ports::{Env, Level};
 
@@ -85,6 +85,11 @@ pub fn watch(env: &Env, stop: bool) -> Result<WatchReport, MailboxError> {
         let mut session = opened.session;
         for _ in 0..MAX_ROUNDS {
             let lost = run.sync_folders(env, provider, account, &mut session, gmail, qresync);
+            let synced_modseq = run
+                .pending
+                .iter()
+                .find(|p| p.remote_folder == inbox)
+                .and_then(|p| p.checkpoint.modseq);
             run.apply_changes(env);
             let round = run.reports.pop();
             merge(&mut report, round);
@@ -96,7 +101,7 @@ pub fn watch(env: &Env, stop: bool) -> Result<WatchReport, MailboxError> {
                 session.logout();
                 return Ok(Some(WatchOutcome::Unsupported));
             }
-            if changed_while_syncing(env, &mut session, &inbox)? {
+            if changed_while_syncing(&mut session, &inbox, synced_modseq).map_err(imap_kind)? {
                 continue;
             }
             session = match session.start_idle().map_err(imap_kind)? {
@@ -138,17 +143,20 @@ pub fn watch(env: &Env, stop: bool) -> Result<WatchReport, MailboxError> {
     })
 }
 
-/// Whether the folder changed after the round's checkpoint (see `examine::changed_after`): then
-/// another round, not IDLE. Asked only of a folder still open with a mod-sequence to compare.
-fn changed_while_syncing(env: &Env, session: &mut Session, inbox: &str) -> Result<bool, ErrorKind> {
-    let checkpoint = checkpoint::load(env.kv, inbox).map_err(|e| e.kind)?;
-    let Some(modseq) = checkpoint.and_then(|c| c.modseq) else {
-        return Ok(false);
-    };
-    if session.examined() != Some(inbox) {
-        return Ok(false);
+/// Whether the folder changed after the round's checkpoint (`synced_modseq`; see
+/// `examine::changed_after`): then another round, not IDLE. Asked only of a folder still open
+/// with a mod-sequence to compare.
+fn changed_while_syncing(
+    session: &mut Session,
+    inbox: &str,
+    synced_modseq: Option<u64>,
+) -> Result<bool, ImapError> {
+    match synced_modseq {
+        Some(modseq) if session.examined() == Some(inbox) => {
+            examine::changed_after(session, inbox, modseq)
+        }
+        _ => Ok(false),
     }
-    examine::changed_after(session, inbox, modseq).map_err(imap_kind)
 }
 
 fn stopped(inbox: Option<FolderReport>) -> WatchReport {
