@@ -145,6 +145,42 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Signs a browser-less client in to the panel at `base` with a ticket's `login_path`, as a
+/// browser does: the ticket's page, then its same-origin form `POST`. Returns the response to the
+/// `POST` (a redirect to the panel that sets the session cookie) and the `name=value` cookie.
+pub async fn panel_sign_in(base: &str, login_path: &str) -> (reqwest::Response, String) {
+    let http = http_client();
+    let page = http
+        .get(format!("{base}{login_path}"))
+        .send()
+        .await
+        .expect("the sign-in page");
+    assert_eq!(page.status(), reqwest::StatusCode::OK, "the ticket's page");
+    assert!(
+        page.headers().get("set-cookie").is_none(),
+        "the ticket's page signs nobody in"
+    );
+    let ticket = login_path
+        .split_once("ticket=")
+        .expect("a ticket in the login path")
+        .1;
+    let signed_in = http
+        .post(format!("{base}/panel/login"))
+        .header("origin", base)
+        .form(&[("ticket", ticket)])
+        .send()
+        .await
+        .expect("the sign-in");
+    let cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_string();
+    (signed_in, cookie)
+}
+
 /// The service's events from now on (`/api/v1/events/stream`, server-sent events), each as the
 /// JSON the stream carries (`id`, `kind`, `mailbox`, `at`, `data`).
 pub async fn follow_events(

@@ -89,15 +89,6 @@ async fn a_link_started_on_one_node_completes_on_another() {
 }
 
 /// A cookie's `name=value` from a `Set-Cookie` answer.
-fn cookie_of(response: &reqwest::Response) -> String {
-    let set_cookie = response.headers()["set-cookie"].to_str().expect("ASCII");
-    set_cookie
-        .split(';')
-        .next()
-        .expect("name=value")
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
     let c = ClusterWorld::start(0, "[schedule]\ninterval_secs = 3600\n")
@@ -120,10 +111,9 @@ async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
         .json()
         .await
         .expect("a ticket");
-    let login = format!("{}{}", b.base, ticket["login_path"].as_str().expect("path"));
-    let signed_in = http.get(&login).send().await.expect("login");
+    let path = ticket["login_path"].as_str().expect("path");
+    let (signed_in, cookie) = tests::panel_sign_in(&b.base, path).await;
     assert_eq!(signed_in.status(), reqwest::StatusCode::SEE_OTHER);
-    let cookie = cookie_of(&signed_in);
     // Node A knows the session node B opened.
     let session: serde_json::Value = http
         .get(format!("{}/panel/session", a.base))

@@ -53,7 +53,8 @@ impl Panel {
             .client
             .goto(&format!("http://{}{path}", running.address))
             .await
-            .expect("the panel opens");
+            .expect("the sign-in page opens");
+        browser.click("#continue").await;
         browser
             .until(
                 "the panel is ready",
@@ -123,6 +124,11 @@ impl Panel {
 
     /// Clicks "Allow" on the consent page, and waits for the callback to confirm the link.
     async fn allow(&self) {
+        self.allow_and_wait("linked").await;
+    }
+
+    /// Clicks "Allow" on the consent page, and waits for the callback's `outcome`.
+    async fn allow_and_wait(&self, outcome: &str) {
         let b = &self.browser;
         b.until(
             "the consent page",
@@ -132,9 +138,11 @@ impl Panel {
         .await;
         b.click("#allow").await;
         b.until(
-            "the link is confirmed",
+            &format!("the callback's outcome {outcome}"),
             PATIENCE,
-            "return document.getElementById('link-result')?.dataset.outcome === 'linked'",
+            &format!(
+                "return document.getElementById('link-result')?.dataset.outcome === '{outcome}'"
+            ),
         )
         .await;
     }
@@ -403,5 +411,107 @@ async fn edit_folders_after_the_authorisation_changed_says_to_link_again() {
     b.until("re-authorise is offered", PATIENCE, &visible("reauth"))
         .await;
     b.screenshot("panel-edit-folders-error").await;
+    p.close().await;
+}
+
+/// A login CSRF, tried in a real browser: Mallory signs in as herself, starts a link for her own
+/// CRM mailbox, and has the victim's browser open one of her sign-in links and then her consent
+/// URL. The sign-in link only asks; the consent's callback, in the victim's browser, is refused
+/// with a message that says why; and the victim's own link still goes through.
+#[tokio::test]
+async fn a_login_csrf_links_nothing_and_the_victims_own_link_still_does() {
+    let p = Panel::open("en", |_| {}).await;
+    let b = &p.browser;
+    let base = format!("http://{}", p.running.address);
+    b.until(
+        "the panel says who is signed in",
+        PATIENCE,
+        "return document.getElementById('signed-in-as').textContent.includes('anna')",
+    )
+    .await;
+
+    // Mallory's own browser: a session, and a link attempt for her mailbox with the victim's
+    // address as the hint.
+    let mint = || async {
+        let login: serde_json::Value = tests::http_client()
+            .post(format!("{base}/api/v1/panel/sessions"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "user": "mallory", "mailbox": "m-mallory" }))
+            .send()
+            .await
+            .expect("a ticket")
+            .json()
+            .await
+            .expect("its path");
+        login["login_path"].as_str().expect("a path").to_string()
+    };
+    let (_, cookie) = tests::panel_sign_in(&base, &mint().await).await;
+    let session: serde_json::Value = tests::http_client()
+        .get(format!("{base}/panel/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("her session")
+        .json()
+        .await
+        .expect("its JSON");
+    let started: serde_json::Value = tests::http_client()
+        .post(format!("{base}/api/v1/mailboxes/m-mallory/link"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", session["csrf"].as_str().expect("a token"))
+        .json(&serde_json::json!({ "provider": "google", "login_hint": ANNA }))
+        .send()
+        .await
+        .expect("her link starts")
+        .json()
+        .await
+        .expect("a consent URL");
+    let consent_url = started["authorization_url"].as_str().expect("a URL");
+
+    // The victim's browser opens Mallory's second sign-in link: it asks, and signs nobody in.
+    b.client
+        .goto(&format!("{base}{}", mint().await))
+        .await
+        .expect("the sign-in page");
+    assert!(b.text("#login-who").await.contains("mallory"));
+    assert!(b.text("#login-replaces").await.contains("anna"));
+    b.screenshot("login-csrf-sign-in-asks").await;
+
+    // Then Mallory's consent URL: the victim consents, and the callback refuses.
+    b.client.goto(consent_url).await.expect("the consent page");
+    p.allow_and_wait("other-session").await;
+    let said = b.text("#link-result-text").await;
+    assert!(
+        said.contains("started in another browser") && said.contains("nothing was linked"),
+        "{said}"
+    );
+    b.screenshot("login-csrf-refused").await;
+    for mailbox in ["m-mallory", "m1"] {
+        assert_eq!(
+            p.w.status(mailbox).await.state,
+            host_harness::bindings::panel::LinkState::Unlinked,
+            "{mailbox}"
+        );
+    }
+
+    // Back in the panel, still signed in as the victim, her own link goes through.
+    b.client
+        .goto(&format!("{base}/panel/"))
+        .await
+        .expect("the panel");
+    b.until(
+        "the panel is ready",
+        PATIENCE,
+        "return document.body.dataset.ready === 'true'",
+    )
+    .await;
+    assert!(b.text("#signed-in-as").await.contains("anna"));
+    p.link_through_consent("google").await;
+    b.until(
+        "the address shows",
+        PATIENCE,
+        &format!("return document.getElementById('f-address').value === '{ANNA}'"),
+    )
+    .await;
     p.close().await;
 }

@@ -51,11 +51,11 @@ pub async fn run(
             Lang::En => ApiLang::En,
             Lang::Nl => ApiLang::Nl,
         };
-        let ticket = running.context.sessions.issue_ticket_lasting(
-            who,
-            Some(lang),
-            std::time::Duration::from_secs(3600),
-        )?;
+        let ticket = running
+            .context
+            .sessions
+            .issue_ticket_lasting(who, Some(lang), std::time::Duration::from_secs(3600))
+            .await?;
         sayln!(
             "panel: http://{}/panel/login?ticket={ticket}",
             running.address

@@ -38,15 +38,31 @@ impl std::fmt::Display for DatabaseUrl {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "{}", path.display()),
             DatabaseUrl::Postgres(url) => match url::Url::parse(url) {
-                Ok(mut parsed) if parsed.password().is_some() => {
-                    let _ = parsed.set_password(Some("***"));
-                    write!(f, "{parsed}")
-                }
-                Ok(parsed) => write!(f, "{parsed}"),
+                Ok(parsed) => write!(f, "{}", without_secrets(parsed)),
                 Err(_) => write!(f, "postgres://(unparsable URL)"),
             },
         }
     }
+}
+
+/// The URL with every secret in it replaced by `***`: the password of its user, and any query
+/// parameter that carries one (`?password=`, `sslpassword=`, …).
+fn without_secrets(mut url: url::Url) -> url::Url {
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = k.to_ascii_lowercase().contains("password");
+                let v = if secret { "***".into() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url
 }
 
 impl std::fmt::Debug for DatabaseUrl {
@@ -58,6 +74,20 @@ impl std::fmt::Debug for DatabaseUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_the_query_is_hidden_too() {
+        let url = DatabaseUrl::parse(
+            "postgres://u:pw1@h/db?sslmode=require&password=pw2&SSLPASSWORD=pw3",
+        )
+        .unwrap();
+        for shown in [url.to_string(), format!("{url:?}")] {
+            for secret in ["pw1", "pw2", "pw3"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(shown.contains("sslmode=require"), "{shown}");
+        }
+    }
 
     #[test]
     fn paths_and_sqlite_urls_are_sqlite_and_postgres_urls_postgres() {

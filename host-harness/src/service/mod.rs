@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod events;
+pub mod http_server;
 pub mod leases;
 pub mod metrics;
 pub mod panel;
@@ -40,6 +41,12 @@ pub struct ServiceSettings {
     pub webhooks: Vec<webhooks::WebhookSettings>,
     /// Leases among the nodes that share a database (`[service.cluster]`).
     pub cluster: leases::ClusterSettings,
+    /// The origin browsers reach the panel at, when a TLS reverse proxy serves it
+    /// (`https://mail.crm.example`): its session cookie is then `__Host-` and `Secure`, and a
+    /// sign-in must come from that origin. Unset, the panel is served as it listens.
+    pub public_url: Option<url::Url>,
+    /// What one client may take of the node (`[service.http]`).
+    pub http: http_server::HttpLimits,
 }
 
 impl Default for ServiceSettings {
@@ -51,6 +58,8 @@ impl Default for ServiceSettings {
             push: true,
             webhooks: Vec::new(),
             cluster: leases::ClusterSettings::default(),
+            public_url: None,
+            http: http_server::HttpLimits::default(),
         }
     }
 }
@@ -68,6 +77,17 @@ impl ServiceSettings {
             settings.api_token = std::env::var("MAILSYNC_API_TOKEN")
                 .ok()
                 .map(SecretText::from);
+        }
+        settings.http.check()?;
+        if let Some(url) = &settings.public_url
+            && (!matches!(url.scheme(), "http" | "https")
+                || url.host().is_none()
+                || url.path() != "/"
+                || url.query().is_some())
+        {
+            return Err(format!(
+                "service.public_url must be an origin such as https://mail.crm.example, not {url}"
+            ));
         }
         if settings
             .api_token
@@ -96,6 +116,8 @@ pub struct ServiceContext {
     pub address: SocketAddr,
     /// The mailboxes this node keeps in sync.
     pub leases: Arc<leases::Leases>,
+    /// Room for event streams.
+    pub streams: Arc<api::stream_slots::StreamSlots>,
 }
 
 impl ServiceContext {
@@ -105,6 +127,32 @@ impl ServiceContext {
         let platform = self.host.services().platform();
         let uri = url::Url::parse(platform.settings.redirect_uri.as_deref()?).ok()?;
         (uri.port() == Some(0)).then_some(self.address.port())
+    }
+
+    /// Whether browsers reach the panel over HTTPS (through a reverse proxy).
+    pub fn behind_https(&self) -> bool {
+        self.config
+            .public_url
+            .as_ref()
+            .is_some_and(|u| u.scheme() == "https")
+    }
+
+    /// The name of the panel's session cookie: `__Host-` behind HTTPS.
+    pub fn session_cookie(&self) -> &'static str {
+        if self.behind_https() {
+            panel::sessions::SECURE_COOKIE
+        } else {
+            panel::sessions::COOKIE
+        }
+    }
+
+    /// The browser's panel session, if its cookie names a live one.
+    pub async fn session_of(
+        &self,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<panel::sessions::Session> {
+        let id = panel::sessions::session_id(headers, self.session_cookie())?;
+        self.sessions.get(&id).await
     }
 }
 
@@ -206,6 +254,10 @@ pub async fn start(
         shutdown.clone(),
     ));
     tracing::info!(%address, node = %leases.node, mailboxes = leases.count(), "service started");
+    let streams = api::stream_slots::StreamSlots::new(
+        config.http.max_streams,
+        config.http.max_streams_per_session,
+    );
     let context = Arc::new(ServiceContext {
         host,
         config,
@@ -217,8 +269,10 @@ pub async fn start(
         sessions: panel::sessions::Sessions::new(services.db.clone()),
         address,
         leases: leases.clone(),
+        streams,
     });
     let app = api::router(context.clone());
+    let limits = context.config.http.clone();
     let draining = services.clone();
     let db = services.db.clone();
     let task = tokio::spawn(async move {
@@ -229,9 +283,7 @@ pub async fn start(
                 .draining
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         });
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await;
+        let served = http_server::serve(listener, app, limits, stop).await;
         // Syncs that run end their pass; new ones do not start; idle connections log out.
         let _ = scheduler_task.await;
         push.stopped().await;

@@ -124,6 +124,7 @@ pub async fn panel_session(
     let ticket = ctx
         .sessions
         .issue_ticket(request.who, lang)
+        .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(LoginLink {
         login_path: format!("/panel/login?ticket={ticket}"),

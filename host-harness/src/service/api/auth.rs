@@ -13,7 +13,7 @@ use axum::response::Response;
 
 use super::ApiError;
 use crate::service::ServiceContext;
-use crate::service::panel::sessions::{CSRF_HEADER, Session, session_id};
+use crate::service::panel::sessions::{CSRF_HEADER, Session};
 
 /// The authenticated caller of an `/api` request.
 #[derive(Clone)]
@@ -67,12 +67,12 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let caller = identify(&ctx, request.method(), request.headers())?;
+    let caller = identify(&ctx, request.method(), request.headers()).await?;
     request.extensions_mut().insert(caller);
     Ok(next.run(request).await)
 }
 
-fn identify(
+async fn identify(
     ctx: &ServiceContext,
     method: &Method,
     headers: &HeaderMap,
@@ -92,8 +92,9 @@ fn identify(
             _ => Err(ApiError::Unauthorized),
         };
     }
-    let session = session_id(headers)
-        .and_then(|id| ctx.sessions.get(&id))
+    let session = ctx
+        .session_of(headers)
+        .await
         .ok_or(ApiError::Unauthorized)?;
     if !matches!(*method, Method::GET | Method::HEAD) {
         let offered = headers

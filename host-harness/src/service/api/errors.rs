@@ -44,6 +44,8 @@ pub enum ApiError {
     Forbidden(&'static str),
     BadRequest(String),
     Internal(String),
+    /// Too much at once for this caller or mailbox: try again after so many seconds.
+    Busy(&'static str, u64),
 }
 
 impl From<CallError> for ApiError {
@@ -79,6 +81,7 @@ fn status_of(kind: &ErrorKind) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut retry_after = None;
         let (status, body) = match self {
             ApiError::Mailbox(e, lang) => {
                 let message = match lang {
@@ -116,8 +119,21 @@ impl IntoResponse for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::json!({ "error": { "kind": "internal", "message": why }}),
             ),
+            ApiError::Busy(why, after) => {
+                retry_after = Some(after);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    serde_json::json!({ "error": { "kind": "busy", "message": why }}),
+                )
+            }
         };
         let mut response = (status, Json(body)).into_response();
+        if let Some(after) = retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(after),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

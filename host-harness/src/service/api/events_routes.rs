@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::auth::Caller;
 use super::errors::ApiError;
+use super::stream_slots::StreamSlot;
 use crate::event_store::StoredEvent;
 use crate::service::ServiceContext;
 
@@ -56,11 +57,22 @@ pub async fn stream(
         Some(id) => id,
         None => ctx.events.latest_id().await.map_err(ApiError::Internal)?,
     };
+    let session = match &caller {
+        Caller::Panel(s) => Some(s.key.clone()),
+        Caller::Platform => None,
+    };
+    let slot = ctx.streams.take(session.as_deref()).ok_or(ApiError::Busy(
+        "too many event streams are open; close one, or try again shortly",
+        STREAM_RETRY_SECS,
+    ))?;
     let follow = Follow {
         ctx,
         only: caller.mailbox_filter(),
         last_sent: start,
         backlog: std::collections::VecDeque::new(),
+        session,
+        session_checked: tokio::time::Instant::now(),
+        _slot: slot,
     };
     let events = futures_util::stream::unfold(follow, |mut f| async move {
         let event = f.next().await?;
@@ -74,6 +86,11 @@ pub async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// How soon a client refused a stream should try again.
+const STREAM_RETRY_SECS: u64 = 10;
+/// How often a panel session's stream checks that the session is still live.
+const SESSION_RECHECK: Duration = Duration::from_secs(15);
+
 /// One stream's place in the outbox.
 struct Follow {
     ctx: Arc<ServiceContext>,
@@ -81,6 +98,10 @@ struct Follow {
     only: Option<String>,
     last_sent: i64,
     backlog: std::collections::VecDeque<StoredEvent>,
+    /// The panel session the stream is for (its key): the stream ends with it.
+    session: Option<String>,
+    session_checked: tokio::time::Instant,
+    _slot: StreamSlot,
 }
 
 impl Follow {
@@ -93,6 +114,9 @@ impl Follow {
                 }
                 return Some(event);
             }
+            if !self.session_live().await {
+                return None;
+            }
             let page = self
                 .ctx
                 .events
@@ -103,5 +127,20 @@ impl Follow {
                 _ = self.ctx.shutdown.cancelled() => return None,
             };
         }
+    }
+}
+
+impl Follow {
+    /// Whether the stream's session (if any) is still live: it expires, or signs out, and its
+    /// stream ends within `SESSION_RECHECK`.
+    async fn session_live(&mut self) -> bool {
+        let Some(key) = &self.session else {
+            return true;
+        };
+        if self.session_checked.elapsed() < SESSION_RECHECK {
+            return true;
+        }
+        self.session_checked = tokio::time::Instant::now();
+        self.ctx.sessions.by_key(key.clone()).await.is_some()
     }
 }

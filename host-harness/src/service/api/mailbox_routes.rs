@@ -55,7 +55,26 @@ pub async fn link_start(r: MailboxRequest, Json(body): Json<LinkBody>) -> ApiRes
         login_hint: body.login_hint,
         redirect_port: r.ctx.redirect_port(),
     };
-    json(r.answer(r.mailbox.link_start(&request).await)?)
+    let started = r.answer(r.mailbox.link_start(&request).await)?;
+    // A panel's attempt is bound to its browser session: only that session's callback may
+    // complete it (RFC 6749, 10.12). The platform's attempts it completes itself.
+    if let Caller::Panel(session) = &r.caller {
+        let state = url::Url::parse(&started.authorization_url)
+            .ok()
+            .and_then(|u| {
+                u.query_pairs()
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::Internal("the consent URL carries no state".into()))?;
+        r.ctx
+            .sessions
+            .bind_link(&state, session)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    json(started)
 }
 
 #[derive(Deserialize)]
@@ -70,6 +89,13 @@ pub struct CompleteBody {
 /// redirect itself.
 pub async fn link_complete(r: MailboxRequest, Json(body): Json<CompleteBody>) -> ApiResult {
     let user = r.linking_user(body.user)?;
+    if let Caller::Panel(session) = &r.caller
+        && r.ctx.sessions.started_elsewhere(session, &body.query).await
+    {
+        return Err(ApiError::Forbidden(
+            "this link was started in another browser session",
+        ));
+    }
     let status = r.answer(r.mailbox.link_complete(&user, &body.query).await)?;
     r.ctx.linked(&r.id, &status).await;
     json(status)

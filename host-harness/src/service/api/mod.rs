@@ -8,6 +8,7 @@ mod errors;
 mod events_routes;
 mod mailbox_request;
 mod mailbox_routes;
+pub mod stream_slots;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! `GET /oauth/callback`: where the provider sends the user's browser after consent. The link is
-//! completed for the user signed in to the panel in that browser (only they may complete what
-//! they started), and the tab says what happened, in the user's language, and tells the panel.
+//! completed only for the panel session in that browser that started it (not another browser's,
+//! not even the same CRM user's), and the tab says what happened, in the user's language, and
+//! tells the panel.
 
 use std::sync::Arc;
 
@@ -8,8 +9,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::guarded;
-use super::sessions::session_id;
+use super::{escape, guarded};
 use crate::service::ServiceContext;
 use crate::service::api::{ApiError, Lang};
 
@@ -23,7 +23,7 @@ pub async fn callback(
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
             .into_owned()
             .collect();
-    let Some(session) = session_id(&headers).and_then(|id| ctx.sessions.get(&id)) else {
+    let Some(session) = ctx.session_of(&headers).await else {
         let (en, nl) = (
             "Sign in to the CRM, open the E-mail settings and click \"Link mailbox\" again: this browser is not signed in.",
             "Meld u aan bij het CRM, open de e-mailinstellingen en klik opnieuw op \"Mailbox koppelen\": deze browser is niet aangemeld.",
@@ -36,6 +36,25 @@ pub async fn callback(
         );
     };
     let lang = session.lang.unwrap_or(lang);
+    // A consent URL opened in a browser other than the one that asked for it (a login CSRF:
+    // someone else's attempt, to link this browser's user's mailbox into their CRM mailbox) is
+    // refused before anything is exchanged; the attempt stays for its own browser.
+    if ctx.sessions.started_elsewhere(&session, &query).await {
+        tracing::warn!(
+            mailbox = %session.who.mailbox,
+            "a callback for a link attempt another browser session started; refused"
+        );
+        let (en, nl) = (
+            "This link was started in another browser or by another sign-in, so it was not completed here: nothing was linked. To link your mailbox, open the E-mail settings from the CRM and click \"Link mailbox\" there.",
+            "Deze koppeling is in een andere browser of door een andere aanmelding gestart en is hier dus niet voltooid: er is niets gekoppeld. Open de e-mailinstellingen vanuit het CRM en klik daar op \"Mailbox koppelen\" om uw mailbox te koppelen.",
+        );
+        return result_page(
+            StatusCode::FORBIDDEN,
+            lang,
+            "other-session",
+            pick(lang, en, nl),
+        );
+    }
     // A session completes its own mailbox's link only: a `state` from another mailbox's
     // attempt is unknown there, and the plugin says so.
     let mailbox = session.who.mailbox.clone();
@@ -85,22 +104,6 @@ fn pick<'a>(lang: Lang, en: &'a str, nl: &'a str) -> &'a str {
     }
 }
 
-/// Text made safe to place in HTML, in an element or a quoted attribute.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// The tab's page: what happened, and (through `callback.js`) word to the panel's tab.
 fn result_page(status: StatusCode, lang: Lang, outcome: &str, text: &str) -> Response {
     let title = match (status.is_success(), lang) {
@@ -133,17 +136,4 @@ fn result_page(status: StatusCode, lang: Lang, outcome: &str, text: &str) -> Res
         )
             .into_response(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn text_from_anywhere_cannot_become_markup() {
-        assert_eq!(
-            escape("<img src=x onerror=\"a('b')\">&"),
-            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
-        );
-    }
 }

@@ -3,21 +3,20 @@
 //! callback the provider redirects the user's browser to.
 
 mod callback;
+mod login;
 pub mod sessions;
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use serde::Deserialize;
+use axum::routing::{get, post};
 
 use super::ServiceContext;
 use super::api::{ApiError, Lang};
-use sessions::session_id;
 
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/panel.js");
@@ -44,7 +43,8 @@ pub fn router() -> Router<Arc<ServiceContext>> {
             "/panel/callback.js",
             get(|| async { page(CALLBACK_SCRIPT, "text/javascript; charset=utf-8") }),
         )
-        .route("/panel/login", get(login))
+        .route("/panel/login", get(login::confirm).post(login::sign_in))
+        .route("/panel/logout", post(login::sign_out))
         .route("/panel/session", get(session))
         .route("/oauth/callback", get(callback::callback))
 }
@@ -71,6 +71,40 @@ fn page(body: &'static str, content_type: &'static str) -> Response {
     guarded(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
+/// Text made safe to place in HTML, in an element or a quoted attribute.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A small page of the panel's own (sign-in, its refusals), in `lang`.
+fn html_page(status: StatusCode, lang: Lang, title: &str, body: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <link rel=\"stylesheet\" href=\"/panel/panel.css\"></head><body><main>{body}</main></body></html>",
+        lang = lang.code(),
+        title = escape(title),
+    );
+    guarded(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response(),
+    )
+}
+
 fn redirect(to: &str) -> Response {
     let mut response = StatusCode::SEE_OTHER.into_response();
     if let Ok(location) = HeaderValue::from_str(to) {
@@ -79,47 +113,14 @@ fn redirect(to: &str) -> Response {
     guarded(response)
 }
 
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    ticket: String,
-}
-
-/// Trades a one-time ticket for a session cookie, then shows the panel.
-async fn login(State(ctx): State<Arc<ServiceContext>>, Query(q): Query<LoginQuery>) -> Response {
-    let Some((id, session)) = ctx.sessions.redeem(&q.ticket) else {
-        let body = "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>Sign-in link expired</title>\
-            <p>This sign-in link has expired or was already used. Open the E-mail settings from the CRM again.</p>\
-            <p lang=\"nl\">Deze aanmeldlink is verlopen of al gebruikt. Open de e-mailinstellingen opnieuw vanuit het CRM.</p>";
-        return guarded(
-            (
-                StatusCode::UNAUTHORIZED,
-                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-                body,
-            )
-                .into_response(),
-        );
-    };
-    let target = match session.lang {
-        Some(lang) => format!("/panel/?lang={}", lang.code()),
-        None => "/panel/".to_string(),
-    };
-    let mut response = redirect(&target);
-    // Lax, not Strict: the provider's redirect back to the callback is a top-level navigation
-    // from another site, and must carry the session.
-    let cookie = format!("{}={id}; Path=/; HttpOnly; SameSite=Lax", sessions::COOKIE);
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
-}
-
 /// Who the browser is signed in as, and the CSRF token its requests must repeat.
 async fn session(
     State(ctx): State<Arc<ServiceContext>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let session = session_id(&headers)
-        .and_then(|id| ctx.sessions.get(&id))
+    let session = ctx
+        .session_of(&headers)
+        .await
         .ok_or(ApiError::Unauthorized)?;
     let body = serde_json::json!({
         "user": session.who.user,
@@ -129,4 +130,17 @@ async fn session(
         "lang": session.lang.map(Lang::code),
     });
     Ok(guarded(Json(body).into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn text_from_anywhere_cannot_become_markup() {
+        assert_eq!(
+            escape("<img src=x onerror=\"a('b')\">&"),
+            "&lt;img src=x onerror=&quot;a(&#39;b&#39;)&quot;&gt;&amp;"
+        );
+    }
 }

@@ -6,6 +6,8 @@ const TEXT = {
   en: {
     title: 'E-mail settings',
     signedOut: 'You are not signed in. Open the E-mail settings from the CRM again.',
+    signedInAs: (user, mailbox) => `Signed in as ${user}, for the mailbox ${mailbox}.`,
+    signOut: 'Sign out',
     provider: 'Mail service',
     link: 'Link mailbox',
     remove: 'Remove mailbox',
@@ -54,6 +56,8 @@ const TEXT = {
   nl: {
     title: 'E-mailinstellingen',
     signedOut: 'U bent niet aangemeld. Open de e-mailinstellingen opnieuw vanuit het CRM.',
+    signedInAs: (user, mailbox) => `Aangemeld als ${user}, voor de mailbox ${mailbox}.`,
+    signOut: 'Afmelden',
     provider: 'Maildienst',
     link: 'Mailbox koppelen',
     remove: 'Mailbox verwijderen',
@@ -268,6 +272,9 @@ function startLink(provider, loginHint) {
   // The tab opens now, within the click, so no pop-up blocker stops it; the consent page's
   // address follows once the service has it.
   const tab = window.open('about:blank', '_blank');
+  // The consent tab gets no handle back to the panel (as `noopener` would): the provider's pages
+  // cannot navigate it. The callback tells the panel through a BroadcastChannel instead.
+  if (tab) tab.opener = null;
   return attempt(async () => {
     if (!tab) throw new Error(t('popupBlocked'));
     try {
@@ -368,6 +375,7 @@ async function saveAdmin(event) {
 
 /// Follows the mailbox's events: new mail shows without a reload, and a link, unlink or lapsed
 /// authorisation updates the panel.
+let events = null;
 function followEvents() {
   const stream = new EventSource(`/api/v1/events/stream?lang=${lang}`);
   const messageChanged = () => attempt(async () => { await refreshMessages(); await refreshLastSync(); });
@@ -378,6 +386,7 @@ function followEvents() {
     stream.addEventListener(kind, () => attempt(refreshStatus));
   }
   stream.addEventListener('sync.failed', () => attempt(refreshLastSync));
+  events = stream;
 }
 
 /// Word from the OAuth callback's tab: the link's outcome. (Held, so it is not collected.)
@@ -393,6 +402,20 @@ function followCallbacks() {
   };
 }
 
+/// Ends the session on the server; the panel then says it is signed out.
+async function signOut() {
+  const response = await fetch('/panel/logout', {
+    method: 'POST',
+    headers: { 'X-CSRF-Token': session.csrf },
+    credentials: 'same-origin',
+  });
+  if (!response.ok && response.status !== 401) throw new Error(response.statusText);
+  if (events) events.close();
+  $('email-settings').hidden = true;
+  $('admin').hidden = true;
+  $('signed-out').hidden = false;
+}
+
 async function start() {
   translateStatic();
   const response = await fetch('/panel/session', { credentials: 'same-origin' });
@@ -402,6 +425,8 @@ async function start() {
   }
   session = await response.json();
   $('email-settings').hidden = false;
+  $('signed-in-as').textContent = TEXT[lang].signedInAs(session.user, session.mailbox);
+  $('sign-out').addEventListener('click', () => attempt(signOut));
   $('link').addEventListener('click', () => startLink($('provider').value));
   $('reauthorise').addEventListener('click', () => startLink(status.provider, status.address));
   $('remove').addEventListener('click', () => attempt(removeMailbox));

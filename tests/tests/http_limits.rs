@@ -1,0 +1,175 @@
+//! What one client may take of a node's HTTP server: a client that sends its header slowly, or
+//! nothing at all, is cut off after the header-read timeout and its descriptor given back; the
+//! connections open at once are capped (the rest wait, and are served once room frees); a body
+//! over the limit is refused with 413.
+
+use std::time::{Duration, Instant};
+
+use host_harness::service::{self, RunningService, ServiceSettings};
+use reqwest::StatusCode;
+use tests::oauth_world::OAuthWorld;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "platform-token-0123456789";
+const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
+
+async fn serve(
+    w: &OAuthWorld,
+    max_connections: usize,
+) -> (RunningService, CancellationToken, String) {
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(TOKEN.into());
+    config.schedule.interval_secs = 3600;
+    config.push = false;
+    config.http.header_read_timeout_secs = HEADER_TIMEOUT.as_secs();
+    config.http.max_connections = max_connections;
+    config.http.max_body_bytes = 64 * 1024;
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("the service starts");
+    let base = format!("http://{}", running.address);
+    (running, stop, base)
+}
+
+/// This process's open descriptors (the service runs in it).
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// A client that sends a request's header one line every 300 ms, for ever; how long until the
+/// server closed its connection (none if it never did within `limit`).
+async fn slow_header(address: std::net::SocketAddr, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .ok()?;
+    let mut buf = [0u8; 256];
+    while started.elapsed() < limit {
+        let line = stream.write_all(b"X-Slow: yes\r\n").await;
+        let read = tokio::time::timeout(Duration::from_millis(300), stream.read(&mut buf)).await;
+        match (line, read) {
+            (Err(_), _) | (_, Ok(Ok(0) | Err(_))) => return Some(started.elapsed()),
+            // A 408 or any answer before the header ended is also the server cutting it off.
+            (_, Ok(Ok(_))) => return Some(started.elapsed()),
+            (Ok(()), Err(_)) => {}
+        }
+    }
+    None
+}
+
+/// A client that connects and says nothing; how long until the server closed it.
+async fn silent(address: std::net::SocketAddr, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let mut buf = [0u8; 256];
+    match tokio::time::timeout(limit, stream.read(&mut buf)).await {
+        Ok(_) => Some(started.elapsed()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_silent_clients_are_cut_off_and_their_descriptors_given_back() {
+    let w = OAuthWorld::start().await;
+    let (running, stop, base) = serve(&w, 1024).await;
+    let http = tests::http_client();
+    let health = || async {
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .map(|r| r.status())
+    };
+    assert_eq!(health().await.expect("healthz"), StatusCode::OK);
+    let baseline = open_descriptors();
+
+    let limit = Duration::from_secs(20);
+    let mut clients = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let address = running.address;
+        if i % 2 == 0 {
+            clients.spawn(slow_header(address, limit));
+        } else {
+            clients.spawn(silent(address, limit));
+        }
+    }
+    // While they hang on, others are served.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(health().await.expect("healthz"), StatusCode::OK);
+
+    let mut cut = Vec::new();
+    while let Some(after) = clients.join_next().await {
+        cut.push(after.expect("the client ran"));
+    }
+    for after in &cut {
+        let after = after.expect("a slow or silent client was never cut off");
+        assert!(
+            after >= HEADER_TIMEOUT - Duration::from_millis(100),
+            "cut off before the header-read timeout: {after:?}"
+        );
+    }
+    // Every descriptor the clients took is given back.
+    let started = Instant::now();
+    loop {
+        let now = open_descriptors();
+        if now <= baseline {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{now} descriptors open, {baseline} before the slow clients"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_a_large_body_is_refused() {
+    let w = OAuthWorld::start().await;
+    let (running, stop, base) = serve(&w, 4).await;
+    let http = tests::http_client();
+
+    // Four silent clients fill the node: a fifth waits until the header timeout frees room.
+    let mut holders = Vec::new();
+    for _ in 0..4 {
+        holders.push(TcpStream::connect(running.address).await.expect("connect"));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let answered = http
+        .get(format!("{base}/healthz"))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("answered once room frees");
+    assert_eq!(answered.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= HEADER_TIMEOUT - Duration::from_millis(500),
+        "answered while every connection was taken: {:?}",
+        started.elapsed()
+    );
+    drop(holders);
+
+    // A body over the limit is refused, and nothing of it is taken up.
+    let large =
+        serde_json::json!({ "link_mailbox": true, "providers": {}, "x": "a".repeat(100_000) });
+    let refused = http
+        .put(format!("{base}/api/v1/settings"))
+        .bearer_auth(TOKEN)
+        .json(&large)
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    stop.cancel();
+    running.stopped().await.unwrap();
+}

@@ -1,0 +1,319 @@
+//! The panel's sessions against a login CSRF and their ends: a ticket link only asks ("Continue
+//! as …") and signs in by a same-origin POST; a link attempt is completed only in the browser
+//! session that started it, not in another (not even the same CRM user's); sign-out ends the
+//! session on the server, and its event stream with it; streams are capped per session.
+
+use std::time::Duration;
+
+use host_harness::bindings::panel::LinkState;
+use host_harness::service::{self, RunningService, ServiceSettings};
+use reqwest::StatusCode;
+use tests::oauth_world::OAuthWorld;
+use tokio_util::sync::CancellationToken;
+
+const TOKEN: &str = "platform-token-0123456789";
+
+async fn serve(w: &OAuthWorld) -> (RunningService, CancellationToken, String) {
+    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.api_token = Some(TOKEN.into());
+    config.schedule.interval_secs = 3600;
+    config.push = false;
+    config.http.max_streams_per_session = 2;
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("the service starts");
+    let base = format!("http://{}", running.address);
+    (running, stop, base)
+}
+
+/// A ticket's login path for `user`, who manages `mailbox`.
+async fn ticket(base: &str, user: &str, mailbox: &str) -> String {
+    let link: serde_json::Value = tests::http_client()
+        .post(format!("{base}/api/v1/panel/sessions"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({ "user": user, "mailbox": mailbox }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    link["login_path"]
+        .as_str()
+        .expect("a login path")
+        .to_string()
+}
+
+/// A signed-in client: its cookie and CSRF token.
+struct Signed {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(base: &str, user: &str, mailbox: &str) -> Signed {
+    let (answer, cookie) = tests::panel_sign_in(base, &ticket(base, user, mailbox).await).await;
+    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
+    let session: serde_json::Value = tests::http_client()
+        .get(format!("{base}/panel/session"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    Signed {
+        cookie,
+        csrf: session["csrf"].as_str().unwrap().to_string(),
+    }
+}
+
+impl Signed {
+    /// "Link mailbox" through Google for the account `hint`: the consent URL.
+    async fn start_link(&self, base: &str, mailbox: &str, hint: &str) -> String {
+        let started: serde_json::Value = tests::http_client()
+            .post(format!("{base}/api/v1/mailboxes/{mailbox}/link"))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .json(&serde_json::json!({ "provider": "google", "login_hint": hint }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        started["authorization_url"]
+            .as_str()
+            .expect("a consent URL")
+            .to_string()
+    }
+
+    /// The provider's redirect, arriving in this session's browser.
+    async fn callback(&self, base: &str, query: &[(String, String)]) -> (StatusCode, String) {
+        let answer = tests::http_client()
+            .get(format!("{base}/oauth/callback"))
+            .query(query)
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        (answer.status(), answer.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_sign_in_link_only_asks_and_signs_in_from_its_own_page_alone() {
+    let w = OAuthWorld::start().await;
+    let (running, stop, base) = serve(&w).await;
+    let http = tests::http_client();
+    let path = ticket(&base, "mallory", "m-mallory").await;
+    let ticket_value = path.split_once("ticket=").unwrap().1.to_string();
+
+    // Opening the link signs nobody in: it says whose sign-in it is.
+    let page = http.get(format!("{base}{path}")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().get("set-cookie").is_none());
+    let text = page.text().await.unwrap();
+    assert!(
+        text.contains("<strong>mallory</strong>") && text.contains("id=\"continue\""),
+        "{text}"
+    );
+
+    // Another site's form, or a client that says no origin, is refused; the ticket stays.
+    for origin in [Some("http://evil.example"), Some("null"), None] {
+        let mut post = http
+            .post(format!("{base}/panel/login"))
+            .form(&[("ticket", ticket_value.as_str())]);
+        if let Some(origin) = origin {
+            post = post.header("origin", origin);
+        }
+        let refused = post.send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "origin {origin:?}");
+        assert!(refused.headers().get("set-cookie").is_none());
+    }
+    let cross_site = http
+        .post(format!("{base}/panel/login"))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("ticket", ticket_value.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+
+    // A browser signed in as someone else is told that continuing replaces that sign-in.
+    let anna = sign_in(&base, "anna", "m1").await;
+    let page = http
+        .get(format!("{base}{path}"))
+        .header("cookie", &anna.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("id=\"login-replaces\"") && page.contains("<strong>anna</strong>"),
+        "{page}"
+    );
+
+    // From its own page, the ticket signs in (once), and ends the session the browser had.
+    let signed_in = http
+        .post(format!("{base}/panel/login"))
+        .header("origin", &base)
+        .header("cookie", &anna.cookie)
+        .form(&[("ticket", ticket_value.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Max-Age=43200"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP on loopback: {cookie}"
+    );
+    let anna_now = http
+        .get(format!("{base}/panel/session"))
+        .header("cookie", &anna.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        anna_now.status(),
+        StatusCode::UNAUTHORIZED,
+        "replaced, not kept"
+    );
+    let again = http
+        .post(format!("{base}/panel/login"))
+        .header("origin", &base)
+        .form(&[("ticket", ticket_value.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::UNAUTHORIZED,
+        "a ticket works once"
+    );
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_link_started_in_one_browser_session_completes_in_that_session_only() {
+    let w = OAuthWorld::start().await;
+    w.google.add_account("g-victim", "victim@example.nl");
+    let (running, stop, base) = serve(&w).await;
+
+    // Mallory starts a link for her own CRM mailbox, and has the victim's browser consent.
+    let mallory = sign_in(&base, "mallory", "m-mallory").await;
+    let url = mallory
+        .start_link(&base, "m-mallory", "victim@example.nl")
+        .await;
+    let query = w.consent(&url).await;
+    // In the victim's browser, signed in as the victim, or even as Mallory through another
+    // sign-in link: refused, nothing exchanged, nothing linked.
+    let victim = sign_in(&base, "victim", "m-victim").await;
+    let mallory_elsewhere = sign_in(&base, "mallory", "m-mallory").await;
+    for (whose, browser) in [("victim's", &victim), ("second", &mallory_elsewhere)] {
+        let (status, page) = browser.callback(&base, &query).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{whose} session: {page}");
+        assert!(
+            page.contains("data-outcome=\"other-session\"")
+                && page.contains("started in another browser"),
+            "{page}"
+        );
+    }
+    // Nor through the API's completion, with the other session's own CSRF token.
+    let completed = tests::http_client()
+        .post(format!("{base}/api/v1/mailboxes/m-mallory/link/complete"))
+        .header("cookie", &mallory_elsewhere.cookie)
+        .header("x-csrf-token", &mallory_elsewhere.csrf)
+        .json(&serde_json::json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(completed.status(), StatusCode::FORBIDDEN);
+    for mailbox in ["m-mallory", "m-victim"] {
+        assert_eq!(
+            w.status(mailbox).await.state,
+            LinkState::Unlinked,
+            "{mailbox}"
+        );
+    }
+
+    // The session that started it completes it: the normal flow still links.
+    let (status, page) = mallory.callback(&base, &query).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("victim@example.nl is linked"), "{page}");
+    assert_eq!(w.status("m-mallory").await.state, LinkState::Linked);
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_out_ends_the_session_everywhere_and_its_event_stream_with_it() {
+    let w = OAuthWorld::start().await;
+    let (running, stop, base) = serve(&w).await;
+    let http = tests::http_client();
+    let anna = sign_in(&base, "anna", "m1").await;
+    let stream_url = format!("{base}/api/v1/events/stream");
+    let open_stream = || http.get(&stream_url).header("cookie", &anna.cookie).send();
+
+    // Two streams fit this session; a third is refused with when to try again.
+    let mut first = open_stream().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = open_stream().await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let third = open_stream().await.unwrap();
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(third.headers().contains_key("retry-after"));
+    drop(second);
+
+    // Sign-out needs the session's CSRF token, like every change.
+    let logout = format!("{base}/panel/logout");
+    let forged = http
+        .post(&logout)
+        .header("cookie", &anna.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let out = http
+        .post(&logout)
+        .header("cookie", &anna.cookie)
+        .header("x-csrf-token", &anna.csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    let status = http
+        .get(format!("{base}/api/v1/mailboxes/m1"))
+        .header("cookie", &anna.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status(),
+        StatusCode::UNAUTHORIZED,
+        "the server forgot it"
+    );
+
+    // The open stream ends within its re-check (15 s), not with the service.
+    let ended = tokio::time::timeout(Duration::from_secs(40), async {
+        while let Ok(Some(_)) = first.chunk().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
+    assert!(!stop.is_cancelled());
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
