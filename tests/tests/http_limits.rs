@@ -1,7 +1,8 @@
 //! What one client may take of a node's HTTP server: a client that sends its header slowly, or
 //! nothing at all, is cut off after the header-read timeout and its descriptor given back; the
 //! connections open at once are capped (the rest wait, and are served once room frees); a body
-//! over the limit is refused with 413.
+//! over the limit is refused with 413; and requests that wait on a database writer held elsewhere
+//! hold up no other request.
 
 use std::time::{Duration, Instant};
 
@@ -170,6 +171,95 @@ async fn connections_are_capped_and_a_large_body_is_refused() {
         .await
         .expect("an answer");
     assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_waiting_on_a_held_database_writer_hold_up_no_other_request() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("mailsync.db");
+    let db = host_harness::db::Database::open(&path).expect("the database");
+    let w = OAuthWorld::on_database(db).await;
+    let (running, stop, base) = serve(&w, 1024).await;
+    let http = tests::http_client();
+    let mut tickets = Vec::new();
+    for i in 0..16 {
+        let link: serde_json::Value = http
+            .post(format!("{base}/api/v1/panel/sessions"))
+            .bearer_auth(TOKEN)
+            .json(&serde_json::json!({ "user": format!("u{i}"), "mailbox": "m1" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let path = link["login_path"].as_str().unwrap().to_string();
+        tickets.push(path.split_once("ticket=").unwrap().1.to_string());
+    }
+
+    // Another process's transaction holds the one writer.
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).expect("a second connection");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("the writer");
+        let _ = held_tx.send(());
+        let _ = released.recv_timeout(Duration::from_secs(30));
+        conn.execute_batch("COMMIT").expect("commit");
+    });
+    held.await.expect("held");
+
+    // Sixteen sign-ins wait for the writer, more than the service has async workers...
+    let mut sign_ins = tokio::task::JoinSet::new();
+    for ticket in tickets {
+        let (http, base) = (http.clone(), base.clone());
+        sign_ins.spawn(async move {
+            http.post(format!("{base}/panel/login"))
+                .header("origin", &base)
+                .form(&[("ticket", ticket)])
+                .send()
+                .await
+                .map(|r| r.status())
+        });
+    }
+    // ...and the node still answers what needs no writer, before the writer is let go. (Asked
+    // from a runtime of its own, so a stalled service cannot stall the asking too.)
+    let asking = base.clone();
+    let answers = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let http = tests::http_client();
+            let mut answers = Vec::new();
+            for path in ["/healthz", "/metrics"] {
+                let answer = http
+                    .get(format!("{asking}{path}"))
+                    .timeout(Duration::from_secs(8))
+                    .send()
+                    .await
+                    .map(|r| r.status())
+                    .map_err(|e| format!("{path} stalled behind the held writer: {e}"));
+                answers.push(answer);
+            }
+            answers
+        })
+    })
+    .join()
+    .expect("the asking thread");
+    for answer in answers {
+        assert_eq!(answer, Ok(StatusCode::OK));
+    }
+    release.send(()).expect("release");
+    holder.join().expect("the holder");
+    while let Some(done) = sign_ins.join_next().await {
+        let status = done.expect("ran").expect("every sign-in is answered");
+        assert_eq!(status, StatusCode::SEE_OTHER, "signed in once the writer is free");
+    }
     stop.cancel();
     running.stopped().await.unwrap();
 }
