@@ -29,6 +29,8 @@ pub enum CallError {
     Instantiate { message: String },
     #[error("the host's database failed: {message}")]
     Host { message: String },
+    #[error("{waiting} calls already wait for this mailbox; try again shortly")]
+    TurnBusy { waiting: usize },
 }
 
 impl CallError {

@@ -35,6 +35,51 @@ pub trait MailboxLease: Send + Sync {
     fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a>;
     /// Takes `mailbox`'s turn if nobody holds it, else `Busy` at once.
     fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError>;
+    /// `try_acquire` for async callers: a backend that must ask its database asks without
+    /// blocking the caller's thread.
+    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+        Box::pin(async move { self.try_acquire(mailbox) })
+    }
+}
+
+/// How many callers wait for each mailbox's turn, so a bound can refuse one more: a mailbox
+/// whose calls pile up answers "busy" instead of queueing without end.
+#[derive(Default)]
+pub struct TurnWaiters(Arc<Mutex<HashMap<String, usize>>>);
+
+/// One caller's place among a mailbox's waiters; dropping it (the turn was had, or the caller
+/// gave up) leaves the queue.
+pub struct Waiting {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+    mailbox: String,
+}
+
+impl TurnWaiters {
+    /// A place among `mailbox`'s waiters, unless `most` already wait.
+    pub fn enter(&self, mailbox: &str, most: usize) -> Option<Waiting> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = counts.entry(mailbox.to_string()).or_insert(0);
+        if *waiting >= most {
+            return None;
+        }
+        *waiting += 1;
+        Some(Waiting {
+            counts: self.0.clone(),
+            mailbox: mailbox.to_string(),
+        })
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(waiting) = counts.get_mut(&self.mailbox) {
+            *waiting -= 1;
+            if *waiting == 0 {
+                counts.remove(&self.mailbox);
+            }
+        }
+    }
 }
 
 /// One async mutex per mailbox, in this process.
@@ -77,6 +122,20 @@ mod tests {
         assert!(other.is_ok(), "another mailbox is not held");
         drop(held);
         assert!(leases.try_acquire("a").is_ok());
+    }
+
+    #[test]
+    fn waiters_beyond_the_bound_are_refused_until_one_leaves() {
+        let waiters = TurnWaiters::default();
+        let first = waiters.enter("a", 2).expect("room");
+        let _second = waiters.enter("a", 2).expect("room");
+        assert!(waiters.enter("a", 2).is_none(), "the bound");
+        assert!(
+            waiters.enter("b", 2).is_some(),
+            "another mailbox has its own"
+        );
+        drop(first);
+        assert!(waiters.enter("a", 2).is_some(), "room again");
     }
 
     #[tokio::test]

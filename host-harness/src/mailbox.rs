@@ -8,7 +8,7 @@ use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
 use crate::bindings::sync::{SyncReport, WatchReport};
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
-use crate::lease::LeaseGuard;
+use crate::lease::{LeaseError, LeaseGuard};
 use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
 use crate::state::{HostState, MailboxScope, ProviderGrant};
@@ -77,6 +77,9 @@ macro_rules! call_export {
     }};
 }
 
+/// The calls that may wait for one mailbox's turn at once; one more is refused (`TurnBusy`).
+pub const MAX_WAITING_FOR_TURN: usize = 8;
+
 /// The largest sync report kept as the mailbox's last sync (a normal one is a few KiB).
 pub const MAX_STORED_REPORT_BYTES: usize = 64 * 1024;
 
@@ -85,16 +88,41 @@ impl Mailbox {
         &self.id
     }
 
-    /// Waits until no other state-changing call of this mailbox runs.
+    /// Waits until no other state-changing call of this mailbox runs; refused at once when
+    /// `MAX_WAITING_FOR_TURN` calls already wait (a client cannot pile calls up on one mailbox).
     async fn turn(&self) -> Result<LeaseGuard, CallError> {
-        self.host
-            .services()
+        let services = self.host.services();
+        let _waiting = services
+            .turn_waiters
+            .enter(&self.id, MAX_WAITING_FOR_TURN)
+            .ok_or(CallError::TurnBusy {
+                waiting: MAX_WAITING_FOR_TURN,
+            })?;
+        services
             .mailbox_lease
             .acquire(&self.id)
             .await
             .map_err(|e| CallError::Host {
                 message: e.to_string(),
             })
+    }
+
+    /// This mailbox's turn if no other call holds it now, else `None` at once: the scheduler
+    /// and push take a shared slot only for a mailbox whose turn they already hold.
+    pub async fn free_turn(&self) -> Result<Option<LeaseGuard>, CallError> {
+        match self
+            .host
+            .services()
+            .mailbox_lease
+            .try_acquire_async(&self.id)
+            .await
+        {
+            Ok(turn) => Ok(Some(turn)),
+            Err(LeaseError::Busy) => Ok(None),
+            Err(e) => Err(CallError::Host {
+                message: e.to_string(),
+            }),
+        }
     }
 
     /// A fresh instance under the provider the host recorded for this mailbox. The record is
@@ -218,7 +246,12 @@ impl Mailbox {
     /// Syncs every mapped folder once, under the policy's sync time budget, and records the
     /// run's report (JSON) as the mailbox's last sync.
     pub async fn sync(&self) -> MailboxResult<SyncReport> {
-        let _turn = self.turn().await?;
+        self.sync_holding(self.turn().await?).await
+    }
+
+    /// `sync` in a turn the caller already holds (from `free_turn`).
+    pub async fn sync_holding(&self, turn: LeaseGuard) -> MailboxResult<SyncReport> {
+        let _turn = turn;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
@@ -255,7 +288,12 @@ impl Mailbox {
     /// Push for the mapped inbox folder: syncs what changed and parks the connection in IDLE
     /// with the host (see `capabilities::imap_parking`); with `stop`, logs the parked one out.
     pub async fn watch(&self, stop: bool) -> MailboxResult<WatchReport> {
-        let _turn = self.turn().await?;
+        self.watch_holding(self.turn().await?, stop).await
+    }
+
+    /// `watch` in a turn the caller already holds (from `free_turn`).
+    pub async fn watch_holding(&self, turn: LeaseGuard, stop: bool) -> MailboxResult<WatchReport> {
+        let _turn = turn;
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()

@@ -27,6 +27,8 @@ pub struct Services {
     /// Whose turn it is to change a mailbox: in this process on SQLite, across every node on
     /// PostgreSQL (the database keeps the turns).
     pub mailbox_lease: Arc<dyn MailboxLease>,
+    /// The calls waiting for each mailbox's turn (bounded: see `mailbox::MAX_WAITING_FOR_TURN`).
+    pub turn_waiters: crate::lease::TurnWaiters,
     pub progress: ProgressObserver,
     /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
     /// last checkpoint.
@@ -207,6 +209,7 @@ impl Services {
             progress: ProgressObserver::default(),
             draining: Default::default(),
             imap_slots: Arc::default(),
+            turn_waiters: Default::default(),
             parked: Default::default(),
             outbox_written: Arc::default(),
             faults: Faults::default(),

@@ -145,6 +145,23 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Asks `probe` every 100 ms until it answers `Some`; that answer. Panics, naming `what`, when
+/// `limit` passes first.
+pub async fn until<T, F, Fut>(what: &str, limit: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(answer) = probe().await {
+            return answer;
+        }
+        assert!(started.elapsed() < limit, "never within {limit:?}: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 /// Signs a browser-less client in to the panel at `base` with a ticket's `login_path`, as a
 /// browser does: the ticket's page, then its same-origin form `POST`. Returns the response to the
 /// `POST` (a redirect to the panel that sets the session cookie) and the `name=value` cookie.

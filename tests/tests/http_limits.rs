@@ -258,7 +258,11 @@ async fn sign_ins_waiting_on_a_held_database_writer_hold_up_no_other_request() {
     holder.join().expect("the holder");
     while let Some(done) = sign_ins.join_next().await {
         let status = done.expect("ran").expect("every sign-in is answered");
-        assert_eq!(status, StatusCode::SEE_OTHER, "signed in once the writer is free");
+        assert_eq!(
+            status,
+            StatusCode::SEE_OTHER,
+            "signed in once the writer is free"
+        );
     }
     stop.cancel();
     running.stopped().await.unwrap();

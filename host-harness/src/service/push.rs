@@ -20,6 +20,9 @@ use super::metrics::Metrics;
 use super::scheduler::{Outcome, ScheduleSettings};
 use super::sync_pass;
 
+/// How long push waits before looking again at a mailbox whose turn another call holds.
+const TURN_BUSY_WAIT: Duration = Duration::from_millis(500);
+
 /// The push watchers of one service.
 pub struct Push {
     host: PluginHost,
@@ -112,9 +115,26 @@ impl Push {
             if stop.is_cancelled() {
                 break;
             }
-            let watched = {
-                let _turn = self.calls.acquire().await;
-                mailbox.watch(false).await
+            // The mailbox's turn first, then a push slot: a mailbox busy with another call
+            // (a long sync, the panel) holds no slot that other mailboxes' pushes need.
+            let turn = match mailbox.free_turn().await {
+                Ok(Some(turn)) => Ok(turn),
+                Ok(None) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(TURN_BUSY_WAIT) => {}
+                        _ = nudge.notified() => {}
+                        _ = stop.cancelled() => break,
+                    }
+                    continue;
+                }
+                Err(e) => Err(e),
+            };
+            let watched = match turn {
+                Ok(turn) => {
+                    let _slot = self.calls.acquire().await;
+                    mailbox.watch_holding(turn, false).await
+                }
+                Err(e) => Err(e),
             };
             let wait = match watched {
                 Ok(Ok(report)) => {

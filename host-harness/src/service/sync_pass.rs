@@ -28,7 +28,14 @@ impl Job for SyncPass {
             (self.host.clone(), self.metrics.clone(), self.events.clone());
         Box::pin(async move {
             let handle = host.mailbox(&mailbox);
-            let outcome = match handle.sync().await {
+            // The pass holds its slot only with the mailbox's turn in hand: a mailbox busy with
+            // another call is tried again shortly, and the slot serves another mailbox meanwhile.
+            let turn = match handle.free_turn().await {
+                Ok(Some(turn)) => turn,
+                Ok(None) => return Outcome::Busy,
+                Err(e) => return call_failed(&mailbox, &e, &metrics, &events),
+            };
+            let outcome = match handle.sync_holding(turn).await {
                 Ok(Ok(report)) => {
                     metrics.sync_finished(&report);
                     outcome_of_report(&report)

@@ -63,6 +63,20 @@ impl PostgresTurns {
         Self::on_session(&self.connections, &self.session, sql, mailbox).await
     }
 
+    /// `try_lock`, run on the store's runtime (the caller's may have no I/O driver of its own).
+    async fn try_lock_on_store_runtime(&self, mailbox: &str) -> Result<bool, LeaseError> {
+        let runtime = self.connections.runtime().handle().clone();
+        let this = (self.connections.clone(), self.session.clone());
+        let name = mailbox.to_string();
+        runtime
+            .spawn(async move {
+                let sql = "SELECT pg_try_advisory_lock(hashtextextended($1, $2))";
+                PostgresTurns::on_session(&this.0, &this.1, sql, &name).await
+            })
+            .await
+            .map_err(|e| LeaseError::Unavailable(e.to_string()))?
+    }
+
     /// The guard of a turn: the node's own holder, and the lock let go when it drops.
     fn guard(&self, mailbox: &str, local: LeaseGuard) -> LeaseGuard {
         struct Unlock {
@@ -99,24 +113,25 @@ impl MailboxLease for PostgresTurns {
             let local = self.local.acquire(mailbox).await?;
             let mut pause = Duration::from_millis(20);
             loop {
-                let runtime = self.connections.runtime().handle().clone();
-                let this = (self.connections.clone(), self.session.clone());
-                let name = mailbox.to_string();
-                let tried = runtime
-                    .spawn(async move {
-                        let sql = "SELECT pg_try_advisory_lock(hashtextextended($1, $2))";
-                        PostgresTurns::on_session(&this.0, &this.1, sql, &name).await
-                    })
-                    .await
-                    .map_err(|e| LeaseError::Unavailable(e.to_string()))??;
-                if tried {
+                if self.try_lock_on_store_runtime(mailbox).await? {
                     return Ok(self.guard(mailbox, local));
                 }
                 // On the store's runtime: the caller may have no timer of its own.
+                let runtime = self.connections.runtime().handle().clone();
                 let _ = runtime
                     .spawn(async move { tokio::time::sleep(pause).await })
                     .await;
                 pause = (pause * 2).min(MOST_BACKOFF);
+            }
+        })
+    }
+
+    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+        Box::pin(async move {
+            let local = self.local.try_acquire(mailbox)?;
+            match self.try_lock_on_store_runtime(mailbox).await? {
+                true => Ok(self.guard(mailbox, local)),
+                false => Err(LeaseError::Busy),
             }
         })
     }

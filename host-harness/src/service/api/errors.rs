@@ -35,6 +35,9 @@ impl Lang {
     }
 }
 
+/// How soon a caller refused for a mailbox's full queue should try again.
+const TURN_RETRY_SECS: u64 = 5;
+
 /// An API failure, ready to answer.
 #[derive(Debug)]
 pub enum ApiError {
@@ -92,6 +95,13 @@ impl IntoResponse for ApiError {
                     "kind": e.kind, "key": e.message.key, "message": message,
                 }});
                 (status_of(&e.kind), body)
+            }
+            ApiError::Call(CallError::TurnBusy { .. }) => {
+                retry_after = Some(TURN_RETRY_SECS);
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    serde_json::json!({ "error": { "kind": "busy", "message": "too many calls wait for this mailbox; try again shortly" }}),
+                )
             }
             ApiError::Call(e) => {
                 let status = match e {

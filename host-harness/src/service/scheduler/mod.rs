@@ -71,6 +71,16 @@ struct Entry {
     stopped: bool,
     /// Not watched: forgotten after its pass (`sync_once`).
     once: bool,
+    /// The end of a backoff (a failure's, or the provider's `Retry-After`): "sync now" waits
+    /// for it too.
+    not_before: Option<Instant>,
+}
+
+impl Entry {
+    /// The earliest a pass asked for now may start: now, or when its backoff ends.
+    fn earliest(&self, now: Instant) -> Instant {
+        self.not_before.filter(|t| *t > now).unwrap_or(now)
+    }
 }
 
 /// Starts the scheduler; it runs until `shutdown` is cancelled and its running passes end.
@@ -160,7 +170,7 @@ impl Scheduler {
                 if entry.running {
                     entry.again = true;
                 } else {
-                    entry.due = Some(now);
+                    entry.due = Some(entry.earliest(now));
                 }
             }
             Command::SyncOnce(mailbox) if !self.entries.contains_key(&mailbox) => {
@@ -211,19 +221,26 @@ impl Scheduler {
         entry.running = false;
         entry.failures = match outcome {
             Outcome::Done | Outcome::Idle => 0,
+            // Another call had the turn: nothing failed.
+            Outcome::Busy => entry.failures,
             _ => entry.failures.saturating_add(1),
         };
-        if std::mem::take(&mut entry.again) {
-            entry.due = Some(now);
-            return;
-        }
-        if entry.once {
-            self.entries.remove(&mailbox);
-            return;
-        }
         let wait = self
             .settings
             .wait_after(outcome, entry.failures, self.random.f64());
+        entry.not_before = match outcome {
+            Outcome::Network | Outcome::Throttled { .. } => wait.map(|w| now + w),
+            Outcome::Busy => entry.not_before,
+            _ => None,
+        };
+        if std::mem::take(&mut entry.again) {
+            entry.due = Some(entry.earliest(now));
+            return;
+        }
+        if entry.once && outcome != Outcome::Busy {
+            self.entries.remove(&mailbox);
+            return;
+        }
         entry.stopped = wait.is_none();
         entry.due = wait.map(|w| now + w);
     }

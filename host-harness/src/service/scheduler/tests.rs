@@ -151,6 +151,67 @@ async fn throttling_waits_at_least_what_the_provider_asked() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn sync_now_waits_out_the_providers_retry_after_and_a_failures_backoff() {
+    let job = ScriptedJob::new(Duration::ZERO);
+    let retry_after = Some(Duration::from_secs(600));
+    job.script("a", &[Outcome::Throttled { retry_after }, Outcome::Network]);
+    let stop = CancellationToken::new();
+    let mut s = settings();
+    s.network_backoff_secs = 100;
+    let (handle, task) = spawn(s, job.clone(), 1, stop.clone());
+    handle.sync_now("a");
+    run_for(10).await;
+    // "Sync now" during the provider's Retry-After: the pass waits for it still.
+    handle.sync_now("a");
+    run_for(580).await;
+    assert_eq!(job.starts("a"), [0], "no pass before the provider's 600 s");
+    run_for(20).await;
+    assert_eq!(job.starts("a"), [0, 600]);
+    // After a network failure (the second in a row): "sync now" waits out its backoff
+    // ([100, 200] s), no longer.
+    handle.sync_now("a");
+    run_for(99).await;
+    assert_eq!(job.starts("a"), [0, 600]);
+    run_for(102).await;
+    assert_eq!(job.starts("a").len(), 3);
+    // After a success, "sync now" runs at once.
+    handle.sync_now("a");
+    run_for(1).await;
+    assert_eq!(job.starts("a").len(), 4);
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_that_found_its_turn_taken_is_retried_shortly_and_counts_no_failure() {
+    let job = ScriptedJob::new(Duration::ZERO);
+    job.script(
+        "a",
+        &[
+            Outcome::Network,
+            Outcome::Busy,
+            Outcome::Busy,
+            Outcome::Network,
+        ],
+    );
+    let stop = CancellationToken::new();
+    let mut s = settings();
+    s.network_backoff_secs = 10;
+    let (handle, task) = spawn(s, job.clone(), 1, stop.clone());
+    handle.sync_now("a");
+    run_for(100).await;
+    let starts = job.starts("a");
+    let waits: Vec<u64> = starts.windows(2).map(|w| w[1] - w[0]).collect();
+    // A network failure's backoff, then two busy retries of 2 s, then the second failure's
+    // backoff: the second, not the fourth ([10, 20] s, not [40, 80]).
+    assert!((5..=10).contains(&waits[0]), "{waits:?}");
+    assert_eq!(&waits[1..3], [2, 2], "{waits:?}");
+    assert!((10..=20).contains(&waits[3]), "{waits:?}");
+    stop.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_stopped_mailbox_is_not_retried_until_woken() {
     let job = ScriptedJob::new(Duration::ZERO);
     job.script("a", &[Outcome::Stop]);

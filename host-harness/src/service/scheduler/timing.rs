@@ -19,7 +19,13 @@ pub enum Outcome {
     Throttled { retry_after: Option<Duration> },
     /// Only a person can fix it (re-authorisation needed, unlinked): stop until woken.
     Stop,
+    /// Another call held the mailbox's turn, so the pass did not start (nor take a slot while
+    /// it waited): tried again shortly, with no failure counted.
+    Busy,
 }
+
+/// How soon a pass that found its mailbox's turn taken is tried again.
+pub const BUSY_RETRY: Duration = Duration::from_secs(2);
 
 /// The service's timing settings (`[service.schedule]` in the settings file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,6 +102,7 @@ impl ScheduleSettings {
                 Some(wait.max(retry_after.unwrap_or_default()))
             }
             Outcome::Stop => None,
+            Outcome::Busy => Some(self.jittered(BUSY_RETRY, random)),
         }
     }
 
