@@ -5,7 +5,9 @@
 use super::{KvWrite, OverQuota, Quota, StoreResult, Usage};
 use crate::at_rest::SealError;
 use crate::event_store::StoredEvent;
-use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, NewMessage, StoredMessage};
+use crate::inbox_store::{
+    Change, ChangeCounts, DeliveryCounts, MessageSummary, NewMessage, StoredMessage,
+};
 
 /// Rewrites one stored value (mailbox, key, value as stored): `Some` replaces it, `None` keeps it.
 pub type Reseal<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<Option<Vec<u8>>, SealError> + 'a;
@@ -43,13 +45,14 @@ pub trait InboxStore: Send + Sync {
     fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts>;
     /// A mailbox's messages, oldest first, with their locations and updates.
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>>;
-    /// Newest delivery first: those delivered before message `before`, at most `limit`.
+    /// Newest delivery first: those delivered before message `before`, at most `limit`; each
+    /// with its first senders, not its record.
     fn inbox_page(
         &self,
         mailbox: &str,
         before: Option<i64>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredMessage>>;
+    ) -> StoreResult<Vec<MessageSummary>>;
     /// Records a sync's report and prunes the mailbox's history to the latest.
     fn record_sync_run(&self, mailbox: &str, report_json: &str) -> StoreResult<()>;
     /// The latest `limit` reports, newest first: when each was recorded, and the report.

@@ -67,6 +67,30 @@ pub struct ChangeCounts {
     pub unknown: u32,
 }
 
+/// How many of a message's From addresses a list of messages shows.
+pub const LISTED_SENDERS: usize = 5;
+
+/// A message as a list shows it: its columns and its first senders, never its whole record (up
+/// to megabytes of text and HTML, and unbounded address lists), so a page's memory is bounded.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageSummary {
+    #[serde(flatten)]
+    pub message: StoredMessage,
+    /// The first `LISTED_SENDERS` From addresses, as the record has them.
+    pub from: serde_json::Value,
+}
+
+impl MessageSummary {
+    /// From a row whose last column held the senders (JSON) in the record's place.
+    pub fn from_row(mut message: StoredMessage) -> Self {
+        let senders = std::mem::take(&mut message.record_json);
+        MessageSummary {
+            message,
+            from: serde_json::from_str(&senders).unwrap_or_else(|_| serde_json::json!([])),
+        }
+    }
+}
+
 /// A message as the CRM shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct StoredMessage {

@@ -69,7 +69,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             w.db.inbox_page("m1", None, 1)
                 .ok()
                 .and_then(|page| page.into_iter().next())
-                .is_some_and(|m| m.message_id.contains(&id))
+                .is_some_and(|m| m.message.message_id.contains(&id))
         };
         until(arrived, Duration::from_secs(30)).await?;
         latencies.push(started.elapsed());

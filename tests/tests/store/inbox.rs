@@ -179,15 +179,52 @@ pub fn pages_go_from_the_newest_delivery_back(s: Store) {
     db.inbox_deliver("a", &batch).unwrap();
     db.inbox_deliver("b", &batch[..1]).unwrap();
     let first = db.inbox_page("a", None, 2).unwrap();
-    let keys = |page: &[host_harness::inbox_store::StoredMessage]| {
+    let keys = |page: &[host_harness::inbox_store::MessageSummary]| {
         page.iter()
-            .map(|m| m.dedupe_key.clone())
+            .map(|m| m.message.dedupe_key.clone())
             .collect::<Vec<_>>()
     };
     assert_eq!(keys(&first), ["k5", "k4"]);
-    let next = db.inbox_page("a", Some(first[1].id), 10).unwrap();
+    let next = db.inbox_page("a", Some(first[1].message.id), 10).unwrap();
     assert_eq!(keys(&next), ["k3", "k2", "k1"]);
-    assert!(db.inbox_page("a", Some(next[2].id), 10).unwrap().is_empty());
+    assert!(
+        db.inbox_page("a", Some(next[2].message.id), 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn a_page_lists_the_first_senders_never_the_record(s: Store) {
+    let db = &s.db;
+    let senders: Vec<serde_json::Value> = (0..1000)
+        .map(|i| serde_json::json!({ "name": format!("Sender {i}"), "address": format!("s{i}@example.org") }))
+        .collect();
+    let record = serde_json::json!({
+        "record": { "from": senders, "text": "x".repeat(1 << 20), "html": "<p>y</p>".repeat(1 << 17) }
+    });
+    let mut big = message("big", 0, at("INBOX", 1));
+    big.record_json = record.to_string();
+    let mut bare = message("bare", 0, at("INBOX", 2));
+    bare.record_json = "{}".into();
+    db.inbox_deliver("a", &[big, bare]).unwrap();
+    let page = db.inbox_page("a", None, 10).unwrap();
+    assert_eq!(page.len(), 2);
+    let (bare, big) = (&page[0], &page[1]);
+    assert_eq!(bare.from, serde_json::json!([]), "a record without senders");
+    let listed = big.from.as_array().expect("a list");
+    assert_eq!(listed.len(), host_harness::inbox_store::LISTED_SENDERS);
+    assert_eq!(listed[0]["address"], "s0@example.org");
+    assert_eq!(listed[4]["address"], "s4@example.org");
+    assert!(
+        big.message.record_json.is_empty(),
+        "the record stays in the store"
+    );
+    let shown = serde_json::to_string(&page).unwrap();
+    assert!(
+        shown.len() < 4096,
+        "a page of two is small: {} bytes",
+        shown.len()
+    );
 }
 
 pub fn sync_reports_come_back_newest_first(s: Store) {

@@ -113,6 +113,7 @@ suite! {
         a_location_that_changes_record_leaves_the_old_one,
         one_mailboxs_changes_never_touch_another_mailboxs_locations,
         pages_go_from_the_newest_delivery_back,
+        a_page_lists_the_first_senders_never_the_record,
         sync_reports_come_back_newest_first,
         a_mixed_batch_ends_as_if_delivered_in_order,
     ],

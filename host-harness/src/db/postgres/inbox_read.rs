@@ -5,7 +5,7 @@ use super::{MailboxLock, PostgresStore, lock_mailbox};
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, FOLDERS, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    NewMessage, SEEN, StoredMessage,
+    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage,
 };
 
 const MESSAGE_COLUMNS: &str = "id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json";
@@ -68,17 +68,29 @@ impl InboxStore for PostgresStore {
         mailbox: &str,
         before: Option<i64>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredMessage>> {
+    ) -> StoreResult<Vec<MessageSummary>> {
+        // The first senders, taken out of the record by the server: the record itself never
+        // leaves the database.
+        let columns = MESSAGE_COLUMNS.replace(
+            "record_json",
+            &format!(
+                "COALESCE(jsonb_path_query_array(record_json::jsonb, '$.record.from[0 to {}]'), '[]')::text",
+                LISTED_SENDERS - 1
+            ),
+        );
         self.block(async {
             let rows = self
                 .client()
                 .await?
                 .query(
-                    &format!("SELECT {MESSAGE_COLUMNS} FROM inbox_messages WHERE mailbox = $1 AND id < $2 ORDER BY id DESC LIMIT $3"),
+                    &format!("SELECT {columns} FROM inbox_messages WHERE mailbox = $1 AND id < $2 ORDER BY id DESC LIMIT $3"),
                     &[&mailbox, &before.unwrap_or(i64::MAX), &i64::from(limit)],
                 )
                 .await?;
-            Ok(rows.iter().map(message_row).collect())
+            Ok(rows
+                .iter()
+                .map(|r| MessageSummary::from_row(message_row(r)))
+                .collect())
         })
     }
 

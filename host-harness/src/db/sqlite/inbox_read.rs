@@ -6,7 +6,7 @@ use super::SqliteStore;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, FOLDERS, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    NewMessage, SEEN, StoredMessage,
+    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage,
 };
 
 impl InboxStore for SqliteStore {
@@ -52,15 +52,19 @@ impl InboxStore for SqliteStore {
         mailbox: &str,
         before: Option<i64>,
         limit: u32,
-    ) -> StoreResult<Vec<StoredMessage>> {
+    ) -> StoreResult<Vec<MessageSummary>> {
         Ok(self.read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json
-                 FROM inbox_messages WHERE mailbox = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
-            )?;
+            // The first senders, taken out of the record by SQLite: the record itself never
+            // leaves the database.
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed,
+                   (SELECT json_group_array(json(value)) FROM
+                     (SELECT value FROM json_each(record_json, '$.record.from') LIMIT {LISTED_SENDERS}))
+                 FROM inbox_messages WHERE mailbox = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
             stmt.query_map(
                 params![mailbox, before.unwrap_or(i64::MAX), limit],
-                message_row,
+                |r| message_row(r).map(MessageSummary::from_row),
             )?
             .collect()
         })?)

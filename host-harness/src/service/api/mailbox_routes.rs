@@ -167,7 +167,8 @@ pub struct MessagesQuery {
     limit: Option<u32>,
 }
 
-/// The CRM's messages of a mailbox, newest delivery first, a page at a time.
+/// The CRM's messages of a mailbox, newest delivery first, a page at a time: each message's
+/// columns and first senders (never its record, so a page's memory stays small).
 pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiResult {
     let (id, before) = (r.id.clone(), q.before);
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
@@ -180,19 +181,9 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
         .await
         .map_err(ApiError::Internal)?;
     let next = (page.len() as u32 == limit)
-        .then(|| page.last().map(|m| m.id))
+        .then(|| page.last().map(|m| m.message.id))
         .flatten();
-    let items: Vec<serde_json::Value> = page
-        .into_iter()
-        .map(|m| {
-            let record: serde_json::Value =
-                serde_json::from_str(&m.record_json).unwrap_or_default();
-            let from = record["record"]["from"].clone();
-            let mut item = serde_json::to_value(&m).unwrap_or_default();
-            item["from"] = from;
-            item
-        })
-        .collect();
+    let items = page;
     json(serde_json::json!({ "messages": items, "next_before": next }))
 }
 
