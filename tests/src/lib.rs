@@ -145,6 +145,27 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Prometheus text as the tests read it: a sample by its exact name (labels included), its value
+/// parsed, so `… 1` is never taken for `… 10`.
+pub trait MetricsText {
+    /// The value of the sample named exactly `name` (`mailsync_x` or `mailsync_x{k="v"}`).
+    fn metric(&self, name: &str) -> Option<f64>;
+    /// Whether the sample `name` has the value `value`.
+    fn shows(&self, name: &str, value: f64) -> bool {
+        self.metric(name) == Some(value)
+    }
+}
+
+impl MetricsText for str {
+    fn metric(&self, name: &str) -> Option<f64> {
+        self.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' '))
+            .find(|(sample, _)| *sample == name)
+            .and_then(|(_, value)| value.trim().parse().ok())
+    }
+}
+
 /// Asks `probe` every 100 ms until it answers `Some`; that answer. Panics, naming `what`, when
 /// `limit` passes first.
 pub async fn until<T, F, Fut>(what: &str, limit: std::time::Duration, mut probe: F) -> T

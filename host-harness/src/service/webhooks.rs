@@ -207,22 +207,18 @@ pub fn sign(secret: &str, timestamp: u64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_signature_is_rfc_4231s_hmac_sha256() {
-        // RFC 4231, test case 2: key "Jefe", data "what do ya want for nothing?".
-        let mac = super::sign("Jefe", 0, b"");
-        assert_eq!(mac.len(), 64);
-        use hmac::{Hmac, KeyInit, Mac};
-        let mut m = Hmac::<sha2::Sha256>::new_from_slice(b"Jefe").unwrap();
-        m.update(b"what do ya want for nothing?");
-        let hex: String = m
-            .finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    fn the_signature_is_hmac_sha256_over_the_timestamp_a_dot_and_the_body_in_hex() {
+        // Computed independently: HMAC-SHA256, key "Jefe", message
+        // `1700000000.{"id":1,"kind":"message.created"}`, as lowercase hex.
+        let body = br#"{"id":1,"kind":"message.created"}"#;
         assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+            super::sign("Jefe", 1_700_000_000, body),
+            "6dbf9f7598bc7042c993e3c08daa9cd709c1a57469e694a63f1cc28e82aa6087"
+        );
+        assert_ne!(
+            super::sign("Jefe", 1_700_000_001, body),
+            super::sign("Jefe", 1_700_000_000, body),
+            "the timestamp is signed"
         );
     }
 }
