@@ -5,9 +5,11 @@
 //! comes from `MAILSYNC_SECRET_KEY` (32 bytes, base64), else from a key file (the settings'
 //! `storage.key_file`, or `<database>.key` beside the database, made with mode 0600 on first use).
 
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
@@ -91,6 +93,8 @@ pub enum SealError {
     Tampered,
     #[error("the sealed value is cut short")]
     Malformed,
+    #[error("the value is stored in clear, where every value is sealed: refused")]
+    NotSealed,
 }
 
 impl KeyRing {
@@ -258,18 +262,33 @@ fn read_or_create_key_file(path: &Path) -> Result<SecretKey, KeyError> {
 }
 
 /// Writes `key` to a new file at `path`, mode 0600, in a directory of mode 0700 if it makes one.
+/// The key is written and synced to a temporary file beside it first, then linked into place
+/// (which fails if `path` exists): a crash leaves either no key file or a whole one, never an
+/// empty or partial key.
 pub fn write_key_file(path: &Path, key: &SecretKey) -> Result<(), KeyError> {
     let file_error = |source| KeyError::File {
         path: path.into(),
         source,
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         crate::file_modes::create_private_dir(dir).map_err(file_error)?;
     }
-    let mut file = crate::file_modes::create_private_file(path).map_err(file_error)?;
-    file.write_all(key.to_base64().as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".tmp-{:016x}", OsRng.next_u64()));
+    let temporary = path.with_file_name(name);
+    let written = crate::file_modes::create_private_file(&temporary).and_then(|mut file| {
+        file.write_all(key.to_base64().as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()
+    });
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    linked.map_err(file_error)?;
+    // The new name survives a power cut only once its directory is synced.
+    let dir = dir.unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
         .map_err(file_error)
 }
 
@@ -354,6 +373,25 @@ mod tests {
             load(None, None, &db),
             Err(KeyError::Unsafe { .. })
         ));
+    }
+
+    #[test]
+    fn a_key_file_appears_whole_never_replaces_one_and_leaves_nothing_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k.key");
+        let first = SecretKey::generate();
+        write_key_file(&file, &first).unwrap();
+        assert_eq!(read_key_file(&file).unwrap().id(), first.id());
+        // A second write (a rotation's, a race) never replaces the key in place.
+        let refused = write_key_file(&file, &SecretKey::generate());
+        assert!(matches!(refused, Err(KeyError::File { .. })), "{refused:?}");
+        assert_eq!(read_key_file(&file).unwrap().id(), first.id());
+        // Only the key file is there: its temporary file is gone, written or not.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["k.key"]);
     }
 
     #[test]

@@ -201,6 +201,20 @@ async fn tokens_are_sealed_at_rest_and_a_key_rotation_keeps_the_mailbox_linked()
     assert_eq!(file_mode(&key_file), 0o600);
     let old_key = std::fs::read_to_string(&key_file).unwrap();
 
+    // While another process (here, a handle of this one) has the database open, the rotation
+    // is refused before it changes anything: that process would go on sealing under the old key.
+    let other = host_harness::Database::open(&cli.db).expect("another user of the database");
+    let refused = run(&["rotate-key"]).await.unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("in use") && said.contains("not rotated"),
+        "{said}"
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), old_key);
+    assert!(!PathBuf::from(format!("{}.new", key_file.display())).exists());
+    drop(other);
+
     let out = stdout(&run(&["rotate-key"]).await.unwrap());
     assert!(out.contains("stored values sealed again"), "{out}");
     let new_key = std::fs::read_to_string(&key_file).unwrap();

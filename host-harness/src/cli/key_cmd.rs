@@ -1,7 +1,8 @@
 //! `rotate-key`: every stored secret sealed again under a new key, in one transaction. With a key
 //! file, the new key waits beside it (`<file>.new`) until every value is sealed with it, then
 //! takes its place, so a rotation cut short loses nothing and the next one finishes it. No other
-//! process may use the database meanwhile: it would keep sealing under the old key.
+//! process may use the database meanwhile (it would keep sealing under the old key): the
+//! rotation takes the database for itself alone first, and stops if another process has it.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,10 @@ pub fn rotate(
         }
     };
     let (ring, source) = at_rest::load(env_key.as_deref(), key_file, &beside)?;
+    let db = Database::connect(database, ring)?;
+    let _alone = db
+        .sole_use()
+        .map_err(|e| anyhow::anyhow!("{e}; the key was not rotated"))?;
     match source {
         KeySource::File(key_file) => {
             let pending = at_rest::pending_key_file(&key_file);
@@ -52,7 +57,7 @@ pub fn rotate(
                 at_rest::write_key_file(&pending, &key)?;
                 key
             };
-            let sealed = reseal(database, ring, &new)?;
+            let sealed = db.rotate_key(KeyRing::new(&new))?;
             std::fs::rename(&pending, &key_file)?;
             // The rename itself survives a power cut only once its directory is synced.
             if let Some(dir) = key_file.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -73,7 +78,7 @@ pub fn rotate(
             };
             let new = SecretKey::generate();
             at_rest::write_key_file(out, &new)?;
-            let sealed = reseal(database, ring, &new)?;
+            let sealed = db.rotate_key(KeyRing::new(&new))?;
             sayln!(
                 "{sealed} stored values sealed again under key {:08x}, written to {}. Set {} to \
                  its content before the host starts again: the old key no longer opens them.",
@@ -84,9 +89,4 @@ pub fn rotate(
         }
     }
     Ok(())
-}
-
-fn reseal(database: &DatabaseUrl, ring: KeyRing, new: &SecretKey) -> anyhow::Result<u64> {
-    let db = Database::connect(database, ring)?;
-    Ok(db.rotate_key(KeyRing::new(new))?)
 }

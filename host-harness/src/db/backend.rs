@@ -141,4 +141,18 @@ pub trait Backend:
     /// Whose turn it is to change a mailbox (link, refresh, mapping), among every process
     /// that uses this database.
     fn mailbox_turns(&self) -> std::sync::Arc<dyn crate::lease::MailboxLease>;
+    /// This handle's claim on the database made sole until the guard drops: every handle holds
+    /// a shared claim from its open, so this fails at once (`InUse`) while any other handle, in
+    /// this process or another, has the database open. A key rotation needs it.
+    fn sole_use(&self) -> StoreResult<SoleUse>;
+}
+
+/// A claim on a database no other handle shares (see `Backend::sole_use`); shared again when
+/// it drops.
+pub struct SoleUse(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl SoleUse {
+    pub fn new(held: impl Send + Sync + 'static) -> Self {
+        SoleUse(Box::new(held))
+    }
 }

@@ -16,7 +16,7 @@ mod url;
 
 pub use backend::{
     AdminStore, Backend, EventStore, InboxStore, KvStore, LeaseRound, LeaseStore, PanelStore,
-    Reseal,
+    Reseal, SoleUse,
 };
 pub use lease_plan::{LeaseMove, fair_share, plan as lease_plan};
 pub use quota::{OverQuota, Quota, Usage};
@@ -49,6 +49,8 @@ pub enum StoreError {
     Unreadable(#[from] SealError),
     #[error("the database's schema is version {found}, newer than this host knows ({known})")]
     NewerSchema { found: i64, known: i64 },
+    #[error("the database is in use: {0}")]
+    InUse(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -139,7 +141,9 @@ impl Database {
             DatabaseUrl::Sqlite(path) => Self::open_with_keys(path, keys),
             DatabaseUrl::Postgres(url) => {
                 let store = postgres::PostgresStore::connect(url)?;
-                Ok(Self::with_backend(Arc::new(store), keys))
+                let db = Self::with_backend(Arc::new(store), keys);
+                db.seal_plain_values()?;
+                Ok(db)
             }
         }
     }
@@ -191,13 +195,20 @@ impl Database {
         value: Vec<u8>,
     ) -> StoreResult<Vec<u8>> {
         if !KeyRing::is_sealed(&value) {
-            // Written before values were sealed; sealed when the database is next opened.
-            return Ok(value);
+            // Values from before sealing were sealed when the database was opened: one in clear
+            // now was put there by someone else than a host, and is not trusted.
+            tracing::warn!(
+                mailbox,
+                key,
+                "a stored value is not sealed; refused, not used"
+            );
+            return Err(SealError::NotSealed.into());
         }
         Ok(keys.open(&Self::context(mailbox, key), &value)?)
     }
 
-    /// Seals every value still stored in clear (from before values were sealed).
+    /// Seals every value still stored in clear (from before values were sealed), when the
+    /// database is opened, on SQLite and on PostgreSQL alike.
     fn seal_plain_values(&self) -> StoreResult<u64> {
         let keys = self.keys().clone();
         self.backend.kv_reseal(true, &mut |mailbox, key, value| {
@@ -206,6 +217,13 @@ impl Database {
                     .then(|| keys.seal(&Self::context(mailbox, key), value)),
             )
         })
+    }
+
+    /// This handle alone uses the database until the guard drops, or `InUse` at once (see
+    /// `Backend::sole_use`): `rotate-key` takes it, so no other process goes on sealing under the
+    /// old key.
+    pub fn sole_use(&self) -> StoreResult<SoleUse> {
+        self.backend.sole_use()
     }
 
     /// Seals every value again under `keys`' current key, in one transaction; from then on the

@@ -1,8 +1,8 @@
 //! The plugin's storage: scoped per mailbox, sealed, within its quota, exact under two nodes.
 
 use host_harness::admin_store::AdminChoices;
-use host_harness::at_rest::{KeyRing, SecretKey};
-use host_harness::db::{KvWrite, KvWriteError, Quota};
+use host_harness::at_rest::{KeyRing, SealError, SecretKey};
+use host_harness::db::{KvWrite, KvWriteError, Quota, StoreError};
 use host_harness::settings::PlatformSettings;
 
 use crate::Store;
@@ -49,6 +49,58 @@ pub fn values_open_only_with_the_key_they_were_sealed_with(s: Store) {
         other.kv_get("a", "tokens").is_err(),
         "another key does not open it"
     );
+}
+
+pub fn a_value_in_clear_is_refused_until_the_next_open_seals_it(s: Store) {
+    s.write_in_clear("a", "tokens", b"refresh-in-clear");
+    // The database was sealed when it was opened: a value in clear now is not trusted.
+    let refused = s.db.kv_get("a", "tokens");
+    assert!(
+        matches!(refused, Err(StoreError::Unreadable(SealError::NotSealed))),
+        "{refused:?}"
+    );
+    // The next open (a node starting) seals it, and it opens from then on, on every node.
+    let reopened = s.open_again(&s.keys);
+    assert_eq!(
+        reopened.kv_get("a", "tokens").unwrap().as_deref(),
+        Some(&b"refresh-in-clear"[..])
+    );
+    assert_eq!(
+        s.db.kv_get("a", "tokens").unwrap().as_deref(),
+        Some(&b"refresh-in-clear"[..])
+    );
+}
+
+pub fn a_handle_has_the_database_alone_only_while_no_other_has_it_open(s: Store) {
+    let other = s.open_again(&s.keys);
+    let refused = s.db.sole_use();
+    assert!(
+        matches!(refused, Err(StoreError::InUse(_))),
+        "{:?}",
+        refused.err()
+    );
+    assert!(matches!(other.sole_use(), Err(StoreError::InUse(_))));
+    drop(other);
+    let alone = s.db.sole_use().expect("alone once the other closed");
+    // Meanwhile nobody else gets in: an open waits, and is let in when the guard drops.
+    let opening = std::thread::scope(|scope| {
+        let (started, starting) = std::sync::mpsc::channel();
+        let s = &s;
+        let opening = scope.spawn(move || {
+            started.send(()).unwrap();
+            s.open_again(&s.keys)
+        });
+        starting.recv().unwrap();
+        // An open that did not wait takes a few milliseconds.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(
+            !opening.is_finished(),
+            "an open waits while a handle is alone"
+        );
+        drop(alone);
+        opening.join().expect("opened")
+    });
+    assert!(opening.kv_get("a", "k").unwrap().is_none());
 }
 
 pub fn rotating_the_key_keeps_every_value(s: Store) {

@@ -52,6 +52,40 @@ impl Store {
         Store { db, keys, place }
     }
 
+    /// Writes a value in clear straight into the database, bypassing the host (as an older host
+    /// did, or as someone with access to the database could).
+    pub fn write_in_clear(&self, mailbox: &str, key: &str, value: &[u8]) {
+        let sql = "INSERT INTO plugin_kv (mailbox, key, value) VALUES ($1, $2, $3)";
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .unwrap();
+                conn.execute(
+                    &sql.replace('$', "?"),
+                    rusqlite::params![mailbox, key, value],
+                )
+                .unwrap();
+            }
+            Place::Postgres { url, .. } => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                    tokio::spawn(connection);
+                    client
+                        .execute(sql, &[&mailbox, &key, &value])
+                        .await
+                        .unwrap();
+                });
+            }
+        }
+    }
+
     /// Another handle on the same database (another node, or the same one after a restart),
     /// its values opened with `keys`.
     pub fn open_again(&self, keys: &KeyRing) -> Database {
@@ -94,7 +128,9 @@ suite! {
         storage_is_scoped_per_mailbox,
         list_by_prefix_is_sorted_and_treats_wildcards_literally,
         values_open_only_with_the_key_they_were_sealed_with,
+        a_value_in_clear_is_refused_until_the_next_open_seals_it,
         rotating_the_key_keeps_every_value,
+        a_handle_has_the_database_alone_only_while_no_other_has_it_open,
         a_storage_fill_past_the_quota_is_refused_whole_and_deleting_still_works,
         a_key_flood_stops_at_the_quota_of_keys,
         two_nodes_writing_one_mailbox_at_once_keep_its_usage_exact,

@@ -146,6 +146,10 @@ impl KvStore for PostgresStore {
                     &[&magic],
                 )
                 .await?;
+            // Nothing in clear (every open, once sealed): nothing changes, usage stays counted.
+            if rows.is_empty() {
+                return Ok(0);
+            }
             let mut replaced = 0;
             for row in &rows {
                 let (mailbox, key, value): (&str, &str, &[u8]) =

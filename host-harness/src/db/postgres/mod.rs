@@ -13,6 +13,7 @@ use tokio_postgres::NoTls;
 use super::{AdminStore, Backend, StoreError, StoreResult};
 use crate::lease::MailboxLease;
 
+mod claim;
 mod events;
 mod inbox_deliver;
 mod inbox_read;
@@ -32,6 +33,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(super) struct PostgresStore {
     connections: Arc<Connections>,
+    /// This node's claim on the database (see `claim.rs`).
+    claim: Option<claim::Claim>,
 }
 
 /// The pool and the runtime that drives it, shared with the turns taken on them; closed when
@@ -81,13 +84,16 @@ impl PostgresStore {
             .create_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        let store = PostgresStore {
+        let mut store = PostgresStore {
             connections: Arc::new(Connections {
                 runtime: Some(runtime),
                 pool,
             }),
+            claim: None,
         };
         store.block(async { migrations::migrate(&mut store.client().await?).await })?;
+        let claim = store.block(claim::Claim::shared(store.connections.clone()))?;
+        store.claim = Some(claim);
         Ok(store)
     }
 
@@ -117,6 +123,8 @@ pub(super) mod locks {
     pub const EVENTS: i64 = 0x6d61_696c_0002;
     /// Held while every stored value is sealed again.
     pub const RESEAL: i64 = 0x6d61_696c_0003;
+    /// Held shared by every node while its store is open, and alone by a key rotation.
+    pub const IN_USE: i64 = 0x6d61_696c_0004;
 }
 
 /// The kinds of per-mailbox advisory locks: each hashes the mailbox id with its own seed.
@@ -167,6 +175,13 @@ impl Backend for PostgresStore {
 
     fn mailbox_turns(&self) -> Arc<dyn MailboxLease> {
         PostgresTurns::of(self)
+    }
+
+    fn sole_use(&self) -> StoreResult<crate::db::SoleUse> {
+        self.claim
+            .as_ref()
+            .ok_or_else(|| StoreError::InUse("no claim was taken".into()))?
+            .sole()
     }
 }
 

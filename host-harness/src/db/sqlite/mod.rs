@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{AdminStore, Backend, OpenError, StoreResult};
 use crate::lease::{InProcessLeases, MailboxLease};
 
+mod claim;
 mod events;
 mod inbox_read;
 mod inbox_write;
@@ -26,6 +27,8 @@ pub(super) struct SqliteStore {
     /// The one connection that writes (and reads too, for a database in memory).
     conn: Mutex<Connection>,
     readers: Readers,
+    /// This handle's claim on the file (none in memory).
+    claim: Option<claim::Claim>,
 }
 
 impl SqliteStore {
@@ -49,7 +52,9 @@ impl SqliteStore {
                 crate::file_modes::ensure_private_file(&side).map_err(files(&side))?;
             }
         }
-        Ok(Self::init(Connection::open(path)?, Some(path))?)
+        let mut store = Self::init(Connection::open(path)?, Some(path))?;
+        store.claim = Some(claim::Claim::shared(path)?);
+        Ok(store)
     }
 
     pub(super) fn open_in_memory() -> StoreResult<Self> {
@@ -65,6 +70,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             conn: Mutex::new(conn),
             readers: Readers::new(path.map(Path::to_path_buf)),
+            claim: None,
         })
     }
 
@@ -105,6 +111,14 @@ impl Backend for SqliteStore {
     /// One process uses a SQLite file: its turns are kept in memory.
     fn mailbox_turns(&self) -> Arc<dyn MailboxLease> {
         Arc::new(InProcessLeases::default())
+    }
+
+    fn sole_use(&self) -> StoreResult<crate::db::SoleUse> {
+        match &self.claim {
+            Some(claim) => claim.sole(),
+            // A database in memory has one handle.
+            None => Ok(crate::db::SoleUse::new(())),
+        }
     }
 }
 
