@@ -2,8 +2,30 @@
 //! appended there first, with an increasing id, so delivering it (webhooks, the event stream)
 //! can resume after a restart and a reader can ask for what came after the last id it saw.
 
-/// Events kept; older ones are pruned as new ones arrive.
+/// Events kept; older ones are pruned as new ones arrive, but never one a webhook has not
+/// acknowledged yet (its cursor), up to `MAX_KEPT_EVENTS`.
 pub const KEPT_EVENTS: i64 = 100_000;
+/// The most events kept for a webhook that does not take them: past it the oldest go even
+/// unread, and an `events.dropped` event says which (`after`, `through`), so the receiver and
+/// the logs learn of the gap.
+pub const MAX_KEPT_EVENTS: i64 = 1_000_000;
+/// The kind of the event that tells of events dropped unread.
+pub const DROPPED_KIND: &str = "events.dropped";
+
+/// Where the outbox is cut when its newest id is `last` and the slowest webhook's cursor is
+/// `slowest`: the id up to which events go, and the unread ones dropped, if any (`after`,
+/// `through`).
+pub fn prune_point(last: i64, slowest: Option<i64>) -> (i64, Option<(i64, i64)>) {
+    let kept = last - KEPT_EVENTS;
+    let bound = last - MAX_KEPT_EVENTS;
+    match slowest {
+        Some(cursor) if cursor < kept => {
+            let cut = cursor.max(bound);
+            (cut, (cut > cursor).then_some((cursor, cut)))
+        }
+        _ => (kept, None),
+    }
+}
 
 /// One stored event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -15,4 +37,27 @@ pub struct StoredEvent {
     pub at: String,
     /// The event's own data (JSON).
     pub data: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_outbox_is_cut_behind_the_slowest_webhook_and_past_the_bound_says_so() {
+        let last = 2_000_000;
+        // No webhook, or all caught up: the newest `KEPT_EVENTS` stay.
+        assert_eq!(prune_point(last, None), (last - KEPT_EVENTS, None));
+        assert_eq!(
+            prune_point(last, Some(last - 5)),
+            (last - KEPT_EVENTS, None)
+        );
+        // A webhook behind: nothing it has not read goes.
+        let behind = last - 500_000;
+        assert_eq!(prune_point(last, Some(behind)), (behind, None));
+        // Past the bound: the oldest go unread, and which is told.
+        let far = last - 1_500_000;
+        let cut = last - MAX_KEPT_EVENTS;
+        assert_eq!(prune_point(last, Some(far)), (cut, Some((far, cut))));
+    }
 }

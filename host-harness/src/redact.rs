@@ -80,6 +80,30 @@ impl Redactor {
     }
 }
 
+/// Query parameters whose values are secrets, by a part of their name.
+const SECRET_PARAMETERS: &[&str] = &["password", "secret", "token", "key", "sig", "auth"];
+
+/// `url` with every secret in it replaced by `***`, to show or log: the password of its user,
+/// and any query parameter that carries one (`?password=`, `sslpassword=`, `?token=`, …).
+pub fn url_without_secrets(mut url: url::Url) -> url::Url {
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let name = k.to_ascii_lowercase();
+                let secret = SECRET_PARAMETERS.iter().any(|s| name.contains(s));
+                let v = if secret { "***".into() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

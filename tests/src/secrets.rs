@@ -57,6 +57,12 @@ pub fn capture_logs() {
     });
 }
 
+/// Everything captured so far, as text.
+pub fn captured_text() -> String {
+    let captured = CAPTURED.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    String::from_utf8_lossy(&captured).into_owned()
+}
+
 /// Panics naming the first issued secret found anywhere in what was captured.
 pub fn assert_no_secret_captured() {
     let captured = CAPTURED.lock().unwrap_or_else(|p| p.into_inner()).clone();

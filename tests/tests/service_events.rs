@@ -211,3 +211,47 @@ async fn the_event_stream_resumes_after_the_last_id_seen() {
     stop.cancel();
     running.stopped().await.expect("stops");
 }
+
+#[tokio::test]
+async fn a_webhooks_credentials_never_reach_a_log() {
+    tests::secrets::capture_logs();
+    const PASSWORD: &str = "hunter2-webhook-password";
+    const TOKEN_PARAM: &str = "tok-webhook-0123456789";
+    tests::secrets::issued(PASSWORD);
+    tests::secrets::issued(TOKEN_PARAM);
+    let w = world(mapping("INBOX", None)).await;
+    // A receiver that is not there: every delivery fails, and is logged with reqwest's error,
+    // which names the URL.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let hook = format!("http://hook-user:{PASSWORD}@127.0.0.1:{port}/hook?token={TOKEN_PARAM}");
+    let mut s = seeder(&w).await;
+    let m = plain("cred-0", "Klant <klant@example.com>", ANNA, "Hallo", "body");
+    s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    let (running, stop) = serve(&w, &hook).await;
+    until("a failed delivery logged", || {
+        tests::secrets::captured_text().contains("webhook unreachable; retrying")
+    })
+    .await;
+    // The stuck event shows in the metrics, by the webhook's place, not its address.
+    let metrics = tests::http_client()
+        .get(format!("http://{}/metrics", running.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attempts =
+        tests::MetricsText::metric(metrics.as_str(), "mailsync_webhook_attempts{webhook=\"0\"}");
+    assert!(attempts >= Some(1.0), "{metrics}");
+    assert!(!metrics.contains("127.0.0.1"), "{metrics}");
+    stop.cancel();
+    running.stopped().await.expect("stops");
+    assert!(
+        tests::secrets::captured_text().contains("hook-user:***@127.0.0.1"),
+        "the URL is logged without its credentials"
+    );
+    tests::secrets::assert_no_secret_captured();
+}

@@ -38,31 +38,11 @@ impl std::fmt::Display for DatabaseUrl {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "{}", path.display()),
             DatabaseUrl::Postgres(url) => match url::Url::parse(url) {
-                Ok(parsed) => write!(f, "{}", without_secrets(parsed)),
+                Ok(parsed) => write!(f, "{}", crate::redact::url_without_secrets(parsed)),
                 Err(_) => write!(f, "postgres://(unparsable URL)"),
             },
         }
     }
-}
-
-/// The URL with every secret in it replaced by `***`: the password of its user, and any query
-/// parameter that carries one (`?password=`, `sslpassword=`, …).
-fn without_secrets(mut url: url::Url) -> url::Url {
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    if url.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = k.to_ascii_lowercase().contains("password");
-                let v = if secret { "***".into() } else { v.into_owned() };
-                (k.into_owned(), v)
-            })
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    url
 }
 
 impl std::fmt::Debug for DatabaseUrl {

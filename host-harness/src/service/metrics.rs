@@ -23,8 +23,16 @@ struct Change {
     change: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Webhook {
+    /// Its place in the settings (`[[service.webhooks]]`, from 0): never its address.
+    webhook: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    webhook_attempts: Family<Webhook, Gauge>,
+    webhook_dropped: Family<Webhook, Counter>,
     syncs: Counter,
     failures: Family<Kind, Counter>,
     messages: Family<Change, Counter>,
@@ -49,6 +57,18 @@ impl Metrics {
         let push_waiting = Gauge::default();
         let leases_held = Gauge::default();
         let lease_rounds_failed = Counter::default();
+        let webhook_attempts = Family::<Webhook, Gauge>::default();
+        let webhook_dropped = Family::<Webhook, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Failed attempts so far at the event each webhook is delivering (0: none failing)",
+            webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_events_dropped",
+            "Events dropped from the outbox before each webhook took them (told as events.dropped)",
+            webhook_dropped.clone(),
+        );
         registry.register(
             "leases_held",
             "Mailboxes this node holds the lease of, and keeps in sync",
@@ -87,6 +107,8 @@ impl Metrics {
         );
         Metrics {
             registry,
+            webhook_attempts,
+            webhook_dropped,
             syncs,
             failures,
             messages,
@@ -126,6 +148,24 @@ impl Metrics {
                 .get_or_create(&Change { change })
                 .inc_by(n.into());
         }
+    }
+
+    /// Failed attempts at the event webhook `index` is delivering now.
+    pub fn webhook_attempts(&self, index: usize, attempts: u64) {
+        let label = Webhook {
+            webhook: index.to_string(),
+        };
+        self.webhook_attempts
+            .get_or_create(&label)
+            .set(attempts as i64);
+    }
+
+    /// Webhook `index` was told that `count` events were dropped before it took them.
+    pub fn webhook_events_dropped(&self, index: usize, count: u64) {
+        let label = Webhook {
+            webhook: index.to_string(),
+        };
+        self.webhook_dropped.get_or_create(&label).inc_by(count);
     }
 
     pub fn sync_failed(&self, kind: &str) {

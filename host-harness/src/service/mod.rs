@@ -212,6 +212,7 @@ pub async fn start(
     webhooks::start(
         &config.webhooks,
         &events,
+        metrics.clone(),
         services.mailbox_lease.clone(),
         services.tls.clone(),
         &shutdown,

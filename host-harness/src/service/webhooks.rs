@@ -35,6 +35,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn start(
     webhooks: &[WebhookSettings],
     events: &Events,
+    metrics: std::sync::Arc<super::metrics::Metrics>,
     turns: std::sync::Arc<dyn crate::lease::MailboxLease>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     shutdown: &CancellationToken,
@@ -46,11 +47,11 @@ pub async fn start(
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|e| e.to_string())?;
-    for webhook in webhooks {
+    for (index, webhook) in webhooks.iter().enumerate() {
         if webhook.secret.expose().len() < 16 {
             return Err(format!(
                 "the secret of webhook {} is shorter than 16 characters",
-                webhook.url
+                shown(&webhook.url)
             ));
         }
         let delivery = Delivery {
@@ -59,12 +60,16 @@ pub async fn start(
             events: events.clone(),
             stop: shutdown.clone(),
             turns: turns.clone(),
+            metrics: metrics.clone(),
+            index,
         };
         let key = webhook.url.to_string();
-        let cursor = delivery
-            .cursor(&key)
-            .await
-            .ok_or_else(|| format!("the cursor of webhook {key} cannot be read"))?;
+        let cursor = delivery.cursor(&key).await.ok_or_else(|| {
+            format!(
+                "the cursor of webhook {} cannot be read",
+                shown(&webhook.url)
+            )
+        })?;
         tasks.spawn(delivery.run(cursor));
     }
     Ok(())
@@ -77,11 +82,15 @@ struct Delivery {
     stop: CancellationToken,
     /// The webhook's turn: one node of a cluster delivers it at a time.
     turns: std::sync::Arc<dyn crate::lease::MailboxLease>,
+    metrics: std::sync::Arc<super::metrics::Metrics>,
+    /// Its place in the settings: how metrics name it.
+    index: usize,
 }
 
 impl Delivery {
     async fn run(self, mut cursor: i64) {
         let key = self.webhook.url.to_string();
+        let name = shown(&self.webhook.url);
         // Every node waits for the webhook's turn; the one that has it delivers, from the
         // shared cursor, so each event goes out once across the cluster. A node that dies lets
         // the turn go with its connection, and another goes on where the cursor stands.
@@ -90,7 +99,7 @@ impl Delivery {
             turn = self.turns.acquire(&turn) => match turn {
                 Ok(turn) => turn,
                 Err(e) => {
-                    tracing::error!(webhook = %key, error = %e, "the webhook's turn is unavailable");
+                    tracing::error!(webhook = %name, error = %e, "the webhook's turn is unavailable");
                     return;
                 }
             },
@@ -107,7 +116,7 @@ impl Delivery {
             let page = match page {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::warn!(webhook = %key, error = %e, "the outbox cannot be read");
+                    tracing::warn!(webhook = %name, error = %e, "the outbox cannot be read");
                     self.pause(MAX_RETRY_WAIT).await;
                     continue;
                 }
@@ -116,9 +125,16 @@ impl Delivery {
                 if !self.deliver(&event).await {
                     return;
                 }
+                if event.kind == crate::event_store::DROPPED_KIND {
+                    let span = |k: &str| event.data[k].as_i64().unwrap_or_default();
+                    let (after, through) = (span("after"), span("through"));
+                    tracing::warn!(webhook = %name, after, through, "events were dropped before this webhook took them");
+                    self.metrics
+                        .webhook_events_dropped(self.index, (through - after).max(0) as u64);
+                }
                 cursor = event.id;
                 if let Err(e) = self.events.set_webhook_cursor(&key, cursor).await {
-                    tracing::warn!(webhook = %key, error = %e, "the webhook's cursor was not saved");
+                    tracing::warn!(webhook = %name, error = %e, "the webhook's cursor was not saved");
                 }
             }
         }
@@ -134,7 +150,7 @@ impl Delivery {
                 Some(latest)
             }
             Err(e) => {
-                tracing::error!(webhook = %key, error = %e, "the webhook's cursor cannot be read");
+                tracing::error!(webhook = %shown(&self.webhook.url), error = %e, "the webhook's cursor cannot be read");
                 None
             }
         }
@@ -147,6 +163,7 @@ impl Delivery {
             Err(_) => return true,
         };
         let mut wait = FIRST_RETRY_WAIT;
+        let mut failed = 0u64;
         loop {
             let timestamp = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -167,13 +184,24 @@ impl Delivery {
                 .send()
                 .await;
             match sent {
-                Ok(r) if r.status().is_success() => return true,
+                Ok(r) if r.status().is_success() => {
+                    self.metrics.webhook_attempts(self.index, 0);
+                    return true;
+                }
                 Ok(r) => {
-                    tracing::info!(event = event.id, status = %r.status(), "webhook refused; retrying")
+                    tracing::info!(webhook = %shown(&self.webhook.url), event = event.id, status = %r.status(), "webhook refused; retrying")
                 }
                 Err(e) => {
-                    tracing::info!(event = event.id, error = %e, "webhook unreachable; retrying")
+                    // reqwest's error names the URL: shown without its credentials.
+                    let e = e.without_url();
+                    tracing::info!(webhook = %shown(&self.webhook.url), event = event.id, error = %e, "webhook unreachable; retrying")
                 }
+            }
+            // A stuck event shows: its failed attempts, in the metrics and every tenth in the log.
+            failed += 1;
+            self.metrics.webhook_attempts(self.index, failed);
+            if failed.is_multiple_of(10) {
+                tracing::warn!(webhook = %shown(&self.webhook.url), event = event.id, attempts = failed, "an event keeps failing; later events wait behind it");
             }
             if !self.pause(wait.mul_f64(0.5 + 0.5 * fastrand::f64())).await {
                 return false;
@@ -189,6 +217,11 @@ impl Delivery {
             _ = self.stop.cancelled() => false,
         }
     }
+}
+
+/// A webhook's URL as logs and errors show it: without its credentials.
+fn shown(url: &url::Url) -> url::Url {
+    crate::redact::url_without_secrets(url.clone())
 }
 
 /// The hex HMAC-SHA256 of `<timestamp>.<body>` under `secret`.

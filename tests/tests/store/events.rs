@@ -144,3 +144,47 @@ pub fn webhook_cursors_are_kept(s: Store) {
     let other_node = s.open_again(&s.keys);
     assert_eq!(other_node.webhook_cursor("crm").unwrap(), Some(9));
 }
+
+pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told(s: Store) {
+    use host_harness::event_store::{DROPPED_KIND, KEPT_EVENTS, MAX_KEPT_EVENTS};
+    let db = &s.db;
+    for i in 0..10 {
+        db.event_append("x", "a", &json!({ "i": i })).unwrap();
+    }
+    // A webhook that took the first five only.
+    db.set_webhook_cursor("slow", 5).unwrap();
+    let ids = |after: i64| -> Vec<i64> {
+        let page = db.events_after(after, 100).unwrap();
+        page.iter().map(|e| e.id).collect()
+    };
+    // The outbox jumps ahead (as after many events), and the next append prunes it.
+    let jump = |to: i64| {
+        s.run_sql(&format!(
+            "INSERT INTO event_outbox (id, kind, mailbox, body) VALUES ({to}, 'x', 'a', '{{}}')"
+        ));
+        if db.backend_kind() == "postgres" {
+            s.run_sql(&format!("SELECT setval('event_outbox_id_seq', {to})"));
+        }
+    };
+    jump(2 * KEPT_EVENTS - 1);
+    let last = db.event_append("x", "a", &json!({})).unwrap();
+    assert_eq!(last % 1000, 0, "a pruning append");
+    assert_eq!(
+        &ids(5)[..5],
+        [6, 7, 8, 9, 10],
+        "what the webhook has not taken stays"
+    );
+    assert_eq!(ids(0).first(), Some(&6), "what it took goes");
+
+    // Past the bound, the oldest go unread, and an event says which.
+    jump(last + MAX_KEPT_EVENTS + 999);
+    let last = db.event_append("x", "a", &json!({})).unwrap();
+    let left = db.events_after(5, 100).unwrap();
+    let cut = last - MAX_KEPT_EVENTS;
+    assert!(left.iter().all(|e| e.id > cut), "{:?}", left.first());
+    let told = left
+        .iter()
+        .find(|e| e.kind == DROPPED_KIND)
+        .expect("the gap is told");
+    assert_eq!(told.data, json!({ "after": 5, "through": cut }));
+}

@@ -57,33 +57,41 @@ impl Store {
     pub fn write_in_clear(&self, mailbox: &str, key: &str, value: &[u8]) {
         let sql = "INSERT INTO plugin_kv (mailbox, key, value) VALUES ($1, $2, $3)";
         match &self.place {
-            Place::Sqlite(dir) => {
-                let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
-                conn.busy_timeout(std::time::Duration::from_secs(10))
-                    .unwrap();
+            Place::Sqlite(_) => {
+                let conn = self.sqlite_connection();
                 conn.execute(
                     &sql.replace('$', "?"),
                     rusqlite::params![mailbox, key, value],
                 )
                 .unwrap();
             }
-            Place::Postgres { url, .. } => {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
+            Place::Postgres { url, .. } => on_postgres(url, async |client| {
+                client
+                    .execute(sql, &[&mailbox, &key, &value])
+                    .await
                     .unwrap();
-                runtime.block_on(async {
-                    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                        .await
-                        .unwrap();
-                    tokio::spawn(connection);
-                    client
-                        .execute(sql, &[&mailbox, &key, &value])
-                        .await
-                        .unwrap();
-                });
-            }
+            }),
         }
+    }
+
+    /// Runs statements with no parameters straight on the database, bypassing the host.
+    pub fn run_sql(&self, sql: &str) {
+        match &self.place {
+            Place::Sqlite(_) => self.sqlite_connection().execute_batch(sql).unwrap(),
+            Place::Postgres { url, .. } => on_postgres(url, async |client| {
+                client.batch_execute(sql).await.unwrap();
+            }),
+        }
+    }
+
+    fn sqlite_connection(&self) -> rusqlite::Connection {
+        let Place::Sqlite(dir) = &self.place else {
+            unreachable!("a SQLite place")
+        };
+        let conn = rusqlite::Connection::open(dir.path().join("store.db")).unwrap();
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        conn
     }
 
     /// Another handle on the same database (another node, or the same one after a restart),
@@ -91,6 +99,21 @@ impl Store {
     pub fn open_again(&self, keys: &KeyRing) -> Database {
         open(&self.place, keys)
     }
+}
+
+/// Runs `work` with a client of its own on the PostgreSQL database at `url`.
+fn on_postgres(url: &str, work: impl AsyncFnOnce(&tokio_postgres::Client)) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        work(&client).await;
+    });
 }
 
 fn open(place: &Place, keys: &KeyRing) -> Database {
@@ -158,6 +181,7 @@ suite! {
         each_message_change_is_an_event_written_with_it,
         a_reader_following_several_writing_nodes_misses_no_event,
         webhook_cursors_are_kept,
+        no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
     leases: [

@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PostgresStore, locks};
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{KEPT_EVENTS, StoredEvent};
+use crate::event_store::{DROPPED_KIND, StoredEvent, prune_point};
 
 /// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
 /// last in the transaction: the events lock is held from here to the commit. Under that lock
@@ -52,10 +52,29 @@ pub(super) async fn append_within(
     let (first, last): (i64, i64) = (added.get(0), added.get(1));
     // Every thousandth id, the oldest beyond the kept number go.
     if last / 1000 > (first - 1) / 1000 {
+        let slowest: Option<i64> = tx
+            .query_one("SELECT MIN(last_id) FROM webhook_cursors", &[])
+            .await?
+            .get(0);
+        let (cut, dropped) = prune_point(last, slowest);
         let trim = tx
             .prepare_cached("DELETE FROM event_outbox WHERE id <= $1")
             .await?;
-        tx.execute(&trim, &[&(last - KEPT_EVENTS)]).await?;
+        tx.execute(&trim, &[&cut]).await?;
+        if let Some((after, through)) = dropped {
+            tracing::warn!(
+                after,
+                through,
+                "events a webhook had not taken were dropped"
+            );
+            let body = serde_json::json!({ "after": after, "through": through }).to_string();
+            tx.execute(
+                "INSERT INTO event_outbox (id, kind, mailbox, body)
+                 VALUES (nextval('event_outbox_id_seq'), $1, '', $2)",
+                &[&DROPPED_KIND, &body],
+            )
+            .await?;
+        }
     }
     Ok(last)
 }

@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{KEPT_EVENTS, StoredEvent};
+use crate::event_store::{DROPPED_KIND, StoredEvent, prune_point};
 
 /// Appends an event within `tx`, so it is stored if and only if what it tells of is (the
 /// inbox's messages, say).
@@ -19,10 +19,22 @@ pub(super) fn append_within(
         .execute(params![kind, mailbox, body.to_string()])?;
     let id = tx.last_insert_rowid();
     if id % 1000 == 0 {
-        tx.execute(
-            "DELETE FROM event_outbox WHERE id <= ?1",
-            params![id - KEPT_EVENTS],
-        )?;
+        let slowest: Option<i64> =
+            tx.query_row("SELECT MIN(last_id) FROM webhook_cursors", [], |r| r.get(0))?;
+        let (cut, dropped) = prune_point(id, slowest);
+        tx.execute("DELETE FROM event_outbox WHERE id <= ?1", params![cut])?;
+        if let Some((after, through)) = dropped {
+            tracing::warn!(
+                after,
+                through,
+                "events a webhook had not taken were dropped"
+            );
+            let body = serde_json::json!({ "after": after, "through": through });
+            tx.prepare_cached(
+                "INSERT INTO event_outbox (kind, mailbox, body) VALUES (?1, '', ?2)",
+            )?
+            .execute(params![DROPPED_KIND, body.to_string()])?;
+        }
     }
     Ok(id)
 }
