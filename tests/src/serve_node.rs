@@ -8,6 +8,9 @@ use std::time::Duration;
 use host_harness::at_rest::SecretKey;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// How long a node may take to start listening (it migrates, and compiles the component).
+const START_LIMIT: Duration = Duration::from_secs(120);
+
 pub struct ServeNode {
     pub name: String,
     /// `http://127.0.0.1:PORT`
@@ -43,16 +46,24 @@ impl ServeNode {
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", host.display()));
         let mut lines = BufReader::new(child.stdout.take().expect("its output")).lines();
-        while let Some(line) = lines.next_line().await.expect("read its output") {
-            if let Some(address) = line.strip_prefix("listening on ") {
-                return ServeNode {
-                    name: name.to_string(),
-                    base: address.to_string(),
-                    child,
-                };
+        let listening = async {
+            while let Some(line) = lines.next_line().await.expect("read its output") {
+                if let Some(address) = line.strip_prefix("listening on ") {
+                    return Some(address.to_string());
+                }
             }
+            None
+        };
+        // A node that hangs before it listens fails the test, rather than holding it for ever.
+        match tokio::time::timeout(START_LIMIT, listening).await {
+            Ok(Some(base)) => ServeNode {
+                name: name.to_string(),
+                base,
+                child,
+            },
+            Ok(None) => panic!("{name} exited before it listened"),
+            Err(_) => panic!("{name} did not listen within {START_LIMIT:?}"),
         }
-        panic!("{name} exited before it listened");
     }
 
     /// The node's process id.

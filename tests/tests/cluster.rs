@@ -85,7 +85,17 @@ async fn a_link_started_on_one_node_completes_on_another() {
     let started = w.start_link("m2", "google").await.expect("started on A");
     let query = w.consent(&started.authorization_url).await;
     let stolen = other.mailbox("m2").link_complete("bram", &query).await;
-    assert!(stolen.expect("the call runs").is_err());
+    let refusal = stolen
+        .expect("the call runs")
+        .expect_err("another user's browser completes nothing");
+    assert_eq!(
+        refusal.kind,
+        host_harness::bindings::panel::ErrorKind::StateInvalid(
+            host_harness::bindings::panel::StateProblem::OtherUser
+        ),
+        "{refusal:?}"
+    );
+    assert_eq!(w.status("m2").await.state, LinkState::Unlinked);
 }
 
 /// A cookie's `name=value` from a `Set-Cookie` answer.
