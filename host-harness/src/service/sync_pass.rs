@@ -123,3 +123,74 @@ pub fn failure_kind(kind: &ErrorKind) -> &'static str {
         _ => "other",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::panel::{ProviderSaid, RetryLater, UserMessage};
+
+    fn error(kind: ErrorKind) -> MailboxError {
+        MailboxError {
+            kind,
+            message: UserMessage {
+                key: "k".into(),
+                params: Vec::new(),
+                en: String::new(),
+                nl: String::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn each_failure_is_retried_as_its_class_says() {
+        let retry = |status, after: Option<u32>| {
+            ErrorKind::ProviderUnavailable(RetryLater {
+                status,
+                retry_after_seconds: after,
+            })
+        };
+        let secs = |s| Some(Duration::from_secs(s));
+        let table = [
+            // What only a person can fix: not retried until woken.
+            (ErrorKind::NotLinked, Outcome::Stop),
+            (
+                ErrorKind::ReauthorizationNeeded(ProviderSaid {
+                    code: "invalid_grant".into(),
+                    description: None,
+                }),
+                Outcome::Stop,
+            ),
+            (ErrorKind::SettingsChanged, Outcome::Stop),
+            (ErrorKind::LinkingDisabled, Outcome::Stop),
+            (
+                ErrorKind::ProviderNotEnabled("google".into()),
+                Outcome::Stop,
+            ),
+            // Nothing to sync: the daily pass that keeps the authorisation in use.
+            (ErrorKind::NothingMapped, Outcome::Idle),
+            // The provider asked to slow down, with or without saying how long.
+            (
+                retry(429, Some(120)),
+                Outcome::Throttled {
+                    retry_after: secs(120),
+                },
+            ),
+            (retry(429, None), Outcome::Throttled { retry_after: None }),
+            (
+                ErrorKind::ImapThrottled("[THROTTLED]".into()),
+                Outcome::Throttled { retry_after: None },
+            ),
+            // A provider's 5xx, and the transport's failures: the network backoff.
+            (retry(503, Some(60)), Outcome::Network),
+            (ErrorKind::Network("reset".into()), Outcome::Network),
+            (
+                ErrorKind::ImapUnreachable("refused".into()),
+                Outcome::Network,
+            ),
+            (ErrorKind::InboxFailed("full".into()), Outcome::Network),
+        ];
+        for (kind, expected) in table {
+            assert_eq!(classify(&error(kind.clone())), expected, "{kind:?}");
+        }
+    }
+}
