@@ -860,9 +860,8 @@ mod tests {
     }
 
     #[test]
-    fn default_limits_match_the_documented_ones() {
-        let p = Policy::default();
-        assert_eq!(p.memory_limit_bytes, 256 * 1024 * 1024);
-        assert!(p.validate().is_ok());
+    fn the_default_policy_is_valid() {
+        // Its values against docs/security.md: `tests/tests/documented_limits.rs`.
+        assert!(Policy::default().validate().is_ok());
     }
 }

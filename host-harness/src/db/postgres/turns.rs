@@ -52,7 +52,10 @@ impl PostgresTurns {
         match client.query_one(sql, &[&mailbox, &seed]).await {
             Ok(row) => Ok(row.get::<_, bool>(0)),
             Err(e) => {
-                *session = None;
+                // Closed, never pooled again: the connection may still hold this node's locks.
+                if let Some(broken) = session.take() {
+                    drop(deadpool_postgres::Object::take(broken));
+                }
                 Err(LeaseError::Unavailable(crate::db::postgres_detail(&e)))
             }
         }
