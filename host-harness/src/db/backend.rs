@@ -68,7 +68,16 @@ pub trait EventStore: Send + Sync {
     /// The newest event's id (0 with none).
     fn events_latest_id(&self) -> StoreResult<i64>;
     /// Up to `limit` events after id `after`, oldest first.
-    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        self.events_of(None, after, limit)
+    }
+    /// As `events_after`, of `mailbox` only when it is given: the others are never read out.
+    fn events_of(
+        &self,
+        mailbox: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>>;
     /// The last event id `webhook` acknowledged, if it has a cursor.
     fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>>;
     fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()>;

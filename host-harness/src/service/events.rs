@@ -88,10 +88,16 @@ impl Events {
         }
     }
 
-    /// Stored events after id `after`, oldest first.
-    pub async fn after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, String> {
+    /// Stored events after id `after`, oldest first; of `only` that mailbox when given.
+    pub async fn after(
+        &self,
+        only: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, String> {
+        let only = only.map(str::to_string);
         self.db
-            .run_blocking(move |db| db.events_after(after, limit))
+            .run_blocking(move |db| db.events_of(only.as_deref(), after, limit))
             .await
     }
 
@@ -115,8 +121,10 @@ impl Events {
     }
 
     /// The events after `after`, waiting (up to `patience`) for one when there is none yet.
+    /// Of `only` that mailbox when given.
     pub async fn next_after(
         &self,
+        only: Option<&str>,
         after: i64,
         limit: u32,
         patience: std::time::Duration,
@@ -124,11 +132,11 @@ impl Events {
         let written = self.written.notified();
         tokio::pin!(written);
         written.as_mut().enable();
-        let page = self.after(after, limit).await?;
+        let page = self.after(only, after, limit).await?;
         if !page.is_empty() {
             return Ok(page);
         }
         let _ = tokio::time::timeout(patience, written).await;
-        self.after(after, limit).await
+        self.after(only, after, limit).await
     }
 }

@@ -110,7 +110,7 @@ impl Delivery {
         }
         while !self.stop.is_cancelled() {
             let page = tokio::select! {
-                page = self.events.next_after(cursor, 100, Duration::from_secs(30)) => page,
+                page = self.events.next_after(None, cursor, 100, Duration::from_secs(30)) => page,
                 _ = self.stop.cancelled() => return,
             };
             let page = match page {

@@ -188,3 +188,22 @@ pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_
         .expect("the gap is told");
     assert_eq!(told.data, json!({ "after": 5, "through": cut }));
 }
+
+pub fn one_mailboxs_events_are_read_without_the_others(s: Store) {
+    let db = &s.db;
+    for i in 0..6 {
+        let mailbox = if i % 2 == 0 { "a" } else { "b" };
+        db.event_append("x", mailbox, &json!({ "i": i })).unwrap();
+    }
+    let of_a = db.events_of(Some("a"), 0, 100).unwrap();
+    assert_eq!(of_a.len(), 3);
+    assert!(of_a.iter().all(|e| e.mailbox == "a"), "{of_a:?}");
+    // After one of its own, with a limit: the next of its own.
+    let next = db.events_of(Some("a"), of_a[0].id, 1).unwrap();
+    assert_eq!(next[0].id, of_a[1].id);
+    assert_eq!(
+        db.events_of(None, 0, 100).unwrap().len(),
+        6,
+        "all, for the platform"
+    );
+}

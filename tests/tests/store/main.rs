@@ -181,6 +181,7 @@ suite! {
         each_message_change_is_an_event_written_with_it,
         a_reader_following_several_writing_nodes_misses_no_event,
         webhook_cursors_are_kept,
+        one_mailboxs_events_are_read_without_the_others,
         no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],

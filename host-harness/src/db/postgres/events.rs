@@ -106,14 +106,20 @@ impl EventStore for PostgresStore {
         })
     }
 
-    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    fn events_of(
+        &self,
+        mailbox: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
         self.block(async {
             let rows = self
                 .client()
                 .await?
                 .query(
-                    "SELECT id, kind, mailbox, at, body FROM event_outbox WHERE id > $1 ORDER BY id LIMIT $2",
-                    &[&after, &i64::from(limit)],
+                    "SELECT id, kind, mailbox, at, body FROM event_outbox
+                     WHERE id > $1 AND ($3::text IS NULL OR mailbox = $3) ORDER BY id LIMIT $2",
+                    &[&after, &i64::from(limit), &mailbox],
                 )
                 .await?;
             Ok(rows

@@ -62,12 +62,18 @@ impl EventStore for SqliteStore {
         })?)
     }
 
-    fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+    fn events_of(
+        &self,
+        mailbox: Option<&str>,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredEvent>> {
         Ok(self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, kind, mailbox, at, body FROM event_outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, kind, mailbox, at, body FROM event_outbox
+                 WHERE id > ?1 AND (?3 IS NULL OR mailbox = ?3) ORDER BY id LIMIT ?2",
             )?;
-            stmt.query_map(params![after, limit], |r| {
+            stmt.query_map(params![after, limit, mailbox], |r| {
                 let body: String = r.get(4)?;
                 Ok(StoredEvent {
                     id: r.get(0)?,

@@ -31,14 +31,13 @@ pub async fn list(
     Query(q): Query<AfterQuery>,
 ) -> Result<Json<Vec<StoredEvent>>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let mut events = ctx
+    // A panel session reads its own mailbox's events only: the others never leave the store.
+    let only = caller.mailbox_filter();
+    let events = ctx
         .events
-        .after(q.after.unwrap_or(0), limit)
+        .after(only.as_deref(), q.after.unwrap_or(0), limit)
         .await
         .map_err(ApiError::Internal)?;
-    if let Some(only) = caller.mailbox_filter() {
-        events.retain(|e| e.mailbox == only);
-    }
     Ok(Json(events))
 }
 
@@ -109,18 +108,17 @@ impl Follow {
         loop {
             if let Some(event) = self.backlog.pop_front() {
                 self.last_sent = event.id;
-                if self.only.as_ref().is_some_and(|m| *m != event.mailbox) {
-                    continue;
-                }
                 return Some(event);
             }
             if !self.session_live().await {
                 return None;
             }
-            let page = self
-                .ctx
-                .events
-                .next_after(self.last_sent, 500, Duration::from_secs(5));
+            let page = self.ctx.events.next_after(
+                self.only.as_deref(),
+                self.last_sent,
+                500,
+                Duration::from_secs(5),
+            );
             // The stream ends with the service, so a shutdown does not wait for its client.
             self.backlog = tokio::select! {
                 page = page => page.ok()?.into(),
