@@ -453,3 +453,32 @@ async fn a_restarted_service_resumes_where_it_stopped() {
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }
+
+/// Not only the pushed inbox: after a (re)start every mapped folder is brought up to date at
+/// once, not at the next scheduled pass (an hour away here, and formerly spread over up to the
+/// jitter's share of it: twelve minutes).
+#[tokio::test]
+async fn after_a_start_every_mapped_folder_is_current_within_seconds() {
+    let w = world(mapping("INBOX", Some("Archive"))).await;
+    let mut s = seeder(&w).await;
+    for i in 0..20 {
+        let m = plain(
+            &format!("archived-{i}"),
+            "Klant <klant@example.com>",
+            ANNA,
+            "Gearchiveerd",
+            "body",
+        );
+        s.append_with("Archive", "", Some(&days_ago(2)), &m).await;
+    }
+    // The default jitter: first passes were once spread over up to 720 s of this interval.
+    let (running, stop) = serve_configured(&w, 3600, |c| c.schedule.jitter = 0.2).await;
+    let took = until_live(&w, 20, Duration::from_secs(30)).await;
+    assert!(
+        messages(&w).iter().all(|m| m.folder == "archive"),
+        "the archive's mail, in the CRM's archive"
+    );
+    eprintln!("archive current {took:?} after the start");
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}

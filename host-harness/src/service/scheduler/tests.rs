@@ -92,11 +92,12 @@ async fn a_watched_mailbox_is_synced_every_interval() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn jitter_spreads_first_passes_over_its_share_of_an_interval() {
+async fn first_passes_are_spread_over_their_window() {
     let job = ScriptedJob::new(Duration::from_secs(1));
     let stop = CancellationToken::new();
     let mut s = settings();
     s.jitter = 0.2;
+    s.first_pass_spread_secs = 60;
     let (handle, task) = spawn(s, job.clone(), 42, stop.clone());
     for i in 0..20 {
         handle.watch(&format!("m{i}"));

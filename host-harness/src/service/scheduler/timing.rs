@@ -53,6 +53,11 @@ pub struct ScheduleSettings {
     /// mailbox: a burst of mail in many mailboxes queues here instead of holding an instance
     /// for each.
     pub max_concurrent_pushes: usize,
+    /// Seconds over which the first passes of the mailboxes a node starts watching (at its
+    /// start, or when it takes them over) are spread, at most the jitter's share of an interval:
+    /// every mapped folder, not only the pushed inbox, is current soon after a restart, and the
+    /// cap on passes at once keeps a large node from starting them all together.
+    pub first_pass_spread_secs: u64,
 }
 
 impl Default for ScheduleSettings {
@@ -67,15 +72,17 @@ impl Default for ScheduleSettings {
             idle_interval_secs: 12 * 60 * 60,
             max_concurrent_syncs: 8,
             max_concurrent_pushes: 16,
+            first_pass_spread_secs: 5,
         }
     }
 }
 
 impl ScheduleSettings {
-    /// The first pass of a mailbox the service starts watching: within the jitter's share of
-    /// one interval (a minute, by default), so a restart with many mailboxes spreads them out.
+    /// The first pass of a mailbox the service starts watching: within `first_pass_spread_secs`
+    /// (5 s by default), and never past the jitter's share of one interval.
     pub fn first_wait(&self, random: f64) -> Duration {
-        let spread = Duration::from_secs(self.interval_secs).mul_f64(self.jitter.clamp(0.0, 1.0));
+        let share = Duration::from_secs(self.interval_secs).mul_f64(self.jitter.clamp(0.0, 1.0));
+        let spread = share.min(Duration::from_secs(self.first_pass_spread_secs));
         spread.mul_f64(random.clamp(0.0, 1.0))
     }
 
@@ -176,11 +183,24 @@ mod tests {
     }
 
     #[test]
-    fn the_first_pass_is_spread_over_the_jitters_share_of_an_interval() {
+    fn the_first_pass_comes_within_seconds_and_never_past_the_jitters_share() {
         let s = settings();
         assert_eq!(s.first_wait(0.0), Duration::ZERO);
-        assert_eq!(s.first_wait(0.5), Duration::from_secs(30));
-        assert_eq!(s.first_wait(7.0), Duration::from_secs(60));
+        assert_eq!(s.first_wait(0.5), Duration::from_millis(2500));
+        assert_eq!(
+            s.first_wait(7.0),
+            Duration::from_secs(5),
+            "the spread, at most"
+        );
+        let wide = ScheduleSettings {
+            first_pass_spread_secs: 3600,
+            ..s.clone()
+        };
+        assert_eq!(
+            wide.first_wait(7.0),
+            Duration::from_secs(60),
+            "the jitter's share"
+        );
         let exact = ScheduleSettings { jitter: 0.0, ..s };
         assert_eq!(exact.first_wait(0.9), Duration::ZERO, "no jitter: at once");
     }
