@@ -13,6 +13,7 @@ pub mod imap_script;
 pub mod mail_fixtures;
 pub mod many_mailboxes;
 pub mod oauth_world;
+pub mod panel_client;
 pub mod postgres;
 pub mod realistic;
 pub mod secrets;

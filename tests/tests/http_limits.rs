@@ -6,25 +6,21 @@
 
 use std::time::{Duration, Instant};
 
-use host_harness::service::{self, RunningService, ServiceSettings};
+use host_harness::service::{self, RunningService};
 use reqwest::StatusCode;
 use tests::oauth_world::OAuthWorld;
+use tests::panel_client::{PLATFORM_TOKEN as TOKEN, login_path, service_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "platform-token-0123456789";
 const HEADER_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn serve(
     w: &OAuthWorld,
     max_connections: usize,
 ) -> (RunningService, CancellationToken, String) {
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.api_token = Some(TOKEN.into());
-    config.schedule.interval_secs = 3600;
-    config.push = false;
+    let mut config = service_settings();
     config.http.header_read_timeout_secs = HEADER_TIMEOUT.as_secs();
     config.http.max_connections = max_connections;
     config.http.max_body_bytes = 64 * 1024;
@@ -185,17 +181,7 @@ async fn sign_ins_waiting_on_a_held_database_writer_hold_up_no_other_request() {
     let http = tests::http_client();
     let mut tickets = Vec::new();
     for i in 0..16 {
-        let link: serde_json::Value = http
-            .post(format!("{base}/api/v1/panel/sessions"))
-            .bearer_auth(TOKEN)
-            .json(&serde_json::json!({ "user": format!("u{i}"), "mailbox": "m1" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let path = link["login_path"].as_str().unwrap().to_string();
+        let path = login_path(&base, &format!("u{i}"), "m1", false).await;
         tickets.push(path.split_once("ticket=").unwrap().1.to_string());
     }
 

@@ -443,33 +443,14 @@ async fn a_login_csrf_links_nothing_and_the_victims_own_link_still_does() {
 
     // Mallory's own browser: a session, and a link attempt for her mailbox with the victim's
     // address as the hint.
-    let mint = || async {
-        let login: serde_json::Value = tests::http_client()
-            .post(format!("{base}/api/v1/panel/sessions"))
-            .bearer_auth(TOKEN)
-            .json(&serde_json::json!({ "user": "mallory", "mailbox": "m-mallory" }))
-            .send()
-            .await
-            .expect("a ticket")
-            .json()
-            .await
-            .expect("its path");
-        login["login_path"].as_str().expect("a path").to_string()
-    };
+    let mint = || tests::panel_client::login_path(&base, "mallory", "m-mallory", false);
     let (_, cookie) = tests::panel_sign_in(&base, &mint().await).await;
-    let session: serde_json::Value = tests::http_client()
-        .get(format!("{base}/panel/session"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .expect("her session")
-        .json()
-        .await
-        .expect("its JSON");
-    let started: serde_json::Value = tests::http_client()
-        .post(format!("{base}/api/v1/mailboxes/m-mallory/link"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", session["csrf"].as_str().expect("a token"))
+    let mallory = tests::panel_client::Signed::with_cookie(&base, cookie).await;
+    let started: serde_json::Value = mallory
+        .changing(
+            reqwest::Method::POST,
+            format!("{base}/api/v1/mailboxes/m-mallory/link"),
+        )
         .json(&serde_json::json!({ "provider": "google", "login_hint": ANNA }))
         .send()
         .await

@@ -3,70 +3,29 @@
 //! own mailbox only, and only an administrator changes the "Imap oAuth2" settings, whose grants
 //! the host follows at once.
 
-use host_harness::service::{self, RunningService, ServiceSettings};
+use host_harness::service::{self, RunningService};
 use reqwest::StatusCode;
+use tests::panel_client::{PLATFORM_TOKEN as TOKEN, Signed, service_settings};
 use tests::sync_checks::{mapping, world};
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "platform-token-0123456789";
-
 async fn serve(w: &tests::oauth_world::OAuthWorld) -> (RunningService, CancellationToken) {
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.api_token = Some(TOKEN.into());
-    config.schedule.interval_secs = 3600;
-    config.push = false;
     let stop = CancellationToken::new();
-    let running = service::start(w.host.clone(), config, stop.clone())
+    let running = service::start(w.host.clone(), service_settings(), stop.clone())
         .await
         .expect("the service starts");
     (running, stop)
-}
-
-/// A browser's session: its cookie and CSRF token.
-struct Signed {
-    cookie: String,
-    csrf: String,
-}
-
-impl Signed {
-    /// A request that carries the session's cookie only.
-    fn reading(
-        &self,
-        method: reqwest::Method,
-        url: impl reqwest::IntoUrl,
-    ) -> reqwest::RequestBuilder {
-        client().request(method, url).header("cookie", &self.cookie)
-    }
-
-    /// A request that carries the cookie and repeats the session's CSRF token.
-    fn changing(
-        &self,
-        method: reqwest::Method,
-        url: impl reqwest::IntoUrl,
-    ) -> reqwest::RequestBuilder {
-        self.reading(method, url).header("x-csrf-token", &self.csrf)
-    }
 }
 
 fn client() -> reqwest::Client {
     tests::http_client()
 }
 
-/// Signs `user` in for `mailbox` as the platform would: a ticket, then the browser's login.
+/// Signs `user` in for `mailbox` as the platform would: a ticket, then the browser's sign-in;
+/// the cookie is `HttpOnly` and `SameSite=Lax`, and the ticket works once.
 async fn sign_in(base: &str, user: &str, mailbox: &str, admin: bool) -> Signed {
-    let link: serde_json::Value = client()
-        .post(format!("{base}/api/v1/panel/sessions"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "user": user, "mailbox": mailbox, "admin": admin }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let path = link["login_path"].as_str().unwrap();
-    let (response, cookie) = tests::panel_sign_in(base, path).await;
+    let path = tests::panel_client::login_path(base, user, mailbox, admin).await;
+    let (response, cookie) = tests::panel_sign_in(base, &path).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let set_cookie = response.headers()["set-cookie"]
         .to_str()
@@ -77,12 +36,11 @@ async fn sign_in(base: &str, user: &str, mailbox: &str, admin: bool) -> Signed {
         "{set_cookie}"
     );
     assert!(cookie.starts_with("mailsync_session="), "{cookie}");
-    // A ticket works once.
     let again = client().get(format!("{base}{path}")).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
-    let session: serde_json::Value = client()
-        .get(format!("{base}/panel/session"))
-        .header("cookie", &cookie)
+    let signed = Signed::with_cookie(base, cookie).await;
+    let session: serde_json::Value = signed
+        .reading(reqwest::Method::GET, format!("{base}/panel/session"))
         .send()
         .await
         .unwrap()
@@ -90,10 +48,7 @@ async fn sign_in(base: &str, user: &str, mailbox: &str, admin: bool) -> Signed {
         .await
         .unwrap();
     assert_eq!(session["mailbox"], mailbox);
-    Signed {
-        cookie,
-        csrf: session["csrf"].as_str().unwrap().to_string(),
-    }
+    signed
 }
 
 #[tokio::test]

@@ -6,19 +6,14 @@
 use std::time::Duration;
 
 use host_harness::bindings::panel::LinkState;
-use host_harness::service::{self, RunningService, ServiceSettings};
+use host_harness::service::{self, RunningService};
 use reqwest::StatusCode;
 use tests::oauth_world::OAuthWorld;
+use tests::panel_client::{Signed, login_path, service_settings, sign_in};
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "platform-token-0123456789";
-
 async fn serve(w: &OAuthWorld) -> (RunningService, CancellationToken, String) {
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.api_token = Some(TOKEN.into());
-    config.schedule.interval_secs = 3600;
-    config.push = false;
+    let mut config = service_settings();
     config.http.max_streams_per_session = 2;
     let stop = CancellationToken::new();
     let running = service::start(w.host.clone(), config, stop.clone())
@@ -28,50 +23,14 @@ async fn serve(w: &OAuthWorld) -> (RunningService, CancellationToken, String) {
     (running, stop, base)
 }
 
-/// A ticket's login path for `user`, who manages `mailbox`.
-async fn ticket(base: &str, user: &str, mailbox: &str) -> String {
-    let link: serde_json::Value = tests::http_client()
-        .post(format!("{base}/api/v1/panel/sessions"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({ "user": user, "mailbox": mailbox }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    link["login_path"]
-        .as_str()
-        .expect("a login path")
-        .to_string()
-}
-
-/// A signed-in client: its cookie and CSRF token.
-struct Signed {
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(base: &str, user: &str, mailbox: &str) -> Signed {
-    let (answer, cookie) = tests::panel_sign_in(base, &ticket(base, user, mailbox).await).await;
-    assert_eq!(answer.status(), StatusCode::SEE_OTHER);
-    let session: serde_json::Value = tests::http_client()
-        .get(format!("{base}/panel/session"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    Signed {
-        cookie,
-        csrf: session["csrf"].as_str().unwrap().to_string(),
-    }
-}
-
-impl Signed {
+/// What the attacker's and the victim's browsers do with a link attempt.
+trait LinkAttempts {
     /// "Link mailbox" through Google for the account `hint`: the consent URL.
+    async fn start_link(&self, base: &str, mailbox: &str, hint: &str) -> String;
+    async fn callback(&self, base: &str, query: &[(String, String)]) -> (StatusCode, String);
+}
+
+impl LinkAttempts for Signed {
     async fn start_link(&self, base: &str, mailbox: &str, hint: &str) -> String {
         let started: serde_json::Value = tests::http_client()
             .post(format!("{base}/api/v1/mailboxes/{mailbox}/link"))
@@ -108,7 +67,7 @@ async fn a_sign_in_link_only_asks_and_signs_in_from_its_own_page_alone() {
     let w = OAuthWorld::start().await;
     let (running, stop, base) = serve(&w).await;
     let http = tests::http_client();
-    let path = ticket(&base, "mallory", "m-mallory").await;
+    let path = login_path(&base, "mallory", "m-mallory", false).await;
     let ticket_value = path.split_once("ticket=").unwrap().1.to_string();
 
     // Opening the link signs nobody in: it says whose sign-in it is.
@@ -143,7 +102,7 @@ async fn a_sign_in_link_only_asks_and_signs_in_from_its_own_page_alone() {
     assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
 
     // A browser signed in as someone else is told that continuing replaces that sign-in.
-    let anna = sign_in(&base, "anna", "m1").await;
+    let anna = sign_in(&base, "anna", "m1", false).await;
     let page = http
         .get(format!("{base}{path}"))
         .header("cookie", &anna.cookie)
@@ -208,15 +167,15 @@ async fn a_link_started_in_one_browser_session_completes_in_that_session_only() 
     let (running, stop, base) = serve(&w).await;
 
     // Mallory starts a link for her own CRM mailbox, and has the victim's browser consent.
-    let mallory = sign_in(&base, "mallory", "m-mallory").await;
+    let mallory = sign_in(&base, "mallory", "m-mallory", false).await;
     let url = mallory
         .start_link(&base, "m-mallory", "victim@example.nl")
         .await;
     let query = w.consent(&url).await;
     // In the victim's browser, signed in as the victim, or even as Mallory through another
     // sign-in link: refused, nothing exchanged, nothing linked.
-    let victim = sign_in(&base, "victim", "m-victim").await;
-    let mallory_elsewhere = sign_in(&base, "mallory", "m-mallory").await;
+    let victim = sign_in(&base, "victim", "m-victim", false).await;
+    let mallory_elsewhere = sign_in(&base, "mallory", "m-mallory", false).await;
     for (whose, browser) in [("victim's", &victim), ("second", &mallory_elsewhere)] {
         let (status, page) = browser.callback(&base, &query).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{whose} session: {page}");
@@ -258,7 +217,7 @@ async fn sign_out_ends_the_session_everywhere_and_its_event_stream_with_it() {
     let w = OAuthWorld::start().await;
     let (running, stop, base) = serve(&w).await;
     let http = tests::http_client();
-    let anna = sign_in(&base, "anna", "m1").await;
+    let anna = sign_in(&base, "anna", "m1", false).await;
     let stream_url = format!("{base}/api/v1/events/stream");
     let open_stream = || http.get(&stream_url).header("cookie", &anna.cookie).send();
 
