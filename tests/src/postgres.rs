@@ -42,6 +42,16 @@ fn run(program: &str, args: &[&str]) -> std::process::Output {
 
 impl PostgresCluster {
     pub fn start() -> Self {
+        Self::start_configured(None)
+    }
+
+    /// A cluster that takes TLS connections only, with `pki`'s server certificate (for
+    /// 127.0.0.1): a connection in the clear is refused.
+    pub fn start_with_tls(pki: &crate::tls_server::TestPki) -> Self {
+        Self::start_configured(Some(pki))
+    }
+
+    fn start_configured(tls: Option<&crate::tls_server::TestPki>) -> Self {
         assert!(
             Path::new(BIN).join("initdb").exists(),
             "PostgreSQL is not installed: run `make test`, which installs it, or \
@@ -75,10 +85,14 @@ impl PostgresCluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&init.stderr)
         );
+        let mut options = String::new();
+        if let Some(pki) = tls {
+            options = Self::take_tls_only(&d, &data, pki);
+        }
         // A port taken between choosing and binding fails the start: try another.
         for _ in 0..5 {
             let port = free_port();
-            if Self::try_start(&d, &data, port) {
+            if Self::try_start(&d, &data, port, &options) {
                 return PostgresCluster {
                     url: format!("postgres://{ROLE}@127.0.0.1:{port}/postgres"),
                     port,
@@ -90,9 +104,36 @@ impl PostgresCluster {
         panic!("PostgreSQL did not start: {log}");
     }
 
-    fn try_start(d: &Path, data: &Path, port: u16) -> bool {
+    /// Writes `pki`'s certificate and key for the server, and lets clients in over TLS only;
+    /// the server's options that switch TLS on.
+    fn take_tls_only(d: &Path, data: &Path, pki: &crate::tls_server::TestPki) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let (cert, key) = (d.join("server.crt"), d.join("server.key"));
+        std::fs::write(&cert, &pki.server_cert_pem).expect("the server certificate");
+        std::fs::write(&key, &pki.server_key_pem).expect("the server key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("0600");
+        let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
+        std::fs::write(data.join("pg_hba.conf"), hba).expect("pg_hba.conf");
+        if running_as_root() {
+            for file in [&cert, &key, &data.join("pg_hba.conf")] {
+                let owned = Command::new("chown")
+                    .arg("postgres")
+                    .arg(file)
+                    .status()
+                    .expect("chown");
+                assert!(owned.success(), "chown of {} failed", file.display());
+            }
+        }
+        format!(
+            " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+            cert.display(),
+            key.display()
+        )
+    }
+
+    fn try_start(d: &Path, data: &Path, port: u16, extra: &str) -> bool {
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{extra}",
             d.display()
         );
         let started = run(

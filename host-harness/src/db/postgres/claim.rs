@@ -22,11 +22,7 @@ impl Claim {
     /// Takes a connection out of the pool and a shared claim on it, waiting while a rotation
     /// holds the database alone.
     pub(super) async fn shared(connections: Arc<Connections>) -> StoreResult<Self> {
-        let client = connections
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let client = connections.pool.get().await.map_err(super::unreachable)?;
         let started = Instant::now();
         loop {
             let row = client

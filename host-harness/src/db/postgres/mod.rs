@@ -3,12 +3,10 @@
 //! thread, async or not. Writes that must not interleave across nodes take advisory locks.
 
 use std::future::Future;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use tokio_postgres::NoTls;
+use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 
 use super::{AdminStore, Backend, StoreError, StoreResult};
 use crate::lease::MailboxLease;
@@ -22,6 +20,7 @@ mod kv;
 mod leases;
 mod migrations;
 mod panel;
+mod tls;
 mod turns;
 
 pub(crate) use turns::PostgresTurns;
@@ -63,20 +62,18 @@ impl Drop for Connections {
 impl PostgresStore {
     /// Connects to `url` and migrates its schema to this host's.
     pub(super) fn connect(url: &str) -> StoreResult<Self> {
-        let config = tokio_postgres::Config::from_str(url)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("mailsync-postgres")
             .enable_all()
             .build()
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
+        let manager = tls::manager(
+            url,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
-        );
+        )?;
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -106,11 +103,18 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.connections
-            .pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unreachable(e.to_string()))
+        self.connections.pool.get().await.map_err(unreachable)
+    }
+}
+
+/// Why no connection could be had, with what the server said when it said something (a
+/// refused login, `pg_hba.conf`, TLS), not only that the pool failed.
+pub(super) fn unreachable(e: deadpool_postgres::PoolError) -> StoreError {
+    match e {
+        deadpool_postgres::PoolError::Backend(e) => {
+            StoreError::Unreachable(crate::db::postgres_detail(&e))
+        }
+        other => StoreError::Unreachable(other.to_string()),
     }
 }
 
