@@ -199,6 +199,13 @@ async fn no_guest_state_survives_from_one_call_to_the_next() {
 /// has two slots and every instance after the first reuses one that an earlier instance wrote.
 #[tokio::test]
 async fn no_instance_finds_what_an_earlier_one_left_in_its_memory() {
+    // Which of the two resets this machine runs: both must leave nothing behind.
+    let path = if wasmtime::PoolingAllocationConfig::is_pagemap_scan_available() {
+        "PAGEMAP_SCAN: the written pages reset in place, up to the kept size"
+    } else {
+        "no PAGEMAP_SCAN: a freed slot's memory reset whole"
+    };
+    eprintln!("leftover memory, checked on the path: {path}");
     let mut settings = settings_with_test_grant(&[], &[]);
     settings.policy.instances_at_once = 1;
     let host = adversarial_host(&settings);

@@ -12,7 +12,17 @@ use crate::ports::{ImapConnection, ImapSockets, SocketFailure};
 #[derive(Debug, Clone, Default)]
 pub struct Script {
     greeting: String,
-    replies: Vec<(String, String)>,
+    replies: Vec<ScriptedReply>,
+    /// Replies added from now on may go unasked (the run is to stop before them).
+    rest_unasked: bool,
+}
+
+/// A reply, for the command it answers; one the client must ask for, unless `optional`.
+#[derive(Debug, Clone)]
+struct ScriptedReply {
+    command: String,
+    reply: String,
+    optional: bool,
 }
 
 impl Script {
@@ -20,14 +30,35 @@ impl Script {
         Script {
             greeting: greeting.to_string(),
             replies: Vec::new(),
+            rest_unasked: false,
         }
     }
 
     /// Answers the next command line whose text after the tag starts with `command`, once, with
     /// `reply`, in which `{tag}` stands for the command's tag. A line without a tag (a SASL
     /// continuation) belongs to the command before it; `""` matches any line.
+    /// The client must ask for it: a connection that closes with it unread fails the test.
     pub fn reply(mut self, command: &str, reply: impl Into<String>) -> Self {
-        self.replies.push((command.to_string(), reply.into()));
+        self.replies.push(ScriptedReply {
+            command: command.to_string(),
+            reply: reply.into(),
+            optional: self.rest_unasked,
+        });
+        self
+    }
+
+    /// As `reply`, for a command the test checks whether the client sends: it may go unasked.
+    pub fn reply_if_asked(self, command: &str, reply: impl Into<String>) -> Self {
+        let mut script = self.reply(command, reply);
+        if let Some(last) = script.replies.last_mut() {
+            last.optional = true;
+        }
+        script
+    }
+
+    /// Every reply added after this may go unasked: the run is to stop before them.
+    pub fn rest_may_go_unasked(mut self) -> Self {
+        self.rest_unasked = true;
         self
     }
 }
@@ -59,7 +90,7 @@ fn is_tag(word: &str) -> bool {
 /// A connection that plays a `Script`. Once the client waits for an answer the script does not
 /// have, reading fails naming the command; once everything is read, the server has closed.
 pub struct ScriptedConnection {
-    replies: VecDeque<(String, String)>,
+    replies: VecDeque<ScriptedReply>,
     pending: Vec<u8>,
     written: Transcript,
     line: Vec<u8>,
@@ -90,13 +121,32 @@ impl ScriptedConnection {
             }
             None => line,
         };
-        let found = self.replies.iter().position(|(c, _)| rest.starts_with(c));
+        let found = self
+            .replies
+            .iter()
+            .position(|r| rest.starts_with(&r.command));
         match found.and_then(|i| self.replies.remove(i)) {
-            Some((_, reply)) => {
-                let reply = reply.replace("{tag}", &self.last_tag);
+            Some(scripted) => {
+                let reply = scripted.reply.replace("{tag}", &self.last_tag);
                 self.pending.extend_from_slice(reply.as_bytes());
             }
             None => self.unanswered = Some(rest.to_string()),
+        }
+    }
+}
+
+/// A script's replies the client never asked for are a test that proves less than it says: the
+/// connection fails the test naming them when it closes (unless the test is failing already).
+impl Drop for ScriptedConnection {
+    fn drop(&mut self) {
+        let unused: Vec<&str> = self
+            .replies
+            .iter()
+            .filter(|r| !r.optional)
+            .map(|r| r.command.as_str())
+            .collect();
+        if !unused.is_empty() && !std::thread::panicking() {
+            panic!("scripted replies were never asked for: {unused:?}");
         }
     }
 }

@@ -46,7 +46,7 @@ fn with_condstore_flags_are_asked_for_only_when_the_modseq_moved() {
         save(&fakes, &saved);
         let script = Script::new(GREETING)
             .reply("EXAMINE", examine_with(7, 11, 10, Some(now)))
-            .reply("UID FETCH 1:10 (UID FLAGS) (CHANGEDSINCE 100)", flags(&[]));
+            .reply_if_asked("UID FETCH 1:10 (UID FLAGS) (CHANGEDSINCE 100)", flags(&[]));
         run(&fakes, script, false)
     };
     let unmoved = with_modseq(100);
@@ -87,7 +87,7 @@ fn with_two_new(before: Option<u32>, exists: u32) -> bool {
         .reply("UID FETCH 1:10 (UID FLAGS)", flags(&[]))
         .reply("UID SEARCH UID 11:*", search(&[11, 12]))
         .reply("UID SEARCH UID 11:12 LARGER", search(&[]))
-        .reply("UID SEARCH UID 1:10", search(&[1, 2, 3, 4, 5]))
+        .reply_if_asked("UID SEARCH UID 1:10", search(&[1, 2, 3, 4, 5]))
         .reply("UID FETCH 11:12 ", fetch(&[(11, "a"), (12, "b")]));
     let ran = run(&fakes, script, false);
     let asked = ran.sent("UID SEARCH UID 1:10");
