@@ -84,6 +84,28 @@ impl Store {
         }
     }
 
+    /// One number from the database, straight (a count, a sum).
+    pub fn scalar(&self, sql: &str) -> i64 {
+        match &self.place {
+            Place::Sqlite(_) => self
+                .sqlite_connection()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Place::Postgres { url, .. } => {
+                let mut value = 0;
+                on_postgres(url, async |client| {
+                    value = client.query_one(sql, &[]).await.unwrap().get(0);
+                });
+                value
+            }
+        }
+    }
+
+    /// Opens the database again, or says why it cannot.
+    pub fn try_open_again(&self) -> Result<Database, String> {
+        try_open(&self.place, &self.keys)
+    }
+
     fn sqlite_connection(&self) -> rusqlite::Connection {
         let Place::Sqlite(dir) = &self.place else {
             unreachable!("a SQLite place")
@@ -117,11 +139,15 @@ fn on_postgres(url: &str, work: impl AsyncFnOnce(&tokio_postgres::Client)) {
 }
 
 fn open(place: &Place, keys: &KeyRing) -> Database {
+    try_open(place, keys).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn try_open(place: &Place, keys: &KeyRing) -> Result<Database, String> {
     let url = match place {
         Place::Sqlite(dir) => DatabaseUrl::Sqlite(dir.path().join("store.db")),
         Place::Postgres { url, .. } => DatabaseUrl::parse(url).expect("a PostgreSQL URL"),
     };
-    Database::connect(&url, keys.clone()).unwrap_or_else(|e| panic!("open {url}: {e}"))
+    Database::connect(&url, keys.clone()).map_err(|e| format!("open {url}: {e}"))
 }
 
 /// One test per case and backend: `sqlite::kv::storage_is_scoped_per_mailbox`, and so on.
@@ -160,6 +186,7 @@ suite! {
         the_provider_record_is_kept_per_mailbox_and_forgotten,
         the_administrators_choices_are_kept,
         the_schema_is_migrated_once_and_data_survives_a_reopen,
+        a_schema_newer_than_this_host_knows_is_refused,
         panel_tickets_are_taken_once_and_sessions_seen_by_every_node,
         many_calls_from_one_tokio_task_finish,
     ],
