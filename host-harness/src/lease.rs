@@ -55,6 +55,12 @@ pub struct Waiting {
 }
 
 impl TurnWaiters {
+    /// How many calls wait for `mailbox`'s turn now (or hold it, until they begin).
+    pub fn waiting(&self, mailbox: &str) -> usize {
+        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts.get(mailbox).copied().unwrap_or(0)
+    }
+
     /// A place among `mailbox`'s waiters, unless `most` already wait.
     pub fn enter(&self, mailbox: &str, most: usize) -> Option<Waiting> {
         let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());

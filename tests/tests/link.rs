@@ -283,8 +283,18 @@ async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
     };
     let release = async {
         gate.reached(1).await;
-        // However the second call is scheduled, the first is still held: they overlap.
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // The first is held at the token endpoint until the second waits for the mailbox's
+        // turn behind it: they overlap.
+        let waiters = &w.host.services().turn_waiters;
+        tests::until(
+            "the second callback waits",
+            std::time::Duration::from_secs(30),
+            || {
+                let waiting = waiters.waiting("m1");
+                async move { (waiting >= 1).then_some(()) }
+            },
+        )
+        .await;
         gate.open();
     };
     let (a, b, ()) = tokio::join!(first, second, release);
