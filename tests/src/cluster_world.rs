@@ -25,8 +25,9 @@ pub struct ClusterWorld {
     pub world: OAuthWorld,
     pub settings: PathBuf,
     _dir: tempfile::TempDir,
-    /// Dropped last: the database outlives every handle on it.
-    _postgres: PostgresCluster,
+    /// Dropped last: the database outlives every handle on it. Shared with the tests running
+    /// at the same time, each on a database of its own.
+    _postgres: std::sync::Arc<PostgresCluster>,
 }
 
 /// A handle on the database at `url`, its values sealed with `key`.
@@ -37,7 +38,7 @@ pub fn connect(url: &str, key: &SecretKey) -> Database {
 
 impl ClusterWorld {
     pub async fn start(mailboxes: usize, service: &str) -> anyhow::Result<Self> {
-        let postgres = PostgresCluster::start();
+        let postgres = PostgresCluster::shared();
         let (url, key) = (postgres.fresh_database(), SecretKey::generate());
         let db = connect(&url, &key);
         let world = OAuthWorld::with_dovecot_on(STANDARD_FOLDERS, db.clone(), |_| {}).await;

@@ -133,7 +133,7 @@ impl PostgresCluster {
 
     fn try_start(d: &Path, data: &Path, port: u16, extra: &str) -> bool {
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off{extra}",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300{extra}",
             d.display()
         );
         let started = run(

@@ -43,7 +43,7 @@ fn another_host(w: &OAuthWorld, db: Database) -> PluginHost {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_nodes_refreshing_one_rotating_token_at_once_keep_the_mailbox_linked() {
-    let cluster = PostgresCluster::start();
+    let cluster = PostgresCluster::shared();
     let (url, key) = (cluster.fresh_database(), SecretKey::generate());
     let w = OAuthWorld::on_database(node(&url, &key)).await;
     // Microsoft rotates the refresh token at every refresh, and refuses a retired one.
@@ -67,7 +67,7 @@ async fn two_nodes_refreshing_one_rotating_token_at_once_keep_the_mailbox_linked
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_link_started_on_one_node_completes_on_another() {
-    let cluster = PostgresCluster::start();
+    let cluster = PostgresCluster::shared();
     let (url, key) = (cluster.fresh_database(), SecretKey::generate());
     let w = OAuthWorld::on_database(node(&url, &key)).await;
     let other = another_host(&w, node(&url, &key));
@@ -235,7 +235,7 @@ async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrators_change_on_one_node_reaches_the_others() {
-    let cluster = PostgresCluster::start();
+    let cluster = PostgresCluster::shared();
     let (url, key) = (cluster.fresh_database(), SecretKey::generate());
     let w = OAuthWorld::on_database(node(&url, &key)).await;
     let other = another_host(&w, node(&url, &key));
