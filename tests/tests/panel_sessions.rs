@@ -276,3 +276,54 @@ async fn sign_out_ends_the_session_everywhere_and_its_event_stream_with_it() {
     stop.cancel();
     running.stopped().await.unwrap();
 }
+
+#[tokio::test]
+async fn behind_https_the_cookie_is_host_only_and_secure_and_the_sign_in_comes_from_that_origin() {
+    let w = OAuthWorld::start().await;
+    let mut config = service_settings();
+    config.public_url = Some("https://mail.crm.example".parse().unwrap());
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("the service starts");
+    let base = format!("http://{}", running.address);
+    let http = tests::http_client();
+    let path = login_path(&base, "anna", "m1", false).await;
+    let ticket = path.split_once("ticket=").unwrap().1.to_string();
+    let post = |origin: &str| {
+        http.post(format!("{base}/panel/login"))
+            .header("origin", origin)
+            .form(&[("ticket", ticket.as_str())])
+            .send()
+    };
+    // The service's own address is not the origin browsers use: refused.
+    assert_eq!(post(&base).await.unwrap().status(), StatusCode::FORBIDDEN);
+    let signed_in = post("https://mail.crm.example").await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.starts_with("__Host-mailsync_session=")
+            && cookie.contains("; Secure")
+            && cookie.contains("Path=/")
+            && !cookie.contains("Domain"),
+        "{cookie}"
+    );
+    let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    let session = |cookie: String| {
+        http.get(format!("{base}/panel/session"))
+            .header("cookie", cookie)
+            .send()
+    };
+    let ok = session(format!("__Host-mailsync_session={value}"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    // The same id under the plain name, which any page of the site could have set, is not read.
+    let plain = session(format!("mailsync_session={value}")).await.unwrap();
+    assert_eq!(plain.status(), StatusCode::UNAUTHORIZED);
+    stop.cancel();
+    running.stopped().await.unwrap();
+}
