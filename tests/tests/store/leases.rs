@@ -100,19 +100,25 @@ pub fn nodes_claiming_at_once_never_hold_one_mailbox_together(s: Store) {
 pub fn a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire(s: Store) {
     link(&s, 10);
     let dying = s.open_again(&s.keys);
-    let short = Duration::from_secs(3);
+    let short = Duration::from_secs(6);
     let survivor = s.open_again(&s.keys);
     dying.lease_round("dying", short, 100).unwrap();
     survivor.lease_round("survivor", short, 100).unwrap();
     dying.lease_round("dying", short, 100).unwrap();
+    // Its leases run until `short` after this renewal, by the database's clock.
+    let renewed = std::time::Instant::now();
     let held = survivor.lease_round("survivor", short, 100).unwrap().held;
     assert_eq!(held.len(), 5, "half each while both live");
     // The dying node stops renewing (as after kill -9): nothing moves before its leases expire.
     drop(dying);
-    std::thread::sleep(Duration::from_millis(500));
     let held = survivor.lease_round("survivor", short, 100).unwrap().held;
+    assert!(
+        renewed.elapsed() < short,
+        "the check came after the leases ran out ({:?}): it proves nothing",
+        renewed.elapsed()
+    );
     assert_eq!(held.len(), 5, "its leases still run");
-    std::thread::sleep(short);
+    std::thread::sleep(short.saturating_sub(renewed.elapsed()) + Duration::from_millis(200));
     let round = survivor.lease_round("survivor", short, 100).unwrap();
     assert_eq!(round.nodes, 1);
     assert_eq!(round.held.len(), 10, "every mailbox taken over");
