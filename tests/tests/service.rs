@@ -501,3 +501,46 @@ async fn after_a_start_every_mapped_folder_is_current_within_seconds() {
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }
+
+/// Dovecot's capabilities without IDLE (its own list, less that one).
+const CAPABILITIES_WITHOUT_IDLE: &str = "imap_capability = IMAP4rev1 SASL-IR LOGIN-REFERRALS ID \
+    ENABLE SORT SORT=DISPLAY THREAD=REFERENCES THREAD=REFS THREAD=ORDEREDSUBJECT MULTIAPPEND \
+    URL-PARTIAL CATENATE UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 CONDSTORE \
+    QRESYNC ESEARCH ESORT SEARCHRES WITHIN CONTEXT=SEARCH LIST-STATUS BINARY MOVE SNIPPET=FUZZY \
+    PREVIEW=FUZZY PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY SPECIAL-USE\n";
+
+#[tokio::test]
+async fn a_server_without_idle_is_polled_on_the_schedule() {
+    let setup = tests::oauth_world::DovecotSetup {
+        settings: CAPABILITIES_WITHOUT_IDLE,
+        ..tests::oauth_world::DovecotSetup::new(tests::dovecot::STANDARD_FOLDERS)
+    };
+    let w = OAuthWorld::with_dovecot_setup(setup).await;
+    w.link("m1", "google").await.expect("linked");
+    let mapped = w.mailbox("m1").set_mapping(&mapping("INBOX", None)).await;
+    mapped.expect("call runs").expect("mapped");
+    // Push on, a pass every 2 s.
+    let (running, stop) = serve(&w, 2).await;
+    until_metrics(&running, |t| sync_count(t) >= 1).await;
+    let mut s = seeder(&w).await;
+    let m = plain(
+        "poll-1",
+        "Klant <klant@example.com>",
+        ANNA,
+        "Gepeild",
+        "body",
+    );
+    s.append_with("INBOX", "", Some(&days_ago(0)), &m).await;
+    until_live(&w, 1, Duration::from_secs(30)).await;
+    let text = metrics_text(&running).await;
+    // Nothing idles (the server cannot), and no wake from IDLE brought the mail: a pass did (a
+    // scheduled one, or the watch tried again after an interval, which syncs the inbox).
+    assert!(text.shows("mailsync_push_waiting", 0.0), "{text}");
+    assert!(
+        text.metric("mailsync_push_latency_seconds_count")
+            .is_none_or(|n| n == 0.0),
+        "{text}"
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
