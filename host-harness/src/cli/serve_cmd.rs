@@ -34,7 +34,7 @@ pub async fn run(
     }
     if config.api_token.is_none() {
         warnln!(
-            "no API token (service.api_token or MAILSYNC_API_TOKEN): every /api request is refused"
+            "no API token (service.api_token or MAILSYNC_API_TOKEN): the platform cannot call /api (only a --panel-login session can)"
         );
     }
     let shutdown = CancellationToken::new();

@@ -31,8 +31,8 @@ use scheduler::{ScheduleSettings, SchedulerHandle};
 pub struct ServiceSettings {
     /// Where the API listens; loopback unless an administrator chooses otherwise.
     pub listen: SocketAddr,
-    /// The platform's bearer token for `/api` [default: `MAILSYNC_API_TOKEN`]; without one, every
-    /// `/api` request is refused.
+    /// The platform's bearer token for `/api` [default: `MAILSYNC_API_TOKEN`]; without one, no
+    /// bearer gets through (only a panel session from `serve --panel-login` can call `/api`).
     pub api_token: Option<SecretText>,
     pub schedule: ScheduleSettings,
     /// Push through IMAP IDLE for each mapped inbox folder; off, the schedule alone syncs.
