@@ -81,7 +81,19 @@ pub fn a_handle_has_the_database_alone_only_while_no_other_has_it_open(s: Store)
     );
     assert!(matches!(other.sole_use(), Err(StoreError::InUse(_))));
     drop(other);
-    let alone = s.db.sole_use().expect("alone once the other closed");
+    // Alone once the other has closed: on PostgreSQL, as soon as the server has seen its
+    // connection go (asynchronously, so asked again for a while).
+    let started = std::time::Instant::now();
+    let alone = loop {
+        match s.db.sole_use() {
+            Ok(alone) => break alone,
+            Err(e) => assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "not alone after the other closed: {e}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     // Meanwhile nobody else gets in: an open waits, and is let in when the guard drops.
     let opening = std::thread::scope(|scope| {
         let (started, starting) = std::sync::mpsc::channel();
