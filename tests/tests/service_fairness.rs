@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use host_harness::service::{self, ServiceSettings};
+use host_harness::service;
 use reqwest::StatusCode;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::mail_fixtures::plain;
@@ -13,7 +13,7 @@ use tests::many_mailboxes::{link_all, mailbox_id, user};
 use tests::oauth_world::OAuthWorld;
 use tokio_util::sync::CancellationToken;
 
-const TOKEN: &str = "platform-token-0123456789";
+use tests::panel_client::PLATFORM_TOKEN as TOKEN;
 const BUSY: usize = 8;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -34,10 +34,8 @@ async fn eight_busy_mailboxes_hold_up_neither_a_ninths_sync_nor_its_push() {
     }
 
     // As many sync slots and push slots as there are busy mailboxes.
-    let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.api_token = Some(TOKEN.into());
-    config.schedule.interval_secs = 3600;
+    let mut config = tests::panel_client::service_settings();
+    config.push = true;
     config.schedule.max_concurrent_syncs = BUSY;
     config.schedule.max_concurrent_pushes = BUSY;
     let stop = CancellationToken::new();
