@@ -55,7 +55,8 @@ pub async fn run(
             .context
             .sessions
             .issue_ticket_lasting(who, Some(lang), std::time::Duration::from_secs(3600))
-            .await?;
+            .await
+            .map_err(|e| anyhow::anyhow!("the panel's sign-in link was not made: {e}"))?;
         sayln!(
             "panel: http://{}/panel/login?ticket={ticket}",
             running.address

@@ -20,8 +20,11 @@ use super::metrics::Metrics;
 use super::scheduler::{Outcome, ScheduleSettings};
 use super::sync_pass;
 
-/// How long push waits before looking again at a mailbox whose turn another call holds.
+/// How long push waits before looking again at a mailbox whose turn another call holds: at
+/// first, doubled while it stays busy up to the most (each look is a database query on
+/// PostgreSQL, and a sync may hold the turn for minutes).
 const TURN_BUSY_WAIT: Duration = Duration::from_millis(500);
+const MOST_TURN_BUSY_WAIT: Duration = Duration::from_secs(8);
 
 /// The push watchers of one service.
 pub struct Push {
@@ -110,6 +113,7 @@ impl Push {
     async fn run(&self, id: &str, nudge: Arc<Notify>, stop: CancellationToken) {
         let mailbox = self.host.mailbox(id);
         let mut failures = 0u32;
+        let mut busy_wait = TURN_BUSY_WAIT;
         let mut woke_at: Option<Instant> = None;
         loop {
             if stop.is_cancelled() {
@@ -118,10 +122,15 @@ impl Push {
             // The mailbox's turn first, then a push slot: a mailbox busy with another call
             // (a long sync, the panel) holds no slot that other mailboxes' pushes need.
             let turn = match mailbox.free_turn().await {
-                Ok(Some(turn)) => Ok(turn),
+                Ok(Some(turn)) => {
+                    busy_wait = TURN_BUSY_WAIT;
+                    Ok(turn)
+                }
                 Ok(None) => {
+                    let wait = busy_wait;
+                    busy_wait = (busy_wait * 2).min(MOST_TURN_BUSY_WAIT);
                     tokio::select! {
-                        _ = tokio::time::sleep(TURN_BUSY_WAIT) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = nudge.notified() => {}
                         _ = stop.cancelled() => break,
                     }

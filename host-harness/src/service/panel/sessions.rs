@@ -94,11 +94,7 @@ impl Sessions {
     }
 
     /// A one-time ticket that signs `who` in, valid for five minutes.
-    pub async fn issue_ticket(
-        &self,
-        who: PanelUser,
-        lang: Option<Lang>,
-    ) -> Result<String, StoreError> {
+    pub async fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> Result<String, String> {
         self.issue_ticket_lasting(who, lang, TICKET_LIFETIME).await
     }
 
@@ -108,7 +104,7 @@ impl Sessions {
         who: PanelUser,
         lang: Option<Lang>,
         lifetime: Duration,
-    ) -> Result<String, StoreError> {
+    ) -> Result<String, String> {
         let ticket = random_token();
         let body = serde_json::to_string(&Ticket { who, lang }).expect("plain data serialises");
         let key = hashed(&ticket);
@@ -163,7 +159,7 @@ impl Sessions {
     }
 
     /// Ends the session a cookie names (sign-out): no node knows it afterwards.
-    pub async fn end(&self, id: &str) -> Result<(), StoreError> {
+    pub async fn end(&self, id: &str) -> Result<(), String> {
         let key = hashed(id);
         self.blocking(move |db| db.panel_take("session", &key))
             .await
@@ -171,7 +167,7 @@ impl Sessions {
     }
 
     /// Binds a link attempt (its OAuth `state`) to the session that started it.
-    pub async fn bind_link(&self, state: &str, session: &Session) -> Result<(), StoreError> {
+    pub async fn bind_link(&self, state: &str, session: &Session) -> Result<(), String> {
         let (key, owner) = (hashed(state), session.key.clone());
         self.blocking(move |db| db.panel_put("link", &key, &owner, LINK_BINDING_LIFETIME))
             .await
@@ -205,24 +201,18 @@ impl Sessions {
         }
     }
 
-    /// Runs a store call on the blocking pool: a store that waits (SQLite's one writer, a busy
-    /// PostgreSQL pool) never holds up the async workers that push, heartbeats and streams need.
+    /// Runs a store call on the blocking pool (`Database::run_blocking`): a store that waits
+    /// (SQLite's one writer, a busy PostgreSQL pool) never holds up the async workers that push,
+    /// heartbeats and streams need. A failure comes back as its text.
     async fn blocking<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || op(&db))
-            .await
-            .unwrap_or_else(|e| {
-                Err(StoreError::Unreachable(format!(
-                    "a store call did not finish: {e}"
-                )))
-            })
+    ) -> Result<T, String> {
+        self.db.run_blocking(op).await
     }
 
     /// A store that cannot answer signs nobody in.
-    fn read<T>(&self, answer: Result<Option<T>, StoreError>) -> Option<T> {
+    fn read<T>(&self, answer: Result<Option<T>, String>) -> Option<T> {
         answer.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "panel sessions unavailable");
             None
