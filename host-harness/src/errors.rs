@@ -31,6 +31,10 @@ pub enum CallError {
     Host { message: String },
     #[error("{waiting} calls already wait for this mailbox; try again shortly")]
     TurnBusy { waiting: usize },
+    #[error(
+        "this mailbox's turn could not be kept (the database did not answer), so the call was stopped before another node could take the turn; try again"
+    )]
+    TurnLost,
 }
 
 impl CallError {

@@ -28,7 +28,7 @@ pub fn prune_point(last: i64, slowest: Option<i64>) -> (i64, Option<(i64, i64)>)
 }
 
 /// One stored event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
     pub id: i64,
     pub kind: String,
@@ -38,6 +38,37 @@ pub struct StoredEvent {
     /// The event's own data (JSON).
     pub data: serde_json::Value,
 }
+
+/// An event a webhook's receiver never took: after its attempts it is set aside, kept with why,
+/// and the webhook goes on with the next event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeadLetter {
+    pub event: StoredEvent,
+    /// The failed attempts before it was set aside.
+    pub attempts: u64,
+    /// What the last attempt got: the receiver's status, or why it could not be reached.
+    pub error: String,
+    /// When it was set aside (RFC 3339, UTC); empty before it is stored.
+    pub set_aside_at: String,
+}
+
+impl DeadLetter {
+    /// A stored dead letter read back from its columns (the event as JSON, the attempts, the
+    /// error, when); one whose event no longer reads is left out.
+    pub(crate) fn read_back(
+        (event, attempts, error, at): (String, i64, String, String),
+    ) -> Option<Self> {
+        Some(DeadLetter {
+            event: serde_json::from_str(&event).ok()?,
+            attempts: attempts.max(0) as u64,
+            error,
+            set_aside_at: at,
+        })
+    }
+}
+
+/// The dead letters kept per webhook: the newest this many.
+pub const MAX_DEAD_LETTERS: i64 = 10_000;
 
 #[cfg(test)]
 mod tests {

@@ -7,12 +7,53 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-/// Held while a mailbox's turn lasts; dropping it ends the turn.
-pub struct LeaseGuard(#[allow(dead_code)] Box<dyn Send + Sync>);
+use tokio_util::sync::CancellationToken;
+
+/// Held while a mailbox's turn lasts; dropping it ends the turn. A turn kept in a shared
+/// database can also be lost (its holder could not renew it): the call holding it must stop.
+pub struct LeaseGuard {
+    _held: Box<dyn Send + Sync>,
+    lost: Option<CancellationToken>,
+}
 
 impl LeaseGuard {
+    /// A turn that lasts until it is dropped.
     pub fn new(held: impl Send + Sync + 'static) -> Self {
-        LeaseGuard(Box::new(held))
+        LeaseGuard {
+            _held: Box::new(held),
+            lost: None,
+        }
+    }
+
+    /// A turn that ends early when `lost` is cancelled, before anyone else may take it.
+    pub fn losable(held: impl Send + Sync + 'static, lost: CancellationToken) -> Self {
+        LeaseGuard {
+            _held: Box::new(held),
+            lost: Some(lost),
+        }
+    }
+
+    /// Resolves once the turn is lost; never, for a turn that cannot be.
+    pub async fn lost(&self) {
+        match &self.lost {
+            Some(lost) => lost.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Whether the turn is lost already.
+    pub fn is_lost(&self) -> bool {
+        self.lost.as_ref().is_some_and(|l| l.is_cancelled())
+    }
+}
+
+/// Runs `work` while `turn` lasts: `None` once the turn is lost, and `work` dropped there (a
+/// call into the plugin stops at its next host call or epoch tick).
+pub async fn while_held<F: Future>(turn: &LeaseGuard, work: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        _ = turn.lost() => None,
+        done = work => Some(done),
     }
 }
 
@@ -128,6 +169,34 @@ mod tests {
         assert!(other.is_ok(), "another mailbox is not held");
         drop(held);
         assert!(leases.try_acquire("a").is_ok());
+    }
+
+    #[tokio::test]
+    async fn work_in_a_turn_stops_when_the_turn_is_lost_and_not_before() {
+        let lost = CancellationToken::new();
+        let turn = LeaseGuard::losable((), lost.clone());
+        assert_eq!(while_held(&turn, async { 7 }).await, Some(7));
+        let (started_tx, started) = tokio::sync::oneshot::channel();
+        let stopped = async {
+            while_held(&turn, async {
+                let _ = started_tx.send(());
+                std::future::pending::<()>().await
+            })
+            .await
+        };
+        let cancel = async {
+            started.await.expect("the work began");
+            assert!(!turn.is_lost());
+            lost.cancel();
+        };
+        let (stopped, ()) = tokio::join!(stopped, cancel);
+        assert_eq!(stopped, None, "the work was stopped");
+        assert!(turn.is_lost());
+        assert_eq!(
+            while_held(&turn, async { 7 }).await,
+            None,
+            "no work begins in a lost turn"
+        );
     }
 
     #[test]

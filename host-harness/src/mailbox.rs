@@ -107,6 +107,18 @@ impl Mailbox {
             })
     }
 
+    /// Runs `call` while `turn` lasts. A turn lost (its holder could not renew it in the shared
+    /// database) stops the call before another node may take the turn: `TurnLost`.
+    async fn holding<T>(
+        &self,
+        turn: &LeaseGuard,
+        call: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        crate::lease::while_held(turn, call)
+            .await
+            .unwrap_or(Err(CallError::TurnLost))
+    }
+
     /// This mailbox's turn if no other call holds it now, else `None` at once: the scheduler
     /// and push take a shared slot only for a mailbox whose turn they already hold.
     pub async fn free_turn(&self) -> Result<Option<LeaseGuard>, CallError> {
@@ -167,17 +179,20 @@ impl Mailbox {
     /// Starts linking through `request.provider`; on success the host records that provider for
     /// this mailbox, so the callback's exchange may reach its token endpoint.
     pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
-        let _turn = self.turn().await?;
-        let provider = Some(request.provider.clone());
-        let started = call_export!(self, provider, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_link_start(s, request))?;
-        if started.is_ok() {
-            self.host
-                .assign_provider(&self.id, Some(&request.provider))
-                .await?;
-        }
-        Ok(started)
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            let provider = Some(request.provider.clone());
+            let started = call_export!(self, provider, |p, s| p
+                .crm_mail_sync_mailbox()
+                .call_link_start(s, request))?;
+            if started.is_ok() {
+                self.host
+                    .assign_provider(&self.id, Some(&request.provider))
+                    .await?;
+            }
+            Ok(started)
+        })
+        .await
     }
 
     /// Completes linking with the query of the provider's redirect to the callback, for the CRM
@@ -187,47 +202,65 @@ impl Mailbox {
         user: &str,
         query: &[(String, String)],
     ) -> MailboxResult<MailboxStatus> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_link_complete(s, user, query))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p
+                .crm_mail_sync_mailbox()
+                .call_link_complete(s, user, query))
+        })
+        .await
     }
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
-        let _turn = self.turn().await?;
-        let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
-        if unlinked.is_ok() {
-            self.host.assign_provider(&self.id, None).await?;
-        }
-        Ok(unlinked)
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
+            if unlinked.is_ok() {
+                self.host.assign_provider(&self.id, None).await?;
+            }
+            Ok(unlinked)
+        })
+        .await
     }
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_set_settings(s, settings))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p
+                .crm_mail_sync_mailbox()
+                .call_set_settings(s, settings))
+        })
+        .await
     }
 
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p
-            .crm_mail_sync_mailbox()
-            .call_check_access(s, force))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p
+                .crm_mail_sync_mailbox()
+                .call_check_access(s, force))
+        })
+        .await
     }
 
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
+        })
+        .await
     }
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s))
+        })
+        .await
     }
 
     /// The saved mapping and what no longer holds in it.
@@ -237,10 +270,13 @@ impl Mailbox {
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
-        let _turn = self.turn().await?;
-        call_export!(self, |p, s| p
-            .crm_mail_sync_folders()
-            .call_set_mapping(s, mapping))
+        let turn = self.turn().await?;
+        self.holding(&turn, async {
+            call_export!(self, |p, s| p
+                .crm_mail_sync_folders()
+                .call_set_mapping(s, mapping))
+        })
+        .await
     }
 
     /// Syncs every mapped folder once, under the policy's sync time budget, and records the
@@ -251,7 +287,10 @@ impl Mailbox {
 
     /// `sync` in a turn the caller already holds (from `free_turn`).
     pub async fn sync_holding(&self, turn: LeaseGuard) -> MailboxResult<SyncReport> {
-        let _turn = turn;
+        self.holding(&turn, self.sync_in_turn()).await
+    }
+
+    async fn sync_in_turn(&self) -> MailboxResult<SyncReport> {
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
@@ -293,7 +332,10 @@ impl Mailbox {
 
     /// `watch` in a turn the caller already holds (from `free_turn`).
     pub async fn watch_holding(&self, turn: LeaseGuard, stop: bool) -> MailboxResult<WatchReport> {
-        let _turn = turn;
+        self.holding(&turn, self.watch_in_turn(stop)).await
+    }
+
+    async fn watch_in_turn(&self, stop: bool) -> MailboxResult<WatchReport> {
         let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()

@@ -23,12 +23,21 @@ const SECRET: &str = "webhook-secret-0123456789";
 #[derive(Default)]
 struct Receiver {
     up: AtomicBool,
+    /// An event id it refuses even while up (a receiver choking on one event).
+    poison: std::sync::atomic::AtomicI64,
     refused: AtomicUsize,
     /// (event id, kind) of each accepted delivery.
     accepted: Mutex<Vec<(i64, String)>>,
 }
 
 async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let id = headers
+        .get("x-mailsync-event-id")
+        .and_then(|v| v.to_str().ok()?.parse::<i64>().ok());
+    if id == Some(r.poison.load(Ordering::SeqCst)) {
+        r.refused.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::INTERNAL_SERVER_ERROR;
+    }
     if !r.up.load(Ordering::SeqCst) {
         r.refused.fetch_add(1, Ordering::SeqCst);
         return StatusCode::SERVICE_UNAVAILABLE;
@@ -71,6 +80,20 @@ async fn start_receiver() -> (Arc<Receiver>, String) {
 }
 
 async fn serve(w: &OAuthWorld, hook: &str) -> (RunningService, CancellationToken) {
+    serve_with(
+        w,
+        hook,
+        host_harness::service::webhooks::DEFAULT_DEAD_LETTER_AFTER,
+    )
+    .await
+}
+
+/// `serve`, an event set aside after `dead_letter_after` failed attempts.
+async fn serve_with(
+    w: &OAuthWorld,
+    hook: &str,
+    dead_letter_after: u32,
+) -> (RunningService, CancellationToken) {
     let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.api_token = Some(TOKEN.into());
@@ -79,6 +102,7 @@ async fn serve(w: &OAuthWorld, hook: &str) -> (RunningService, CancellationToken
     config.webhooks = vec![WebhookSettings {
         url: hook.parse().unwrap(),
         secret: SECRET.into(),
+        dead_letter_after,
     }];
     let stop = CancellationToken::new();
     let running = service::start(w.host.clone(), config, stop.clone())
@@ -152,6 +176,87 @@ async fn webhook_deliveries_survive_a_receiver_that_is_down_and_a_restart() {
         accepted.iter().all(|(_, k)| k == "message.created"),
         "{accepted:?}"
     );
+    stop.cancel();
+    running.stopped().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_event_the_receiver_never_takes_is_set_aside_and_the_next_goes_out() {
+    let w = world(mapping("INBOX", None)).await;
+    let (receiver, hook) = start_receiver().await;
+    receiver.up.store(true, Ordering::SeqCst);
+    let latest = w.host.services().db.events_latest_id().expect("outbox");
+    // The first event of this run chokes the receiver; the rest it takes.
+    receiver.poison.store(latest + 1, Ordering::SeqCst);
+    let mut s = seeder(&w).await;
+    for i in 0..2 {
+        let m = plain(
+            &format!("dead-{i}"),
+            "Klant <klant@example.com>",
+            ANNA,
+            "Hallo",
+            "body",
+        );
+        s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    }
+    let (running, stop) = serve_with(&w, &hook, 3).await;
+    until("the event after the poisoned one", || {
+        receiver
+            .accepted
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(id, _)| *id > latest + 1)
+    })
+    .await;
+    assert_eq!(
+        receiver.refused.load(Ordering::SeqCst),
+        3,
+        "three attempts, then set aside"
+    );
+    let accepted = receiver.accepted.lock().unwrap().clone();
+    assert!(
+        accepted.iter().all(|(id, _)| *id != latest + 1),
+        "{accepted:?}"
+    );
+
+    let api = format!("http://{}/api/v1/webhooks/0/dead-letters", running.address);
+    let refused = tests::http_client().get(&api).send().await.unwrap();
+    assert_eq!(refused.status(), 401, "the platform's token only");
+    let letters: serde_json::Value = tests::http_client()
+        .get(&api)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let letters = letters["dead_letters"].as_array().expect("a list").clone();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["event"]["id"], latest + 1);
+    assert_eq!(letters[0]["event"]["kind"], "message.created");
+    assert_eq!(letters[0]["attempts"], 3);
+    assert!(
+        letters[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("500"),
+        "{letters:?}"
+    );
+    let metrics = tests::http_client()
+        .get(format!("http://{}/metrics", running.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dead = tests::MetricsText::metric(
+        metrics.as_str(),
+        "mailsync_webhook_dead_letters_total{webhook=\"0\"}",
+    );
+    assert_eq!(dead, Some(1.0), "{metrics}");
     stop.cancel();
     running.stopped().await.expect("stops");
 }
@@ -231,7 +336,7 @@ async fn a_webhooks_credentials_never_reach_a_log() {
     s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
     let (running, stop) = serve(&w, &hook).await;
     until("a failed delivery logged", || {
-        tests::secrets::captured_text().contains("webhook unreachable; retrying")
+        tests::secrets::captured_text().contains("webhook delivery failed; retrying")
     })
     .await;
     // The stuck event shows in the metrics, by the webhook's place, not its address.

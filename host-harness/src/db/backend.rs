@@ -4,7 +4,7 @@
 
 use super::{KvWrite, OverQuota, Quota, StoreResult, Usage};
 use crate::at_rest::SealError;
-use crate::event_store::StoredEvent;
+use crate::event_store::{DeadLetter, StoredEvent};
 use crate::inbox_store::{
     Change, ChangeCounts, DeliveryCounts, MessageSummary, NewMessage, StoredMessage,
 };
@@ -81,6 +81,11 @@ pub trait EventStore: Send + Sync {
     /// The last event id `webhook` acknowledged, if it has a cursor.
     fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>>;
     fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()>;
+    /// Sets `letter` aside for `webhook` and moves the webhook's cursor past its event, both or
+    /// neither; only the newest `MAX_DEAD_LETTERS` are kept.
+    fn webhook_dead_letter(&self, webhook: &str, letter: &DeadLetter) -> StoreResult<()>;
+    /// `webhook`'s dead letters, newest first, at most `limit`.
+    fn webhook_dead_letters(&self, webhook: &str, limit: u32) -> StoreResult<Vec<DeadLetter>>;
 }
 
 /// Named settings the administrator changed at run time (JSON values).

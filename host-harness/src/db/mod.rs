@@ -19,6 +19,7 @@ pub use backend::{
     Reseal, SoleUse,
 };
 pub use lease_plan::{LeaseMove, fair_share, plan as lease_plan};
+pub use postgres::{TURN_GRACE, TURN_KEPT_UNRENEWED};
 pub use quota::{OverQuota, Quota, Usage};
 pub use url::DatabaseUrl;
 

@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use crate::bindings::panel::UserMessage;
 use crate::db::Database;
-use crate::event_store::StoredEvent;
+use crate::event_store::{DeadLetter, StoredEvent};
 
 /// An event before it is stored.
 #[derive(Debug, Clone)]
@@ -112,6 +112,22 @@ impl Events {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.set_webhook_cursor(&webhook, last_id))
+            .await
+    }
+
+    /// Sets `letter` aside for `webhook`, past its cursor.
+    pub async fn set_aside(&self, webhook: &str, letter: DeadLetter) -> Result<(), String> {
+        let webhook = webhook.to_string();
+        self.db
+            .run_blocking(move |db| db.webhook_dead_letter(&webhook, &letter))
+            .await
+    }
+
+    /// `webhook`'s dead letters, newest first.
+    pub async fn dead_letters(&self, webhook: &str, limit: u32) -> Result<Vec<DeadLetter>, String> {
+        let webhook = webhook.to_string();
+        self.db
+            .run_blocking(move |db| db.webhook_dead_letters(&webhook, limit))
             .await
     }
 

@@ -33,6 +33,7 @@ pub struct Metrics {
     registry: Registry,
     webhook_attempts: Family<Webhook, Gauge>,
     webhook_dropped: Family<Webhook, Counter>,
+    webhook_dead_letters: Family<Webhook, Counter>,
     syncs: Counter,
     failures: Family<Kind, Counter>,
     messages: Family<Change, Counter>,
@@ -59,6 +60,7 @@ impl Metrics {
         let lease_rounds_failed = Counter::default();
         let webhook_attempts = Family::<Webhook, Gauge>::default();
         let webhook_dropped = Family::<Webhook, Counter>::default();
+        let webhook_dead_letters = Family::<Webhook, Counter>::default();
         registry.register(
             "webhook_attempts",
             "Failed attempts so far at the event each webhook is delivering (0: none failing)",
@@ -68,6 +70,11 @@ impl Metrics {
             "webhook_events_dropped",
             "Events dropped from the outbox before each webhook took them (told as events.dropped)",
             webhook_dropped.clone(),
+        );
+        registry.register(
+            "webhook_dead_letters",
+            "Events each webhook's receiver never took, set aside after their attempts (see GET /api/webhooks/{index}/dead-letters)",
+            webhook_dead_letters.clone(),
         );
         registry.register(
             "leases_held",
@@ -109,6 +116,7 @@ impl Metrics {
             registry,
             webhook_attempts,
             webhook_dropped,
+            webhook_dead_letters,
             syncs,
             failures,
             messages,
@@ -166,6 +174,14 @@ impl Metrics {
             webhook: index.to_string(),
         };
         self.webhook_dropped.get_or_create(&label).inc_by(count);
+    }
+
+    /// Webhook `index` set an event aside as a dead letter.
+    pub fn webhook_dead_lettered(&self, index: usize) {
+        let label = Webhook {
+            webhook: index.to_string(),
+        };
+        self.webhook_dead_letters.get_or_create(&label).inc();
     }
 
     pub fn sync_failed(&self, kind: &str) {

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::event_store::StoredEvent;
+use crate::event_store::{DeadLetter, StoredEvent};
 use crate::settings::SecretText;
 
 use super::events::Events;
@@ -23,7 +23,18 @@ pub struct WebhookSettings {
     pub url: url::Url,
     /// The key of the `X-Mailsync-Signature` HMAC (at least 16 characters).
     pub secret: SecretText,
+    /// Failed attempts after which an event is set aside as a dead letter and the next one
+    /// goes out [default: 20, about an hour of retries; 0: never, the event waits until taken].
+    #[serde(default = "default_dead_letter_after")]
+    pub dead_letter_after: u32,
 }
+
+fn default_dead_letter_after() -> u32 {
+    DEFAULT_DEAD_LETTER_AFTER
+}
+
+/// Failed attempts before an event is set aside: 0.5 s doubling to 5 min makes this about an hour.
+pub const DEFAULT_DEAD_LETTER_AFTER: u32 = 20;
 
 /// The first wait after a failed delivery, doubled each time up to `MAX_RETRY_WAIT`.
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
@@ -92,25 +103,36 @@ impl Delivery {
         let key = self.webhook.url.to_string();
         let name = shown(&self.webhook.url);
         // Every node waits for the webhook's turn; the one that has it delivers, from the
-        // shared cursor, so each event goes out once across the cluster. A node that dies lets
-        // the turn go with its connection, and another goes on where the cursor stands.
-        let turn = format!("webhook:{key}");
-        let _turn = tokio::select! {
-            turn = self.turns.acquire(&turn) => match turn {
-                Ok(turn) => turn,
-                Err(e) => {
-                    tracing::error!(webhook = %name, error = %e, "the webhook's turn is unavailable");
-                    return;
-                }
-            },
-            _ = self.stop.cancelled() => return,
-        };
-        if let Some(shared) = self.cursor(&key).await {
-            cursor = cursor.max(shared);
+        // shared cursor, so each event goes out once across the cluster. A node that dies, or
+        // cannot renew the turn, lets it go, and another goes on where the cursor stands.
+        let turn_name = format!("webhook:{key}");
+        loop {
+            let turn = tokio::select! {
+                turn = self.turns.acquire(&turn_name) => match turn {
+                    Ok(turn) => turn,
+                    Err(e) => {
+                        tracing::error!(webhook = %name, error = %e, "the webhook's turn is unavailable");
+                        return;
+                    }
+                },
+                _ = self.stop.cancelled() => return,
+            };
+            if let Some(shared) = self.cursor(&key).await {
+                cursor = cursor.max(shared);
+            }
+            let delivering = self.deliver_from(&key, &name, &mut cursor);
+            if crate::lease::while_held(&turn, delivering).await.is_some() {
+                return;
+            }
+            tracing::warn!(webhook = %name, "the webhook's turn was lost; this node waits for it again");
         }
+    }
+
+    /// Delivers the events after `cursor`, in order, until the service stops.
+    async fn deliver_from(&self, key: &str, name: &url::Url, cursor: &mut i64) {
         while !self.stop.is_cancelled() {
             let page = tokio::select! {
-                page = self.events.next_after(None, cursor, 100, Duration::from_secs(30)) => page,
+                page = self.events.next_after(None, *cursor, 100, Duration::from_secs(30)) => page,
                 _ = self.stop.cancelled() => return,
             };
             let page = match page {
@@ -132,8 +154,8 @@ impl Delivery {
                     self.metrics
                         .webhook_events_dropped(self.index, (through - after).max(0) as u64);
                 }
-                cursor = event.id;
-                if let Err(e) = self.events.set_webhook_cursor(&key, cursor).await {
+                *cursor = event.id;
+                if let Err(e) = self.events.set_webhook_cursor(key, *cursor).await {
                     tracing::warn!(webhook = %name, error = %e, "the webhook's cursor was not saved");
                 }
             }
@@ -156,7 +178,8 @@ impl Delivery {
         }
     }
 
-    /// Posts `event` until the receiver takes it; false when the service stops first.
+    /// Posts `event` until the receiver takes it, or sets it aside as a dead letter after
+    /// `dead_letter_after` failed attempts; false when the service stops first.
     async fn deliver(&self, event: &StoredEvent) -> bool {
         let body = match serde_json::to_vec(event) {
             Ok(body) => body,
@@ -165,48 +188,81 @@ impl Delivery {
         let mut wait = FIRST_RETRY_WAIT;
         let mut failed = 0u64;
         loop {
-            let timestamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0);
-            let signature = sign(self.webhook.secret.expose(), timestamp, &body);
-            let sent = self
-                .client
-                .post(self.webhook.url.clone())
-                .header("content-type", "application/json")
-                .header("x-mailsync-event-id", event.id.to_string())
-                .header("x-mailsync-event", &event.kind)
-                .header(
-                    "x-mailsync-signature",
-                    format!("t={timestamp},v1={signature}"),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            match sent {
-                Ok(r) if r.status().is_success() => {
+            let error = match self.post(event, &body).await {
+                None => {
                     self.metrics.webhook_attempts(self.index, 0);
                     return true;
                 }
-                Ok(r) => {
-                    tracing::info!(webhook = %shown(&self.webhook.url), event = event.id, status = %r.status(), "webhook refused; retrying")
-                }
-                Err(e) => {
-                    // reqwest's error names the URL: shown without its credentials.
-                    let e = e.without_url();
-                    tracing::info!(webhook = %shown(&self.webhook.url), event = event.id, error = %e, "webhook unreachable; retrying")
-                }
-            }
+                Some(error) => error,
+            };
             // A stuck event shows: its failed attempts, in the metrics and every tenth in the log.
             failed += 1;
             self.metrics.webhook_attempts(self.index, failed);
             if failed.is_multiple_of(10) {
                 tracing::warn!(webhook = %shown(&self.webhook.url), event = event.id, attempts = failed, "an event keeps failing; later events wait behind it");
             }
+            let limit = u64::from(self.webhook.dead_letter_after);
+            if limit > 0 && failed >= limit && self.set_aside(event, failed, error).await {
+                return true;
+            }
             if !self.pause(wait.mul_f64(0.5 + 0.5 * fastrand::f64())).await {
                 return false;
             }
             wait = (wait * 2).min(MAX_RETRY_WAIT);
+        }
+    }
+
+    /// Posts `event` once: `None` when the receiver took it, else what went wrong.
+    async fn post(&self, event: &StoredEvent, body: &[u8]) -> Option<String> {
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let signature = sign(self.webhook.secret.expose(), timestamp, body);
+        let sent = self
+            .client
+            .post(self.webhook.url.clone())
+            .header("content-type", "application/json")
+            .header("x-mailsync-event-id", event.id.to_string())
+            .header("x-mailsync-event", &event.kind)
+            .header(
+                "x-mailsync-signature",
+                format!("t={timestamp},v1={signature}"),
+            )
+            .body(body.to_vec())
+            .send()
+            .await;
+        let error = match sent {
+            Ok(r) if r.status().is_success() => return None,
+            Ok(r) => format!("the receiver answered {}", r.status()),
+            // reqwest's error names the URL: shown without its credentials.
+            Err(e) => format!("the receiver could not be reached: {}", e.without_url()),
+        };
+        tracing::info!(webhook = %shown(&self.webhook.url), event = event.id, error = %error, "webhook delivery failed; retrying");
+        Some(error)
+    }
+
+    /// Sets `event` aside as a dead letter and moves the cursor past it; false when the store
+    /// could not (the event is then retried).
+    async fn set_aside(&self, event: &StoredEvent, attempts: u64, error: String) -> bool {
+        let letter = DeadLetter {
+            event: event.clone(),
+            attempts,
+            error,
+            set_aside_at: String::new(),
+        };
+        let key = self.webhook.url.to_string();
+        match self.events.set_aside(&key, letter).await {
+            Ok(()) => {
+                tracing::warn!(webhook = %shown(&self.webhook.url), event = event.id, attempts, "an event was set aside as a dead letter; the next one goes out");
+                self.metrics.webhook_dead_lettered(self.index);
+                self.metrics.webhook_attempts(self.index, 0);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(webhook = %shown(&self.webhook.url), error = %e, "a dead letter could not be stored; the event is retried");
+                false
+            }
         }
     }
 
@@ -220,7 +276,7 @@ impl Delivery {
 }
 
 /// A webhook's URL as logs and errors show it: without its credentials.
-fn shown(url: &url::Url) -> url::Url {
+pub(crate) fn shown(url: &url::Url) -> url::Url {
     crate::redact::url_without_secrets(url.clone())
 }
 

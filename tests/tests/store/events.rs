@@ -145,6 +145,71 @@ pub fn webhook_cursors_are_kept(s: Store) {
     assert_eq!(other_node.webhook_cursor("crm").unwrap(), Some(9));
 }
 
+pub fn a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay(s: Store) {
+    use host_harness::event_store::{DeadLetter, MAX_DEAD_LETTERS};
+    let db = &s.db;
+    let first = db
+        .event_append("message.created", "a", &json!({ "n": 1 }))
+        .unwrap();
+    db.set_webhook_cursor("crm", first - 1).unwrap();
+    let event = db.events_after(first - 1, 1).unwrap().remove(0);
+    let letter = DeadLetter {
+        event: event.clone(),
+        attempts: 20,
+        error: "the receiver answered 500".into(),
+        set_aside_at: String::new(),
+    };
+    db.webhook_dead_letter("crm", &letter).unwrap();
+    assert_eq!(
+        db.webhook_cursor("crm").unwrap(),
+        Some(first),
+        "the cursor moved past it"
+    );
+    let other_node = s.open_again(&s.keys);
+    let kept = other_node.webhook_dead_letters("crm", 10).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].event, event, "the event as it was");
+    assert_eq!(
+        (kept[0].attempts, kept[0].error.as_str()),
+        (20, "the receiver answered 500")
+    );
+    assert!(
+        kept[0].set_aside_at.starts_with("20"),
+        "{:?}",
+        kept[0].set_aside_at
+    );
+    assert!(
+        db.webhook_dead_letters("audit", 10).unwrap().is_empty(),
+        "per webhook"
+    );
+    // A cursor already past a letter's event stays where it is.
+    db.set_webhook_cursor("crm", first + 5).unwrap();
+    db.webhook_dead_letter("crm", &letter).unwrap();
+    assert_eq!(db.webhook_cursor("crm").unwrap(), Some(first + 5));
+    // Past the bound, the oldest go.
+    let rows: Vec<String> = (0..MAX_DEAD_LETTERS + 2)
+        .map(|i| format!("('crm', {}, '{{}}', 1, 'x')", first + 1000 + i))
+        .collect();
+    s.run_sql(&format!(
+        "INSERT INTO webhook_dead_letters (webhook, event_id, event, attempts, error) VALUES {}",
+        rows.join(",")
+    ));
+    let mut newest = letter.clone();
+    newest.event.id = first + 1_000_000;
+    db.webhook_dead_letter("crm", &newest).unwrap();
+    assert_eq!(
+        s.scalar("SELECT count(*) FROM webhook_dead_letters WHERE webhook = 'crm'"),
+        MAX_DEAD_LETTERS
+    );
+    let page = db.webhook_dead_letters("crm", 2).unwrap();
+    assert_eq!(
+        page.len(),
+        1,
+        "a letter whose stored event does not read is left out"
+    );
+    assert_eq!(page[0].event.id, first + 1_000_000, "newest first");
+}
+
 pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told(s: Store) {
     use host_harness::event_store::{DROPPED_KIND, KEPT_EVENTS, MAX_KEPT_EVENTS};
     let db = &s.db;

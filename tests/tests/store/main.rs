@@ -116,6 +116,21 @@ impl Store {
         conn
     }
 
+    /// Another handle on the same PostgreSQL database, logged in as `role` (a node that can be
+    /// cut off from the database alone).
+    pub fn open_as(&self, role: &str) -> Database {
+        let Place::Postgres { url, .. } = &self.place else {
+            unreachable!("a PostgreSQL place")
+        };
+        let url = url.replacen(
+            &format!("//{}@", tests::postgres::ROLE),
+            &format!("//{role}@"),
+            1,
+        );
+        let url = DatabaseUrl::parse(&url).expect("a PostgreSQL URL");
+        Database::connect(&url, self.keys.clone()).unwrap_or_else(|e| panic!("open as {role}: {e}"))
+    }
+
     /// Another handle on the same database (another node, or the same one after a restart),
     /// its values opened with `keys`.
     pub fn open_again(&self, keys: &KeyRing) -> Database {
@@ -208,6 +223,7 @@ suite! {
         each_message_change_is_an_event_written_with_it,
         a_reader_following_several_writing_nodes_misses_no_event,
         webhook_cursors_are_kept,
+        a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay,
         one_mailboxs_events_are_read_without_the_others,
         no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told,
     ],

@@ -36,3 +36,74 @@ pub fn a_mailboxs_turn_has_one_holder_until_it_is_let_go(s: Store) {
         );
     });
 }
+
+/// On PostgreSQL a turn is a row its node renews. Its connection killed, the turn stays with
+/// its node (which connects again); a node cut off from the database loses its turn (its call
+/// must stop) before another node can take it, and that node then takes it.
+#[test]
+fn postgres_a_turn_outlives_its_connection_and_a_cut_off_node_lets_go_before_another_takes_it() {
+    use host_harness::db::{TURN_GRACE, TURN_KEPT_UNRENEWED};
+    use std::time::{Duration, Instant};
+
+    let s = Store::postgres();
+    let role = format!("cut_off_{}", std::process::id());
+    s.run_sql(&format!("CREATE ROLE {role} LOGIN SUPERUSER"));
+    let (node_a, node_b) = (s.open_as(&role), s.open_again(&s.keys));
+    let (a, b) = (node_a.mailbox_turns(), node_b.mailbox_turns());
+    let held = futures_executor::block_on(a.acquire("m1")).expect("free");
+    let kill_a =
+        format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'");
+
+    // Every connection of node A is killed, its turns' among them: the turn stays A's.
+    s.run_sql(&kill_a);
+    let until = Instant::now() + TURN_GRACE + Duration::from_secs(2);
+    while Instant::now() < until {
+        assert!(
+            matches!(b.try_acquire("m1"), Err(LeaseError::Busy)),
+            "another node took a turn whose holder lost only a connection"
+        );
+        assert!(
+            !held.is_lost(),
+            "a turn renewed on a new connection is kept"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // Node A can no longer reach the database at all; B still can.
+    s.run_sql(&format!("ALTER ROLE {role} NOLOGIN"));
+    s.run_sql(&kill_a);
+    let cut = Instant::now();
+    let lost_at = std::thread::scope(|scope| {
+        let lost = scope.spawn(|| {
+            futures_executor::block_on(held.lost());
+            Instant::now()
+        });
+        let taken_at = loop {
+            match b.try_acquire("m1") {
+                Ok(_turn) => break Instant::now(),
+                Err(LeaseError::Busy) => {}
+                Err(e) => panic!("node B could not ask: {e}"),
+            }
+            assert!(
+                cut.elapsed() < TURN_GRACE + Duration::from_secs(5),
+                "the turn of a node cut off was never taken over"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let lost_at = lost.join().expect("A's loss is seen");
+        assert!(
+            lost_at + Duration::from_secs(1) < taken_at,
+            "node A lost its turn {:?} after the cut, node B took it {:?} after: A's call ran on",
+            lost_at - cut,
+            taken_at - cut
+        );
+        lost_at
+    });
+    assert!(
+        lost_at - cut <= TURN_KEPT_UNRENEWED + Duration::from_secs(2),
+        "node A kept a turn it could not renew for {:?}",
+        lost_at - cut
+    );
+    drop(held);
+    s.run_sql(&format!("ALTER ROLE {role} LOGIN"));
+}

@@ -7,7 +7,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{PostgresStore, locks};
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{DROPPED_KIND, StoredEvent, prune_point};
+use crate::event_store::{DROPPED_KIND, DeadLetter, MAX_DEAD_LETTERS, StoredEvent, prune_point};
 
 /// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
 /// last in the transaction: the events lock is held from here to the commit. Under that lock
@@ -160,6 +160,57 @@ impl EventStore for PostgresStore {
                 )
                 .await?;
             Ok(())
+        })
+    }
+
+    fn webhook_dead_letter(&self, webhook: &str, letter: &DeadLetter) -> StoreResult<()> {
+        let event = serde_json::to_string(&letter.event).map_err(|e| {
+            crate::db::StoreError::Unreachable(format!("an event that cannot be written: {e}"))
+        })?;
+        let attempts = letter.attempts as i64;
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO webhook_dead_letters (webhook, event_id, event, attempts, error)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[&webhook, &letter.event.id, &event, &attempts, &letter.error],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM webhook_dead_letters WHERE webhook = $1 AND event_id <= (
+                     SELECT event_id FROM webhook_dead_letters WHERE webhook = $1
+                     ORDER BY event_id DESC LIMIT 1 OFFSET $2)",
+                &[&webhook, &MAX_DEAD_LETTERS],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO webhook_cursors (webhook, last_id) VALUES ($1, $2)
+                 ON CONFLICT (webhook) DO UPDATE
+                     SET last_id = greatest(webhook_cursors.last_id, excluded.last_id)",
+                &[&webhook, &letter.event.id],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn webhook_dead_letters(&self, webhook: &str, limit: u32) -> StoreResult<Vec<DeadLetter>> {
+        self.block(async {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT event, attempts, error, at FROM webhook_dead_letters
+                     WHERE webhook = $1 ORDER BY event_id DESC LIMIT $2",
+                    &[&webhook, &i64::from(limit)],
+                )
+                .await?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|r| DeadLetter::read_back((r.get(0), r.get(1), r.get(2), r.get(3))))
+                .collect())
         })
     }
 }

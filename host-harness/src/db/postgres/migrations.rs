@@ -132,6 +132,28 @@ ALTER TABLE inbox_locations
 ALTER TABLE inbox_locations DROP CONSTRAINT inbox_locations_message_fkey;
 ALTER TABLE inbox_updates DROP CONSTRAINT inbox_updates_message_fkey;
 "#,
+    r#"
+-- A state-changing call's turn on a mailbox: held by one node's store while it renews it each
+-- second (see `turns.rs`); another may take it once `renewed_ms` is older than the grace.
+-- `token` grows with each taking, so a late release never frees a later holder's turn.
+CREATE TABLE mailbox_turns (
+    mailbox    TEXT COLLATE "C" PRIMARY KEY,
+    holder     TEXT,
+    token      BIGINT NOT NULL,
+    renewed_ms BIGINT NOT NULL
+);
+-- Events a webhook's receiver never took, set aside after their attempts (`webhooks.rs`).
+CREATE TABLE webhook_dead_letters (
+    webhook  TEXT COLLATE "C" NOT NULL,
+    event_id BIGINT NOT NULL,
+    event    TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    error    TEXT NOT NULL,
+    at       TEXT NOT NULL
+        DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+    PRIMARY KEY (webhook, event_id)
+);
+"#,
 ];
 
 /// The schema version this host writes.

@@ -24,6 +24,7 @@ mod tls;
 mod turns;
 
 pub(crate) use turns::PostgresTurns;
+pub use turns::{TURN_GRACE, TURN_KEPT_UNRENEWED};
 
 /// Connections each node keeps at most.
 const POOL_SIZE: usize = 16;
@@ -138,8 +139,6 @@ pub(super) enum MailboxLock {
     Storage = 1,
     /// The inbox's writes.
     Inbox = 2,
-    /// A state-changing call's turn (session-scoped, see `turns`).
-    Turn = 3,
 }
 
 /// The statement taking a per-mailbox lock, prepared once per connection.

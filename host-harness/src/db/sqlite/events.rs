@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{DROPPED_KIND, StoredEvent, prune_point};
+use crate::event_store::{DROPPED_KIND, DeadLetter, MAX_DEAD_LETTERS, StoredEvent, prune_point};
 
 /// Appends an event within `tx`, so it is stored if and only if what it tells of is (the
 /// inbox's messages, say).
@@ -107,5 +107,52 @@ impl EventStore for SqliteStore {
             )
         })?;
         Ok(())
+    }
+
+    fn webhook_dead_letter(&self, webhook: &str, letter: &DeadLetter) -> StoreResult<()> {
+        let event = serde_json::to_string(&letter.event).map_err(|e| {
+            crate::db::StoreError::Unreachable(format!("an event that cannot be written: {e}"))
+        })?;
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "INSERT INTO webhook_dead_letters (webhook, event_id, event, attempts, error)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                params![
+                    webhook,
+                    letter.event.id,
+                    event,
+                    letter.attempts as i64,
+                    letter.error
+                ],
+            )?;
+            tx.execute(
+                "DELETE FROM webhook_dead_letters WHERE webhook = ?1 AND event_id <= (
+                     SELECT event_id FROM webhook_dead_letters WHERE webhook = ?1
+                     ORDER BY event_id DESC LIMIT 1 OFFSET ?2)",
+                params![webhook, MAX_DEAD_LETTERS],
+            )?;
+            tx.execute(
+                "INSERT INTO webhook_cursors (webhook, last_id) VALUES (?1, ?2)
+                 ON CONFLICT (webhook) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                params![webhook, letter.event.id],
+            )?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
+
+    fn webhook_dead_letters(&self, webhook: &str, limit: u32) -> StoreResult<Vec<DeadLetter>> {
+        let rows: Vec<(String, i64, String, String)> = self.read(|c| {
+            c.prepare_cached(
+                "SELECT event, attempts, error, at FROM webhook_dead_letters
+                 WHERE webhook = ?1 ORDER BY event_id DESC LIMIT ?2",
+            )?
+            .query_map(params![webhook, limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
+        })?;
+        Ok(rows.into_iter().filter_map(DeadLetter::read_back).collect())
     }
 }

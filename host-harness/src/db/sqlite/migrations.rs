@@ -106,6 +106,17 @@ CREATE TABLE panel_sessions (
 ALTER TABLE mailbox_leases ADD COLUMN nudged INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX mailbox_leases_nudged ON mailbox_leases (owner) WHERE nudged;
 ",
+    "
+CREATE TABLE webhook_dead_letters (
+    webhook  TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    event    TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error    TEXT NOT NULL,
+    at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (webhook, event_id)
+) WITHOUT ROWID;
+",
 ];
 
 /// The schema version this host writes.

@@ -105,7 +105,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Call(e) => {
                 let status = match e {
-                    CallError::TimeBudgetExceeded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                    CallError::TimeBudgetExceeded { .. } | CallError::TurnLost => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 (

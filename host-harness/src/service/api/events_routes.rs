@@ -7,16 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Caller;
 use super::errors::ApiError;
 use super::stream_slots::StreamSlot;
-use crate::event_store::StoredEvent;
+use crate::event_store::{DeadLetter, StoredEvent};
 use crate::service::ServiceContext;
 
 #[derive(Deserialize)]
@@ -39,6 +39,49 @@ pub async fn list(
         .await
         .map_err(ApiError::Internal)?;
     Ok(Json(events))
+}
+
+#[derive(Deserialize)]
+pub struct LimitQuery {
+    limit: Option<u32>,
+}
+
+/// One webhook's dead letters, as `GET /api/v1/webhooks/{index}/dead-letters` shows them.
+#[derive(Serialize)]
+pub struct DeadLettersView {
+    /// Its place in the settings (`[[service.webhooks]]`, from 0), as the metrics name it.
+    webhook: usize,
+    /// Its address, without credentials.
+    url: String,
+    /// Newest first.
+    dead_letters: Vec<DeadLetter>,
+}
+
+/// The events a webhook's receiver never took, set aside after their attempts (the platform's
+/// token only: they hold every mailbox's events).
+pub async fn dead_letters(
+    State(ctx): State<Arc<ServiceContext>>,
+    caller: Caller,
+    Path(index): Path<usize>,
+    Query(q): Query<LimitQuery>,
+) -> Result<Json<DeadLettersView>, ApiError> {
+    caller.must_be_admin()?;
+    let webhook = ctx
+        .config
+        .webhooks
+        .get(index)
+        .ok_or_else(|| ApiError::BadRequest(format!("no webhook {index} in the settings")))?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let dead_letters = ctx
+        .events
+        .dead_letters(webhook.url.as_str(), limit)
+        .await
+        .map_err(ApiError::Internal)?;
+    Ok(Json(DeadLettersView {
+        webhook: index,
+        url: crate::service::webhooks::shown(&webhook.url).to_string(),
+        dead_letters,
+    }))
 }
 
 pub async fn stream(

@@ -51,6 +51,10 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router {
         .route("/api/v1/events", get(events_routes::list))
         .route("/api/v1/events/stream", get(events_routes::stream))
         .route(
+            "/api/v1/webhooks/{index}/dead-letters",
+            get(events_routes::dead_letters),
+        )
+        .route(
             "/api/v1/settings",
             get(admin_routes::settings).put(admin_routes::set_settings),
         )
