@@ -145,7 +145,16 @@ impl InProcessLeases {
 impl MailboxLease for InProcessLeases {
     fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
         let lock = self.lock_of(mailbox);
-        Box::pin(async move { Ok(LeaseGuard::new(lock.lock_owned().await)) })
+        Box::pin(async move {
+            if let Ok(free) = lock.clone().try_lock_owned() {
+                return Ok(LeaseGuard::new(free));
+            }
+            tracing::debug!(
+                mailbox,
+                "another call holds this mailbox's turn; waiting for it"
+            );
+            Ok(LeaseGuard::new(lock.lock_owned().await))
+        })
     }
 
     fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError> {

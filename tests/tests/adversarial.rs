@@ -160,6 +160,7 @@ async fn looping_forever_is_stopped_at_the_time_budget() {
 /// another mailbox's call is answered while the first guest still loops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
 async fn a_spinning_guest_does_not_hold_the_only_worker() {
+    tests::secrets::capture_logs();
     let mut settings: HostSettings = settings_with_test_grant(&[], &[]);
     settings.policy.call_time_budget_ms = 8_000;
     let host = std::sync::Arc::new(adversarial_host(&settings));
@@ -168,7 +169,15 @@ async fn a_spinning_guest_does_not_hold_the_only_worker() {
         let host = host.clone();
         tokio::spawn(async move { attempt(&host, "loop-forever", "").await })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The guest says when its loop begins; this task runs only while the guest gives way.
+    let looping = std::time::Instant::now();
+    while !tests::secrets::captured_text().contains("looping from now on") {
+        assert!(
+            looping.elapsed() < std::time::Duration::from_secs(6),
+            "the guest never began its loop"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let started = std::time::Instant::now();
     let answer = host.mailbox("m2").normalize(b"", None, "normal").await;
     let waited = started.elapsed();

@@ -271,17 +271,17 @@ async fn calls_beyond_the_pool_wait_for_a_slot() {
     };
     let first = host.instantiate(scope("a")).await.expect("first slot");
     let second = host.instantiate(scope("b")).await.expect("second slot");
-    let waiting = {
-        let host = host.clone();
-        tokio::spawn(async move { host.instantiate(scope("c")).await.map(|_| ()) })
-    };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "a third instance got a slot of two");
+    // Polled once, the third call queues for a slot: pending, neither failed nor instantiated.
+    let mut third = Box::pin(host.instantiate(scope("c")));
+    let queued = std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::future::Future::poll(third.as_mut(), cx).is_pending())
+    })
+    .await;
+    assert!(queued, "a third instance got a slot of two, or failed");
     drop(first);
-    tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+    tokio::time::timeout(std::time::Duration::from_secs(30), third)
         .await
         .expect("the third instance took the freed slot")
-        .unwrap()
         .expect("instantiated");
     drop(second);
     // Sixteen calls through two slots: each waits its turn, none fails.

@@ -72,6 +72,7 @@ pub fn a_value_in_clear_is_refused_until_the_next_open_seals_it(s: Store) {
 }
 
 pub fn a_handle_has_the_database_alone_only_while_no_other_has_it_open(s: Store) {
+    tests::secrets::capture_logs();
     let other = s.open_again(&s.keys);
     let refused = s.db.sole_use();
     assert!(
@@ -103,8 +104,22 @@ pub fn a_handle_has_the_database_alone_only_while_no_other_has_it_open(s: Store)
             s.open_again(&s.keys)
         });
         starting.recv().unwrap();
-        // An open that did not wait takes a few milliseconds.
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        // The open says when it found the database held alone and began to wait.
+        let waiting = s.place_name();
+        let asked = std::time::Instant::now();
+        while !tests::secrets::captured_text().lines().any(|l| {
+            l.contains("has the database alone") && l.split_whitespace().any(|w| w == waiting)
+        }) {
+            assert!(
+                !opening.is_finished(),
+                "an open went ahead while a handle was alone"
+            );
+            assert!(
+                asked.elapsed() < std::time::Duration::from_secs(20),
+                "the open neither waited nor went ahead"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert!(
             !opening.is_finished(),
             "an open waits while a handle is alone"

@@ -101,6 +101,17 @@ impl Store {
         }
     }
 
+    /// How the store's logs name this place: `path=…` of a SQLite file, `database=…` of a
+    /// PostgreSQL database.
+    pub fn place_name(&self) -> String {
+        match &self.place {
+            Place::Sqlite(dir) => format!("path={}", dir.path().join("store.db").display()),
+            Place::Postgres { url, .. } => {
+                format!("database={}", url.rsplit('/').next().unwrap_or_default())
+            }
+        }
+    }
+
     /// Opens the database again, or says why it cannot.
     pub fn try_open_again(&self) -> Result<Database, String> {
         try_open(&self.place, &self.keys)

@@ -6,6 +6,7 @@ use host_harness::lease::LeaseError;
 use crate::Store;
 
 pub fn a_mailboxs_turn_has_one_holder_until_it_is_let_go(s: Store) {
+    tests::secrets::capture_logs();
     let first = s.db.mailbox_turns();
     // Another node on PostgreSQL; the same process's turns on SQLite.
     let second = if s.db.backend_kind() == "postgres" {
@@ -13,19 +14,36 @@ pub fn a_mailboxs_turn_has_one_holder_until_it_is_let_go(s: Store) {
     } else {
         first.clone()
     };
-    let held = futures_executor::block_on(first.acquire("m1")).expect("free");
-    assert!(matches!(second.try_acquire("m1"), Err(LeaseError::Busy)));
+    // Named for the backend: the cases of both run at once and log alike.
+    let mailbox = format!("m1-{}", s.db.backend_kind());
+    let held = futures_executor::block_on(first.acquire(&mailbox)).expect("free");
+    assert!(matches!(
+        second.try_acquire(&mailbox),
+        Err(LeaseError::Busy)
+    ));
     assert!(second.try_acquire("m2").is_ok(), "another mailbox is free");
     let (taken_tx, taken) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
         scope.spawn(|| {
-            let turn = futures_executor::block_on(second.acquire("m1"));
+            let turn = futures_executor::block_on(second.acquire(&mailbox));
             taken_tx.send(turn.is_ok()).unwrap();
         });
+        // The waiter says when it found the turn held and began to wait.
+        let waiting = format!("mailbox={mailbox}");
+        let asked = std::time::Instant::now();
+        while !tests::secrets::captured_text().lines().any(|l| {
+            l.contains("holds this mailbox's turn; waiting")
+                && l.split_whitespace().any(|w| w == waiting)
+        }) {
+            assert!(taken.try_recv().is_err(), "the waiter got a held turn");
+            assert!(
+                asked.elapsed() < std::time::Duration::from_secs(20),
+                "the waiter neither waited nor got the turn"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert!(
-            taken
-                .recv_timeout(std::time::Duration::from_millis(300))
-                .is_err(),
+            taken.try_recv().is_err(),
             "the waiter waits while the turn is held"
         );
         drop(held);

@@ -24,6 +24,7 @@ impl Claim {
     pub(super) async fn shared(connections: Arc<Connections>) -> StoreResult<Self> {
         let client = connections.pool.get().await.map_err(super::unreachable)?;
         let started = Instant::now();
+        let mut waits = 0u32;
         loop {
             let row = client
                 .query_one("SELECT pg_try_advisory_lock_shared($1)", &[&locks::IN_USE])
@@ -31,6 +32,14 @@ impl Claim {
             if row.get::<_, bool>(0) {
                 break;
             }
+            if waits == 0 {
+                let name: String = client
+                    .query_one("SELECT current_database()", &[])
+                    .await?
+                    .get(0);
+                tracing::info!(database = %name, "another process has the database alone (a key rotation); waiting for it, up to {WAIT_FOR_ROTATION:?}");
+            }
+            waits += 1;
             if started.elapsed() > WAIT_FOR_ROTATION {
                 return Err(StoreError::InUse(
                     "a key rotation has held it for too long".into(),

@@ -19,6 +19,8 @@ pub const TURN_GRACE: Duration = Duration::from_secs(8);
 pub const TURN_KEPT_UNRENEWED: Duration = Duration::from_secs(4);
 /// How often a holder renews its turns, and looks at what it could not renew.
 const RENEW_EVERY: Duration = Duration::from_secs(1);
+/// The first pause before trying again for a turn another node holds, doubled each time.
+const FIRST_PAUSE: Duration = Duration::from_millis(20);
 /// The longest pause between two tries for a turn another node holds.
 const MOST_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -278,12 +280,18 @@ impl MailboxLease for PostgresTurns {
     fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
         Box::pin(async move {
             let mut local = self.local.acquire(mailbox).await?;
-            let mut pause = Duration::from_millis(20);
+            let mut pause = FIRST_PAUSE;
             loop {
                 match self.try_take(mailbox, local).await {
                     Ok(turn) => return Ok(turn),
                     Err(Untaken::Busy(kept)) => local = kept,
                     Err(Untaken::Failed(e)) => return Err(e),
+                }
+                if pause == FIRST_PAUSE {
+                    tracing::debug!(
+                        mailbox,
+                        "another node holds this mailbox's turn; waiting for it"
+                    );
                 }
                 // On the store's runtime: the caller may have no timer of its own.
                 let runtime = self.shared.connections.runtime().handle().clone();

@@ -34,10 +34,15 @@ impl Claim {
     pub(super) fn shared(path: &Path) -> StoreResult<Self> {
         let file = File::open(path).map_err(|e| StoreError::InUse(e.to_string()))?;
         let started = Instant::now();
+        let mut waits = 0u32;
         loop {
             match flock(&file, libc::LOCK_SH) {
                 Ok(()) => return Ok(Claim(Arc::new(file))),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if waits == 0 {
+                        tracing::info!(path = %path.display(), "another process has the database alone (a key rotation); waiting for it, up to {WAIT_FOR_ROTATION:?}");
+                    }
+                    waits += 1;
                     if started.elapsed() > WAIT_FOR_ROTATION {
                         return Err(StoreError::InUse(
                             "a key rotation has held it for too long".into(),

@@ -391,6 +391,8 @@ fn reason(r: crm::mail_sync::capability_types::RefusalReason) -> &'static str {
 }
 
 fn loop_forever() -> String {
+    // Says it is in place, so a test need not guess when the loop has begun.
+    log::log(log::Level::Info, "looping from now on", &[]);
     let mut n: u64 = 0;
     loop {
         n = std::hint::black_box(n.wrapping_add(1));
