@@ -29,6 +29,7 @@ pub mod services;
 pub mod settings;
 pub mod state;
 pub mod tls;
+pub mod unplaced;
 
 pub use bindings::message::MessageRecord;
 pub use db::Database;

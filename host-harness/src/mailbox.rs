@@ -291,10 +291,29 @@ impl Mailbox {
     }
 
     async fn sync_in_turn(&self) -> MailboxResult<SyncReport> {
-        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, syncing budget_ms, |p, s| p
-            .crm_mail_sync_sync()
-            .call_sync_once(s))?;
+        // Messages with no place before the pass: if a complete pass, which looked at every
+        // folder after they went, still finds them nowhere, they are gone, not moved.
+        let before = self.unplaced().await?;
+        let mut report = self.one_pass().await?;
+        if let Ok(first) = &mut report
+            && first.complete
+        {
+            self.remove_unplaced(&before, first).await?;
+            // Those that went during the pass may have moved to a folder it had looked at
+            // already: one more pass (cheap: it finds only what changed) settles them.
+            let during = self.unplaced().await?;
+            if !during.is_empty() {
+                match self.one_pass().await? {
+                    Ok(mut second) => {
+                        if second.complete {
+                            self.remove_unplaced(&during, &mut second).await?;
+                        }
+                        crate::unplaced::merge(first, second);
+                    }
+                    Err(e) => report = Err(e),
+                }
+            }
+        }
         let json = match &report {
             Ok(r) => serde_json::to_value(r),
             Err(e) => serde_json::to_value(serde_json::json!({ "error": e })),
@@ -304,6 +323,48 @@ impl Mailbox {
         })?;
         self.record_run(json).await?;
         Ok(report)
+    }
+
+    /// One pass over every mapped folder, under the policy's sync time budget.
+    async fn one_pass(&self) -> MailboxResult<SyncReport> {
+        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
+        call_export!(self, syncing budget_ms, |p, s| p
+            .crm_mail_sync_sync()
+            .call_sync_once(s))
+    }
+
+    /// The mailbox's messages whose last place went, not yet removed.
+    async fn unplaced(&self) -> Result<Vec<i64>, CallError> {
+        let id = self.id.clone();
+        self.host
+            .services()
+            .db
+            .run_blocking(move |db| db.inbox_unplaced(&id))
+            .await
+            .map_err(|message| CallError::Host { message })
+    }
+
+    /// Removes those of `ids` still without a place after a complete pass, counted in `report`.
+    async fn remove_unplaced(&self, ids: &[i64], report: &mut SyncReport) -> Result<(), CallError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let (id, ids) = (self.id.clone(), ids.to_vec());
+        let removed = self
+            .host
+            .services()
+            .db
+            .run_blocking(move |db| db.inbox_settle_unplaced(&id, &ids))
+            .await
+            .map_err(|message| CallError::Host { message })?;
+        crate::unplaced::count_removed(report, &removed);
+        Ok(())
+    }
+
+    /// Whether a message of this mailbox has lost its last place and waits for a whole pass
+    /// (push asks for one at once).
+    pub async fn has_unplaced(&self) -> Result<bool, CallError> {
+        Ok(!self.unplaced().await?.is_empty())
     }
 
     /// Records a sync's report (JSON) as the mailbox's last sync.

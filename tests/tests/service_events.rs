@@ -261,6 +261,79 @@ async fn an_event_the_receiver_never_takes_is_set_aside_and_the_next_goes_out() 
     running.stopped().await.expect("stops");
 }
 
+/// A message moved from the inbox to the archive while push watches the inbox: the inbox's
+/// change comes first, yet no `message.removed` is raised; a message expunged is removed.
+#[tokio::test]
+async fn a_move_seen_by_push_is_a_move_and_an_expunge_a_removal() {
+    let w = world(mapping("INBOX", Some("Archive"))).await;
+    let (_receiver, hook) = start_receiver().await;
+    let mut s = seeder(&w).await;
+    for subject in ["to move", "to expunge"] {
+        let m = plain(subject, "Klant <klant@example.com>", ANNA, subject, "body");
+        s.append_with("INBOX", "", Some(&days_ago(1)), &m).await;
+    }
+    let (running, stop) = serve(&w, &hook).await;
+    until("both messages", || tests::sync_checks::live(&w).len() == 2).await;
+    let db = &w.host.services().db;
+    let before = db.events_latest_id().unwrap();
+    // Once push watches the inbox, the changes come from it, not from a scheduled pass.
+    let metrics = format!("http://{}/metrics", running.address);
+    let parked = Instant::now();
+    loop {
+        let text = tests::http_client()
+            .get(&metrics)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if tests::MetricsText::metric(text.as_str(), "mailsync_push_waiting") == Some(1.0) {
+            break;
+        }
+        assert!(
+            parked.elapsed() < Duration::from_secs(20),
+            "push never parked: {text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.run("SELECT INBOX").await;
+    s.run("UID MOVE 1 Archive").await;
+    s.run("UID STORE 2 +FLAGS (\\Deleted)").await;
+    s.run("EXPUNGE").await;
+    let find = |subject: &str| {
+        tests::sync_checks::messages(&w)
+            .into_iter()
+            .find(|m| m.subject.as_deref() == Some(subject))
+            .unwrap()
+    };
+    until("moved to the archive and the other removed", || {
+        find("to move").folder == "archive" && find("to expunge").removed
+    })
+    .await;
+    assert!(!find("to move").removed);
+    let told: Vec<(String, String)> = db
+        .events_after(before, 100)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.data["change"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("message.updated".to_string(), "moved".to_string()),
+            ("message.removed".to_string(), "removed".to_string())
+        ]
+    );
+    stop.cancel();
+    running.stopped().await.expect("stops");
+}
+
 #[tokio::test]
 async fn the_event_stream_resumes_after_the_last_id_seen() {
     let w = world(mapping("INBOX", None)).await;

@@ -169,7 +169,11 @@ async fn a_resumed_push_session_takes_changes_from_the_open_folder_without_openi
         matches!(resumed.outcome, WatchOutcome::Parked),
         "{resumed:?}"
     );
-    assert_eq!(created_updated_removed(&resumed), (1, 1, 1), "{resumed:?}");
+    // The expunged message lost its last place: a push cannot tell a move from a removal, so
+    // it waits for a whole pass (which the service runs at once).
+    assert_eq!(created_updated_removed(&resumed), (1, 1, 0), "{resumed:?}");
+    let unplaced = w.host.services().db.inbox_unplaced("m1").unwrap();
+    assert_eq!(unplaced.len(), 1);
     // Nothing since: the checkpoint's mod-sequence moved past what was reported.
     let quiet = watch(&w, false).await;
     assert_eq!(created_updated_removed(&quiet), (0, 0, 0), "{quiet:?}");
@@ -179,6 +183,12 @@ async fn a_resumed_push_session_takes_changes_from_the_open_folder_without_openi
         "the resumed session opened the folder again"
     );
     watch(&w, true).await;
+    assert!(
+        messages(&w).iter().all(|m| !m.removed),
+        "no removal before a whole pass"
+    );
+    let pass = sync(&w).await;
+    assert_eq!(folder(&pass, "INBOX").removed, 1, "{pass:?}");
 
     let stored = messages(&w);
     let by_subject = |s: &str| {

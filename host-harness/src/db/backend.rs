@@ -43,6 +43,12 @@ pub trait KvStore: Send + Sync {
 pub trait InboxStore: Send + Sync {
     fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts>;
     fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts>;
+    /// The mailbox's messages whose last place went (they may have moved to a folder not
+    /// looked at yet), not yet removed.
+    fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>>;
+    /// Removes those of `ids` that still have no place (a whole pass found them nowhere), each
+    /// with its `message.removed` event; returns them, each with the CRM folder it was in.
+    fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>>;
     /// A mailbox's messages, oldest first, with their locations and updates.
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>>;
     /// Newest delivery first: those delivered before message `before`, at most `limit`; each

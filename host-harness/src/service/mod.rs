@@ -235,6 +235,7 @@ pub async fn start(
         config.schedule.clone(),
         config.push,
         shutdown.clone(),
+        scheduler.clone(),
     );
     // The first round before the API answers: this node's mailboxes are watched from the start.
     let leases = leases::Leases::new(config.cluster.clone(), metrics.clone());

@@ -17,7 +17,7 @@ use crate::capabilities::imap_parking::{self, Wake};
 use crate::plugin_host::PluginHost;
 
 use super::metrics::Metrics;
-use super::scheduler::{Outcome, ScheduleSettings};
+use super::scheduler::{Outcome, ScheduleSettings, SchedulerHandle};
 use super::sync_pass;
 
 /// How long push waits before looking again at a mailbox whose turn another call holds: at
@@ -37,6 +37,8 @@ pub struct Push {
     watchers: Mutex<HashMap<String, Watcher>>,
     /// The cap on push calls at once (`max_concurrent_pushes`).
     calls: tokio::sync::Semaphore,
+    /// For a whole pass when a push saw a message's last place go (moved, or gone).
+    scheduler: SchedulerHandle,
 }
 
 struct Watcher {
@@ -51,8 +53,10 @@ impl Push {
         timing: ScheduleSettings,
         enabled: bool,
         shutdown: CancellationToken,
+        scheduler: SchedulerHandle,
     ) -> Arc<Self> {
         Arc::new(Push {
+            scheduler,
             calls: tokio::sync::Semaphore::new(timing.max_concurrent_pushes.max(1)),
             host,
             metrics,
@@ -149,6 +153,11 @@ impl Push {
                 Ok(Ok(report)) => {
                     failures = 0;
                     self.delivered(&report, woke_at.take());
+                    // A message that left the inbox may have moved to another mapped folder,
+                    // or be gone: a whole pass, now, tells which (never a removal for a move).
+                    if mailbox.has_unplaced().await.unwrap_or(false) {
+                        self.scheduler.sync_now(id);
+                    }
                     match report.outcome {
                         WatchOutcome::Parked => match self.wait_parked(id, &nudge, &stop).await {
                             Some(wake) => {

@@ -61,6 +61,13 @@ pub fn each_message_change_is_an_event_written_with_it(s: Store) {
         uid: 2,
     });
     db.inbox_apply("a", &[gone]).unwrap();
+    assert_eq!(
+        db.events_after(0, 100).unwrap().len(),
+        2,
+        "no place left is no removal yet"
+    );
+    let unplaced = db.inbox_unplaced("a").unwrap();
+    db.inbox_settle_unplaced("a", &unplaced).unwrap();
     let events = db.events_after(0, 100).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(

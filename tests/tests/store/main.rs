@@ -219,6 +219,7 @@ suite! {
     inbox: [
         redelivery_stores_nothing_twice,
         a_message_in_two_folders_shows_in_the_first_by_priority,
+        a_message_moved_between_folders_is_never_removed,
         flags_change_once_and_unknown_locations_are_counted,
         uids_missing_from_a_present_list_have_vanished,
         a_folder_reset_forgets_the_old_uids_only,

@@ -19,6 +19,24 @@ impl InboxStore for PostgresStore {
         self.block(self.apply(mailbox, changes))
     }
 
+    fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {
+        self.block(async {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT id FROM inbox_messages WHERE mailbox = $1 AND unplaced ORDER BY id",
+                    &[&mailbox],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
+        self.block(self.settle_unplaced(mailbox, ids))
+    }
+
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>> {
         self.block(async {
             let client = self.client().await?;

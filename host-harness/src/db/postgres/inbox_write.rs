@@ -30,33 +30,47 @@ async fn shown(tx: &Transaction<'_>, message: i64) -> StoreResult<Option<(i16, i
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// Brings a message's row in line with its locations; returns what changed, if anything.
+/// Brings a message's row in line with its locations; returns what changed, if anything. A
+/// message whose last place went is not removed here: it may have moved to a folder not looked
+/// at yet. It is marked unplaced, and removed once a whole pass finds it nowhere
+/// (`settle_unplaced`).
 pub(super) async fn refresh(
     tx: &Transaction<'_>,
     message: i64,
 ) -> StoreResult<Option<&'static str>> {
     let row = tx
         .query_one(
-            "SELECT folder, flags, removed FROM inbox_messages WHERE id = $1",
+            "SELECT folder, flags, removed, unplaced FROM inbox_messages WHERE id = $1",
             &[&message],
         )
         .await?;
-    let (folder, flags, removed): (i16, i16, bool) = (row.get(0), row.get(1), row.get(2));
+    let (folder, flags, removed, unplaced): (i16, i16, bool, bool) =
+        (row.get(0), row.get(1), row.get(2), row.get(3));
     let now = shown(tx, message).await?;
     let what = match now {
-        None if removed => return Ok(None),
+        None if removed || unplaced => return Ok(None),
         None => {
             tx.execute(
-                "UPDATE inbox_messages SET removed = true WHERE id = $1",
+                "UPDATE inbox_messages SET unplaced = true WHERE id = $1",
                 &[&message],
             )
             .await?;
-            "removed"
+            return Ok(None);
         }
-        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => return Ok(None),
+        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => {
+            if unplaced {
+                tx.execute(
+                    "UPDATE inbox_messages SET unplaced = false WHERE id = $1",
+                    &[&message],
+                )
+                .await?;
+            }
+            return Ok(None);
+        }
         Some((f, fl)) => {
             tx.execute(
-                "UPDATE inbox_messages SET folder = $2, flags = $3, removed = false WHERE id = $1",
+                "UPDATE inbox_messages SET folder = $2, flags = $3, removed = false, unplaced = false
+                 WHERE id = $1",
                 &[&message, &f, &fl],
             )
             .await?;
@@ -211,5 +225,41 @@ impl PostgresStore {
         append_within(&tx, mailbox, &events).await?;
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// Removes those of `ids` that still have no place, each with its `message.removed`
+    /// event, under the mailbox's lock; returns them with the CRM folder each was in.
+    pub(super) async fn settle_unplaced(
+        &self,
+        mailbox: &str,
+        ids: &[i64],
+    ) -> StoreResult<Vec<(i64, u8)>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_mailbox(&tx, MailboxLock::Inbox, mailbox).await?;
+        let rows = tx
+            .query(
+                "UPDATE inbox_messages SET removed = true, unplaced = false
+                 WHERE id = ANY($1) AND mailbox = $2 AND unplaced RETURNING id, folder",
+                &[&ids, &mailbox],
+            )
+            .await?;
+        let mut settled: Vec<(i64, u8)> = rows
+            .iter()
+            .map(|r| (r.get(0), u8::try_from(r.get::<_, i16>(1)).unwrap_or(0)))
+            .collect();
+        settled.sort_unstable();
+        let mut events = Events::new();
+        for &(id, _) in &settled {
+            tx.execute(
+                "INSERT INTO inbox_updates (message, what) VALUES ($1, 'removed')",
+                &[&id],
+            )
+            .await?;
+            changed_event(&mut events, id, Some("removed"));
+        }
+        append_within(&tx, mailbox, &events).await?;
+        tx.commit().await?;
+        Ok(settled)
     }
 }

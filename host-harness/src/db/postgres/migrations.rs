@@ -153,6 +153,9 @@ CREATE TABLE webhook_dead_letters (
         DEFAULT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
     PRIMARY KEY (webhook, event_id)
 );
+-- A message whose last place went: removed only once a whole pass finds it nowhere.
+ALTER TABLE inbox_messages ADD COLUMN unplaced BOOLEAN NOT NULL DEFAULT false;
+CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
 "#,
 ];
 

@@ -18,6 +18,14 @@ impl InboxStore for SqliteStore {
         Ok(self.apply(mailbox, changes)?)
     }
 
+    fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {
+        Ok(self.unplaced(mailbox)?)
+    }
+
+    fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
+        Ok(self.settle_unplaced(mailbox, ids)?)
+    }
+
     /// A mailbox's messages, oldest first.
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>> {
         Ok(self.read(|c| {

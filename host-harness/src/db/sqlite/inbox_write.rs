@@ -19,26 +19,37 @@ fn shown(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<(u8, u8)
     .optional()
 }
 
-/// Brings a message's row in line with its locations; returns what changed, if anything.
+/// Brings a message's row in line with its locations; returns what changed, if anything. A
+/// message whose last place went is not removed here: it may have moved to a folder not looked
+/// at yet. It is marked unplaced, and removed once a whole pass finds it nowhere
+/// (`settle_unplaced`).
 fn refresh(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<&'static str>> {
-    let (folder, flags, removed): (u8, u8, bool) = tx.query_row(
-        "SELECT folder, flags, removed FROM inbox_messages WHERE id = ?1",
+    let (folder, flags, removed, unplaced): (u8, u8, bool, bool) = tx.query_row(
+        "SELECT folder, flags, removed, unplaced FROM inbox_messages WHERE id = ?1",
         params![message],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
     )?;
     let what = match shown(tx, message)? {
-        None if removed => return Ok(None),
+        None if removed || unplaced => return Ok(None),
         None => {
             tx.execute(
-                "UPDATE inbox_messages SET removed = 1 WHERE id = ?1",
+                "UPDATE inbox_messages SET unplaced = 1 WHERE id = ?1",
                 params![message],
             )?;
-            "removed"
+            return Ok(None);
         }
-        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => return Ok(None),
+        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => {
+            if unplaced {
+                tx.execute(
+                    "UPDATE inbox_messages SET unplaced = 0 WHERE id = ?1",
+                    params![message],
+                )?;
+            }
+            return Ok(None);
+        }
         Some((f, fl)) => {
             tx.execute(
-                "UPDATE inbox_messages SET folder = ?2, flags = ?3, removed = 0 WHERE id = ?1",
+                "UPDATE inbox_messages SET folder = ?2, flags = ?3, removed = 0, unplaced = 0 WHERE id = ?1",
                 params![message, f, fl],
             )?;
             if removed {
@@ -230,6 +241,49 @@ impl SqliteStore {
             }
             tx.commit()?;
             Ok(counts)
+        })
+    }
+
+    /// The mailbox's messages with no place left, not yet removed.
+    pub(super) fn unplaced(&self, mailbox: &str) -> rusqlite::Result<Vec<i64>> {
+        self.with(|c| {
+            c.prepare_cached(
+                "SELECT id FROM inbox_messages WHERE mailbox = ?1 AND unplaced ORDER BY id",
+            )?
+            .query_map(params![mailbox], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    /// Removes those of `ids` that still have no place, each with its `message.removed`
+    /// event; returns them with the CRM folder each was in.
+    pub(super) fn settle_unplaced(
+        &self,
+        mailbox: &str,
+        ids: &[i64],
+    ) -> rusqlite::Result<Vec<(i64, u8)>> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut settled = Vec::new();
+            for &id in ids {
+                let folder: Option<u8> = tx
+                    .query_row(
+                        "UPDATE inbox_messages SET removed = 1, unplaced = 0
+                         WHERE id = ?1 AND mailbox = ?2 AND unplaced RETURNING folder",
+                        params![id, mailbox],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(folder) = folder else { continue };
+                tx.execute(
+                    "INSERT INTO inbox_updates (message, what) VALUES (?1, 'removed')",
+                    params![id],
+                )?;
+                changed_event(&tx, mailbox, id, Some("removed"))?;
+                settled.push((id, folder));
+            }
+            tx.commit()?;
+            Ok(settled)
         })
     }
 }

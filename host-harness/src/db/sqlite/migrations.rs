@@ -116,6 +116,9 @@ CREATE TABLE webhook_dead_letters (
     at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (webhook, event_id)
 ) WITHOUT ROWID;
+-- A message whose last place went: removed only once a whole pass finds it nowhere.
+ALTER TABLE inbox_messages ADD COLUMN unplaced INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
 ",
 ];
 
