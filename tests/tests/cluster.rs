@@ -464,3 +464,163 @@ async fn three_nodes_share_sixty_mailboxes_and_take_over_from_one_killed() {
     let counts = inbox_counts(&db);
     assert!(counts.iter().all(|&c| c == 2), "nothing lost: {counts:?}");
 }
+
+/// Runs `sql` on the cluster's database, as the test's own client.
+async fn run_sql(url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.expect("run");
+}
+
+/// One metric of a node, parsed (0 when it has none yet).
+async fn node_metric(node: &ServeNode, name: &str) -> f64 {
+    use tests::MetricsText;
+    let text = tests::http_client()
+        .get(format!("{}/metrics", node.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("their text");
+    text.metric(name).unwrap_or(0.0)
+}
+
+/// A node cut off from the database keeps its mailboxes while its leases last, then lets every
+/// one go (its pushes end); another node takes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_cut_off_from_the_database_lets_its_mailboxes_go_once_its_leases_lapse() {
+    let c = ClusterWorld::start(
+        2,
+        "[schedule]\ninterval_secs = 3600\n[cluster]\nlease_secs = 4\nheartbeat_secs = 1\n",
+    )
+    .await
+    .expect("the cluster's world");
+    let role = format!("cut_off_node_{}", std::process::id());
+    run_sql(&c.url, &format!("CREATE ROLE {role} LOGIN SUPERUSER")).await;
+    let url_as_role = c.url.replacen(
+        &format!("//{}@", tests::postgres::ROLE),
+        &format!("//{role}@"),
+        1,
+    );
+    let host = tests::mailsync_host();
+    let a = ServeNode::start(&host, &url_as_role, &c.key, &c.settings, "node-a").await;
+    all_idling(std::slice::from_ref(&a), 2).await;
+    assert_eq!(node_metric(&a, "mailsync_leases_held").await, 2.0);
+
+    run_sql(
+        &c.url,
+        &format!(
+            "ALTER ROLE {role} NOLOGIN;
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        ),
+    )
+    .await;
+    // Its first failed round keeps what it holds: its leases have not run out.
+    let cut = Instant::now();
+    while node_metric(&a, "mailsync_lease_rounds_failed_total").await < 1.0 {
+        assert!(cut.elapsed() < Duration::from_secs(20), "no round failed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        node_metric(&a, "mailsync_leases_held").await,
+        2.0,
+        "let go before its leases ran out"
+    );
+    // Once they would have run out, it lets everything go: no push of it goes on.
+    while node_metric(&a, "mailsync_leases_held").await > 0.0
+        || node_metric(&a, "mailsync_push_waiting").await > 0.0
+    {
+        assert!(
+            cut.elapsed() < Duration::from_secs(30),
+            "a node cut off kept its mailboxes"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = ServeNode::start(&host, &c.url, &c.key, &c.settings, "node-b").await;
+    tests::cluster_world::until(Duration::from_secs(30), || c.held_by("node-b").len() == 2)
+        .await
+        .expect("node B takes both mailboxes");
+    all_idling(std::slice::from_ref(&b), 2).await;
+    run_sql(&c.url, &format!("ALTER ROLE {role} LOGIN")).await;
+}
+
+/// A webhook receiver that takes everything, keeping each delivery's event id in order.
+async fn start_hook() -> (std::sync::Arc<std::sync::Mutex<Vec<i64>>>, String) {
+    use axum::extract::State;
+    type Taken = std::sync::Arc<std::sync::Mutex<Vec<i64>>>;
+    async fn take(
+        State(taken): State<Taken>,
+        headers: axum::http::HeaderMap,
+    ) -> axum::http::StatusCode {
+        let id: Option<i64> = headers
+            .get("x-mailsync-event-id")
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        taken.lock().unwrap().extend(id);
+        axum::http::StatusCode::NO_CONTENT
+    }
+    let taken = Taken::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(take))
+        .with_state(taken.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (taken, url)
+}
+
+/// Two nodes with the same webhook: one delivers it, so each event reaches the receiver once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_deliver_each_event_to_a_webhook_once() {
+    let (taken, hook) = start_hook().await;
+    let c = ClusterWorld::start(
+        4,
+        &format!(
+            "[schedule]\ninterval_secs = 3600\n[cluster]\nlease_secs = 6\nheartbeat_secs = 1\n\
+             [[webhooks]]\nurl = \"{hook}\"\nsecret = \"webhook-secret-0123456789\"\n"
+        ),
+    )
+    .await
+    .expect("the cluster's world");
+    let host = tests::mailsync_host();
+    let a = ServeNode::start(&host, &c.url, &c.key, &c.settings, "node-a").await;
+    let b = ServeNode::start(&host, &c.url, &c.key, &c.settings, "node-b").await;
+    tests::cluster_world::until(Duration::from_secs(30), || c.settled(&["node-a", "node-b"]))
+        .await
+        .expect("the nodes share the mailboxes");
+    // Both kept to the end: a node dropped is killed.
+    let nodes = [a, b];
+    all_idling(&nodes, 4).await;
+    let before = c.db.events_latest_id().expect("the outbox");
+    append_everywhere(c.imap_port(), 4, "hook").await;
+    let created = || -> Vec<i64> {
+        let events = c.db.events_after(before, 100).expect("the outbox");
+        events
+            .into_iter()
+            .filter(|e| e.kind == "message.created")
+            .map(|e| e.id)
+            .collect()
+    };
+    tests::cluster_world::until(Duration::from_secs(30), || created().len() == 4)
+        .await
+        .expect("each node syncs its new messages");
+    let raised = created();
+    tests::cluster_world::until(Duration::from_secs(30), || {
+        let taken = taken.lock().unwrap();
+        raised.iter().all(|id| taken.contains(id))
+    })
+    .await
+    .expect("every event reaches the receiver");
+    let taken = taken.lock().unwrap().clone();
+    let mut once = taken.clone();
+    once.sort_unstable();
+    once.dedup();
+    assert_eq!(
+        once.len(),
+        taken.len(),
+        "an event delivered twice: {taken:?}"
+    );
+    assert!(taken.windows(2).all(|w| w[0] < w[1]), "in order: {taken:?}");
+}

@@ -253,3 +253,80 @@ async fn sign_ins_waiting_on_a_held_database_writer_hold_up_no_other_request() {
     stop.cancel();
     running.stopped().await.unwrap();
 }
+
+/// A request whose answer has not begun within `request_timeout_secs` (a sign-in waiting on a
+/// database writer held elsewhere) gets 503 then; an event stream, whose answer begins at once,
+/// stays open past it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_not_answered_in_time_gets_503_and_an_event_stream_outlives_the_limit() {
+    const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+    let dir = tempfile::tempdir().expect("a folder");
+    let path = dir.path().join("mailsync.db");
+    let db = host_harness::db::Database::open(&path).expect("the database");
+    let w = OAuthWorld::on_database(db).await;
+    let mut config = service_settings();
+    config.http.request_timeout_secs = REQUEST_TIMEOUT.as_secs();
+    let stop = CancellationToken::new();
+    let running = service::start(w.host.clone(), config, stop.clone())
+        .await
+        .expect("the service starts");
+    let base = format!("http://{}", running.address);
+    let http = tests::http_client();
+    let ticket_path = login_path(&base, "u1", "m1", false).await;
+    let ticket = ticket_path.split_once("ticket=").unwrap().1.to_string();
+
+    // An event stream opened before: it must outlive the request timeout.
+    let mut stream = http
+        .get(format!("{base}/api/v1/events/stream"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .expect("the stream opens");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).expect("a second connection");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("the writer");
+        let _ = held_tx.send(());
+        let _ = released.recv_timeout(Duration::from_secs(30));
+        conn.execute_batch("COMMIT").expect("commit");
+    });
+    held.await.expect("held");
+    let asked = Instant::now();
+    let status = http
+        .post(format!("{base}/panel/login"))
+        .header("origin", &base)
+        .form(&[("ticket", ticket)])
+        .timeout(Duration::from_secs(9))
+        .send()
+        .await
+        .expect("answered before the database's own 10 s wait")
+        .status();
+    let took = asked.elapsed();
+    release.send(()).expect("release");
+    holder.join().expect("the holder");
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(took >= REQUEST_TIMEOUT, "answered after {took:?}");
+
+    // The stream, open for longer than the limit by now, still delivers: a new event arrives.
+    assert!(asked.elapsed() > REQUEST_TIMEOUT);
+    running
+        .context
+        .events
+        .record(host_harness::service::events::Event::linked("m1", None))
+        .await;
+    let mut seen = String::new();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("mailbox.linked") {
+        let chunk = tokio::time::timeout_at(until.into(), stream.chunk())
+            .await
+            .expect("the stream delivers within 10 s")
+            .expect("the stream is still open")
+            .expect("a chunk, not the end");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    stop.cancel();
+    running.stopped().await.unwrap();
+}

@@ -128,10 +128,12 @@ impl Leases {
                 (round.held.into_iter().collect(), round.nudged)
             }
             Err(e) if last_success.elapsed() < ttl => {
+                self.metrics.lease_round(None);
                 tracing::warn!(node = %self.node, error = %e, "lease round failed; keeping what is held");
                 return;
             }
             Err(e) => {
+                self.metrics.lease_round(None);
                 tracing::error!(node = %self.node, error = %e, "leases lapsed; letting every mailbox go");
                 (BTreeSet::new(), Vec::new())
             }
