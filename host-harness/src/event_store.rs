@@ -9,6 +9,9 @@ pub const KEPT_EVENTS: i64 = 100_000;
 /// unread, and an `events.dropped` event says which (`after`, `through`), so the receiver and
 /// the logs learn of the gap.
 pub const MAX_KEPT_EVENTS: i64 = 1_000_000;
+/// A webhook cursor that no node has moved or tried to move for this long (7 days) belongs
+/// to a webhook taken out of every node's settings: it no longer holds events back, and goes.
+pub const FORGOTTEN_CURSOR_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 /// The kind of the event that tells of events dropped unread.
 pub const DROPPED_KIND: &str = "events.dropped";
 

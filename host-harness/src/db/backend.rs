@@ -86,7 +86,11 @@ pub trait EventStore: Send + Sync {
     ) -> StoreResult<Vec<StoredEvent>>;
     /// The last event id `webhook` acknowledged, if it has a cursor.
     fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>>;
+    /// Moves `webhook`'s cursor; the cursor is seen now.
     fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()>;
+    /// Marks `webhook`'s cursor seen now, though it did not move (a delivery is failing): a
+    /// cursor unseen for `FORGOTTEN_CURSOR_MS` is dropped, and holds no event back.
+    fn touch_webhook_cursor(&self, webhook: &str) -> StoreResult<()>;
     /// Sets `letter` aside for `webhook` and moves the webhook's cursor past its event, both or
     /// neither; only the newest `MAX_DEAD_LETTERS` are kept.
     fn webhook_dead_letter(&self, webhook: &str, letter: &DeadLetter) -> StoreResult<()>;

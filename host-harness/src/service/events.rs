@@ -115,6 +115,14 @@ impl Events {
             .await
     }
 
+    /// Marks `webhook`'s cursor seen: it is in use, though it did not move.
+    pub async fn touch_webhook_cursor(&self, webhook: &str) -> Result<(), String> {
+        let webhook = webhook.to_string();
+        self.db
+            .run_blocking(move |db| db.touch_webhook_cursor(&webhook))
+            .await
+    }
+
     /// Sets `letter` aside for `webhook`, past its cursor.
     pub async fn set_aside(&self, webhook: &str, letter: DeadLetter) -> Result<(), String> {
         let webhook = webhook.to_string();

@@ -40,6 +40,9 @@ pub const DEFAULT_DEAD_LETTER_AFTER: u32 = 20;
 const FIRST_RETRY_WAIT: Duration = Duration::from_millis(500);
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(5 * 60);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a delivering node marks a quiet webhook's cursor in use (see
+/// `event_store::FORGOTTEN_CURSOR_MS`).
+const CURSOR_SEEN_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// Starts one delivery task per webhook; they end when `shutdown` is cancelled. A webhook seen
 /// for the first time gets the events raised from now on: its cursor is set before this returns.
@@ -130,7 +133,16 @@ impl Delivery {
 
     /// Delivers the events after `cursor`, in order, until the service stops.
     async fn deliver_from(&self, key: &str, name: &url::Url, cursor: &mut i64) {
+        let mut seen = std::time::Instant::now();
         while !self.stop.is_cancelled() {
+            // Quiet for long, the cursor does not move: it is marked in use now and then, so
+            // it is never taken for a webhook no node delivers.
+            if seen.elapsed() > CURSOR_SEEN_EVERY {
+                seen = std::time::Instant::now();
+                if let Err(e) = self.events.touch_webhook_cursor(key).await {
+                    tracing::warn!(webhook = %name, error = %e, "the webhook's cursor could not be marked in use");
+                }
+            }
             let page = tokio::select! {
                 page = self.events.next_after(None, *cursor, 100, Duration::from_secs(30)) => page,
                 _ = self.stop.cancelled() => return,
@@ -165,7 +177,13 @@ impl Delivery {
     /// The last id delivered; a webhook seen for the first time starts after the newest event.
     async fn cursor(&self, key: &str) -> Option<i64> {
         match self.events.webhook_cursor(key).await {
-            Ok(Some(id)) => Some(id),
+            Ok(Some(id)) => {
+                // Seen again (a node starts delivering it): in use.
+                if let Err(e) = self.events.touch_webhook_cursor(key).await {
+                    tracing::warn!(webhook = %shown(&self.webhook.url), error = %e, "the webhook's cursor could not be marked in use");
+                }
+                Some(id)
+            }
             Ok(None) => {
                 let latest = self.events.latest_id().await.ok()?;
                 self.events.set_webhook_cursor(key, latest).await.ok()?;
@@ -196,7 +214,12 @@ impl Delivery {
                 Some(error) => error,
             };
             // A stuck event shows: its failed attempts, in the metrics and every tenth in the log.
+            // Its cursor is still in use, though it does not move.
             failed += 1;
+            let key = self.webhook.url.to_string();
+            if let Err(e) = self.events.touch_webhook_cursor(&key).await {
+                tracing::warn!(webhook = %shown(&self.webhook.url), error = %e, "the webhook's cursor could not be marked in use");
+            }
             self.metrics.webhook_attempts(self.index, failed);
             if failed.is_multiple_of(10) {
                 tracing::warn!(webhook = %shown(&self.webhook.url), event = event.id, attempts = failed, "an event keeps failing; later events wait behind it");

@@ -261,6 +261,48 @@ pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_
     assert_eq!(told.data, json!({ "after": 5, "through": cut }));
 }
 
+/// A webhook taken out of every node's settings leaves its cursor behind: once no node has
+/// moved or marked it for a week, it holds no event back and goes; a cursor in use stays.
+pub fn a_cursor_no_node_has_seen_for_a_week_holds_nothing_back_and_goes(s: Store) {
+    use host_harness::event_store::{FORGOTTEN_CURSOR_MS, KEPT_EVENTS};
+    let db = &s.db;
+    for i in 0..10 {
+        db.event_append("x", "a", &json!({ "i": i })).unwrap();
+    }
+    db.set_webhook_cursor("removed", 2).unwrap();
+    db.set_webhook_cursor("failing", 5).unwrap();
+    // Eight days pass; the failing webhook's node tries again, and marks its cursor.
+    s.run_sql(&format!(
+        "UPDATE webhook_cursors SET seen_ms = seen_ms - {}",
+        FORGOTTEN_CURSOR_MS + 24 * 60 * 60 * 1000
+    ));
+    db.touch_webhook_cursor("failing").unwrap();
+    s.run_sql(&format!(
+        "INSERT INTO event_outbox (id, kind, mailbox, body) VALUES ({}, 'x', 'a', '{{}}')",
+        2 * KEPT_EVENTS - 1
+    ));
+    if db.backend_kind() == "postgres" {
+        s.run_sql(&format!(
+            "SELECT setval('event_outbox_id_seq', {})",
+            2 * KEPT_EVENTS - 1
+        ));
+    }
+    let last = db.event_append("x", "a", &json!({})).unwrap();
+    assert_eq!(last % 1000, 0, "a pruning append");
+    assert_eq!(
+        db.webhook_cursor("removed").unwrap(),
+        None,
+        "the forgotten cursor went"
+    );
+    assert_eq!(
+        db.webhook_cursor("failing").unwrap(),
+        Some(5),
+        "the one in use stays"
+    );
+    let first = db.events_after(0, 1).unwrap()[0].id;
+    assert_eq!(first, 6, "held back by the cursor in use only");
+}
+
 pub fn one_mailboxs_events_are_read_without_the_others(s: Store) {
     let db = &s.db;
     for i in 0..6 {

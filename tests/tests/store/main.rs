@@ -238,6 +238,7 @@ suite! {
         a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay,
         one_mailboxs_events_are_read_without_the_others,
         no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told,
+        a_cursor_no_node_has_seen_for_a_week_holds_nothing_back_and_goes,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
     leases: [

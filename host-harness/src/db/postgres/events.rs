@@ -5,9 +5,12 @@
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
+use super::leases::NOW_MS;
 use super::{PostgresStore, locks};
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{DROPPED_KIND, DeadLetter, MAX_DEAD_LETTERS, StoredEvent, prune_point};
+use crate::event_store::{
+    DROPPED_KIND, DeadLetter, FORGOTTEN_CURSOR_MS, MAX_DEAD_LETTERS, StoredEvent, prune_point,
+};
 
 /// Appends events within `tx`, so they are stored if and only if what they tell of is. Call it
 /// last in the transaction: the events lock is held from here to the commit. Under that lock
@@ -52,6 +55,18 @@ pub(super) async fn append_within(
     let (first, last): (i64, i64) = (added.get(0), added.get(1));
     // Every thousandth id, the oldest beyond the kept number go.
     if last / 1000 > (first - 1) / 1000 {
+        let forgotten = tx
+            .execute(
+                &format!("DELETE FROM webhook_cursors WHERE seen_ms < {NOW_MS} - $1"),
+                &[&FORGOTTEN_CURSOR_MS],
+            )
+            .await?;
+        if forgotten > 0 {
+            tracing::warn!(
+                forgotten,
+                "cursors of webhooks no node has delivered for 7 days were dropped"
+            );
+        }
         let slowest: Option<i64> = tx
             .query_one("SELECT MIN(last_id) FROM webhook_cursors", &[])
             .await?
@@ -154,9 +169,26 @@ impl EventStore for PostgresStore {
             self.client()
                 .await?
                 .execute(
-                    "INSERT INTO webhook_cursors (webhook, last_id) VALUES ($1, $2)
-                     ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id",
+                    &format!(
+                        "INSERT INTO webhook_cursors (webhook, last_id, seen_ms)
+                         VALUES ($1, $2, {NOW_MS})
+                         ON CONFLICT (webhook) DO UPDATE
+                             SET last_id = excluded.last_id, seen_ms = excluded.seen_ms"
+                    ),
                     &[&webhook, &last_id],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn touch_webhook_cursor(&self, webhook: &str) -> StoreResult<()> {
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    &format!("UPDATE webhook_cursors SET seen_ms = {NOW_MS} WHERE webhook = $1"),
+                    &[&webhook],
                 )
                 .await?;
             Ok(())
@@ -185,9 +217,12 @@ impl EventStore for PostgresStore {
             )
             .await?;
             tx.execute(
-                "INSERT INTO webhook_cursors (webhook, last_id) VALUES ($1, $2)
-                 ON CONFLICT (webhook) DO UPDATE
-                     SET last_id = greatest(webhook_cursors.last_id, excluded.last_id)",
+                &format!(
+                    "INSERT INTO webhook_cursors (webhook, last_id, seen_ms) VALUES ($1, $2, {NOW_MS})
+                     ON CONFLICT (webhook) DO UPDATE
+                         SET last_id = greatest(webhook_cursors.last_id, excluded.last_id),
+                             seen_ms = excluded.seen_ms"
+                ),
                 &[&webhook, &letter.event.id],
             )
             .await?;

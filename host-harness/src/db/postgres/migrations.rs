@@ -156,6 +156,9 @@ CREATE TABLE webhook_dead_letters (
 -- A message whose last place went: removed only once a whole pass finds it nowhere.
 ALTER TABLE inbox_messages ADD COLUMN unplaced BOOLEAN NOT NULL DEFAULT false;
 CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
+-- When a node last moved or tried to move each webhook's cursor (ms since the epoch).
+ALTER TABLE webhook_cursors ADD COLUMN seen_ms BIGINT NOT NULL DEFAULT 0;
+UPDATE webhook_cursors SET seen_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
 "#,
 ];
 

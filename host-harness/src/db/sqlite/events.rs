@@ -4,8 +4,11 @@
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
+use super::leases::NOW_MS;
 use crate::db::{EventStore, StoreResult};
-use crate::event_store::{DROPPED_KIND, DeadLetter, MAX_DEAD_LETTERS, StoredEvent, prune_point};
+use crate::event_store::{
+    DROPPED_KIND, DeadLetter, FORGOTTEN_CURSOR_MS, MAX_DEAD_LETTERS, StoredEvent, prune_point,
+};
 
 /// Appends an event within `tx`, so it is stored if and only if what it tells of is (the
 /// inbox's messages, say).
@@ -19,6 +22,16 @@ pub(super) fn append_within(
         .execute(params![kind, mailbox, body.to_string()])?;
     let id = tx.last_insert_rowid();
     if id % 1000 == 0 {
+        let forgotten = tx.execute(
+            &format!("DELETE FROM webhook_cursors WHERE seen_ms < {NOW_MS} - ?1"),
+            params![FORGOTTEN_CURSOR_MS],
+        )?;
+        if forgotten > 0 {
+            tracing::warn!(
+                forgotten,
+                "cursors of webhooks no node has delivered for 7 days were dropped"
+            );
+        }
         let slowest: Option<i64> =
             tx.query_row("SELECT MIN(last_id) FROM webhook_cursors", [], |r| r.get(0))?;
         let (cut, dropped) = prune_point(id, slowest);
@@ -101,9 +114,22 @@ impl EventStore for SqliteStore {
     fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "INSERT INTO webhook_cursors (webhook, last_id) VALUES (?1, ?2)
-                 ON CONFLICT (webhook) DO UPDATE SET last_id = excluded.last_id",
+                &format!(
+                    "INSERT INTO webhook_cursors (webhook, last_id, seen_ms) VALUES (?1, ?2, {NOW_MS})
+                     ON CONFLICT (webhook) DO UPDATE
+                         SET last_id = excluded.last_id, seen_ms = excluded.seen_ms"
+                ),
                 params![webhook, last_id],
+            )
+        })?;
+        Ok(())
+    }
+
+    fn touch_webhook_cursor(&self, webhook: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                &format!("UPDATE webhook_cursors SET seen_ms = {NOW_MS} WHERE webhook = ?1"),
+                params![webhook],
             )
         })?;
         Ok(())
@@ -133,8 +159,11 @@ impl EventStore for SqliteStore {
                 params![webhook, MAX_DEAD_LETTERS],
             )?;
             tx.execute(
-                "INSERT INTO webhook_cursors (webhook, last_id) VALUES (?1, ?2)
-                 ON CONFLICT (webhook) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                &format!(
+                    "INSERT INTO webhook_cursors (webhook, last_id, seen_ms) VALUES (?1, ?2, {NOW_MS})
+                     ON CONFLICT (webhook) DO UPDATE
+                         SET last_id = max(last_id, excluded.last_id), seen_ms = excluded.seen_ms"
+                ),
                 params![webhook, letter.event.id],
             )?;
             tx.commit()

@@ -119,6 +119,9 @@ CREATE TABLE webhook_dead_letters (
 -- A message whose last place went: removed only once a whole pass finds it nowhere.
 ALTER TABLE inbox_messages ADD COLUMN unplaced INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
+-- When a node last moved or tried to move each webhook's cursor (ms since the epoch).
+ALTER TABLE webhook_cursors ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0;
+UPDATE webhook_cursors SET seen_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
 ",
 ];
 
