@@ -225,6 +225,31 @@ impl Dovecot {
             .count()
     }
 
+    /// The IMAP connections each user has open now, by Dovecot's own count (`doveadm who`):
+    /// real sessions, whoever opened them.
+    pub fn connections_per_user(&self) -> std::collections::BTreeMap<String, usize> {
+        let out = Command::new("doveadm")
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["who", "-1"])
+            .output()
+            .expect("run doveadm who");
+        assert!(
+            out.status.success(),
+            "doveadm who failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut counts = std::collections::BTreeMap::new();
+        // One line per connection: user, service, pid, address.
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if let [user, "imap", ..] = fields[..] {
+                *counts.entry(user.to_string()).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+
     /// What Dovecot logged, for a failing test's message.
     pub fn log(&self) -> String {
         let read =
