@@ -78,6 +78,18 @@ async fn until_metrics(running: &RunningService, done: impl Fn(&str) -> bool) ->
     }
 }
 
+/// A world whose IMAP server is reached through a proxy that can cut or stall connections.
+async fn world_behind_proxy() -> (OAuthWorld, tests::cut_proxy::CutProxy) {
+    let proxy = tests::cut_proxy::CutProxy::start().await;
+    let endpoint = proxy.endpoint();
+    let w = OAuthWorld::with_dovecot_and(tests::dovecot::STANDARD_FOLDERS, |s| {
+        tests::oauth_world::point_imap_at(s, &endpoint)
+    })
+    .await;
+    proxy.set_target(w.dovecot.as_ref().unwrap().imaps_port);
+    (w, proxy)
+}
+
 /// Scheduled sync passes that ran to their end, from the metrics.
 fn sync_count(text: &str) -> u64 {
     text.lines()
@@ -347,13 +359,7 @@ async fn a_lapsed_authorisation_stops_the_retries_and_raises_the_event() {
 
 #[tokio::test]
 async fn an_idle_connection_that_is_cut_reconnects_with_backoff() {
-    let proxy = tests::cut_proxy::CutProxy::start().await;
-    let endpoint = proxy.endpoint();
-    let w = OAuthWorld::with_dovecot_and(tests::dovecot::STANDARD_FOLDERS, |s| {
-        tests::oauth_world::point_imap_at(s, &endpoint)
-    })
-    .await;
-    proxy.set_target(w.dovecot.as_ref().unwrap().imaps_port);
+    let (w, proxy) = world_behind_proxy().await;
     w.link("m1", "google").await.expect("linked");
     let mapped = w.mailbox("m1").set_mapping(&mapping("INBOX", None)).await;
     mapped.expect("call runs").expect("mapped");
@@ -407,6 +413,70 @@ async fn an_idle_connection_that_is_cut_reconnects_with_backoff() {
         text.contains("mailsync_sync_failures_total{kind="),
         "{text}"
     );
+    stop.cancel();
+    running.stopped().await.expect("stops cleanly");
+}
+
+/// Push calls past `max_concurrent_pushes` wait for a slot: three mailboxes lose their idle
+/// connections at once to a server that then stalls; one call holds the only slot (its
+/// connection stalled) while the other two queue, and all three idle again once it answers.
+#[tokio::test]
+async fn push_calls_past_max_concurrent_pushes_queue_for_a_slot() {
+    let (w, proxy) = world_behind_proxy().await;
+    w.google.add_account("g-cor", "cor@example.nl");
+    for (mailbox, email) in [
+        ("m1", ANNA),
+        ("m2", "bram@example.nl"),
+        ("m3", "cor@example.nl"),
+    ] {
+        if mailbox != "m1" {
+            w.google
+                .world()
+                .consents
+                .push_back(tests::fake_provider::Consent::Allow {
+                    email: email.into(),
+                });
+        }
+        w.link(mailbox, "google").await.expect("linked");
+        let mapped = w
+            .mailbox(mailbox)
+            .set_mapping(&mapping("INBOX", None))
+            .await;
+        mapped.expect("call runs").expect("mapped");
+    }
+    let (running, stop) = serve_configured(&w, 3600, |c| {
+        c.schedule.max_concurrent_pushes = 1;
+        c.schedule.network_backoff_secs = 1;
+    })
+    .await;
+    until_metrics(&running, |t| t.shows("mailsync_push_waiting", 3.0)).await;
+
+    proxy.stall(true);
+    proxy.cut_all();
+    // One call in flight, stalled on its new connection; the other two queued behind it.
+    let started = Instant::now();
+    loop {
+        let text = metrics_text(&running).await;
+        if proxy.stalled() == 1 && text.shows("mailsync_push_calls_queued", 2.0) {
+            break;
+        }
+        assert!(
+            proxy.stalled() <= 1,
+            "{} push calls in flight at once, past the cap of one",
+            proxy.stalled()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never one in flight and two queued: {} stalled\n{text}",
+            proxy.stalled()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.stall(false);
+    until_metrics(&running, |t| {
+        t.shows("mailsync_push_waiting", 3.0) && t.shows("mailsync_push_calls_queued", 0.0)
+    })
+    .await;
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
 }

@@ -40,6 +40,7 @@ pub struct Metrics {
     push_latency: Histogram,
     imap_connections: Gauge,
     push_waiting: Gauge,
+    push_calls_queued: Gauge,
     leases_held: Gauge,
     lease_rounds_failed: Counter,
     services: Arc<Services>,
@@ -56,6 +57,7 @@ impl Metrics {
         let push_latency = Histogram::new(buckets);
         let imap_connections = Gauge::default();
         let push_waiting = Gauge::default();
+        let push_calls_queued = Gauge::default();
         let leases_held = Gauge::default();
         let lease_rounds_failed = Counter::default();
         let webhook_attempts = Family::<Webhook, Gauge>::default();
@@ -91,6 +93,11 @@ impl Metrics {
             "Mailboxes whose idle connection the host is waiting on, with no instance running",
             push_waiting.clone(),
         );
+        registry.register(
+            "push_calls_queued",
+            "Push calls waiting for one of the max_concurrent_pushes slots",
+            push_calls_queued.clone(),
+        );
         registry.register("syncs", "Sync passes that ran to their end", syncs.clone());
         registry.register(
             "sync_failures",
@@ -123,6 +130,7 @@ impl Metrics {
             push_latency,
             imap_connections,
             push_waiting,
+            push_calls_queued,
             leases_held,
             lease_rounds_failed,
             services,
@@ -189,16 +197,14 @@ impl Metrics {
         self.failures.get_or_create(&kind).inc();
     }
 
+    /// Counts a push call as queued for a slot until the guard drops.
+    pub fn push_call_queued(&self) -> impl Drop + use<> {
+        CountedWhileHeld::new(&self.push_calls_queued)
+    }
+
     /// Counts a mailbox as waiting on its idle connection until the guard drops.
     pub fn push_waiting(&self) -> impl Drop + use<> {
-        struct Waiting(Gauge);
-        impl Drop for Waiting {
-            fn drop(&mut self) {
-                self.0.dec();
-            }
-        }
-        self.push_waiting.inc();
-        Waiting(self.push_waiting.clone())
+        CountedWhileHeld::new(&self.push_waiting)
     }
 
     /// After a lease round: how many mailboxes this node holds, or that the round failed.
@@ -226,5 +232,21 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// One more on a gauge for as long as it is held.
+struct CountedWhileHeld(Gauge);
+
+impl CountedWhileHeld {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        CountedWhileHeld(gauge.clone())
+    }
+}
+
+impl Drop for CountedWhileHeld {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

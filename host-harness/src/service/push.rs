@@ -144,7 +144,9 @@ impl Push {
             };
             let watched = match turn {
                 Ok(turn) => {
+                    let queued = self.metrics.push_call_queued();
                     let _slot = self.calls.acquire().await;
+                    drop(queued);
                     mailbox.watch_holding(turn, false).await
                 }
                 Err(e) => Err(e),
