@@ -107,6 +107,15 @@ impl Mailbox {
             })
     }
 
+    /// Runs `call` in this mailbox's turn: waits for the turn, then runs it while the turn lasts.
+    async fn in_turn<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        let turn = self.turn().await?;
+        self.holding(&turn, call).await
+    }
+
     /// Runs `call` while `turn` lasts. A turn lost (its holder could not renew it in the shared
     /// database) stops the call before another node may take the turn: `TurnLost`.
     async fn holding<T>(
@@ -179,8 +188,7 @@ impl Mailbox {
     /// Starts linking through `request.provider`; on success the host records that provider for
     /// this mailbox, so the callback's exchange may reach its token endpoint.
     pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             let provider = Some(request.provider.clone());
             let started = call_export!(self, provider, |p, s| p
                 .crm_mail_sync_mailbox()
@@ -202,8 +210,7 @@ impl Mailbox {
         user: &str,
         query: &[(String, String)],
     ) -> MailboxResult<MailboxStatus> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             call_export!(self, |p, s| p
                 .crm_mail_sync_mailbox()
                 .call_link_complete(s, user, query))
@@ -213,8 +220,7 @@ impl Mailbox {
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
             if unlinked.is_ok() {
                 self.host.assign_provider(&self.id, None).await?;
@@ -225,8 +231,7 @@ impl Mailbox {
     }
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             call_export!(self, |p, s| p
                 .crm_mail_sync_mailbox()
                 .call_set_settings(s, settings))
@@ -236,8 +241,7 @@ impl Mailbox {
 
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             call_export!(self, |p, s| p
                 .crm_mail_sync_mailbox()
                 .call_check_access(s, force))
@@ -247,8 +251,7 @@ impl Mailbox {
 
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
         })
         .await
@@ -256,11 +259,8 @@ impl Mailbox {
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
-            call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s)) })
+            .await
     }
 
     /// The saved mapping and what no longer holds in it.
@@ -270,8 +270,7 @@ impl Mailbox {
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
-        let turn = self.turn().await?;
-        self.holding(&turn, async {
+        self.in_turn(async {
             call_export!(self, |p, s| p
                 .crm_mail_sync_folders()
                 .call_set_mapping(s, mapping))
@@ -299,20 +298,7 @@ impl Mailbox {
             && first.complete
         {
             self.remove_unplaced(&before, first).await?;
-            // Those that went during the pass may have moved to a folder it had looked at
-            // already: one more pass (cheap: it finds only what changed) settles them.
-            let during = self.unplaced().await?;
-            if !during.is_empty() {
-                match self.one_pass().await? {
-                    Ok(mut second) => {
-                        if second.complete {
-                            self.remove_unplaced(&during, &mut second).await?;
-                        }
-                        crate::unplaced::merge(first, second);
-                    }
-                    Err(e) => report = Err(e),
-                }
-            }
+            self.pass_again_for_unplaced(first).await?;
         }
         let json = match &report {
             Ok(r) => serde_json::to_value(r),
@@ -323,6 +309,32 @@ impl Mailbox {
         })?;
         self.record_run(json).await?;
         Ok(report)
+    }
+
+    /// Messages that lost their place during a complete pass may have moved to a folder it had
+    /// looked at already: one more pass (cheap: it finds only what changed) settles them, and
+    /// its counts join `first`. A second pass that fails leaves them to the next pass; the first
+    /// pass's report stands.
+    async fn pass_again_for_unplaced(&self, first: &mut SyncReport) -> Result<(), CallError> {
+        let during = self.unplaced().await?;
+        if during.is_empty() {
+            return Ok(());
+        }
+        match self.one_pass().await {
+            Ok(Ok(mut second)) => {
+                if second.complete {
+                    self.remove_unplaced(&during, &mut second).await?;
+                }
+                crate::unplaced::merge(first, second);
+            }
+            Ok(Err(e)) => {
+                tracing::info!(mailbox = %self.id, error = %e.message.en, "the pass after a message lost its place failed; the next pass settles it");
+            }
+            Err(e) => {
+                tracing::info!(mailbox = %self.id, error = %e, "the pass after a message lost its place failed; the next pass settles it");
+            }
+        }
+        Ok(())
     }
 
     /// One pass over every mapped folder, under the policy's sync time budget.

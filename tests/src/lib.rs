@@ -146,6 +146,13 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// The Prometheus text a service at `base` (`http://127.0.0.1:PORT`) serves at `/metrics`.
+pub async fn metrics_of(base: &str) -> String {
+    let response = http_client().get(format!("{base}/metrics")).send().await;
+    let response = response.unwrap_or_else(|e| panic!("{base}/metrics: {e}"));
+    response.text().await.expect("the metrics' text")
+}
+
 /// Prometheus text as the tests read it: a sample by its exact name (labels included), its value
 /// parsed, so `… 1` is never taken for `… 10`.
 pub trait MetricsText {

@@ -274,21 +274,11 @@ fn holders(db: &Database) -> BTreeMap<String, Option<String>> {
 
 /// Waits until `nodes` idle in `inboxes` inboxes between them (their metrics say so).
 async fn all_idling(nodes: &[ServeNode], inboxes: usize) {
-    use tests::MetricsText;
-    let http = tests::http_client();
     let started = Instant::now();
     loop {
         let mut idling = 0.0;
         for node in nodes {
-            let text = http
-                .get(format!("{}/metrics", node.base))
-                .send()
-                .await
-                .expect("metrics")
-                .text()
-                .await
-                .expect("their text");
-            idling += text.metric("mailsync_push_waiting").unwrap_or(0.0);
+            idling += node_metric(node, "mailsync_push_waiting").await;
         }
         if idling >= inboxes as f64 {
             return;
@@ -507,15 +497,10 @@ async fn run_sql(url: &str, sql: &str) {
 /// One metric of a node, parsed (0 when it has none yet).
 async fn node_metric(node: &ServeNode, name: &str) -> f64 {
     use tests::MetricsText;
-    let text = tests::http_client()
-        .get(format!("{}/metrics", node.base))
-        .send()
+    tests::metrics_of(&node.base)
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("their text");
-    text.metric(name).unwrap_or(0.0)
+        .metric(name)
+        .unwrap_or(0.0)
 }
 
 /// A node cut off from the database keeps its mailboxes while its leases last, then lets every

@@ -20,16 +20,42 @@ async fn serve(
     w: &OAuthWorld,
     max_connections: usize,
 ) -> (RunningService, CancellationToken, String) {
+    serve_with(w, |http| http.max_connections = max_connections).await
+}
+
+/// `serve`, its HTTP limits changed by `configure`.
+async fn serve_with(
+    w: &OAuthWorld,
+    configure: impl FnOnce(&mut host_harness::service::http_server::HttpLimits),
+) -> (RunningService, CancellationToken, String) {
     let mut config = service_settings();
     config.http.header_read_timeout_secs = HEADER_TIMEOUT.as_secs();
-    config.http.max_connections = max_connections;
     config.http.max_body_bytes = 64 * 1024;
+    configure(&mut config.http);
     let stop = CancellationToken::new();
     let running = service::start(w.host.clone(), config, stop.clone())
         .await
         .expect("the service starts");
     let base = format!("http://{}", running.address);
     (running, stop, base)
+}
+
+/// Another process's transaction holding the SQLite file's one writer, until `release` is sent
+/// (or 30 s pass); returns once it holds it.
+async fn hold_writer(
+    path: std::path::PathBuf,
+) -> (std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>) {
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (held_tx, held) = tokio::sync::oneshot::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = rusqlite::Connection::open(&path).expect("a second connection");
+        conn.execute_batch("BEGIN IMMEDIATE").expect("the writer");
+        let _ = held_tx.send(());
+        let _ = released.recv_timeout(Duration::from_secs(30));
+        conn.execute_batch("COMMIT").expect("commit");
+    });
+    held.await.expect("held");
+    (release, holder)
 }
 
 /// This process's open descriptors (the service runs in it).
@@ -186,16 +212,7 @@ async fn sign_ins_waiting_on_a_held_database_writer_hold_up_no_other_request() {
     }
 
     // Another process's transaction holds the one writer.
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held) = tokio::sync::oneshot::channel();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(&path).expect("a second connection");
-        conn.execute_batch("BEGIN IMMEDIATE").expect("the writer");
-        let _ = held_tx.send(());
-        let _ = released.recv_timeout(Duration::from_secs(30));
-        conn.execute_batch("COMMIT").expect("commit");
-    });
-    held.await.expect("held");
+    let (release, holder) = hold_writer(path).await;
 
     // Sixteen sign-ins wait for the writer, more than the service has async workers...
     let mut sign_ins = tokio::task::JoinSet::new();
@@ -264,13 +281,10 @@ async fn a_request_not_answered_in_time_gets_503_and_an_event_stream_outlives_th
     let path = dir.path().join("mailsync.db");
     let db = host_harness::db::Database::open(&path).expect("the database");
     let w = OAuthWorld::on_database(db).await;
-    let mut config = service_settings();
-    config.http.request_timeout_secs = REQUEST_TIMEOUT.as_secs();
-    let stop = CancellationToken::new();
-    let running = service::start(w.host.clone(), config, stop.clone())
-        .await
-        .expect("the service starts");
-    let base = format!("http://{}", running.address);
+    let (running, stop, base) = serve_with(&w, |http| {
+        http.request_timeout_secs = REQUEST_TIMEOUT.as_secs()
+    })
+    .await;
     let http = tests::http_client();
     let ticket_path = login_path(&base, "u1", "m1", false).await;
     let ticket = ticket_path.split_once("ticket=").unwrap().1.to_string();
@@ -284,16 +298,7 @@ async fn a_request_not_answered_in_time_gets_503_and_an_event_stream_outlives_th
         .expect("the stream opens");
     assert_eq!(stream.status(), StatusCode::OK);
 
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let (held_tx, held) = tokio::sync::oneshot::channel();
-    let holder = std::thread::spawn(move || {
-        let conn = rusqlite::Connection::open(&path).expect("a second connection");
-        conn.execute_batch("BEGIN IMMEDIATE").expect("the writer");
-        let _ = held_tx.send(());
-        let _ = released.recv_timeout(Duration::from_secs(30));
-        conn.execute_batch("COMMIT").expect("commit");
-    });
-    held.await.expect("held");
+    let (release, holder) = hold_writer(path).await;
     let asked = Instant::now();
     let status = http
         .post(format!("{base}/panel/login"))

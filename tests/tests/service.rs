@@ -50,11 +50,7 @@ fn url(running: &RunningService, path: &str) -> String {
 }
 
 async fn metrics_text(running: &RunningService) -> String {
-    let response = tests::http_client()
-        .get(url(running, "/metrics"))
-        .send()
-        .await;
-    response.unwrap().text().await.unwrap()
+    tests::metrics_of(&url(running, "")).await
 }
 
 /// Waits until the host waits on one parked idle connection; the metrics then.

@@ -244,14 +244,7 @@ async fn an_event_the_receiver_never_takes_is_set_aside_and_the_next_goes_out() 
             .contains("500"),
         "{letters:?}"
     );
-    let metrics = tests::http_client()
-        .get(format!("http://{}/metrics", running.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tests::metrics_of(&format!("http://{}", running.address)).await;
     let dead = tests::MetricsText::metric(
         metrics.as_str(),
         "mailsync_webhook_dead_letters_total{webhook=\"0\"}",
@@ -277,17 +270,10 @@ async fn a_move_seen_by_push_is_a_move_and_an_expunge_a_removal() {
     let db = &w.host.services().db;
     let before = db.events_latest_id().unwrap();
     // Once push watches the inbox, the changes come from it, not from a scheduled pass.
-    let metrics = format!("http://{}/metrics", running.address);
+    let base = format!("http://{}", running.address);
     let parked = Instant::now();
     loop {
-        let text = tests::http_client()
-            .get(&metrics)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = tests::metrics_of(&base).await;
         if tests::MetricsText::metric(text.as_str(), "mailsync_push_waiting") == Some(1.0) {
             break;
         }
@@ -413,14 +399,7 @@ async fn a_webhooks_credentials_never_reach_a_log() {
     })
     .await;
     // The stuck event shows in the metrics, by the webhook's place, not its address.
-    let metrics = tests::http_client()
-        .get(format!("http://{}/metrics", running.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = tests::metrics_of(&format!("http://{}", running.address)).await;
     let attempts =
         tests::MetricsText::metric(metrics.as_str(), "mailsync_webhook_attempts{webhook=\"0\"}");
     assert!(attempts >= Some(1.0), "{metrics}");

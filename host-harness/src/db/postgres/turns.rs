@@ -17,6 +17,9 @@ pub const TURN_GRACE: Duration = Duration::from_secs(8);
 /// How long after sending its last successful renewal (its own clock) a holder keeps a turn
 /// it cannot renew: its calls are stopped then, well inside the grace.
 pub const TURN_KEPT_UNRENEWED: Duration = Duration::from_secs(4);
+/// The longest a statement on the turns' connection may take: a hung connection is dropped,
+/// so taking and releasing turns never wait on it for ever.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a holder renews its turns, and looks at what it could not renew.
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// The first pause before trying again for a turn another node holds, doubled each time.
@@ -132,34 +135,41 @@ impl From<LeaseError> for Untaken {
 }
 
 impl Shared {
-    /// Runs `sql` on the turns' connection; a connection that failed is closed, never pooled.
+    /// Runs `sql` on the turns' connection, within `QUERY_TIMEOUT`; a connection that failed or
+    /// did not answer in time is closed, never pooled, and the next query makes another.
     async fn query(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, LeaseError> {
         let mut session = self.session.lock().await;
-        if session.as_ref().is_none_or(|c| c.is_closed()) {
-            let client = self
-                .connections
-                .pool
-                .get()
-                .await
-                .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
-            *session = Some(client);
-        }
-        let client = session.as_ref().expect("made above");
-        let answer = match client.prepare_cached(sql).await {
-            Ok(statement) => client.query(&statement, params).await,
-            Err(e) => Err(e),
-        };
-        answer.map_err(|e| {
-            // Closed, never pooled again: a failed statement may have left it in any state.
+        let asked = tokio::time::timeout(QUERY_TIMEOUT, async {
+            if session.as_ref().is_none_or(|c| c.is_closed()) {
+                let client = self
+                    .connections
+                    .pool
+                    .get()
+                    .await
+                    .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
+                *session = Some(client);
+            }
+            let client = session.as_ref().expect("made above");
+            let statement = client.prepare_cached(sql).await.map_err(unavailable)?;
+            client.query(&statement, params).await.map_err(unavailable)
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(LeaseError::Unavailable(format!(
+                "the database did not answer within {QUERY_TIMEOUT:?}"
+            )))
+        });
+        if asked.is_err() {
+            // Closed, never pooled again: it may be in any state, or hung.
             if let Some(broken) = session.take() {
                 drop(deadpool_postgres::Object::take(broken));
             }
-            LeaseError::Unavailable(crate::db::postgres_detail(&e))
-        })
+        }
+        asked
     }
 
     /// Takes `mailbox`'s turn if nobody holds it or its holder stopped renewing it more than
@@ -274,6 +284,10 @@ impl Shared {
             tokio::time::sleep(rest).await;
         }
     }
+}
+
+fn unavailable(e: tokio_postgres::Error) -> LeaseError {
+    LeaseError::Unavailable(crate::db::postgres_detail(&e))
 }
 
 impl MailboxLease for PostgresTurns {
