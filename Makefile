@@ -86,5 +86,6 @@ bench: setup isync postgresql python3
 	$(CARGO) build --release -p host-harness --bin mailsync-host
 	$(CARGO) run --release -p tests --bin bench-watch
 	$(CARGO) run --release -p tests --bin bench-failover
+	$(CARGO) run --release -p tests --bin bench-converge
 	$(CARGO) run --release -p tests --bin bench-leases
 	$(CARGO) run --release -p tests --bin bench-nodes -- --scratch /dev/shm --syncs-per-node 16

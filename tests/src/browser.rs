@@ -1,9 +1,12 @@
 //! A real headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`,
-//! through `fantoccini`): started on a free loopback port in its own process group, with its
-//! own profile, and killed whole when the test ends. Screenshots go under `target/screenshots/`.
+//! through `fantoccini`). One chromedriver on a free loopback port, in its own process group, is
+//! shared by the tests running at the same time; each test gets a Chromium of its own, with its
+//! own profile, so cookies (which ignore the port) never pass from one test's panel to
+//! another's. Screenshots go under `target/screenshots/`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -13,10 +16,18 @@ use crate::dovecot::free_port;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
+/// A test's Chromium, through the shared driver.
 pub struct Browser {
     pub client: Client,
-    driver: Child,
+    _driver: Arc<Driver>,
     _profile: tempfile::TempDir,
+}
+
+/// The chromedriver process, killed with every Chromium it started when the last test using it
+/// lets go.
+struct Driver {
+    process: Mutex<Child>,
+    url: String,
 }
 
 /// Where screenshots are saved: `target/screenshots/` of this workspace.
@@ -27,10 +38,14 @@ pub fn screenshot_dir() -> PathBuf {
     target.join("screenshots")
 }
 
-impl Browser {
-    /// Starts chromedriver and a headless Chromium session; panics with how to install them
-    /// when they are missing.
-    pub async fn start() -> Self {
+impl Driver {
+    /// The driver the running tests share, started when none runs.
+    fn shared() -> Arc<Driver> {
+        static SHARED: Mutex<Weak<Driver>> = Mutex::new(Weak::new());
+        let mut held = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(driver) = held.upgrade() {
+            return driver;
+        }
         for path in [CHROMEDRIVER, CHROMIUM] {
             assert!(
                 std::path::Path::new(path).exists(),
@@ -41,36 +56,60 @@ impl Browser {
         // A port taken between choosing and binding fails the start: try another.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::try_start(free_port()).await {
-                Ok(browser) => return browser,
+            match Self::start(free_port()) {
+                Ok(driver) => {
+                    let driver = Arc::new(driver);
+                    *held = Arc::downgrade(&driver);
+                    return driver;
+                }
                 Err(e) => last_error = e,
             }
         }
         panic!("chromedriver did not start: {last_error}");
     }
 
-    async fn try_start(port: u16) -> Result<Self, String> {
+    fn start(port: u16) -> Result<Driver, String> {
         use std::os::unix::process::CommandExt;
-        let mut driver = Command::new(CHROMEDRIVER)
+        let mut process = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
             .map_err(|e| format!("cannot run {CHROMEDRIVER}: {e}"))?;
-        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = driver.try_wait() {
+            if let Ok(Some(status)) = process.try_wait() {
                 return Err(format!("chromedriver exited: {status}"));
             }
             if started.elapsed() > Duration::from_secs(20) {
-                kill_group(&mut driver);
+                kill_group(&mut process);
                 return Err("chromedriver did not listen within 20 s".into());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(Driver {
+            process: Mutex::new(process),
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let process = self.process.get_mut().unwrap_or_else(|p| p.into_inner());
+        kill_group(process);
+    }
+}
+
+impl Browser {
+    /// A headless Chromium of this test's own, through the shared chromedriver; panics with how
+    /// to install them when they are missing.
+    pub async fn start() -> Self {
+        let driver = tokio::task::spawn_blocking(Driver::shared)
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+        let profile = tempfile::tempdir().expect("a profile folder");
         let args = [
             "--headless=new".to_string(),
             "--no-sandbox".into(),
@@ -88,18 +127,13 @@ impl Browser {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = ClientBuilder::new(connector)
             .capabilities(capabilities)
-            .connect(&url)
-            .await;
-        match client {
-            Ok(client) => Ok(Browser {
-                client,
-                driver,
-                _profile: profile,
-            }),
-            Err(e) => {
-                kill_group(&mut driver);
-                Err(format!("no WebDriver session: {e}"))
-            }
+            .connect(&driver.url)
+            .await
+            .unwrap_or_else(|e| panic!("no WebDriver session: {e}"));
+        Browser {
+            client,
+            _driver: driver,
+            _profile: profile,
         }
     }
 
@@ -188,10 +222,9 @@ impl Browser {
         }
     }
 
-    /// Ends the session and the browser.
-    pub async fn close(mut self) {
+    /// Ends the session, and its Chromium with it.
+    pub async fn close(self) {
         let _ = self.client.clone().close().await;
-        kill_group(&mut self.driver);
     }
 }
 
@@ -201,12 +234,4 @@ fn kill_group(driver: &mut Child) {
         libc::kill(-(driver.id() as i32), libc::SIGKILL);
     }
     let _ = driver.wait();
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if matches!(self.driver.try_wait(), Ok(None)) {
-            kill_group(&mut self.driver);
-        }
-    }
 }

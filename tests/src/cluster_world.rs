@@ -27,7 +27,7 @@ pub struct ClusterWorld {
     _dir: tempfile::TempDir,
     /// Dropped last: the database outlives every handle on it. Shared with the tests running
     /// at the same time, each on a database of its own.
-    _postgres: std::sync::Arc<PostgresCluster>,
+    postgres: std::sync::Arc<PostgresCluster>,
 }
 
 /// A handle on the database at `url`, its values sealed with `key`.
@@ -53,8 +53,13 @@ impl ClusterWorld {
             world,
             settings,
             _dir: dir,
-            _postgres: postgres,
+            postgres,
         })
+    }
+
+    /// The PostgreSQL cluster the database is on.
+    pub fn postgres(&self) -> &PostgresCluster {
+        &self.postgres
     }
 
     /// The IMAP port of the Dovecot every mailbox lives on.

@@ -154,6 +154,32 @@ impl PostgresCluster {
         started.status.success()
     }
 
+    /// Restarts the server with the options it had (`pg_ctl restart -m fast`): every
+    /// connection to it is cut, and it takes new ones once it is back.
+    pub fn restart(&self) {
+        let (data, log) = (self.data(), self.dir.path().join("log"));
+        let restarted = run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-l",
+                &log.display().to_string(),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "30",
+                "restart",
+            ],
+        );
+        assert!(
+            restarted.status.success(),
+            "PostgreSQL did not restart: {}",
+            String::from_utf8_lossy(&restarted.stderr)
+        );
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
