@@ -7,50 +7,48 @@ CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
+.PHONY: setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
-setup: dovecot
+setup: supported dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
-# Dovecot is installed without being started (a policy-rc.d forbids it for the install's length);
-# the tests start their own instances.
+# The release `make` installs for and is tested on; elsewhere it stops and says so
+# (MAILSYNC_ANY_OS=1 goes on anyway, at your own risk).
+supported:
+	@. /etc/os-release 2>/dev/null; case "$$ID:$$VERSION_ID" in debian:12) ;; \
+	  *) echo "make supports Debian 12 (bookworm), whose packages it installs and tests against;" \
+	       "this machine runs $${PRETTY_NAME:-an unknown system}. Set MAILSYNC_ANY_OS=1 to try anyway." >&2; \
+	     [ -n "$$MAILSYNC_ANY_OS" ] || exit 1;; esac
+
+# Installs Debian packages $(2) unless `$(1)` holds, with sudo unless root, and starts none of
+# their services (a policy-rc.d that exits 101 for the install's length, unless the machine
+# has one of its own): the tests start their own servers on free loopback ports.
+define apt_install
+@$(1) || { \
+  echo "Installing $(2) ($(3))"; \
+  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+  OWN_POLICY=$$([ -e /usr/sbin/policy-rc.d ] || echo yes); \
+  [ -z "$$OWN_POLICY" ] || printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
+  [ -z "$$OWN_POLICY" ] || $$SUDO chmod +x /usr/sbin/policy-rc.d; \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(2) >/dev/null; \
+  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
+endef
+
 dovecot:
-	@test -x /usr/sbin/dovecot || { \
-	  echo "Installing dovecot-imapd (the tests' IMAP server)"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  OWN_POLICY=$$([ -e /usr/sbin/policy-rc.d ] || echo yes); \
-	  [ -z "$$OWN_POLICY" ] || printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
-	  [ -z "$$OWN_POLICY" ] || $$SUDO chmod +x /usr/sbin/policy-rc.d; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq dovecot-imapd >/dev/null; \
-	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
+	$(call apt_install,test -x /usr/sbin/dovecot,dovecot-imapd,the tests' IMAP server)
 
-# Headless Chromium and its WebDriver, for the panel's browser tests.
 chromium:
-	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
-	  echo "Installing chromium and chromium-driver (the panel's test browser)"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	$(call apt_install,test -x /usr/bin/chromium -a -x /usr/bin/chromedriver,chromium chromium-driver,the panel's test browser)
 
-# PostgreSQL for the many-node tests, installed without starting the system's cluster (the tests
-# start their own, as an unprivileged user, on free loopback ports).
+# Whichever version the release ships (Debian 12: 15); the tests take the newest installed.
 postgresql:
-	@test -x /usr/lib/postgresql/15/bin/initdb || { \
-	  echo "Installing postgresql (the many-node tests' database)"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  OWN_POLICY=$$([ -e /usr/sbin/policy-rc.d ] || echo yes); \
-	  [ -z "$$OWN_POLICY" ] || printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null; \
-	  [ -z "$$OWN_POLICY" ] || $$SUDO chmod +x /usr/sbin/policy-rc.d; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
-	  STATUS=$$?; [ -z "$$OWN_POLICY" ] || $$SUDO rm -f /usr/sbin/policy-rc.d; exit $$STATUS; }
+	$(call apt_install,ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1,postgresql,the many-node tests' database)
 
 # Python 3 runs tests/bench/seed.py, which writes the realistic mailbox of the golden records
 # and the benchmarks.
 python3:
-	@command -v python3 >/dev/null || { \
-	  echo "Installing python3 (the realistic mail generator)"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq python3 >/dev/null; }
+	$(call apt_install,command -v python3 >/dev/null,python3,the realistic mail generator)
 
 demo: setup
 	$(CARGO) build -p host-harness -p tests --bins
@@ -68,16 +66,16 @@ serve: setup
 test: setup chromium postgresql python3
 	$(CARGO) test --workspace
 
+# rustfmt, and clippy on the workspace and on the guest as the component is built (its glue to
+# the WIT bindings compiles for wasm32 only).
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p plugin --target wasm32-wasip2 -- -D warnings
 
 # mbsync (Debian's isync), the benchmark's point of comparison.
 isync:
-	@test -x /usr/bin/mbsync || { \
-	  echo "Installing isync (mbsync), for the sync benchmark"; \
-	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq isync >/dev/null; }
+	$(call apt_install,test -x /usr/bin/mbsync,isync,mbsync: the sync benchmark's point of comparison)
 
 bench: setup isync postgresql python3
 	$(CARGO) run --release -p tests --bin bench

@@ -233,7 +233,7 @@ pub struct SyncLimits {
     pub max_body_bytes: u64,
 }
 
-/// The host's defaults (`PluginLimits` in host-harness/src/settings.rs); the plugin always gets
+/// The host's defaults (`PluginLimits` in host-harness/sandbox/src/settings.rs); the plugin always gets
 /// the limits through `config`, so these serve native tests only.
 impl Default for SyncLimits {
     fn default() -> Self {

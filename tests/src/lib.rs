@@ -10,6 +10,7 @@ pub mod encoding_cases;
 pub mod fake_provider;
 pub mod gmail_script;
 pub mod imap_script;
+pub mod layers;
 pub mod mail_fixtures;
 pub mod many_mailboxes;
 pub mod oauth_world;

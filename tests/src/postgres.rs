@@ -8,7 +8,8 @@ use std::process::Command;
 
 use crate::dovecot::free_port;
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Where Debian and Ubuntu put each PostgreSQL version's programs (`15/bin`, `17/bin`, ...).
+const INSTALLED: &str = "/usr/lib/postgresql";
 /// The role the cluster is made with (trusted on loopback: tests only).
 pub const ROLE: &str = "mailsync";
 
@@ -19,6 +20,28 @@ pub struct PostgresCluster {
     dir: tempfile::TempDir,
 }
 
+/// The programs of the newest PostgreSQL installed (Debian 12 ships 15, Ubuntu 24.04 16,
+/// Debian 13 17); panics with how to install one when there is none.
+fn bin() -> PathBuf {
+    let newest = std::fs::read_dir(INSTALLED)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .max_by_key(|(version, _)| *version);
+    match newest {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "PostgreSQL is not installed (no {INSTALLED}/*/bin/initdb): run `make test`, which \
+             installs it, or `apt-get install postgresql`"
+        ),
+    }
+}
+
 fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
@@ -26,7 +49,7 @@ fn running_as_root() -> bool {
 /// Runs a PostgreSQL program, as the `postgres` user when this process is root (the server
 /// refuses to run as root).
 fn run(program: &str, args: &[&str]) -> std::process::Output {
-    let path = Path::new(BIN).join(program);
+    let path = bin().join(program);
     let mut command = if running_as_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(&path);
@@ -52,11 +75,7 @@ impl PostgresCluster {
     }
 
     fn start_configured(tls: Option<&crate::tls_server::TestPki>) -> Self {
-        assert!(
-            Path::new(BIN).join("initdb").exists(),
-            "PostgreSQL is not installed: run `make test`, which installs it, or \
-             `apt-get install postgresql`"
-        );
+        bin(); // Fails with how to install PostgreSQL when it is missing.
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().to_path_buf();
         if running_as_root() {
@@ -201,7 +220,7 @@ impl PostgresCluster {
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        let created = Command::new(Path::new(BIN).join("createdb"))
+        let created = Command::new(bin().join("createdb"))
             .args([
                 "-h",
                 "127.0.0.1",

@@ -3,6 +3,7 @@
 //! own mailbox only, and only an administrator changes the "Imap oAuth2" settings, whose grants
 //! the host follows at once.
 
+use host_harness::admin_store::AdminChoicesStore;
 use host_harness::service::{self, RunningService};
 use reqwest::StatusCode;
 use tests::panel_client::{PLATFORM_TOKEN as TOKEN, Signed, service_settings};

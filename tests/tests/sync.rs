@@ -325,7 +325,7 @@ async fn a_crash_between_delivery_and_checkpoint_loses_and_duplicates_nothing() 
     let mut s = seeder(&w).await;
     append_many(&mut s, "INBOX", "c", 12).await;
     // The host dies right after the inbox committed the second batch.
-    w.host.services().faults.crash_after_deliveries(2);
+    w.host.services().faults.arm().crash_after_deliveries(2);
     let crashed = w.mailbox("m1").sync().await;
     // The injected crash itself, not some other failure of the call.
     assert!(

@@ -137,7 +137,11 @@ async fn a_message_that_kills_its_instance_is_kept_as_headers_on_the_next_run() 
     s.append("INBOX", &poison).await;
     s.append("INBOX", &small("B")).await;
     s.append("Archive", &small("C")).await;
-    w.host.services().faults.trap_after_writing("sync/suspect/");
+    w.host
+        .services()
+        .faults
+        .arm()
+        .trap_after_writing("sync/suspect/");
     let died = w.mailbox("m1").sync().await;
     assert!(
         matches!(&died, Err(host_harness::CallError::Trap { message }) if message.contains("injected")),
@@ -178,7 +182,11 @@ async fn a_message_that_kills_its_instance_is_kept_as_headers_on_the_next_run() 
 async fn a_message_that_kills_its_worker_is_kept_as_headers_in_the_same_run() {
     let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
     let poison = html_beside("worker", &lines_of(&[b'a'; 500], 100 * 1024));
-    w.host.services().faults.trap_normalizing("Poison worker");
+    w.host
+        .services()
+        .faults
+        .arm()
+        .trap_normalizing("Poison worker");
     let (first, second) = two_syncs_around(&w, &poison).await;
     assert_everything_delivered(&first, &second);
     for subject in ["A", "B", "C"] {
@@ -217,6 +225,7 @@ async fn a_host_failure_in_a_worker_hands_the_message_back_to_be_normalised_whol
     w.host
         .services()
         .faults
+        .arm()
         .panic_normalizing("fout van de host");
     let (first, second) = two_syncs_around(&w, &unlucky).await;
     assert!(first.complete && second.complete, "{first:?}\n{second:?}");
@@ -234,7 +243,7 @@ async fn a_host_failure_in_a_worker_hands_the_message_back_to_be_normalised_whol
             .contains("fout van de host")
     );
     assert!(
-        !w.host.services().faults.panic_normalizing_armed(),
+        !w.host.services().faults.arm().panic_normalizing_armed(),
         "no worker took the message: the panic was never injected"
     );
 }

@@ -2,8 +2,8 @@
 //! serves the API until SIGTERM or Ctrl-C, then lets running syncs reach a checkpoint and stops.
 
 use host_harness::PluginHost;
-use host_harness::service::api::Lang as ApiLang;
-use host_harness::service::panel::sessions::PanelUser;
+use host_harness::service::http_errors::Lang as ApiLang;
+use host_harness::service::sessions::PanelUser;
 use host_harness::service::{self, ServiceSettings};
 
 use super::panel_view::Lang;

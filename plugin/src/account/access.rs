@@ -115,7 +115,7 @@ fn load_usable(env: &Env) -> Result<(Account, Provider, Tokens), MailboxError> {
         return Err(fail(ErrorKind::ReauthorizationNeeded(reason.said())));
     }
     if account.settings_fingerprint.as_deref()
-        != Some(super::link::settings_fingerprint(&provider, &account.address).as_str())
+        != Some(super::fingerprint::settings_fingerprint(&provider, &account.address).as_str())
     {
         return Err(fail(ErrorKind::SettingsChanged));
     }

@@ -3,6 +3,7 @@
 //! keeps the mailbox's identity, folder mapping and sync state, and refuses another account.
 
 use super::access::with_access_token;
+use super::fingerprint::settings_fingerprint;
 use super::model::{AuthMethod, LinkRequest, LinkStarted, MailSettings, MailboxStatus};
 use super::status::build;
 use super::store::{self, Account, PendingLink, Tokens};
@@ -310,26 +311,6 @@ fn linked_settings(provider: &Provider, address: &str) -> MailSettings {
         username: address.to_string(),
         auth: AuthMethod::XOAuth2,
     }
-}
-
-/// What the settings of a mailbox linked through `provider` as `address` depend on: the
-/// provider, its client, its IMAP server, and every endpoint that is sent a token or the client
-/// secret (token, revocation, userinfo). When any of them changes, the mailbox's tokens are
-/// not used, nor sent anywhere, until it is linked again.
-pub(super) fn settings_fingerprint(provider: &Provider, address: &str) -> String {
-    let text = format!(
-        "v2\n{}\n{}\n{}\n{}\n{:?}\n{}\n{}\n{}\n{}",
-        provider.id,
-        provider.client_id,
-        provider.imap.host,
-        provider.imap.port,
-        provider.imap.security,
-        address.to_ascii_lowercase(),
-        provider.token_url,
-        provider.revoke_url.as_deref().unwrap_or(""),
-        provider.userinfo_url.as_deref().unwrap_or(""),
-    );
-    crate::normalize::identity::hex_sha256(&[text.as_bytes()])
 }
 
 /// The same account: by the provider's subject when both have one, else by address.

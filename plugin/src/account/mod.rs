@@ -2,6 +2,7 @@
 //! access token. Every operation reads and writes its state in host storage, never in memory.
 
 mod access;
+mod fingerprint;
 mod link;
 mod manual;
 mod model;

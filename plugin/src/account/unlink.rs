@@ -57,7 +57,9 @@ fn revoke(env: &Env, account: &Account, tokens: &Tokens) -> Option<UserMessage> 
         .and_then(|provider| {
             // Endpoints changed since linking are not trusted with the refresh token.
             if account.settings_fingerprint.as_deref()
-                != Some(super::link::settings_fingerprint(&provider, &account.address).as_str())
+                != Some(
+                    super::fingerprint::settings_fingerprint(&provider, &account.address).as_str(),
+                )
             {
                 return Err(MailboxError::new(ErrorKind::SettingsChanged, &name)
                     .message

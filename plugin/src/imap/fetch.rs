@@ -9,22 +9,10 @@ use imap_next::imap_types::fetch::MessageDataItem;
 use imap_next::imap_types::flag::{Flag, FlagFetch};
 use imap_next::imap_types::response::{Data, Status, StatusKind};
 
+pub use super::fetched::Fetched;
 use super::session::{Incoming, status_kind};
 use super::{ImapError, Session, raw_fetch};
-use crate::model::{Flags, GmailIds};
-
-/// One message's fetched items; what was not asked for is `None`.
-#[derive(Debug, Default)]
-pub struct Fetched {
-    pub uid: u32,
-    pub flags: Option<Flags>,
-    /// Seconds since the Unix epoch.
-    pub internal_date: Option<i64>,
-    pub size: Option<u64>,
-    /// `BODY[]` or `BODY[HEADER]`.
-    pub body: Option<Vec<u8>>,
-    pub gmail: Option<GmailIds>,
-}
+use crate::model::Flags;
 
 /// One UID FETCH: the UID set (`1:4,7`, `5:*`) and the items, as IMAP text.
 #[derive(Debug, Clone)]

@@ -2,9 +2,8 @@
 //! resuming needs, and end it on the connection the host hands back before commands go on. The
 //! lines read while idling are not interpreted: any of them means "something changed".
 
-use serde::{Deserialize, Serialize};
-
 use super::ImapError;
+pub use super::session::IdleState;
 use super::session::Session;
 use crate::ports::ImapConnection;
 
@@ -12,18 +11,6 @@ use crate::ports::ImapConnection;
 const READ_CHUNK: u32 = 64 * 1024;
 /// The most an idle period's notifications may bring before its end is found.
 const MAX_IDLE_BYTES: usize = 4 * 1024 * 1024;
-
-/// What a session parked in IDLE needs to go on: its IDLE tag, the next tag, its capabilities,
-/// and the folder it has open (IDLE leaves it open).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdleState {
-    pub tag: String,
-    pub next_tag: u32,
-    pub capabilities: Vec<String>,
-    pub max_response: u32,
-    #[serde(default)]
-    pub examined: Option<String>,
-}
 
 /// How a request to IDLE ended.
 pub enum IdleStarted {

@@ -5,6 +5,7 @@
 mod auth;
 pub mod examine;
 pub mod fetch;
+mod fetched;
 pub mod idle;
 mod list;
 mod raw_fetch;

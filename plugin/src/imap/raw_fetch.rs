@@ -3,7 +3,7 @@
 //! literal, an unusual date), so that no message is skipped. It reads `UID`, `FLAGS`,
 //! `INTERNALDATE`, `RFC822.SIZE` and `BODY[…]` too.
 
-use super::fetch::Fetched;
+use super::fetched::Fetched;
 use super::utf7;
 use crate::model::{Flags, GmailIds};
 

@@ -6,6 +6,7 @@ use imap_next::imap_types::command::{Command, CommandBody};
 use imap_next::imap_types::core::Tag;
 use imap_next::imap_types::response::{Capability, Code, Data, Status, StatusKind};
 use imap_next::{Interrupt, Io, State};
+use serde::{Deserialize, Serialize};
 
 use super::ImapError;
 use crate::ports::ImapConnection;
@@ -162,7 +163,7 @@ impl Session {
     }
 
     /// Goes on with a session whose IDLE was just ended on `conn` (no greeting comes).
-    pub fn resume(conn: Box<dyn ImapConnection>, state: &super::idle::IdleState) -> Self {
+    pub fn resume(conn: Box<dyn ImapConnection>, state: &IdleState) -> Self {
         Session {
             client: new_client(state.max_response, true),
             conn,
@@ -356,4 +357,16 @@ fn new_client(max_response: u32, after_starttls: bool) -> Client {
     options.crlf_relaxed = true;
     options.discard_greeting = after_starttls;
     Client::new(options)
+}
+
+/// What a session parked in IDLE needs to go on: its IDLE tag, the next tag, its capabilities,
+/// and the folder it has open (IDLE leaves it open).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdleState {
+    pub tag: String,
+    pub next_tag: u32,
+    pub capabilities: Vec<String>,
+    pub max_response: u32,
+    #[serde(default)]
+    pub examined: Option<String>,
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::checkpoint::{self, Checkpoint};
-use super::folder::FolderSync;
+use super::scope::FolderScope;
 use super::suspect::{self, Suspect};
 use super::{Delivery, DeliveryReport, FolderReport, GmailIds, Location, Progress, SyncError};
 use crate::imap::fetch::Fetched;
@@ -24,7 +24,7 @@ use handoff::Waiting;
 const EARLY_DELIVERY_BYTES: u64 = 16 * 1024 * 1024;
 
 pub struct Deliverer<'a, 'r> {
-    sync: &'a FolderSync<'a>,
+    sync: FolderScope<'a>,
     report: &'r mut FolderReport,
     /// The folder's checkpoint, moved past each batch as it is delivered, and each batch's
     /// last UID.
@@ -54,7 +54,7 @@ pub struct Deliverer<'a, 'r> {
 
 impl<'a, 'r> Deliverer<'a, 'r> {
     pub fn new(
-        sync: &'a FolderSync<'a>,
+        sync: FolderScope<'a>,
         (last_uids, checkpoint): (Vec<u32>, &'r mut Checkpoint),
         total: u32,
         poisoned: Option<u32>,

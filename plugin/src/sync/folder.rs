@@ -6,6 +6,7 @@
 use super::checkpoint::{self, Checkpoint};
 use super::deliver::Deliverer;
 use super::fetch_plan::{self, Batch};
+use super::scope::FolderScope;
 use super::suspect;
 use super::{Change, CrmFolder, Flags, FolderReport, Location, SyncError};
 use crate::imap::Session;
@@ -41,6 +42,19 @@ pub struct FolderSync<'a> {
     pub address: &'a str,
     pub gmail: bool,
     pub qresync: bool,
+}
+
+impl<'a> FolderSync<'a> {
+    /// What delivering this folder's messages needs to know of it.
+    pub fn scope(&self) -> FolderScope<'a> {
+        FolderScope {
+            env: self.env,
+            crm_folder: self.crm_folder,
+            remote_folder: self.remote_folder,
+            address: self.address,
+            gmail: self.gmail,
+        }
+    }
 }
 
 impl FolderSync<'_> {
@@ -297,7 +311,7 @@ impl FolderSync<'_> {
         }
         let uid_validity = cp.uid_validity;
         let last_uids = batches.iter().map(Batch::last_uid).collect();
-        let mut deliverer = Deliverer::new(self, (last_uids, cp), total, poisoned, report);
+        let mut deliverer = Deliverer::new(self.scope(), (last_uids, cp), total, poisoned, report);
         let fetched = fetch::pipelined::<SyncError>(session, &commands, PIPELINE_DEPTH, |event| {
             match event {
                 FetchEvent::Message(m) => {

@@ -7,6 +7,7 @@ mod deliver;
 mod fetch_plan;
 mod folder;
 mod report;
+mod scope;
 mod suspect;
 #[cfg(test)]
 mod testing;

@@ -1,7 +1,8 @@
 //! `make bench` (convergence): how soon after a fault every mapped folder is current. Mailboxes
 //! map INBOX and Archive, with a backlog in Archive, and change throughout: mail arrives in
-//! INBOX, and moves from INBOX to Archive. Two runs, each ending at its last fault, after which the figure is the time until the
-//! CRM holds exactly the mailboxes' mail, each message in its folder:
+//! INBOX, and moves from INBOX to Archive. Two runs, each ending at its last fault, after which
+//! the figure is the time until the CRM holds exactly the mailboxes' mail, each message in its
+//! folder:
 //! - `restarts`: one `serve` node SIGKILLed and started again `--restarts` times, Archive's
 //!   backlog never synced before the first kill;
 //! - `cluster`: three nodes, each SIGKILLed in turn (its mailboxes taken over once its leases

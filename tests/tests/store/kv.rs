@@ -1,6 +1,6 @@
 //! The plugin's storage: scoped per mailbox, sealed, within its quota, exact under two nodes.
 
-use host_harness::admin_store::AdminChoices;
+use host_harness::admin_store::{AdminChoices, AdminChoicesStore};
 use host_harness::at_rest::{KeyRing, SealError, SecretKey};
 use host_harness::db::{KvWrite, KvWriteError, Quota, StoreError};
 use host_harness::settings::PlatformSettings;

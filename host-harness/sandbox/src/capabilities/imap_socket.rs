@@ -1,0 +1,163 @@
+//! `imap-socket`: a byte stream to an IMAP server. The host checks the policy and the resolved
+//! addresses, connects with a timeout, and does TLS itself (implicit, or on `start-tls`).
+
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use wasmtime::component::Resource;
+
+use crate::bindings::imap_socket::{self, Security, SocketError};
+use crate::capabilities::resolve::{ResolveError, allowed_addresses};
+use crate::capabilities::{size_cap, wit_refusal};
+use crate::policy::ImapSecurity;
+use crate::resources::imap_connection::{Connection, ConnectionError, ConnectionLimits};
+use crate::services::Services;
+use crate::state::HostState;
+
+impl imap_socket::Host for HostState {
+    async fn open(
+        &mut self,
+        host: String,
+        port: u16,
+        security: Security,
+    ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
+        let provider = self.provider().await?;
+        let cap = self.services.platform().policy.imap_connections_per_call;
+        if self.open_connections >= cap {
+            let message =
+                format!("this call already holds {cap} connections, the most the host allows");
+            return Ok(Err(SocketError::InvalidState(message)));
+        }
+        let per_account = self.services.platform().policy.imap_connections_per_account;
+        let Some(slot) = self.services.imap_slots.take(&self.mailbox.id, per_account) else {
+            let message = format!(
+                "this mailbox already holds {per_account} connections, the most the host allows"
+            );
+            return Ok(Err(SocketError::InvalidState(message)));
+        };
+        match open(&self.services, provider.as_deref(), &host, port, security).await {
+            Ok(mut conn) => {
+                conn.hold(slot);
+                self.open_connections += 1;
+                Ok(Ok(self.table.push(conn)?))
+            }
+            Err(e) => Ok(Err(e)),
+        }
+    }
+
+    async fn park(
+        &mut self,
+        conn: Resource<Connection>,
+        note: Vec<u8>,
+        wake_after_seconds: u32,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        HostState::park(self, conn, note, wake_after_seconds)
+    }
+
+    async fn unpark(&mut self) -> wasmtime::Result<Option<(Resource<Connection>, Vec<u8>)>> {
+        HostState::unpark(self)
+    }
+}
+
+async fn open(
+    services: &Services,
+    provider: Option<&str>,
+    host: &str,
+    port: u16,
+    security: Security,
+) -> Result<Connection, SocketError> {
+    let platform = services.platform();
+    let policy = &platform.policy;
+    let asked = match security {
+        Security::Tls => ImapSecurity::Tls,
+        Security::Starttls => ImapSecurity::StartTls,
+        Security::Plain => ImapSecurity::Plain,
+    };
+    let dest = policy
+        .check_imap(provider, host, port, asked)
+        .map_err(|r| SocketError::Refused(wit_refusal(r)))?;
+    let connect_timeout = Duration::from_millis(policy.connect_timeout_ms);
+    let addrs = allowed_addresses(policy, &dest, connect_timeout)
+        .await
+        .map_err(|e| match e {
+            ResolveError::Refused(r) => SocketError::Refused(wit_refusal(r)),
+            ResolveError::Failed(m) => SocketError::ResolveFailed(m),
+            ResolveError::TimedOut => SocketError::TimedOut,
+        })?;
+    let tcp =
+        match tokio::time::timeout(connect_timeout, TcpStream::connect(addrs.as_slice())).await {
+            Err(_) => return Err(SocketError::TimedOut),
+            Ok(Err(e)) => return Err(SocketError::ConnectFailed(e.to_string())),
+            Ok(Ok(tcp)) => tcp,
+        };
+    let _ = tcp.set_nodelay(true);
+    let limits = ConnectionLimits {
+        io_timeout: Duration::from_millis(policy.io_timeout_ms),
+        read_cap: policy.imap_read_cap_bytes,
+        write_cap: policy.imap_write_cap_bytes,
+    };
+    let mut conn = Connection::awaiting_starttls(tcp, &dest.host, limits);
+    match asked {
+        ImapSecurity::Tls => conn
+            .upgrade(services.tls.clone())
+            .await
+            .map_err(socket_error)?,
+        ImapSecurity::Plain => conn.keep_plain(),
+        ImapSecurity::StartTls => {}
+    }
+    Ok(conn)
+}
+
+/// The WIT form of a connection's failure.
+fn socket_error(e: ConnectionError) -> SocketError {
+    match e {
+        ConnectionError::InvalidState(m) => SocketError::InvalidState(m),
+        ConnectionError::TimedOut => SocketError::TimedOut,
+        ConnectionError::Closed => SocketError::Closed,
+        ConnectionError::TlsFailed(m) => SocketError::TlsFailed(m),
+        ConnectionError::Io(m) => SocketError::Io(m),
+        ConnectionError::TooLarge { limit, actual } => {
+            SocketError::TooLarge(size_cap(limit, actual))
+        }
+    }
+}
+
+impl imap_socket::HostConnection for HostState {
+    async fn read(
+        &mut self,
+        conn: Resource<Connection>,
+        max_bytes: u32,
+    ) -> wasmtime::Result<Result<Vec<u8>, SocketError>> {
+        let read = self.table.get_mut(&conn)?.read(max_bytes).await;
+        Ok(read.map_err(socket_error))
+    }
+
+    async fn write(
+        &mut self,
+        conn: Resource<Connection>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        let written = self.table.get_mut(&conn)?.write(&data).await;
+        Ok(written.map_err(socket_error))
+    }
+
+    async fn start_tls(
+        &mut self,
+        conn: Resource<Connection>,
+    ) -> wasmtime::Result<Result<(), SocketError>> {
+        let tls = self.services.tls.clone();
+        let upgraded = self.table.get_mut(&conn)?.upgrade(tls).await;
+        Ok(upgraded.map_err(socket_error))
+    }
+
+    async fn close(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.get_mut(&conn)?.close();
+        Ok(())
+    }
+
+    async fn drop(&mut self, conn: Resource<Connection>) -> wasmtime::Result<()> {
+        self.table.delete(conn)?;
+        self.open_connections = self.open_connections.saturating_sub(1);
+        Ok(())
+    }
+}

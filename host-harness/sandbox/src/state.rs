@@ -1,0 +1,116 @@
+//! What one call's store holds: the mailbox it serves, a WASI context that grants nothing, the
+//! resource table, the memory cap, and a handle on the host's shared services.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::message::MessageRecord;
+use crate::bindings::normalizer::{Job, JobFailure};
+use crate::errors::ProviderUnreadable;
+use crate::limits::MemoryCap;
+use crate::services::Services;
+
+/// The mailbox a call serves: storage is scoped to `id`, the policy's grants to `provider`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxScope {
+    pub id: String,
+    pub provider: ProviderGrant,
+}
+
+/// Whose grants a call has. Capabilities ask [`HostState::provider`], which reads a
+/// `Recorded` provider when one first needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderGrant {
+    /// This provider's grants; `None` for no grant at all (workers, a mailbox never linked).
+    Known(Option<String>),
+    /// The provider the host recorded for the mailbox, not read yet: no grant until it is.
+    Recorded,
+}
+
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) memory: MemoryCap,
+    /// The mailbox served; its provider is read through [`HostState::provider`].
+    pub(crate) mailbox: MailboxScope,
+    pub(crate) services: Arc<Services>,
+    /// IMAP connections this call holds (capped by the policy).
+    pub(crate) open_connections: u32,
+    /// The pool slot this instance lives in, given back when the store is dropped.
+    pub(crate) slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The instances a sync call hands messages to; `None` for every other call, and for the
+    /// workers themselves. Dropped with the store, which ends the workers.
+    pub(crate) normalize_workers: Option<Box<dyn NormalizeJobs>>,
+}
+
+/// What a normalisation job came to: its record, or why there is none.
+pub type JobOutcome = Result<MessageRecord, JobFailure>;
+
+/// Where a sync call hands messages to be normalised (the plugin host's workers, in
+/// `normalize_workers`), named here so a call's state need not know the plugin host.
+pub trait NormalizeJobs: Send {
+    /// Queues `job` under `ticket`; false when it is not taken (the sync normalises it itself).
+    fn submit(&mut self, ticket: u64, job: Job) -> BoxFuture<'_, bool>;
+    /// The outcomes in so far; with `wait`, at least one when any job is in flight.
+    fn finished(&mut self, wait: bool) -> BoxFuture<'_, Vec<(u64, JobOutcome)>>;
+}
+
+impl HostState {
+    pub fn new(mailbox: MailboxScope, services: Arc<Services>) -> Self {
+        HostState {
+            wasi: deny_all_wasi(&services),
+            table: ResourceTable::new(),
+            memory: MemoryCap::new(
+                services.platform().policy.memory_limit_bytes,
+                services.memory_high_water_hook(),
+            ),
+            mailbox,
+            services,
+            open_connections: 0,
+            slot: None,
+            normalize_workers: None,
+        }
+    }
+}
+
+impl HostState {
+    /// The provider whose grants this call has: every capability that checks a grant asks
+    /// here. A `Recorded` provider is read from the host's record the first time, and kept for
+    /// the rest of the call; a call that needs no grant (such as `normalize`) never reads it.
+    pub(crate) async fn provider(&mut self) -> wasmtime::Result<Option<String>> {
+        let recorded = match &self.mailbox.provider {
+            ProviderGrant::Known(provider) => return Ok(provider.clone()),
+            ProviderGrant::Recorded => self
+                .services
+                .recorded_provider(&self.mailbox.id)
+                .await
+                .map_err(|message| ProviderUnreadable { message })?,
+        };
+        self.mailbox.provider = ProviderGrant::Known(recorded.clone());
+        Ok(recorded)
+    }
+}
+
+/// WASI linked deny-by-default: no preopened directories, no environment or arguments, no
+/// sockets or name lookup; stdin closed and stdout/stderr discarded. The wall clock is the host's.
+fn deny_all_wasi(services: &Services) -> WasiCtx {
+    WasiCtx::builder()
+        .wall_clock(services.clock.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
