@@ -7,7 +7,7 @@ CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
+.PHONY: vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
 setup: supported dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -65,6 +65,14 @@ serve: setup
 
 test: setup chromium postgresql python3
 	$(CARGO) test --workspace
+	$(MAKE) vendored-tests
+
+# The forks' own tests, run on the crates as we patch and build them (vendor/PATCHES-imap.md).
+# mail-parser's and imap-next's need dev-dependencies Cargo will not add to a crate outside the
+# workspace; our own decoder and session tests cover what we changed in them.
+vendored-tests:
+	$(CARGO) test -p imap-types -p imap-codec --lib --tests
+	$(CARGO) test -p imap-types --doc
 
 # rustfmt, and clippy on the workspace and on the guest as the component is built (its glue to
 # the WIT bindings compiles for wasm32 only).

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use host_harness::bindings::folders::FolderMapping;
-use host_harness::bindings::panel::LinkRequest;
+use host_harness::bindings::mailbox::LinkRequest;
 use host_harness::{Database, HostSettings, PluginHost};
 
 use crate::dovecot::Seeder;

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use host_harness::bindings::panel::{LinkRequest, LinkStarted, MailboxError, MailboxStatus};
+use host_harness::bindings::mailbox::{LinkRequest, LinkStarted, MailboxError, MailboxStatus};
 use host_harness::settings::ProviderSettings;
 use host_harness::{Database, HostSettings, Mailbox, PluginHost};
 

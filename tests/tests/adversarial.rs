@@ -321,16 +321,16 @@ async fn parking_is_capped_and_a_parked_connection_belongs_to_its_mailbox() {
          got back \"b\"; again: false; left parked: true"
     );
     // One connection is parked (the one parked over was closed), waiting at most 29 minutes.
-    let parked = host_harness::capabilities::imap_parking::take(host.services(), "m1")
+    let parked = host_harness::capabilities::imap_parking::take(host.shared(), "m1")
         .expect("m1's connection is parked");
     assert_eq!(parked.note, b"left");
     assert_eq!(parked.wake_after.as_secs(), 29 * 60);
     assert_eq!(
-        host.services().imap_slots.open(),
+        host.shared().imap_slots.open(),
         1,
         "the closed ones gave their slots back"
     );
-    host_harness::capabilities::imap_parking::put(host.services(), "m1", parked);
+    host_harness::capabilities::imap_parking::put(host.shared(), "m1", parked);
     // Another mailbox's call cannot take it; its own can.
     assert_eq!(
         probe(&host, "m2", "imap-unpark", "").await.unwrap(),

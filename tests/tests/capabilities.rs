@@ -208,7 +208,7 @@ async fn a_call_reads_its_mailboxs_provider_only_when_a_capability_needs_it() {
     let host = adversarial_host(&settings_with_secrets());
     host.assign_provider("g1", Some("google")).await.unwrap();
     let mailbox = host.mailbox("g1");
-    host.services().faults.arm().fail_provider_reads(true);
+    host.shared().faults.arm().fail_provider_reads(true);
 
     // A call that uses no capability never reads the record, so it is not stopped.
     let plain = mailbox.normalize(b"", None, "no capability").await;
@@ -229,7 +229,7 @@ async fn a_call_reads_its_mailboxs_provider_only_when_a_capability_needs_it() {
         }
     }
 
-    host.services().faults.arm().fail_provider_reads(false);
+    host.shared().faults.arm().fail_provider_reads(false);
     let seen = mailbox.normalize(b"", None, "read-config").await.unwrap();
     assert!(
         seen.text_body
@@ -243,7 +243,7 @@ async fn a_call_reads_its_mailboxs_provider_only_when_a_capability_needs_it() {
 async fn the_plugin_normalises_without_its_mailboxs_provider() {
     let host = tests::plugin_host(&HostSettings::default());
     host.assign_provider("g1", Some("google")).await.unwrap();
-    host.services().faults.arm().fail_provider_reads(true);
+    host.shared().faults.arm().fail_provider_reads(true);
     let message = b"From: a@example.com\r\nSubject: Hello\r\n\r\nBody\r\n";
     let record = host
         .mailbox("g1")

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use host_harness::admin_store::AdminChoices;
 use host_harness::at_rest::{KeyRing, SecretKey};
-use host_harness::bindings::panel::LinkState;
+use host_harness::bindings::mailbox::LinkState;
 use host_harness::db::DatabaseUrl;
 use host_harness::{Database, PluginHost};
 use tests::cluster_world::{ClusterWorld, TOKEN};
@@ -90,8 +90,8 @@ async fn a_link_started_on_one_node_completes_on_another() {
         .expect_err("another user's browser completes nothing");
     assert_eq!(
         refusal.kind,
-        host_harness::bindings::panel::ErrorKind::StateInvalid(
-            host_harness::bindings::panel::StateProblem::OtherUser
+        host_harness::bindings::mailbox::ErrorKind::StateInvalid(
+            host_harness::bindings::mailbox::StateProblem::OtherUser
         ),
         "{refusal:?}"
     );
@@ -240,7 +240,7 @@ async fn an_administrators_change_on_one_node_reaches_the_others() {
     let w = OAuthWorld::on_database(node(&url, &key)).await;
     let other = another_host(&w, node(&url, &key));
     let enabled = |host: &PluginHost| {
-        let platform = host.services().platform();
+        let platform = host.shared().platform();
         let google = platform
             .settings
             .providers

@@ -3,7 +3,7 @@
 //! and saves the mapping; each failure is a typed error with an English and a Dutch message.
 
 use host_harness::bindings::folders::{FolderMapping, RemoteFolder, SpecialUse};
-use host_harness::bindings::panel::{ErrorKind, LinkState, MailboxError, MappingProblemKind};
+use host_harness::bindings::mailbox::{ErrorKind, LinkState, MailboxError, MappingProblemKind};
 use tests::dovecot::{DUTCH_GMAIL_FOLDERS, Dovecot, STANDARD_FOLDERS};
 use tests::oauth_world::{DovecotSetup, OAuthWorld, captured, point_imap_at};
 use tests::secrets::assert_no_secret_captured;
@@ -196,7 +196,7 @@ async fn a_server_reached_with_starttls_lists_the_same_folders() {
     let settings = linked.settings.expect("settings");
     assert_eq!(
         settings.security,
-        host_harness::bindings::panel::ImapSecurity::Starttls
+        host_harness::bindings::mailbox::ImapSecurity::Starttls
     );
     let folders = list(&w).await.expect("listed after STARTTLS");
     assert_eq!(find(&folders, "Trash").special_use, [SpecialUse::Trash]);

@@ -45,7 +45,7 @@ async fn no_import_makes_the_host_copy_more_than_its_cap() {
     let imap = LoopbackServer::start("* OK IMAP4rev1\r\n".into()).await;
     let granted = format!("imap://127.0.0.1:{}", imap.port);
     let host = adversarial_host(&settings_with_test_grant(&[], &[granted]));
-    let cap = host.services().platform().policy.hostcall_cap_bytes;
+    let cap = host.shared().platform().policy.hostcall_cap_bytes;
     assert_eq!(cap, 64 * MIB);
     // Warm up: the first call compiles nothing (cached) but maps the code in.
     assert_eq!(probe(&host, "m1", "normal", "").await.unwrap(), "ok");

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use host_harness::HostSettings;
-use host_harness::bindings::panel::{ErrorKind, LinkState};
+use host_harness::bindings::mailbox::{ErrorKind, LinkState};
 use tests::imap_script::{Misbehaviour, start, start_refusing_starttls};
 use tests::oauth_world::{OAuthWorld, captured, point_imap_at};
 use tests::tls_server::TestPki;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use host_harness::bindings::panel::{
+use host_harness::bindings::mailbox::{
     AuthMethod, ErrorKind, ImapSecurity, LinkState, MailboxError, StateProblem,
 };
 use tests::fake_provider::{Consent, Injected};
@@ -285,7 +285,7 @@ async fn two_callbacks_with_the_same_state_at_once_link_only_once() {
         gate.reached(1).await;
         // The first is held at the token endpoint until the second waits for the mailbox's
         // turn behind it: they overlap.
-        let waiters = &w.host.services().turn_waiters;
+        let waiters = &w.host.shared().turn_waiters;
         tests::until(
             "the second callback waits",
             std::time::Duration::from_secs(30),
@@ -421,7 +421,7 @@ async fn a_busy_or_failing_token_endpoint_means_retry_later() {
     let (k, en, nl) = kind(w.link("m1", "google").await);
     assert_eq!(
         k,
-        ErrorKind::ProviderUnavailable(host_harness::bindings::panel::RetryLater {
+        ErrorKind::ProviderUnavailable(host_harness::bindings::mailbox::RetryLater {
             status: 429,
             retry_after_seconds: Some(30)
         })

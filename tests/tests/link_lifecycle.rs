@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use host_harness::bindings::panel::{
+use host_harness::bindings::mailbox::{
     AuthMethod, ErrorKind, ImapSecurity, LinkState, MailboxError, ManualSettings,
 };
 use host_harness::db::KvWrite;
@@ -25,7 +25,7 @@ async fn check_access(
     w: &OAuthWorld,
     mailbox: &str,
     force: bool,
-) -> Result<host_harness::bindings::panel::AccessChecked, MailboxError> {
+) -> Result<host_harness::bindings::mailbox::AccessChecked, MailboxError> {
     captured(
         w.mailbox(mailbox)
             .check_access(force)
@@ -190,7 +190,7 @@ async fn reauthorising_as_another_account_is_refused_and_changes_nothing() {
     let err = w.link("m1", "google").await.expect_err("another account");
     assert_eq!(
         err.kind,
-        ErrorKind::DifferentAccount(host_harness::bindings::panel::DifferentAccount {
+        ErrorKind::DifferentAccount(host_harness::bindings::mailbox::DifferentAccount {
             linked: "anna@example.nl".into(),
             offered: "bram@example.nl".into(),
         })
@@ -308,7 +308,7 @@ async fn a_revocation_endpoint_that_cannot_be_used_is_a_warning_not_a_silent_suc
 }
 
 /// Unlinking warned once that revocation failed, saying `why`.
-fn assert_revocation_warning(unlinked: &host_harness::bindings::panel::Unlinked, why: &str) {
+fn assert_revocation_warning(unlinked: &host_harness::bindings::mailbox::Unlinked, why: &str) {
     assert_eq!(unlinked.warnings.len(), 1, "{:?}", unlinked.warnings);
     assert_eq!(unlinked.warnings[0].key, "unlink.revocation_failed");
     assert!(
@@ -445,7 +445,7 @@ async fn a_custom_provider_is_defined_wholly_in_the_hosts_config() {
     let mailbox = host.mailbox("m1");
     let status = captured(mailbox.status().await.unwrap()).unwrap();
     assert_eq!(status.providers[0].display_name, "Acme Mail");
-    let request = host_harness::bindings::panel::LinkRequest {
+    let request = host_harness::bindings::mailbox::LinkRequest {
         user: "anna".into(),
         provider: "acme".into(),
         login_hint: Some("bram@example.nl".into()),

@@ -273,7 +273,7 @@ async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_brow
     );
     assert_eq!(
         p.w.status("m1").await.state,
-        host_harness::bindings::panel::LinkState::Linked
+        host_harness::bindings::mailbox::LinkState::Linked
     );
     b.click("#remove").await;
     b.click("#confirm-remove-yes").await;
@@ -281,7 +281,7 @@ async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_brow
         .await;
     assert_eq!(
         p.w.status("m1").await.state,
-        host_harness::bindings::panel::LinkState::Unlinked
+        host_harness::bindings::mailbox::LinkState::Unlinked
     );
     // Mail already in the CRM stays: the service still lists it after the unlink.
     let page: serde_json::Value = tests::http_client()
@@ -391,7 +391,7 @@ async fn a_domain_without_the_crm_as_trusted_app_gets_the_message_to_ask_its_adm
     .await;
     assert_eq!(
         p.w.status("m1").await.state,
-        host_harness::bindings::panel::LinkState::Unlinked
+        host_harness::bindings::mailbox::LinkState::Unlinked
     );
     p.close().await;
 }
@@ -481,7 +481,7 @@ async fn a_login_csrf_links_nothing_and_the_victims_own_link_still_does() {
     for mailbox in ["m-mallory", "m1"] {
         assert_eq!(
             p.w.status(mailbox).await.state,
-            host_harness::bindings::panel::LinkState::Unlinked,
+            host_harness::bindings::mailbox::LinkState::Unlinked,
             "{mailbox}"
         );
     }

@@ -87,7 +87,7 @@ async fn a_panel_session_needs_its_csrf_token_and_manages_only_its_own_mailbox()
     assert_eq!(no_cookie.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         w.status("m1").await.state,
-        host_harness::bindings::panel::LinkState::Linked,
+        host_harness::bindings::mailbox::LinkState::Linked,
         "nothing was unlinked"
     );
 
@@ -125,7 +125,7 @@ async fn a_panel_session_needs_its_csrf_token_and_manages_only_its_own_mailbox()
     assert_eq!(unlinked.status(), StatusCode::OK);
     assert_eq!(
         w.status("m1").await.state,
-        host_harness::bindings::panel::LinkState::Unlinked
+        host_harness::bindings::mailbox::LinkState::Unlinked
     );
 
     // A callback in a browser that is not signed in completes nothing.
@@ -151,7 +151,7 @@ async fn an_administrator_switches_a_provider_off_and_its_grants_go_with_it() {
     let admin = sign_in(&base, "root", "admin-mailbox", true).await;
     let granted = || {
         w.host
-            .services()
+            .shared()
             .platform()
             .policy
             .providers
@@ -177,8 +177,8 @@ async fn an_administrator_switches_a_provider_off_and_its_grants_go_with_it() {
     assert!(
         matches!(
             refusal.kind,
-            host_harness::bindings::panel::ErrorKind::ProviderNotEnabled(_)
-                | host_harness::bindings::panel::ErrorKind::DestinationRefused(_)
+            host_harness::bindings::mailbox::ErrorKind::ProviderNotEnabled(_)
+                | host_harness::bindings::mailbox::ErrorKind::DestinationRefused(_)
         ),
         "{refusal:?}"
     );

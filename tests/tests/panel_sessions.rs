@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use host_harness::bindings::panel::LinkState;
+use host_harness::bindings::mailbox::LinkState;
 use host_harness::service::{self, RunningService};
 use reqwest::StatusCode;
 use tests::oauth_world::OAuthWorld;

@@ -300,7 +300,7 @@ async fn new_mail_is_pushed_through_idle_without_waiting_for_the_schedule() {
     stop.cancel();
     running.stopped().await.expect("stops cleanly");
     assert!(
-        w.host.services().parked.mailboxes().is_empty(),
+        w.host.shared().parked.mailboxes().is_empty(),
         "the idle connection was logged out at shutdown"
     );
 }

@@ -24,12 +24,7 @@ async fn eight_busy_mailboxes_hold_up_neither_a_ninths_sync_nor_its_push() {
     // Other calls hold the turns of the first eight for the whole test.
     let mut held = Vec::new();
     for i in 0..BUSY {
-        let turn = w
-            .host
-            .services()
-            .mailbox_lease
-            .acquire(&mailbox_id(i))
-            .await;
+        let turn = w.host.shared().mailbox_turns.acquire(&mailbox_id(i)).await;
         held.push(turn.expect("a turn"));
     }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use host_harness::HostSettings;
-use host_harness::bindings::panel::ErrorKind;
+use host_harness::bindings::mailbox::ErrorKind;
 use host_harness::bindings::sync::{WatchOutcome, WatchReport};
 use tests::cut_proxy::CutProxy;
 use tests::dovecot::STANDARD_FOLDERS;
@@ -172,7 +172,7 @@ async fn a_resumed_push_session_takes_changes_from_the_open_folder_without_openi
     // The expunged message lost its last place: a push cannot tell a move from a removal, so
     // it waits for a whole pass (which the service runs at once).
     assert_eq!(created_updated_removed(&resumed), (1, 1, 0), "{resumed:?}");
-    let unplaced = w.host.services().db.inbox_unplaced("m1").unwrap();
+    let unplaced = w.host.shared().db.inbox_unplaced("m1").unwrap();
     assert_eq!(unplaced.len(), 1);
     // Nothing since: the checkpoint's mod-sequence moved past what was reported.
     let quiet = watch(&w, false).await;
@@ -325,7 +325,7 @@ async fn a_crash_between_delivery_and_checkpoint_loses_and_duplicates_nothing() 
     let mut s = seeder(&w).await;
     append_many(&mut s, "INBOX", "c", 12).await;
     // The host dies right after the inbox committed the second batch.
-    w.host.services().faults.arm().crash_after_deliveries(2);
+    w.host.shared().faults.arm().crash_after_deliveries(2);
     let crashed = w.mailbox("m1").sync().await;
     // The injected crash itself, not some other failure of the call.
     assert!(
@@ -451,7 +451,7 @@ async fn a_25_mib_message_is_normalised_inside_the_memory_cap() {
     let mut s = seeder(&w).await;
     s.append("INBOX", &with_attachment("big", ANNA, 25 * 1024 * 1024))
         .await;
-    let high_water = &w.host.services().memory_high_water;
+    let high_water = &w.host.shared().memory_high_water;
     high_water.store(0, std::sync::atomic::Ordering::SeqCst);
     let report = sync(&w).await;
     assert_eq!(folder(&report, "INBOX").created, 1, "{report:?}");

@@ -138,7 +138,7 @@ async fn a_message_that_kills_its_instance_is_kept_as_headers_on_the_next_run() 
     s.append("INBOX", &small("B")).await;
     s.append("Archive", &small("C")).await;
     w.host
-        .services()
+        .shared()
         .faults
         .arm()
         .trap_after_writing("sync/suspect/");
@@ -183,7 +183,7 @@ async fn a_message_that_kills_its_worker_is_kept_as_headers_in_the_same_run() {
     let w = world_with(mapping("INBOX", Some("Archive")), |_| {}).await;
     let poison = html_beside("worker", &lines_of(&[b'a'; 500], 100 * 1024));
     w.host
-        .services()
+        .shared()
         .faults
         .arm()
         .trap_normalizing("Poison worker");
@@ -223,7 +223,7 @@ async fn a_host_failure_in_a_worker_hands_the_message_back_to_be_normalised_whol
         "Beste Anna, dit bericht trof een fout van de host.",
     );
     w.host
-        .services()
+        .shared()
         .faults
         .arm()
         .panic_normalizing("fout van de host");
@@ -243,7 +243,7 @@ async fn a_host_failure_in_a_worker_hands_the_message_back_to_be_normalised_whol
             .contains("fout van de host")
     );
     assert!(
-        !w.host.services().faults.arm().panic_normalizing_armed(),
+        !w.host.shared().faults.arm().panic_normalizing_armed(),
         "no worker took the message: the panic was never injected"
     );
 }

@@ -28,7 +28,7 @@ pub struct AuditRow {
 pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
     let engine = host.engine();
     let ty = host.component().component_type();
-    let platform = host.services().platform();
+    let platform = host.shared().platform();
     let policy = &platform.policy;
     let mut rows: Vec<AuditRow> = ty
         .imports(engine)

@@ -14,6 +14,6 @@ wasmtime::component::bindgen!({
 
 pub use crm::mail_sync::*;
 pub use exports::crm::mail_sync::folders;
-pub use exports::crm::mail_sync::mailbox as panel;
+pub use exports::crm::mail_sync::mailbox;
 pub use exports::crm::mail_sync::normalize::RawMessage;
 pub use exports::crm::mail_sync::sync;

@@ -3,7 +3,7 @@
 //! What a CRM embeds: no HTTP server, no command line.
 
 // The store, its own crate (no wasmtime), under the names the host has always used.
-pub use mailsync_store::{at_rest, db, event_store, file_modes, inbox_store, lease, redact, tls};
+pub use mailsync_store::{at_rest, db, event_store, file_modes, inbox_store, redact, tls, turns};
 
 pub mod admin_store;
 pub mod audit;
@@ -23,8 +23,8 @@ pub mod policy;
 pub mod progress;
 pub mod providers;
 pub mod resources;
-pub mod services;
 pub mod settings;
+pub mod shared;
 pub mod state;
 pub mod unplaced;
 

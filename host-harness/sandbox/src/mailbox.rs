@@ -8,10 +8,10 @@ use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
 use crate::bindings::sync::{SyncReport, WatchReport};
 use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
 use crate::errors::CallError;
-use crate::lease::{LeaseError, LeaseGuard};
 use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
 use crate::state::{HostState, MailboxScope, ProviderGrant};
+use crate::turns::{TurnError, TurnGuard};
 use wasmtime::Store;
 
 /// What a mailbox call returns: the plugin's answer (which may be its typed error), or the reason
@@ -46,7 +46,7 @@ macro_rules! call_export {
         host.within_budget($budget_ms, async {
             let (mut store, plugin): (Store<HostState>, MailSyncPlugin) = $instantiate.await?;
             let ($plugin, $store) = (&plugin, &mut store);
-            let hostcall_cap = host.services().platform().policy.hostcall_cap_bytes;
+            let hostcall_cap = host.shared().platform().policy.hostcall_cap_bytes;
             $call
                 .await
                 .map_err(|e| CallError::from_call(e, $budget_ms, hostcall_cap))
@@ -90,16 +90,16 @@ impl Mailbox {
 
     /// Waits until no other state-changing call of this mailbox runs; refused at once when
     /// `MAX_WAITING_FOR_TURN` calls already wait (a client cannot pile calls up on one mailbox).
-    async fn turn(&self) -> Result<LeaseGuard, CallError> {
-        let services = self.host.services();
-        let _waiting = services
+    async fn turn(&self) -> Result<TurnGuard, CallError> {
+        let shared = self.host.shared();
+        let _waiting = shared
             .turn_waiters
             .enter(&self.id, MAX_WAITING_FOR_TURN)
             .ok_or(CallError::TurnBusy {
                 waiting: MAX_WAITING_FOR_TURN,
             })?;
-        services
-            .mailbox_lease
+        shared
+            .mailbox_turns
             .acquire(&self.id)
             .await
             .map_err(|e| CallError::Host {
@@ -120,26 +120,26 @@ impl Mailbox {
     /// database) stops the call before another node may take the turn: `TurnLost`.
     async fn holding<T>(
         &self,
-        turn: &LeaseGuard,
+        turn: &TurnGuard,
         call: impl std::future::Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
-        crate::lease::while_held(turn, call)
+        crate::turns::while_held(turn, call)
             .await
             .unwrap_or(Err(CallError::TurnLost))
     }
 
     /// This mailbox's turn if no other call holds it now, else `None` at once: the scheduler
     /// and push take a shared slot only for a mailbox whose turn they already hold.
-    pub async fn free_turn(&self) -> Result<Option<LeaseGuard>, CallError> {
+    pub async fn free_turn(&self) -> Result<Option<TurnGuard>, CallError> {
         match self
             .host
-            .services()
-            .mailbox_lease
+            .shared()
+            .mailbox_turns
             .try_acquire_async(&self.id)
             .await
         {
             Ok(turn) => Ok(Some(turn)),
-            Err(LeaseError::Busy) => Ok(None),
+            Err(TurnError::Busy) => Ok(None),
             Err(e) => Err(CallError::Host {
                 message: e.to_string(),
             }),
@@ -175,7 +175,7 @@ impl Mailbox {
     /// platform and the panel; a call's capabilities ask `HostState::provider`).
     pub async fn provider(&self) -> Result<Option<String>, CallError> {
         self.host
-            .services()
+            .shared()
             .recorded_provider(&self.id)
             .await
             .map_err(|message| CallError::Host { message })
@@ -285,7 +285,7 @@ impl Mailbox {
     }
 
     /// `sync` in a turn the caller already holds (from `free_turn`).
-    pub async fn sync_holding(&self, turn: LeaseGuard) -> MailboxResult<SyncReport> {
+    pub async fn sync_holding(&self, turn: TurnGuard) -> MailboxResult<SyncReport> {
         self.holding(&turn, self.sync_in_turn()).await
     }
 
@@ -339,7 +339,7 @@ impl Mailbox {
 
     /// One pass over every mapped folder, under the policy's sync time budget.
     async fn one_pass(&self) -> MailboxResult<SyncReport> {
-        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
+        let budget_ms = self.host.shared().platform().policy.sync_time_budget_ms;
         call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_sync_once(s))
@@ -349,7 +349,7 @@ impl Mailbox {
     async fn unplaced(&self) -> Result<Vec<i64>, CallError> {
         let id = self.id.clone();
         self.host
-            .services()
+            .shared()
             .db
             .run_blocking(move |db| db.inbox_unplaced(&id))
             .await
@@ -364,7 +364,7 @@ impl Mailbox {
         let (id, ids) = (self.id.clone(), ids.to_vec());
         let removed = self
             .host
-            .services()
+            .shared()
             .db
             .run_blocking(move |db| db.inbox_settle_unplaced(&id, &ids))
             .await
@@ -390,7 +390,7 @@ impl Mailbox {
         };
         let id = self.id.clone();
         self.host
-            .services()
+            .shared()
             .db
             .run_blocking(move |db| db.record_sync_run(&id, &json))
             .await
@@ -404,12 +404,12 @@ impl Mailbox {
     }
 
     /// `watch` in a turn the caller already holds (from `free_turn`).
-    pub async fn watch_holding(&self, turn: LeaseGuard, stop: bool) -> MailboxResult<WatchReport> {
+    pub async fn watch_holding(&self, turn: TurnGuard, stop: bool) -> MailboxResult<WatchReport> {
         self.holding(&turn, self.watch_in_turn(stop)).await
     }
 
     async fn watch_in_turn(&self, stop: bool) -> MailboxResult<WatchReport> {
-        let budget_ms = self.host.services().platform().policy.sync_time_budget_ms;
+        let budget_ms = self.host.shared().platform().policy.sync_time_budget_ms;
         let report = call_export!(self, syncing budget_ms, |p, s| p
             .crm_mail_sync_sync()
             .call_watch(s, stop))?;

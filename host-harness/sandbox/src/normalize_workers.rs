@@ -227,7 +227,7 @@ impl Worker {
                 instance.insert((store, plugin, Instant::now()))
             }
         };
-        let outcome = match self.host.services().faults.before_normalizing(&job.bytes) {
+        let outcome = match self.host.shared().faults.before_normalizing(&job.bytes) {
             Ok(()) => {
                 plugin
                     .crm_mail_sync_normalize()

@@ -1,4 +1,4 @@
-//! `PluginHost`, what the CRM platform embeds: one compiled component, its policy and services.
+//! `PluginHost`, what the CRM platform embeds: one compiled component, its policy and what its calls share.
 //! A cheap handle (clone it freely): tasks own one, and every call runs in a fresh, capped instance.
 
 use std::path::Path;
@@ -13,8 +13,8 @@ use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
 use crate::engine::{EpochTicker, LoadedFrom, load_component, new_pooled_engine};
 use crate::errors::{CallError, HostError};
-use crate::services::Services;
 use crate::settings::HostSettings;
+use crate::shared::Shared;
 use crate::state::{HostState, MailboxScope};
 
 /// The compiled component and what its calls share; clones share one of each.
@@ -25,7 +25,7 @@ struct HostCore {
     engine: Engine,
     component: Component,
     pre: MailSyncPluginPre<HostState>,
-    services: Arc<Services>,
+    shared: Arc<Shared>,
     /// One permit per slot of the engine's pool: an instance holds one for its life.
     slots: Arc<tokio::sync::Semaphore>,
     /// One permit per normalisation worker the policy allows, all sync calls together.
@@ -73,16 +73,16 @@ impl PluginHost {
             .map_err(HostError::Component)?;
         // The administrator's choices made in the panel override the settings file's.
         let choices = db.admin_choices()?;
-        let services = Services::new(settings, db, tls);
+        let shared = Shared::new(settings, db, tls);
         if let Some(choices) = choices {
-            services.set_platform(choices.applied_to(&settings.platform));
+            shared.set_platform(choices.applied_to(&settings.platform));
         }
         Ok(PluginHost(Arc::new(HostCore {
             _ticker: EpochTicker::start(&engine),
             engine,
             component,
             pre,
-            services: Arc::new(services),
+            shared: Arc::new(shared),
             slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
             normalize_workers: Arc::new(tokio::sync::Semaphore::new(workers as usize)),
             loaded_from,
@@ -92,31 +92,31 @@ impl PluginHost {
     /// Makes an administrator's choices (enabled providers, the "Link mailbox" flag): saved, and
     /// in force for every call from now on, grants included.
     pub async fn set_admin_choices(&self, choices: AdminChoices) -> Result<(), CallError> {
-        let services = self.0.services.clone();
+        let shared = self.0.shared.clone();
         let saved = choices.clone();
-        services
+        shared
             .db
             .run_blocking(move |db| db.set_admin_choices(&saved))
             .await
             .map_err(|message| CallError::Host { message })?;
-        let current = services.platform();
-        services.set_platform(choices.applied_to(&current.settings));
+        let current = shared.platform();
+        shared.set_platform(choices.applied_to(&current.settings));
         Ok(())
     }
 
     /// Takes up the administrator's choices as the database holds them, when they differ from
     /// those in force (another node's administrator changed them); whether anything changed.
     pub async fn follow_admin_choices(&self) -> Result<bool, CallError> {
-        let services = self.0.services.clone();
-        let stored = services
+        let shared = self.0.shared.clone();
+        let stored = shared
             .db
             .run_blocking(|db| db.admin_choices())
             .await
             .map_err(|message| CallError::Host { message })?;
-        let current = services.platform();
+        let current = shared.platform();
         match stored {
             Some(choices) if choices != AdminChoices::of(&current.settings) => {
-                services.set_platform(choices.applied_to(&current.settings));
+                shared.set_platform(choices.applied_to(&current.settings));
                 Ok(true)
             }
             _ => Ok(false),
@@ -132,7 +132,7 @@ impl PluginHost {
     ) -> Result<(), CallError> {
         let (mailbox, provider) = (mailbox.to_string(), provider.map(str::to_string));
         self.0
-            .services
+            .shared
             .db
             .run_blocking(move |db| db.set_mailbox_provider(&mailbox, provider.as_deref()))
             .await
@@ -141,7 +141,7 @@ impl PluginHost {
 
     /// The plugin's wall clock, which a test may move forward.
     pub fn clock(&self) -> &crate::clock::PluginClock {
-        &self.0.services.clock
+        &self.0.shared.clock
     }
 
     pub fn engine(&self) -> &Engine {
@@ -156,13 +156,13 @@ impl PluginHost {
         self.0.loaded_from
     }
 
-    pub fn services(&self) -> &Services {
-        &self.0.services
+    pub fn shared(&self) -> &Shared {
+        &self.0.shared
     }
 
-    /// The shared services, for a part of the service that outlives one call.
-    pub fn services_arc(&self) -> Arc<Services> {
-        self.0.services.clone()
+    /// What all calls share, for a part of the service that outlives one call.
+    pub fn services_arc(&self) -> Arc<Shared> {
+        self.0.shared.clone()
     }
 
     /// A fresh store and instance for one call, with the memory cap and the epoch deadline set.
@@ -214,12 +214,12 @@ impl PluginHost {
         scope: MailboxScope,
         budget_ms: u64,
     ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
-        let mut state = HostState::new(scope, self.0.services.clone());
+        let mut state = HostState::new(scope, self.0.shared.clone());
         state.slot = Some(slot);
         let mut store = Store::new(&self.0.engine, state);
         store.limiter(|state| &mut state.memory);
         // What one import call may copy out of the guest, counted by wasmtime before it copies.
-        let hostcall_cap = self.0.services.platform().policy.hostcall_cap_bytes;
+        let hostcall_cap = self.0.shared.platform().policy.hostcall_cap_bytes;
         store.set_hostcall_fuel(usize::try_from(hostcall_cap).unwrap_or(usize::MAX));
         // Guest code never yields by itself: at every epoch tick it gives its worker thread back
         // to the runtime, so a spinning guest cannot hold a worker that other mailboxes need; and
@@ -246,7 +246,7 @@ impl PluginHost {
     }
 
     pub(crate) fn budget_ms(&self) -> u64 {
-        self.0.services.platform().policy.call_time_budget_ms
+        self.0.shared.platform().policy.call_time_budget_ms
     }
 
     /// Runs one call within the time budget: the epoch deadline stops guest code; this stops a

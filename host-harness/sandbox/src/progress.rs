@@ -1,5 +1,5 @@
 //! What a sync reports as it goes (folder, counts, bytes), and who may watch it: the CLI's
-//! progress bar, the service's metrics. Shared vocabulary below the capabilities and services.
+//! progress bar, the service's metrics. Shared vocabulary below the capabilities and `shared.rs`.
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
 //! What one call's store holds: the mailbox it serves, a WASI context that grants nothing, the
-//! resource table, the memory cap, and a handle on the host's shared services.
+//! resource table, the memory cap, and a handle on what all calls share (`Shared`).
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use crate::bindings::message::MessageRecord;
 use crate::bindings::normalizer::{Job, JobFailure};
 use crate::errors::ProviderUnreadable;
 use crate::limits::MemoryCap;
-use crate::services::Services;
+use crate::shared::Shared;
 
 /// The mailbox a call serves: storage is scoped to `id`, the policy's grants to `provider`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct HostState {
     pub(crate) memory: MemoryCap,
     /// The mailbox served; its provider is read through [`HostState::provider`].
     pub(crate) mailbox: MailboxScope,
-    pub(crate) services: Arc<Services>,
+    pub(crate) shared: Arc<Shared>,
     /// IMAP connections this call holds (capped by the policy).
     pub(crate) open_connections: u32,
     /// The pool slot this instance lives in, given back when the store is dropped.
@@ -59,16 +59,16 @@ pub trait NormalizeJobs: Send {
 }
 
 impl HostState {
-    pub fn new(mailbox: MailboxScope, services: Arc<Services>) -> Self {
+    pub fn new(mailbox: MailboxScope, shared: Arc<Shared>) -> Self {
         HostState {
-            wasi: deny_all_wasi(&services),
+            wasi: deny_all_wasi(&shared),
             table: ResourceTable::new(),
             memory: MemoryCap::new(
-                services.platform().policy.memory_limit_bytes,
-                services.memory_high_water_hook(),
+                shared.platform().policy.memory_limit_bytes,
+                shared.memory_high_water_hook(),
             ),
             mailbox,
-            services,
+            shared,
             open_connections: 0,
             slot: None,
             normalize_workers: None,
@@ -84,7 +84,7 @@ impl HostState {
         let recorded = match &self.mailbox.provider {
             ProviderGrant::Known(provider) => return Ok(provider.clone()),
             ProviderGrant::Recorded => self
-                .services
+                .shared
                 .recorded_provider(&self.mailbox.id)
                 .await
                 .map_err(|message| ProviderUnreadable { message })?,
@@ -96,9 +96,9 @@ impl HostState {
 
 /// WASI linked deny-by-default: no preopened directories, no environment or arguments, no
 /// sockets or name lookup; stdin closed and stdout/stderr discarded. The wall clock is the host's.
-fn deny_all_wasi(services: &Services) -> WasiCtx {
+fn deny_all_wasi(shared: &Shared) -> WasiCtx {
     WasiCtx::builder()
-        .wall_clock(services.clock.clone())
+        .wall_clock(shared.clock.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

@@ -38,7 +38,7 @@ impl ServiceContext {
     /// The port the provider's redirect comes back to, when the settings' redirect URI leaves it
     /// open (`http://127.0.0.1:0/oauth/callback`): this service's own.
     pub fn redirect_port(&self) -> Option<u16> {
-        let platform = self.host.services().platform();
+        let platform = self.host.shared().platform();
         let uri = url::Url::parse(platform.settings.redirect_uri.as_deref()?).ok()?;
         (uri.port() == Some(0)).then_some(self.address.port())
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-use mailsync_sandbox::bindings::panel::UserMessage;
+use mailsync_sandbox::bindings::mailbox::UserMessage;
 use mailsync_sandbox::db::Database;
 use mailsync_sandbox::event_store::{DeadLetter, StoredEvent};
 

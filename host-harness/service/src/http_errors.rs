@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use mailsync_sandbox::bindings::panel::{ErrorKind, MailboxError};
+use mailsync_sandbox::bindings::mailbox::{ErrorKind, MailboxError};
 use mailsync_sandbox::errors::CallError;
 
 /// The language of messages for the user: `?lang=`, else `Accept-Language`, else English.

@@ -74,21 +74,21 @@ pub async fn start(
 ) -> std::io::Result<RunningService> {
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
-    let services = host.services_arc();
+    let shared = host.services_arc();
     // A host whose earlier service was shut down takes deliveries again.
-    services
+    shared
         .draining
         .store(false, std::sync::atomic::Ordering::SeqCst);
-    let metrics = Arc::new(Metrics::new(services.clone()));
-    let events = Events::new(services.db.clone(), services.outbox_written.clone());
+    let metrics = Arc::new(Metrics::new(shared.clone()));
+    let events = Events::new(shared.db.clone(), shared.outbox_written.clone());
     // Webhooks first: a new one's cursor is set before any event of this run is raised.
     let deliveries = tokio_util::task::TaskTracker::new();
     webhooks::start(
         &config.webhooks,
         &events,
         metrics.clone(),
-        services.mailbox_lease.clone(),
-        services.tls.clone(),
+        shared.mailbox_turns.clone(),
+        shared.tls.clone(),
         &shutdown,
         &deliveries,
     )
@@ -115,10 +115,10 @@ pub async fn start(
     let leases = leases::Leases::new(config.cluster.clone(), metrics.clone());
     let mut last_round = std::time::Instant::now();
     leases
-        .round(&services.db, &scheduler, &push, &mut last_round)
+        .round(&shared.db, &scheduler, &push, &mut last_round)
         .await;
     let heartbeat = tokio::spawn(leases.clone().run(
-        services.db.clone(),
+        shared.db.clone(),
         scheduler.clone(),
         push.clone(),
         shutdown.clone(),
@@ -142,7 +142,7 @@ pub async fn start(
         metrics,
         events,
         shutdown: shutdown.clone(),
-        sessions: sessions::Sessions::new(services.db.clone()),
+        sessions: sessions::Sessions::new(shared.db.clone()),
         address,
         leases: leases.clone(),
         streams,
@@ -151,8 +151,8 @@ pub async fn start(
         .merge(panel::router())
         .with_state(context.clone());
     let limits = context.config.http.clone();
-    let draining = services.clone();
-    let db = services.db.clone();
+    let draining = shared.clone();
+    let db = shared.db.clone();
     let task = tokio::spawn(async move {
         let stop = shutdown.clone();
         tokio::spawn(async move {

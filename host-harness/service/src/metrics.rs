@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use mailsync_sandbox::bindings::sync::SyncReport;
-use mailsync_sandbox::services::Services;
+use mailsync_sandbox::shared::Shared;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Kind {
@@ -43,11 +43,11 @@ pub struct Metrics {
     push_calls_queued: Gauge,
     leases_held: Gauge,
     lease_rounds_failed: Counter,
-    services: Arc<Services>,
+    shared: Arc<Shared>,
 }
 
 impl Metrics {
-    pub fn new(services: Arc<Services>) -> Self {
+    pub fn new(shared: Arc<Shared>) -> Self {
         let mut registry = Registry::with_prefix("mailsync");
         let syncs = Counter::default();
         let failures = Family::<Kind, Counter>::default();
@@ -133,7 +133,7 @@ impl Metrics {
             push_calls_queued,
             leases_held,
             lease_rounds_failed,
-            services,
+            shared,
         }
     }
 
@@ -225,7 +225,7 @@ impl Metrics {
 
     /// The text exposition format.
     pub fn encode(&self) -> String {
-        let open = self.services.imap_slots.open();
+        let open = self.shared.imap_slots.open();
         self.imap_connections.set(open);
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

@@ -106,7 +106,7 @@ impl Push {
         if let Some(w) = watcher {
             w.stop.cancel();
         }
-        drop(imap_parking::take(self.host.services(), mailbox));
+        drop(imap_parking::take(self.host.shared(), mailbox));
     }
 
     /// Waits until every watcher has logged out (after the shutdown token was cancelled).
@@ -209,8 +209,8 @@ impl Push {
         nudge: &Notify,
         stop: &CancellationToken,
     ) -> Option<Wake> {
-        let services = self.host.services();
-        let mut parked = imap_parking::take(services, id)?;
+        let shared = self.host.shared();
+        let mut parked = imap_parking::take(shared, id)?;
         let _waiting = self.metrics.push_waiting();
         let wake = tokio::select! {
             wake = parked.wait() => Some(wake),
@@ -222,12 +222,12 @@ impl Push {
                 if wake == Wake::Closed {
                     tracing::info!(mailbox = id, "the idle connection closed; reconnecting");
                 }
-                imap_parking::put(services, id, parked);
+                imap_parking::put(shared, id, parked);
                 Some(wake)
             }
             // Shutting down: parked again, for the plugin to log out.
             None if self.shutdown.is_cancelled() => {
-                imap_parking::put(services, id, parked);
+                imap_parking::put(shared, id, parked);
                 None
             }
             // Forgotten (unlinked): dropping it closes it.

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailsync_sandbox::bindings::panel::{ErrorKind, MailboxError};
+use mailsync_sandbox::bindings::mailbox::{ErrorKind, MailboxError};
 use mailsync_sandbox::bindings::sync::SyncReport;
 use mailsync_sandbox::errors::CallError;
 use mailsync_sandbox::plugin_host::PluginHost;
@@ -127,7 +127,7 @@ pub fn failure_kind(kind: &ErrorKind) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mailsync_sandbox::bindings::panel::{ProviderSaid, RetryLater, UserMessage};
+    use mailsync_sandbox::bindings::mailbox::{ProviderSaid, RetryLater, UserMessage};
 
     fn error(kind: ErrorKind) -> MailboxError {
         MailboxError {

@@ -50,7 +50,7 @@ pub async fn start(
     webhooks: &[WebhookSettings],
     events: &Events,
     metrics: std::sync::Arc<super::metrics::Metrics>,
-    turns: std::sync::Arc<dyn mailsync_sandbox::lease::MailboxLease>,
+    turns: std::sync::Arc<dyn mailsync_sandbox::turns::MailboxTurns>,
     tls: std::sync::Arc<rustls::ClientConfig>,
     shutdown: &CancellationToken,
     tasks: &TaskTracker,
@@ -95,7 +95,7 @@ struct Delivery {
     events: Events,
     stop: CancellationToken,
     /// The webhook's turn: one node of a cluster delivers it at a time.
-    turns: std::sync::Arc<dyn mailsync_sandbox::lease::MailboxLease>,
+    turns: std::sync::Arc<dyn mailsync_sandbox::turns::MailboxTurns>,
     metrics: std::sync::Arc<super::metrics::Metrics>,
     /// Its place in the settings: how metrics name it.
     index: usize,
@@ -124,7 +124,7 @@ impl Delivery {
                 cursor = cursor.max(shared);
             }
             let delivering = self.deliver_from(&key, &name, &mut cursor);
-            if mailsync_sandbox::lease::while_held(&turn, delivering)
+            if mailsync_sandbox::turns::while_held(&turn, delivering)
                 .await
                 .is_some()
             {

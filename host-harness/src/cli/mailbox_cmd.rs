@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use host_harness::PluginHost;
-use host_harness::bindings::panel::LinkRequest;
+use host_harness::bindings::mailbox::LinkRequest;
 
 use super::callback_listener::CallbackListener;
 use super::panel_view::{self, Lang};
@@ -137,13 +137,13 @@ fn open_browser(url: &str) {
 pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::Result<()> {
     let status = panel_view::answer(host.mailbox(mailbox_id).status().await, lang)?;
     say!("{}", panel_view::status(mailbox_id, &status, lang));
-    if status.state != host_harness::bindings::panel::LinkState::Unlinked {
+    if status.state != host_harness::bindings::mailbox::LinkState::Unlinked {
         let mapping = panel_view::answer(host.mailbox(mailbox_id).mapping().await, lang)?;
         say!("{}", super::folders_cmd::status_lines(&mapping, lang));
     }
     let id = mailbox_id.to_string();
     let last = host
-        .services()
+        .shared()
         .db
         .run_blocking(move |db| db.last_sync_run(&id))
         .await

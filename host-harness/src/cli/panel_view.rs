@@ -1,7 +1,7 @@
 //! How the CLI shows the mailbox panel: the status as labelled lines, and a plugin's error or
 //! warning as its user message in the chosen language, never with a secret in it.
 
-use host_harness::bindings::panel::{
+use host_harness::bindings::mailbox::{
     AuthMethod, ImapSecurity, LinkState, MailboxError, MailboxStatus, UserMessage,
 };
 

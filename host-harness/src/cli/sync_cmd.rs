@@ -34,7 +34,7 @@ pub async fn sync(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Resul
         bars: HashMap::new(),
     }));
     let watched = bars.clone();
-    host.services().progress.set(Some(Arc::new(move |p| {
+    host.shared().progress.set(Some(Arc::new(move |p| {
         let mut b = watched.lock().unwrap_or_else(|e| e.into_inner());
         let Bars { multi, bars } = &mut *b;
         let (bar, started) = bars.entry(p.remote_folder.clone()).or_insert_with(|| {
@@ -59,7 +59,7 @@ pub async fn sync(host: &PluginHost, mailbox: &str, lang: Lang) -> anyhow::Resul
         ));
     })));
     let outcome = host.mailbox(mailbox).sync().await;
-    host.services().progress.set(None);
+    host.shared().progress.set(None);
     for (bar, _) in bars.lock().unwrap_or_else(|e| e.into_inner()).bars.values() {
         bar.finish();
     }
@@ -91,7 +91,7 @@ pub fn report_lines(r: &SyncReport, lang: Lang) -> String {
 pub fn last_sync_lines(stored: Option<&str>, lang: Lang) -> String {
     #[derive(serde::Deserialize)]
     struct Failed {
-        error: host_harness::bindings::panel::MailboxError,
+        error: host_harness::bindings::mailbox::MailboxError,
     }
     #[derive(serde::Deserialize)]
     struct Oversized {
@@ -152,7 +152,7 @@ fn folder_line(f: &FolderReport, lang: Lang) -> String {
 pub async fn messages(host: &PluginHost, mailbox: &str, args: MessagesArgs) -> anyhow::Result<()> {
     let id = mailbox.to_string();
     let messages = host
-        .services()
+        .shared()
         .db
         .run_blocking(move |db| db.inbox_messages(&id))
         .await

@@ -7,8 +7,8 @@ pub mod db;
 pub mod event_store;
 pub mod file_modes;
 pub mod inbox_store;
-pub mod lease;
 pub mod redact;
 pub mod tls;
+pub mod turns;
 
 pub use db::Database;

@@ -210,7 +210,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "machine: {} cores; normalisation workers: {}",
         std::thread::available_parallelism()?.get(),
-        w.host.services().platform().policy.normalize_workers()
+        w.host.shared().platform().policy.normalize_workers()
     );
     let small = (0..args.messages).map(sample).collect();
     let mailbox = fill_and_compare(&w, scratch.path(), (ANNA, "small"), small).await?;
@@ -542,7 +542,7 @@ async fn peak_memory(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
     let message_mib = message.len() as f64 / 1048576.0;
     dovecot.fill_inbox(big, [message]);
     link(w, "big", big).await?;
-    let high_water = &w.host.services().memory_high_water;
+    let high_water = &w.host.shared().memory_high_water;
     high_water.store(0, std::sync::atomic::Ordering::SeqCst);
     timed_sync(w, mailbox).await?;
     let idle_peak = high_water.swap(0, std::sync::atomic::Ordering::SeqCst);
@@ -555,14 +555,14 @@ async fn peak_memory(w: &OAuthWorld, mailbox: &str) -> anyhow::Result<()> {
     println!(
         "| nothing new | {:.1} MiB | | {} MiB |",
         idle_peak as f64 / 1048576.0,
-        w.host.services().platform().policy.memory_limit_bytes / 1048576
+        w.host.shared().platform().policy.memory_limit_bytes / 1048576
     );
     println!(
         "| one {message_mib:.1} MiB message ({:.2} s) | {:.1} MiB | {:.2} | {} MiB |",
         took.as_secs_f64(),
         big_peak as f64 / 1048576.0,
         big_peak as f64 / 1048576.0 / message_mib,
-        w.host.services().platform().policy.memory_limit_bytes / 1048576
+        w.host.shared().platform().policy.memory_limit_bytes / 1048576
     );
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Whose turn it is to change a mailbox: one holder at a time among every process that uses
 //! the database (on PostgreSQL, every node; a SQLite file has one process).
 
-use host_harness::lease::LeaseError;
+use host_harness::turns::TurnError;
 
 use crate::Store;
 
@@ -17,10 +17,7 @@ pub fn a_mailboxs_turn_has_one_holder_until_it_is_let_go(s: Store) {
     // Named for the backend: the cases of both run at once and log alike.
     let mailbox = format!("m1-{}", s.db.backend_kind());
     let held = futures_executor::block_on(first.acquire(&mailbox)).expect("free");
-    assert!(matches!(
-        second.try_acquire(&mailbox),
-        Err(LeaseError::Busy)
-    ));
+    assert!(matches!(second.try_acquire(&mailbox), Err(TurnError::Busy)));
     assert!(second.try_acquire("m2").is_ok(), "another mailbox is free");
     let (taken_tx, taken) = std::sync::mpsc::channel();
     std::thread::scope(|scope| {
@@ -77,7 +74,7 @@ fn postgres_a_turn_outlives_its_connection_and_a_cut_off_node_lets_go_before_ano
     let until = Instant::now() + TURN_GRACE + Duration::from_secs(2);
     while Instant::now() < until {
         assert!(
-            matches!(b.try_acquire("m1"), Err(LeaseError::Busy)),
+            matches!(b.try_acquire("m1"), Err(TurnError::Busy)),
             "another node took a turn whose holder lost only a connection"
         );
         assert!(
@@ -99,7 +96,7 @@ fn postgres_a_turn_outlives_its_connection_and_a_cut_off_node_lets_go_before_ano
         let taken_at = loop {
             match b.try_acquire("m1") {
                 Ok(_turn) => break Instant::now(),
-                Err(LeaseError::Busy) => {}
+                Err(TurnError::Busy) => {}
                 Err(e) => panic!("node B could not ask: {e}"),
             }
             assert!(

@@ -12,7 +12,7 @@ impl config::Host for HostState {
     async fn settings(&mut self) -> wasmtime::Result<PlatformSettings> {
         let own = self.provider().await?;
         let own = own.as_deref();
-        let platform = self.services.platform();
+        let platform = self.shared.platform();
         let p = &platform.settings;
         Ok(PlatformSettings {
             providers: p

@@ -6,22 +6,22 @@ use std::time::Duration;
 use crate::bindings::http_client::{self, Header, HttpError, Method, Request, Response};
 use crate::capabilities::resolve::{ResolveError, allowed_addresses};
 use crate::capabilities::{size_cap, wit_refusal};
-use crate::services::Services;
+use crate::shared::Shared;
 use crate::state::HostState;
 
 impl http_client::Host for HostState {
     async fn send(&mut self, req: Request) -> wasmtime::Result<Result<Response, HttpError>> {
         let provider = self.provider().await?;
-        Ok(send(&self.services, provider.as_deref(), req).await)
+        Ok(send(&self.shared, provider.as_deref(), req).await)
     }
 }
 
 pub async fn send(
-    services: &Services,
+    shared: &Shared,
     provider: Option<&str>,
     req: Request,
 ) -> Result<Response, HttpError> {
-    let platform = services.platform();
+    let platform = shared.platform();
     let policy = &platform.policy;
     let body_len = req.body.len() as u64;
     if body_len > policy.http_request_cap_bytes {
@@ -45,7 +45,7 @@ pub async fn send(
 
     // A client pinned to the checked addresses: reqwest does no lookup of its own.
     let client = reqwest::Client::builder()
-        .use_preconfigured_tls((*services.tls).clone())
+        .use_preconfigured_tls((*shared.tls).clone())
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .connect_timeout(connect_timeout)

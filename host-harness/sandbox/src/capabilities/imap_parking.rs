@@ -9,7 +9,7 @@ use wasmtime::component::Resource;
 use crate::bindings::imap_socket::SocketError;
 use crate::capabilities::size_cap;
 use crate::resources::imap_connection::{Connection, Wake};
-use crate::services::Services;
+use crate::shared::Shared;
 use crate::state::HostState;
 
 /// The largest note a parked connection may carry.
@@ -33,14 +33,14 @@ impl ParkedConnection {
 }
 
 /// Takes `mailbox`'s parked connection, if any.
-pub fn take(services: &Services, mailbox: &str) -> Option<ParkedConnection> {
-    let parked = services.parked.take(mailbox)?;
+pub fn take(shared: &Shared, mailbox: &str) -> Option<ParkedConnection> {
+    let parked = shared.parked.take(mailbox)?;
     parked.downcast::<ParkedConnection>().ok().map(|p| *p)
 }
 
 /// Parks `parked` for `mailbox` again (after watching it); one parked before is closed.
-pub fn put(services: &Services, mailbox: &str, parked: ParkedConnection) {
-    drop(services.parked.put(mailbox, Box::new(parked)));
+pub fn put(shared: &Shared, mailbox: &str, parked: ParkedConnection) {
+    drop(shared.parked.put(mailbox, Box::new(parked)));
 }
 
 impl HostState {
@@ -66,12 +66,12 @@ impl HostState {
             note,
             wake_after,
         };
-        put(&self.services, &self.mailbox.id, parked);
+        put(&self.shared, &self.mailbox.id, parked);
         Ok(Ok(()))
     }
 
     pub(super) fn unpark(&mut self) -> wasmtime::Result<Option<(Resource<Connection>, Vec<u8>)>> {
-        let Some(parked) = take(&self.services, &self.mailbox.id) else {
+        let Some(parked) = take(&self.shared, &self.mailbox.id) else {
             return Ok(None);
         };
         self.open_connections += 1;

@@ -11,7 +11,7 @@ use crate::capabilities::resolve::{ResolveError, allowed_addresses};
 use crate::capabilities::{size_cap, wit_refusal};
 use crate::policy::ImapSecurity;
 use crate::resources::imap_connection::{Connection, ConnectionError, ConnectionLimits};
-use crate::services::Services;
+use crate::shared::Shared;
 use crate::state::HostState;
 
 impl imap_socket::Host for HostState {
@@ -22,20 +22,20 @@ impl imap_socket::Host for HostState {
         security: Security,
     ) -> wasmtime::Result<Result<Resource<Connection>, SocketError>> {
         let provider = self.provider().await?;
-        let cap = self.services.platform().policy.imap_connections_per_call;
+        let cap = self.shared.platform().policy.imap_connections_per_call;
         if self.open_connections >= cap {
             let message =
                 format!("this call already holds {cap} connections, the most the host allows");
             return Ok(Err(SocketError::InvalidState(message)));
         }
-        let per_account = self.services.platform().policy.imap_connections_per_account;
-        let Some(slot) = self.services.imap_slots.take(&self.mailbox.id, per_account) else {
+        let per_account = self.shared.platform().policy.imap_connections_per_account;
+        let Some(slot) = self.shared.imap_slots.take(&self.mailbox.id, per_account) else {
             let message = format!(
                 "this mailbox already holds {per_account} connections, the most the host allows"
             );
             return Ok(Err(SocketError::InvalidState(message)));
         };
-        match open(&self.services, provider.as_deref(), &host, port, security).await {
+        match open(&self.shared, provider.as_deref(), &host, port, security).await {
             Ok(mut conn) => {
                 conn.hold(slot);
                 self.open_connections += 1;
@@ -60,13 +60,13 @@ impl imap_socket::Host for HostState {
 }
 
 async fn open(
-    services: &Services,
+    shared: &Shared,
     provider: Option<&str>,
     host: &str,
     port: u16,
     security: Security,
 ) -> Result<Connection, SocketError> {
-    let platform = services.platform();
+    let platform = shared.platform();
     let policy = &platform.policy;
     let asked = match security {
         Security::Tls => ImapSecurity::Tls,
@@ -99,7 +99,7 @@ async fn open(
     let mut conn = Connection::awaiting_starttls(tcp, &dest.host, limits);
     match asked {
         ImapSecurity::Tls => conn
-            .upgrade(services.tls.clone())
+            .upgrade(shared.tls.clone())
             .await
             .map_err(socket_error)?,
         ImapSecurity::Plain => conn.keep_plain(),
@@ -145,7 +145,7 @@ impl imap_socket::HostConnection for HostState {
         &mut self,
         conn: Resource<Connection>,
     ) -> wasmtime::Result<Result<(), SocketError>> {
-        let tls = self.services.tls.clone();
+        let tls = self.shared.tls.clone();
         let upgraded = self.table.get_mut(&conn)?.upgrade(tls).await;
         Ok(upgraded.map_err(socket_error))
     }

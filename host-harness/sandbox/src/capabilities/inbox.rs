@@ -82,7 +82,7 @@ impl std::io::Write for CappedJson {
 
 impl HostState {
     fn inbox_rows(&self, batch: Vec<Delivery>) -> Result<Vec<NewMessage>, InboxError> {
-        let cap = self.services.platform().policy.inbox_batch_cap_bytes;
+        let cap = self.shared.platform().policy.inbox_batch_cap_bytes;
         if batch.len() as u64 > MAX_DELIVERIES_PER_CALL {
             return Err(InboxError::TooLarge(size_cap(
                 MAX_DELIVERIES_PER_CALL,
@@ -167,7 +167,7 @@ impl inbox::Host for HostState {
     ) -> wasmtime::Result<Result<DeliveryReport, InboxError>> {
         // Shutting down: the batch delivered last was checkpointed; this one waits for the next run.
         if self
-            .services
+            .shared
             .draining
             .load(std::sync::atomic::Ordering::SeqCst)
         {
@@ -178,7 +178,7 @@ impl inbox::Host for HostState {
             Ok(rows) => rows,
             Err(e) => return Ok(Err(e)),
         };
-        let db = self.services.db.clone();
+        let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
         let outcome = db
             .run_blocking(move |db| db.inbox_deliver(&mailbox, &rows))
@@ -191,9 +191,9 @@ impl inbox::Host for HostState {
             },
             Err(e) => return Ok(Err(InboxError::Unavailable(e))),
         };
-        self.services.outbox_written.notify_waiters();
-        self.services.faults.after_delivery()?;
-        self.services.progress.notify(&SyncProgress {
+        self.shared.outbox_written.notify_waiters();
+        self.shared.faults.after_delivery()?;
+        self.shared.progress.notify(&SyncProgress {
             mailbox: self.mailbox.id.clone(),
             remote_folder: progress.remote_folder,
             crm_folder: folder_name(progress.crm_folder),
@@ -227,13 +227,13 @@ impl inbox::Host for HostState {
                 present,
             ))));
         }
-        let db = self.services.db.clone();
+        let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
         // Sorting and writing both happen off the async workers.
         let outcome = db
             .run_blocking(move |db| db.inbox_apply(&mailbox, &store_changes(changes)))
             .await;
-        self.services.outbox_written.notify_waiters();
+        self.shared.outbox_written.notify_waiters();
         Ok(outcome
             .map(|c| ChangeReport {
                 updated: c.updated,

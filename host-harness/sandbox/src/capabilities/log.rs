@@ -19,7 +19,7 @@ impl log::Host for HostState {
         message: String,
         fields: Vec<Field>,
     ) -> wasmtime::Result<()> {
-        let redactor = &self.services.redactor;
+        let redactor = &self.shared.redactor;
         let message = cap(redactor.redact(window(&message)));
         let dropped = fields.len().saturating_sub(MAX_FIELDS);
         let mut fields = fields

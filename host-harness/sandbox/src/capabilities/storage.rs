@@ -43,7 +43,7 @@ impl storage::Host for HostState {
     }
 
     async fn batch(&mut self, writes: Vec<Write>) -> wasmtime::Result<Result<(), StorageError>> {
-        let cap = self.services.platform().policy.storage_value_cap_bytes;
+        let cap = self.shared.platform().policy.storage_value_cap_bytes;
         let mut total = 0u64;
         let mut checked = Vec::with_capacity(writes.len());
         for write in writes {
@@ -63,13 +63,13 @@ impl storage::Host for HostState {
                 None => KvWrite::Delete(key),
             });
         }
-        let platform = self.services.platform();
+        let platform = self.shared.platform();
         let policy = &platform.policy;
         let quota = Quota {
             bytes: policy.storage_quota_bytes,
             keys: policy.storage_quota_keys,
         };
-        let db = self.services.db.clone();
+        let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
         let written = tokio::task::spawn_blocking(move || {
             db.kv_write_within(&mailbox, &checked, Some(quota))
@@ -82,7 +82,7 @@ impl storage::Host for HostState {
                     KvWrite::Set(key, _) => Some(key.as_str()),
                     KvWrite::Delete(_) => None,
                 });
-                self.services.faults.after_storage_write(set)?;
+                self.shared.faults.after_storage_write(set)?;
                 Ok(())
             }
             Ok(Err(KvWriteError::OverQuota(over))) => Err(StorageError::OverQuota(QuotaUse {
@@ -103,7 +103,7 @@ impl HostState {
         &self,
         op: impl FnOnce(&Database, String) -> crate::db::StoreResult<T> + Send + 'static,
     ) -> impl Future<Output = Result<T, StorageError>> + Send + 'static {
-        let db = self.services.db.clone();
+        let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
         async move {
             db.run_blocking(move |db| op(db, mailbox))

@@ -32,7 +32,7 @@ pub struct SettingsView {
 }
 
 fn view(ctx: &ServiceContext) -> SettingsView {
-    let platform = ctx.host.services().platform();
+    let platform = ctx.host.shared().platform();
     let choices = AdminChoices::of(&platform.settings);
     SettingsView {
         link_mailbox: choices.link_mailbox,
@@ -72,7 +72,7 @@ pub async fn set_settings(
     Json(change): Json<SettingsChange>,
 ) -> Result<Json<SettingsView>, ApiError> {
     caller.must_be_admin()?;
-    let known = AdminChoices::of(&ctx.host.services().platform().settings);
+    let known = AdminChoices::of(&ctx.host.shared().platform().settings);
     if let Some(unknown) = change
         .providers
         .keys()

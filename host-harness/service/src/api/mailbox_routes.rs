@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 
 use mailsync_sandbox::bindings::folders::FolderMapping;
-use mailsync_sandbox::bindings::panel::{LinkRequest, LinkState};
+use mailsync_sandbox::bindings::mailbox::{LinkRequest, LinkState};
 
 use super::auth::Caller;
 use super::mailbox_request::MailboxRequest;
@@ -145,7 +145,7 @@ pub async fn reports(r: MailboxRequest, Query(q): Query<ReportsQuery>) -> ApiRes
     let runs = r
         .ctx
         .host
-        .services()
+        .shared()
         .db
         .run_blocking(move |db| db.sync_runs(&id, limit))
         .await
@@ -175,7 +175,7 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
     let page = r
         .ctx
         .host
-        .services()
+        .shared()
         .db
         .run_blocking(move |db| db.inbox_page(&id, before, limit))
         .await
@@ -205,7 +205,7 @@ impl ServiceContext {
     /// Asks the node holding `mailbox` to watch it anew at its next heartbeat: its schedule
     /// woken if stopped, its push started again.
     fn nudge_holder(&self, mailbox: &str) {
-        let (db, id) = (self.host.services().db.clone(), mailbox.to_string());
+        let (db, id) = (self.host.shared().db.clone(), mailbox.to_string());
         tokio::spawn(async move {
             if let Err(e) = db.run_blocking(move |db| db.lease_nudge(&id)).await {
                 tracing::warn!(error = %e, "the holder was not nudged; its next pass finds the change");
@@ -217,7 +217,7 @@ impl ServiceContext {
     pub(crate) async fn linked(
         &self,
         id: &str,
-        status: &mailsync_sandbox::bindings::panel::MailboxStatus,
+        status: &mailsync_sandbox::bindings::mailbox::MailboxStatus,
     ) {
         if status.state == LinkState::Linked {
             if self.leases.holds(id) {

@@ -164,7 +164,7 @@ pub trait Backend:
     fn kind(&self) -> &'static str;
     /// Whose turn it is to change a mailbox (link, refresh, mapping), among every process
     /// that uses this database.
-    fn mailbox_turns(&self) -> std::sync::Arc<dyn crate::lease::MailboxLease>;
+    fn mailbox_turns(&self) -> std::sync::Arc<dyn crate::turns::MailboxTurns>;
     /// This handle's claim on the database made sole until the guard drops: every handle holds
     /// a shared claim from its open, so this fails at once (`InUse`) while any other handle, in
     /// this process or another, has the database open. A key rotation needs it.

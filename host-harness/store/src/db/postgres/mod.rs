@@ -9,7 +9,7 @@ use std::time::Duration;
 use deadpool_postgres::{ManagerConfig, Pool, RecyclingMethod};
 
 use super::{AdminStore, Backend, StoreError, StoreResult};
-use crate::lease::MailboxLease;
+use crate::turns::MailboxTurns;
 
 mod claim;
 mod events;
@@ -176,7 +176,7 @@ impl Backend for PostgresStore {
         "postgres"
     }
 
-    fn mailbox_turns(&self) -> Arc<dyn MailboxLease> {
+    fn mailbox_turns(&self) -> Arc<dyn MailboxTurns> {
         PostgresTurns::of(self)
     }
 

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::leases::NOW_MS;
 use super::{Connections, PostgresStore};
-use crate::lease::{InProcessLeases, LeaseError, LeaseFuture, LeaseGuard, MailboxLease};
+use crate::turns::{InProcessTurns, MailboxTurns, TurnError, TurnFuture, TurnGuard};
 
 /// How long after its last renewal (the server's clock) a turn may be taken by another node.
 pub const TURN_GRACE: Duration = Duration::from_secs(8);
@@ -31,7 +31,7 @@ const MOST_BACKOFF: Duration = Duration::from_millis(500);
 pub(crate) struct PostgresTurns {
     shared: Arc<Shared>,
     /// This node's own holders, one per mailbox: its calls queue here, not in the database.
-    local: InProcessLeases,
+    local: InProcessTurns,
 }
 
 /// What the turns' tasks share: the connection they are taken on, and which this store holds.
@@ -69,13 +69,13 @@ impl PostgresTurns {
                 session: tokio::sync::Mutex::default(),
                 held: Mutex::default(),
             }),
-            local: InProcessLeases::default(),
+            local: InProcessTurns::default(),
         })
     }
 
     /// Tries to take `mailbox`'s turn in the database, on the store's runtime (the caller's may
     /// have no I/O driver of its own); the guard if it was free.
-    async fn try_take(&self, mailbox: &str, local: LeaseGuard) -> Result<LeaseGuard, Untaken> {
+    async fn try_take(&self, mailbox: &str, local: TurnGuard) -> Result<TurnGuard, Untaken> {
         let shared = self.shared.clone();
         let name = mailbox.to_string();
         let taken = self
@@ -84,7 +84,7 @@ impl PostgresTurns {
             .runtime()
             .spawn(async move { shared.take(&name).await })
             .await
-            .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
+            .map_err(|e| TurnError::Unavailable(e.to_string()))?;
         match taken? {
             Some(lost) => Ok(self.guard(mailbox, local, lost)),
             None => Err(Untaken::Busy(local)),
@@ -92,11 +92,11 @@ impl PostgresTurns {
     }
 
     /// The guard of a turn: the node's own holder, and the row let go when it drops.
-    fn guard(&self, mailbox: &str, local: LeaseGuard, lost: CancellationToken) -> LeaseGuard {
+    fn guard(&self, mailbox: &str, local: TurnGuard, lost: CancellationToken) -> TurnGuard {
         struct Release {
             shared: Arc<Shared>,
             mailbox: String,
-            local: Option<LeaseGuard>,
+            local: Option<TurnGuard>,
         }
         impl Drop for Release {
             fn drop(&mut self) {
@@ -110,7 +110,7 @@ impl PostgresTurns {
                 });
             }
         }
-        LeaseGuard::losable(
+        TurnGuard::losable(
             Release {
                 shared: self.shared.clone(),
                 mailbox: mailbox.to_string(),
@@ -124,12 +124,12 @@ impl PostgresTurns {
 /// Why a try took no turn: another node holds it (this node's holder is handed back), or the
 /// database could not be asked.
 enum Untaken {
-    Busy(LeaseGuard),
-    Failed(LeaseError),
+    Busy(TurnGuard),
+    Failed(TurnError),
 }
 
-impl From<LeaseError> for Untaken {
-    fn from(e: LeaseError) -> Self {
+impl From<TurnError> for Untaken {
+    fn from(e: TurnError) -> Self {
         Untaken::Failed(e)
     }
 }
@@ -141,7 +141,7 @@ impl Shared {
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, LeaseError> {
+    ) -> Result<Vec<tokio_postgres::Row>, TurnError> {
         let mut session = self.session.lock().await;
         let asked = tokio::time::timeout(QUERY_TIMEOUT, async {
             if session.as_ref().is_none_or(|c| c.is_closed()) {
@@ -150,7 +150,7 @@ impl Shared {
                     .pool
                     .get()
                     .await
-                    .map_err(|e| LeaseError::Unavailable(e.to_string()))?;
+                    .map_err(|e| TurnError::Unavailable(e.to_string()))?;
                 *session = Some(client);
             }
             let client = session.as_ref().expect("made above");
@@ -159,7 +159,7 @@ impl Shared {
         })
         .await
         .unwrap_or_else(|_| {
-            Err(LeaseError::Unavailable(format!(
+            Err(TurnError::Unavailable(format!(
                 "the database did not answer within {QUERY_TIMEOUT:?}"
             )))
         });
@@ -174,10 +174,7 @@ impl Shared {
 
     /// Takes `mailbox`'s turn if nobody holds it or its holder stopped renewing it more than
     /// the grace ago; the token cancelled when this store loses it.
-    async fn take(
-        self: &Arc<Self>,
-        mailbox: &str,
-    ) -> Result<Option<CancellationToken>, LeaseError> {
+    async fn take(self: &Arc<Self>, mailbox: &str) -> Result<Option<CancellationToken>, TurnError> {
         let grace_ms = TURN_GRACE.as_millis() as i64;
         let sent = Instant::now();
         let rows = self
@@ -286,12 +283,12 @@ impl Shared {
     }
 }
 
-fn unavailable(e: tokio_postgres::Error) -> LeaseError {
-    LeaseError::Unavailable(crate::db::postgres_detail(&e))
+fn unavailable(e: tokio_postgres::Error) -> TurnError {
+    TurnError::Unavailable(crate::db::postgres_detail(&e))
 }
 
-impl MailboxLease for PostgresTurns {
-    fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+impl MailboxTurns for PostgresTurns {
+    fn acquire<'a>(&'a self, mailbox: &'a str) -> TurnFuture<'a> {
         Box::pin(async move {
             let mut local = self.local.acquire(mailbox).await?;
             let mut pause = FIRST_PAUSE;
@@ -317,18 +314,18 @@ impl MailboxLease for PostgresTurns {
         })
     }
 
-    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> TurnFuture<'a> {
         Box::pin(async move {
             let local = self.local.try_acquire(mailbox)?;
             match self.try_take(mailbox, local).await {
                 Ok(turn) => Ok(turn),
-                Err(Untaken::Busy(_)) => Err(LeaseError::Busy),
+                Err(Untaken::Busy(_)) => Err(TurnError::Busy),
                 Err(Untaken::Failed(e)) => Err(e),
             }
         })
     }
 
-    fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError> {
+    fn try_acquire(&self, mailbox: &str) -> Result<TurnGuard, TurnError> {
         futures_executor::block_on(self.try_acquire_async(mailbox))
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{AdminStore, Backend, OpenError, StoreResult};
-use crate::lease::{InProcessLeases, MailboxLease};
+use crate::turns::{InProcessTurns, MailboxTurns};
 
 mod claim;
 mod events;
@@ -109,8 +109,8 @@ impl Backend for SqliteStore {
     }
 
     /// One process uses a SQLite file: its turns are kept in memory.
-    fn mailbox_turns(&self) -> Arc<dyn MailboxLease> {
-        Arc::new(InProcessLeases::default())
+    fn mailbox_turns(&self) -> Arc<dyn MailboxTurns> {
+        Arc::new(InProcessTurns::default())
     }
 
     fn sole_use(&self) -> StoreResult<crate::db::SoleUse> {

@@ -9,13 +9,13 @@ use crate::clock::PluginClock;
 use crate::connection_slots::ConnectionSlots;
 use crate::db::Database;
 use crate::faults::Faults;
-use crate::lease::MailboxLease;
 use crate::policy::Policy;
 use crate::progress::ProgressObserver;
 use crate::redact::Redactor;
 use crate::settings::{HostSettings, PlatformSettings};
+use crate::turns::MailboxTurns;
 
-pub struct Services {
+pub struct Shared {
     /// The administrator's settings and the policy they make; an administrator may change them
     /// while the host runs (enabled providers, feature flags), so each use reads the current one.
     platform: RwLock<Arc<Platform>>,
@@ -27,9 +27,9 @@ pub struct Services {
     pub clock: PluginClock,
     /// Whose turn it is to change a mailbox: in this process on SQLite, across every node on
     /// PostgreSQL (the database keeps the turns).
-    pub mailbox_lease: Arc<dyn MailboxLease>,
+    pub mailbox_turns: Arc<dyn MailboxTurns>,
     /// The calls waiting for each mailbox's turn (bounded: see `mailbox::MAX_WAITING_FOR_TURN`).
-    pub turn_waiters: crate::lease::TurnWaiters,
+    pub turn_waiters: crate::turns::TurnWaiters,
     pub progress: ProgressObserver,
     /// Set when the host shuts down: deliveries are refused, so running syncs stop at their
     /// last checkpoint.
@@ -63,7 +63,7 @@ impl Platform {
     }
 }
 
-impl Services {
+impl Shared {
     /// The platform's settings and policy as they are now.
     pub fn platform(&self) -> Arc<Platform> {
         self.platform
@@ -80,8 +80,8 @@ impl Services {
     }
 
     pub fn new(settings: &HostSettings, db: Database, tls: Arc<ClientConfig>) -> Self {
-        let mailbox_lease = db.mailbox_turns();
-        Services {
+        let mailbox_turns = db.mailbox_turns();
+        Shared {
             platform: RwLock::new(Arc::new(Platform::new(
                 &settings.policy,
                 settings.platform.clone(),
@@ -91,7 +91,7 @@ impl Services {
             tls,
             redactor: Redactor::new(settings.secrets()),
             clock: PluginClock::default(),
-            mailbox_lease,
+            mailbox_turns,
             progress: ProgressObserver::default(),
             draining: Default::default(),
             imap_slots: Arc::default(),

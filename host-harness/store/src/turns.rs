@@ -11,15 +11,15 @@ use tokio_util::sync::CancellationToken;
 
 /// Held while a mailbox's turn lasts; dropping it ends the turn. A turn kept in a shared
 /// database can also be lost (its holder could not renew it): the call holding it must stop.
-pub struct LeaseGuard {
+pub struct TurnGuard {
     _held: Box<dyn Send + Sync>,
     lost: Option<CancellationToken>,
 }
 
-impl LeaseGuard {
+impl TurnGuard {
     /// A turn that lasts until it is dropped.
     pub fn new(held: impl Send + Sync + 'static) -> Self {
-        LeaseGuard {
+        TurnGuard {
             _held: Box::new(held),
             lost: None,
         }
@@ -27,7 +27,7 @@ impl LeaseGuard {
 
     /// A turn that ends early when `lost` is cancelled, before anyone else may take it.
     pub fn losable(held: impl Send + Sync + 'static, lost: CancellationToken) -> Self {
-        LeaseGuard {
+        TurnGuard {
             _held: Box::new(held),
             lost: Some(lost),
         }
@@ -49,7 +49,7 @@ impl LeaseGuard {
 
 /// Runs `work` while `turn` lasts: `None` once the turn is lost, and `work` dropped there (a
 /// call into the plugin stops at its next host call or epoch tick).
-pub async fn while_held<F: Future>(turn: &LeaseGuard, work: F) -> Option<F::Output> {
+pub async fn while_held<F: Future>(turn: &TurnGuard, work: F) -> Option<F::Output> {
     tokio::select! {
         biased;
         _ = turn.lost() => None,
@@ -59,7 +59,7 @@ pub async fn while_held<F: Future>(turn: &LeaseGuard, work: F) -> Option<F::Outp
 
 /// Why a turn could not be had.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LeaseError {
+pub enum TurnError {
     /// Another holder has it (only from `try_acquire`).
     #[error("another call holds this mailbox")]
     Busy,
@@ -68,17 +68,16 @@ pub enum LeaseError {
     Unavailable(String),
 }
 
-pub type LeaseFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<LeaseGuard, LeaseError>> + Send + 'a>>;
+pub type TurnFuture<'a> = Pin<Box<dyn Future<Output = Result<TurnGuard, TurnError>> + Send + 'a>>;
 
-pub trait MailboxLease: Send + Sync {
+pub trait MailboxTurns: Send + Sync {
     /// Waits for `mailbox`'s turn.
-    fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a>;
+    fn acquire<'a>(&'a self, mailbox: &'a str) -> TurnFuture<'a>;
     /// Takes `mailbox`'s turn if nobody holds it, else `Busy` at once.
-    fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError>;
+    fn try_acquire(&self, mailbox: &str) -> Result<TurnGuard, TurnError>;
     /// `try_acquire` for async callers: a backend that must ask its database asks without
     /// blocking the caller's thread.
-    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+    fn try_acquire_async<'a>(&'a self, mailbox: &'a str) -> TurnFuture<'a> {
         Box::pin(async move { self.try_acquire(mailbox) })
     }
 }
@@ -131,9 +130,9 @@ impl Drop for Waiting {
 
 /// One async mutex per mailbox, in this process.
 #[derive(Default)]
-pub struct InProcessLeases(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+pub struct InProcessTurns(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
 
-impl InProcessLeases {
+impl InProcessTurns {
     fn lock_of(&self, mailbox: &str) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.0.lock().unwrap_or_else(|p| p.into_inner());
         // Forget the locks nobody holds or waits for, so the map stays small.
@@ -142,26 +141,26 @@ impl InProcessLeases {
     }
 }
 
-impl MailboxLease for InProcessLeases {
-    fn acquire<'a>(&'a self, mailbox: &'a str) -> LeaseFuture<'a> {
+impl MailboxTurns for InProcessTurns {
+    fn acquire<'a>(&'a self, mailbox: &'a str) -> TurnFuture<'a> {
         let lock = self.lock_of(mailbox);
         Box::pin(async move {
             if let Ok(free) = lock.clone().try_lock_owned() {
-                return Ok(LeaseGuard::new(free));
+                return Ok(TurnGuard::new(free));
             }
             tracing::debug!(
                 mailbox,
                 "another call holds this mailbox's turn; waiting for it"
             );
-            Ok(LeaseGuard::new(lock.lock_owned().await))
+            Ok(TurnGuard::new(lock.lock_owned().await))
         })
     }
 
-    fn try_acquire(&self, mailbox: &str) -> Result<LeaseGuard, LeaseError> {
+    fn try_acquire(&self, mailbox: &str) -> Result<TurnGuard, TurnError> {
         self.lock_of(mailbox)
             .try_lock_owned()
-            .map(LeaseGuard::new)
-            .map_err(|_| LeaseError::Busy)
+            .map(TurnGuard::new)
+            .map_err(|_| TurnError::Busy)
     }
 }
 
@@ -171,9 +170,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_mailbox_is_busy_until_its_guard_drops_and_others_stay_free() {
-        let leases = InProcessLeases::default();
+        let leases = InProcessTurns::default();
         let held = leases.acquire("a").await.expect("free");
-        assert!(matches!(leases.try_acquire("a"), Err(LeaseError::Busy)));
+        assert!(matches!(leases.try_acquire("a"), Err(TurnError::Busy)));
         let other = leases.try_acquire("b");
         assert!(other.is_ok(), "another mailbox is not held");
         drop(held);
@@ -183,7 +182,7 @@ mod tests {
     #[tokio::test]
     async fn work_in_a_turn_stops_when_the_turn_is_lost_and_not_before() {
         let lost = CancellationToken::new();
-        let turn = LeaseGuard::losable((), lost.clone());
+        let turn = TurnGuard::losable((), lost.clone());
         assert_eq!(while_held(&turn, async { 7 }).await, Some(7));
         let (started_tx, started) = tokio::sync::oneshot::channel();
         let stopped = async {
@@ -224,7 +223,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_gets_the_turn_when_the_holder_lets_go() {
-        let leases = Arc::new(InProcessLeases::default());
+        let leases = Arc::new(InProcessTurns::default());
         let held = leases.acquire("a").await.expect("free");
         let waiter = {
             let leases = leases.clone();
