@@ -7,7 +7,7 @@ CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
+.PHONY: fuzz cargo-fuzz vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
 setup: supported dovecot
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
@@ -63,9 +63,31 @@ serve: setup
 	$(CARGO) build -p host-harness -p tests --bins
 	bash tests/serve.sh
 
-test: setup chromium postgresql python3
+test: setup chromium postgresql python3 cargo-fuzz
 	$(CARGO) test --workspace
 	$(MAKE) vendored-tests
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# The fuzz targets for the guest's parsers of hostile input (plugin/fuzz/), built by cargo-fuzz on
+# stable Rust (RUSTC_BOOTSTRAP=1, no sanitizer), each run FUZZ_SECONDS from a seeded corpus kept
+# under the target directory; a crash stops it with the input saved beside the corpus.
+FUZZ_TARGETS := raw_fetch header_repair utf7_round_trip normalize imap_responses
+FUZZ_SECONDS ?= 600
+FUZZ_DIR := $(abspath $(CARGO_TARGET))/fuzz
+
+cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked --version 0.13.2
+
+fuzz: setup python3 cargo-fuzz
+	python3 plugin/fuzz/seed_corpus.py $(FUZZ_DIR)/corpus
+	@mkdir -p $(FUZZ_DIR)/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir plugin/fuzz -s none --target-dir $(FUZZ_DIR)/target \
+	    $$t $(FUZZ_DIR)/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- >$(FUZZ_DIR)/$$t.log 2>&1 \
+	    || { tail -40 $(FUZZ_DIR)/$$t.log; echo "fuzz target $$t failed: $(FUZZ_DIR)/$$t.log"; exit 1; }; \
+	  echo "$$t: $$(grep -E '^Done' $(FUZZ_DIR)/$$t.log)"; \
+	done
 
 # The forks' own tests, run on the crates as we patch and build them (vendor/PATCHES-imap.md).
 # mail-parser's and imap-next's need dev-dependencies Cargo will not add to a crate outside the
@@ -80,6 +102,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p plugin --target wasm32-wasip2 -- -D warnings
+	$(CARGO) clippy -p plugin --features fuzzing -- -D warnings
 
 # mbsync (Debian's isync), the benchmark's point of comparison.
 isync:

@@ -14,6 +14,9 @@ pub mod providers;
 pub mod record;
 pub mod sync;
 
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
 #[cfg(target_arch = "wasm32")]
 mod glue;
 

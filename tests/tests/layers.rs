@@ -18,7 +18,7 @@ const GUEST: Layers = &[
     &["account"],
     &["folders"],
     &["sync"],
-    &["glue"],
+    &["glue", "fuzzing"],
 ];
 
 /// The store's layers (`host-harness/store`, a crate without wasmtime).

@@ -8,8 +8,8 @@ pub mod fetch;
 mod fetched;
 pub mod idle;
 mod list;
-mod raw_fetch;
-mod session;
+pub(crate) mod raw_fetch;
+pub(crate) mod session;
 #[cfg(test)]
 mod tests;
 pub mod utf7;

@@ -351,6 +351,12 @@ pub(super) fn upgrade(mut session: Session) -> Result<Session, ImapError> {
 }
 
 /// `imap-next`'s client with the response cap; after STARTTLS there is no second greeting.
+/// The reader a session starts with (after the greeting is awaited), for the fuzz targets.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn reader_for_fuzzing() -> Client {
+    new_client(crate::imap::MAX_RESPONSE_BYTES, false)
+}
+
 fn new_client(max_response: u32, after_starttls: bool) -> Client {
     let mut options = Options::default();
     options.max_response_size = max_response;

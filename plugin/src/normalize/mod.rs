@@ -7,7 +7,7 @@ mod body;
 pub use body::prefix;
 mod classify;
 pub(crate) mod dates;
-mod header_repair;
+pub(crate) mod header_repair;
 pub(crate) mod identity;
 mod raw_checks;
 
