@@ -44,6 +44,15 @@ pub enum CallError {
     TurnLost,
 }
 
+/// A store call that failed ends the call as the host's failure, with what the store said.
+impl From<crate::db::StoreError> for CallError {
+    fn from(e: crate::db::StoreError) -> Self {
+        CallError::Host {
+            message: e.to_string(),
+        }
+    }
+}
+
 impl CallError {
     /// Reads a wasmtime error from a call: the limit it hit, or the trap it was. `budget_ms` and
     /// `hostcall_cap` are the call's time budget and its store's hostcall fuel.

@@ -45,7 +45,7 @@ impl Faults {
     }
 
     /// Checked before a mailbox's recorded provider is read: a failure when a test armed it.
-    pub(crate) fn before_provider_read(&self) -> Result<(), String> {
+    pub(crate) fn before_provider_read(&self) -> crate::db::StoreResult<()> {
         #[cfg(feature = "test-hooks")]
         return self.armed.before_provider_read();
         #[cfg(not(feature = "test-hooks"))]
@@ -176,9 +176,11 @@ pub mod armed {
             Ok(())
         }
 
-        pub(super) fn before_provider_read(&self) -> Result<(), String> {
+        pub(super) fn before_provider_read(&self) -> crate::db::StoreResult<()> {
             if self.provider_reads_fail.load(SeqCst) {
-                return Err("injected failure reading a mailbox's provider".into());
+                return Err(crate::db::StoreError::Interrupted(
+                    "injected failure reading a mailbox's provider".into(),
+                ));
             }
             Ok(())
         }

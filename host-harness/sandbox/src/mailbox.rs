@@ -178,7 +178,7 @@ impl Mailbox {
             .shared()
             .recorded_provider(&self.id)
             .await
-            .map_err(|message| CallError::Host { message })
+            .map_err(CallError::from)
     }
 
     pub async fn status(&self) -> MailboxResult<MailboxStatus> {
@@ -353,7 +353,7 @@ impl Mailbox {
             .db
             .run_blocking(move |db| db.inbox_unplaced(&id))
             .await
-            .map_err(|message| CallError::Host { message })
+            .map_err(CallError::from)
     }
 
     /// Removes those of `ids` still without a place after a complete pass, counted in `report`.
@@ -368,7 +368,7 @@ impl Mailbox {
             .db
             .run_blocking(move |db| db.inbox_settle_unplaced(&id, &ids))
             .await
-            .map_err(|message| CallError::Host { message })?;
+            .map_err(CallError::from)?;
         crate::unplaced::count_removed(report, &removed);
         Ok(())
     }
@@ -394,7 +394,7 @@ impl Mailbox {
             .db
             .run_blocking(move |db| db.record_sync_run(&id, &json))
             .await
-            .map_err(|message| CallError::Host { message })
+            .map_err(CallError::from)
     }
 
     /// Push for the mapped inbox folder: syncs what changed and parks the connection in IDLE

@@ -98,7 +98,7 @@ impl PluginHost {
             .db
             .run_blocking(move |db| db.set_admin_choices(&saved))
             .await
-            .map_err(|message| CallError::Host { message })?;
+            .map_err(CallError::from)?;
         let current = shared.platform();
         shared.set_platform(choices.applied_to(&current.settings));
         Ok(())
@@ -112,7 +112,7 @@ impl PluginHost {
             .db
             .run_blocking(|db| db.admin_choices())
             .await
-            .map_err(|message| CallError::Host { message })?;
+            .map_err(CallError::from)?;
         let current = shared.platform();
         match stored {
             Some(choices) if choices != AdminChoices::of(&current.settings) => {
@@ -136,7 +136,7 @@ impl PluginHost {
             .db
             .run_blocking(move |db| db.set_mailbox_provider(&mailbox, provider.as_deref()))
             .await
-            .map_err(|message| CallError::Host { message })
+            .map_err(CallError::from)
     }
 
     /// The plugin's wall clock, which a test may move forward.

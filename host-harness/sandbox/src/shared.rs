@@ -115,7 +115,7 @@ impl Shared {
     /// The provider the host recorded for `mailbox` (read on a blocking thread): whose grants
     /// the mailbox's calls get. Read by `Mailbox::provider`, and by `HostState::provider` for a
     /// call's capabilities.
-    pub async fn recorded_provider(&self, mailbox: &str) -> Result<Option<String>, String> {
+    pub async fn recorded_provider(&self, mailbox: &str) -> crate::db::StoreResult<Option<String>> {
         self.faults.before_provider_read()?;
         let id = mailbox.to_string();
         self.db

@@ -87,7 +87,9 @@ impl HostState {
                 .shared
                 .recorded_provider(&self.mailbox.id)
                 .await
-                .map_err(|message| ProviderUnreadable { message })?,
+                .map_err(|e| ProviderUnreadable {
+                    message: e.to_string(),
+                })?,
         };
         self.mailbox.provider = ProviderGrant::Known(recorded.clone());
         Ok(recorded)

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use mailsync_sandbox::bindings::mailbox::UserMessage;
-use mailsync_sandbox::db::Database;
+use mailsync_sandbox::db::{Database, StoreResult};
 use mailsync_sandbox::event_store::{DeadLetter, StoredEvent};
 
 /// An event before it is stored.
@@ -94,21 +94,21 @@ impl Events {
         only: Option<&str>,
         after: i64,
         limit: u32,
-    ) -> Result<Vec<StoredEvent>, String> {
+    ) -> StoreResult<Vec<StoredEvent>> {
         let only = only.map(str::to_string);
         self.db
             .run_blocking(move |db| db.events_of(only.as_deref(), after, limit))
             .await
     }
 
-    pub async fn webhook_cursor(&self, webhook: &str) -> Result<Option<i64>, String> {
+    pub async fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>> {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.webhook_cursor(&webhook))
             .await
     }
 
-    pub async fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> Result<(), String> {
+    pub async fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.set_webhook_cursor(&webhook, last_id))
@@ -116,7 +116,7 @@ impl Events {
     }
 
     /// Marks `webhook`'s cursor seen: it is in use, though it did not move.
-    pub async fn touch_webhook_cursor(&self, webhook: &str) -> Result<(), String> {
+    pub async fn touch_webhook_cursor(&self, webhook: &str) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.touch_webhook_cursor(&webhook))
@@ -124,7 +124,7 @@ impl Events {
     }
 
     /// Sets `letter` aside for `webhook`, past its cursor.
-    pub async fn set_aside(&self, webhook: &str, letter: DeadLetter) -> Result<(), String> {
+    pub async fn set_aside(&self, webhook: &str, letter: DeadLetter) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.webhook_dead_letter(&webhook, &letter))
@@ -132,7 +132,7 @@ impl Events {
     }
 
     /// `webhook`'s dead letters, newest first.
-    pub async fn dead_letters(&self, webhook: &str, limit: u32) -> Result<Vec<DeadLetter>, String> {
+    pub async fn dead_letters(&self, webhook: &str, limit: u32) -> StoreResult<Vec<DeadLetter>> {
         let webhook = webhook.to_string();
         self.db
             .run_blocking(move |db| db.webhook_dead_letters(&webhook, limit))
@@ -140,7 +140,7 @@ impl Events {
     }
 
     /// The newest stored event's id (0 with none).
-    pub async fn latest_id(&self) -> Result<i64, String> {
+    pub async fn latest_id(&self) -> StoreResult<i64> {
         self.db.run_blocking(|db| db.events_latest_id()).await
     }
 
@@ -152,7 +152,7 @@ impl Events {
         after: i64,
         limit: u32,
         patience: std::time::Duration,
-    ) -> Result<Vec<StoredEvent>, String> {
+    ) -> StoreResult<Vec<StoredEvent>> {
         let written = self.written.notified();
         tokio::pin!(written);
         written.as_mut().enable();

@@ -51,6 +51,13 @@ pub enum ApiError {
     Busy(&'static str, u64),
 }
 
+/// A store call that failed: the service's own failure (500), with what the store said.
+impl From<mailsync_sandbox::db::StoreError> for ApiError {
+    fn from(e: mailsync_sandbox::db::StoreError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl From<CallError> for ApiError {
     fn from(e: CallError) -> Self {
         ApiError::Call(e)

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::http_errors::Lang;
-use mailsync_sandbox::db::{Database, StoreError};
+use mailsync_sandbox::db::{Database, StoreError, StoreResult};
 
 /// The cookie that carries a panel session over plain HTTP (a developer's loopback).
 pub const COOKIE: &str = "mailsync_session";
@@ -94,7 +94,7 @@ impl Sessions {
     }
 
     /// A one-time ticket that signs `who` in, valid for five minutes.
-    pub async fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> Result<String, String> {
+    pub async fn issue_ticket(&self, who: PanelUser, lang: Option<Lang>) -> StoreResult<String> {
         self.issue_ticket_lasting(who, lang, TICKET_LIFETIME).await
     }
 
@@ -104,7 +104,7 @@ impl Sessions {
         who: PanelUser,
         lang: Option<Lang>,
         lifetime: Duration,
-    ) -> Result<String, String> {
+    ) -> StoreResult<String> {
         let ticket = random_token();
         let body = serde_json::to_string(&Ticket { who, lang }).expect("plain data serialises");
         let key = hashed(&ticket);
@@ -159,7 +159,7 @@ impl Sessions {
     }
 
     /// Ends the session a cookie names (sign-out): no node knows it afterwards.
-    pub async fn end(&self, id: &str) -> Result<(), String> {
+    pub async fn end(&self, id: &str) -> StoreResult<()> {
         let key = hashed(id);
         self.blocking(move |db| db.panel_take("session", &key))
             .await
@@ -167,7 +167,7 @@ impl Sessions {
     }
 
     /// Binds a link attempt (its OAuth `state`) to the session that started it.
-    pub async fn bind_link(&self, state: &str, session: &Session) -> Result<(), String> {
+    pub async fn bind_link(&self, state: &str, session: &Session) -> StoreResult<()> {
         let (key, owner) = (hashed(state), session.key.clone());
         self.blocking(move |db| db.panel_put("link", &key, &owner, LINK_BINDING_LIFETIME))
             .await
@@ -202,12 +202,12 @@ impl Sessions {
     async fn blocking<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Database) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> StoreResult<T> {
         self.db.run_blocking(op).await
     }
 
     /// A store that cannot answer signs nobody in.
-    fn read<T>(&self, answer: Result<Option<T>, String>) -> Option<T> {
+    fn read<T>(&self, answer: StoreResult<Option<T>>) -> Option<T> {
         answer.unwrap_or_else(|e| {
             tracing::warn!(error = %e, "panel sessions unavailable");
             None

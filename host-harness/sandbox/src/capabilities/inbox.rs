@@ -189,7 +189,7 @@ impl inbox::Host for HostState {
                 updated: c.updated,
                 unchanged: c.unchanged,
             },
-            Err(e) => return Ok(Err(InboxError::Unavailable(e))),
+            Err(e) => return Ok(Err(InboxError::Unavailable(e.to_string()))),
         };
         self.shared.outbox_written.notify_waiters();
         self.shared.faults.after_delivery()?;
@@ -240,6 +240,6 @@ impl inbox::Host for HostState {
                 removed: c.removed,
                 unknown: c.unknown,
             })
-            .map_err(InboxError::Unavailable))
+            .map_err(|e| InboxError::Unavailable(e.to_string())))
     }
 }

@@ -108,7 +108,7 @@ impl HostState {
         async move {
             db.run_blocking(move |db| op(db, mailbox))
                 .await
-                .map_err(StorageError::Unavailable)
+                .map_err(|e| StorageError::Unavailable(e.to_string()))
         }
     }
 }

@@ -37,7 +37,7 @@ pub async fn list(
         .events
         .after(only.as_deref(), q.after.unwrap_or(0), limit)
         .await
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::from)?;
     Ok(Json(events))
 }
 
@@ -76,7 +76,7 @@ pub async fn dead_letters(
         .events
         .dead_letters(webhook.url.as_str(), limit)
         .await
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::from)?;
     Ok(Json(DeadLettersView {
         webhook: index,
         url: crate::webhooks::shown(&webhook.url).to_string(),
@@ -97,7 +97,7 @@ pub async fn stream(
     // Without a starting point: what is raised from now on.
     let start = match asked {
         Some(id) => id,
-        None => ctx.events.latest_id().await.map_err(ApiError::Internal)?,
+        None => ctx.events.latest_id().await.map_err(ApiError::from)?,
     };
     let session = match &caller {
         Caller::Panel(s) => Some(s.key.clone()),

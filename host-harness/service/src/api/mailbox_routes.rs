@@ -149,7 +149,7 @@ pub async fn reports(r: MailboxRequest, Query(q): Query<ReportsQuery>) -> ApiRes
         .db
         .run_blocking(move |db| db.sync_runs(&id, limit))
         .await
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::from)?;
     let runs: Vec<serde_json::Value> = runs
         .into_iter()
         .map(|(at, report)| {
@@ -179,7 +179,7 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
         .db
         .run_blocking(move |db| db.inbox_page(&id, before, limit))
         .await
-        .map_err(ApiError::Internal)?;
+        .map_err(ApiError::from)?;
     let next = (page.len() as u32 == limit)
         .then(|| page.last().map(|m| m.message.id))
         .flatten();

@@ -52,6 +52,10 @@ pub enum StoreError {
     NewerSchema { found: i64, known: i64 },
     #[error("the database is in use: {0}")]
     InUse(String),
+    /// A store call on the blocking pool that never answered: its thread panicked, or the
+    /// runtime was shutting down.
+    #[error("a store call did not finish: {0}")]
+    Interrupted(String),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -245,15 +249,16 @@ impl Database {
         Ok(count)
     }
 
-    /// Runs `op` on a blocking thread, off the async workers; a failure comes back as its text.
+    /// Runs `op` on a blocking thread, off the async workers; its typed failure, or
+    /// `Interrupted` when the thread never answered.
     pub async fn run_blocking<T: Send + 'static>(
         &self,
         op: impl FnOnce(&Database) -> StoreResult<T> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> StoreResult<T> {
         let db = self.clone();
         match tokio::task::spawn_blocking(move || op(&db)).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            Ok(result) => result,
+            Err(e) => Err(StoreError::Interrupted(e.to_string())),
         }
     }
 
