@@ -70,7 +70,8 @@ test: setup chromium postgresql python3 cargo-fuzz
 
 # The fuzz targets for the guest's parsers of hostile input (plugin/fuzz/), built by cargo-fuzz on
 # stable Rust (RUSTC_BOOTSTRAP=1, no sanitizer), each run FUZZ_SECONDS from a seeded corpus kept
-# under the target directory; a crash stops it with the input saved beside the corpus.
+# under the target directory; a crash, or one input running past 30 s, stops it with the input
+# saved beside the corpus.
 FUZZ_TARGETS := raw_fetch header_repair utf7_round_trip normalize imap_responses
 FUZZ_SECONDS ?= 600
 FUZZ_DIR := $(abspath $(CARGO_TARGET))/fuzz
@@ -83,7 +84,7 @@ fuzz: setup python3 cargo-fuzz
 	@mkdir -p $(FUZZ_DIR)/artifacts
 	@for t in $(FUZZ_TARGETS); do \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir plugin/fuzz -s none --target-dir $(FUZZ_DIR)/target \
-	    $$t $(FUZZ_DIR)/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) \
+	    $$t $(FUZZ_DIR)/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
 	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- >$(FUZZ_DIR)/$$t.log 2>&1 \
 	    || { tail -40 $(FUZZ_DIR)/$$t.log; echo "fuzz target $$t failed: $(FUZZ_DIR)/$$t.log"; exit 1; }; \
 	  echo "$$t: $$(grep -E '^Done' $(FUZZ_DIR)/$$t.log)"; \
@@ -100,6 +101,7 @@ vendored-tests:
 # the WIT bindings compiles for wasm32 only).
 lint: setup
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path plugin/fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p plugin --target wasm32-wasip2 -- -D warnings
 	$(CARGO) clippy -p plugin --features fuzzing -- -D warnings

@@ -23,6 +23,11 @@ pub struct PostgresCluster {
 /// The programs of the newest PostgreSQL installed (Debian 12 ships 15, Ubuntu 24.04 16,
 /// Debian 13 17); panics with how to install one when there is none.
 fn bin() -> PathBuf {
+    static FOUND: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FOUND.get_or_init(newest_installed).clone()
+}
+
+fn newest_installed() -> PathBuf {
     let newest = std::fs::read_dir(INSTALLED)
         .into_iter()
         .flatten()

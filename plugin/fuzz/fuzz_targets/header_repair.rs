@@ -5,6 +5,9 @@
 
 libfuzzer_sys::fuzz_target!(|bytes: &[u8]| {
     if let Some(repaired) = plugin::fuzzing::repair_header_block(bytes) {
-        assert!(repaired.len() <= bytes.len() * 5 + 2, "repair grew the block");
+        assert!(
+            repaired.len() <= bytes.len() * 5 + 2,
+            "repair grew the block"
+        );
     }
 });

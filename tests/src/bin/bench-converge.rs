@@ -244,16 +244,14 @@ async fn restarts(host: &Path, args: &Args) -> anyhow::Result<Figure> {
     let (c, mailboxes) = world(args).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let changes = keep_changing(mailboxes, stop.clone());
-    let mut last_start = Instant::now();
     for round in 0..args.restarts {
         let node = start(host, &c, "node0").await;
-        last_start = Instant::now();
         // Killed while its first passes run: 1 to 3 s after it listens.
         tokio::time::sleep(Duration::from_millis(1000 + (round as u64 % 3) * 1000)).await;
         node.kill().await;
     }
     let node = start(host, &c, "node0").await;
-    last_start = last_start.max(Instant::now());
+    let last_start = Instant::now();
     let figure = converge(&c, changes, stop, last_start).await;
     node.stop().await;
     figure
