@@ -148,6 +148,41 @@ pub fn flags_change_once_and_unknown_locations_are_counted(s: Store) {
     assert!(m.seen && m.flagged && !m.answered);
 }
 
+pub fn vanished_uids_of_a_folder_go_together_and_in_order(s: Store) {
+    let db = &s.db;
+    let batch: Vec<NewMessage> = (1..=4)
+        .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
+        .chain([message("a1", 2, at("Archive", 1))])
+        .collect();
+    db.inbox_deliver("a", &batch).unwrap();
+    let flags_of_3 = Change::Flags(at("INBOX", 3), SEEN);
+    let changes = [
+        // One run: UID 1 twice (the second is no longer known) and UID 9, never known.
+        Change::Vanished(at("INBOX", 1)),
+        Change::Vanished(at("INBOX", 1)),
+        Change::Vanished(at("INBOX", 9)),
+        Change::Vanished(at("INBOX", 2)),
+        // Another folder's run, then flags of a UID that vanishes after them.
+        Change::Vanished(at("Archive", 1)),
+        flags_of_3.clone(),
+        Change::Vanished(at("INBOX", 3)),
+        // A UID that vanished already in this batch.
+        Change::Flags(at("INBOX", 2), SEEN),
+    ];
+    let counts = db.inbox_apply("a", &changes).unwrap();
+    assert_eq!((counts.unknown, counts.updated, counts.removed), (3, 0, 0));
+    let mut placed: Vec<String> = db
+        .inbox_messages("a")
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.locations.is_empty())
+        .map(|m| m.dedupe_key)
+        .collect();
+    placed.sort();
+    assert_eq!(placed, ["k4"]);
+    assert_eq!(settle(db, "a").len(), 4);
+}
+
 pub fn uids_missing_from_a_present_list_have_vanished(s: Store) {
     let db = &s.db;
     let batch: Vec<NewMessage> = (1..=4)

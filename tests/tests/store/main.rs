@@ -221,6 +221,7 @@ suite! {
         a_message_in_two_folders_shows_in_the_first_by_priority,
         a_message_moved_between_folders_is_never_removed,
         flags_change_once_and_unknown_locations_are_counted,
+        vanished_uids_of_a_folder_go_together_and_in_order,
         uids_missing_from_a_present_list_have_vanished,
         a_folder_reset_forgets_the_old_uids_only,
         a_location_that_changes_record_leaves_the_old_one,

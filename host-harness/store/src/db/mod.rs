@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use crate::at_rest::{KeyRing, SealError};
 
 mod backend;
+mod inbox_writes;
 mod lease_plan;
 mod postgres;
 mod quota;

@@ -19,7 +19,7 @@ pub const ANSWERED: u8 = 2;
 pub const FLAGGED: u8 = 4;
 pub const DRAFT: u8 = 8;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Location {
     pub remote_folder: String,
     pub uid_validity: u32,
@@ -51,6 +51,46 @@ pub enum Change {
     FolderReset(String, u32),
     /// The folder holds exactly these UIDs (sorted) up to the third field's.
     Present(String, u32, u32, Vec<u32>),
+}
+
+/// What changed in a message the CRM already has, as its update rows and `message.*` events
+/// name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// No place of it is left (a whole pass found it nowhere).
+    Removed,
+    /// It was removed, and is found again.
+    Restored,
+    /// It shows in another CRM folder.
+    Moved,
+    /// Its flags changed.
+    Flags,
+}
+
+impl Update {
+    /// The name the update rows and the events' `change` carry.
+    pub fn name(self) -> &'static str {
+        match self {
+            Update::Removed => "removed",
+            Update::Restored => "restored",
+            Update::Moved => "moved",
+            Update::Flags => "flags",
+        }
+    }
+
+    /// The event it raises.
+    pub fn event_kind(self) -> &'static str {
+        match self {
+            Update::Removed => "message.removed",
+            _ => "message.updated",
+        }
+    }
+}
+
+/// The name of CRM folder `folder`, an index into `FOLDERS` (one out of range reads as the last,
+/// never a panic).
+pub fn folder_name(folder: u8) -> &'static str {
+    FOLDERS[usize::from(folder).min(FOLDERS.len() - 1)]
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

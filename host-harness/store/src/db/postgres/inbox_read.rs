@@ -4,8 +4,8 @@
 use super::{MailboxLock, PostgresStore, lock_mailbox};
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
-    ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, FOLDERS, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage,
+    ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
+    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage, folder_name,
 };
 
 const MESSAGE_COLUMNS: &str = "id, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, removed, record_json";
@@ -173,7 +173,7 @@ fn message_row(r: &tokio_postgres::Row) -> StoredMessage {
         direction: r.get(6),
         size: r.get::<_, i64>(7).max(0) as u64,
         truncated: r.get(8),
-        folder: FOLDERS[usize::try_from(folder).unwrap_or(0).min(3)],
+        folder: folder_name(u8::try_from(folder).unwrap_or(0)),
         seen: flags & i16::from(SEEN) != 0,
         answered: flags & i16::from(ANSWERED) != 0,
         flagged: flags & i16::from(FLAGGED) != 0,

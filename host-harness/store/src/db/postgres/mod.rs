@@ -13,7 +13,6 @@ use crate::turns::MailboxTurns;
 
 mod claim;
 mod events;
-mod inbox_deliver;
 mod inbox_read;
 mod inbox_write;
 mod kv;

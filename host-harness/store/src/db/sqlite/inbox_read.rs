@@ -5,17 +5,17 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::SqliteStore;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
-    ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, FOLDERS, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage,
+    ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
+    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage, folder_name,
 };
 
 impl InboxStore for SqliteStore {
     fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
-        Ok(self.deliver(mailbox, batch)?)
+        self.deliver(mailbox, batch)
     }
 
     fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
-        Ok(self.apply(mailbox, changes)?)
+        self.apply(mailbox, changes)
     }
 
     fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {
@@ -23,7 +23,7 @@ impl InboxStore for SqliteStore {
     }
 
     fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
-        Ok(self.settle_unplaced(mailbox, ids)?)
+        self.settle_unplaced(mailbox, ids)
     }
 
     /// A mailbox's messages, oldest first.
@@ -142,7 +142,7 @@ fn message_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         direction: r.get(6)?,
         size: r.get::<_, i64>(7)? as u64,
         truncated: r.get(8)?,
-        folder: FOLDERS[usize::from(folder).min(3)],
+        folder: folder_name(folder),
         seen: flags & SEEN != 0,
         answered: flags & ANSWERED != 0,
         flagged: flags & FLAGGED != 0,

@@ -1,246 +1,284 @@
-//! Writing the inbox in SQLite: deliveries and changes, each batch one transaction, and a message's row
-//! brought in line with its locations after each; the CRM's `message.*` events are appended to
-//! the outbox in the same transaction, so an event exists exactly when its change does.
+//! The inbox's writes in SQLite's SQL: the steps `inbox_writes` takes, each a statement or a few
+//! on the one writer, so every step is done when it returns. Each write is one immediate
+//! transaction; its events are appended within it.
+
+use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::Value;
 
 use super::SqliteStore;
 use super::events::append_within;
-use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, FOLDERS, Location, NewMessage};
+use crate::db::StoreResult;
+use crate::db::inbox_writes::{self, DeliveryStart, InboxTx, MessageState};
+use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, Location, NewMessage};
 
-/// The folder and flags a message shows: its first location by priority, or `None` when it has
-/// none left.
-fn shown(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<(u8, u8)>> {
-    tx.query_row(
-        "SELECT folder, flags FROM inbox_locations WHERE message = ?1 ORDER BY folder, uid LIMIT 1",
-        params![message],
-        |row| Ok((row.get(0)?, row.get(1)?)),
-    )
-    .optional()
+/// One write transaction on one mailbox's inbox.
+struct SqliteInboxTx<'a> {
+    tx: Transaction<'a>,
+    mailbox: &'a str,
 }
 
-/// Brings a message's row in line with its locations; returns what changed, if anything. A
-/// message whose last place went is not removed here: it may have moved to a folder not looked
-/// at yet. It is marked unplaced, and removed once a whole pass finds it nowhere
-/// (`settle_unplaced`).
-fn refresh(tx: &Transaction<'_>, message: i64) -> rusqlite::Result<Option<&'static str>> {
-    let (folder, flags, removed, unplaced): (u8, u8, bool, bool) = tx.query_row(
-        "SELECT folder, flags, removed, unplaced FROM inbox_messages WHERE id = ?1",
-        params![message],
-        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
-    )?;
-    let what = match shown(tx, message)? {
-        None if removed || unplaced => return Ok(None),
-        None => {
-            tx.execute(
-                "UPDATE inbox_messages SET unplaced = 1 WHERE id = ?1",
-                params![message],
-            )?;
-            return Ok(None);
-        }
-        Some((f, fl)) if (f, fl, removed) == (folder, flags, false) => {
-            if unplaced {
-                tx.execute(
-                    "UPDATE inbox_messages SET unplaced = 0 WHERE id = ?1",
-                    params![message],
-                )?;
-            }
-            return Ok(None);
-        }
-        Some((f, fl)) => {
-            tx.execute(
-                "UPDATE inbox_messages SET folder = ?2, flags = ?3, removed = 0, unplaced = 0 WHERE id = ?1",
-                params![message, f, fl],
-            )?;
-            if removed {
-                "restored"
-            } else if f != folder {
-                "moved"
-            } else {
-                "flags"
+const AT_PLACE: &str = "mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4";
+
+impl InboxTx for SqliteInboxTx<'_> {
+    async fn lock_mailbox(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn begin_delivery(&mut self, batch: &[NewMessage]) -> StoreResult<DeliveryStart> {
+        let mut held = HashMap::new();
+        for m in batch {
+            if let Some(id) = self.message_at(&m.location).await? {
+                held.insert(m.location.clone(), id);
             }
         }
-    };
-    let detail = match what {
-        "moved" | "restored" => {
-            let f = shown(tx, message)?.map_or(0, |(f, _)| f);
-            format!("{what} to {}", FOLDERS[usize::from(f).min(3)])
+        let mut inserted = HashMap::new();
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject,
+                 date_utc, direction, size, truncated, folder, flags, record_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT (mailbox, dedupe_key) DO NOTHING",
+        )?;
+        for m in batch {
+            let added = insert.execute(params![
+                self.mailbox,
+                m.dedupe_key,
+                m.message_id,
+                m.thread_key,
+                m.subject,
+                m.date_utc,
+                m.direction,
+                m.size as i64,
+                m.truncated,
+                m.folder,
+                m.flags,
+                m.record_json
+            ])?;
+            if added == 1 {
+                inserted.insert(m.dedupe_key.clone(), self.tx.last_insert_rowid());
+            }
         }
-        _ => what.to_string(),
-    };
-    tx.execute(
-        "INSERT INTO inbox_updates (message, what) VALUES (?1, ?2)",
-        params![message, detail],
-    )?;
-    Ok(Some(what))
-}
+        Ok(DeliveryStart { inserted, held })
+    }
 
-/// The event for a message whose folder, flags or presence changed (`what`, from `refresh`).
-fn changed_event(
-    tx: &Transaction<'_>,
-    mailbox: &str,
-    message: i64,
-    what: Option<&str>,
-) -> rusqlite::Result<()> {
-    let Some(what) = what else { return Ok(()) };
-    let kind = if what == "removed" {
-        "message.removed"
-    } else {
-        "message.updated"
-    };
-    let body = serde_json::json!({ "message": message, "change": what });
-    append_within(tx, kind, mailbox, &body).map(|_| ())
-}
+    async fn id_of(&mut self, dedupe_key: &str) -> StoreResult<i64> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT id FROM inbox_messages WHERE mailbox = ?1 AND dedupe_key = ?2")?
+            .query_row(params![self.mailbox, dedupe_key], |row| row.get(0))?)
+    }
 
-fn message_at(tx: &Transaction<'_>, mailbox: &str, l: &Location) -> rusqlite::Result<Option<i64>> {
-    tx.prepare_cached(
-        "SELECT message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
-    )?
-    .query_row(params![mailbox, l.remote_folder, l.uid_validity, l.uid], |row| row.get(0))
-    .optional()
+    async fn message_at(&mut self, l: &Location) -> StoreResult<Option<i64>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT message FROM inbox_locations WHERE {AT_PLACE}"
+            ))?
+            .query_row(
+                params![self.mailbox, l.remote_folder, l.uid_validity, l.uid],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn place(&mut self, places: &[(&NewMessage, i64)]) -> StoreResult<()> {
+        let mut insert = self.tx.prepare_cached(
+            "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT DO UPDATE SET message = excluded.message, folder = excluded.folder,
+                 flags = excluded.flags",
+        )?;
+        for (m, id) in places {
+            let l = &m.location;
+            insert.execute(params![
+                self.mailbox,
+                l.remote_folder,
+                l.uid_validity,
+                l.uid,
+                id,
+                m.folder,
+                m.flags
+            ])?;
+        }
+        Ok(())
+    }
+
+    async fn set_place_flags(&mut self, l: &Location, flags: u8) -> StoreResult<Option<i64>> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "UPDATE inbox_locations SET flags = ?5 WHERE {AT_PLACE} RETURNING message"
+            ))?
+            .query_row(
+                params![self.mailbox, l.remote_folder, l.uid_validity, l.uid, flags],
+                |row| row.get(0),
+            )
+            .optional()?)
+    }
+
+    async fn remove_places(
+        &mut self,
+        folder: &str,
+        validity: u32,
+        uids: &[u32],
+    ) -> StoreResult<Vec<i64>> {
+        // One statement per UID costs no round trip here.
+        let mut delete = self.tx.prepare_cached(&format!(
+            "DELETE FROM inbox_locations WHERE {AT_PLACE} RETURNING message"
+        ))?;
+        let mut gone = Vec::new();
+        for uid in uids {
+            let message: Option<i64> = delete
+                .query_row(params![self.mailbox, folder, validity, uid], |r| r.get(0))
+                .optional()?;
+            gone.extend(message);
+        }
+        Ok(gone)
+    }
+
+    async fn remove_other_validities(
+        &mut self,
+        folder: &str,
+        validity: u32,
+    ) -> StoreResult<Vec<i64>> {
+        let mut delete = self.tx.prepare(
+            "DELETE FROM inbox_locations
+             WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity != ?3 RETURNING message",
+        )?;
+        let gone = delete
+            .query_map(params![self.mailbox, folder, validity], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(gone)
+    }
+
+    async fn places_up_to(
+        &mut self,
+        folder: &str,
+        validity: u32,
+        up_to: u32,
+    ) -> StoreResult<Vec<(u32, i64)>> {
+        let mut select = self.tx.prepare_cached(
+            "SELECT uid, message FROM inbox_locations
+             WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid <= ?4",
+        )?;
+        let known = select
+            .query_map(params![self.mailbox, folder, validity, up_to], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(known)
+    }
+
+    async fn message_state(&mut self, message: i64) -> StoreResult<MessageState> {
+        Ok(self.tx.query_row(
+            "SELECT folder, flags, removed, unplaced FROM inbox_messages WHERE id = ?1",
+            params![message],
+            |row| {
+                Ok(MessageState {
+                    folder: row.get(0)?,
+                    flags: row.get(1)?,
+                    removed: row.get(2)?,
+                    unplaced: row.get(3)?,
+                })
+            },
+        )?)
+    }
+
+    async fn shown(&mut self, message: i64) -> StoreResult<Option<(u8, u8)>> {
+        Ok(self
+            .tx
+            .prepare_cached(
+                "SELECT folder, flags FROM inbox_locations WHERE message = ?1
+                 ORDER BY folder, uid LIMIT 1",
+            )?
+            .query_row(params![message], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?)
+    }
+
+    async fn set_unplaced(&mut self, message: i64, unplaced: bool) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE inbox_messages SET unplaced = ?2 WHERE id = ?1",
+            params![message, unplaced],
+        )?;
+        Ok(())
+    }
+
+    async fn show(&mut self, message: i64, folder: u8, flags: u8) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE inbox_messages SET folder = ?2, flags = ?3, removed = 0, unplaced = 0
+             WHERE id = ?1",
+            params![message, folder, flags],
+        )?;
+        Ok(())
+    }
+
+    async fn note_update(&mut self, message: i64, detail: &str) -> StoreResult<()> {
+        self.tx
+            .prepare_cached("INSERT INTO inbox_updates (message, what) VALUES (?1, ?2)")?
+            .execute(params![message, detail])?;
+        Ok(())
+    }
+
+    async fn remove_unplaced(&mut self, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
+        let mut remove = self.tx.prepare_cached(
+            "UPDATE inbox_messages SET removed = 1, unplaced = 0
+             WHERE id = ?1 AND mailbox = ?2 AND unplaced RETURNING folder",
+        )?;
+        let mut removed = Vec::new();
+        for &id in ids {
+            let folder: Option<u8> = remove
+                .query_row(params![id, self.mailbox], |r| r.get(0))
+                .optional()?;
+            removed.extend(folder.map(|f| (id, f)));
+        }
+        Ok(removed)
+    }
+
+    async fn append_events(&mut self, events: &[(&'static str, Value)]) -> StoreResult<()> {
+        for (kind, body) in events {
+            append_within(&self.tx, kind, self.mailbox, body)?;
+        }
+        Ok(())
+    }
 }
 
 impl SqliteStore {
-    /// Stores a batch of deliveries in one transaction.
+    /// Runs one of `inbox_writes`' writes on `mailbox` in one immediate transaction.
+    fn inbox_write<T>(
+        &self,
+        mailbox: &str,
+        write: impl AsyncFnOnce(&mut SqliteInboxTx<'_>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.with_store(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut inbox = SqliteInboxTx { tx, mailbox };
+            // No step waits, so the write is done when it is first polled.
+            let done = futures_executor::block_on(write(&mut inbox))?;
+            inbox.tx.commit()?;
+            Ok(done)
+        })
+    }
+
     pub(super) fn deliver(
         &self,
         mailbox: &str,
         batch: &[NewMessage],
-    ) -> rusqlite::Result<DeliveryCounts> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut counts = DeliveryCounts::default();
-            for m in batch {
-                // New messages are the common case: one statement, no lookup first.
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key, subject, date_utc, direction, size, truncated, folder, flags, record_json)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                         ON CONFLICT (mailbox, dedupe_key) DO NOTHING",
-                    )?
-                    .execute(params![mailbox, m.dedupe_key, m.message_id, m.thread_key, m.subject, m.date_utc, m.direction, m.size as i64, m.truncated, m.folder, m.flags, m.record_json])?;
-                let existing = inserted == 0;
-                let id: i64 = if existing {
-                    tx.prepare_cached(
-                        "SELECT id FROM inbox_messages WHERE mailbox = ?1 AND dedupe_key = ?2",
-                    )?
-                    .query_row(params![mailbox, m.dedupe_key], |row| row.get(0))?
-                } else {
-                    tx.last_insert_rowid()
-                };
-                // A location held by another record (a dedupe key that changed) leaves it.
-                let previous = message_at(&tx, mailbox, &m.location)?.filter(|p| *p != id);
-                tx.prepare_cached(
-                    "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message, folder, flags)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT DO UPDATE SET message = excluded.message, folder = excluded.folder, flags = excluded.flags",
-                )?
-                .execute(params![mailbox, m.location.remote_folder, m.location.uid_validity, m.location.uid, id, m.folder, m.flags])?;
-                if let Some(previous) = previous {
-                    let what = refresh(&tx, previous)?;
-                    changed_event(&tx, mailbox, previous, what)?;
-                }
-                if !existing {
-                    counts.created += 1;
-                    let body = serde_json::json!({
-                        "message": id,
-                        "message_id": m.message_id,
-                        "folder": FOLDERS[usize::from(m.folder).min(3)],
-                    });
-                    append_within(&tx, "message.created", mailbox, &body)?;
-                } else if let Some(what) = refresh(&tx, id)? {
-                    counts.updated += 1;
-                    changed_event(&tx, mailbox, id, Some(what))?;
-                } else {
-                    counts.unchanged += 1;
-                }
-            }
-            tx.commit()?;
-            Ok(counts)
-        })
+    ) -> StoreResult<DeliveryCounts> {
+        self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await)
     }
 
-    /// Applies changes to known locations in one transaction.
-    pub(super) fn apply(
+    pub(super) fn apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
+        self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await)
+    }
+
+    pub(super) fn settle_unplaced(
         &self,
         mailbox: &str,
-        changes: &[Change],
-    ) -> rusqlite::Result<ChangeCounts> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut counts = ChangeCounts::default();
-            let mut touched = Vec::new();
-            for change in changes {
-                match change {
-                    Change::Flags(l, flags) => match message_at(&tx, mailbox, l)? {
-                        None => counts.unknown += 1,
-                        Some(id) => {
-                            tx.execute(
-                                "UPDATE inbox_locations SET flags = ?5 WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
-                                params![mailbox, l.remote_folder, l.uid_validity, l.uid, flags],
-                            )?;
-                            touched.push(id);
-                        }
-                    },
-                    Change::Vanished(l) => match message_at(&tx, mailbox, l)? {
-                        None => counts.unknown += 1,
-                        Some(id) => {
-                            tx.execute(
-                                "DELETE FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
-                                params![mailbox, l.remote_folder, l.uid_validity, l.uid],
-                            )?;
-                            touched.push(id);
-                        }
-                    },
-                    Change::FolderReset(folder, validity) => {
-                        let ids: Vec<i64> = {
-                            let mut stmt = tx.prepare(
-                                "SELECT message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity != ?3",
-                            )?;
-                            stmt.query_map(params![mailbox, folder, validity], |r| r.get(0))?
-                                .collect::<Result<_, _>>()?
-                        };
-                        tx.execute(
-                            "DELETE FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity != ?3",
-                            params![mailbox, folder, validity],
-                        )?;
-                        touched.extend(ids);
-                    }
-                    Change::Present(folder, validity, up_to, present) => {
-                        let known: Vec<(u32, i64)> = {
-                            let mut stmt = tx.prepare_cached(
-                                "SELECT uid, message FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid <= ?4",
-                            )?;
-                            stmt.query_map(params![mailbox, folder, validity, up_to], |r| {
-                                Ok((r.get(0)?, r.get(1)?))
-                            })?
-                            .collect::<Result<_, _>>()?
-                        };
-                        for (uid, id) in known {
-                            if present.binary_search(&uid).is_err() {
-                                tx.execute(
-                                    "DELETE FROM inbox_locations WHERE mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?3 AND uid = ?4",
-                                    params![mailbox, folder, validity, uid],
-                                )?;
-                                touched.push(id);
-                            }
-                        }
-                    }
-                }
-            }
-            touched.sort_unstable();
-            touched.dedup();
-            for id in touched {
-                let what = refresh(&tx, id)?;
-                match what {
-                    Some("removed") => counts.removed += 1,
-                    Some(_) => counts.updated += 1,
-                    None => {}
-                }
-                changed_event(&tx, mailbox, id, what)?;
-            }
-            tx.commit()?;
-            Ok(counts)
+        ids: &[i64],
+    ) -> StoreResult<Vec<(i64, u8)>> {
+        self.inbox_write(mailbox, async |tx| {
+            inbox_writes::settle_unplaced(tx, ids).await
         })
     }
 
@@ -252,38 +290,6 @@ impl SqliteStore {
             )?
             .query_map(params![mailbox], |r| r.get(0))?
             .collect()
-        })
-    }
-
-    /// Removes those of `ids` that still have no place, each with its `message.removed`
-    /// event; returns them with the CRM folder each was in.
-    pub(super) fn settle_unplaced(
-        &self,
-        mailbox: &str,
-        ids: &[i64],
-    ) -> rusqlite::Result<Vec<(i64, u8)>> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut settled = Vec::new();
-            for &id in ids {
-                let folder: Option<u8> = tx
-                    .query_row(
-                        "UPDATE inbox_messages SET removed = 1, unplaced = 0
-                         WHERE id = ?1 AND mailbox = ?2 AND unplaced RETURNING folder",
-                        params![id, mailbox],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
-                let Some(folder) = folder else { continue };
-                tx.execute(
-                    "INSERT INTO inbox_updates (message, what) VALUES (?1, 'removed')",
-                    params![id],
-                )?;
-                changed_event(&tx, mailbox, id, Some("removed"))?;
-                settled.push((id, folder));
-            }
-            tx.commit()?;
-            Ok(settled)
         })
     }
 }

@@ -85,6 +85,18 @@ impl SqliteStore {
         f(&mut conn)
     }
 
+    /// As `with`, for work whose failures are the store's.
+    pub(crate) fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut conn)
+    }
+
     /// Runs a query on a reader: it sees the last commit, and no write waits for it or holds it
     /// up. A database in memory reads on its writer.
     pub(crate) fn read<T>(
