@@ -69,7 +69,7 @@ impl ClusterWorld {
 
     /// Every mailbox's unexpired lease holder.
     pub fn holders(&self) -> BTreeMap<String, Option<String>> {
-        let holders = self.db.lease_holders().expect("lease holders");
+        let holders = self.db.leases().lease_holders().expect("lease holders");
         holders.into_iter().collect()
     }
 

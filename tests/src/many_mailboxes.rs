@@ -190,7 +190,7 @@ pub fn crm_flags(db: &Database, n: usize) -> anyhow::Result<Vec<BTreeMap<u32, Fl
     let mut all = Vec::new();
     for i in 0..n {
         let mut flags = BTreeMap::new();
-        for m in db.inbox_messages(&mailbox_id(i))? {
+        for m in db.inbox().inbox_messages(&mailbox_id(i))? {
             let uids = m.locations.iter().filter(|(f, _)| f == "INBOX");
             for (_, uid) in uids.filter(|_| !m.removed) {
                 let kept = Flags {

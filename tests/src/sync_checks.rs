@@ -89,5 +89,5 @@ pub fn folder<'a>(r: &'a SyncReport, name: &str) -> &'a FolderReport {
 
 /// Every message in mailbox `m1`'s inbox, removed ones too.
 pub fn messages(w: &OAuthWorld) -> Vec<StoredMessage> {
-    w.db.inbox_messages("m1").expect("inbox")
+    w.db.inbox().inbox_messages("m1").expect("inbox")
 }

@@ -224,7 +224,7 @@ async fn a_panel_link_and_mapping_reach_the_holder_from_any_serve_node() {
     let pushed = until(
         "the holder's push brings it",
         Duration::from_secs(30),
-        || c.db.inbox_messages("lb").expect("inbox").len() == 1,
+        || c.db.inbox().inbox_messages("lb").expect("inbox").len() == 1,
     )
     .await;
     eprintln!("pushed by {holder} {pushed:?} after the append");
@@ -266,7 +266,8 @@ const LEASE_SECS: u64 = 6;
 
 /// Every mailbox's lease holder, sampled from the database.
 fn holders(db: &Database) -> BTreeMap<String, Option<String>> {
-    db.lease_holders()
+    db.leases()
+        .lease_holders()
         .expect("lease holders")
         .into_iter()
         .collect()
@@ -331,7 +332,7 @@ async fn one_session_each(c: &ClusterWorld, mailboxes: usize) {
 fn inbox_counts(db: &Database) -> Vec<usize> {
     (0..MAILBOXES)
         .map(|i| {
-            let messages = db.inbox_messages(&mailbox_id(i)).expect("inbox");
+            let messages = db.inbox().inbox_messages(&mailbox_id(i)).expect("inbox");
             let keys: BTreeSet<_> = messages.iter().map(|m| &m.dedupe_key).collect();
             assert_eq!(keys.len(), messages.len(), "a message stored twice");
             messages.iter().filter(|m| !m.removed).count()
@@ -608,10 +609,10 @@ async fn two_nodes_deliver_each_event_to_a_webhook_once() {
     // Both kept to the end: a node dropped is killed.
     let nodes = [a, b];
     all_idling(&nodes, 4).await;
-    let before = c.db.events_latest_id().expect("the outbox");
+    let before = c.db.events().events_latest_id().expect("the outbox");
     append_everywhere(c.imap_port(), 4, "hook").await;
     let created = || -> Vec<i64> {
-        let events = c.db.events_after(before, 100).expect("the outbox");
+        let events = c.db.events().events_after(before, 100).expect("the outbox");
         events
             .into_iter()
             .filter(|e| e.kind == "message.created")

@@ -246,7 +246,7 @@ async fn unlinking_revokes_clears_the_mailbox_and_keeps_delivered_mail() {
         },
         record_json: "{}".into(),
     };
-    w.db.inbox_deliver("m1", &[row]).expect("deliver");
+    w.db.inbox().inbox_deliver("m1", &[row]).expect("deliver");
 
     let unlinked = captured(w.mailbox("m1").unlink().await.expect("call runs")).expect("unlinked");
     assert!(unlinked.warnings.is_empty());

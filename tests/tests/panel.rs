@@ -215,6 +215,7 @@ async fn a_user_links_maps_watches_mail_arrive_and_removes_the_mailbox_in_a_brow
     // comes, so the last sync shown below is the push's.
     let full_pass = || {
         p.w.db
+            .inbox()
             .sync_runs("m1", 10)
             .unwrap()
             .iter()

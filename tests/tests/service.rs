@@ -320,7 +320,7 @@ async fn a_lapsed_authorisation_stops_the_retries_and_raises_the_event() {
             .unwrap_or(0)
     };
     until_metrics(&running, |t| failures(t) >= 1).await;
-    let events = w.db.events_after(0, 100).unwrap();
+    let events = w.db.events().events_after(0, 100).unwrap();
     let raised: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert!(
         raised.contains(&"mailbox.reauthorization-needed"),
@@ -494,7 +494,8 @@ async fn unlinking_through_the_api_ends_the_watch_and_closes_its_connection() {
     })
     .await;
     let kinds: Vec<String> =
-        w.db.events_after(0, 100)
+        w.db.events()
+            .events_after(0, 100)
             .unwrap()
             .into_iter()
             .map(|e| e.kind)

@@ -185,7 +185,13 @@ async fn an_event_the_receiver_never_takes_is_set_aside_and_the_next_goes_out() 
     let w = world(mapping("INBOX", None)).await;
     let (receiver, hook) = start_receiver().await;
     receiver.up.store(true, Ordering::SeqCst);
-    let latest = w.host.shared().db.events_latest_id().expect("outbox");
+    let latest = w
+        .host
+        .shared()
+        .db
+        .events()
+        .events_latest_id()
+        .expect("outbox");
     // The first event of this run chokes the receiver; the rest it takes.
     receiver.poison.store(latest + 1, Ordering::SeqCst);
     let mut s = seeder(&w).await;
@@ -268,7 +274,7 @@ async fn a_move_seen_by_push_is_a_move_and_an_expunge_a_removal() {
     let (running, stop) = serve(&w, &hook).await;
     until("both messages", || tests::sync_checks::live(&w).len() == 2).await;
     let db = &w.host.shared().db;
-    let before = db.events_latest_id().unwrap();
+    let before = db.events().events_latest_id().unwrap();
     // Once push watches the inbox, the changes come from it, not from a scheduled pass.
     let base = format!("http://{}", running.address);
     let parked = Instant::now();
@@ -299,6 +305,7 @@ async fn a_move_seen_by_push_is_a_move_and_an_expunge_a_removal() {
     .await;
     assert!(!find("to move").removed);
     let told: Vec<(String, String)> = db
+        .events()
         .events_after(before, 100)
         .unwrap()
         .into_iter()

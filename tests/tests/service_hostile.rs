@@ -41,7 +41,8 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) -> Duration {
 }
 
 fn has(w: &OAuthWorld, mailbox: &str, subject: &str) -> bool {
-    w.db.inbox_messages(mailbox)
+    w.db.inbox()
+        .inbox_messages(mailbox)
         .expect("inbox")
         .iter()
         .any(|m| m.subject.as_deref() == Some(subject))
@@ -126,7 +127,7 @@ async fn a_hostile_neighbour_does_not_hold_up_another_mailboxs_push() {
         "beside a poison message, pushed only in {took:?}"
     );
     until("the poison kept cut", async || has(&w, "bad", "Poison cc")).await;
-    let poison = w.db.inbox_messages("bad").unwrap();
+    let poison = w.db.inbox().inbox_messages("bad").unwrap();
     assert!(poison.iter().all(|m| m.truncated), "the poison is kept cut");
 
     // Then the hostile server stalls: its idle connection is cut, and every new one is taken

@@ -172,7 +172,7 @@ async fn a_resumed_push_session_takes_changes_from_the_open_folder_without_openi
     // The expunged message lost its last place: a push cannot tell a move from a removal, so
     // it waits for a whole pass (which the service runs at once).
     assert_eq!(created_updated_removed(&resumed), (1, 1, 0), "{resumed:?}");
-    let unplaced = w.host.shared().db.inbox_unplaced("m1").unwrap();
+    let unplaced = w.host.shared().db.inbox().inbox_unplaced("m1").unwrap();
     assert_eq!(unplaced.len(), 1);
     // Nothing since: the checkpoint's mod-sequence moved past what was reported.
     let quiet = watch(&w, false).await;

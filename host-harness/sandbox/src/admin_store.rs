@@ -61,14 +61,14 @@ pub trait AdminChoicesStore {
 
 impl AdminChoicesStore for Database {
     fn admin_choices(&self) -> StoreResult<Option<AdminChoices>> {
-        let value = self.admin_value("platform")?;
+        let value = self.admin().admin_value("platform")?;
         // Unreadable choices are as none: the settings file's hold.
         Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
     }
 
     fn set_admin_choices(&self, choices: &AdminChoices) -> StoreResult<()> {
         let value = serde_json::to_string(choices).expect("plain data serialises");
-        self.set_admin_value("platform", &value)
+        self.admin().set_admin_value("platform", &value)
     }
 }
 

@@ -351,7 +351,7 @@ impl Mailbox {
         self.host
             .shared()
             .db
-            .run_blocking(move |db| db.inbox_unplaced(&id))
+            .run_blocking(move |db| db.inbox().inbox_unplaced(&id))
             .await
             .map_err(CallError::from)
     }
@@ -366,7 +366,7 @@ impl Mailbox {
             .host
             .shared()
             .db
-            .run_blocking(move |db| db.inbox_settle_unplaced(&id, &ids))
+            .run_blocking(move |db| db.inbox().inbox_settle_unplaced(&id, &ids))
             .await
             .map_err(CallError::from)?;
         crate::unplaced::count_removed(report, &removed);
@@ -392,7 +392,7 @@ impl Mailbox {
         self.host
             .shared()
             .db
-            .run_blocking(move |db| db.record_sync_run(&id, &json))
+            .run_blocking(move |db| db.inbox().record_sync_run(&id, &json))
             .await
             .map_err(CallError::from)
     }

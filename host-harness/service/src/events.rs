@@ -80,7 +80,10 @@ impl Events {
     pub async fn record(&self, event: Event) {
         let stored = self
             .db
-            .run_blocking(move |db| db.event_append(event.kind, &event.mailbox, &event.data))
+            .run_blocking(move |db| {
+                db.events()
+                    .event_append(event.kind, &event.mailbox, &event.data)
+            })
             .await;
         match stored {
             Ok(_) => self.written.notify_waiters(),
@@ -97,21 +100,21 @@ impl Events {
     ) -> StoreResult<Vec<StoredEvent>> {
         let only = only.map(str::to_string);
         self.db
-            .run_blocking(move |db| db.events_of(only.as_deref(), after, limit))
+            .run_blocking(move |db| db.events().events_of(only.as_deref(), after, limit))
             .await
     }
 
     pub async fn webhook_cursor(&self, webhook: &str) -> StoreResult<Option<i64>> {
         let webhook = webhook.to_string();
         self.db
-            .run_blocking(move |db| db.webhook_cursor(&webhook))
+            .run_blocking(move |db| db.events().webhook_cursor(&webhook))
             .await
     }
 
     pub async fn set_webhook_cursor(&self, webhook: &str, last_id: i64) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
-            .run_blocking(move |db| db.set_webhook_cursor(&webhook, last_id))
+            .run_blocking(move |db| db.events().set_webhook_cursor(&webhook, last_id))
             .await
     }
 
@@ -119,7 +122,7 @@ impl Events {
     pub async fn touch_webhook_cursor(&self, webhook: &str) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
-            .run_blocking(move |db| db.touch_webhook_cursor(&webhook))
+            .run_blocking(move |db| db.events().touch_webhook_cursor(&webhook))
             .await
     }
 
@@ -127,7 +130,7 @@ impl Events {
     pub async fn set_aside(&self, webhook: &str, letter: DeadLetter) -> StoreResult<()> {
         let webhook = webhook.to_string();
         self.db
-            .run_blocking(move |db| db.webhook_dead_letter(&webhook, &letter))
+            .run_blocking(move |db| db.events().webhook_dead_letter(&webhook, &letter))
             .await
     }
 
@@ -135,13 +138,15 @@ impl Events {
     pub async fn dead_letters(&self, webhook: &str, limit: u32) -> StoreResult<Vec<DeadLetter>> {
         let webhook = webhook.to_string();
         self.db
-            .run_blocking(move |db| db.webhook_dead_letters(&webhook, limit))
+            .run_blocking(move |db| db.events().webhook_dead_letters(&webhook, limit))
             .await
     }
 
     /// The newest stored event's id (0 with none).
     pub async fn latest_id(&self) -> StoreResult<i64> {
-        self.db.run_blocking(|db| db.events_latest_id()).await
+        self.db
+            .run_blocking(|db| db.events().events_latest_id())
+            .await
     }
 
     /// The events after `after`, waiting (up to `patience`) for one when there is none yet.

@@ -120,7 +120,7 @@ impl Leases {
         let (node, ttl) = (self.node.clone(), self.settings.lease_ttl());
         let max = self.settings.max_claims_per_round;
         let (now_held, nudged): (BTreeSet<String>, Vec<String>) = match db
-            .run_blocking(move |db| db.lease_round(&node, ttl, max))
+            .run_blocking(move |db| db.leases().lease_round(&node, ttl, max))
             .await
         {
             Ok(round) => {
@@ -184,7 +184,10 @@ impl Leases {
     /// for them to expire.
     pub async fn release_all(&self, db: &Database) {
         let node = self.node.clone();
-        if let Err(e) = db.run_blocking(move |db| db.lease_release_all(&node)).await {
+        if let Err(e) = db
+            .run_blocking(move |db| db.leases().lease_release_all(&node))
+            .await
+        {
             tracing::warn!(node = %self.node, error = %e, "leases not released; they expire");
         }
         self.held().clear();

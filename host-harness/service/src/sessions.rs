@@ -108,7 +108,7 @@ impl Sessions {
         let ticket = random_token();
         let body = serde_json::to_string(&Ticket { who, lang }).expect("plain data serialises");
         let key = hashed(&ticket);
-        self.blocking(move |db| db.panel_put("ticket", &key, &body, lifetime))
+        self.blocking(move |db| db.panel().panel_put("ticket", &key, &body, lifetime))
             .await?;
         Ok(ticket)
     }
@@ -116,14 +116,20 @@ impl Sessions {
     /// Whom a ticket would sign in, without using it (the page that asks to continue).
     pub async fn peek_ticket(&self, ticket: &str) -> Option<Ticket> {
         let key = hashed(ticket);
-        let body = self.read(self.blocking(move |db| db.panel_get("ticket", &key)).await)?;
+        let body = self.read(
+            self.blocking(move |db| db.panel().panel_get("ticket", &key))
+                .await,
+        )?;
         serde_json::from_str(&body).ok()
     }
 
     /// Trades a ticket (once) for a new session: its id, for the cookie, and the session.
     pub async fn redeem(&self, ticket: &str) -> Option<(String, Session)> {
         let key = hashed(ticket);
-        let body = self.read(self.blocking(move |db| db.panel_take("ticket", &key)).await)?;
+        let body = self.read(
+            self.blocking(move |db| db.panel().panel_take("ticket", &key))
+                .await,
+        )?;
         let Ticket { who, lang } = serde_json::from_str(&body).ok()?;
         let id = random_token();
         let session = Session {
@@ -135,7 +141,10 @@ impl Sessions {
         let body = serde_json::to_string(&session).expect("plain data serialises");
         let key = session.key.clone();
         let kept = self
-            .blocking(move |db| db.panel_put("session", &key, &body, SESSION_LIFETIME))
+            .blocking(move |db| {
+                db.panel()
+                    .panel_put("session", &key, &body, SESSION_LIFETIME)
+            })
             .await;
         self.read(kept.map(Some))?;
         Some((id, session))
@@ -150,7 +159,7 @@ impl Sessions {
     pub async fn by_key(&self, key: String) -> Option<Session> {
         let lookup = key.clone();
         let body = self.read(
-            self.blocking(move |db| db.panel_get("session", &lookup))
+            self.blocking(move |db| db.panel().panel_get("session", &lookup))
                 .await,
         )?;
         let mut session: Session = serde_json::from_str(&body).ok()?;
@@ -161,7 +170,7 @@ impl Sessions {
     /// Ends the session a cookie names (sign-out): no node knows it afterwards.
     pub async fn end(&self, id: &str) -> StoreResult<()> {
         let key = hashed(id);
-        self.blocking(move |db| db.panel_take("session", &key))
+        self.blocking(move |db| db.panel().panel_take("session", &key))
             .await
             .map(|_| ())
     }
@@ -169,14 +178,20 @@ impl Sessions {
     /// Binds a link attempt (its OAuth `state`) to the session that started it.
     pub async fn bind_link(&self, state: &str, session: &Session) -> StoreResult<()> {
         let (key, owner) = (hashed(state), session.key.clone());
-        self.blocking(move |db| db.panel_put("link", &key, &owner, LINK_BINDING_LIFETIME))
-            .await
+        self.blocking(move |db| {
+            db.panel()
+                .panel_put("link", &key, &owner, LINK_BINDING_LIFETIME)
+        })
+        .await
     }
 
     /// Whether `session` started the link attempt of `state`.
     pub async fn link_binding(&self, state: &str, session: &Session) -> LinkBinding {
         let key = hashed(state);
-        let owner = self.read(self.blocking(move |db| db.panel_get("link", &key)).await);
+        let owner = self.read(
+            self.blocking(move |db| db.panel().panel_get("link", &key))
+                .await,
+        );
         match owner {
             Some(owner) if same_secret(owner.as_bytes(), session.key.as_bytes()) => {
                 LinkBinding::Ours
@@ -274,7 +289,7 @@ mod tests {
             anna()
         );
         assert!(
-            db.panel_get("session", &id).unwrap().is_none(),
+            db.panel().panel_get("session", &id).unwrap().is_none(),
             "kept hashed"
         );
     }

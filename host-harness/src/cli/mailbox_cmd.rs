@@ -145,7 +145,7 @@ pub async fn status(host: &PluginHost, mailbox_id: &str, lang: Lang) -> anyhow::
     let last = host
         .shared()
         .db
-        .run_blocking(move |db| db.last_sync_run(&id))
+        .run_blocking(move |db| db.inbox().last_sync_run(&id))
         .await
         .map_err(|e| anyhow::anyhow!("the last sync cannot be read: {e}"))?;
     say!(

@@ -154,7 +154,7 @@ pub async fn messages(host: &PluginHost, mailbox: &str, args: MessagesArgs) -> a
     let messages = host
         .shared()
         .db
-        .run_blocking(move |db| db.inbox_messages(&id))
+        .run_blocking(move |db| db.inbox().inbox_messages(&id))
         .await
         .map_err(|e| anyhow::anyhow!("the inbox cannot be read: {e}"))?;
     if let Some(wanted) = args.show {

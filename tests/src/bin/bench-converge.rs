@@ -154,7 +154,7 @@ fn keep_changing(
 fn lagging(c: &ClusterWorld, truth: &Truth) -> usize {
     let mut wrong = 0;
     for (i, expected) in truth.iter().enumerate() {
-        let Ok(stored) = c.db.inbox_messages(&mailbox_id(i)) else {
+        let Ok(stored) = c.db.inbox().inbox_messages(&mailbox_id(i)) else {
             return usize::MAX;
         };
         let crm: BTreeMap<&str, &str> = stored
@@ -175,7 +175,7 @@ fn lagging(c: &ClusterWorld, truth: &Truth) -> usize {
 fn moves_shown_as_removals(c: &ClusterWorld, truth: &Truth) -> anyhow::Result<usize> {
     let mut shown = 0;
     for (i, expected) in truth.iter().enumerate() {
-        let stored = c.db.inbox_messages(&mailbox_id(i))?;
+        let stored = c.db.inbox().inbox_messages(&mailbox_id(i))?;
         shown += stored
             .iter()
             .filter(|m| expected.contains_key(&m.message_id))

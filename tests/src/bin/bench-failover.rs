@@ -75,7 +75,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .append("INBOX", &message)
             .await;
         until(Duration::from_secs(120), || {
-            let messages = c.db.inbox_messages(&mailbox).unwrap_or_default();
+            let messages = c.db.inbox().inbox_messages(&mailbox).unwrap_or_default();
             messages
                 .iter()
                 .any(|m| m.subject.as_deref() == Some(subject.as_str()))

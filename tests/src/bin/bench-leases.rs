@@ -37,7 +37,8 @@ fn heartbeat(db: Database, node: String, stop: Arc<AtomicBool>) -> Vec<Duration>
     let mut rounds = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        db.lease_round(&node, TTL, MAX_CLAIMS)
+        db.leases()
+            .lease_round(&node, TTL, MAX_CLAIMS)
             .expect("a lease round");
         rounds.push(started.elapsed());
         std::thread::sleep(HEARTBEAT.saturating_sub(started.elapsed()));
@@ -56,7 +57,7 @@ async fn stats(client: &tokio_postgres::Client) -> anyhow::Result<(i64, i64)> {
 }
 
 fn settled(db: &Database, nodes: usize) -> bool {
-    let holders = db.lease_holders().expect("holders");
+    let holders = db.leases().lease_holders().expect("holders");
     let share = holders.len().div_ceil(nodes);
     let mut per_node = std::collections::HashMap::<String, usize>::new();
     for holder in holders.iter().map(|(_, h)| h) {

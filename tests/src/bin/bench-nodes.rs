@@ -238,7 +238,7 @@ impl Bench {
         // Let the first passes over the unmapped mailboxes end.
         tokio::time::sleep(Duration::from_secs(3)).await;
 
-        let holders = db.lease_holders()?;
+        let holders = db.leases().lease_holders()?;
         let pids: Vec<u32> = nodes.iter().map(ServeNode::pid).collect();
         let (nodes_before, postgres_before) = (cpu_of(&pids), postgres_cpu());
         let started = Instant::now();
@@ -329,7 +329,7 @@ impl Bench {
 
 /// Whether every mailbox is held and each node holds some, and no more than its share.
 fn shared_out(db: &Database, nodes: &[String]) -> bool {
-    let Ok(holders) = db.lease_holders() else {
+    let Ok(holders) = db.leases().lease_holders() else {
         return false;
     };
     let share = holders.len().div_ceil(nodes.len());
@@ -346,7 +346,7 @@ fn shared_out(db: &Database, nodes: &[String]) -> bool {
 /// Every mailbox holds exactly its messages in the CRM, none twice.
 fn check_inboxes(db: &Database, mailboxes: usize, per_mailbox: usize) -> anyhow::Result<()> {
     for i in 0..mailboxes {
-        let messages = db.inbox_messages(&mailbox_id(i))?;
+        let messages = db.inbox().inbox_messages(&mailbox_id(i))?;
         let keys: std::collections::BTreeSet<_> = messages.iter().map(|m| &m.dedupe_key).collect();
         anyhow::ensure!(
             messages.len() == per_mailbox && keys.len() == per_mailbox,

@@ -66,7 +66,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let started = Instant::now();
         seeder.append_with("INBOX", "", None, &message).await;
         let arrived = || {
-            w.db.inbox_page("m1", None, 1)
+            w.db.inbox()
+                .inbox_page("m1", None, 1)
                 .ok()
                 .and_then(|page| page.into_iter().next())
                 .is_some_and(|m| m.message.message_id.contains(&id))

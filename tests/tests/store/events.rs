@@ -32,50 +32,59 @@ fn delivery(key: &str, uid: u32) -> NewMessage {
 
 pub fn events_come_back_in_order_after_the_last_id_seen(s: Store) {
     let db = &s.db;
-    assert_eq!(db.events_latest_id().unwrap(), 0);
+    assert_eq!(db.events().events_latest_id().unwrap(), 0);
     let a = db
+        .events()
         .event_append("mailbox.linked", "m1", &json!({ "x": 1 }))
         .unwrap();
-    let b = db.event_append("sync.failed", "m2", &json!({})).unwrap();
-    assert_eq!(db.events_latest_id().unwrap(), b);
+    let b = db
+        .events()
+        .event_append("sync.failed", "m2", &json!({}))
+        .unwrap();
+    assert_eq!(db.events().events_latest_id().unwrap(), b);
     assert!(b > a);
-    let all = db.events_after(0, 10).unwrap();
+    let all = db.events().events_after(0, 10).unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].kind, "mailbox.linked");
     assert_eq!(all[0].mailbox, "m1");
     assert_eq!(all[0].data["x"], 1);
     assert!(all[0].at.ends_with('Z'), "a UTC time: {}", all[0].at);
-    let later = db.events_after(a, 10).unwrap();
+    let later = db.events().events_after(a, 10).unwrap();
     assert_eq!(later.iter().map(|e| e.id).collect::<Vec<_>>(), [b]);
-    assert_eq!(db.events_after(0, 1).unwrap().len(), 1, "at most the limit");
+    assert_eq!(
+        db.events().events_after(0, 1).unwrap().len(),
+        1,
+        "at most the limit"
+    );
 }
 
 pub fn each_message_change_is_an_event_written_with_it(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[delivery("k1", 1), delivery("k2", 2)])
+    db.inbox()
+        .inbox_deliver("a", &[delivery("k1", 1), delivery("k2", 2)])
         .unwrap();
-    db.inbox_deliver("a", &[delivery("k1", 1)]).unwrap();
+    db.inbox().inbox_deliver("a", &[delivery("k1", 1)]).unwrap();
     let gone = host_harness::inbox_store::Change::Vanished(Location {
         remote_folder: "INBOX".into(),
         uid_validity: 1,
         uid: 2,
     });
-    db.inbox_apply("a", &[gone]).unwrap();
+    db.inbox().inbox_apply("a", &[gone]).unwrap();
     assert_eq!(
-        db.events_after(0, 100).unwrap().len(),
+        db.events().events_after(0, 100).unwrap().len(),
         2,
         "no place left is no removal yet"
     );
-    let unplaced = db.inbox_unplaced("a").unwrap();
-    db.inbox_settle_unplaced("a", &unplaced).unwrap();
-    let events = db.events_after(0, 100).unwrap();
+    let unplaced = db.inbox().inbox_unplaced("a").unwrap();
+    db.inbox().inbox_settle_unplaced("a", &unplaced).unwrap();
+    let events = db.events().events_after(0, 100).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,
         ["message.created", "message.created", "message.removed"],
         "a redelivery raises nothing"
     );
-    let messages = db.inbox_messages("a").unwrap();
+    let messages = db.inbox().inbox_messages("a").unwrap();
     assert_eq!(events[0].data["message"], messages[0].id);
     assert_eq!(events[0].data["folder"], "inbox");
     assert!(events.iter().all(|e| e.mailbox == "a"));
@@ -91,7 +100,7 @@ pub fn a_reader_following_several_writing_nodes_misses_no_event(s: Store) {
             let mut last = 0;
             loop {
                 let done = !writing.load(Ordering::SeqCst);
-                let batch = reader.events_after(last, 1000).unwrap();
+                let batch = reader.events().events_after(last, 1000).unwrap();
                 for event in &batch {
                     assert!(event.id > last, "ids only increase");
                     last = event.id;
@@ -113,8 +122,9 @@ pub fn a_reader_following_several_writing_nodes_misses_no_event(s: Store) {
                             delivery(&format!("k{i}a"), 2 * i + 1),
                             delivery(&format!("k{i}b"), 2 * i + 2),
                         ];
-                        db.inbox_deliver(&mailbox, &batch).unwrap();
-                        db.event_append("sync.failed", &mailbox, &json!({ "i": i }))
+                        db.inbox().inbox_deliver(&mailbox, &batch).unwrap();
+                        db.events()
+                            .event_append("sync.failed", &mailbox, &json!({ "i": i }))
                             .unwrap();
                     }
                 })
@@ -129,7 +139,8 @@ pub fn a_reader_following_several_writing_nodes_misses_no_event(s: Store) {
         follower.join().unwrap()
     });
     let stored: BTreeSet<i64> =
-        s.db.events_after(0, 10_000)
+        s.db.events()
+            .events_after(0, 10_000)
             .unwrap()
             .iter()
             .map(|e| e.id)
@@ -144,36 +155,37 @@ pub fn a_reader_following_several_writing_nodes_misses_no_event(s: Store) {
 }
 
 pub fn webhook_cursors_are_kept(s: Store) {
-    assert_eq!(s.db.webhook_cursor("crm").unwrap(), None);
-    s.db.set_webhook_cursor("crm", 7).unwrap();
-    s.db.set_webhook_cursor("crm", 9).unwrap();
-    s.db.set_webhook_cursor("audit", 1).unwrap();
+    assert_eq!(s.db.events().webhook_cursor("crm").unwrap(), None);
+    s.db.events().set_webhook_cursor("crm", 7).unwrap();
+    s.db.events().set_webhook_cursor("crm", 9).unwrap();
+    s.db.events().set_webhook_cursor("audit", 1).unwrap();
     let other_node = s.open_again(&s.keys);
-    assert_eq!(other_node.webhook_cursor("crm").unwrap(), Some(9));
+    assert_eq!(other_node.events().webhook_cursor("crm").unwrap(), Some(9));
 }
 
 pub fn a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay(s: Store) {
     use host_harness::event_store::{DeadLetter, MAX_DEAD_LETTERS};
     let db = &s.db;
     let first = db
+        .events()
         .event_append("message.created", "a", &json!({ "n": 1 }))
         .unwrap();
-    db.set_webhook_cursor("crm", first - 1).unwrap();
-    let event = db.events_after(first - 1, 1).unwrap().remove(0);
+    db.events().set_webhook_cursor("crm", first - 1).unwrap();
+    let event = db.events().events_after(first - 1, 1).unwrap().remove(0);
     let letter = DeadLetter {
         event: event.clone(),
         attempts: 20,
         error: "the receiver answered 500".into(),
         set_aside_at: String::new(),
     };
-    db.webhook_dead_letter("crm", &letter).unwrap();
+    db.events().webhook_dead_letter("crm", &letter).unwrap();
     assert_eq!(
-        db.webhook_cursor("crm").unwrap(),
+        db.events().webhook_cursor("crm").unwrap(),
         Some(first),
         "the cursor moved past it"
     );
     let other_node = s.open_again(&s.keys);
-    let kept = other_node.webhook_dead_letters("crm", 10).unwrap();
+    let kept = other_node.events().webhook_dead_letters("crm", 10).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].event, event, "the event as it was");
     assert_eq!(
@@ -186,13 +198,16 @@ pub fn a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay(s:
         kept[0].set_aside_at
     );
     assert!(
-        db.webhook_dead_letters("audit", 10).unwrap().is_empty(),
+        db.events()
+            .webhook_dead_letters("audit", 10)
+            .unwrap()
+            .is_empty(),
         "per webhook"
     );
     // A cursor already past a letter's event stays where it is.
-    db.set_webhook_cursor("crm", first + 5).unwrap();
-    db.webhook_dead_letter("crm", &letter).unwrap();
-    assert_eq!(db.webhook_cursor("crm").unwrap(), Some(first + 5));
+    db.events().set_webhook_cursor("crm", first + 5).unwrap();
+    db.events().webhook_dead_letter("crm", &letter).unwrap();
+    assert_eq!(db.events().webhook_cursor("crm").unwrap(), Some(first + 5));
     // Past the bound, the oldest go.
     let rows: Vec<String> = (0..MAX_DEAD_LETTERS + 2)
         .map(|i| format!("('crm', {}, '{{}}', 1, 'x')", first + 1000 + i))
@@ -203,12 +218,12 @@ pub fn a_dead_letter_is_kept_with_the_cursor_past_it_and_only_the_newest_stay(s:
     ));
     let mut newest = letter.clone();
     newest.event.id = first + 1_000_000;
-    db.webhook_dead_letter("crm", &newest).unwrap();
+    db.events().webhook_dead_letter("crm", &newest).unwrap();
     assert_eq!(
         s.scalar("SELECT count(*) FROM webhook_dead_letters WHERE webhook = 'crm'"),
         MAX_DEAD_LETTERS
     );
-    let page = db.webhook_dead_letters("crm", 2).unwrap();
+    let page = db.events().webhook_dead_letters("crm", 2).unwrap();
     assert_eq!(
         page.len(),
         1,
@@ -221,12 +236,14 @@ pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_
     use host_harness::event_store::{DROPPED_KIND, KEPT_EVENTS, MAX_KEPT_EVENTS};
     let db = &s.db;
     for i in 0..10 {
-        db.event_append("x", "a", &json!({ "i": i })).unwrap();
+        db.events()
+            .event_append("x", "a", &json!({ "i": i }))
+            .unwrap();
     }
     // A webhook that took the first five only.
-    db.set_webhook_cursor("slow", 5).unwrap();
+    db.events().set_webhook_cursor("slow", 5).unwrap();
     let ids = |after: i64| -> Vec<i64> {
-        let page = db.events_after(after, 100).unwrap();
+        let page = db.events().events_after(after, 100).unwrap();
         page.iter().map(|e| e.id).collect()
     };
     // The outbox jumps ahead (as after many events), and the next append prunes it.
@@ -239,7 +256,7 @@ pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_
         }
     };
     jump(2 * KEPT_EVENTS - 1);
-    let last = db.event_append("x", "a", &json!({})).unwrap();
+    let last = db.events().event_append("x", "a", &json!({})).unwrap();
     assert_eq!(last % 1000, 0, "a pruning append");
     assert_eq!(
         &ids(5)[..5],
@@ -250,8 +267,8 @@ pub fn no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_
 
     // Past the bound, the oldest go unread, and an event says which.
     jump(last + MAX_KEPT_EVENTS + 999);
-    let last = db.event_append("x", "a", &json!({})).unwrap();
-    let left = db.events_after(5, 100).unwrap();
+    let last = db.events().event_append("x", "a", &json!({})).unwrap();
+    let left = db.events().events_after(5, 100).unwrap();
     let cut = last - MAX_KEPT_EVENTS;
     assert!(left.iter().all(|e| e.id > cut), "{:?}", left.first());
     let told = left
@@ -267,16 +284,18 @@ pub fn a_cursor_no_node_has_seen_for_a_week_holds_nothing_back_and_goes(s: Store
     use host_harness::event_store::{FORGOTTEN_CURSOR_MS, KEPT_EVENTS};
     let db = &s.db;
     for i in 0..10 {
-        db.event_append("x", "a", &json!({ "i": i })).unwrap();
+        db.events()
+            .event_append("x", "a", &json!({ "i": i }))
+            .unwrap();
     }
-    db.set_webhook_cursor("removed", 2).unwrap();
-    db.set_webhook_cursor("failing", 5).unwrap();
+    db.events().set_webhook_cursor("removed", 2).unwrap();
+    db.events().set_webhook_cursor("failing", 5).unwrap();
     // Eight days pass; the failing webhook's node tries again, and marks its cursor.
     s.run_sql(&format!(
         "UPDATE webhook_cursors SET seen_ms = seen_ms - {}",
         FORGOTTEN_CURSOR_MS + 24 * 60 * 60 * 1000
     ));
-    db.touch_webhook_cursor("failing").unwrap();
+    db.events().touch_webhook_cursor("failing").unwrap();
     s.run_sql(&format!(
         "INSERT INTO event_outbox (id, kind, mailbox, body) VALUES ({}, 'x', 'a', '{{}}')",
         2 * KEPT_EVENTS - 1
@@ -287,19 +306,19 @@ pub fn a_cursor_no_node_has_seen_for_a_week_holds_nothing_back_and_goes(s: Store
             2 * KEPT_EVENTS - 1
         ));
     }
-    let last = db.event_append("x", "a", &json!({})).unwrap();
+    let last = db.events().event_append("x", "a", &json!({})).unwrap();
     assert_eq!(last % 1000, 0, "a pruning append");
     assert_eq!(
-        db.webhook_cursor("removed").unwrap(),
+        db.events().webhook_cursor("removed").unwrap(),
         None,
         "the forgotten cursor went"
     );
     assert_eq!(
-        db.webhook_cursor("failing").unwrap(),
+        db.events().webhook_cursor("failing").unwrap(),
         Some(5),
         "the one in use stays"
     );
-    let first = db.events_after(0, 1).unwrap()[0].id;
+    let first = db.events().events_after(0, 1).unwrap()[0].id;
     assert_eq!(first, 6, "held back by the cursor in use only");
 }
 
@@ -307,16 +326,18 @@ pub fn one_mailboxs_events_are_read_without_the_others(s: Store) {
     let db = &s.db;
     for i in 0..6 {
         let mailbox = if i % 2 == 0 { "a" } else { "b" };
-        db.event_append("x", mailbox, &json!({ "i": i })).unwrap();
+        db.events()
+            .event_append("x", mailbox, &json!({ "i": i }))
+            .unwrap();
     }
-    let of_a = db.events_of(Some("a"), 0, 100).unwrap();
+    let of_a = db.events().events_of(Some("a"), 0, 100).unwrap();
     assert_eq!(of_a.len(), 3);
     assert!(of_a.iter().all(|e| e.mailbox == "a"), "{of_a:?}");
     // After one of its own, with a limit: the next of its own.
-    let next = db.events_of(Some("a"), of_a[0].id, 1).unwrap();
+    let next = db.events().events_of(Some("a"), of_a[0].id, 1).unwrap();
     assert_eq!(next[0].id, of_a[1].id);
     assert_eq!(
-        db.events_of(None, 0, 100).unwrap().len(),
+        db.events().events_of(None, 0, 100).unwrap().len(),
         6,
         "all, for the platform"
     );

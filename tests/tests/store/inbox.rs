@@ -33,8 +33,11 @@ fn message(key: &str, folder: u8, location: Location) -> NewMessage {
 /// Removes the mailbox's messages with no place left, as a whole pass that found them nowhere
 /// does; the ids removed.
 fn settle(db: &host_harness::Database, mailbox: &str) -> Vec<i64> {
-    let unplaced = db.inbox_unplaced(mailbox).unwrap();
-    let removed = db.inbox_settle_unplaced(mailbox, &unplaced).unwrap();
+    let unplaced = db.inbox().inbox_unplaced(mailbox).unwrap();
+    let removed = db
+        .inbox()
+        .inbox_settle_unplaced(mailbox, &unplaced)
+        .unwrap();
     removed.into_iter().map(|(id, _)| id).collect()
 }
 
@@ -52,48 +55,64 @@ pub fn redelivery_stores_nothing_twice(s: Store) {
         message("1", 0, at("INBOX", 1)),
         message("2", 0, at("INBOX", 2)),
     ];
-    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(2, 0, 0));
-    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(0, 0, 2));
-    assert_eq!(db.inbox_messages("a").unwrap().len(), 2);
-    assert_eq!(db.inbox_deliver("b", &batch[..1]).unwrap(), counts(1, 0, 0));
+    assert_eq!(
+        db.inbox().inbox_deliver("a", &batch).unwrap(),
+        counts(2, 0, 0)
+    );
+    assert_eq!(
+        db.inbox().inbox_deliver("a", &batch).unwrap(),
+        counts(0, 0, 2)
+    );
+    assert_eq!(db.inbox().inbox_messages("a").unwrap().len(), 2);
+    assert_eq!(
+        db.inbox().inbox_deliver("b", &batch[..1]).unwrap(),
+        counts(1, 0, 0)
+    );
 }
 
 pub fn a_message_in_two_folders_shows_in_the_first_by_priority(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[message("k", 2, at("Archive", 7))])
+    db.inbox()
+        .inbox_deliver("a", &[message("k", 2, at("Archive", 7))])
         .unwrap();
     // Found in the inbox too: the same record, now shown there.
     assert_eq!(
-        db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
+        db.inbox()
+            .inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
             .unwrap(),
         counts(0, 1, 0)
     );
-    let m = &db.inbox_messages("a").unwrap()[0];
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
     assert_eq!(m.folder, "inbox");
     assert_eq!(m.locations.len(), 2);
     // Leaving the inbox moves it back to the archive; leaving both leaves it without a place,
     // shown where it was until a whole pass finds it nowhere.
     let gone = db
+        .inbox()
         .inbox_apply("a", &[Change::Vanished(at("INBOX", 3))])
         .unwrap();
     assert_eq!((gone.updated, gone.removed), (1, 0));
-    assert_eq!(db.inbox_messages("a").unwrap()[0].folder, "archive");
+    assert_eq!(db.inbox().inbox_messages("a").unwrap()[0].folder, "archive");
     let gone = db
+        .inbox()
         .inbox_apply("a", &[Change::Vanished(at("Archive", 7))])
         .unwrap();
     assert_eq!((gone.updated, gone.removed), (0, 0));
-    let m = &db.inbox_messages("a").unwrap()[0];
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
     assert!(!m.removed && m.locations.is_empty());
     assert_eq!(m.folder, "archive");
-    assert_eq!(db.inbox_unplaced("a").unwrap(), [m.id]);
-    let removed = db.inbox_settle_unplaced("a", &[m.id]).unwrap();
+    assert_eq!(db.inbox().inbox_unplaced("a").unwrap(), [m.id]);
+    let removed = db.inbox().inbox_settle_unplaced("a", &[m.id]).unwrap();
     assert_eq!(removed, [(m.id, 2)], "removed from the archive");
-    let m = &db.inbox_messages("a").unwrap()[0];
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
     assert!(m.removed);
     assert_eq!(m.updates, ["moved to inbox", "moved to archive", "removed"]);
-    assert!(db.inbox_unplaced("a").unwrap().is_empty());
+    assert!(db.inbox().inbox_unplaced("a").unwrap().is_empty());
     assert!(
-        db.inbox_settle_unplaced("a", &[m.id]).unwrap().is_empty(),
+        db.inbox()
+            .inbox_settle_unplaced("a", &[m.id])
+            .unwrap()
+            .is_empty(),
         "once"
     );
 }
@@ -102,25 +121,33 @@ pub fn a_message_in_two_folders_shows_in_the_first_by_priority(s: Store) {
 /// archive's delivery. Its events say it moved; none says it was removed.
 pub fn a_message_moved_between_folders_is_never_removed(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
+    db.inbox()
+        .inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
         .unwrap();
-    let before = db.events_latest_id().unwrap();
-    db.inbox_apply("a", &[Change::Vanished(at("INBOX", 3))])
+    let before = db.events().events_latest_id().unwrap();
+    db.inbox()
+        .inbox_apply("a", &[Change::Vanished(at("INBOX", 3))])
         .unwrap();
-    let unplaced = db.inbox_unplaced("a").unwrap();
+    let unplaced = db.inbox().inbox_unplaced("a").unwrap();
     assert_eq!(unplaced.len(), 1);
     assert_eq!(
-        db.inbox_deliver("a", &[message("k", 2, at("Archive", 9))])
+        db.inbox()
+            .inbox_deliver("a", &[message("k", 2, at("Archive", 9))])
             .unwrap(),
         counts(0, 1, 0)
     );
     // The pass ends: what was without a place before it has one again.
-    assert!(db.inbox_settle_unplaced("a", &unplaced).unwrap().is_empty());
-    assert!(db.inbox_unplaced("a").unwrap().is_empty());
-    let m = &db.inbox_messages("a").unwrap()[0];
+    assert!(
+        db.inbox()
+            .inbox_settle_unplaced("a", &unplaced)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.inbox().inbox_unplaced("a").unwrap().is_empty());
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
     assert!(!m.removed);
     assert_eq!(m.folder, "archive");
-    let events = db.events_after(before, 100).unwrap();
+    let events = db.events().events_after(before, 100).unwrap();
     let told: Vec<(&str, &str)> = events
         .iter()
         .map(|e| {
@@ -135,16 +162,21 @@ pub fn a_message_moved_between_folders_is_never_removed(s: Store) {
 
 pub fn flags_change_once_and_unknown_locations_are_counted(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[message("k", 0, at("INBOX", 1))])
+    db.inbox()
+        .inbox_deliver("a", &[message("k", 0, at("INBOX", 1))])
         .unwrap();
     let flags = Change::Flags(at("INBOX", 1), SEEN | FLAGGED);
-    let first = db.inbox_apply("a", std::slice::from_ref(&flags)).unwrap();
+    let first = db
+        .inbox()
+        .inbox_apply("a", std::slice::from_ref(&flags))
+        .unwrap();
     let again = db
+        .inbox()
         .inbox_apply("a", &[flags, Change::Vanished(at("INBOX", 9))])
         .unwrap();
     assert_eq!(first.updated, 1);
     assert_eq!((again.updated, again.unknown), (0, 1));
-    let m = &db.inbox_messages("a").unwrap()[0];
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
     assert!(m.seen && m.flagged && !m.answered);
 }
 
@@ -154,7 +186,7 @@ pub fn vanished_uids_of_a_folder_go_together_and_in_order(s: Store) {
         .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
         .chain([message("a1", 2, at("Archive", 1))])
         .collect();
-    db.inbox_deliver("a", &batch).unwrap();
+    db.inbox().inbox_deliver("a", &batch).unwrap();
     let flags_of_3 = Change::Flags(at("INBOX", 3), SEEN);
     let changes = [
         // One run: UID 1 twice (the second is no longer known) and UID 9, never known.
@@ -169,9 +201,10 @@ pub fn vanished_uids_of_a_folder_go_together_and_in_order(s: Store) {
         // A UID that vanished already in this batch.
         Change::Flags(at("INBOX", 2), SEEN),
     ];
-    let counts = db.inbox_apply("a", &changes).unwrap();
+    let counts = db.inbox().inbox_apply("a", &changes).unwrap();
     assert_eq!((counts.unknown, counts.updated, counts.removed), (3, 0, 0));
     let mut placed: Vec<String> = db
+        .inbox()
         .inbox_messages("a")
         .unwrap()
         .into_iter()
@@ -188,13 +221,14 @@ pub fn uids_missing_from_a_present_list_have_vanished(s: Store) {
     let batch: Vec<NewMessage> = (1..=4)
         .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
         .collect();
-    db.inbox_deliver("a", &batch).unwrap();
+    db.inbox().inbox_deliver("a", &batch).unwrap();
     // UID 2 is gone; UID 4 is above `up_to`, so the list says nothing about it.
     let present = Change::Present("INBOX".into(), 1, 3, vec![1, 3]);
-    let counts = db.inbox_apply("a", &[present]).unwrap();
+    let counts = db.inbox().inbox_apply("a", &[present]).unwrap();
     assert_eq!((counts.updated, counts.removed), (0, 0));
     assert_eq!(settle(db, "a").len(), 1);
     let removed: Vec<String> = db
+        .inbox()
         .inbox_messages("a")
         .unwrap()
         .into_iter()
@@ -206,37 +240,41 @@ pub fn uids_missing_from_a_present_list_have_vanished(s: Store) {
 
 pub fn a_folder_reset_forgets_the_old_uids_only(s: Store) {
     let db = &s.db;
-    db.inbox_deliver(
-        "a",
-        &[
-            message("k", 0, at("INBOX", 1)),
-            message("gone", 0, at("INBOX", 2)),
-        ],
-    )
-    .unwrap();
+    db.inbox()
+        .inbox_deliver(
+            "a",
+            &[
+                message("k", 0, at("INBOX", 1)),
+                message("gone", 0, at("INBOX", 2)),
+            ],
+        )
+        .unwrap();
     let mut rescanned = message("k", 0, at("INBOX", 1));
     rescanned.location.uid_validity = 2;
     assert_eq!(
-        db.inbox_deliver("a", &[rescanned]).unwrap(),
+        db.inbox().inbox_deliver("a", &[rescanned]).unwrap(),
         counts(0, 0, 1)
     );
     let reset = db
+        .inbox()
         .inbox_apply("a", &[Change::FolderReset("INBOX".into(), 2)])
         .unwrap();
     assert_eq!((reset.updated, reset.removed), (0, 0));
     assert_eq!(settle(db, "a").len(), 1);
-    let messages = db.inbox_messages("a").unwrap();
+    let messages = db.inbox().inbox_messages("a").unwrap();
     assert_eq!(messages.iter().filter(|m| m.removed).count(), 1);
 }
 
 pub fn a_location_that_changes_record_leaves_the_old_one(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[message("first-key", 0, at("INBOX", 1))])
+    db.inbox()
+        .inbox_deliver("a", &[message("first-key", 0, at("INBOX", 1))])
         .unwrap();
     // The same UID delivered again under another key: the first record has no place left.
-    db.inbox_deliver("a", &[message("second-key", 0, at("INBOX", 1))])
+    db.inbox()
+        .inbox_deliver("a", &[message("second-key", 0, at("INBOX", 1))])
         .unwrap();
-    let messages = db.inbox_messages("a").unwrap();
+    let messages = db.inbox().inbox_messages("a").unwrap();
     let first = messages
         .iter()
         .find(|m| m.dedupe_key == "first-key")
@@ -247,7 +285,8 @@ pub fn a_location_that_changes_record_leaves_the_old_one(s: Store) {
 
 pub fn one_mailboxs_changes_never_touch_another_mailboxs_locations(s: Store) {
     let db = &s.db;
-    db.inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
+    db.inbox()
+        .inbox_deliver("a", &[message("k", 0, at("INBOX", 3))])
         .unwrap();
     // Mailbox b names a's exact location: vanished, flagged, reset, and absent from `present`.
     let changes = [
@@ -256,9 +295,9 @@ pub fn one_mailboxs_changes_never_touch_another_mailboxs_locations(s: Store) {
         Change::FolderReset("INBOX".into(), 2),
         Change::Present("INBOX".into(), 1, 10, vec![]),
     ];
-    let counts = db.inbox_apply("b", &changes).unwrap();
+    let counts = db.inbox().inbox_apply("b", &changes).unwrap();
     assert_eq!((counts.updated, counts.removed), (0, 0), "{counts:?}");
-    let a = db.inbox_messages("a").unwrap();
+    let a = db.inbox().inbox_messages("a").unwrap();
     assert_eq!(a.len(), 1);
     assert!(!a[0].removed && !a[0].seen, "{:?}", a[0]);
     assert_eq!(a[0].locations, [("INBOX".to_string(), 3)]);
@@ -269,19 +308,23 @@ pub fn pages_go_from_the_newest_delivery_back(s: Store) {
     let batch: Vec<NewMessage> = (1..=5)
         .map(|uid| message(&format!("k{uid}"), 0, at("INBOX", uid)))
         .collect();
-    db.inbox_deliver("a", &batch).unwrap();
-    db.inbox_deliver("b", &batch[..1]).unwrap();
-    let first = db.inbox_page("a", None, 2).unwrap();
+    db.inbox().inbox_deliver("a", &batch).unwrap();
+    db.inbox().inbox_deliver("b", &batch[..1]).unwrap();
+    let first = db.inbox().inbox_page("a", None, 2).unwrap();
     let keys = |page: &[host_harness::inbox_store::MessageSummary]| {
         page.iter()
             .map(|m| m.message.dedupe_key.clone())
             .collect::<Vec<_>>()
     };
     assert_eq!(keys(&first), ["k5", "k4"]);
-    let next = db.inbox_page("a", Some(first[1].message.id), 10).unwrap();
+    let next = db
+        .inbox()
+        .inbox_page("a", Some(first[1].message.id), 10)
+        .unwrap();
     assert_eq!(keys(&next), ["k3", "k2", "k1"]);
     assert!(
-        db.inbox_page("a", Some(next[2].message.id), 10)
+        db.inbox()
+            .inbox_page("a", Some(next[2].message.id), 10)
             .unwrap()
             .is_empty()
     );
@@ -299,8 +342,8 @@ pub fn a_page_lists_the_first_senders_never_the_record(s: Store) {
     big.record_json = record.to_string();
     let mut bare = message("bare", 0, at("INBOX", 2));
     bare.record_json = "{}".into();
-    db.inbox_deliver("a", &[big, bare]).unwrap();
-    let page = db.inbox_page("a", None, 10).unwrap();
+    db.inbox().inbox_deliver("a", &[big, bare]).unwrap();
+    let page = db.inbox().inbox_page("a", None, 10).unwrap();
     assert_eq!(page.len(), 2);
     let (bare, big) = (&page[0], &page[1]);
     assert_eq!(bare.from, serde_json::json!([]), "a record without senders");
@@ -322,18 +365,19 @@ pub fn a_page_lists_the_first_senders_never_the_record(s: Store) {
 
 pub fn sync_reports_come_back_newest_first(s: Store) {
     let db = &s.db;
-    assert_eq!(db.last_sync_run("a").unwrap(), None);
+    assert_eq!(db.inbox().last_sync_run("a").unwrap(), None);
     for i in 0..3 {
-        db.record_sync_run("a", &format!("{{\"run\":{i}}}"))
+        db.inbox()
+            .record_sync_run("a", &format!("{{\"run\":{i}}}"))
             .unwrap();
     }
-    db.record_sync_run("b", "{}").unwrap();
-    let runs = db.sync_runs("a", 2).unwrap();
+    db.inbox().record_sync_run("b", "{}").unwrap();
+    let runs = db.inbox().sync_runs("a", 2).unwrap();
     let reports: Vec<&str> = runs.iter().map(|(_, r)| r.as_str()).collect();
     assert_eq!(reports, [r#"{"run":2}"#, r#"{"run":1}"#]);
     assert!(runs[0].0.ends_with('Z'), "a UTC time: {}", runs[0].0);
     assert_eq!(
-        db.last_sync_run("a").unwrap().as_deref(),
+        db.inbox().last_sync_run("a").unwrap().as_deref(),
         Some(r#"{"run":2}"#)
     );
 }
@@ -342,15 +386,16 @@ pub fn sync_reports_come_back_newest_first(s: Store) {
 /// each had been delivered in turn.
 pub fn a_mixed_batch_ends_as_if_delivered_in_order(s: Store) {
     let db = &s.db;
-    db.inbox_deliver(
-        "a",
-        &[
-            message("old", 0, at("INBOX", 1)),
-            message("kept", 2, at("Archive", 1)),
-        ],
-    )
-    .unwrap();
-    let after_first = db.events_latest_id().unwrap();
+    db.inbox()
+        .inbox_deliver(
+            "a",
+            &[
+                message("old", 0, at("INBOX", 1)),
+                message("kept", 2, at("Archive", 1)),
+            ],
+        )
+        .unwrap();
+    let after_first = db.events().events_latest_id().unwrap();
     let batch = [
         message("new-1", 0, at("INBOX", 2)),
         // The same message found in the archive too: one record, two places, still shown in
@@ -364,12 +409,15 @@ pub fn a_mixed_batch_ends_as_if_delivered_in_order(s: Store) {
         message("kept", 0, at("INBOX", 4)),
         message("new-4", 0, at("INBOX", 5)),
     ];
-    assert_eq!(db.inbox_deliver("a", &batch).unwrap(), counts(4, 1, 2));
-    let messages = db.inbox_messages("a").unwrap();
+    assert_eq!(
+        db.inbox().inbox_deliver("a", &batch).unwrap(),
+        counts(4, 1, 2)
+    );
+    let messages = db.inbox().inbox_messages("a").unwrap();
     let find = |key: &str| messages.iter().find(|m| m.dedupe_key == key).unwrap();
     assert_eq!(messages.len(), 6);
     assert!(!find("old").removed && find("old").locations.is_empty());
-    assert_eq!(db.inbox_unplaced("a").unwrap(), [find("old").id]);
+    assert_eq!(db.inbox().inbox_unplaced("a").unwrap(), [find("old").id]);
     assert_eq!(find("new-1").locations.len(), 2);
     assert_eq!(find("new-1").folder, "inbox");
     assert_eq!(find("kept").folder, "inbox");
@@ -380,7 +428,7 @@ pub fn a_mixed_batch_ends_as_if_delivered_in_order(s: Store) {
         .map(|k| find(k).id)
         .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-    let events = db.events_after(after_first, 100).unwrap();
+    let events = db.events().events_after(after_first, 100).unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(
         kinds,

@@ -284,22 +284,48 @@ pub fn a_schema_newer_than_this_host_knows_is_refused(s: Store) {
 
 pub fn panel_tickets_are_taken_once_and_sessions_seen_by_every_node(s: Store) {
     let hour = std::time::Duration::from_secs(3600);
-    s.db.panel_put("ticket", "t1", "{\"who\":1}", hour).unwrap();
-    s.db.panel_put("session", "s1", "{\"who\":2}", hour)
+    s.db.panel()
+        .panel_put("ticket", "t1", "{\"who\":1}", hour)
         .unwrap();
-    s.db.panel_put("ticket", "old", "{}", std::time::Duration::ZERO)
+    s.db.panel()
+        .panel_put("session", "s1", "{\"who\":2}", hour)
+        .unwrap();
+    s.db.panel()
+        .panel_put("ticket", "old", "{}", std::time::Duration::ZERO)
         .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(5));
     let other_node = s.open_again(&s.keys);
     assert_eq!(
-        other_node.panel_take("ticket", "t1").unwrap().as_deref(),
+        other_node
+            .panel()
+            .panel_take("ticket", "t1")
+            .unwrap()
+            .as_deref(),
         Some("{\"who\":1}")
     );
-    assert_eq!(s.db.panel_take("ticket", "t1").unwrap(), None, "once");
-    assert_eq!(s.db.panel_take("ticket", "old").unwrap(), None, "expired");
-    assert_eq!(s.db.panel_get("ticket", "s1").unwrap(), None, "kinds apart");
+    assert_eq!(
+        s.db.panel().panel_take("ticket", "t1").unwrap(),
+        None,
+        "once"
+    );
+    assert_eq!(
+        s.db.panel().panel_take("ticket", "old").unwrap(),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        s.db.panel().panel_get("ticket", "s1").unwrap(),
+        None,
+        "kinds apart"
+    );
     for _ in 0..2 {
-        assert!(other_node.panel_get("session", "s1").unwrap().is_some());
+        assert!(
+            other_node
+                .panel()
+                .panel_get("session", "s1")
+                .unwrap()
+                .is_some()
+        );
     }
 }
 

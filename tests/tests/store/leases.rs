@@ -18,16 +18,16 @@ fn link(s: &Store, count: u32) {
 
 pub fn a_lone_node_holds_every_mailbox_and_lets_go_on_shutdown(s: Store) {
     link(&s, 5);
-    let round = s.db.lease_round("a", TTL, 100).unwrap();
+    let round = s.db.leases().lease_round("a", TTL, 100).unwrap();
     assert_eq!(round.held.len(), 5);
     assert_eq!((round.nodes, round.mailboxes), (1, 5));
     // An unlinked mailbox has no lease; a newly linked one is claimed at the next round.
     s.db.set_mailbox_provider("m000", None).unwrap();
     s.db.set_mailbox_provider("new", Some("microsoft")).unwrap();
-    let round = s.db.lease_round("a", TTL, 100).unwrap();
+    let round = s.db.leases().lease_round("a", TTL, 100).unwrap();
     assert_eq!(round.held, ["m001", "m002", "m003", "m004", "new"]);
-    s.db.lease_release_all("a").unwrap();
-    let holders = s.db.lease_holders().unwrap();
+    s.db.leases().lease_release_all("a").unwrap();
+    let holders = s.db.leases().lease_holders().unwrap();
     assert!(holders.iter().all(|(_, h)| h.is_none()), "{holders:?}");
 }
 
@@ -37,11 +37,11 @@ pub fn nodes_split_the_mailboxes_and_a_joining_node_takes_its_share(s: Store) {
     // The first two split everything between them.
     for _ in 0..3 {
         for (name, db) in ["a", "b"].iter().zip(&nodes) {
-            db.lease_round(name, TTL, 100).unwrap();
+            db.leases().lease_round(name, TTL, 100).unwrap();
         }
     }
     let count = |node: &str| {
-        let holders = s.db.lease_holders().unwrap();
+        let holders = s.db.leases().lease_holders().unwrap();
         holders
             .iter()
             .filter(|(_, h)| h.as_deref() == Some(node))
@@ -51,11 +51,11 @@ pub fn nodes_split_the_mailboxes_and_a_joining_node_takes_its_share(s: Store) {
     // A third joins: the others let their surplus go, and it takes its share.
     for _ in 0..3 {
         for (name, db) in ["a", "b", "c"].iter().zip(&nodes) {
-            db.lease_round(name, TTL, 100).unwrap();
+            db.leases().lease_round(name, TTL, 100).unwrap();
         }
     }
     assert_eq!((count("a"), count("b"), count("c")), (10, 10, 10));
-    let holders = s.db.lease_holders().unwrap();
+    let holders = s.db.leases().lease_holders().unwrap();
     assert!(
         holders.iter().all(|(_, h)| h.is_some()),
         "every mailbox held"
@@ -72,7 +72,12 @@ pub fn nodes_claiming_at_once_never_hold_one_mailbox_together(s: Store) {
             .map(|(n, db)| {
                 scope.spawn(move || {
                     (0..8)
-                        .map(|_| db.lease_round(&format!("n{n}"), TTL, 7).unwrap().held)
+                        .map(|_| {
+                            db.leases()
+                                .lease_round(&format!("n{n}"), TTL, 7)
+                                .unwrap()
+                                .held
+                        })
                         .collect()
                 })
             })
@@ -102,16 +107,27 @@ pub fn a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire(s: Store) 
     let dying = s.open_again(&s.keys);
     let short = Duration::from_secs(6);
     let survivor = s.open_again(&s.keys);
-    dying.lease_round("dying", short, 100).unwrap();
-    survivor.lease_round("survivor", short, 100).unwrap();
-    dying.lease_round("dying", short, 100).unwrap();
+    dying.leases().lease_round("dying", short, 100).unwrap();
+    survivor
+        .leases()
+        .lease_round("survivor", short, 100)
+        .unwrap();
+    dying.leases().lease_round("dying", short, 100).unwrap();
     // Its leases run until `short` after this renewal, by the database's clock.
     let renewed = std::time::Instant::now();
-    let held = survivor.lease_round("survivor", short, 100).unwrap().held;
+    let held = survivor
+        .leases()
+        .lease_round("survivor", short, 100)
+        .unwrap()
+        .held;
     assert_eq!(held.len(), 5, "half each while both live");
     // The dying node stops renewing (as after kill -9): nothing moves before its leases expire.
     drop(dying);
-    let held = survivor.lease_round("survivor", short, 100).unwrap().held;
+    let held = survivor
+        .leases()
+        .lease_round("survivor", short, 100)
+        .unwrap()
+        .held;
     assert!(
         renewed.elapsed() < short,
         "the check came after the leases ran out ({:?}): it proves nothing",
@@ -119,7 +135,10 @@ pub fn a_silent_nodes_mailboxes_are_taken_over_once_its_leases_expire(s: Store) 
     );
     assert_eq!(held.len(), 5, "its leases still run");
     std::thread::sleep(short.saturating_sub(renewed.elapsed()) + Duration::from_millis(200));
-    let round = survivor.lease_round("survivor", short, 100).unwrap();
+    let round = survivor
+        .leases()
+        .lease_round("survivor", short, 100)
+        .unwrap();
     assert_eq!(round.nodes, 1);
     assert_eq!(round.held.len(), 10, "every mailbox taken over");
 }
@@ -129,31 +148,33 @@ pub fn a_nudge_reaches_the_mailboxs_holder_once(s: Store) {
     let nodes: Vec<_> = (0..2).map(|_| s.open_again(&s.keys)).collect();
     for _ in 0..2 {
         for (name, db) in ["a", "b"].iter().zip(&nodes) {
-            db.lease_round(name, TTL, 100).unwrap();
+            db.leases().lease_round(name, TTL, 100).unwrap();
         }
     }
-    let holders = s.db.lease_holders().unwrap();
+    let holders = s.db.leases().lease_holders().unwrap();
     let held_by_b = holders
         .iter()
         .find(|(_, h)| h.as_deref() == Some("b"))
         .map(|(m, _)| m.clone())
         .expect("b holds one");
     // Node a changed b's mailbox (an API call reached it): b hears of it once, a never.
-    nodes[0].lease_nudge(&held_by_b).unwrap();
-    nodes[0].lease_nudge("not-linked").unwrap();
+    nodes[0].leases().lease_nudge(&held_by_b).unwrap();
+    nodes[0].leases().lease_nudge("not-linked").unwrap();
     assert!(
         nodes[0]
+            .leases()
             .lease_round("a", TTL, 100)
             .unwrap()
             .nudged
             .is_empty()
     );
     assert_eq!(
-        nodes[1].lease_round("b", TTL, 100).unwrap().nudged,
+        nodes[1].leases().lease_round("b", TTL, 100).unwrap().nudged,
         [held_by_b]
     );
     assert!(
         nodes[1]
+            .leases()
             .lease_round("b", TTL, 100)
             .unwrap()
             .nudged

@@ -181,7 +181,7 @@ impl inbox::Host for HostState {
         let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
         let outcome = db
-            .run_blocking(move |db| db.inbox_deliver(&mailbox, &rows))
+            .run_blocking(move |db| db.inbox().inbox_deliver(&mailbox, &rows))
             .await;
         let report = match outcome {
             Ok(c) => DeliveryReport {
@@ -231,7 +231,7 @@ impl inbox::Host for HostState {
         let mailbox = self.mailbox.id.clone();
         // Sorting and writing both happen off the async workers.
         let outcome = db
-            .run_blocking(move |db| db.inbox_apply(&mailbox, &store_changes(changes)))
+            .run_blocking(move |db| db.inbox().inbox_apply(&mailbox, &store_changes(changes)))
             .await;
         self.shared.outbox_written.notify_waiters();
         Ok(outcome

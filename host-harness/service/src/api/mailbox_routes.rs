@@ -147,7 +147,7 @@ pub async fn reports(r: MailboxRequest, Query(q): Query<ReportsQuery>) -> ApiRes
         .host
         .shared()
         .db
-        .run_blocking(move |db| db.sync_runs(&id, limit))
+        .run_blocking(move |db| db.inbox().sync_runs(&id, limit))
         .await
         .map_err(ApiError::from)?;
     let runs: Vec<serde_json::Value> = runs
@@ -177,7 +177,7 @@ pub async fn messages(r: MailboxRequest, Query(q): Query<MessagesQuery>) -> ApiR
         .host
         .shared()
         .db
-        .run_blocking(move |db| db.inbox_page(&id, before, limit))
+        .run_blocking(move |db| db.inbox().inbox_page(&id, before, limit))
         .await
         .map_err(ApiError::from)?;
     let next = (page.len() as u32 == limit)
@@ -207,7 +207,10 @@ impl ServiceContext {
     fn nudge_holder(&self, mailbox: &str) {
         let (db, id) = (self.host.shared().db.clone(), mailbox.to_string());
         tokio::spawn(async move {
-            if let Err(e) = db.run_blocking(move |db| db.lease_nudge(&id)).await {
+            if let Err(e) = db
+                .run_blocking(move |db| db.leases().lease_nudge(&id))
+                .await
+            {
                 tracing::warn!(error = %e, "the holder was not nudged; its next pass finds the change");
             }
         });

@@ -10,11 +10,12 @@ use crate::inbox_store::{
 };
 
 /// Rewrites one stored value (mailbox, key, value as stored): `Some` replaces it, `None` keeps it.
-pub type Reseal<'a> = dyn FnMut(&str, &str, &[u8]) -> Result<Option<Vec<u8>>, SealError> + 'a;
+pub(crate) type Reseal<'a> =
+    dyn FnMut(&str, &str, &[u8]) -> Result<Option<Vec<u8>>, SealError> + 'a;
 
 /// The plugin's storage, scoped per mailbox, and which provider each mailbox was linked through.
 /// Values arrive sealed and leave sealed: the keys stay with `Database`.
-pub trait KvStore: Send + Sync {
+pub(crate) trait KvStore: Send + Sync {
     fn kv_get_sealed(&self, mailbox: &str, key: &str) -> StoreResult<Option<Vec<u8>>>;
     /// The mailbox's keys that start with `prefix` (taken literally), sorted.
     fn kv_list(&self, mailbox: &str, prefix: &str) -> StoreResult<Vec<String>>;
@@ -157,7 +158,7 @@ pub trait PanelStore: Send + Sync {
 }
 
 /// A whole backend.
-pub trait Backend:
+pub(crate) trait Backend:
     KvStore + InboxStore + EventStore + AdminStore + LeaseStore + PanelStore + std::any::Any
 {
     /// "sqlite" or "postgres".

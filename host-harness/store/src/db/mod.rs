@@ -15,10 +15,12 @@ mod quota;
 mod sqlite;
 mod url;
 
+// The whole backend, and the sealed values' storage, stay behind `Database`, which seals them
+// and applies the quota.
 pub use backend::{
-    AdminStore, Backend, EventStore, InboxStore, KvStore, LeaseRound, LeaseStore, PanelStore,
-    Reseal, SoleUse,
+    AdminStore, EventStore, InboxStore, LeaseRound, LeaseStore, PanelStore, SoleUse,
 };
+pub(crate) use backend::{Backend, KvStore, Reseal};
 pub use lease_plan::{LeaseMove, fair_share, plan as lease_plan};
 pub use postgres::{TURN_GRACE, TURN_KEPT_UNRENEWED};
 pub use quota::{OverQuota, Quota, Usage};
@@ -112,14 +114,6 @@ impl From<rusqlite::Error> for OpenError {
 pub struct Database {
     backend: Arc<dyn Backend>,
     keys: Arc<RwLock<KeyRing>>,
-}
-
-impl std::ops::Deref for Database {
-    type Target = dyn Backend;
-
-    fn deref(&self) -> &Self::Target {
-        &*self.backend
-    }
 }
 
 impl Database {
@@ -308,10 +302,65 @@ impl Database {
     /// The stored records of a mailbox's messages, oldest first, as JSON.
     pub fn inbox_records(&self, mailbox: &str) -> StoreResult<Vec<String>> {
         Ok(self
+            .inbox()
             .inbox_messages(mailbox)?
             .into_iter()
             .map(|m| m.record_json)
             .collect())
+    }
+
+    /// The CRM's inbox.
+    pub fn inbox(&self) -> &dyn InboxStore {
+        &*self.backend
+    }
+
+    /// The events outbox and the webhooks' cursors.
+    pub fn events(&self) -> &dyn EventStore {
+        &*self.backend
+    }
+
+    /// Which node keeps each mailbox in sync.
+    pub fn leases(&self) -> &dyn LeaseStore {
+        &*self.backend
+    }
+
+    /// The panel's sign-in tickets and sessions.
+    pub fn panel(&self) -> &dyn PanelStore {
+        &*self.backend
+    }
+
+    /// The administrator's choices.
+    pub fn admin(&self) -> &dyn AdminStore {
+        &*self.backend
+    }
+
+    /// Whose turn it is to change a mailbox, among every process that uses this database.
+    pub fn mailbox_turns(&self) -> Arc<dyn crate::turns::MailboxTurns> {
+        self.backend.mailbox_turns()
+    }
+
+    /// The mailbox's keys that start with `prefix` (taken literally), sorted.
+    pub fn kv_list(&self, mailbox: &str, prefix: &str) -> StoreResult<Vec<String>> {
+        self.backend.kv_list(mailbox, prefix)
+    }
+
+    pub fn kv_usage(&self, mailbox: &str) -> StoreResult<Usage> {
+        self.backend.kv_usage(mailbox)
+    }
+
+    /// The provider the platform chose for `mailbox`, if any.
+    pub fn mailbox_provider(&self, mailbox: &str) -> StoreResult<Option<String>> {
+        self.backend.mailbox_provider(mailbox)
+    }
+
+    /// Every mailbox with a provider recorded (linked, or linking), by id.
+    pub fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>> {
+        self.backend.mailboxes_with_provider()
+    }
+
+    /// Records (or with `None`, forgets) the provider of `mailbox`.
+    pub fn set_mailbox_provider(&self, mailbox: &str, provider: Option<&str>) -> StoreResult<()> {
+        self.backend.set_mailbox_provider(mailbox, provider)
     }
 
     /// "sqlite" or "postgres".

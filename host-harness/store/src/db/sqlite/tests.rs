@@ -233,10 +233,11 @@ fn sync_reports_and_updates_are_pruned_to_the_latest() {
         })
         .unwrap();
     for i in 0..(KEPT_SYNC_RUNS + 20) {
-        db.record_sync_run("a", &format!("{{\"run\":{i}}}"))
+        db.inbox()
+            .record_sync_run("a", &format!("{{\"run\":{i}}}"))
             .unwrap();
     }
-    db.record_sync_run("b", "{}").unwrap();
+    db.inbox().record_sync_run("b", "{}").unwrap();
     let count = |sql: &str| -> i64 {
         db.sqlite()
             .with(|c| c.query_row(sql, [], |r| r.get(0)))
@@ -251,7 +252,7 @@ fn sync_reports_and_updates_are_pruned_to_the_latest() {
         1
     );
     assert_eq!(
-        db.last_sync_run("a").unwrap().as_deref(),
+        db.inbox().last_sync_run("a").unwrap().as_deref(),
         Some(format!("{{\"run\":{}}}", KEPT_SYNC_RUNS + 19).as_str())
     );
     // Each mailbox's updates are pruned on its own, the newest kept.
