@@ -10,6 +10,7 @@ use crate::at_rest::{KeyRing, SealError};
 mod backend;
 mod inbox_writes;
 mod lease_plan;
+mod lease_round;
 mod postgres;
 mod quota;
 mod sqlite;

@@ -1,18 +1,90 @@
-//! Leases in SQLite: the same rounds as on PostgreSQL, for the one process that uses the file,
-//! so the service runs alike on both (a lone node claims every mailbox).
+//! Leases in SQLite: the steps of `lease_round` in SQLite's SQL, for the one process that uses
+//! the file, so the service runs alike on both (a lone node claims every mailbox).
 
 use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::SqliteStore;
-use crate::db::{LeaseMove, LeaseRound, LeaseStore, StoreResult, lease_plan};
+use crate::db::lease_round::{self, LeaseTx};
+use crate::db::{LeaseRound, LeaseStore, StoreResult};
 
 /// The database's clock, in milliseconds since the epoch.
 pub(super) const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
 
-fn held(tx: &Transaction<'_>, node: &str) -> rusqlite::Result<Vec<String>> {
-    let mut stmt =
-        tx.prepare_cached("SELECT mailbox FROM mailbox_leases WHERE owner = ?1 ORDER BY mailbox")?;
-    stmt.query_map(params![node], |r| r.get(0))?.collect()
+/// One lease round's transaction.
+struct SqliteLeaseTx<'a> {
+    tx: Transaction<'a>,
+}
+
+impl LeaseTx for SqliteLeaseTx<'_> {
+    async fn heartbeat(&mut self, node: &str, ttl_ms: i64) -> StoreResult<()> {
+        self.tx.execute(
+            &format!(
+                "INSERT INTO cluster_nodes (node, expires_ms) VALUES (?1, {NOW_MS} + ?2)
+                 ON CONFLICT (node) DO UPDATE SET expires_ms = excluded.expires_ms"
+            ),
+            params![node, ttl_ms],
+        )?;
+        self.tx.execute(
+            &format!("DELETE FROM cluster_nodes WHERE expires_ms < {NOW_MS}"),
+            [],
+        )?;
+        self.tx.execute(
+            &format!("UPDATE mailbox_leases SET expires_ms = {NOW_MS} + ?2 WHERE owner = ?1"),
+            params![node, ttl_ms],
+        )?;
+        Ok(())
+    }
+
+    async fn held(&mut self, node: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT mailbox FROM mailbox_leases WHERE owner = ?1 ORDER BY mailbox",
+        )?;
+        let held = stmt
+            .query_map(params![node], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(held)
+    }
+
+    async fn census(&mut self) -> StoreResult<(u32, u32)> {
+        Ok(self.tx.query_row(
+            "SELECT (SELECT count(*) FROM mailbox_leases), (SELECT count(*) FROM cluster_nodes)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    }
+
+    async fn claim(&mut self, node: &str, ttl_ms: i64, count: u32) -> StoreResult<()> {
+        // One writer: nobody else is claiming.
+        self.tx.execute(
+            &format!(
+                "UPDATE mailbox_leases SET owner = ?1, expires_ms = {NOW_MS} + ?2
+                 WHERE mailbox IN (SELECT mailbox FROM mailbox_leases
+                     WHERE owner IS NULL OR expires_ms < {NOW_MS} ORDER BY mailbox LIMIT ?3)"
+            ),
+            params![node, ttl_ms, count],
+        )?;
+        Ok(())
+    }
+
+    async fn shed(&mut self, node: &str, count: u32) -> StoreResult<()> {
+        self.tx.execute(
+            "UPDATE mailbox_leases SET owner = NULL, expires_ms = 0
+             WHERE mailbox IN (SELECT mailbox FROM mailbox_leases
+                 WHERE owner = ?1 ORDER BY mailbox DESC LIMIT ?2)",
+            params![node, count],
+        )?;
+        Ok(())
+    }
+
+    async fn take_nudges(&mut self, node: &str) -> StoreResult<Vec<String>> {
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE mailbox_leases SET nudged = 0 WHERE owner = ?1 AND nudged RETURNING mailbox",
+        )?;
+        let nudged = stmt
+            .query_map(params![node], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(nudged)
+    }
 }
 
 impl LeaseStore for SqliteStore {
@@ -22,64 +94,15 @@ impl LeaseStore for SqliteStore {
         ttl: std::time::Duration,
         max_claims: u32,
     ) -> StoreResult<LeaseRound> {
-        let ttl_ms = ttl.as_millis() as i64;
-        Ok(self.with(|c| {
+        self.with_store(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            tx.execute(
-                &format!(
-                    "INSERT INTO cluster_nodes (node, expires_ms) VALUES (?1, {NOW_MS} + ?2)
-                     ON CONFLICT (node) DO UPDATE SET expires_ms = excluded.expires_ms"
-                ),
-                params![node, ttl_ms],
-            )?;
-            tx.execute(
-                &format!("DELETE FROM cluster_nodes WHERE expires_ms < {NOW_MS}"),
-                [],
-            )?;
-            tx.execute(
-                &format!("UPDATE mailbox_leases SET expires_ms = {NOW_MS} + ?2 WHERE owner = ?1"),
-                params![node, ttl_ms],
-            )?;
-            let holding = held(&tx, node)?.len() as u32;
-            let (mailboxes, nodes): (u32, u32) = tx.query_row(
-                "SELECT (SELECT count(*) FROM mailbox_leases), (SELECT count(*) FROM cluster_nodes)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-            match lease_plan(holding, mailboxes, nodes, max_claims) {
-                LeaseMove::Claim(k) => tx.execute(
-                    &format!(
-                        "UPDATE mailbox_leases SET owner = ?1, expires_ms = {NOW_MS} + ?2
-                         WHERE mailbox IN (SELECT mailbox FROM mailbox_leases
-                             WHERE owner IS NULL OR expires_ms < {NOW_MS} ORDER BY mailbox LIMIT ?3)"
-                    ),
-                    params![node, ttl_ms, k],
-                )?,
-                LeaseMove::Shed(k) => tx.execute(
-                    "UPDATE mailbox_leases SET owner = NULL, expires_ms = 0
-                     WHERE mailbox IN (SELECT mailbox FROM mailbox_leases
-                         WHERE owner = ?1 ORDER BY mailbox DESC LIMIT ?2)",
-                    params![node, k],
-                )?,
-                LeaseMove::Stay => 0,
-            };
-            let held = held(&tx, node)?;
-            let nudged = {
-                let mut stmt = tx.prepare_cached(
-                    "UPDATE mailbox_leases SET nudged = 0 WHERE owner = ?1 AND nudged
-                     RETURNING mailbox",
-                )?;
-                stmt.query_map(params![node], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?
-            };
-            tx.commit()?;
-            Ok(LeaseRound {
-                held,
-                nodes,
-                mailboxes,
-                nudged,
-            })
-        })?)
+            let mut leases = SqliteLeaseTx { tx };
+            // No step waits, so the round is done when it is first polled.
+            let round =
+                futures_executor::block_on(lease_round::round(&mut leases, node, ttl, max_claims))?;
+            leases.tx.commit()?;
+            Ok(round)
+        })
     }
 
     fn lease_release_all(&self, node: &str) -> StoreResult<()> {
