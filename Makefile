@@ -66,14 +66,17 @@ serve: setup
 test: setup chromium postgresql python3 cargo-fuzz
 	$(CARGO) test --workspace
 	$(MAKE) vendored-tests
-	$(MAKE) fuzz FUZZ_SECONDS=20
+	$(MAKE) fuzz FUZZ_SECONDS=20 FUZZ_SEED=1
 
 # The fuzz targets for the guest's parsers of hostile input (plugin/fuzz/), built by cargo-fuzz on
 # stable Rust (RUSTC_BOOTSTRAP=1, no sanitizer), each run FUZZ_SECONDS from a seeded corpus kept
-# under the target directory; a crash, or one input running past 30 s, stops it with the input
-# saved beside the corpus.
+# under the target directory, after every input that once failed (plugin/fuzz/regressions/); a
+# crash, or one input running past 30 s, stops it (plugin/fuzz/run.sh).
+# FUZZ_SEED fixes libFuzzer's choices, so a run can be repeated (0: a new seed each run, for
+# exploring); make test runs a fixed seed, so a failure it reports is one anyone can reproduce.
 FUZZ_TARGETS := raw_fetch header_repair utf7_round_trip normalize imap_responses
 FUZZ_SECONDS ?= 600
+FUZZ_SEED ?= 0
 FUZZ_DIR := $(abspath $(CARGO_TARGET))/fuzz
 
 cargo-fuzz:
@@ -81,14 +84,7 @@ cargo-fuzz:
 
 fuzz: setup python3 cargo-fuzz
 	python3 plugin/fuzz/seed_corpus.py $(FUZZ_DIR)/corpus
-	@mkdir -p $(FUZZ_DIR)/artifacts
-	@for t in $(FUZZ_TARGETS); do \
-	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir plugin/fuzz -s none --target-dir $(FUZZ_DIR)/target \
-	    $$t $(FUZZ_DIR)/corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) -timeout=30 \
-	    -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t- >$(FUZZ_DIR)/$$t.log 2>&1 \
-	    || { tail -40 $(FUZZ_DIR)/$$t.log; echo "fuzz target $$t failed: $(FUZZ_DIR)/$$t.log"; exit 1; }; \
-	  echo "$$t: $$(grep -E '^Done' $(FUZZ_DIR)/$$t.log)"; \
-	done
+	CARGO="$(CARGO)" bash plugin/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_SEED) $(FUZZ_TARGETS)
 
 # The forks' own tests, run on the crates as we patch and build them (vendor/PATCHES-imap.md).
 # mail-parser's and imap-next's need dev-dependencies Cargo will not add to a crate outside the

@@ -59,7 +59,7 @@ const SANDBOX: Layers = &[
         "connection_slots",
         "faults",
     ],
-    &["providers", "engine", "resources"],
+    &["providers", "engine", "hostcall_fuel", "resources"],
     &["bindings", "settings"],
     &["admin_store", "errors", "shared"],
     &["state"],

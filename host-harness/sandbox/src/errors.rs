@@ -11,9 +11,6 @@ pub struct ProviderUnreadable {
     pub message: String,
 }
 
-/// What wasmtime says when a guest passes more than the store's hostcall fuel to one import.
-const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
     #[error("the plugin ran past its time budget of {budget_ms} ms and was stopped")]
@@ -74,12 +71,7 @@ impl CallError {
                 message: unreadable.to_string(),
             };
         }
-        // wasmtime's error for spent hostcall fuel is a private type: its text is all there is,
-        // and the adversarial tests pin it.
-        if err
-            .chain()
-            .any(|e| e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
-        {
+        if crate::hostcall_fuel::exhausted(&err) {
             return CallError::HostcallTooLarge {
                 limit: hostcall_cap,
             };

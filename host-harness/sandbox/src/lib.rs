@@ -14,6 +14,7 @@ pub mod connection_slots;
 pub mod engine;
 pub mod errors;
 pub mod faults;
+mod hostcall_fuel;
 pub mod limits;
 pub mod mailbox;
 pub mod normalize_workers;
