@@ -7,9 +7,9 @@ CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: fuzz cargo-fuzz vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
+.PHONY: forks fuzz cargo-fuzz vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
-setup: supported dovecot
+setup: supported dovecot forks
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
@@ -86,16 +86,20 @@ fuzz: setup python3 cargo-fuzz
 	python3 plugin/fuzz/seed_corpus.py $(FUZZ_DIR)/corpus
 	CARGO="$(CARGO)" bash plugin/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_SEED) $(FUZZ_TARGETS)
 
-# The forks' own tests, run on the crates as we patch and build them (vendor/PATCHES-imap.md).
-# mail-parser's and imap-next's need dev-dependencies Cargo will not add to a crate outside the
-# workspace; our own decoder and session tests cover what we changed in them.
-vendored-tests:
-	$(CARGO) test -p imap-types -p imap-codec --lib --tests
-	$(CARGO) test -p imap-types --doc
+# The forks we carry: each crates.io release, checked, with our patches, written to vendor/<name>/
+# (vendor/forks.sh; vendor/README.md); nothing to do while it is up to date.
+forks:
+	@bash vendor/forks.sh apply
+
+# The forks' own tests (unit, integration and doc tests), each built on its own with the other
+# forks patched in.
+vendored-tests: forks
+	CARGO="$(CARGO)" bash vendor/forks.sh test
 
 # rustfmt, and clippy on the workspace and on the guest as the component is built (its glue to
 # the WIT bindings compiles for wasm32 only).
 lint: setup
+	bash vendor/forks.sh check
 	$(CARGO) fmt --all -- --check
 	$(CARGO) fmt --manifest-path plugin/fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -1,2 +1,0 @@
-pub mod maildir;
-pub mod mbox;
