@@ -2,20 +2,20 @@
 //! schedule, raises events for the CRM, and serves the platform's HTTP API. It depends on the
 //! host library, never the reverse.
 
-pub mod api;
-pub mod context;
+pub(crate) mod api;
+pub(crate) mod context;
 pub mod events;
 pub mod http_errors;
 pub mod http_server;
-pub mod leases;
-pub mod metrics;
-pub mod panel;
-pub mod push;
-pub mod scheduler;
+pub(crate) mod leases;
+pub(crate) mod metrics;
+pub(crate) mod panel;
+pub(crate) mod push;
+pub(crate) mod scheduler;
 pub mod sessions;
-pub mod settings;
-pub mod stream_slots;
-pub mod sync_pass;
+pub(crate) mod settings;
+pub(crate) mod stream_slots;
+pub(crate) mod sync_pass;
 pub mod webhooks;
 
 pub use context::ServiceContext;
