@@ -135,7 +135,11 @@ fn top_level_modules(src: &Path) -> Vec<String> {
     let lib = std::fs::read_to_string(src.join("lib.rs")).expect("read lib.rs");
     lib.lines()
         .filter_map(|line| {
-            let line = line.trim().trim_start_matches("pub ");
+            let line = line.trim();
+            let line = line
+                .strip_prefix("pub(crate) ")
+                .or_else(|| line.strip_prefix("pub "))
+                .unwrap_or(line);
             let module = line.strip_prefix("mod ")?.strip_suffix(';')?;
             Some(module.to_string())
         })
