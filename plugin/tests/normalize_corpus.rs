@@ -496,3 +496,28 @@ fn raw_header_bytes_are_read_in_the_charset_the_message_declares() {
         [ParseWarning::RawEightBitHeader("Subject".into())]
     );
 }
+
+/// Every input that once failed the `normalize` fuzz target (`plugin/fuzz/regressions/`) gives
+/// a record, in this debug build with its assertions, bodies within the cap.
+#[test]
+fn inputs_that_once_failed_the_fuzzer_give_a_record() {
+    let dir = format!("{}/fuzz/regressions/normalize", env!("CARGO_MANIFEST_DIR"));
+    let inputs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    assert!(!inputs.is_empty(), "no inputs in {dir}");
+    for path in inputs {
+        let bytes = std::fs::read(&path).unwrap();
+        let r = normalize(
+            &RawMessage {
+                bytes: &bytes,
+                internal_date: Some(INTERNAL_DATE),
+            },
+            MAILBOX,
+        );
+        let cap = plugin::normalize::MAX_BODY_BYTES as usize;
+        assert!(r.text_body.len() <= cap, "{}", path.display());
+        assert!(!r.message_id.is_empty(), "{}", path.display());
+    }
+}
