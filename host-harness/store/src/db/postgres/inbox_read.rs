@@ -2,6 +2,7 @@
 //! and the sync reports (recorded and pruned here too).
 
 use super::{MailboxLock, PostgresStore, lock_mailbox};
+use crate::db::inbox_writes;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
@@ -12,11 +13,11 @@ const MESSAGE_COLUMNS: &str = "id, dedupe_key, message_id, thread_key, subject, 
 
 impl InboxStore for PostgresStore {
     fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
-        self.block(self.deliver(mailbox, batch))
+        self.block(self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await))
     }
 
     fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
-        self.block(self.apply(mailbox, changes))
+        self.block(self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await))
     }
 
     fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {
@@ -34,7 +35,9 @@ impl InboxStore for PostgresStore {
     }
 
     fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
-        self.block(self.settle_unplaced(mailbox, ids))
+        self.block(self.inbox_write(mailbox, async |tx| {
+            inbox_writes::settle_unplaced(tx, ids).await
+        }))
     }
 
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>> {

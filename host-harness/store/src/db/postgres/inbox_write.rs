@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::events::append_within;
 use super::{MailboxLock, PostgresStore, lock_mailbox, lock_mailbox_with, lock_statement};
 use crate::db::StoreResult;
-use crate::db::inbox_writes::{self, DeliveryStart, InboxTx, MessageState};
-use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, Location, NewMessage};
+use crate::db::inbox_writes::{DeliveryStart, InboxTx, MessageState};
+use crate::inbox_store::{Location, NewMessage};
 
 /// Inserts the batch's records whose key the mailbox does not have yet.
 const INSERT_NEW: &str = "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key,
@@ -42,7 +42,7 @@ const PLACE: &str = "INSERT INTO inbox_locations (mailbox, remote_folder, uid_va
 const AT_FOLDER: &str = "mailbox = $1 AND remote_folder = $2 AND uid_validity = $3";
 
 /// One write transaction on one mailbox's inbox.
-struct PgInboxTx<'t, 'c> {
+pub(super) struct PgInboxTx<'t, 'c> {
     tx: &'t Transaction<'c>,
     mailbox: &'t str,
 }
@@ -359,7 +359,7 @@ impl InboxTx for PgInboxTx<'_, '_> {
 
 impl PostgresStore {
     /// Runs one of `inbox_writes`' writes on `mailbox` in one transaction.
-    async fn inbox_write<T>(
+    pub(super) async fn inbox_write<T>(
         &self,
         mailbox: &str,
         write: impl AsyncFnOnce(&mut PgInboxTx<'_, '_>) -> StoreResult<T>,
@@ -369,34 +369,5 @@ impl PostgresStore {
         let done = write(&mut PgInboxTx { tx: &tx, mailbox }).await?;
         tx.commit().await?;
         Ok(done)
-    }
-
-    pub(super) async fn deliver(
-        &self,
-        mailbox: &str,
-        batch: &[NewMessage],
-    ) -> StoreResult<DeliveryCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await)
-            .await
-    }
-
-    pub(super) async fn apply(
-        &self,
-        mailbox: &str,
-        changes: &[Change],
-    ) -> StoreResult<ChangeCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await)
-            .await
-    }
-
-    pub(super) async fn settle_unplaced(
-        &self,
-        mailbox: &str,
-        ids: &[i64],
-    ) -> StoreResult<Vec<(i64, u8)>> {
-        self.inbox_write(mailbox, async |tx| {
-            inbox_writes::settle_unplaced(tx, ids).await
-        })
-        .await
     }
 }

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::SqliteStore;
+use crate::db::inbox_writes;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
@@ -11,11 +12,11 @@ use crate::inbox_store::{
 
 impl InboxStore for SqliteStore {
     fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
-        self.deliver(mailbox, batch)
+        self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await)
     }
 
     fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
-        self.apply(mailbox, changes)
+        self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await)
     }
 
     fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {
@@ -23,7 +24,9 @@ impl InboxStore for SqliteStore {
     }
 
     fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>> {
-        self.settle_unplaced(mailbox, ids)
+        self.inbox_write(mailbox, async |tx| {
+            inbox_writes::settle_unplaced(tx, ids).await
+        })
     }
 
     /// A mailbox's messages, oldest first.

@@ -10,11 +10,11 @@ use serde_json::Value;
 use super::SqliteStore;
 use super::events::append_within;
 use crate::db::StoreResult;
-use crate::db::inbox_writes::{self, DeliveryStart, InboxTx, MessageState};
-use crate::inbox_store::{Change, ChangeCounts, DeliveryCounts, Location, NewMessage};
+use crate::db::inbox_writes::{DeliveryStart, InboxTx, MessageState};
+use crate::inbox_store::{Location, NewMessage};
 
 /// One write transaction on one mailbox's inbox.
-struct SqliteInboxTx<'a> {
+pub(super) struct SqliteInboxTx<'a> {
     tx: Transaction<'a>,
     mailbox: &'a str,
 }
@@ -245,7 +245,7 @@ impl InboxTx for SqliteInboxTx<'_> {
 
 impl SqliteStore {
     /// Runs one of `inbox_writes`' writes on `mailbox` in one immediate transaction.
-    fn inbox_write<T>(
+    pub(super) fn inbox_write<T>(
         &self,
         mailbox: &str,
         write: impl AsyncFnOnce(&mut SqliteInboxTx<'_>) -> StoreResult<T>,
@@ -257,28 +257,6 @@ impl SqliteStore {
             let done = futures_executor::block_on(write(&mut inbox))?;
             inbox.tx.commit()?;
             Ok(done)
-        })
-    }
-
-    pub(super) fn deliver(
-        &self,
-        mailbox: &str,
-        batch: &[NewMessage],
-    ) -> StoreResult<DeliveryCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await)
-    }
-
-    pub(super) fn apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await)
-    }
-
-    pub(super) fn settle_unplaced(
-        &self,
-        mailbox: &str,
-        ids: &[i64],
-    ) -> StoreResult<Vec<(i64, u8)>> {
-        self.inbox_write(mailbox, async |tx| {
-            inbox_writes::settle_unplaced(tx, ids).await
         })
     }
 

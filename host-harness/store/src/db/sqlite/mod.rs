@@ -74,15 +74,18 @@ impl SqliteStore {
         })
     }
 
+    /// The writing connection, for one write at a time.
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
+        f(&mut self.writer())
     }
 
     /// As `with`, for work whose failures are the store's.
@@ -90,11 +93,7 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&mut Connection) -> StoreResult<T>,
     ) -> StoreResult<T> {
-        let mut conn = self
-            .conn
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut conn)
+        f(&mut self.writer())
     }
 
     /// Runs a query on a reader: it sees the last commit, and no write waits for it or holds it
