@@ -516,7 +516,7 @@ fn inputs_that_once_failed_the_fuzzer_give_a_record() {
             },
             MAILBOX,
         );
-        let cap = plugin::normalize::MAX_BODY_BYTES as usize;
+        let cap = plugin::normalize::MAX_BODY_BYTES;
         assert!(r.text_body.len() <= cap, "{}", path.display());
         assert!(!r.message_id.is_empty(), "{}", path.display());
     }

@@ -36,7 +36,8 @@ pub(crate) async fn apply(tx: &mut impl InboxTx, changes: &[Change]) -> StoreRes
                 let gone = tx
                     .remove_places(&first.remote_folder, first.uid_validity, &uids)
                     .await?;
-                counts.unknown += (uids.len() - gone.len()) as u32;
+                counts.unknown +=
+                    u32::try_from(uids.len().saturating_sub(gone.len())).unwrap_or(u32::MAX);
                 touched.extend(gone);
             }
             Change::FolderReset(folder, validity) => {
