@@ -640,3 +640,56 @@ async fn two_nodes_deliver_each_event_to_a_webhook_once() {
     );
     assert!(taken.windows(2).all(|w| w[0] < w[1]), "in order: {taken:?}");
 }
+
+/// A node whose turn moved on while it was frozen writes nothing when its sync goes on: every
+/// storage and inbox write of the call carries the turn's fence, and the database refuses it.
+/// Here only the row's token moves on (as another node's taking makes it), its holder left as
+/// it was, so the node's renewals go on succeeding and nothing stops the call before it writes:
+/// the fence alone keeps the write out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_in_a_turn_taken_since_writes_nothing() {
+    use tests::sync_checks::{append_many, mapping, seeder};
+
+    let cluster = PostgresCluster::shared();
+    let (url, key) = (cluster.fresh_database(), SecretKey::generate());
+    let w = OAuthWorld::with_dovecot_on(tests::dovecot::STANDARD_FOLDERS, node(&url, &key), |_| {})
+        .await;
+    w.link("m1", "google").await.expect("linked");
+    let mapped = w.mailbox("m1").set_mapping(&mapping("INBOX", None)).await;
+    tests::oauth_world::captured(mapped.expect("the call runs")).expect("mapped");
+    let mut s = seeder(&w).await;
+    append_many(&mut s, "INBOX", "fenced", 3).await;
+
+    let mailbox = w.mailbox("m1");
+    let turn = mailbox
+        .free_turn()
+        .await
+        .expect("asked")
+        .expect("the turn is free");
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    let moved = client
+        .execute(
+            "UPDATE mailbox_turns SET token = token + 1 WHERE mailbox = 'm1'",
+            &[],
+        )
+        .await
+        .expect("the token moves on");
+    assert_eq!(moved, 1);
+
+    let synced = mailbox.sync_holding(turn).await;
+    let complete = matches!(&synced, Ok(Ok(report)) if report.complete);
+    assert!(!complete, "a sync in a stale turn completed: {synced:?}");
+    let db = node(&url, &key);
+    assert!(
+        db.inbox().inbox_messages("m1").unwrap().is_empty(),
+        "a sync in a stale turn delivered"
+    );
+
+    // In a turn of its own, the same sync delivers everything.
+    let report = tests::sync_checks::sync(&w).await;
+    assert!(report.complete, "{report:?}");
+    assert_eq!(db.inbox().inbox_messages("m1").unwrap().len(), 3);
+}

@@ -123,6 +123,9 @@ impl Mailbox {
         turn: &TurnGuard,
         call: impl std::future::Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
+        // Its instances carry the turn's fence, so a write of theirs after another node took
+        // the turn is refused even if this node never saw it go.
+        let call = crate::state::in_call_turn(turn.fence().cloned(), call);
         crate::turns::while_held(turn, call)
             .await
             .unwrap_or(Err(CallError::TurnLost))

@@ -12,6 +12,7 @@ use crate::bindings::normalizer::{Job, JobFailure};
 use crate::errors::ProviderUnreadable;
 use crate::limits::MemoryCap;
 use crate::shared::Shared;
+use crate::turns::Fence;
 
 /// The mailbox a call serves: storage is scoped to `id`, the policy's grants to `provider`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,27 @@ pub struct HostState {
     /// The instances a sync call hands messages to; `None` for every other call, and for the
     /// workers themselves. Dropped with the store, which ends the workers.
     pub(crate) normalize_workers: Option<Box<dyn NormalizeJobs>>,
+    /// The mailbox's turn this call runs in, when the turn is kept in a shared database: the
+    /// call's storage and inbox writes carry it, and are refused once another node took it.
+    pub(crate) turn: Option<Fence>,
+}
+
+tokio::task_local! {
+    /// The turn (its fence) of the mailbox call running in this task (`Mailbox::holding`).
+    static CALL_TURN: Option<Fence>;
+}
+
+/// Runs `call` as holding `turn`: the instances it makes carry its fence.
+pub(crate) async fn in_call_turn<F: std::future::Future>(
+    turn: Option<Fence>,
+    call: F,
+) -> F::Output {
+    CALL_TURN.scope(turn, call).await
+}
+
+/// The fence of the turn the running call holds, if it has one.
+pub(crate) fn call_turn() -> Option<Fence> {
+    CALL_TURN.try_with(Clone::clone).ok().flatten()
 }
 
 /// What a normalisation job came to: its record, or why there is none.
@@ -72,6 +94,7 @@ impl HostState {
             open_connections: 0,
             slot: None,
             normalize_workers: None,
+            turn: call_turn(),
         }
     }
 }

@@ -14,6 +14,17 @@ use tokio_util::sync::CancellationToken;
 pub struct TurnGuard {
     _held: Box<dyn Send + Sync>,
     lost: Option<CancellationToken>,
+    fence: Option<Fence>,
+}
+
+/// Which taking of a mailbox's turn a write belongs to, for a turn kept in a shared database:
+/// the holder and the token that grows with each taking. A write carrying it is refused
+/// (`StoreError::Fenced`) once another holder has taken the turn, even if its own node was
+/// frozen past the turn's end and never saw it go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub holder: String,
+    pub token: i64,
 }
 
 impl TurnGuard {
@@ -22,6 +33,7 @@ impl TurnGuard {
         TurnGuard {
             _held: Box::new(held),
             lost: None,
+            fence: None,
         }
     }
 
@@ -30,7 +42,20 @@ impl TurnGuard {
         TurnGuard {
             _held: Box::new(held),
             lost: Some(lost),
+            fence: None,
         }
+    }
+
+    /// This turn, with the fence its writes carry.
+    pub fn fenced(mut self, fence: Fence) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// The fence of a turn kept in a shared database; `None` for one that only this process
+    /// hands out.
+    pub fn fence(&self) -> Option<&Fence> {
+        self.fence.as_ref()
     }
 
     /// Resolves once the turn is lost; never, for a turn that cannot be.

@@ -122,3 +122,95 @@ fn postgres_a_turn_outlives_its_connection_and_a_cut_off_node_lets_go_before_ano
     drop(held);
     s.run_sql(&format!("ALTER ROLE {role} LOGIN"));
 }
+
+/// A node frozen past its turn's end, which another node then took, writes nothing when it
+/// wakes: its storage and inbox writes carry its turn's fence and are refused, while the new
+/// holder's go through.
+#[test]
+fn postgres_writes_in_a_turn_another_node_took_since_are_refused() {
+    use host_harness::db::{KvWrite, StoreError};
+    use host_harness::inbox_store::{Change, Location, NewMessage};
+
+    let s = Store::postgres();
+    let (node_a, node_b) = (s.open_again(&s.keys), s.open_again(&s.keys));
+    let turn_a = futures_executor::block_on(node_a.mailbox_turns().acquire("m1")).expect("free");
+    let fence_a = turn_a
+        .fence()
+        .cloned()
+        .expect("a shared turn carries a fence");
+    let set = |value: &[u8]| [KvWrite::Set("token".into(), value.to_vec())];
+    let place = |uid| Location {
+        remote_folder: "INBOX".into(),
+        uid_validity: 1,
+        uid,
+    };
+    let message = |uid| NewMessage {
+        dedupe_key: format!("k{uid}"),
+        message_id: format!("k{uid}@x"),
+        thread_key: format!("k{uid}@x"),
+        subject: None,
+        date_utc: "2026-01-01T00:00:00Z".into(),
+        direction: "inbound",
+        size: 10,
+        truncated: false,
+        folder: 0,
+        flags: 0,
+        location: place(uid),
+        record_json: "{}".into(),
+    };
+    // In its turn, node A writes.
+    node_a
+        .kv_write_in_turn(Some(&fence_a), "m1", &set(b"a"), None)
+        .expect("the holder writes");
+    node_a
+        .inbox()
+        .inbox_deliver_in_turn(Some(&fence_a), "m1", &[message(1)])
+        .expect("the holder delivers");
+
+    // A freezes; its turn ends (here: is let go) and node B takes it.
+    drop(turn_a);
+    let turn_b = futures_executor::block_on(node_b.mailbox_turns().acquire("m1")).expect("free");
+    let fence_b = turn_b.fence().cloned().unwrap();
+    assert!(fence_b.token > fence_a.token);
+
+    // A wakes and goes on writing with its old turn: refused, and nothing changed.
+    let fenced = |e: &StoreError| matches!(e, StoreError::Fenced { .. });
+    match node_a.kv_write_in_turn(Some(&fence_a), "m1", &set(b"stale"), None) {
+        Err(host_harness::db::KvWriteError::Store(e)) if fenced(&e) => {}
+        other => panic!("a stale turn's storage write went through: {other:?}"),
+    }
+    let e = node_a
+        .inbox()
+        .inbox_deliver_in_turn(Some(&fence_a), "m1", &[message(2)])
+        .expect_err("a stale turn's delivery");
+    assert!(fenced(&e), "{e}");
+    let e = node_a
+        .inbox()
+        .inbox_apply_in_turn(Some(&fence_a), "m1", &[Change::Vanished(place(1))])
+        .expect_err("a stale turn's changes");
+    assert!(fenced(&e), "{e}");
+    assert_eq!(
+        node_b.kv_get("m1", "token").unwrap().as_deref(),
+        Some(&b"a"[..])
+    );
+    let kept = node_b.inbox().inbox_messages("m1").unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        kept[0].locations.len(),
+        1,
+        "the stale change was not applied"
+    );
+
+    // The new holder writes.
+    node_b
+        .kv_write_in_turn(Some(&fence_b), "m1", &set(b"b"), None)
+        .expect("the new holder writes");
+    node_b
+        .inbox()
+        .inbox_deliver_in_turn(Some(&fence_b), "m1", &[message(2)])
+        .expect("the new holder delivers");
+    assert_eq!(
+        node_a.kv_get("m1", "token").unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+}

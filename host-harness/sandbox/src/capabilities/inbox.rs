@@ -179,9 +179,12 @@ impl inbox::Host for HostState {
             Err(e) => return Ok(Err(e)),
         };
         let db = self.shared.db.clone();
-        let mailbox = self.mailbox.id.clone();
+        let (mailbox, turn) = (self.mailbox.id.clone(), self.turn.clone());
         let outcome = db
-            .run_blocking(move |db| db.inbox().inbox_deliver(&mailbox, &rows))
+            .run_blocking(move |db| {
+                db.inbox()
+                    .inbox_deliver_in_turn(turn.as_ref(), &mailbox, &rows)
+            })
             .await;
         let report = match outcome {
             Ok(c) => DeliveryReport {
@@ -228,10 +231,13 @@ impl inbox::Host for HostState {
             ))));
         }
         let db = self.shared.db.clone();
-        let mailbox = self.mailbox.id.clone();
+        let (mailbox, turn) = (self.mailbox.id.clone(), self.turn.clone());
         // Sorting and writing both happen off the async workers.
         let outcome = db
-            .run_blocking(move |db| db.inbox().inbox_apply(&mailbox, &store_changes(changes)))
+            .run_blocking(move |db| {
+                db.inbox()
+                    .inbox_apply_in_turn(turn.as_ref(), &mailbox, &store_changes(changes))
+            })
             .await;
         self.shared.outbox_written.notify_waiters();
         Ok(outcome

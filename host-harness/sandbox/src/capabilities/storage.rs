@@ -71,8 +71,9 @@ impl storage::Host for HostState {
         };
         let db = self.shared.db.clone();
         let mailbox = self.mailbox.id.clone();
+        let turn = self.turn.clone();
         let written = tokio::task::spawn_blocking(move || {
-            db.kv_write_within(&mailbox, &checked, Some(quota))
+            db.kv_write_in_turn(turn.as_ref(), &mailbox, &checked, Some(quota))
                 .map(|()| checked)
         })
         .await;

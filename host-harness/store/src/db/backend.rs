@@ -8,6 +8,7 @@ use crate::event_store::{DeadLetter, StoredEvent};
 use crate::inbox_store::{
     Change, ChangeCounts, DeliveryCounts, MessageSummary, NewMessage, StoredMessage,
 };
+use crate::turns::Fence;
 
 /// Rewrites one stored value (mailbox, key, value as stored): `Some` replaces it, `None` keeps it.
 pub(crate) type Reseal<'a> =
@@ -21,8 +22,10 @@ pub(crate) trait KvStore: Send + Sync {
     fn kv_list(&self, mailbox: &str, prefix: &str) -> StoreResult<Vec<String>>;
     /// All the writes in one transaction; refused whole when they would take the mailbox over
     /// `quota` (a batch that does not grow its storage always passes).
+    /// With `turn`, refused (`Fenced`) once another holder has taken the mailbox's turn.
     fn kv_write_sealed(
         &self,
+        turn: Option<&Fence>,
         mailbox: &str,
         writes: &[KvWrite],
         quota: Option<Quota>,
@@ -42,8 +45,27 @@ pub(crate) trait KvStore: Send + Sync {
 /// The CRM's inbox: messages unique per mailbox and dedupe key, their locations and updates,
 /// and the sync reports. Each write is one transaction, with its `message.*` events.
 pub trait InboxStore: Send + Sync {
-    fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts>;
-    fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts>;
+    fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
+        self.inbox_deliver_in_turn(None, mailbox, batch)
+    }
+    /// As `inbox_deliver`, made in the mailbox's turn `turn`: refused (`Fenced`) once another
+    /// holder has taken that turn.
+    fn inbox_deliver_in_turn(
+        &self,
+        turn: Option<&Fence>,
+        mailbox: &str,
+        batch: &[NewMessage],
+    ) -> StoreResult<DeliveryCounts>;
+    fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
+        self.inbox_apply_in_turn(None, mailbox, changes)
+    }
+    /// As `inbox_apply`, in the mailbox's turn `turn` (see `inbox_deliver_in_turn`).
+    fn inbox_apply_in_turn(
+        &self,
+        turn: Option<&Fence>,
+        mailbox: &str,
+        changes: &[Change],
+    ) -> StoreResult<ChangeCounts>;
     /// The mailbox's messages whose last place went (they may have moved to a folder not
     /// looked at yet), not yet removed.
     fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>>;

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use crate::at_rest::{KeyRing, SealError};
+use crate::turns::Fence;
 
 mod backend;
 mod inbox_writes;
@@ -56,6 +57,10 @@ pub enum StoreError {
     NewerSchema { found: i64, known: i64 },
     #[error("the database is in use: {0}")]
     InUse(String),
+    /// A write made in a mailbox's turn after another holder took that turn (this one's token
+    /// is no longer the row's): refused, so two holders never both write.
+    #[error("this mailbox's turn was taken by another node; the write (turn {token}) was refused")]
+    Fenced { token: i64 },
     /// A store call on the blocking pool that never answered: its thread panicked, or the
     /// runtime was shutting down.
     #[error("a store call did not finish: {0}")]
@@ -285,6 +290,18 @@ impl Database {
         writes: &[KvWrite],
         quota: Option<Quota>,
     ) -> Result<(), KvWriteError> {
+        self.kv_write_in_turn(None, mailbox, writes, quota)
+    }
+
+    /// As `kv_write_within`, made in the mailbox's turn `turn`: refused (`Fenced`) once another
+    /// holder has taken that turn.
+    pub fn kv_write_in_turn(
+        &self,
+        turn: Option<&Fence>,
+        mailbox: &str,
+        writes: &[KvWrite],
+        quota: Option<Quota>,
+    ) -> Result<(), KvWriteError> {
         // Held across the write: a rotation waits for it, so nothing is sealed under a key it
         // has just retired.
         let keys = self.keys();
@@ -297,7 +314,9 @@ impl Database {
                 KvWrite::Delete(key) => KvWrite::Delete(key.clone()),
             })
             .collect();
-        Ok(self.backend.kv_write_sealed(mailbox, &sealed, quota)??)
+        Ok(self
+            .backend
+            .kv_write_sealed(turn, mailbox, &sealed, quota)??)
     }
 
     /// The stored records of a mailbox's messages, oldest first, as JSON.

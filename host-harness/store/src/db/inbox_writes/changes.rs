@@ -1,14 +1,20 @@
 //! Changes to places the inbox knows (flags, vanished UIDs, a folder reset or its full list of
 //! UIDs), and the removal of messages a whole pass found nowhere.
 
-use super::{Events, InboxTx, refresh};
+use super::{Events, InboxTx, in_turn, refresh};
 use crate::db::StoreResult;
 use crate::inbox_store::{Change, ChangeCounts, Update};
+use crate::turns::Fence;
 
-/// Applies `changes` in order, under the mailbox's lock; then brings each touched message in
-/// line once. Consecutive vanished UIDs of one folder go in one step.
-pub(crate) async fn apply(tx: &mut impl InboxTx, changes: &[Change]) -> StoreResult<ChangeCounts> {
+/// Applies `changes` in order, under the mailbox's lock (in its turn `turn`, if one is given);
+/// then brings each touched message in line once. Consecutive vanished UIDs of one folder go in one step.
+pub(crate) async fn apply(
+    tx: &mut impl InboxTx,
+    turn: Option<&Fence>,
+    changes: &[Change],
+) -> StoreResult<ChangeCounts> {
     tx.lock_mailbox().await?;
+    in_turn(tx, turn).await?;
     let mut counts = ChangeCounts::default();
     let mut touched = Vec::new();
     let mut rest = changes;

@@ -4,15 +4,19 @@
 
 use std::collections::HashSet;
 
-use super::{Events, InboxTx, refresh};
+use super::{Events, InboxTx, in_turn, refresh};
 use crate::db::StoreResult;
 use crate::inbox_store::{DeliveryCounts, Location, NewMessage};
+use crate::turns::Fence;
 
-/// Stores `batch` in the transaction `tx` was begun with.
+/// Stores `batch` in the transaction `tx` was begun with, in the mailbox's turn `turn` if one
+/// is given.
 pub(crate) async fn deliver(
     tx: &mut impl InboxTx,
+    turn: Option<&Fence>,
     batch: &[NewMessage],
 ) -> StoreResult<DeliveryCounts> {
+    in_turn(tx, turn).await?;
     let start = tx.begin_delivery(batch).await?;
     let mut inserted = start.inserted;
     let (mut counts, mut events) = (DeliveryCounts::default(), Events::default());

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::StoreResult;
 use crate::inbox_store::{Location, NewMessage, Update, folder_name};
+use crate::turns::Fence;
 
 mod changes;
 mod deliver;
@@ -41,6 +42,9 @@ pub(crate) struct DeliveryStart {
 pub(crate) trait InboxTx {
     /// Takes the mailbox's inbox lock (PostgreSQL; SQLite's one writer already excludes others).
     async fn lock_mailbox(&mut self) -> StoreResult<()>;
+    /// Refuses the write (`Fenced`) unless `turn` is still the mailbox's current turn, and keeps
+    /// it so until the transaction ends (PostgreSQL; SQLite's turns are this process's own).
+    async fn check_turn(&mut self, turn: &Fence) -> StoreResult<()>;
     /// Takes the lock, inserts the batch's new records and finds the holders of its places.
     async fn begin_delivery(&mut self, batch: &[NewMessage]) -> StoreResult<DeliveryStart>;
     /// The id of the record with `dedupe_key`, which exists.
@@ -85,6 +89,14 @@ pub(crate) trait InboxTx {
     async fn remove_unplaced(&mut self, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>>;
     /// Appends the events, in order, to the outbox.
     async fn append_events(&mut self, events: &[(&'static str, Value)]) -> StoreResult<()>;
+}
+
+/// Refuses the write unless `turn`, when it is given, is still the mailbox's.
+async fn in_turn(tx: &mut impl InboxTx, turn: Option<&Fence>) -> StoreResult<()> {
+    match turn {
+        Some(turn) => tx.check_turn(turn).await,
+        None => Ok(()),
+    }
 }
 
 /// The events a write raises, appended at its end.

@@ -12,6 +12,7 @@ use super::{MailboxLock, PostgresStore, lock_mailbox, lock_mailbox_with, lock_st
 use crate::db::StoreResult;
 use crate::db::inbox_writes::{DeliveryStart, InboxTx, MessageState};
 use crate::inbox_store::{Location, NewMessage};
+use crate::turns::Fence;
 
 /// Inserts the batch's records whose key the mailbox does not have yet.
 const INSERT_NEW: &str = "INSERT INTO inbox_messages (mailbox, dedupe_key, message_id, thread_key,
@@ -118,6 +119,10 @@ fn small(column: i16) -> u8 {
 impl InboxTx for PgInboxTx<'_, '_> {
     async fn lock_mailbox(&mut self) -> StoreResult<()> {
         lock_mailbox(self.tx, MailboxLock::Inbox, self.mailbox).await
+    }
+
+    async fn check_turn(&mut self, turn: &Fence) -> StoreResult<()> {
+        super::turns::check_turn(self.tx, self.mailbox, turn).await
     }
 
     async fn begin_delivery(&mut self, batch: &[NewMessage]) -> StoreResult<DeliveryStart> {

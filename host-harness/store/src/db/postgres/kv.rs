@@ -7,6 +7,7 @@ use deadpool_postgres::Transaction;
 use super::{MailboxLock, PostgresStore, lock_mailbox, locks};
 use crate::db::quota::allows;
 use crate::db::{KvStore, KvWrite, OverQuota, Quota, Reseal, StoreResult, Usage};
+use crate::turns::Fence;
 
 /// The mailbox's usage as counted, counting it from its rows the first time.
 async fn usage(tx: &Transaction<'_>, mailbox: &str) -> StoreResult<Usage> {
@@ -59,6 +60,7 @@ impl KvStore for PostgresStore {
 
     fn kv_write_sealed(
         &self,
+        turn: Option<&Fence>,
         mailbox: &str,
         writes: &[KvWrite],
         quota: Option<Quota>,
@@ -67,6 +69,9 @@ impl KvStore for PostgresStore {
             let mut client = self.client().await?;
             let tx = client.transaction().await?;
             lock_mailbox(&tx, MailboxLock::Storage, mailbox).await?;
+            if let Some(turn) = turn {
+                super::turns::check_turn(&tx, mailbox, turn).await?;
+            }
             let before = usage(&tx, mailbox).await?;
             let (mut bytes, mut count) = (before.bytes as i128, before.keys as i128);
             let old_size = tx

@@ -10,7 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::leases::NOW_MS;
 use super::{Connections, PostgresStore};
-use crate::turns::{InProcessTurns, MailboxTurns, TurnError, TurnFuture, TurnGuard};
+use crate::db::{StoreError, StoreResult};
+use crate::turns::{Fence, InProcessTurns, MailboxTurns, TurnError, TurnFuture, TurnGuard};
 
 /// How long after its last renewal (the server's clock) a turn may be taken by another node.
 pub const TURN_GRACE: Duration = Duration::from_secs(8);
@@ -86,13 +87,19 @@ impl PostgresTurns {
             .await
             .map_err(|e| TurnError::Unavailable(e.to_string()))?;
         match taken? {
-            Some(lost) => Ok(self.guard(mailbox, local, lost)),
+            Some((lost, token)) => Ok(self.guard(mailbox, local, lost, token)),
             None => Err(Untaken::Busy(local)),
         }
     }
 
     /// The guard of a turn: the node's own holder, and the row let go when it drops.
-    fn guard(&self, mailbox: &str, local: TurnGuard, lost: CancellationToken) -> TurnGuard {
+    fn guard(
+        &self,
+        mailbox: &str,
+        local: TurnGuard,
+        lost: CancellationToken,
+        token: i64,
+    ) -> TurnGuard {
         struct Release {
             shared: Arc<Shared>,
             mailbox: String,
@@ -118,6 +125,10 @@ impl PostgresTurns {
             },
             lost,
         )
+        .fenced(Fence {
+            holder: self.shared.holder.clone(),
+            token,
+        })
     }
 }
 
@@ -173,8 +184,11 @@ impl Shared {
     }
 
     /// Takes `mailbox`'s turn if nobody holds it or its holder stopped renewing it more than
-    /// the grace ago; the token cancelled when this store loses it.
-    async fn take(self: &Arc<Self>, mailbox: &str) -> Result<Option<CancellationToken>, TurnError> {
+    /// the grace ago: the token cancelled when this store loses it, and the row's token.
+    async fn take(
+        self: &Arc<Self>,
+        mailbox: &str,
+    ) -> Result<Option<(CancellationToken, i64)>, TurnError> {
         let grace_ms = TURN_GRACE.as_millis() as i64;
         let sent = Instant::now();
         let rows = self
@@ -195,11 +209,12 @@ impl Shared {
             return Ok(None);
         };
         let lost = CancellationToken::new();
+        let token: i64 = row.get(0);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.turns.insert(
             mailbox.to_string(),
             HeldTurn {
-                token: row.get(0),
+                token,
                 renewed: sent,
                 lost: lost.clone(),
             },
@@ -208,7 +223,7 @@ impl Shared {
             held.renewing = true;
             tokio::spawn(self.clone().renew_while_held());
         }
-        Ok(Some(lost))
+        Ok(Some((lost, token)))
     }
 
     /// Lets go of `mailbox`'s turn: others may take it at once. A release that fails leaves
@@ -327,5 +342,26 @@ impl MailboxTurns for PostgresTurns {
 
     fn try_acquire(&self, mailbox: &str) -> Result<TurnGuard, TurnError> {
         futures_executor::block_on(self.try_acquire_async(mailbox))
+    }
+}
+
+/// Refuses a write in `mailbox`'s turn `turn` (`Fenced`) unless the row still names that holder
+/// and token; the row is then locked (shared) until `tx` ends, so no other node takes the turn
+/// while the write is under way.
+pub(super) async fn check_turn(
+    tx: &deadpool_postgres::Transaction<'_>,
+    mailbox: &str,
+    turn: &Fence,
+) -> StoreResult<()> {
+    let current = tx
+        .query_opt(
+            "SELECT 1 FROM mailbox_turns WHERE mailbox = $1 AND holder = $2 AND token = $3
+             FOR SHARE",
+            &[&mailbox, &turn.holder, &turn.token],
+        )
+        .await?;
+    match current {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Fenced { token: turn.token }),
     }
 }

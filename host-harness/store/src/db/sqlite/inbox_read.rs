@@ -9,14 +9,29 @@ use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
     LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage, folder_name,
 };
+use crate::turns::Fence;
 
 impl InboxStore for SqliteStore {
-    fn inbox_deliver(&self, mailbox: &str, batch: &[NewMessage]) -> StoreResult<DeliveryCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::deliver(tx, batch).await)
+    fn inbox_deliver_in_turn(
+        &self,
+        turn: Option<&Fence>,
+        mailbox: &str,
+        batch: &[NewMessage],
+    ) -> StoreResult<DeliveryCounts> {
+        self.inbox_write(mailbox, async |tx| {
+            inbox_writes::deliver(tx, turn, batch).await
+        })
     }
 
-    fn inbox_apply(&self, mailbox: &str, changes: &[Change]) -> StoreResult<ChangeCounts> {
-        self.inbox_write(mailbox, async |tx| inbox_writes::apply(tx, changes).await)
+    fn inbox_apply_in_turn(
+        &self,
+        turn: Option<&Fence>,
+        mailbox: &str,
+        changes: &[Change],
+    ) -> StoreResult<ChangeCounts> {
+        self.inbox_write(mailbox, async |tx| {
+            inbox_writes::apply(tx, turn, changes).await
+        })
     }
 
     fn inbox_unplaced(&self, mailbox: &str) -> StoreResult<Vec<i64>> {

@@ -12,6 +12,7 @@ use super::events::append_within;
 use crate::db::StoreResult;
 use crate::db::inbox_writes::{DeliveryStart, InboxTx, MessageState};
 use crate::inbox_store::{Location, NewMessage};
+use crate::turns::Fence;
 
 /// One write transaction on one mailbox's inbox.
 pub(super) struct SqliteInboxTx<'a> {
@@ -23,6 +24,12 @@ const AT_PLACE: &str = "mailbox = ?1 AND remote_folder = ?2 AND uid_validity = ?
 
 impl InboxTx for SqliteInboxTx<'_> {
     async fn lock_mailbox(&mut self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn check_turn(&mut self, _turn: &Fence) -> StoreResult<()> {
+        // One process uses the file, and its turns are its own (`InProcessTurns`): no turn of
+        // another holder can have been taken since, and none of them carries a fence.
         Ok(())
     }
 

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use super::SqliteStore;
 use crate::db::quota::allows;
 use crate::db::{KvStore, KvWrite, OverQuota, Quota, Reseal, StoreResult, Usage};
+use crate::turns::Fence;
 
 /// The mailbox's usage as counted, counting it from its rows the first time.
 fn usage(tx: &Transaction<'_>, mailbox: &str) -> rusqlite::Result<Usage> {
@@ -74,6 +75,8 @@ impl KvStore for SqliteStore {
 
     fn kv_write_sealed(
         &self,
+        // One process uses the file; its turns carry no fence (see `check_turn` of the inbox).
+        _turn: Option<&Fence>,
         mailbox: &str,
         writes: &[KvWrite],
         quota: Option<Quota>,
