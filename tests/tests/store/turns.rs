@@ -214,3 +214,64 @@ fn postgres_writes_in_a_turn_another_node_took_since_are_refused() {
         Some(&b"b"[..])
     );
 }
+
+/// What a fenced write holds (the lock `check_turn` takes, its transaction open) lets the
+/// holder's renewals through but makes another node's taking wait until the write commits: the
+/// token is a key, and only a taking changes it.
+#[test]
+fn postgres_a_taking_waits_for_a_fenced_write_and_a_renewal_does_not() {
+    use tokio_postgres::error::SqlState;
+
+    let s = Store::postgres();
+    let node = s.open_again(&s.keys);
+    let turn = futures_executor::block_on(node.mailbox_turns().acquire("m1")).expect("free");
+    let fence = turn.fence().cloned().expect("a fence");
+    let crate::Place::Postgres { url, .. } = &s.place else {
+        unreachable!("a PostgreSQL store")
+    };
+    let taking = "INSERT INTO mailbox_turns (mailbox, holder, token, renewed_ms)
+                  VALUES ('m1', 'another-node', 1, 0)
+                  ON CONFLICT (mailbox) DO UPDATE
+                      SET holder = 'another-node', token = mailbox_turns.token + 1";
+    crate::on_postgres(url, async |writer| {
+        writer.batch_execute("BEGIN").await.unwrap();
+        let held = writer
+            .query_opt(
+                "SELECT 1 FROM mailbox_turns WHERE mailbox = 'm1' AND holder = $1 AND token = $2
+                 FOR KEY SHARE",
+                &[&fence.holder, &fence.token],
+            )
+            .await
+            .unwrap();
+        assert!(held.is_some(), "the fence is current");
+        let (other, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        other
+            .batch_execute("SET lock_timeout = '1s'")
+            .await
+            .unwrap();
+        other
+            .execute(
+                "UPDATE mailbox_turns SET renewed_ms = renewed_ms + 1 WHERE mailbox = 'm1'",
+                &[],
+            )
+            .await
+            .expect("a renewal does not wait for a fenced write");
+        let waited = other
+            .execute(taking, &[])
+            .await
+            .expect_err("a taking waits for the fenced write");
+        assert_eq!(
+            waited.code(),
+            Some(&SqlState::LOCK_NOT_AVAILABLE),
+            "{waited}"
+        );
+        writer.batch_execute("COMMIT").await.unwrap();
+        other
+            .execute(taking, &[])
+            .await
+            .expect("once the write commits, the turn can be taken");
+    });
+}

@@ -160,6 +160,12 @@ CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
 ALTER TABLE webhook_cursors ADD COLUMN seen_ms BIGINT NOT NULL DEFAULT 0;
 UPDATE webhook_cursors SET seen_ms = (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT;
 "#,
+    r#"
+-- A turn's token is a key: a taking, which changes it, waits for the writes fenced by the
+-- token before (each holds the row FOR KEY SHARE until it commits), while a renewal, which
+-- changes only `renewed_ms`, never waits for them (`turns.rs`, `check_turn`).
+CREATE UNIQUE INDEX mailbox_turns_fence ON mailbox_turns (mailbox, token);
+"#,
 ];
 
 /// The schema version this host writes.

@@ -346,8 +346,9 @@ impl MailboxTurns for PostgresTurns {
 }
 
 /// Refuses a write in `mailbox`'s turn `turn` (`Fenced`) unless the row still names that holder
-/// and token; the row is then locked (shared) until `tx` ends, so no other node takes the turn
-/// while the write is under way.
+/// and token. The row is then held `FOR KEY SHARE` until `tx` ends: the token is a key (a
+/// unique index), so another node's taking, which changes it, waits for the write to commit,
+/// while this node's renewals, which change no key, go on.
 pub(super) async fn check_turn(
     tx: &deadpool_postgres::Transaction<'_>,
     mailbox: &str,
@@ -356,7 +357,7 @@ pub(super) async fn check_turn(
     let current = tx
         .query_opt(
             "SELECT 1 FROM mailbox_turns WHERE mailbox = $1 AND holder = $2 AND token = $3
-             FOR SHARE",
+             FOR KEY SHARE",
             &[&mailbox, &turn.holder, &turn.token],
         )
         .await?;
