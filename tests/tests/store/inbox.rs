@@ -5,7 +5,7 @@ use host_harness::inbox_store::{Change, DeliveryCounts, FLAGGED, Location, NewMe
 
 use crate::Store;
 
-fn at(folder: &str, uid: u32) -> Location {
+pub(crate) fn at(folder: &str, uid: u32) -> Location {
     Location {
         remote_folder: folder.into(),
         uid_validity: 1,
@@ -13,7 +13,7 @@ fn at(folder: &str, uid: u32) -> Location {
     }
 }
 
-fn message(key: &str, folder: u8, location: Location) -> NewMessage {
+pub(crate) fn message(key: &str, folder: u8, location: Location) -> NewMessage {
     NewMessage {
         dedupe_key: key.into(),
         message_id: format!("{key}@x"),

@@ -129,7 +129,7 @@ fn postgres_a_turn_outlives_its_connection_and_a_cut_off_node_lets_go_before_ano
 #[test]
 fn postgres_writes_in_a_turn_another_node_took_since_are_refused() {
     use host_harness::db::{KvWrite, StoreError};
-    use host_harness::inbox_store::{Change, Location, NewMessage};
+    use host_harness::inbox_store::Change;
 
     let s = Store::postgres();
     let (node_a, node_b) = (s.open_again(&s.keys), s.open_again(&s.keys));
@@ -139,25 +139,8 @@ fn postgres_writes_in_a_turn_another_node_took_since_are_refused() {
         .cloned()
         .expect("a shared turn carries a fence");
     let set = |value: &[u8]| [KvWrite::Set("token".into(), value.to_vec())];
-    let place = |uid| Location {
-        remote_folder: "INBOX".into(),
-        uid_validity: 1,
-        uid,
-    };
-    let message = |uid| NewMessage {
-        dedupe_key: format!("k{uid}"),
-        message_id: format!("k{uid}@x"),
-        thread_key: format!("k{uid}@x"),
-        subject: None,
-        date_utc: "2026-01-01T00:00:00Z".into(),
-        direction: "inbound",
-        size: 10,
-        truncated: false,
-        folder: 0,
-        flags: 0,
-        location: place(uid),
-        record_json: "{}".into(),
-    };
+    let place = |uid| crate::inbox::at("INBOX", uid);
+    let message = |uid| crate::inbox::message(&format!("k{uid}"), 0, place(uid));
     // In its turn, node A writes.
     node_a
         .kv_write_in_turn(Some(&fence_a), "m1", &set(b"a"), None)
