@@ -22,8 +22,9 @@ const PROBE: &str = r#"
   (func (export "run") (canon lift (core func $caller "run"))))
 "#;
 
-/// The shape (the type's `Debug`) of wasmtime's error for spent hostcall fuel, learned when
-/// first needed; `None` if the probe did not run out as expected.
+/// The shape (the type's `Debug`) of wasmtime's error for spent hostcall fuel, learned the first
+/// time a call fails (off start-up and off every call that succeeds); `None` if the probe did
+/// not run out as expected.
 static SHAPE: LazyLock<Option<String>> = LazyLock::new(|| match learn() {
     Ok(shape) => Some(shape),
     Err(e) => {
@@ -56,11 +57,6 @@ fn learn() -> wasmtime::Result<String> {
         Ok(()) => wasmtime::bail!("the probe's import took its bytes with no hostcall fuel"),
         Err(e) => Ok(format!("{:?}", e.root_cause())),
     }
-}
-
-/// Learns the shape now, so the first call that runs out does not wait for the probe.
-pub fn prepare() {
-    LazyLock::force(&SHAPE);
 }
 
 /// Whether `err` is a call stopped for running out of hostcall fuel.

@@ -61,8 +61,6 @@ impl PluginHost {
         let slots = settings.effective_policy().instances_at_once;
         let workers = settings.effective_policy().normalize_workers();
         let engine = new_pooled_engine(slots).map_err(HostError::Component)?;
-        // The first call that copies too much out of the guest is then told apart at once.
-        crate::hostcall_fuel::prepare();
         let (component, loaded_from) =
             load_component(&engine, wasm, cache_dir).map_err(HostError::Component)?;
         let mut linker = Linker::<HostState>::new(&engine);
