@@ -1,15 +1,16 @@
 # The two commands: `make demo` runs the product end to end, `make test` runs every test; and
 # `make serve` keeps the service up for a person to use its panel. Each installs what it needs
-# first (the wasm32-wasip2 target, Debian's dovecot-imapd for the real IMAP server, and for the
-# tests Debian's chromium and chromium-driver for the panel's browser tests), idempotently.
+# first (the wasm32-wasip2 target, Debian's dovecot-imapd for the real IMAP server, postfix and
+# dovecot-lmtpd for the real submission server, and for the tests Debian's chromium and
+# chromium-driver for the panel's browser tests), idempotently.
 
 CARGO ?= cargo
 DEMO_DIR ?= $(CURDIR)/target/demo
 CARGO_TARGET ?= $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: forks fuzz cargo-fuzz vendored-tests setup supported dovecot chromium postgresql isync python3 demo demo-cluster serve test lint bench
+.PHONY: forks fuzz cargo-fuzz vendored-tests setup supported dovecot postfix chromium postgresql isync python3 demo demo-cluster serve test lint bench
 
-setup: supported dovecot forks
+setup: supported dovecot postfix forks
 	@command -v rustup >/dev/null || { echo "rustup is required: see https://rustup.rs"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
@@ -37,6 +38,11 @@ endef
 
 dovecot:
 	$(call apt_install,test -x /usr/sbin/dovecot,dovecot-imapd,the tests' IMAP server)
+
+# Postfix is the tests' submission server: it authenticates tokens through Dovecot's SASL and
+# delivers by LMTP into the test Dovecot.
+postfix:
+	$(call apt_install,test -x /usr/sbin/postfix -a -x /usr/lib/dovecot/lmtp,postfix dovecot-lmtpd,the tests' submission server)
 
 chromium:
 	$(call apt_install,test -x /usr/bin/chromium -a -x /usr/bin/chromedriver,chromium chromium-driver,the panel's test browser)
@@ -74,7 +80,7 @@ test: setup chromium postgresql python3 cargo-fuzz
 # crash, or one input running past 30 s, stops it (plugin/fuzz/run.sh).
 # FUZZ_SEED fixes libFuzzer's choices, so a run can be repeated (0: a new seed each run, for
 # exploring); make test runs a fixed seed, so a failure it reports is one anyone can reproduce.
-FUZZ_TARGETS := raw_fetch header_repair utf7_round_trip normalize imap_responses
+FUZZ_TARGETS := raw_fetch header_repair utf7_round_trip normalize imap_responses smtp_replies
 FUZZ_SECONDS ?= 600
 FUZZ_SEED ?= 0
 FUZZ_DIR := $(abspath $(CARGO_TARGET))/fuzz

@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod ports;
 pub mod providers;
 pub mod record;
+pub mod send;
 pub mod sync;
 
 #[cfg(feature = "fuzzing")]

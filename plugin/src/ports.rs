@@ -146,6 +146,41 @@ pub trait ImapSockets {
     }
 }
 
+/// Why a submission socket operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmissionFailure {
+    /// The host refused: its policy, its envelope rules, or a call that may not send (why).
+    #[error("refused by the host: {0}")]
+    Refused(String),
+    /// Over the host's cap on a message or a write.
+    #[error("over the host's cap of {limit} bytes")]
+    TooLarge { limit: u64, actual: u64 },
+    /// More recipients than the host allows in one message.
+    #[error("more than {limit} recipients")]
+    TooManyRecipients { limit: u64 },
+    /// The server could not be reached, or the connection failed (why).
+    #[error("{0}")]
+    Unreachable(String),
+}
+
+/// A connection the host opened to a submission server, for one `send` call.
+pub trait SubmissionConnection {
+    /// Up to `max` bytes; at least one.
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, SubmissionFailure>;
+    fn write(&mut self, data: &[u8]) -> Result<(), SubmissionFailure>;
+    fn start_tls(&mut self) -> Result<(), SubmissionFailure>;
+}
+
+/// Opens submission connections; the host lends them to `send` calls only.
+pub trait Submissions {
+    fn open(
+        &self,
+        host: &str,
+        port: u16,
+        security: ImapSecurity,
+    ) -> Result<Box<dyn SubmissionConnection>, SubmissionFailure>;
+}
+
 /// The CRM's inbox: deliveries and changes, each call all or nothing and idempotent.
 pub trait Inbox {
     /// Delivers `batch` (borrowed: a refused batch is still the caller's to retry in parts).
@@ -207,6 +242,18 @@ pub struct ProviderConfig {
     pub endpoints: BTreeMap<String, String>,
     pub scopes: Vec<String>,
     pub authorize_params: Vec<(String, String)>,
+    /// Where a sent message's copy in Sent comes from.
+    pub sent_copy: SentCopySetting,
+}
+
+/// The administrator's choice of where a sent message's copy in Sent comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SentCopySetting {
+    /// Gmail and Microsoft save submitted mail themselves; other providers get a copy appended.
+    #[default]
+    Auto,
+    Append,
+    None,
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -268,6 +315,7 @@ impl PlatformConfig {
 pub struct Env<'a> {
     pub http: &'a dyn Http,
     pub imap: &'a dyn ImapSockets,
+    pub submission: &'a dyn Submissions,
     pub kv: &'a dyn KeyValue,
     pub inbox: &'a dyn Inbox,
     pub log: &'a dyn Log,

@@ -32,6 +32,9 @@ pub struct Provider {
     /// segment (Microsoft's tenant).
     pub issuer: Option<String>,
     pub imap: ImapEndpoint,
+    /// The SMTP submission server (`smtps://host:port` or `smtp://host:port`), when set.
+    pub submission: Option<String>,
+    pub sent_copy: crate::ports::SentCopySetting,
     pub scopes: Vec<String>,
     /// The administrator's extra authorization-URL parameters.
     pub extra_authorize_params: Vec<(String, String)>,
@@ -90,6 +93,7 @@ impl Provider {
 const GOOGLE_SCOPES: &[&str] = &["https://mail.google.com/", "openid", "email"];
 const MICROSOFT_SCOPES: &[&str] = &[
     "https://outlook.office.com/IMAP.AccessAsUser.All",
+    "https://outlook.office.com/SMTP.Send",
     "offline_access",
     "openid",
     "email",
@@ -166,6 +170,8 @@ pub fn resolve(config: &PlatformConfig, id: &str) -> Result<Provider, MailboxErr
             .as_deref()
             .and_then(parse_imap_endpoint)
             .ok_or_else(|| missing("IMAP server"))?,
+        submission: endpoint("submission"),
+        sent_copy: p.sent_copy,
         scopes,
         extra_authorize_params: p.authorize_params.clone(),
         redirect_uri: config
@@ -200,10 +206,22 @@ fn scopes_for(p: &ProviderConfig, dialect: Dialect) -> Vec<String> {
 
 /// `imaps://host:port` (implicit TLS) or `imap://host:port` (STARTTLS).
 pub fn parse_imap_endpoint(value: &str) -> Option<ImapEndpoint> {
-    let (security, rest, default_port) = if let Some(rest) = value.strip_prefix("imaps://") {
-        (ImapSecurity::Tls, rest, 993)
-    } else if let Some(rest) = value.strip_prefix("imap://") {
-        (ImapSecurity::StartTls, rest, 143)
+    parse_endpoint(value, ("imaps://", 993), ("imap://", 143))
+}
+
+/// A submission server's endpoint: `smtps://host[:port]` (implicit TLS, 465) or
+/// `smtp://host[:port]` (STARTTLS, 587).
+pub fn parse_submission_endpoint(value: &str) -> Option<ImapEndpoint> {
+    parse_endpoint(value, ("smtps://", 465), ("smtp://", 587))
+}
+
+/// `value` under the implicit-TLS scheme `tls` or the STARTTLS scheme `starttls`, each with
+/// its default port.
+fn parse_endpoint(value: &str, tls: (&str, u16), starttls: (&str, u16)) -> Option<ImapEndpoint> {
+    let (security, rest, default_port) = if let Some(rest) = value.strip_prefix(tls.0) {
+        (ImapSecurity::Tls, rest, tls.1)
+    } else if let Some(rest) = value.strip_prefix(starttls.0) {
+        (ImapSecurity::StartTls, rest, starttls.1)
     } else {
         return None;
     };
@@ -244,6 +262,7 @@ mod tests {
                 endpoints,
                 scopes: vec![],
                 authorize_params: vec![],
+                sent_copy: Default::default(),
             }],
             feature_flags: vec!["link-mailbox".into()],
             redirect_uri: Some("http://127.0.0.1:8765/cb".into()),

@@ -81,8 +81,48 @@ pub const DUTCH_GMAIL_FOLDERS: &[ConfiguredFolder] = &[
 pub struct Dovecot {
     pub imaps_port: u16,
     pub imap_port: u16,
+    /// The LMTP and SASL ports a submission server uses, when started for one.
+    pub submission: Option<SubmissionPorts>,
     dir: tempfile::TempDir,
     child: Child,
+}
+
+/// Where a submission server (Postfix) reaches this Dovecot: LMTP to deliver, and its auth
+/// service to check the tokens it is given (the same oauth2 passdb as IMAP's).
+#[derive(Debug, Clone, Copy)]
+pub struct SubmissionPorts {
+    pub lmtp: u16,
+    pub auth: u16,
+}
+
+/// Waits until the server `child` greets with a line holding `greeting` on loopback `port`:
+/// `Err` when it exits, another server answers, or `limit` passes.
+pub fn wait_for_greeting(
+    child: &mut Child,
+    port: u16,
+    greeting: &str,
+    limit: Duration,
+) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited ({status})"));
+        }
+        if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let mut line = String::new();
+            let _ = BufReader::new(stream).read_line(&mut line);
+            if line.contains(greeting) {
+                return Ok(());
+            }
+            if !line.is_empty() {
+                return Err(format!("another server answered: {:?}", line.trim_end()));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!("it did not greet within {} s", limit.as_secs()))
 }
 
 /// A loopback port free now (a server started on it later may still lose it to another).
@@ -108,6 +148,38 @@ impl Dovecot {
         folders: &[ConfiguredFolder],
         mechanisms: &str,
         settings: &str,
+    ) -> Self {
+        Self::launch(pki, introspection_url, folders, mechanisms, settings, false)
+    }
+
+    /// As `start`, with LMTP and auth listeners for a submission server (`Postfix::start`).
+    pub fn start_for_submission(
+        pki: &TestPki,
+        introspection_url: &str,
+        folders: &[ConfiguredFolder],
+    ) -> Self {
+        assert!(
+            Path::new("/usr/lib/dovecot/lmtp").exists(),
+            "Dovecot's LMTP server is not installed: run `make test`, which installs it, or \
+             `apt-get install dovecot-lmtpd`"
+        );
+        Self::launch(
+            pki,
+            introspection_url,
+            folders,
+            "xoauth2 oauthbearer",
+            "",
+            true,
+        )
+    }
+
+    fn launch(
+        pki: &TestPki,
+        introspection_url: &str,
+        folders: &[ConfiguredFolder],
+        mechanisms: &str,
+        settings: &str,
+        for_submission: bool,
     ) -> Self {
         assert!(
             Path::new(DOVECOT).exists(),
@@ -144,10 +216,17 @@ impl Dovecot {
         loop {
             attempts += 1;
             let (imaps_port, imap_port) = (free_port(), free_port());
+            let submission = for_submission.then(|| SubmissionPorts {
+                lmtp: free_port(),
+                auth: free_port(),
+            });
             let greeting = format!("mailsync-test-{imaps_port}-{}", rand::random::<u32>());
+            let listeners = submission.map(submission_config).unwrap_or_default();
             std::fs::write(
                 d.join("dovecot.conf"),
-                config(d, imaps_port, imap_port, folders, mechanisms, &greeting) + settings,
+                config(d, imaps_port, imap_port, folders, mechanisms, &greeting)
+                    + &listeners
+                    + settings,
             )
             .expect("config");
             let log = std::fs::File::create(d.join("stderr.log")).expect("log");
@@ -162,6 +241,7 @@ impl Dovecot {
             let mut dovecot = Dovecot {
                 imaps_port,
                 imap_port,
+                submission,
                 dir,
                 child,
             };
@@ -180,26 +260,12 @@ impl Dovecot {
     /// Waits until this instance greets with `greeting` on its plain port (it binds both ports
     /// before it greets on either, and exits if it cannot).
     fn wait_for_greeting(&mut self, greeting: &str) -> Result<(), String> {
-        use std::io::{BufRead, BufReader};
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("it exited ({status})"));
-            }
-            if let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", self.imap_port)) {
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-                let mut line = String::new();
-                let _ = BufReader::new(stream).read_line(&mut line);
-                if line.contains(greeting) {
-                    return Ok(());
-                }
-                if !line.is_empty() {
-                    return Err(format!("another server answered: {:?}", line.trim_end()));
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("it did not greet within 10 s".into())
+        wait_for_greeting(
+            &mut self.child,
+            self.imap_port,
+            greeting,
+            Duration::from_secs(10),
+        )
     }
 
     fn stop(&mut self) {
@@ -393,6 +459,28 @@ service anvil {{
     )
 }
 
+/// LMTP for delivery and the auth service on TCP, for a submission server on loopback (no
+/// socket paths: Postfix asks over TCP). LMTP delivers to any user the static userdb allows.
+fn submission_config(ports: SubmissionPorts) -> String {
+    let SubmissionPorts { lmtp, auth } = ports;
+    format!(
+        r#"protocols = imap lmtp
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {lmtp}
+  }}
+}}
+service auth {{
+  inet_listener {{
+    address = 127.0.0.1
+    port = {auth}
+  }}
+}}
+"#
+    )
+}
+
 /// A plain IMAP session that creates and removes folders and appends mail.
 pub struct Seeder {
     stream: BufReader<TcpStream>,
@@ -480,22 +568,35 @@ impl Seeder {
     /// `UID FETCH <set> (BODY.PEEK[])`, its literals read and dropped as bytes (mail need not be
     /// UTF-8); returns how many messages came.
     pub async fn fetch_bodies(&mut self, set: &str) -> usize {
+        let command = format!("UID FETCH {set} (BODY.PEEK[])");
+        self.literals(&command).await.len()
+    }
+
+    /// The header block of the message `uid` of the selected folder, read without changing it.
+    pub async fn header_block(&mut self, uid: &str) -> String {
+        let command = format!("UID FETCH {uid} (BODY.PEEK[HEADER])");
+        let literals = self.literals(&command).await;
+        String::from_utf8_lossy(literals.first().map_or(&[][..], Vec::as_slice)).into_owned()
+    }
+
+    /// Runs `command` and returns the literals of its answer, in order.
+    async fn literals(&mut self, command: &str) -> Vec<Vec<u8>> {
         use tokio::io::AsyncReadExt;
-        let tag = self.send(&format!("UID FETCH {set} (BODY.PEEK[])")).await;
-        let mut messages = 0;
+        let tag = self.send(command).await;
+        let mut literals = Vec::new();
         loop {
             let mut line = Vec::new();
             self.stream
                 .read_until(b'\n', &mut line)
                 .await
                 .expect("read from Dovecot");
-            assert!(!line.is_empty(), "Dovecot closed the session during FETCH");
+            assert!(
+                !line.is_empty(),
+                "Dovecot closed the session during {command}"
+            );
             if line.starts_with(format!("{tag} ").as_bytes()) {
-                assert!(line[tag.len() + 1..].starts_with(b"OK"), "FETCH failed");
-                return messages;
-            }
-            if line.starts_with(b"* ") && line.windows(7).any(|w| w == b" FETCH ") {
-                messages += 1;
+                assert!(line[tag.len() + 1..].starts_with(b"OK"), "{command} failed");
+                return literals;
             }
             // A literal `{n}` at the end of a line: its bytes, then the line goes on.
             let text = String::from_utf8_lossy(&line);
@@ -510,6 +611,7 @@ impl Seeder {
                     .read_exact(&mut literal)
                     .await
                     .expect("read a literal from Dovecot");
+                literals.push(literal);
             }
         }
     }

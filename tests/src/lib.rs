@@ -15,6 +15,7 @@ pub mod mail_fixtures;
 pub mod many_mailboxes;
 pub mod oauth_world;
 pub mod panel_client;
+pub mod postfix;
 pub mod postgres;
 pub mod realistic;
 pub mod secrets;
@@ -97,10 +98,37 @@ pub fn settings_with_test_grant(http: &[String], imap: &[String]) -> HostSetting
         Grant {
             http: http.to_vec(),
             imap: imap.to_vec(),
+            submission: vec![],
         },
     );
     settings.policy.plain_hosts = vec!["127.0.0.1".into()];
     settings
+}
+
+/// A draft the platform would submit: `subject` and `text` to one recipient, keyed `key`, with
+/// a Message-ID made from the key.
+pub fn draft_to(
+    key: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+) -> host_harness::bindings::send::Draft {
+    host_harness::bindings::send::Draft {
+        idempotency_key: key.into(),
+        message_id: format!("{key}.outbox@example.nl"),
+        to: vec![host_harness::bindings::message::MailboxAddress {
+            name: None,
+            address: to.into(),
+        }],
+        cc: vec![],
+        bcc: vec![],
+        subject: subject.into(),
+        text: text.into(),
+        html: None,
+        attachments: vec![],
+        replies_to: None,
+        date: "2026-12-07T10:00:00Z".into(),
+    }
 }
 
 /// A loopback server that counts connections and answers each with `response`.

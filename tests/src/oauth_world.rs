@@ -10,6 +10,7 @@ use host_harness::{Database, HostSettings, Mailbox, PluginHost};
 
 use crate::dovecot::{ConfiguredFolder, Dovecot};
 use crate::fake_provider::{FakeProvider, Flavour};
+use crate::postfix::Postfix;
 use crate::secrets;
 use crate::tls_server::TestPki;
 
@@ -30,6 +31,8 @@ pub struct DovecotSetup<'a> {
     pub starttls: bool,
     /// Lines added to its configuration (`mail_debug = yes` logs each mailbox a session opens).
     pub settings: &'a str,
+    /// With a Postfix in front of it, the providers' submission server.
+    pub submission: bool,
 }
 
 impl<'a> DovecotSetup<'a> {
@@ -39,6 +42,7 @@ impl<'a> DovecotSetup<'a> {
             mechanisms: "xoauth2 oauthbearer",
             starttls: false,
             settings: "",
+            submission: false,
         }
     }
 }
@@ -46,6 +50,8 @@ impl<'a> DovecotSetup<'a> {
 pub struct OAuthWorld {
     /// A real IMAP server that asks the fake Google about tokens, when the world has one.
     pub dovecot: Option<Dovecot>,
+    /// A real submission server in front of that Dovecot, when the setup asked for one.
+    pub postfix: Option<Postfix>,
     pub pki: TestPki,
     pub google: FakeProvider,
     pub microsoft: FakeProvider,
@@ -130,15 +136,20 @@ impl OAuthWorld {
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
         let starttls = dovecot.as_ref().is_some_and(|d| d.starttls);
-        let dovecot = dovecot.map(|d| {
-            Dovecot::start_with_mechanisms(
+        let dovecot = dovecot.map(|d| match d.submission {
+            true => Dovecot::start_for_submission(&pki, &google.introspection_url, d.folders),
+            false => Dovecot::start_with_mechanisms(
                 &pki,
                 &google.introspection_url,
                 d.folders,
                 d.mechanisms,
                 d.settings,
-            )
+            ),
         });
+        let postfix = dovecot
+            .as_ref()
+            .filter(|d| d.submission.is_some())
+            .map(|d| Postfix::start(&pki, d));
         let imap = match &dovecot {
             None => IMAP.to_string(),
             Some(d) if starttls => format!("imap://127.0.0.1:{}", d.imap_port),
@@ -171,6 +182,13 @@ impl OAuthWorld {
                 ..Default::default()
             },
         ];
+        if let Some(postfix) = &postfix {
+            for provider in &mut settings.platform.providers {
+                provider
+                    .endpoints
+                    .insert("submission".into(), postfix.endpoint());
+            }
+        }
         settings.policy.local_hosts = vec!["127.0.0.1".into()];
         settings.tls.extra_roots = vec![pki.ca_pem.clone()];
         if browser {
@@ -200,6 +218,7 @@ impl OAuthWorld {
         .expect("load the plugin");
         OAuthWorld {
             dovecot,
+            postfix,
             pki,
             google,
             microsoft,

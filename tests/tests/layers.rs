@@ -16,7 +16,7 @@ const GUEST: Layers = &[
     &["providers"],
     &["imap", "oauth", "normalize"],
     &["account"],
-    &["folders"],
+    &["folders", "send"],
     &["sync"],
     &["glue", "fuzzing"],
 ];
@@ -63,6 +63,7 @@ const SANDBOX: Layers = &[
     &["bindings", "settings"],
     &["admin_store", "errors", "shared"],
     &["state"],
+    &["plugin_versions"],
     &["capabilities", "plugin_host"],
     &["normalize_workers", "unplaced"],
     &["audit", "mailbox"],

@@ -199,8 +199,7 @@ async fn the_golden_set_normalises_in_the_component_as_natively() {
             internal_date: Some(1_700_000_000),
         };
         let wasm = guest
-            .crm_mail_sync_normalize()
-            .call_normalize(&mut store, &raw, MAILBOX)
+            .normalize(&mut store, &raw, MAILBOX)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e:#}"));
         assert_eq!(wasm, as_wit(native), "{name}");

@@ -4,12 +4,14 @@
 use wasmtime::component::types::ComponentItem;
 
 use crate::plugin_host::PluginHost;
+use crate::plugin_versions::ContractVersion;
 use crate::policy::Policy;
 
 /// The interfaces the host implements for the plugin (the WIT world's imports).
 pub const HOST_CAPABILITIES: &[&str] = &[
     "crm:mail-sync/http-client",
     "crm:mail-sync/imap-socket",
+    "crm:mail-sync/submission-socket",
     "crm:mail-sync/storage",
     "crm:mail-sync/inbox",
     "crm:mail-sync/log",
@@ -30,17 +32,28 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
     let ty = host.component().component_type();
     let platform = host.shared().platform();
     let policy = &platform.policy;
-    let mut rows: Vec<AuditRow> = ty
-        .imports(engine)
-        .map(|(name, item)| AuditRow {
-            direction: "import",
-            name: name.to_string(),
-            grant: import_grant(name, Some(&item.ty), policy),
-        })
-        .collect();
+    let version = host.contract_version();
+    let mut rows = vec![AuditRow {
+        direction: "speaks",
+        name: format!("crm:mail-sync@{}", version.as_str()),
+        grant: match version {
+            ContractVersion::V0_2 => {
+                "the current contract: reads, and sends when the platform asks".into()
+            }
+            ContractVersion::V0_1 => {
+                "an earlier contract, run as before: it reads, and cannot send (no `send`, no submission socket)".into()
+            }
+        },
+    }];
+    rows.extend(ty.imports(engine).map(|(name, item)| AuditRow {
+        direction: "import",
+        name: name.to_string(),
+        grant: import_grant(name, Some(&item.ty), policy),
+    }));
     // What the host offers that this component does not import: granted to no one here.
     let imported: Vec<String> = rows
         .iter()
+        .filter(|r| r.direction == "import")
         .map(|r| r.name.split('@').next().unwrap_or("").to_string())
         .collect();
     for capability in HOST_CAPABILITIES {
@@ -161,6 +174,14 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
             "log",
             "16 KiB read per message or field before redaction, 32 fields, 8 KiB per line".into(),
         ),
+        (
+            "send",
+            format!(
+                "one message per `send` call, of at most {} MiB, to at most {} recipients",
+                policy.send_max_message_bytes / (1024 * 1024),
+                policy.send_max_recipients
+            ),
+        ),
     ];
     rows.into_iter()
         .map(|(name, grant)| AuditRow {
@@ -207,11 +228,18 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             policy.http_response_cap_bytes / 1024
         ),
         "crm:mail-sync/imap-socket" => format!(
-            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); reads capped at {} KiB; at most {} connections per call and {} per mailbox",
+            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); read-only except in a `send` call (the host refuses SELECT, STORE, COPY, MOVE, EXPUNGE, APPEND, CREATE, DELETE, RENAME, SETACL, literals and every command not known to read); reads capped at {} KiB; at most {} connections per call and {} per mailbox",
             granted(|g| &g.imap),
             policy.imap_read_cap_bytes / 1024,
             policy.imap_connections_per_call,
             policy.imap_connections_per_account
+        ),
+        "crm:mail-sync/submission-socket" => format!(
+            "`send` calls only, each started by the platform with one draft: SMTP submission to the mailbox's provider only: {}; plain only to: {plain}; host does TLS; MAIL FROM must be the linked address, RCPT TO among the draft's recipients, at most {} of them; one message of at most {} MiB; no BDAT, VRFY, EXPN or other commands; no bare CR or LF; nothing written between DATA and the server's answer; at most {} connections per call",
+            granted(|g| &g.submission),
+            policy.send_max_recipients,
+            policy.send_max_message_bytes / (1024 * 1024),
+            crate::capabilities::submission_socket::SUBMISSION_CONNECTIONS_PER_CALL
         ),
         "crm:mail-sync/storage" => format!(
             "key-value in the host's SQLite, scoped to the calling mailbox; {} KiB per write batch",

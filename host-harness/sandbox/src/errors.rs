@@ -39,6 +39,13 @@ pub enum CallError {
         "this mailbox's turn could not be kept (the database did not answer), so the call was stopped before another node could take the turn; try again"
     )]
     TurnLost,
+    #[error(
+        "the component speaks crm:mail-sync@{version}, which has no `{export}`: load a plugin built against 0.2.0"
+    )]
+    NotInContract {
+        export: &'static str,
+        version: &'static str,
+    },
 }
 
 /// A store call that failed ends the call as the host's failure, with what the store said.

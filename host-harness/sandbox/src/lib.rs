@@ -20,6 +20,7 @@ pub mod mailbox;
 pub mod normalize_workers;
 pub(crate) mod parking;
 pub mod plugin_host;
+pub mod plugin_versions;
 pub mod policy;
 pub(crate) mod progress;
 pub(crate) mod providers;

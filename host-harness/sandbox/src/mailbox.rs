@@ -5,11 +5,14 @@ use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
 use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
+use crate::bindings::send::{Draft, SendError, SendReceipt};
 use crate::bindings::sync::{SyncReport, WatchReport};
-use crate::bindings::{MailSyncPlugin, RawMessage, message::MessageRecord};
+use crate::bindings::{RawMessage, message::MessageRecord};
 use crate::errors::CallError;
 use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
+use crate::plugin_versions::{ContractVersion, PluginInstance};
+use crate::resources::envelope::{EnvelopeRules, SendGrant};
 use crate::state::{HostState, MailboxScope, ProviderGrant};
 use crate::turns::{TurnError, TurnGuard};
 use wasmtime::Store;
@@ -44,10 +47,13 @@ macro_rules! call_export {
         |$plugin:ident, $store:ident| $call:expr) => {{
         let host = &$self.host;
         host.within_budget($budget_ms, async {
-            let (mut store, plugin): (Store<HostState>, MailSyncPlugin) = $instantiate.await?;
+            let (mut store, plugin): (Store<HostState>, PluginInstance) =
+                Box::pin($instantiate).await?;
             let ($plugin, $store) = (&plugin, &mut store);
             let hostcall_cap = host.shared().platform().policy.hostcall_cap_bytes;
-            $call
+            // On the heap: the call's future holds either contract version's, and a caller's
+            // future (a sync's passes, a test's thread) holds several calls.
+            Box::pin($call)
                 .await
                 .map_err(|e| CallError::from_call(e, $budget_ms, hostcall_cap))
         })
@@ -155,7 +161,7 @@ impl Mailbox {
     async fn instantiate_recorded(
         &self,
         budget_ms: u64,
-    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    ) -> Result<(Store<HostState>, PluginInstance), CallError> {
         let recorded = MailboxScope {
             id: self.id.clone(),
             provider: ProviderGrant::Recorded,
@@ -167,7 +173,7 @@ impl Mailbox {
     async fn instantiate_syncing(
         &self,
         budget_ms: u64,
-    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    ) -> Result<(Store<HostState>, PluginInstance), CallError> {
         let (mut store, plugin) = self.instantiate_recorded(budget_ms).await?;
         store.data_mut().normalize_workers =
             Some(Box::new(NormalizeWorkers::new(self.host.clone(), &self.id)));
@@ -185,7 +191,7 @@ impl Mailbox {
     }
 
     pub async fn status(&self) -> MailboxResult<MailboxStatus> {
-        call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_status(s))
+        call_export!(self, |p, s| p.status(s))
     }
 
     /// Starts linking through `request.provider`; on success the host records that provider for
@@ -193,9 +199,7 @@ impl Mailbox {
     pub async fn link_start(&self, request: &LinkRequest) -> MailboxResult<LinkStarted> {
         self.in_turn(async {
             let provider = Some(request.provider.clone());
-            let started = call_export!(self, provider, |p, s| p
-                .crm_mail_sync_mailbox()
-                .call_link_start(s, request))?;
+            let started = call_export!(self, provider, |p, s| p.link_start(s, request))?;
             if started.is_ok() {
                 self.host
                     .assign_provider(&self.id, Some(&request.provider))
@@ -213,18 +217,14 @@ impl Mailbox {
         user: &str,
         query: &[(String, String)],
     ) -> MailboxResult<MailboxStatus> {
-        self.in_turn(async {
-            call_export!(self, |p, s| p
-                .crm_mail_sync_mailbox()
-                .call_link_complete(s, user, query))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.link_complete(s, user, query)) })
+            .await
     }
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
     pub async fn unlink(&self) -> MailboxResult<Unlinked> {
         self.in_turn(async {
-            let unlinked = call_export!(self, |p, s| p.crm_mail_sync_mailbox().call_unlink(s))?;
+            let unlinked = call_export!(self, |p, s| p.unlink(s))?;
             if unlinked.is_ok() {
                 self.host.assign_provider(&self.id, None).await?;
             }
@@ -234,51 +234,37 @@ impl Mailbox {
     }
 
     pub async fn set_settings(&self, settings: &ManualSettings) -> MailboxResult<MailboxStatus> {
-        self.in_turn(async {
-            call_export!(self, |p, s| p
-                .crm_mail_sync_mailbox()
-                .call_set_settings(s, settings))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.set_settings(s, settings)) })
+            .await
     }
 
     /// Makes sure the mailbox has a valid access token, refreshing it when due or when `force`.
     pub async fn check_access(&self, force: bool) -> MailboxResult<AccessChecked> {
-        self.in_turn(async {
-            call_export!(self, |p, s| p
-                .crm_mail_sync_mailbox()
-                .call_check_access(s, force))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.check_access(s, force)) })
+            .await
     }
 
     /// "Edit folders": the folders the IMAP server lists.
     pub async fn list_folders(&self) -> MailboxResult<Vec<RemoteFolder>> {
-        self.in_turn(async {
-            call_export!(self, |p, s| p.crm_mail_sync_folders().call_list_remote(s))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.list_remote(s)) })
+            .await
     }
 
     /// The mapping the folders' special-use attributes suggest.
     pub async fn suggest_mapping(&self) -> MailboxResult<FolderMapping> {
-        self.in_turn(async { call_export!(self, |p, s| p.crm_mail_sync_folders().call_suggest(s)) })
+        self.in_turn(async { call_export!(self, |p, s| p.suggest(s)) })
             .await
     }
 
     /// The saved mapping and what no longer holds in it.
     pub async fn mapping(&self) -> MailboxResult<MappingStatus> {
-        call_export!(self, |p, s| p.crm_mail_sync_folders().call_get_mapping(s))
+        call_export!(self, |p, s| p.get_mapping(s))
     }
 
     /// Validates `mapping` against the server's folders and saves it.
     pub async fn set_mapping(&self, mapping: &FolderMapping) -> MailboxResult<MappingStatus> {
-        self.in_turn(async {
-            call_export!(self, |p, s| p
-                .crm_mail_sync_folders()
-                .call_set_mapping(s, mapping))
-        })
-        .await
+        self.in_turn(async { call_export!(self, |p, s| p.set_mapping(s, mapping)) })
+            .await
     }
 
     /// Syncs every mapped folder once, under the policy's sync time budget, and records the
@@ -343,9 +329,7 @@ impl Mailbox {
     /// One pass over every mapped folder, under the policy's sync time budget.
     async fn one_pass(&self) -> MailboxResult<SyncReport> {
         let budget_ms = self.host.shared().platform().policy.sync_time_budget_ms;
-        call_export!(self, syncing budget_ms, |p, s| p
-            .crm_mail_sync_sync()
-            .call_sync_once(s))
+        call_export!(self, syncing budget_ms, |p, s| p.sync_once(s))
     }
 
     /// The mailbox's messages whose last place went, not yet removed.
@@ -413,9 +397,7 @@ impl Mailbox {
 
     async fn watch_in_turn(&self, stop: bool) -> MailboxResult<WatchReport> {
         let budget_ms = self.host.shared().platform().policy.sync_time_budget_ms;
-        let report = call_export!(self, syncing budget_ms, |p, s| p
-            .crm_mail_sync_sync()
-            .call_watch(s, stop))?;
+        let report = call_export!(self, syncing budget_ms, |p, s| p.watch(s, stop))?;
         // A push that changed something, or failed, is the mailbox's last sync.
         if let Ok(WatchReport {
             inbox: Some(folder),
@@ -434,6 +416,52 @@ impl Mailbox {
     }
 
     /// Normalises one raw message; `own_address` is this mailbox's address.
+    /// Sends `draft`, the one message the platform asks for, from this mailbox: the call is
+    /// lent a submission socket whose envelope must be the linked address to the draft's
+    /// recipients, within the policy's caps, and IMAP connections that may write (for Sent).
+    pub async fn send(&self, draft: &Draft) -> Result<Result<SendReceipt, SendError>, CallError> {
+        let version = self.host.contract_version();
+        if version == ContractVersion::V0_1 {
+            return Err(CallError::NotInContract {
+                export: "send",
+                version: version.as_str(),
+            });
+        }
+        self.in_turn(async {
+            // The linked address, as the panel shows it: the only sender the host lets through.
+            let address = match call_export!(self, |p, s| p.status(s))? {
+                Ok(status) => status.address.unwrap_or_default(),
+                Err(e) => return Ok(Err(SendError::Mailbox(e))),
+            };
+            let policy = self.host.shared().platform().policy.clone();
+            let grant = SendGrant {
+                rules: EnvelopeRules {
+                    sender: address,
+                    recipients: draft
+                        .to
+                        .iter()
+                        .chain(&draft.cc)
+                        .chain(&draft.bcc)
+                        .map(|a| a.address.to_ascii_lowercase())
+                        .collect(),
+                    max_recipients: policy.send_max_recipients,
+                    max_message_bytes: policy.send_max_message_bytes,
+                },
+                message_begun: false,
+            };
+            let budget_ms = self.host.budget_ms();
+            let instantiate = async {
+                let (mut store, plugin) = self.instantiate_recorded(budget_ms).await?;
+                let state = store.data_mut();
+                state.send_grant = Some(grant);
+                state.may_write_mailbox = true;
+                Ok::<_, CallError>((store, plugin))
+            };
+            call_export!(@call self, budget_ms, instantiate, |p, s| p.send(s, draft))
+        })
+        .await
+    }
+
     pub async fn normalize(
         &self,
         bytes: &[u8],
@@ -444,10 +472,6 @@ impl Mailbox {
             bytes: bytes.to_vec(),
             internal_date,
         };
-        call_export!(self, |p, s| p.crm_mail_sync_normalize().call_normalize(
-            s,
-            &raw,
-            own_address
-        ))
+        call_export!(self, |p, s| p.normalize(s, &raw, own_address))
     }
 }

@@ -10,10 +10,10 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 use wasmtime::Store;
 
-use crate::bindings::MailSyncPlugin;
 use crate::bindings::message::MessageRecord;
 use crate::bindings::normalizer::{Job, JobFailure};
 use crate::plugin_host::PluginHost;
+use crate::plugin_versions::PluginInstance;
 use crate::state::{HostState, JobOutcome, MailboxScope, NormalizeJobs, ProviderGrant};
 
 /// Bytes of jobs handed on whose outcomes the call has not taken yet (queued, being normalised,
@@ -133,7 +133,7 @@ struct Worker {
     _permit: OwnedSemaphorePermit,
 }
 
-type Instance = (Store<HostState>, MailSyncPlugin, Instant);
+type Instance = (Store<HostState>, PluginInstance, Instant);
 
 /// Why a job came back without a record: `stopped` when it stopped the instance.
 struct Failed {
@@ -228,12 +228,7 @@ impl Worker {
             }
         };
         let outcome = match self.host.shared().faults.before_normalizing(&job.bytes) {
-            Ok(()) => {
-                plugin
-                    .crm_mail_sync_normalize()
-                    .call_normalize_job(&mut *store, job)
-                    .await
-            }
+            Ok(()) => plugin.normalize_job(&mut *store, job).await,
             Err(injected) => Err(injected),
         };
         outcome.map_err(|e| {

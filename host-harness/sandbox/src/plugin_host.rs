@@ -9,10 +9,10 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 use crate::admin_store::{AdminChoices, AdminChoicesStore};
-use crate::bindings::{MailSyncPlugin, MailSyncPluginPre};
 use crate::db::Database;
 use crate::engine::{EpochTicker, LoadedFrom, load_component, new_pooled_engine};
 use crate::errors::{CallError, HostError};
+use crate::plugin_versions::{ContractVersion, PluginInstance, PluginPre};
 use crate::settings::HostSettings;
 use crate::shared::Shared;
 use crate::state::{HostState, MailboxScope};
@@ -24,7 +24,9 @@ pub struct PluginHost(Arc<HostCore>);
 struct HostCore {
     engine: Engine,
     component: Component,
-    pre: MailSyncPluginPre<HostState>,
+    pre: PluginPre,
+    /// The contract version the component was built against.
+    version: ContractVersion,
     shared: Arc<Shared>,
     /// One permit per slot of the engine's pool: an instance holds one for its life.
     slots: Arc<tokio::sync::Semaphore>,
@@ -65,11 +67,16 @@ impl PluginHost {
             load_component(&engine, wasm, cache_dir).map_err(HostError::Component)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::Component)?;
-        MailSyncPlugin::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(HostError::Component)?;
+        crate::plugin_versions::add_to_linker(&mut linker).map_err(HostError::Component)?;
+        let version = ContractVersion::of(&component, &engine).ok_or_else(|| {
+            HostError::Component(wasmtime::Error::msg(
+                "the component exports no `crm:mail-sync/sync` of a version this host runs \
+                 (0.1.0 or 0.2.0)",
+            ))
+        })?;
         let pre = linker
             .instantiate_pre(&component)
-            .and_then(MailSyncPluginPre::new)
+            .and_then(|pre| PluginPre::new(pre, version))
             .map_err(HostError::Component)?;
         // The administrator's choices made in the panel override the settings file's.
         let choices = db.admin_choices()?;
@@ -82,6 +89,7 @@ impl PluginHost {
             engine,
             component,
             pre,
+            version,
             shared: Arc::new(shared),
             slots: Arc::new(tokio::sync::Semaphore::new(slots as usize)),
             normalize_workers: Arc::new(tokio::sync::Semaphore::new(workers as usize)),
@@ -152,6 +160,11 @@ impl PluginHost {
         &self.0.component
     }
 
+    /// The contract version the component speaks: a `0.1.0` one runs, but cannot send.
+    pub fn contract_version(&self) -> ContractVersion {
+        self.0.version
+    }
+
     pub fn loaded_from(&self) -> LoadedFrom {
         self.0.loaded_from
     }
@@ -170,7 +183,7 @@ impl PluginHost {
     pub async fn instantiate(
         &self,
         scope: MailboxScope,
-    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    ) -> Result<(Store<HostState>, PluginInstance), CallError> {
         self.instantiate_for(scope, self.budget_ms()).await
     }
 
@@ -179,7 +192,7 @@ impl PluginHost {
         &self,
         scope: MailboxScope,
         budget_ms: u64,
-    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    ) -> Result<(Store<HostState>, PluginInstance), CallError> {
         // A slot of the pool first: past `instances_at_once`, calls queue here, not fail.
         let slot = self
             .0
@@ -198,7 +211,7 @@ impl PluginHost {
         &self,
         scope: MailboxScope,
         budget_ms: u64,
-    ) -> Option<Result<(Store<HostState>, MailSyncPlugin), CallError>> {
+    ) -> Option<Result<(Store<HostState>, PluginInstance), CallError>> {
         let slot = self.0.slots.clone().try_acquire_owned().ok()?;
         Some(self.instantiate_in(slot, scope, budget_ms).await)
     }
@@ -213,7 +226,7 @@ impl PluginHost {
         slot: tokio::sync::OwnedSemaphorePermit,
         scope: MailboxScope,
         budget_ms: u64,
-    ) -> Result<(Store<HostState>, MailSyncPlugin), CallError> {
+    ) -> Result<(Store<HostState>, PluginInstance), CallError> {
         let mut state = HostState::new(scope, self.0.shared.clone());
         state.slot = Some(slot);
         let mut store = Store::new(&self.0.engine, state);

@@ -30,7 +30,7 @@ pub struct Refusal {
     pub reason: RefusalReason,
 }
 
-/// The transport an IMAP connection asks for.
+/// The transport an IMAP or submission connection asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImapSecurity {
     Tls,
@@ -84,6 +84,10 @@ pub struct Grant {
     /// `imaps://host[:port]` (implicit TLS) or `imap://host[:port]` (STARTTLS, or plain loopback).
     #[serde(default)]
     pub imap: Vec<String>,
+    /// The SMTP submission server, lent to `send` calls only: `smtps://host[:port]` (implicit
+    /// TLS, 465) or `smtp://host[:port]` (STARTTLS, 587; or plain loopback).
+    #[serde(default)]
+    pub submission: Vec<String>,
 }
 
 /// The host's policy: grants per provider and the limits of every call.
@@ -127,6 +131,10 @@ pub struct Policy {
     pub hostcall_cap_bytes: u64,
     pub connect_timeout_ms: u64,
     pub io_timeout_ms: u64,
+    /// The largest message one `send` may submit, as written to the server.
+    pub send_max_message_bytes: u64,
+    /// The most recipients (to, cc and bcc together) of one message.
+    pub send_max_recipients: u32,
 }
 
 impl Default for Policy {
@@ -154,6 +162,10 @@ impl Default for Policy {
             hostcall_cap_bytes: 64 * 1024 * 1024,
             connect_timeout_ms: 10_000,
             io_timeout_ms: 30_000,
+            // Gmail's and Microsoft's own cap on a message is 25 MiB.
+            send_max_message_bytes: 25 * 1024 * 1024,
+            // Microsoft 365 allows 500 recipients a message, Gmail 100 to the address fields.
+            send_max_recipients: 100,
         }
     }
 }
@@ -179,7 +191,12 @@ impl Policy {
     /// Refuses a policy whose grants cannot be read or that allows plain transport off loopback.
     pub fn validate(&self) -> Result<(), PolicyError> {
         for (provider, grant) in &self.providers {
-            for entry in grant.http.iter().chain(&grant.imap) {
+            for entry in grant
+                .http
+                .iter()
+                .chain(&grant.imap)
+                .chain(&grant.submission)
+            {
                 if parse_grant(entry).is_none() {
                     return Err(PolicyError::BadGrant {
                         provider: provider.clone(),
@@ -272,10 +289,39 @@ impl Policy {
         port: u16,
         security: ImapSecurity,
     ) -> Result<Destination, Refusal> {
+        self.check_stream(provider, (host, port), security, ("imaps", "imap"), |g| {
+            &g.imap
+        })
+    }
+
+    /// Checks a submission connection request for `provider`: `smtps` for implicit TLS, `smtp`
+    /// for STARTTLS (or plain loopback).
+    pub fn check_submission(
+        &self,
+        provider: Option<&str>,
+        host: &str,
+        port: u16,
+        security: ImapSecurity,
+    ) -> Result<Destination, Refusal> {
+        self.check_stream(provider, (host, port), security, ("smtps", "smtp"), |g| {
+            &g.submission
+        })
+    }
+
+    /// A byte stream's destination under the scheme for its security (`schemes`: implicit TLS,
+    /// then STARTTLS or plain), checked against the grant list `list` picks.
+    fn check_stream(
+        &self,
+        provider: Option<&str>,
+        (host, port): (&str, u16),
+        security: ImapSecurity,
+        schemes: (&str, &str),
+        list: impl Fn(&Grant) -> &Vec<String>,
+    ) -> Result<Destination, Refusal> {
         let scheme = if security == ImapSecurity::Tls {
-            "imaps"
+            schemes.0
         } else {
-            "imap"
+            schemes.1
         };
         let Some(host) = parse_host(host) else {
             return Err(refusal(
@@ -285,7 +331,7 @@ impl Policy {
         };
         let mut dest = Destination::new(scheme, host, port);
         dest.plain = security == ImapSecurity::Plain;
-        self.check_granted(provider, &dest, |g| &g.imap)?;
+        self.check_granted(provider, &dest, list)?;
         if dest.plain {
             self.check_plain(&dest)?;
         }
@@ -370,6 +416,8 @@ fn parse_grant(entry: &str) -> Option<Destination> {
         "http" => 80,
         "imaps" => 993,
         "imap" => 143,
+        "smtps" => 465,
+        "smtp" => 587,
         _ => return None,
     };
     let rest = rest.trim_end_matches('/');
@@ -504,6 +552,11 @@ mod tests {
                     "imaps://imap.example.com".into(),
                     "imap://mail.example.com".into(),
                     "imap://127.0.0.1:1143".into(),
+                ],
+                submission: vec![
+                    "smtps://smtp.example.com".into(),
+                    "smtp://submit.example.com".into(),
+                    "smtp://127.0.0.1:1587".into(),
                 ],
             },
         );
@@ -802,6 +855,7 @@ mod tests {
             Grant {
                 http: vec!["https://oauth2.googleapis.com".into()],
                 imap: vec![],
+                submission: vec![],
             },
         );
         assert!(
@@ -814,6 +868,37 @@ mod tests {
             &[],
         );
         assert_eq!(r.unwrap_err().reason, RefusalReason::NotAllowed);
+    }
+
+    #[test]
+    fn submission_is_granted_by_its_own_list_with_smtp_ports() {
+        let p = policy();
+        let t = Some("test");
+        let tls = p.check_submission(t, "smtp.example.com", 465, ImapSecurity::Tls);
+        assert_eq!(tls.unwrap().to_string(), "smtps://smtp.example.com:465");
+        assert!(
+            p.check_submission(t, "submit.example.com", 587, ImapSecurity::StartTls)
+                .is_ok()
+        );
+        assert!(
+            p.check_submission(t, "127.0.0.1", 1587, ImapSecurity::Plain)
+                .is_ok()
+        );
+        // An IMAP grant is no submission grant, nor another port, nor plain off loopback.
+        for (host, port, security) in [
+            ("imap.example.com", 993, ImapSecurity::Tls),
+            ("smtp.example.com", 25, ImapSecurity::Tls),
+            ("submit.example.com", 587, ImapSecurity::Plain),
+        ] {
+            assert!(
+                p.check_submission(t, host, port, security).is_err(),
+                "{host}:{port}"
+            );
+        }
+        assert!(
+            p.check_submission(None, "smtp.example.com", 465, ImapSecurity::Tls)
+                .is_err()
+        );
     }
 
     #[test]

@@ -48,13 +48,27 @@ pub struct ProviderSettings {
     /// Never printed by `Debug`; wiped from memory when dropped.
     pub client_secret: Option<SecretText>,
     pub tenant: Option<String>,
-    /// Overrides of `authorize`, `token`, `revoke`, `userinfo` (URLs) and `imap`
-    /// (`imaps://host:port` or `imap://host:port`); the real endpoints are the defaults.
+    /// Overrides of `authorize`, `token`, `revoke`, `userinfo` (URLs), `imap`
+    /// (`imaps://host:port` or `imap://host:port`) and `submission` (`smtps://host:port` or
+    /// `smtp://host:port`); the real endpoints are the defaults.
     pub endpoints: BTreeMap<String, String>,
     /// The scopes to ask for; empty means the plugin's own for `google` and `microsoft`.
     pub scopes: Vec<String>,
     /// Extra parameters of the authorization URL (a custom provider's `access_type`, ...).
     pub authorize_params: BTreeMap<String, String>,
+    /// Where a sent message's copy in Sent comes from [default: auto, the provider's own way].
+    pub sent_copy: SentCopy,
+}
+
+/// Where a sent message's copy in the Sent folder comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SentCopy {
+    /// Gmail and Microsoft save submitted mail themselves; other providers get a copy appended.
+    #[default]
+    Auto,
+    Append,
+    None,
 }
 
 /// Microsoft's tenant when the settings name none: work, school and personal accounts.
@@ -78,6 +92,7 @@ fn known_endpoints(id: &str, tenant: Option<&str>) -> Vec<(&'static str, String)
                 "https://openidconnect.googleapis.com/v1/userinfo".into(),
             ),
             ("imap", "imaps://imap.gmail.com:993".into()),
+            ("submission", "smtps://smtp.gmail.com:465".into()),
             // Named in Google's authorization responses (RFC 9207); never contacted.
             ("issuer", "https://accounts.google.com".into()),
         ],
@@ -88,6 +103,7 @@ fn known_endpoints(id: &str, tenant: Option<&str>) -> Vec<(&'static str, String)
                 ("authorize", format!("{base}/authorize")),
                 ("token", format!("{base}/token")),
                 ("imap", "imaps://outlook.office365.com:993".into()),
+                ("submission", "smtp://smtp.office365.com:587".into()),
                 // A multi-tenant sign-in is answered by the user's own tenant: any one of them.
                 (
                     "issuer",
@@ -143,7 +159,12 @@ impl ProviderSettings {
             .filter(|origin| origin != "null")
             .collect();
         let imap = endpoints.get("imap").cloned().into_iter().collect();
-        Grant { http, imap }
+        let submission = endpoints.get("submission").cloned().into_iter().collect();
+        Grant {
+            http,
+            imap,
+            submission,
+        }
     }
 }
 
@@ -161,6 +182,11 @@ pub fn policy_with_provider_grants(policy: &Policy, providers: &[ProviderSetting
         for entry in derived.imap {
             if !grant.imap.contains(&entry) {
                 grant.imap.push(entry);
+            }
+        }
+        for entry in derived.submission {
+            if !grant.submission.contains(&entry) {
+                grant.submission.push(entry);
             }
         }
     }

@@ -11,6 +11,7 @@ use crate::bindings::message::MessageRecord;
 use crate::bindings::normalizer::{Job, JobFailure};
 use crate::errors::ProviderUnreadable;
 use crate::limits::MemoryCap;
+use crate::resources::envelope::SendGrant;
 use crate::shared::Shared;
 use crate::turns::Fence;
 
@@ -48,6 +49,14 @@ pub struct HostState {
     /// The mailbox's turn this call runs in, when the turn is kept in a shared database: the
     /// call's storage and inbox writes carry it, and are refused once another node took it.
     pub(crate) turn: Option<Fence>,
+    /// Whether this call's IMAP connections may change the mailbox: only a `send` call's.
+    /// Every other call's are read-only, by the host's reading of their commands.
+    pub(crate) may_write_mailbox: bool,
+    /// For a `send` call only: the one message the platform asked for, which its submission
+    /// connections may carry. `None` lends no submission socket.
+    pub(crate) send_grant: Option<SendGrant>,
+    /// Submission connections this call opened (capped per call).
+    pub(crate) submission_connections: u32,
 }
 
 tokio::task_local! {
@@ -95,6 +104,9 @@ impl HostState {
             slot: None,
             normalize_workers: None,
             turn: call_turn(),
+            may_write_mailbox: false,
+            send_grant: None,
+            submission_connections: 0,
         }
     }
 }

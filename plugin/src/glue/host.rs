@@ -5,17 +5,19 @@ use std::collections::BTreeMap;
 
 use super::bindings::crm::mail_sync::{
     capability_types, config, http_client, imap_socket, inbox, log, message, storage,
+    submission_socket,
 };
 use crate::ports::{
     Env, Http, HttpFailure, HttpRequest, HttpResponse, ImapConnection, ImapSockets, Inbox,
     KeyValue, KvWrite, Level, Log, Method, PlatformConfig, ProviderConfig, Refusal, SocketFailure,
-    StorageFailure, SyncLimits,
+    StorageFailure, SubmissionConnection, SubmissionFailure, Submissions, SyncLimits,
 };
 use crate::providers::ImapSecurity;
 use crate::sync as domain;
 
 pub struct HostHttp;
 pub struct HostImap;
+pub struct HostSubmission;
 pub struct HostStorage;
 pub struct HostLog;
 pub struct HostInbox;
@@ -33,6 +35,7 @@ pub fn with_env<T>(f: impl FnOnce(&Env) -> T) -> T {
     let env = Env {
         http: &HostHttp,
         imap: &HostImap,
+        submission: &HostSubmission,
         kv: &HostStorage,
         inbox: &HostInbox,
         log: &HostLog,
@@ -62,6 +65,11 @@ fn platform_config(s: config::PlatformSettings) -> PlatformConfig {
                     .collect::<BTreeMap<_, _>>(),
                 scopes: p.scopes,
                 authorize_params: p.authorize_params,
+                sent_copy: match p.sent_copy {
+                    config::SentCopy::Auto => crate::ports::SentCopySetting::Auto,
+                    config::SentCopy::Append => crate::ports::SentCopySetting::Append,
+                    config::SentCopy::None => crate::ports::SentCopySetting::None,
+                },
             })
             .collect(),
         feature_flags: s.feature_flags,
@@ -159,6 +167,73 @@ fn socket_failure(e: imap_socket::SocketError) -> SocketFailure {
         E::InvalidState(m) => SocketFailure::Other(m),
         E::TooLarge(c) => SocketFailure::Other(format!("over the host's cap of {} bytes", c.limit)),
         E::Io(m) => SocketFailure::Unreachable(m),
+        E::ReadOnly(m) => SocketFailure::Other(format!("refused by the host: {m}")),
+    }
+}
+
+fn submission_failure(e: submission_socket::SubmissionError) -> SubmissionFailure {
+    use submission_socket::SubmissionError as E;
+    match e {
+        E::Refused(r) => {
+            let r = refusal(r);
+            SubmissionFailure::Refused(format!("{} ({})", r.destination, r.reason))
+        }
+        E::NotLent => {
+            SubmissionFailure::Refused("the submission socket is lent to send calls only".into())
+        }
+        E::Envelope(submission_socket::EnvelopeRefusal::TooManyRecipients(c)) => {
+            SubmissionFailure::TooManyRecipients { limit: c.limit }
+        }
+        E::Envelope(submission_socket::EnvelopeRefusal::MessageTooLarge(c)) => {
+            SubmissionFailure::TooLarge {
+                limit: c.limit,
+                actual: c.actual,
+            }
+        }
+        E::Envelope(why) => SubmissionFailure::Refused(format!("{why:?}")),
+        E::TooLarge(c) => SubmissionFailure::TooLarge {
+            limit: c.limit,
+            actual: c.actual,
+        },
+        E::ResolveFailed(m) => SubmissionFailure::Unreachable(format!("name lookup: {m}")),
+        E::ConnectFailed(m) => SubmissionFailure::Unreachable(format!("connect: {m}")),
+        E::TimedOut => SubmissionFailure::Unreachable("no answer in time".into()),
+        E::TlsFailed(m) => SubmissionFailure::Unreachable(format!("TLS: {m}")),
+        E::Closed => SubmissionFailure::Unreachable("the server closed the connection".into()),
+        E::InvalidState(m) | E::Io(m) => SubmissionFailure::Unreachable(m),
+    }
+}
+
+struct HostSubmissionConnection(submission_socket::Connection);
+
+impl SubmissionConnection for HostSubmissionConnection {
+    fn read(&mut self, max: u32) -> Result<Vec<u8>, SubmissionFailure> {
+        self.0.read(max).map_err(submission_failure)
+    }
+
+    fn write(&mut self, data: &[u8]) -> Result<(), SubmissionFailure> {
+        self.0.write(data).map_err(submission_failure)
+    }
+
+    fn start_tls(&mut self) -> Result<(), SubmissionFailure> {
+        self.0.start_tls().map_err(submission_failure)
+    }
+}
+
+impl Submissions for HostSubmission {
+    fn open(
+        &self,
+        host: &str,
+        port: u16,
+        security: ImapSecurity,
+    ) -> Result<Box<dyn SubmissionConnection>, SubmissionFailure> {
+        let security = match security {
+            ImapSecurity::Tls => submission_socket::Security::Tls,
+            ImapSecurity::StartTls => submission_socket::Security::Starttls,
+            ImapSecurity::Plain => submission_socket::Security::Plain,
+        };
+        let conn = submission_socket::open(host, port, security).map_err(submission_failure)?;
+        Ok(Box::new(HostSubmissionConnection(conn)))
     }
 }
 

@@ -7,6 +7,7 @@ mod mailbox;
 mod normalize;
 mod normalizer;
 mod record_convert;
+mod send;
 mod sync;
 
 pub(crate) mod bindings {

@@ -46,10 +46,30 @@ pub const KEYS: &[&str] = &[
     "sync.nothing_mapped",
     "sync.inbox_failed",
     "sync.folder_missing",
+    "send.invalid_draft",
+    "send.provider_limit",
+    "send.rejected",
+    "send.temporary",
 ];
 
 pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
     Some(match key {
+        "send.invalid_draft" => (
+            "The message cannot be sent as it is: {why}. Correct it and send it again.",
+            "Het bericht kan zo niet verstuurd worden: {why}. Pas het aan en verstuur het opnieuw.",
+        ),
+        "send.provider_limit" => (
+            "Your mail service's daily sending limit is reached ({reply}). The message was not sent; send it again tomorrow.",
+            "De dagelijkse verzendlimiet van uw maildienst is bereikt ({reply}). Het bericht is niet verstuurd; verstuur het morgen opnieuw.",
+        ),
+        "send.rejected" => (
+            "Your mail service refused the message ({reply}). It was not sent; check the recipients and the content, then send it again.",
+            "Uw maildienst weigerde het bericht ({reply}). Het is niet verstuurd; controleer de ontvangers en de inhoud en verstuur het opnieuw.",
+        ),
+        "send.temporary" => (
+            "The message could not be sent just now ({why}). It will be tried again shortly; you need not do anything.",
+            "Het bericht kon zojuist niet verstuurd worden ({why}). Het wordt zo dadelijk opnieuw geprobeerd; u hoeft niets te doen.",
+        ),
         "link.disabled" => (
             "Linking a mailbox is not switched on for this CRM. Ask customer success to enable the \"Link mailbox\" feature.",
             "Het koppelen van een mailbox staat niet aan voor dit CRM. Vraag customer success de functie \"Mailbox koppelen\" aan te zetten.",

@@ -182,7 +182,25 @@ pub struct Fakes {
     pub inbox: FakeInbox,
     pub log: FakeLog,
     pub normalizer: NoWorkers,
+    pub submission: NoSubmission,
     pub config: PlatformConfig,
+}
+
+/// A host that lends no submission socket (as for every call but `send`).
+#[derive(Default)]
+pub struct NoSubmission;
+
+impl super::Submissions for NoSubmission {
+    fn open(
+        &self,
+        _host: &str,
+        _port: u16,
+        _security: crate::model::ImapSecurity,
+    ) -> Result<Box<dyn super::SubmissionConnection>, super::SubmissionFailure> {
+        Err(super::SubmissionFailure::Refused(
+            "the submission socket is lent to send calls only".into(),
+        ))
+    }
 }
 
 impl Fakes {
@@ -190,6 +208,7 @@ impl Fakes {
         Env {
             http: &self.http,
             imap: &self.imap,
+            submission: &self.submission,
             kv: &self.kv,
             inbox: &self.inbox,
             log: &self.log,

@@ -123,8 +123,7 @@ async fn normalisation(
         for raw in &raw_messages {
             std::hint::black_box(
                 plugin
-                    .crm_mail_sync_normalize()
-                    .call_normalize(&mut store, raw, MAILBOX)
+                    .normalize(&mut store, raw, MAILBOX)
                     .await
                     .map_err(wasm_error)?,
             );
@@ -184,8 +183,7 @@ async fn fresh_call_costs(
         let (mut store, plugin) = host.instantiate(scope()).await?;
         let start = Instant::now();
         for raw in &raw_messages {
-            let call = plugin.crm_mail_sync_normalize();
-            let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+            let record = plugin.normalize(&mut store, raw, MAILBOX).await;
             std::hint::black_box(record.map_err(wasm_error)?);
         }
         parts[0].push(start.elapsed());
@@ -249,8 +247,7 @@ fn raw_messages(corpus: &[Vec<u8>]) -> Vec<RawMessage> {
 /// `raw` normalised in an instance of its own, made for it.
 async fn fresh_call(host: &host_harness::PluginHost, raw: &RawMessage) -> anyhow::Result<()> {
     let (mut store, plugin) = host.instantiate(scope()).await?;
-    let call = plugin.crm_mail_sync_normalize();
-    let record = call.call_normalize(&mut store, raw, MAILBOX).await;
+    let record = plugin.normalize(&mut store, raw, MAILBOX).await;
     std::hint::black_box(record.map_err(wasm_error)?);
     Ok(())
 }

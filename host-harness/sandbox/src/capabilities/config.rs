@@ -42,6 +42,11 @@ impl config::Host for HostState {
                         .iter()
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect(),
+                    sent_copy: match s.sent_copy {
+                        crate::providers::SentCopy::Auto => config::SentCopy::Auto,
+                        crate::providers::SentCopy::Append => config::SentCopy::Append,
+                        crate::providers::SentCopy::None => config::SentCopy::None,
+                    },
                 })
                 .collect(),
             feature_flags: p.feature_flags.clone(),
@@ -53,5 +58,17 @@ impl config::Host for HostState {
                 backfill_days: p.limits.backfill_days,
             },
         })
+    }
+}
+
+/// `config` as a `@0.1.0` component imports it: the same settings, without what 0.2.0 added
+/// (`sent-copy`), which its types do not hold.
+impl crate::plugin_versions::v0_1::crm::mail_sync::config::Host for HostState {
+    async fn settings(
+        &mut self,
+    ) -> wasmtime::Result<crate::plugin_versions::v0_1::crm::mail_sync::config::PlatformSettings>
+    {
+        let current = config::Host::settings(self).await?;
+        crate::plugin_versions::same_shape(&current)
     }
 }

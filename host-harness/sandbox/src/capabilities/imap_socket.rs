@@ -1,16 +1,13 @@
 //! `imap-socket`: a byte stream to an IMAP server. The host checks the policy and the resolved
-//! addresses, connects with a timeout, and does TLS itself (implicit, or on `start-tls`).
+//! addresses, connects with a timeout, does TLS itself, and keeps reading calls read-only.
 
-use std::time::Duration;
-
-use tokio::net::TcpStream;
 use wasmtime::component::Resource;
 
 use crate::bindings::imap_socket::{self, Security, SocketError};
-use crate::capabilities::resolve::{ResolveError, allowed_addresses};
+use crate::capabilities::connect::{ConnectFailure, connect};
 use crate::capabilities::{size_cap, wit_refusal};
 use crate::policy::ImapSecurity;
-use crate::resources::imap_connection::{Connection, ConnectionError, ConnectionLimits};
+use crate::resources::imap_connection::{Connection, ConnectionError, Protocol};
 use crate::shared::Shared;
 use crate::state::HostState;
 
@@ -38,6 +35,10 @@ impl imap_socket::Host for HostState {
         match open(&self.shared, provider.as_deref(), &host, port, security).await {
             Ok(mut conn) => {
                 conn.hold(slot);
+                // Only a call that acts on the mailbox may change it (a `send`).
+                if !self.may_write_mailbox {
+                    conn.restrict_to_reading();
+                }
                 self.open_connections += 1;
                 Ok(Ok(self.table.push(conn)?))
             }
@@ -66,52 +67,32 @@ async fn open(
     port: u16,
     security: Security,
 ) -> Result<Connection, SocketError> {
-    let platform = shared.platform();
-    let policy = &platform.policy;
     let asked = match security {
         Security::Tls => ImapSecurity::Tls,
         Security::Starttls => ImapSecurity::StartTls,
         Security::Plain => ImapSecurity::Plain,
     };
-    let dest = policy
+    let dest = shared
+        .platform()
+        .policy
         .check_imap(provider, host, port, asked)
         .map_err(|r| SocketError::Refused(wit_refusal(r)))?;
-    let connect_timeout = Duration::from_millis(policy.connect_timeout_ms);
-    let addrs = allowed_addresses(policy, &dest, connect_timeout)
+    connect(shared, &dest, asked, Protocol::Imap)
         .await
         .map_err(|e| match e {
-            ResolveError::Refused(r) => SocketError::Refused(wit_refusal(r)),
-            ResolveError::Failed(m) => SocketError::ResolveFailed(m),
-            ResolveError::TimedOut => SocketError::TimedOut,
-        })?;
-    let tcp =
-        match tokio::time::timeout(connect_timeout, TcpStream::connect(addrs.as_slice())).await {
-            Err(_) => return Err(SocketError::TimedOut),
-            Ok(Err(e)) => return Err(SocketError::ConnectFailed(e.to_string())),
-            Ok(Ok(tcp)) => tcp,
-        };
-    let _ = tcp.set_nodelay(true);
-    let limits = ConnectionLimits {
-        io_timeout: Duration::from_millis(policy.io_timeout_ms),
-        read_cap: policy.imap_read_cap_bytes,
-        write_cap: policy.imap_write_cap_bytes,
-    };
-    let mut conn = Connection::awaiting_starttls(tcp, &dest.host, limits);
-    match asked {
-        ImapSecurity::Tls => conn
-            .upgrade(shared.tls.clone())
-            .await
-            .map_err(socket_error)?,
-        ImapSecurity::Plain => conn.keep_plain(),
-        ImapSecurity::StartTls => {}
-    }
-    Ok(conn)
+            ConnectFailure::Refused(r) => SocketError::Refused(wit_refusal(r)),
+            ConnectFailure::ResolveFailed(m) => SocketError::ResolveFailed(m),
+            ConnectFailure::TimedOut => SocketError::TimedOut,
+            ConnectFailure::ConnectFailed(m) => SocketError::ConnectFailed(m),
+            ConnectFailure::Connection(e) => socket_error(e),
+        })
 }
 
 /// The WIT form of a connection's failure.
 fn socket_error(e: ConnectionError) -> SocketError {
     match e {
         ConnectionError::InvalidState(m) => SocketError::InvalidState(m),
+        ConnectionError::ReadOnly(m) => SocketError::ReadOnly(m),
         ConnectionError::TimedOut => SocketError::TimedOut,
         ConnectionError::Closed => SocketError::Closed,
         ConnectionError::TlsFailed(m) => SocketError::TlsFailed(m),

@@ -2,14 +2,17 @@
 //! Each checks the policy and limits itself before it touches the outside world.
 
 pub mod config;
+pub mod connect;
 pub mod http_client;
 pub mod imap_parking;
 pub mod imap_socket;
+pub mod imap_socket_v0_1;
 pub mod inbox;
 pub mod log;
 pub mod normalizer;
 pub mod resolve;
 pub mod storage;
+pub mod submission_socket;
 
 use crate::bindings::{capability_types, message};
 use crate::policy::{Refusal, RefusalReason};

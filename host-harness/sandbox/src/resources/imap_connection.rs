@@ -1,5 +1,5 @@
-//! An IMAP connection the plugin holds as a `connection` resource: a TCP stream the host wraps
-//! in TLS itself, with timeouts and size caps on every read and write.
+//! An IMAP or submission connection the plugin holds as a resource: a TCP stream the host
+//! wraps in TLS itself, with timeouts and size caps on every read and write.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +12,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::connection_slots::Slot;
+use crate::resources::read_only::ReadOnlyGuard;
 
 /// The host's side of a `connection` resource.
 pub struct Connection {
@@ -25,6 +26,18 @@ pub struct Connection {
     slot: Option<Slot>,
     /// Bytes read while the connection was parked, given to the next `read` first.
     received: Vec<u8>,
+    /// For a connection lent to a call that only reads: the rule its commands keep to.
+    read_only: Option<ReadOnlyGuard>,
+    /// The protocol spoken, for what may go in clear before STARTTLS.
+    protocol: Protocol,
+}
+
+/// The protocol a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Imap,
+    /// SMTP submission.
+    Smtp,
 }
 
 enum Stream {
@@ -45,6 +58,8 @@ pub enum ConnectionError {
     Closed,
     TlsFailed(String),
     Io(String),
+    /// A command that would change the mailbox, on a connection that may only read (why).
+    ReadOnly(String),
     /// A write over the cap.
     TooLarge {
         limit: u64,
@@ -74,8 +89,14 @@ pub struct ConnectionLimits {
 impl Connection {
     /// A connection over `tcp` to `server_name`, in clear until [`Connection::upgrade`] or
     /// [`Connection::keep_plain`]: until then only STARTTLS, CAPABILITY and NOOP go out.
-    pub fn awaiting_starttls(tcp: TcpStream, server_name: &str, limits: ConnectionLimits) -> Self {
+    pub fn awaiting_starttls(
+        tcp: TcpStream,
+        server_name: &str,
+        limits: ConnectionLimits,
+        protocol: Protocol,
+    ) -> Self {
         Connection {
+            protocol,
             stream: Stream::AwaitingStartTls(tcp),
             server_name: server_name.to_string(),
             io_timeout: limits.io_timeout,
@@ -83,7 +104,18 @@ impl Connection {
             write_cap: limits.write_cap,
             slot: None,
             received: Vec::new(),
+            read_only: None,
         }
+    }
+
+    /// From now on, refuses any command that could change the mailbox (see `read_only`).
+    pub fn restrict_to_reading(&mut self) {
+        self.read_only.get_or_insert_with(ReadOnlyGuard::default);
+    }
+
+    /// Whether its commands are limited to those that read.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
     }
 
     /// Stays in clear for good (a plain connection the policy allowed).
@@ -185,12 +217,25 @@ impl Connection {
                 actual: data.len() as u64,
             });
         }
-        if matches!(self.stream, Stream::AwaitingStartTls(_)) && !before_starttls(data) {
-            return Err(ConnectionError::InvalidState(
-                "until STARTTLS has upgraded the connection, the host sends only STARTTLS, \
-                 CAPABILITY and NOOP commands"
-                    .into(),
-            ));
+        if matches!(self.stream, Stream::AwaitingStartTls(_)) {
+            let (allowed, names) = match self.protocol {
+                Protocol::Imap => (before_starttls(data), "STARTTLS, CAPABILITY and NOOP"),
+                Protocol::Smtp => (
+                    smtp_before_starttls(data),
+                    "EHLO, HELO, STARTTLS, NOOP and QUIT",
+                ),
+            };
+            if !allowed {
+                return Err(ConnectionError::InvalidState(format!(
+                    "until STARTTLS has upgraded the connection, the host sends only {names} \
+                     commands"
+                )));
+            }
+        }
+        if let Some(guard) = &mut self.read_only {
+            guard
+                .check(data)
+                .map_err(|refused| ConnectionError::ReadOnly(refused.0))?;
         }
         let write = match &mut self.stream {
             Stream::Plain(s) | Stream::AwaitingStartTls(s) => {
@@ -244,6 +289,22 @@ fn before_starttls(data: &[u8]) -> bool {
     })
 }
 
+/// `before_starttls` for SMTP: whole lines of `EHLO`, `HELO`, `STARTTLS`, `NOOP` or `QUIT`.
+fn smtp_before_starttls(data: &[u8]) -> bool {
+    let Some(lines) = data.strip_suffix(b"\r\n") else {
+        return false;
+    };
+    lines.split(|&b| b == b'\n').all(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let verb = line.split(|&b| b == b' ').next().unwrap_or_default();
+        !line.contains(&b'\r')
+            && matches!(
+                verb.to_ascii_uppercase().as_slice(),
+                b"EHLO" | b"HELO" | b"STARTTLS" | b"NOOP" | b"QUIT"
+            )
+    })
+}
+
 fn io_error(e: std::io::Error) -> ConnectionError {
     use std::io::ErrorKind::*;
     match e.kind() {
@@ -266,6 +327,15 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(ok)
             );
+        }
+        assert!(super::smtp_before_starttls(
+            b"EHLO crm.example\r\nSTARTTLS\r\n"
+        ));
+        for refused in [
+            &b"AUTH PLAIN AGFubmEAc2VjcmV0\r\n"[..],
+            b"EHLO x\r\nMAIL FROM:<a@b>\r\n",
+        ] {
+            assert!(!super::smtp_before_starttls(refused));
         }
         for refused in [
             &b"a1 LOGIN anna secret\r\n"[..],

@@ -11,6 +11,7 @@ wit_bindgen::generate!({
 
 mod copies;
 mod leftovers;
+mod submission;
 
 use crm::mail_sync::{http_client, imap_socket, log, message as m, normalizer, storage};
 use exports::crm::mail_sync::normalize::{Guest, RawMessage};
@@ -28,6 +29,8 @@ impl Guest for Hostile {
             "http" => http(&argument),
             "imap" => imap(&argument),
             "imap-flood" => imap_flood(&argument),
+            "imap-commands" => imap_commands(&argument),
+            "submission-open" => submission::open_outside_send(&argument),
             "imap-park" => imap_park(&argument),
             "imap-unpark" => imap_unpark(),
             "imap-session" => imap_session(&argument),
@@ -98,8 +101,22 @@ mod panel {
     }
 
     impl Guest for super::Hostile {
+        /// Linked as `anna@example.nl`, so the host lends a `send` call her address.
         fn status() -> Result<MailboxStatus, MailboxError> {
-            refused()
+            Ok(MailboxStatus {
+                state: LinkState::Linked,
+                provider: Some("test".into()),
+                address: Some("anna@example.nl".into()),
+                settings: None,
+                settings_read_only: true,
+                reauthorization_reason: None,
+                linked_at: None,
+                access_expires_at: None,
+                providers: vec![],
+                link_available: false,
+                link_unavailable_reason: None,
+                provider_hints: vec![],
+            })
         }
         fn link_start(_: LinkRequest) -> Result<LinkStarted, MailboxError> {
             refused()
@@ -302,6 +319,25 @@ fn imap_session(argument: &str) -> String {
         Err(imap_socket::SocketError::TlsFailed(_)) => "failed tls".into(),
         Err(e) => format!("failed {e:?}"),
     }
+}
+
+/// `PORT|LINE|LINE...`: a plain connection to loopback `PORT`, each line written as its own
+/// write (CRLF added); reports, per line, `ok` or the host's refusal.
+pub(crate) fn imap_commands(argument: &str) -> String {
+    let mut parts = argument.split('|');
+    let port = parts.next().and_then(|p| p.parse().ok()).unwrap_or(143);
+    let conn = match imap_socket::open("127.0.0.1", port, imap_socket::Security::Plain) {
+        Ok(conn) => conn,
+        Err(e) => return format!("failed {e:?}"),
+    };
+    parts
+        .map(|line| match conn.write(format!("{line}\r\n").as_bytes()) {
+            Ok(()) => "ok".to_string(),
+            Err(imap_socket::SocketError::ReadOnly(_)) => "read-only".to_string(),
+            Err(e) => format!("failed {e:?}"),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Reads up to and without the next CRLF.

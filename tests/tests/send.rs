@@ -1,0 +1,165 @@
+//! Sending as the user against real servers: the plugin submits through Postfix, which checks
+//! the linked account's token with Dovecot, and the message lands in the recipient's Dovecot
+//! mailbox, threaded under the message it answers.
+
+use std::time::{Duration, Instant};
+
+use host_harness::bindings::message::MailboxAddress;
+use host_harness::bindings::send::{Draft, RepliedMessage, SendError, SendOutcome, SentCopy};
+use tests::dovecot::STANDARD_FOLDERS;
+use tests::oauth_world::{DovecotSetup, OAuthWorld};
+use tests::secrets::assert_no_secret_captured;
+
+async fn world() -> OAuthWorld {
+    let w = OAuthWorld::with_dovecot_setup(DovecotSetup {
+        submission: true,
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    })
+    .await;
+    w.link("m1", "google").await.expect("linked");
+    w
+}
+
+fn to(address: &str) -> MailboxAddress {
+    MailboxAddress {
+        name: Some("Bob de Vries".into()),
+        address: address.into(),
+    }
+}
+
+fn draft(key: &str) -> Draft {
+    Draft {
+        to: vec![to("bob@example.nl")],
+        html: Some("<p>Beste Bob,</p><p>Dank voor uw brief.</p>".into()),
+        ..tests::draft_to(
+            key,
+            "bob@example.nl",
+            "Uw sollicitatie",
+            "Beste Bob,\n\nDank voor uw brief.\n",
+        )
+    }
+}
+
+/// The raw messages in `user`'s INBOX whose Message-ID is `message_id`, waiting up to 20 s for
+/// Postfix's queue to deliver.
+async fn delivered(w: &OAuthWorld, user: &str, message_id: &str) -> Vec<String> {
+    let dovecot = w.dovecot.as_ref().expect("Dovecot");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut seeder = dovecot.seeder(user).await;
+        seeder.run("SELECT INBOX").await;
+        let found = seeder
+            .answers(&format!("UID SEARCH HEADER Message-ID \"{message_id}\""))
+            .await;
+        let uids: Vec<String> = found
+            .iter()
+            .flat_map(|line| line.trim().strip_prefix("* SEARCH"))
+            .flat_map(|rest| rest.split_whitespace().map(str::to_string))
+            .collect();
+        if !uids.is_empty() || Instant::now() > deadline {
+            let mut headers = Vec::new();
+            for uid in &uids {
+                headers.push(seeder.header_block(uid).await);
+            }
+            return headers;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_sent_as_the_user_arrives_once_in_the_recipients_mailbox_threaded() {
+    let w = world().await;
+    let mut reply = draft("k1");
+    reply.subject = String::new();
+    reply.replies_to = Some(RepliedMessage {
+        message_id: "vacature-2@example.nl".into(),
+        references: vec!["vacature-1@example.nl".into()],
+        subject: Some("Vacature".into()),
+    });
+    let receipt = w
+        .mailbox("m1")
+        .send(&reply)
+        .await
+        .expect("the call runs")
+        .expect("sent");
+    assert_eq!(receipt.message_id, "k1.outbox@example.nl");
+    assert_eq!(receipt.thread_key, "vacature-1@example.nl");
+    assert_eq!(receipt.outcome, SendOutcome::Sent);
+    assert_eq!(receipt.sent_copy, SentCopy::ByProvider);
+    let arrived = delivered(&w, "bob@example.nl", "k1.outbox@example.nl").await;
+    assert_eq!(
+        arrived.len(),
+        1,
+        "exactly one copy; Postfix said:\n{}",
+        log(&w)
+    );
+    let headers = &arrived[0];
+    for expected in [
+        "From: <anna@example.nl>",
+        "Subject: Re: Vacature",
+        "In-Reply-To: <vacature-2@example.nl>",
+        "References: <vacature-1@example.nl> <vacature-2@example.nl>",
+    ] {
+        assert!(headers.contains(expected), "{expected} in:\n{headers}");
+    }
+    assert_no_secret_captured();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refreshed_token_is_used_when_the_server_refuses_the_old_one() {
+    let w = world().await;
+    w.google.world().expire_access_tokens();
+    let receipt = w.mailbox("m1").send(&draft("k2")).await.expect("runs");
+    receipt.expect("sent after one refresh");
+    assert_eq!(w.google.world().refresh_scope_shapes.len(), 1);
+    assert_eq!(
+        delivered(&w, "bob@example.nl", "k2.outbox@example.nl")
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_draft_that_cannot_be_sent_is_a_typed_error_and_nothing_goes_out() {
+    let w = world().await;
+    let mut bad = draft("k3");
+    bad.to = vec![to("bob@example.nl>\r\nRCPT TO:<eve@evil.example")];
+    match w.mailbox("m1").send(&bad).await.expect("runs") {
+        Err(SendError::InvalidDraft(message)) => {
+            assert!(
+                message.en.contains("not an e-mail address"),
+                "{}",
+                message.en
+            );
+            assert!(
+                message.nl.contains("kan zo niet verstuurd worden"),
+                "{}",
+                message.nl
+            );
+        }
+        other => panic!("expected an invalid draft, got {other:?}"),
+    }
+    assert!(
+        !log(&w).contains("eve@evil.example"),
+        "nothing reached the server"
+    );
+    // Too many recipients for the host's cap: the envelope is refused before it goes out.
+    let mut crowd = draft("k4");
+    crowd.to = (0..101).map(|i| to(&format!("r{i}@example.nl"))).collect();
+    match w.mailbox("m1").send(&crowd).await.expect("runs") {
+        Err(SendError::InvalidDraft(message)) => {
+            assert!(
+                message.en.contains("more than 100 recipients"),
+                "{}",
+                message.en
+            )
+        }
+        other => panic!("expected the host's refusal, got {other:?}"),
+    }
+}
+
+fn log(w: &OAuthWorld) -> String {
+    w.postfix.as_ref().map(|p| p.log()).unwrap_or_default()
+}
