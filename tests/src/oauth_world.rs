@@ -82,6 +82,14 @@ impl OAuthWorld {
         Self::build(Some(setup), |_| {}).await
     }
 
+    /// As `with_dovecot_setup`, with the host's settings changed by `configure` first.
+    pub async fn with_dovecot_setup_and(
+        setup: DovecotSetup<'_>,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        Self::build_with_db(Some(setup), configure, None, false).await
+    }
+
     /// As `with_dovecot`, with the host's settings changed by `configure` first.
     pub async fn with_dovecot_and(
         folders: &[ConfiguredFolder],

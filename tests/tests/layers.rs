@@ -16,8 +16,8 @@ const GUEST: Layers = &[
     &["providers"],
     &["imap", "oauth", "normalize"],
     &["account"],
-    &["folders", "send"],
-    &["sync"],
+    &["folders"],
+    &["send", "sync"],
     &["glue", "fuzzing"],
 ];
 

@@ -4,19 +4,39 @@
 
 use std::time::{Duration, Instant};
 
+use host_harness::bindings::folders::FolderMapping;
 use host_harness::bindings::message::MailboxAddress;
 use host_harness::bindings::send::{Draft, RepliedMessage, SendError, SendOutcome, SentCopy};
+use host_harness::settings::SentCopy as CopySetting;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::oauth_world::{DovecotSetup, OAuthWorld};
 use tests::secrets::assert_no_secret_captured;
 
 async fn world() -> OAuthWorld {
-    let w = OAuthWorld::with_dovecot_setup(DovecotSetup {
+    world_keeping(CopySetting::Auto).await
+}
+
+/// A world whose Google keeps the copy in Sent as `sent_copy` says, with `Sent` mapped.
+async fn world_keeping(sent_copy: CopySetting) -> OAuthWorld {
+    let setup = DovecotSetup {
         submission: true,
         ..DovecotSetup::new(STANDARD_FOLDERS)
+    };
+    let w = OAuthWorld::with_dovecot_setup_and(setup, |s| {
+        for provider in &mut s.platform.providers {
+            provider.sent_copy = sent_copy;
+        }
     })
     .await;
     w.link("m1", "google").await.expect("linked");
+    let mapping = FolderMapping {
+        inbox: Some("INBOX".into()),
+        archive: None,
+        deleted: None,
+        sent: Some("Sent".into()),
+    };
+    let mapped = w.mailbox("m1").set_mapping(&mapping).await.expect("runs");
+    mapped.expect("mapped");
     w
 }
 
@@ -40,14 +60,18 @@ fn draft(key: &str) -> Draft {
     }
 }
 
-/// The raw messages in `user`'s INBOX whose Message-ID is `message_id`, waiting up to 20 s for
-/// Postfix's queue to deliver.
+/// The header blocks of the messages in `user`'s INBOX whose Message-ID is `message_id`,
+/// waiting up to 20 s for Postfix's queue to deliver.
 async fn delivered(w: &OAuthWorld, user: &str, message_id: &str) -> Vec<String> {
+    in_folder(w, user, "INBOX", message_id).await
+}
+
+async fn in_folder(w: &OAuthWorld, user: &str, folder: &str, message_id: &str) -> Vec<String> {
     let dovecot = w.dovecot.as_ref().expect("Dovecot");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let mut seeder = dovecot.seeder(user).await;
-        seeder.run("SELECT INBOX").await;
+        seeder.run(&format!("SELECT {folder}")).await;
         let found = seeder
             .answers(&format!("UID SEARCH HEADER Message-ID \"{message_id}\""))
             .await;
@@ -158,6 +182,28 @@ async fn a_draft_that_cannot_be_sent_is_a_typed_error_and_nothing_goes_out() {
         }
         other => panic!("expected the host's refusal, got {other:?}"),
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn where_the_provider_keeps_no_copy_one_goes_to_sent_and_a_retry_sends_nothing_twice() {
+    let w = world_keeping(CopySetting::Append).await;
+    let first = w.mailbox("m1").send(&draft("k5")).await.expect("runs");
+    let first = first.expect("sent");
+    assert_eq!(first.outcome, SendOutcome::Sent);
+    assert_eq!(first.sent_copy, SentCopy::Appended);
+    // The platform, not knowing the first attempt went through (a crash before its record),
+    // sends the same draft again: the copy in Sent says it was, and nothing goes out.
+    let again = w.mailbox("m1").send(&draft("k5")).await.expect("runs");
+    assert_eq!(again.expect("answered").outcome, SendOutcome::AlreadySent);
+    let id = "k5.outbox@example.nl";
+    assert_eq!(in_folder(&w, "anna@example.nl", "Sent", id).await.len(), 1);
+    assert_eq!(delivered(&w, "bob@example.nl", id).await.len(), 1);
+    assert_eq!(
+        log(&w).matches("k5.outbox@example.nl").count(),
+        1,
+        "{}",
+        log(&w)
+    );
 }
 
 fn log(w: &OAuthWorld) -> String {

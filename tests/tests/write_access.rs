@@ -174,3 +174,19 @@ async fn a_send_call_may_submit_only_the_drafts_envelope_once() {
     // In a send call the IMAP connection may write (a copy to Sent).
     assert_eq!(attack(&host, &server, "imap-write").await, "ok,ok");
 }
+
+#[tokio::test]
+async fn a_connection_opened_to_write_cannot_be_handed_to_a_reading_call() {
+    let server = Recorder::start(false).await;
+    let host = host_granting(Some(server.port), Some(server.port));
+    assert_eq!(attack(&host, &server, "park-writable").await, "parked");
+    // The next call to unpark it may only read through it.
+    let seen = probe(&host, "m1", "unpark-and-write", "").await.unwrap();
+    assert_eq!(seen, "read-only");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !server.received().contains("STORE"),
+        "{}",
+        server.received()
+    );
+}

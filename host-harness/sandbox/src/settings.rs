@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::policy::Policy;
-pub use crate::providers::{ProviderSettings, SecretText};
+pub use crate::providers::{ProviderSettings, SecretText, SentCopy};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -16,7 +16,10 @@ impl wit::Guest for Component {
             Ok(wit::SendReceipt {
                 message_id: receipt.message_id,
                 thread_key: receipt.thread_key,
-                outcome: wit::SendOutcome::Sent,
+                outcome: match receipt.outcome {
+                    domain::SendOutcome::Sent => wit::SendOutcome::Sent,
+                    domain::SendOutcome::AlreadySent => wit::SendOutcome::AlreadySent,
+                },
                 sent_copy: match receipt.sent_copy {
                     domain::SentCopy::ByProvider => wit::SentCopy::ByProvider,
                     domain::SentCopy::Appended => wit::SentCopy::Appended,

@@ -2,16 +2,19 @@
 //! to the provider's submission server with the linked account's token (XOAUTH2 or OAUTHBEARER).
 
 mod compose;
+mod sent_folder;
 pub(crate) mod smtp;
 #[cfg(test)]
 mod tests;
 
 pub use compose::{compose, reply_subject};
 
-use crate::account::with_linked_access;
+use crate::account::{Account, store, with_linked_access};
 use crate::errors::{ErrorKind, MailboxError};
+use crate::folders::{self, FolderMapping};
 use crate::ports::{Env, Level, SentCopySetting, SubmissionFailure};
 use crate::providers::{Provider, parse_submission_endpoint};
+use sent_folder::SentFolder;
 use smtp::{SmtpFailure, Submitted};
 
 /// An address of a draft.
@@ -71,9 +74,18 @@ pub enum SentCopy {
     None,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The server accepted it in this call.
+    Sent,
+    /// The mapped Sent folder already holds it: an earlier attempt was accepted.
+    AlreadySent,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReceipt {
     pub message_id: String,
+    pub outcome: SendOutcome,
     pub thread_key: String,
     pub sent_copy: SentCopy,
     pub size: u64,
@@ -107,16 +119,37 @@ impl From<MailboxError> for SendFailure {
 /// Sends `draft` from the linked mailbox.
 pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
     check_draft(draft)?;
+    let mapping: FolderMapping = store::read(env.kv, folders::mapping_key())?.unwrap_or_default();
+    let sent = mapping.sent.as_deref();
     // The outer error is the mailbox's (not linked, authorisation lapsed); the inner, the send's.
     with_linked_access(env, |provider, account, token| {
-        submit_with_token(
-            env,
-            provider,
-            &account.address,
-            &account.settings.username,
-            token,
-            draft,
-        )
+        let Some(opened) = sent
+            .map(|name| sent_folder::open(env, account, token, name))
+            .transpose()?
+        else {
+            return submit_with_token(env, provider, account, token, draft, None);
+        };
+        let Some(mut folder) = opened else {
+            return Ok(None); // the token was refused: a fresh one, and again
+        };
+        if folder.holds(&draft.message_id)? {
+            folder.close();
+            env.log.log(
+                Level::Info,
+                "the message is in Sent already: not sent again",
+                &[("provider", &provider.id)],
+            );
+            return Ok(Some(Ok(SendReceipt {
+                message_id: draft.message_id.clone(),
+                outcome: SendOutcome::AlreadySent,
+                thread_key: thread_key(draft),
+                sent_copy: SentCopy::None,
+                size: 0,
+            })));
+        }
+        let outcome = submit_with_token(env, provider, account, token, draft, Some(&mut folder));
+        folder.close();
+        outcome
     })?
 }
 
@@ -125,11 +158,12 @@ pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
 fn submit_with_token(
     env: &Env,
     provider: &Provider,
-    address: &str,
-    username: &str,
+    account: &Account,
     token: &str,
     draft: &Draft,
+    sent: Option<&mut SentFolder>,
 ) -> Result<Option<Result<SendReceipt, SendFailure>>, ErrorKind> {
+    let (address, username) = (&account.address, &account.settings.username);
     let Some(endpoint) = provider
         .submission
         .as_deref()
@@ -154,12 +188,6 @@ fn submit_with_token(
         &recipients,
         &message,
     );
-    let receipt = |size| SendReceipt {
-        message_id: draft.message_id.clone(),
-        thread_key: thread_key(draft),
-        sent_copy: sent_copy(provider),
-        size,
-    };
     Ok(Some(match submitted {
         Ok(Submitted::Accepted) => {
             env.log.log(
@@ -170,21 +198,46 @@ fn submit_with_token(
                     ("recipients", &recipients.len().to_string()),
                 ],
             );
-            Ok(receipt(message.len() as u64))
+            Ok(SendReceipt {
+                message_id: draft.message_id.clone(),
+                outcome: SendOutcome::Sent,
+                thread_key: thread_key(draft),
+                sent_copy: keep_copy(env, provider, sent, &message),
+                size: message.len() as u64,
+            })
         }
         Ok(Submitted::TokenRejected) => return Ok(None),
         Err(failure) => Err(send_failure(failure)),
     }))
 }
 
-/// Where the copy in Sent comes from: Gmail and Microsoft keep what is submitted over SMTP
-/// themselves, as may a server the administrator says does.
-fn sent_copy(provider: &Provider) -> SentCopy {
-    match (provider.sent_copy, provider.id.as_str()) {
-        (SentCopySetting::Auto, "google" | "microsoft") => SentCopy::ByProvider,
+/// The copy in Sent of a message the server accepted: Gmail and Microsoft keep what is
+/// submitted over SMTP themselves; for any other provider (or where the administrator says so)
+/// it is appended to the mapped Sent folder, which was just found not to hold it. The message
+/// is sent whatever happens here: a failed append is logged, never an error (an error would
+/// have the message sent again).
+fn keep_copy(
+    env: &Env,
+    provider: &Provider,
+    sent: Option<&mut SentFolder>,
+    message: &[u8],
+) -> SentCopy {
+    let by_provider = matches!(provider.id.as_str(), "google" | "microsoft");
+    match (provider.sent_copy, sent) {
         (SentCopySetting::None, _) => SentCopy::None,
-        // Appending a copy to Sent is not done yet: no copy is made.
-        (SentCopySetting::Auto | SentCopySetting::Append, _) => SentCopy::None,
+        (SentCopySetting::Auto, _) if by_provider => SentCopy::ByProvider,
+        (_, None) => SentCopy::None,
+        (_, Some(folder)) => match folder.append(message) {
+            Ok(()) => SentCopy::Appended,
+            Err(e) => {
+                env.log.log(
+                    Level::Warn,
+                    "the message was sent, but its copy could not be added to Sent",
+                    &[("provider", &provider.id), ("error", &format!("{e:?}"))],
+                );
+                SentCopy::None
+            }
+        },
     }
 }
 
@@ -235,7 +288,7 @@ fn plausible_message_id(id: &str) -> bool {
         && id.len() <= 250
         && id
             .chars()
-            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>'))
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | '\\'))
 }
 
 fn send_failure(f: SmtpFailure) -> SendFailure {

@@ -51,7 +51,10 @@ impl HostState {
         wake_after_seconds: u32,
     ) -> wasmtime::Result<Result<(), SocketError>> {
         // The connection is the host's again either way: refused, it is closed.
-        let conn = self.table.delete(conn)?;
+        let mut conn = self.table.delete(conn)?;
+        // Whichever call unparks it may only read: a connection a `send` call opened to write
+        // cannot be handed on to a later sync or watch that way.
+        conn.restrict_to_reading();
         self.open_connections = self.open_connections.saturating_sub(1);
         if note.len() as u64 > MAX_NOTE_BYTES {
             drop(conn);

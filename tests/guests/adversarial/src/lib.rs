@@ -33,6 +33,7 @@ impl Guest for Hostile {
             "submission-open" => submission::open_outside_send(&argument),
             "imap-park" => imap_park(&argument),
             "imap-unpark" => imap_unpark(),
+            "unpark-and-write" => unpark_and_write(),
             "imap-session" => imap_session(&argument),
             "http-body" => http_body(&argument),
             "loop-forever" => loop_forever(),
@@ -338,6 +339,18 @@ pub(crate) fn imap_commands(argument: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// Takes the mailbox's parked connection back and tries to change the mailbox through it.
+fn unpark_and_write() -> String {
+    let Some((conn, _)) = imap_socket::unpark() else {
+        return "nothing parked".into();
+    };
+    match conn.write(b"a9 STORE 1 +FLAGS (\\Deleted)\r\n") {
+        Ok(()) => "written".into(),
+        Err(imap_socket::SocketError::ReadOnly(_)) => "read-only".into(),
+        Err(e) => format!("failed {e:?}"),
+    }
 }
 
 /// Reads up to and without the next CRLF.

@@ -68,6 +68,22 @@ impl Guest for crate::Hostile {
                 to(&first_to),
                 "DATA".into(),
             ],
+            "park-writable" => {
+                // A connection that may write, handed to the host for the next call.
+                let opened = crate::crm::mail_sync::imap_socket::open(
+                    "127.0.0.1",
+                    port,
+                    crate::crm::mail_sync::imap_socket::Security::Plain,
+                );
+                let outcome = match opened {
+                    Ok(conn) => match crate::crm::mail_sync::imap_socket::park(conn, b"w", 60) {
+                        Ok(()) => "parked".to_string(),
+                        Err(e) => format!("failed {e:?}"),
+                    },
+                    Err(e) => format!("failed {e:?}"),
+                };
+                return Ok(receipt(outcome));
+            }
             "imap-write" => {
                 // In a send call the IMAP connection may write.
                 let outcome = crate::imap_commands(&format!("{port}|a1 SELECT INBOX|a2 STORE 1 +FLAGS (\\Seen)"));
