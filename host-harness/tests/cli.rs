@@ -53,6 +53,7 @@ fn audit_lists_every_import_and_export_with_a_grant() {
         "microsoft: smtp://smtp.office365.com:587",
         "read-only except in a `send` call",
         "limit   send",
+        "at most 30 a minute and 2000 a day per mailbox",
         "microsoft: https://login.microsoftonline.com",
         "microsoft: imaps://outlook.office365.com:993",
         // What the host denies is named, whether or not the component asks for it.

@@ -58,6 +58,7 @@ const SANDBOX: Layers = &[
         "parking",
         "connection_slots",
         "faults",
+        "send_rate",
     ],
     &["providers", "engine", "hostcall_fuel", "resources"],
     &["bindings", "settings"],

@@ -18,16 +18,22 @@ async fn world() -> OAuthWorld {
 
 /// A world whose Google keeps the copy in Sent as `sent_copy` says, with `Sent` mapped.
 async fn world_keeping(sent_copy: CopySetting) -> OAuthWorld {
-    let setup = DovecotSetup {
-        submission: true,
-        ..DovecotSetup::new(STANDARD_FOLDERS)
-    };
-    let w = OAuthWorld::with_dovecot_setup_and(setup, |s| {
+    world_with(|s| {
         for provider in &mut s.platform.providers {
             provider.sent_copy = sent_copy;
         }
     })
-    .await;
+    .await
+}
+
+/// A world with Postfix, the host's settings changed by `configure`, `m1` linked to Google
+/// and `Sent` mapped.
+async fn world_with(configure: impl FnOnce(&mut host_harness::HostSettings)) -> OAuthWorld {
+    let setup = DovecotSetup {
+        submission: true,
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    };
+    let w = OAuthWorld::with_dovecot_setup_and(setup, configure).await;
     w.link("m1", "google").await.expect("linked");
     let mapping = FolderMapping {
         inbox: Some("INBOX".into()),
@@ -204,6 +210,24 @@ async fn where_the_provider_keeps_no_copy_one_goes_to_sent_and_a_retry_sends_not
         "{}",
         log(&w)
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mailboxs_send_rate_holds_the_next_message_back_until_the_minute_has_room() {
+    let w = world_with(|s| s.policy.send_per_minute = 2).await;
+    for key in ["r1", "r2"] {
+        let sent = w.mailbox("m1").send(&draft(key)).await.expect("runs");
+        sent.expect("within the rate");
+    }
+    match w.mailbox("m1").send(&draft("r3")).await.expect("runs") {
+        Err(SendError::RateLimited(wait)) => assert!((1..=60).contains(&wait), "{wait}"),
+        other => panic!("expected the rate's refusal, got {other:?}"),
+    }
+    assert!(!log(&w).contains("r3.outbox"), "nothing reached the server");
+    // Once the minute has room (the host's clock moved on), it goes.
+    w.host.clock().advance(Duration::from_secs(61));
+    let sent = w.mailbox("m1").send(&draft("r3")).await.expect("runs");
+    assert_eq!(sent.expect("sent").outcome, SendOutcome::Sent);
 }
 
 fn log(w: &OAuthWorld) -> String {

@@ -177,9 +177,11 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
         (
             "send",
             format!(
-                "one message per `send` call, of at most {} MiB, to at most {} recipients",
+                "one message per `send` call, of at most {} MiB, to at most {} recipients; at most {} a minute and {} a day per mailbox, on all nodes together",
                 policy.send_max_message_bytes / (1024 * 1024),
-                policy.send_max_recipients
+                policy.send_max_recipients,
+                policy.send_per_minute,
+                policy.send_per_day
             ),
         ),
     ];

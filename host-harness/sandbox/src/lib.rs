@@ -25,6 +25,7 @@ pub mod policy;
 pub(crate) mod progress;
 pub(crate) mod providers;
 pub mod resources;
+pub mod send_rate;
 pub mod settings;
 pub mod shared;
 pub mod state;

@@ -5,7 +5,7 @@ use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
 use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
-use crate::bindings::send::{Draft, SendError, SendReceipt};
+use crate::bindings::send::{Draft, SendError, SendOutcome, SendReceipt};
 use crate::bindings::sync::{SyncReport, WatchReport};
 use crate::bindings::{RawMessage, message::MessageRecord};
 use crate::errors::CallError;
@@ -13,6 +13,7 @@ use crate::normalize_workers::NormalizeWorkers;
 use crate::plugin_host::PluginHost;
 use crate::plugin_versions::{ContractVersion, PluginInstance};
 use crate::resources::envelope::{EnvelopeRules, SendGrant};
+use crate::send_rate::{DAY_MS, SendRates};
 use crate::state::{HostState, MailboxScope, ProviderGrant};
 use crate::turns::{TurnError, TurnGuard};
 use wasmtime::Store;
@@ -26,6 +27,11 @@ pub type MailboxResult<T> = Result<Result<T, MailboxError>, CallError>;
 pub struct Mailbox {
     host: PluginHost,
     id: String,
+}
+
+/// The host's time (the plugin's clock, which a test may move), in ms since the epoch.
+fn now_ms(shared: &crate::shared::Shared) -> i64 {
+    wasmtime_wasi::HostWallClock::now(&shared.clock).as_millis() as i64
 }
 
 impl PluginHost {
@@ -434,6 +440,13 @@ impl Mailbox {
                 Err(e) => return Ok(Err(SendError::Mailbox(e))),
             };
             let policy = self.host.shared().platform().policy.clone();
+            let rates = SendRates {
+                per_minute: policy.send_per_minute,
+                per_day: policy.send_per_day,
+            };
+            if let Some(wait) = self.send_wait(rates).await? {
+                return Ok(Err(SendError::RateLimited(wait)));
+            }
             let grant = SendGrant {
                 rules: EnvelopeRules {
                     sender: address,
@@ -457,9 +470,38 @@ impl Mailbox {
                 state.may_write_mailbox = true;
                 Ok::<_, CallError>((store, plugin))
             };
-            call_export!(@call self, budget_ms, instantiate, |p, s| p.send(s, draft))
+            let answer = call_export!(@call self, budget_ms, instantiate, |p, s| p.send(s, draft))?;
+            if matches!(&answer, Ok(receipt) if receipt.outcome == SendOutcome::Sent) {
+                self.record_send().await?;
+            }
+            Ok(answer)
         })
         .await
+    }
+
+    /// The seconds until this mailbox may send again under `rates`, counted on its sends on
+    /// every node; `None` when it may now.
+    async fn send_wait(&self, rates: SendRates) -> Result<Option<u32>, CallError> {
+        let shared = self.host.shared();
+        let now_ms = now_ms(shared);
+        let id = self.id.clone();
+        let sent = shared
+            .db
+            .run_blocking(move |db| db.sends_since(&id, now_ms - DAY_MS))
+            .await?;
+        Ok(rates.wait_before_next(&sent, now_ms))
+    }
+
+    /// Counts a message sent now against this mailbox's rates.
+    async fn record_send(&self) -> Result<(), CallError> {
+        let shared = self.host.shared();
+        let now_ms = now_ms(shared);
+        let id = self.id.clone();
+        shared
+            .db
+            .run_blocking(move |db| db.record_send(&id, now_ms, now_ms - DAY_MS))
+            .await?;
+        Ok(())
     }
 
     pub async fn normalize(

@@ -135,6 +135,9 @@ pub struct Policy {
     pub send_max_message_bytes: u64,
     /// The most recipients (to, cc and bcc together) of one message.
     pub send_max_recipients: u32,
+    /// The most messages one mailbox may send in a minute, and in a day, on all nodes together.
+    pub send_per_minute: u32,
+    pub send_per_day: u32,
 }
 
 impl Default for Policy {
@@ -166,6 +169,10 @@ impl Default for Policy {
             send_max_message_bytes: 25 * 1024 * 1024,
             // Microsoft 365 allows 500 recipients a message, Gmail 100 to the address fields.
             send_max_recipients: 100,
+            // A person's pace, well inside Gmail's (2,000 a day for Workspace) and Microsoft's
+            // (30 a minute, 10,000 recipients a day) own limits.
+            send_per_minute: 30,
+            send_per_day: 2000,
         }
     }
 }

@@ -353,3 +353,18 @@ pub fn many_calls_from_one_tokio_task_finish(s: Store) {
     );
     assert_eq!(s.db.kv_list("a", "").unwrap().len(), 400);
 }
+
+pub fn sends_are_counted_per_mailbox_and_forgotten_after_a_day(s: Store) {
+    let db = &s.db;
+    db.record_send("a", 1_000, 0).unwrap();
+    db.record_send("a", 2_000, 0).unwrap();
+    db.record_send("b", 1_500, 0).unwrap();
+    assert_eq!(db.sends_since("a", 0).unwrap(), [1_000, 2_000]);
+    assert_eq!(db.sends_since("a", 1_500).unwrap(), [2_000]);
+    assert_eq!(db.sends_since("b", 0).unwrap(), [1_500]);
+    // Another node counts the same sends; recording forgets what no rate counts any more.
+    let other = s.open_again(&s.keys);
+    other.record_send("a", 3_000, 2_000).unwrap();
+    assert_eq!(db.sends_since("a", 0).unwrap(), [2_000, 3_000]);
+    assert_eq!(db.sends_since("b", 0).unwrap(), [1_500]);
+}

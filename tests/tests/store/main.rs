@@ -215,6 +215,7 @@ suite! {
         a_schema_newer_than_this_host_knows_is_refused,
         panel_tickets_are_taken_once_and_sessions_seen_by_every_node,
         many_calls_from_one_tokio_task_finish,
+        sends_are_counted_per_mailbox_and_forgotten_after_a_day,
     ],
     inbox: [
         redelivery_stores_nothing_twice,

@@ -40,6 +40,11 @@ pub(crate) trait KvStore: Send + Sync {
     fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>>;
     /// Records (or with `None`, forgets) the provider of `mailbox`.
     fn set_mailbox_provider(&self, mailbox: &str, provider: Option<&str>) -> StoreResult<()>;
+    /// When `mailbox`'s messages were sent, at or after `since_ms`, oldest first.
+    fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>>;
+    /// Records a message of `mailbox` sent at `at_ms`, and forgets its sends before
+    /// `forget_before_ms`.
+    fn record_send(&self, mailbox: &str, at_ms: i64, forget_before_ms: i64) -> StoreResult<()>;
 }
 
 /// The CRM's inbox: messages unique per mailbox and dedupe key, their locations and updates,

@@ -383,6 +383,18 @@ impl Database {
         self.backend.set_mailbox_provider(mailbox, provider)
     }
 
+    /// When `mailbox`'s messages were sent, at or after `since_ms` (ms since the epoch), oldest
+    /// first: what its send rates are counted on, across nodes.
+    pub fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>> {
+        self.backend.sends_since(mailbox, since_ms)
+    }
+
+    /// Records a message of `mailbox` sent at `at_ms`; its sends before `forget_before_ms`,
+    /// which no rate counts any more, are forgotten.
+    pub fn record_send(&self, mailbox: &str, at_ms: i64, forget_before_ms: i64) -> StoreResult<()> {
+        self.backend.record_send(mailbox, at_ms, forget_before_ms)
+    }
+
     /// "sqlite" or "postgres".
     pub fn backend_kind(&self) -> &'static str {
         self.backend.kind()

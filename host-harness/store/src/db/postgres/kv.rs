@@ -235,4 +235,38 @@ impl KvStore for PostgresStore {
             Ok(())
         })
     }
+
+    fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>> {
+        self.block(async {
+            let rows = self
+                .client()
+                .await?
+                .query(
+                    "SELECT at_ms FROM mailbox_sends WHERE mailbox = $1 AND at_ms >= $2
+                     ORDER BY at_ms",
+                    &[&mailbox, &since_ms],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn record_send(&self, mailbox: &str, at_ms: i64, forget_before_ms: i64) -> StoreResult<()> {
+        self.block(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "DELETE FROM mailbox_sends WHERE mailbox = $1 AND at_ms < $2",
+                &[&mailbox, &forget_before_ms],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO mailbox_sends (mailbox, at_ms) VALUES ($1, $2)",
+                &[&mailbox, &at_ms],
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
 }

@@ -166,6 +166,14 @@ UPDATE webhook_cursors SET seen_ms = (extract(epoch FROM clock_timestamp()) * 10
 -- changes only `renewed_ms`, never waits for them (`turns.rs`, `check_turn`).
 CREATE UNIQUE INDEX mailbox_turns_fence ON mailbox_turns (mailbox, token);
 "#,
+    r#"
+-- When each mailbox's messages were sent (ms since the epoch), for its send rates; a day kept.
+CREATE TABLE mailbox_sends (
+    mailbox TEXT NOT NULL,
+    at_ms   BIGINT NOT NULL
+);
+CREATE INDEX mailbox_sends_by_time ON mailbox_sends (mailbox, at_ms);
+"#,
 ];
 
 /// The schema version this host writes.

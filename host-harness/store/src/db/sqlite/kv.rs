@@ -211,6 +211,33 @@ impl KvStore for SqliteStore {
         })?;
         Ok(())
     }
+
+    fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>> {
+        Ok(self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT at_ms FROM mailbox_sends WHERE mailbox = ?1 AND at_ms >= ?2
+                 ORDER BY at_ms",
+            )?;
+            stmt.query_map(params![mailbox, since_ms], |row| row.get(0))?
+                .collect()
+        })?)
+    }
+
+    fn record_send(&self, mailbox: &str, at_ms: i64, forget_before_ms: i64) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute(
+                "DELETE FROM mailbox_sends WHERE mailbox = ?1 AND at_ms < ?2",
+                params![mailbox, forget_before_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO mailbox_sends (mailbox, at_ms) VALUES (?1, ?2)",
+                params![mailbox, at_ms],
+            )?;
+            tx.commit()
+        })?;
+        Ok(())
+    }
 }
 
 fn tx_checkpoint(conn: &rusqlite::Connection) -> rusqlite::Result<()> {

@@ -123,6 +123,14 @@ CREATE INDEX inbox_messages_unplaced ON inbox_messages (mailbox) WHERE unplaced;
 ALTER TABLE webhook_cursors ADD COLUMN seen_ms INTEGER NOT NULL DEFAULT 0;
 UPDATE webhook_cursors SET seen_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
 ",
+    "
+-- When each mailbox's messages were sent (ms since the epoch), for its send rates; a day kept.
+CREATE TABLE mailbox_sends (
+    mailbox TEXT NOT NULL,
+    at_ms   INTEGER NOT NULL
+);
+CREATE INDEX mailbox_sends_by_time ON mailbox_sends (mailbox, at_ms);
+",
 ];
 
 /// The schema version this host writes.
