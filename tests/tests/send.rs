@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use host_harness::bindings::folders::FolderMapping;
+use host_harness::bindings::mailbox::LinkState;
 use host_harness::bindings::message::MailboxAddress;
 use host_harness::bindings::send::{Draft, RepliedMessage, SendError, SendOutcome, SentCopy};
 use host_harness::settings::SentCopy as CopySetting;
@@ -228,6 +229,69 @@ async fn the_mailboxs_send_rate_holds_the_next_message_back_until_the_minute_has
     w.host.clock().advance(Duration::from_secs(61));
     let sent = w.mailbox("m1").send(&draft("r3")).await.expect("runs");
     assert_eq!(sent.expect("sent").outcome, SendOutcome::Sent);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_refuses_even_a_fresh_token_fails_the_send_not_the_mailbox() {
+    let w = OAuthWorld::with_dovecot(STANDARD_FOLDERS).await;
+    w.link("m1", "google").await.expect("linked");
+    // A submission server with SMTP AUTH switched off for the mailbox, as Microsoft 365
+    // tenants may have it: every token is refused, while IMAP takes it.
+    let refusing = tests::tls_server::serve_imaps(&w.pki, |tls| async move {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = tokio::io::split(tls);
+        write.write_all(b"220 smtp.example ESMTP\r\n").await?;
+        let mut lines = BufReader::new(read).lines();
+        while let Some(line) = lines.next_line().await? {
+            let reply: &[u8] = if line.starts_with("EHLO") {
+                b"250-smtp.example\r\n250 AUTH XOAUTH2\r\n"
+            } else if line.starts_with("AUTH") {
+                b"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled\r\n"
+            } else {
+                b"221 bye\r\n"
+            };
+            write.write_all(reply).await?;
+        }
+        Ok(())
+    })
+    .await
+    .replace("imaps://", "smtps://");
+    let mut settings = w.settings.clone();
+    for provider in &mut settings.platform.providers {
+        provider
+            .endpoints
+            .insert("submission".into(), refusing.clone());
+    }
+    let host = host_harness::PluginHost::load(
+        host_harness::BUNDLED_PLUGIN.as_ref(),
+        &settings,
+        w.db.clone(),
+        Some(&tests::component_cache()),
+    )
+    .expect("a host on the same database");
+    match host.mailbox("m1").send(&draft("k9")).await.expect("runs") {
+        Err(SendError::Rejected(message)) => {
+            assert_eq!(message.key, "send.not_authorised");
+            assert!(message.en.contains("mail still syncs"), "{}", message.en);
+        }
+        other => panic!("expected the refusal to send, got {other:?}"),
+    }
+    assert_eq!(
+        w.google.world().refresh_scope_shapes.len(),
+        1,
+        "a fresh token was tried once"
+    );
+    let status = host
+        .mailbox("m1")
+        .status()
+        .await
+        .expect("runs")
+        .expect("status");
+    assert_eq!(
+        status.state,
+        LinkState::Linked,
+        "the mailbox is still linked"
+    );
 }
 
 fn log(w: &OAuthWorld) -> String {

@@ -101,5 +101,8 @@ fn send_error(f: domain::SendFailure) -> wit::SendError {
             wit::SendError::Rejected(said("send.rejected", vec![("reply", reply)]))
         }
         F::Temporary(why) => wit::SendError::Temporary(said("send.temporary", vec![("why", why)])),
+        F::NotAuthorisedToSend(provider) => {
+            wit::SendError::Rejected(said("send.not_authorised", vec![("provider", provider)]))
+        }
     }
 }

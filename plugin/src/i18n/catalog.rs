@@ -50,6 +50,7 @@ pub const KEYS: &[&str] = &[
     "send.provider_limit",
     "send.rejected",
     "send.temporary",
+    "send.not_authorised",
 ];
 
 pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
@@ -65,6 +66,10 @@ pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
         "send.rejected" => (
             "Your mail service refused the message ({reply}). It was not sent; check the recipients and the content, then send it again.",
             "Uw maildienst weigerde het bericht ({reply}). Het is niet verstuurd; controleer de ontvangers en de inhoud en verstuur het opnieuw.",
+        ),
+        "send.not_authorised" => (
+            "{provider} does not let this account send through the CRM; the message was not sent, and mail still syncs. Link the mailbox again and allow sending; with Microsoft 365, your administrator may also need to allow SMTP sending (SMTP AUTH) for your mailbox.",
+            "{provider} staat dit account niet toe via het CRM te versturen; het bericht is niet verstuurd, en de mail wordt nog steeds gesynchroniseerd. Koppel de mailbox opnieuw en sta versturen toe; bij Microsoft 365 moet uw beheerder mogelijk ook SMTP-verzending (SMTP AUTH) voor uw mailbox toestaan.",
         ),
         "send.temporary" => (
             "The message could not be sent just now ({why}). It will be tried again shortly; you need not do anything.",

@@ -108,6 +108,9 @@ pub enum SendFailure {
     Rejected(String),
     /// Failed for now (why); the outbox tries again.
     Temporary(String),
+    /// The submission server refused even a fresh token of the provider (its name): sending is
+    /// not allowed for this account, though reading is.
+    NotAuthorisedToSend(String),
 }
 
 impl From<MailboxError> for SendFailure {
@@ -122,12 +125,30 @@ pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
     let mapping: FolderMapping = store::read(env.kv, folders::mapping_key())?.unwrap_or_default();
     let sent = mapping.sent.as_deref();
     // The outer error is the mailbox's (not linked, authorisation lapsed); the inner, the send's.
+    // A submission server that refuses even a fresh token refuses sending, not the mailbox
+    // (Microsoft tenants switch SMTP AUTH off, a token may lack the sending scope): the send
+    // fails, and the mailbox stays linked and syncing.
+    let mut attempts = 0;
     with_linked_access(env, |provider, account, token| {
+        attempts += 1;
+        let first = attempts == 1;
+        let refused = || -> Result<Option<Result<SendReceipt, SendFailure>>, ErrorKind> {
+            if first {
+                Ok(None) // a fresh token, and once more
+            } else {
+                Ok(Some(Err(SendFailure::NotAuthorisedToSend(
+                    provider.display_name.clone(),
+                ))))
+            }
+        };
         let Some(opened) = sent
             .map(|name| sent_folder::open(env, account, token, name))
             .transpose()?
         else {
-            return submit_with_token(env, provider, account, token, draft, None);
+            return match submit_with_token(env, provider, account, token, draft, None)? {
+                None => refused(),
+                answer => Ok(answer),
+            };
         };
         let Some(mut folder) = opened else {
             return Ok(None); // the token was refused: a fresh one, and again
@@ -149,12 +170,15 @@ pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
         }
         let outcome = submit_with_token(env, provider, account, token, draft, Some(&mut folder));
         folder.close();
-        outcome
+        match outcome? {
+            None => refused(),
+            answer => Ok(answer),
+        }
     })?
 }
 
-/// One attempt with `token`: `Ok(None)` when the server refused the token (the caller refreshes
-/// it and tries once more); the inner result is the send's own outcome.
+/// One attempt with `token`: `Ok(None)` when the submission server refused the token; the inner
+/// result is the send's own outcome.
 fn submit_with_token(
     env: &Env,
     provider: &Provider,
