@@ -65,6 +65,16 @@ impl Recorder {
         Recorder { port, received }
     }
 
+    /// What it received once `last` is among it (TCP keeps order: whatever was written before
+    /// `last` is there too), or after 10 s.
+    async fn received_through(&self, last: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.received().contains(last) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        self.received()
+    }
+
     fn received(&self) -> String {
         String::from_utf8_lossy(&self.received.lock().unwrap()).into_owned()
     }
@@ -114,9 +124,8 @@ async fn a_reading_call_cannot_change_the_mailbox() {
         "ok,read-only,read-only,read-only,read-only,read-only,read-only,read-only,read-only,\
          read-only,read-only,ok"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(
-        server.received(),
+        server.received_through("b3 UID FETCH").await,
         "a1 EXAMINE INBOX\r\nb3 UID FETCH 1 (BODY.PEEK[])\r\n",
         "only the reading commands reached the server"
     );
@@ -162,7 +171,8 @@ async fn a_send_call_may_submit_only_the_drafts_envelope_once() {
         seen,
         "ok,ok,ok,ok,ok,ok,ok,refused EnvelopeRefusal::SecondMessage"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The recorder keeps each line before it answers, and the guest reads every answer: all it
+    // was sent is recorded by now.
     let received = server.received();
     for never in ["ceo@example.nl", "eve@evil.example"] {
         assert!(

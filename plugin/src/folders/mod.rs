@@ -61,14 +61,29 @@ pub fn list_remote(env: &Env) -> Result<Vec<RemoteFolder>, MailboxError> {
     Ok(folders)
 }
 
-/// One IMAP session: connect, identify, authenticate, LIST, LOGOUT. `Ok(None)` when the server
-/// rejected the token.
+/// One IMAP session: log in, LIST, LOGOUT. `Ok(None)` when the server rejected the token.
 fn fetch_folders(
     env: &Env,
     provider: &Provider,
     account: &Account,
     token: &str,
 ) -> Result<Option<Vec<RemoteFolder>>, ErrorKind> {
+    let Some(mut session) = logged_in(env, provider, account, token)? else {
+        return Ok(None);
+    };
+    let folders = imap::list_folders(&mut session).map_err(imap_kind)?;
+    session.logout();
+    Ok(Some(folders))
+}
+
+/// A session with the account's IMAP server (connect, identify, authenticate with `token`);
+/// `Ok(None)` when the server rejected the token.
+pub(crate) fn logged_in(
+    env: &Env,
+    provider: &Provider,
+    account: &Account,
+    token: &str,
+) -> Result<Option<imap::Session>, ErrorKind> {
     let endpoint = ImapEndpoint {
         host: account.settings.imap_host.clone(),
         port: account.settings.imap_port,
@@ -77,7 +92,7 @@ fn fetch_folders(
     let mut session = imap::connect(env.imap, &endpoint).map_err(imap_kind)?;
     imap::identify(&mut session).map_err(imap_kind)?;
     match imap::authenticate(&mut session, &account.settings.username, token).map_err(imap_kind)? {
-        AuthOutcome::Accepted => {}
+        AuthOutcome::Accepted => Ok(Some(session)),
         AuthOutcome::Rejected(text) => {
             env.log.log(
                 Level::Info,
@@ -85,12 +100,9 @@ fn fetch_folders(
                 &[("provider", &provider.id), ("server", &text)],
             );
             session.logout();
-            return Ok(None);
+            Ok(None)
         }
     }
-    let folders = imap::list_folders(&mut session).map_err(imap_kind)?;
-    session.logout();
-    Ok(Some(folders))
 }
 
 /// The storage key of the saved mapping.

@@ -142,7 +142,7 @@ pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
             }
         };
         let Some(opened) = sent
-            .map(|name| sent_folder::open(env, account, token, name))
+            .map(|name| sent_folder::open(env, provider, account, token, name))
             .transpose()?
         else {
             return match submit_with_token(env, provider, account, token, draft, None)? {

@@ -7,39 +7,27 @@ use imap_next::imap_types::flag::Flag;
 
 use crate::account::Account;
 use crate::errors::ErrorKind;
-use crate::folders::imap_kind;
+use crate::folders::{imap_kind, logged_in};
 use crate::imap::examine::{ExamineError, examine, search};
-use crate::imap::{self, AuthOutcome, ImapError, Session, utf7};
+use crate::imap::{ImapError, Session, utf7};
 use crate::ports::Env;
-use crate::providers::ImapEndpoint;
+use crate::providers::Provider;
 
 pub struct SentFolder {
     session: Session,
     name: String,
 }
 
-/// Logs in and opens `name`; `Ok(None)` when the server refused the token.
+/// Logs in for `name`; `Ok(None)` when the server refused the token.
 pub fn open(
     env: &Env,
+    provider: &Provider,
     account: &Account,
     token: &str,
     name: &str,
 ) -> Result<Option<SentFolder>, ErrorKind> {
-    let endpoint = ImapEndpoint {
-        host: account.settings.imap_host.clone(),
-        port: account.settings.imap_port,
-        security: account.settings.security,
-    };
-    let mut session = imap::connect(env.imap, &endpoint).map_err(imap_kind)?;
-    imap::identify(&mut session).map_err(imap_kind)?;
-    match imap::authenticate(&mut session, &account.settings.username, token).map_err(imap_kind)? {
-        AuthOutcome::Accepted => {}
-        AuthOutcome::Rejected(_) => {
-            session.logout();
-            return Ok(None);
-        }
-    }
-    Ok(Some(SentFolder {
+    let session = logged_in(env, provider, account, token)?;
+    Ok(session.map(|session| SentFolder {
         session,
         name: name.to_string(),
     }))
