@@ -19,6 +19,7 @@ pub mod postfix;
 pub mod postgres;
 pub mod realistic;
 pub mod secrets;
+pub mod send_world;
 pub mod serve_node;
 pub mod sync_checks;
 pub mod tls_server;

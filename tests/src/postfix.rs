@@ -140,6 +140,9 @@ fn master_config(debian: &str, port: u16) -> String {
     out
 }
 
+/// A domain whose recipients Postfix refuses at `RCPT TO`, as a server refuses an unknown user.
+pub const REFUSED_DOMAIN: &str = "refused.example";
+
 fn main_config(d: &Path, lmtp: u16, auth: u16, banner: &str) -> String {
     let d = d.display();
     format!(
@@ -160,7 +163,7 @@ smtpd_tls_cert_file = {d}/cert.pem
 smtpd_tls_key_file = {d}/key.pem
 smtpd_tls_security_level = encrypt
 smtpd_tls_auth_only = yes
-smtpd_recipient_restrictions = permit_sasl_authenticated, reject
+smtpd_recipient_restrictions = check_recipient_access inline:{{ {REFUSED_DOMAIN}=REJECT }}, permit_sasl_authenticated, reject
 smtpd_relay_restrictions = permit_sasl_authenticated, reject
 maillog_file = {d}/maillog
 maillog_file_prefixes = {d}

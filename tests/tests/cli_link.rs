@@ -235,3 +235,90 @@ async fn tokens_are_sealed_at_rest_and_a_key_rotation_keeps_the_mailbox_linked()
     assert!(!failed.status.success());
     assert_no_secret_captured();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reply_sent_from_the_command_line_goes_out_once_however_often_it_is_run() {
+    let setup = tests::oauth_world::DovecotSetup {
+        submission: true,
+        ..tests::oauth_world::DovecotSetup::new(tests::dovecot::STANDARD_FOLDERS)
+    };
+    let w = OAuthWorld::with_dovecot_setup_and(setup, |s| {
+        s.platform.redirect_uri = Some(ANY_PORT_REDIRECT_URI.into())
+    })
+    .await;
+    let mut seeder = w
+        .dovecot
+        .as_ref()
+        .expect("dovecot")
+        .seeder("anna@example.nl")
+        .await;
+    let asked = tests::mail_fixtures::plain(
+        "vraag-1",
+        "Bob de Vries <bob@example.nl>",
+        "anna@example.nl",
+        "Offerte",
+        "Wat kost het?",
+    );
+    seeder.append("INBOX", &asked).await;
+    let cli = std::sync::Arc::new(Cli::new(&w));
+    let run = |args: Vec<String>| {
+        let cli = cli.clone();
+        tokio::task::spawn_blocking(move || {
+            cli.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+    };
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    stdout(&run(args(&["link", "--provider", "google"])).await.unwrap());
+    stdout(
+        &run(args(&["map", "inbox=INBOX", "sent=Sent"]))
+            .await
+            .unwrap(),
+    );
+    stdout(&run(args(&["sync"])).await.unwrap());
+    let listed = stdout(&run(args(&["messages", "--json"])).await.unwrap());
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    let asked_id = listed[0]["id"]
+        .as_i64()
+        .expect("the message's id")
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let quote = dir.path().join("offerte.txt");
+    std::fs::write(&quote, "Offerte: 1.200 euro").unwrap();
+    let send = args(&[
+        "send",
+        "--to",
+        "bob@example.nl",
+        "--text",
+        "Beste Bob,\n\nZie de offerte.\n",
+        "--attach",
+        quote.to_str().unwrap(),
+        "--reply-to",
+        &asked_id,
+    ]);
+    let out = stdout(&run(send.clone()).await.unwrap());
+    assert!(out.contains("state:      sent (attempts: 1)"), "{out}");
+    let message_id = out
+        .lines()
+        .find_map(|l| l.strip_prefix("message-id: <"))
+        .and_then(|l| l.strip_suffix('>'))
+        .expect("the Message-ID printed")
+        .to_string();
+    // The same command again: the same entry, already sent; nothing goes out.
+    let again = stdout(&run(send).await.unwrap());
+    assert!(again.contains("was used before"), "{again}");
+    assert!(again.contains(&message_id), "{again}");
+    let headers = tests::send_world::delivered(&w, "bob@example.nl", &message_id).await;
+    assert_eq!(headers.len(), 1, "delivered once");
+    assert!(
+        headers[0].contains("Subject: Re: Offerte"),
+        "{}",
+        headers[0]
+    );
+    assert!(
+        headers[0].contains("<vraag-1@mail.example.org>"),
+        "threaded: {}",
+        headers[0]
+    );
+    assert_no_secret_captured();
+}

@@ -29,6 +29,7 @@ const STORE: Layers = &[
         "tls",
         "event_store",
         "inbox_store",
+        "outbox_store",
         "turns",
     ],
     &["at_rest"],
@@ -46,6 +47,7 @@ const SANDBOX: Layers = &[
         "event_store",
         "file_modes",
         "inbox_store",
+        "outbox_store",
         "turns",
         "redact",
         "tls",
@@ -68,6 +70,7 @@ const SANDBOX: Layers = &[
     &["capabilities", "plugin_host"],
     &["normalize_workers", "unplaced"],
     &["audit", "mailbox"],
+    &["outbox"],
 ];
 
 /// The service's layers (`host-harness/service`): what it is made of, then its settings, the
@@ -84,7 +87,7 @@ const SERVICE: Layers = &[
     &["sessions", "sync_pass", "webhooks"],
     &["push"],
     &["leases"],
-    &["settings"],
+    &["settings", "outbox_worker"],
     &["context"],
     &["api", "panel"],
 ];

@@ -3,7 +3,9 @@
 //! What a CRM embeds: no HTTP server, no command line.
 
 // The store, its own crate (no wasmtime), under the names the host has always used.
-pub use mailsync_store::{at_rest, db, event_store, file_modes, inbox_store, redact, tls, turns};
+pub use mailsync_store::{
+    at_rest, db, event_store, file_modes, inbox_store, outbox_store, redact, tls, turns,
+};
 
 pub mod admin_store;
 pub mod audit;
@@ -18,6 +20,7 @@ mod hostcall_fuel;
 pub(crate) mod limits;
 pub mod mailbox;
 pub mod normalize_workers;
+pub mod outbox;
 pub(crate) mod parking;
 pub mod plugin_host;
 pub mod plugin_versions;

@@ -25,8 +25,8 @@ pub type MailboxResult<T> = Result<Result<T, MailboxError>, CallError>;
 /// A handle on one mailbox, owned (no borrow of the host), so a task can keep one.
 #[derive(Clone)]
 pub struct Mailbox {
-    host: PluginHost,
-    id: String,
+    pub(crate) host: PluginHost,
+    pub(crate) id: String,
 }
 
 /// The host's time (the plugin's clock, which a test may move), in ms since the epoch.
@@ -120,7 +120,7 @@ impl Mailbox {
     }
 
     /// Runs `call` in this mailbox's turn: waits for the turn, then runs it while the turn lasts.
-    async fn in_turn<T>(
+    pub(crate) async fn in_turn<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, CallError>>,
     ) -> Result<T, CallError> {
@@ -421,11 +421,18 @@ impl Mailbox {
         Ok(report)
     }
 
-    /// Normalises one raw message; `own_address` is this mailbox's address.
     /// Sends `draft`, the one message the platform asks for, from this mailbox: the call is
     /// lent a submission socket whose envelope must be the linked address to the draft's
     /// recipients, within the policy's caps, and IMAP connections that may write (for Sent).
     pub async fn send(&self, draft: &Draft) -> Result<Result<SendReceipt, SendError>, CallError> {
+        self.in_turn(self.send_held(draft)).await
+    }
+
+    /// As `send`, in the mailbox's turn, which the caller holds.
+    pub(crate) async fn send_held(
+        &self,
+        draft: &Draft,
+    ) -> Result<Result<SendReceipt, SendError>, CallError> {
         let version = self.host.contract_version();
         if version == ContractVersion::V0_1 {
             return Err(CallError::NotInContract {
@@ -433,7 +440,7 @@ impl Mailbox {
                 version: version.as_str(),
             });
         }
-        self.in_turn(async {
+        async {
             // The linked address, as the panel shows it: the only sender the host lets through.
             let address = match call_export!(self, |p, s| p.status(s))? {
                 Ok(status) => status.address.unwrap_or_default(),
@@ -475,8 +482,13 @@ impl Mailbox {
                 self.record_send().await?;
             }
             Ok(answer)
-        })
+        }
         .await
+    }
+
+    /// The host's time (the plugin's clock, which a test may move), in ms since the epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.host.now_ms()
     }
 
     /// The seconds until this mailbox may send again under `rates`, counted on its sends on
@@ -504,6 +516,7 @@ impl Mailbox {
         Ok(())
     }
 
+    /// Normalises one raw message; `own_address` is this mailbox's address.
     pub async fn normalize(
         &self,
         bytes: &[u8],

@@ -173,6 +173,11 @@ impl PluginHost {
         &self.0.shared
     }
 
+    /// The host's time (the plugin's clock, which a test may move), in ms since the epoch.
+    pub fn now_ms(&self) -> i64 {
+        wasmtime_wasi::HostWallClock::now(&self.0.shared.clock).as_millis() as i64
+    }
+
     /// What all calls share, for a part of the service that outlives one call.
     pub fn services_arc(&self) -> Arc<Shared> {
         self.0.shared.clone()

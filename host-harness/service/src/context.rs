@@ -1,5 +1,6 @@
 //! What the API's handlers, the panel and the sync passes share: the host, the settings, the
-//! scheduler, push, metrics, events, the panel's sessions, the leases and the event streams.
+//! scheduler, push, metrics, events, the panel's sessions, the leases, the event streams and the
+//! outbox worker.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::outbox_worker::OutboxWorker;
 use crate::scheduler::SchedulerHandle;
 use crate::settings::ServiceSettings;
 use crate::stream_slots::StreamSlots;
@@ -32,6 +34,8 @@ pub struct ServiceContext {
     pub leases: Arc<leases::Leases>,
     /// Room for event streams.
     pub streams: Arc<StreamSlots>,
+    /// Works the outboxes: nudged when a send is queued here.
+    pub outbox: Arc<OutboxWorker>,
 }
 
 impl ServiceContext {

@@ -49,6 +49,12 @@ pub enum ApiError {
     Internal(String),
     /// Too much at once for this caller or mailbox: try again after so many seconds.
     Busy(&'static str, u64),
+    /// A request refused as it is, with its status and a stable kind.
+    Refused {
+        status: StatusCode,
+        kind: &'static str,
+        message: String,
+    },
 }
 
 /// A store call that failed: the service's own failure (500), with what the store said.
@@ -137,6 +143,14 @@ impl IntoResponse for ApiError {
             ApiError::Internal(why) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::json!({ "error": { "kind": "internal", "message": why }}),
+            ),
+            ApiError::Refused {
+                status,
+                kind,
+                message,
+            } => (
+                status,
+                serde_json::json!({ "error": { "kind": kind, "message": message }}),
             ),
             ApiError::Busy(why, after) => {
                 retry_after = Some(after);

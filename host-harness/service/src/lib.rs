@@ -9,6 +9,7 @@ pub mod http_errors;
 pub mod http_server;
 pub(crate) mod leases;
 pub(crate) mod metrics;
+pub(crate) mod outbox_worker;
 pub(crate) mod panel;
 pub(crate) mod push;
 pub(crate) mod scheduler;
@@ -129,6 +130,12 @@ pub async fn start(
         config.cluster.heartbeat(),
         shutdown.clone(),
     ));
+    let (outbox, outbox_task) = outbox_worker::OutboxWorker::spawn(
+        host.clone(),
+        leases.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
     tracing::info!(%address, node = %leases.node, mailboxes = leases.count(), "service started");
     let streams = stream_slots::StreamSlots::new(
         config.http.max_streams,
@@ -146,6 +153,7 @@ pub async fn start(
         address,
         leases: leases.clone(),
         streams,
+        outbox,
     });
     let app = api::router(context.clone())
         .merge(panel::router())
@@ -165,6 +173,7 @@ pub async fn start(
         // Syncs that run end their pass; new ones do not start; idle connections log out.
         let _ = scheduler_task.await;
         push.stopped().await;
+        let _ = outbox_task.await;
         let _ = heartbeat.await;
         // Others take this node's mailboxes over at once, not when the leases expire.
         leases.release_all(&db).await;

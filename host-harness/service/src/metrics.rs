@@ -24,6 +24,12 @@ struct Change {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Attempt {
+    /// How an outbox attempt ended: sent, failed, or retry (failed for now).
+    ended: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Webhook {
     /// Its place in the settings (`[[service.webhooks]]`, from 0): never its address.
     webhook: String,
@@ -43,6 +49,7 @@ pub struct Metrics {
     push_calls_queued: Gauge,
     leases_held: Gauge,
     lease_rounds_failed: Counter,
+    outbox_attempts: Family<Attempt, Counter>,
     shared: Arc<Shared>,
 }
 
@@ -61,6 +68,12 @@ impl Metrics {
         let leases_held = Gauge::default();
         let lease_rounds_failed = Counter::default();
         let webhook_attempts = Family::<Webhook, Gauge>::default();
+        let outbox_attempts = Family::<Attempt, Counter>::default();
+        registry.register(
+            "outbox_attempts",
+            "Attempts at the outboxes' entries, by how they ended (sent, failed, retry)",
+            outbox_attempts.clone(),
+        );
         let webhook_dropped = Family::<Webhook, Counter>::default();
         let webhook_dead_letters = Family::<Webhook, Counter>::default();
         registry.register(
@@ -133,6 +146,7 @@ impl Metrics {
             push_calls_queued,
             leases_held,
             lease_rounds_failed,
+            outbox_attempts,
             shared,
         }
     }
@@ -151,6 +165,17 @@ impl Metrics {
                 .get_or_create(&Change { change })
                 .inc_by(n.into());
         }
+    }
+
+    /// An attempt at an outbox entry ended in `state`.
+    pub fn outbox_attempt(&self, state: mailsync_sandbox::outbox_store::OutboxState) {
+        use mailsync_sandbox::outbox_store::OutboxState as S;
+        let ended = match state {
+            S::Sent => "sent",
+            S::Failed => "failed",
+            S::Queued | S::Sending => "retry",
+        };
+        self.outbox_attempts.get_or_create(&Attempt { ended }).inc();
     }
 
     /// A push's sync of the inbox folder.

@@ -10,6 +10,7 @@ mod key_cmd;
 mod mailbox_cmd;
 mod normalize_cmd;
 mod panel_view;
+mod send_cmd;
 mod serve_cmd;
 mod sync_cmd;
 
@@ -76,6 +77,8 @@ enum Command {
     Sync,
     /// The CRM's messages: a list, one in full (`--show ID`), or JSON.
     Messages(sync_cmd::MessagesArgs),
+    /// Send a message as the linked mailbox, through its outbox (exactly once per key).
+    Send(send_cmd::SendArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
     /// Seal every stored secret again under a new key, and keep the new key.
@@ -125,6 +128,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Map(args) => runtime.block_on(folders_cmd::map(&host, mailbox, args, lang)),
         Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
         Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
+        Command::Send(args) => runtime.block_on(send_cmd::send(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
         Command::Serve(args) => {
             runtime.block_on(serve_cmd::run(host, &settings.service, args, mailbox, lang))

@@ -13,6 +13,7 @@ mod events;
 mod inbox;
 mod kv;
 mod leases;
+mod outbox;
 mod turns;
 
 /// Where a case's database lives.
@@ -241,6 +242,11 @@ suite! {
         one_mailboxs_events_are_read_without_the_others,
         no_event_a_webhook_has_not_taken_is_pruned_but_past_the_bound_the_gap_is_told,
         a_cursor_no_node_has_seen_for_a_week_holds_nothing_back_and_goes,
+    ],
+    outbox: [
+        the_same_key_is_the_same_entry_on_every_node,
+        drafts_are_sealed_and_survive_a_key_rotation,
+        entries_go_in_order_and_each_change_comes_with_its_event,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
     leases: [

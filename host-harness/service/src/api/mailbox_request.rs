@@ -40,9 +40,12 @@ impl FromRequestParts<Arc<ServiceContext>> for MailboxRequest {
         ctx: &Arc<ServiceContext>,
     ) -> Result<Self, ApiError> {
         let bad = |e: &dyn std::fmt::Display| ApiError::BadRequest(e.to_string());
-        let Path(id) = Path::<String>::from_request_parts(parts, ctx)
-            .await
-            .map_err(|e| bad(&e))?;
+        // Routes under a mailbox name more than it (`{id}/outbox/{entry}`): only `id` here.
+        let Path(path) =
+            Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, ctx)
+                .await
+                .map_err(|e| bad(&e))?;
+        let id = path.get("id").cloned().unwrap_or_default();
         let Query(query) = Query::<LangQuery>::from_request_parts(parts, ctx)
             .await
             .map_err(|e| bad(&e))?;

@@ -7,11 +7,12 @@ pub mod auth;
 mod events_routes;
 mod mailbox_request;
 mod mailbox_routes;
+mod outbox_routes;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -44,6 +45,14 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router<Arc<ServiceContext>> {
             &format!("{mailbox}/messages"),
             get(mailbox_routes::messages),
         )
+        .route(
+            &format!("{mailbox}/outbox"),
+            post(outbox_routes::queue).layer(DefaultBodyLimit::max(send_body_limit(&ctx))),
+        )
+        .route(
+            &format!("{mailbox}/outbox/{{entry}}"),
+            get(outbox_routes::entry),
+        )
         .route("/api/v1/events", get(events_routes::list))
         .route("/api/v1/events/stream", get(events_routes::stream))
         .route(
@@ -63,6 +72,13 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router<Arc<ServiceContext>> {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/metrics", get(metrics))
         .merge(api)
+}
+
+/// The largest send the outbox route reads: the policy's message cap, in base64, and room for
+/// the rest of the JSON.
+fn send_body_limit(ctx: &ServiceContext) -> usize {
+    let cap = ctx.host.shared().platform().policy.send_max_message_bytes;
+    usize::try_from(cap.div_ceil(3) * 4 + (256 << 10)).unwrap_or(usize::MAX)
 }
 
 async fn metrics(State(ctx): State<Arc<ServiceContext>>) -> Response {

@@ -8,6 +8,7 @@ use crate::event_store::{DeadLetter, StoredEvent};
 use crate::inbox_store::{
     Change, ChangeCounts, DeliveryCounts, MessageSummary, NewMessage, StoredMessage,
 };
+use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxUpdate};
 use crate::turns::Fence;
 
 /// Rewrites one stored value (mailbox, key, value as stored): `Some` replaces it, `None` keeps it.
@@ -47,6 +48,26 @@ pub(crate) trait KvStore: Send + Sync {
     fn record_send(&self, mailbox: &str, at_ms: i64, forget_before_ms: i64) -> StoreResult<()>;
 }
 
+/// The mailboxes' outboxes: entries unique per mailbox and idempotency key, kept in the order
+/// they came, their drafts sealed (they arrive sealed and leave sealed, as the plugin's values).
+pub(crate) trait OutboxStore: Send + Sync {
+    /// Adds `entry` with its sealed draft, unless its mailbox has an entry under the same key:
+    /// the stored entry, and whether it was added now.
+    fn outbox_add(
+        &self,
+        entry: &NewOutboxEntry,
+        sealed_draft: &[u8],
+    ) -> StoreResult<(OutboxEntry, bool)>;
+    fn outbox_entry(&self, mailbox: &str, id: &str) -> StoreResult<Option<OutboxEntry>>;
+    fn outbox_draft_sealed(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// The mailbox's oldest entry still open (queued or sending), due or not.
+    fn outbox_head(&self, mailbox: &str) -> StoreResult<Option<OutboxEntry>>;
+    /// Sets the entry's state, and appends `update.event` in the same transaction.
+    fn outbox_update(&self, mailbox: &str, id: &str, update: &OutboxUpdate) -> StoreResult<()>;
+    /// The mailboxes whose oldest open entry is due at `now_ms`.
+    fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>>;
+}
+
 /// The CRM's inbox: messages unique per mailbox and dedupe key, their locations and updates,
 /// and the sync reports. Each write is one transaction, with its `message.*` events.
 pub trait InboxStore: Send + Sync {
@@ -79,6 +100,8 @@ pub trait InboxStore: Send + Sync {
     fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>>;
     /// A mailbox's messages, oldest first, with their locations and updates.
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>>;
+    /// The stored record (JSON) of one of the mailbox's messages, by its id.
+    fn inbox_record(&self, mailbox: &str, id: i64) -> StoreResult<Option<String>>;
     /// Newest delivery first: those delivered before message `before`, at most `limit`; each
     /// with its first senders, not its record.
     fn inbox_page(
@@ -186,7 +209,14 @@ pub trait PanelStore: Send + Sync {
 
 /// A whole backend.
 pub(crate) trait Backend:
-    KvStore + InboxStore + EventStore + AdminStore + LeaseStore + PanelStore + std::any::Any
+    KvStore
+    + InboxStore
+    + EventStore
+    + AdminStore
+    + LeaseStore
+    + PanelStore
+    + OutboxStore
+    + std::any::Any
 {
     /// "sqlite" or "postgres".
     fn kind(&self) -> &'static str;

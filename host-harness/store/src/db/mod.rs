@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use crate::at_rest::{KeyRing, SealError};
+use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxUpdate, SEALED_DRAFT_PREFIX};
 use crate::turns::Fence;
 
 mod backend;
@@ -317,6 +318,48 @@ impl Database {
         Ok(self
             .backend
             .kv_write_sealed(turn, mailbox, &sealed, quota)??)
+    }
+
+    /// Adds a send to `entry.mailbox`'s outbox, its draft sealed, unless the mailbox has an
+    /// entry under the same idempotency key: the stored entry, and whether it was added now.
+    pub fn outbox_add(
+        &self,
+        entry: &NewOutboxEntry,
+        draft: &[u8],
+    ) -> StoreResult<(OutboxEntry, bool)> {
+        let keys = self.keys();
+        let name = format!("{SEALED_DRAFT_PREFIX}{}", entry.id);
+        let sealed = keys.seal(&Self::context(&entry.mailbox, &name), draft);
+        self.backend.outbox_add(entry, &sealed)
+    }
+
+    pub fn outbox_entry(&self, mailbox: &str, id: &str) -> StoreResult<Option<OutboxEntry>> {
+        self.backend.outbox_entry(mailbox, id)
+    }
+
+    /// The entry's draft, opened.
+    pub fn outbox_draft(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let keys = self.keys();
+        let name = format!("{SEALED_DRAFT_PREFIX}{id}");
+        self.backend
+            .outbox_draft_sealed(mailbox, id)?
+            .map(|value| Self::open_value(&keys, mailbox, &name, value))
+            .transpose()
+    }
+
+    /// The mailbox's oldest open entry (queued or sending), due or not: entries go in order.
+    pub fn outbox_head(&self, mailbox: &str) -> StoreResult<Option<OutboxEntry>> {
+        self.backend.outbox_head(mailbox)
+    }
+
+    /// Sets the entry's state, with its event in the same transaction.
+    pub fn outbox_update(&self, mailbox: &str, id: &str, update: &OutboxUpdate) -> StoreResult<()> {
+        self.backend.outbox_update(mailbox, id, update)
+    }
+
+    /// The mailboxes whose oldest open entry is due at `now_ms` (each once).
+    pub fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>> {
+        self.backend.outbox_due_mailboxes(now_ms)
     }
 
     /// The stored records of a mailbox's messages, oldest first, as JSON.

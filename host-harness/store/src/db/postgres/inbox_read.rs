@@ -55,6 +55,20 @@ impl InboxStore for PostgresStore {
         }))
     }
 
+    fn inbox_record(&self, mailbox: &str, id: i64) -> StoreResult<Option<String>> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT record_json FROM inbox_messages WHERE mailbox = $1 AND id = $2",
+                    &[&mailbox, &id],
+                )
+                .await?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>> {
         self.block(async {
             let client = self.client().await?;

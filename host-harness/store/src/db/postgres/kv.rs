@@ -7,6 +7,7 @@ use deadpool_postgres::Transaction;
 use super::{MailboxLock, PostgresStore, lock_mailbox, locks};
 use crate::db::quota::allows;
 use crate::db::{KvStore, KvWrite, OverQuota, Quota, Reseal, StoreResult, Usage};
+use crate::outbox_store::SEALED_DRAFT_PREFIX;
 use crate::turns::Fence;
 
 /// The mailbox's usage as counted, counting it from its rows the first time.
@@ -151,8 +152,17 @@ impl KvStore for PostgresStore {
                     &[&magic],
                 )
                 .await?;
+            // The outboxes' drafts, sealed as the plugin's values are, under a name of their own.
+            let drafts = tx
+                .query(
+                    "SELECT mailbox, id, draft FROM outbox_entries
+                     WHERE $1::bytea IS NULL OR substring(draft FROM 1 FOR 4) <> $1
+                     FOR UPDATE",
+                    &[&magic],
+                )
+                .await?;
             // Nothing in clear (every open, once sealed): nothing changes, usage stays counted.
-            if rows.is_empty() {
+            if rows.is_empty() && drafts.is_empty() {
                 return Ok(0);
             }
             let mut replaced = 0;
@@ -163,6 +173,19 @@ impl KvStore for PostgresStore {
                     tx.execute(
                         "UPDATE plugin_kv SET value = $3 WHERE mailbox = $1 AND key = $2",
                         &[&mailbox, &key, &next],
+                    )
+                    .await?;
+                    replaced += 1;
+                }
+            }
+            for row in &drafts {
+                let (mailbox, id, draft): (&str, &str, &[u8]) =
+                    (row.get(0), row.get(1), row.get(2));
+                let name = format!("{SEALED_DRAFT_PREFIX}{id}");
+                if let Some(next) = reseal(mailbox, &name, draft)? {
+                    tx.execute(
+                        "UPDATE outbox_entries SET draft = $2 WHERE id = $1",
+                        &[&id, &next],
                     )
                     .await?;
                     replaced += 1;

@@ -174,6 +174,28 @@ CREATE TABLE mailbox_sends (
 );
 CREATE INDEX mailbox_sends_by_time ON mailbox_sends (mailbox, at_ms);
 "#,
+    r#"
+-- Each mailbox's outbox: a send is stored, its draft sealed, under the platform's idempotency
+-- key before anything goes out; `seq` keeps the order the entries came in.
+CREATE TABLE outbox_entries (
+    seq             BIGSERIAL PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    mailbox         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    draft           BYTEA NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms BIGINT NOT NULL,
+    created_ms      BIGINT NOT NULL,
+    updated_ms      BIGINT NOT NULL,
+    outcome         TEXT,
+    UNIQUE (mailbox, idempotency_key)
+);
+CREATE INDEX outbox_entries_open ON outbox_entries (mailbox, seq)
+    WHERE state IN ('queued', 'sending');
+"#,
 ];
 
 /// The schema version this host writes.

@@ -18,6 +18,7 @@ mod inbox_write;
 mod kv;
 mod leases;
 mod migrations;
+mod outbox;
 mod panel;
 mod tls;
 mod turns;

@@ -71,6 +71,17 @@ impl InboxStore for SqliteStore {
         })?)
     }
 
+    fn inbox_record(&self, mailbox: &str, id: i64) -> StoreResult<Option<String>> {
+        Ok(self.read(|c| {
+            c.query_row(
+                "SELECT record_json FROM inbox_messages WHERE mailbox = ?1 AND id = ?2",
+                params![mailbox, id],
+                |r| r.get(0),
+            )
+            .optional()
+        })?)
+    }
+
     /// One page of a mailbox's messages, newest delivery first: those delivered before the
     /// message `before` (by id), at most `limit`; without locations or updates.
     fn inbox_page(

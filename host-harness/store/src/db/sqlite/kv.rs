@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use super::SqliteStore;
 use crate::db::quota::allows;
 use crate::db::{KvStore, KvWrite, OverQuota, Quota, Reseal, StoreResult, Usage};
+use crate::outbox_store::SEALED_DRAFT_PREFIX;
 use crate::turns::Fence;
 
 /// The mailbox's usage as counted, counting it from its rows the first time.
@@ -145,6 +146,24 @@ impl KvStore for SqliteStore {
                 tx.execute(
                     "UPDATE plugin_kv SET value = ?3 WHERE mailbox = ?1 AND key = ?2",
                     params![mailbox, key, next],
+                )?;
+                replaced += 1;
+            }
+        }
+        // The outboxes' drafts, sealed as the plugin's values are, under a name of their own.
+        let drafts: Vec<(String, String, Vec<u8>)> = tx
+            .prepare(
+                "SELECT mailbox, id, draft FROM outbox_entries
+                 WHERE ?1 IS NULL OR substr(draft, 1, 4) != ?1",
+            )?
+            .query_map(params![magic], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (mailbox, id, draft) in &drafts {
+            let name = format!("{SEALED_DRAFT_PREFIX}{id}");
+            if let Some(next) = reseal(mailbox, &name, draft)? {
+                tx.execute(
+                    "UPDATE outbox_entries SET draft = ?2 WHERE id = ?1",
+                    params![id, next],
                 )?;
                 replaced += 1;
             }

@@ -131,6 +131,28 @@ CREATE TABLE mailbox_sends (
 );
 CREATE INDEX mailbox_sends_by_time ON mailbox_sends (mailbox, at_ms);
 ",
+    "
+-- Each mailbox's outbox: a send is stored, its draft sealed, under the platform's idempotency
+-- key before anything goes out; `seq` keeps the order the entries came in.
+CREATE TABLE outbox_entries (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    id              TEXT NOT NULL UNIQUE,
+    mailbox         TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    message_id      TEXT NOT NULL,
+    digest          TEXT NOT NULL,
+    draft           BLOB NOT NULL,
+    state           TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL,
+    created_ms      INTEGER NOT NULL,
+    updated_ms      INTEGER NOT NULL,
+    outcome         TEXT,
+    UNIQUE (mailbox, idempotency_key)
+);
+CREATE INDEX outbox_entries_open ON outbox_entries (mailbox, seq)
+    WHERE state IN ('queued', 'sending');
+",
 ];
 
 /// The schema version this host writes.

@@ -16,6 +16,7 @@ mod inbox_write;
 mod kv;
 mod leases;
 mod migrations;
+mod outbox;
 mod panel;
 mod readers;
 #[cfg(test)]
