@@ -460,11 +460,14 @@ service anvil {{
 }
 
 /// LMTP for delivery and the auth service on TCP, for a submission server on loopback (no
-/// socket paths: Postfix asks over TCP). LMTP delivers to any user the static userdb allows.
+/// socket paths: Postfix asks over TCP). LMTP delivers to any user the static userdb allows,
+/// and `user+Folder@…` into that user's folder (how a server keeps a copy in Sent).
 fn submission_config(ports: SubmissionPorts) -> String {
     let SubmissionPorts { lmtp, auth } = ports;
     format!(
         r#"protocols = imap lmtp
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = yes
 service lmtp {{
   inet_listener lmtp {{
     address = 127.0.0.1

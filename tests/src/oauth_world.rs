@@ -33,6 +33,8 @@ pub struct DovecotSetup<'a> {
     pub settings: &'a str,
     /// With a Postfix in front of it, the providers' submission server.
     pub submission: bool,
+    /// That Postfix files a copy of what a user submits in the user's Sent, as Gmail does.
+    pub server_keeps_sent: bool,
 }
 
 impl<'a> DovecotSetup<'a> {
@@ -43,6 +45,7 @@ impl<'a> DovecotSetup<'a> {
             starttls: false,
             settings: "",
             submission: false,
+            server_keeps_sent: false,
         }
     }
 }
@@ -121,6 +124,15 @@ impl OAuthWorld {
         Self::build_with_db(Some(DovecotSetup::new(folders)), configure, Some(db), false).await
     }
 
+    /// As `with_dovecot_setup_and`, over `db` (a database on disk, say).
+    pub async fn with_dovecot_setup_on(
+        setup: DovecotSetup<'_>,
+        db: Database,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
+        Self::build_with_db(Some(setup), configure, Some(db), false).await
+    }
+
     /// The fake providers, without Dovecot, over `db` (a PostgreSQL node, say).
     pub async fn on_database(db: Database) -> Self {
         Self::build_with_db(None, |_| {}, Some(db), false).await
@@ -144,6 +156,7 @@ impl OAuthWorld {
         let google = FakeProvider::start(Flavour::Google, &pki).await;
         let microsoft = FakeProvider::start(Flavour::Microsoft, &pki).await;
         let starttls = dovecot.as_ref().is_some_and(|d| d.starttls);
+        let keeps_sent = dovecot.as_ref().is_some_and(|d| d.server_keeps_sent);
         let dovecot = dovecot.map(|d| match d.submission {
             true => Dovecot::start_for_submission(&pki, &google.introspection_url, d.folders),
             false => Dovecot::start_with_mechanisms(
@@ -157,7 +170,7 @@ impl OAuthWorld {
         let postfix = dovecot
             .as_ref()
             .filter(|d| d.submission.is_some())
-            .map(|d| Postfix::start(&pki, d));
+            .map(|d| Postfix::start(&pki, d, keeps_sent));
         let imap = match &dovecot {
             None => IMAP.to_string(),
             Some(d) if starttls => format!("imap://127.0.0.1:{}", d.imap_port),

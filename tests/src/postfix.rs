@@ -26,7 +26,9 @@ pub struct Postfix {
 impl Postfix {
     /// Starts an instance that authenticates and delivers through `dovecot` (started with
     /// `Dovecot::start_for_submission`). Fails, saying how to install it, when Postfix is missing.
-    pub fn start(pki: &TestPki, dovecot: &Dovecot) -> Self {
+    /// With `keeps_sent`, it files a copy of each message a user submits in that user's Sent,
+    /// as Gmail and Microsoft do (a recipient `user+Sent@…` added by `sender_bcc_maps`).
+    pub fn start(pki: &TestPki, dovecot: &Dovecot, keeps_sent: bool) -> Self {
         assert!(
             Path::new(POSTFIX).exists() && Path::new(MASTER).exists(),
             "Postfix is not installed: run `make test`, which installs it, or \
@@ -53,11 +55,16 @@ impl Postfix {
             let banner = format!("mailsync-test-{port}-{}", rand::random::<u32>());
             std::fs::write(d.join("master.cf"), master_config(&master_cf, port))
                 .expect("master.cf");
-            std::fs::write(
-                d.join("main.cf"),
-                main_config(d, ports.lmtp, ports.auth, &banner),
-            )
-            .expect("main.cf");
+            let mut main = main_config(d, ports.lmtp, ports.auth, &banner);
+            if keeps_sent {
+                std::fs::write(d.join("sent_copy"), "/^([^@+]+)@(.+)$/ ${1}+Sent@${2}\n")
+                    .expect("sent_copy");
+                main.push_str(&format!(
+                    "sender_bcc_maps = regexp:{}/sent_copy\n",
+                    d.display()
+                ));
+            }
+            std::fs::write(d.join("main.cf"), main).expect("main.cf");
             // `postfix check` makes the queue's directories; `master -d` stays in the foreground.
             run(POSTFIX, &["-c".as_ref(), d.as_os_str(), "check".as_ref()]);
             let child = Command::new(MASTER)

@@ -12,7 +12,8 @@ use crate::bindings::send::{
 use crate::errors::CallError;
 use crate::mailbox::Mailbox;
 use crate::outbox_store::{
-    MAX_ATTEMPTS, NewOutboxEntry, OutboxEntry, OutboxState, OutboxUpdate, retry_delay_ms,
+    CRASHED_ATTEMPT_WAIT_MS, MAX_ATTEMPTS, NewOutboxEntry, OutboxEntry, OutboxState, OutboxUpdate,
+    retry_delay_ms,
 };
 
 /// The longest idempotency key taken.
@@ -517,7 +518,7 @@ impl Mailbox {
             OutboxUpdate {
                 state: OutboxState::Sending,
                 attempts,
-                next_attempt_ms: now_ms,
+                next_attempt_ms: now_ms + CRASHED_ATTEMPT_WAIT_MS,
                 outcome: entry.outcome.clone(),
                 now_ms,
                 event: None,

@@ -89,6 +89,11 @@ pub struct OutboxUpdate {
     pub event: Option<(&'static str, serde_json::Value)>,
 }
 
+/// An attempt that never ended (its node died during it) is tried again this long after it
+/// began: by then a provider that keeps the copy in Sent shows it, and the next attempt finds it
+/// there rather than sending again.
+pub const CRASHED_ATTEMPT_WAIT_MS: i64 = 5_000;
+
 /// The attempts an entry gets before a temporary failure fails it for good.
 pub const MAX_ATTEMPTS: u32 = 10;
 
