@@ -38,6 +38,23 @@ fn events(w: &OAuthWorld, mailbox: &str, kind: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Leaves `entry` as a crash after the server's acceptance would: still sending, due now.
+fn crash_after_acceptance(w: &OAuthWorld, entry: &str) {
+    let crashed = OutboxUpdate {
+        state: OutboxState::Sending,
+        attempts: 1,
+        next_attempt_ms: 0,
+        outcome: None,
+        now_ms: 0,
+        event: None,
+    };
+    w.host
+        .shared()
+        .db
+        .outbox_update("m1", entry, &crashed)
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_key_is_sent_once_however_often_it_is_queued_and_after_a_crash_past_acceptance() {
     let w = world_keeping(CopySetting::Append).await;
@@ -83,16 +100,7 @@ async fn a_key_is_sent_once_however_often_it_is_queued_and_after_a_crash_past_ac
 
     // A crash after the server accepted it and before the outbox recorded so: the entry still
     // says sending. The next attempt finds the copy in Sent and sends nothing.
-    let db = w.host.shared().db.clone();
-    let crashed = OutboxUpdate {
-        state: OutboxState::Sending,
-        attempts: 1,
-        next_attempt_ms: 0,
-        outcome: None,
-        now_ms: 0,
-        event: None,
-    };
-    db.outbox_update("m1", &entry.id, &crashed).unwrap();
+    crash_after_acceptance(&w, &entry.id);
     m.work_outbox().await.expect("worked");
     let after = m.outbox_entry(&entry.id).await.unwrap().expect("kept");
     assert_eq!((after.state, after.attempts), (OutboxState::Sent, 2));
@@ -240,4 +248,31 @@ async fn over_http_a_send_is_accepted_once_per_key_and_its_entry_shows_it_sent()
     );
     stop.cancel();
     running.stopped().await.expect("stopped");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn where_no_copy_is_kept_the_journal_of_accepted_messages_stops_a_second_send() {
+    let w = world_keeping(CopySetting::None).await;
+    let m = w.mailbox("m1");
+    let queued = m
+        .queue_send("k-journal", request("Beste Bob"))
+        .await
+        .unwrap();
+    m.work_outbox().await.expect("worked");
+    let entry = m.outbox_entry(&queued.entry.id).await.unwrap().unwrap();
+    assert_eq!(entry.state, OutboxState::Sent);
+    assert_eq!(entry.outcome.clone().unwrap()["sent_copy"], "none");
+    // A crash before the outbox's record: nothing in Sent to find, but the journal has it.
+    crash_after_acceptance(&w, &entry.id);
+    m.work_outbox().await.expect("worked");
+    let after = m.outbox_entry(&entry.id).await.unwrap().unwrap();
+    assert_eq!(after.outcome.unwrap()["outcome"], "already-sent");
+    let id = entry.message_id.as_str();
+    assert_eq!(delivered(&w, "bob@example.nl", id).await.len(), 1);
+    assert!(
+        in_folder(&w, "anna@example.nl", "Sent", id)
+            .await
+            .is_empty()
+    );
+    assert_eq!(log(&w).matches(id).count(), 1, "{}", log(&w));
 }

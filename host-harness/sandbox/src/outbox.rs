@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::bindings::mailbox::{ErrorKind, LinkState, MailboxError, UserMessage};
 use crate::bindings::message::MailboxAddress;
 use crate::bindings::send::{
-    AttachmentFile, Draft, RepliedMessage, SendError, SendOutcome, SendReceipt,
+    AttachmentFile, Draft, RepliedMessage, SendError, SendOutcome, SendReceipt, SentCopy,
 };
 use crate::errors::CallError;
 use crate::mailbox::Mailbox;
@@ -364,7 +364,11 @@ fn receipt_json(receipt: &SendReceipt) -> serde_json::Value {
             SendOutcome::Sent => "sent",
             SendOutcome::AlreadySent => "already-sent",
         },
-        "sent_copy": receipt.sent_copy,
+        "sent_copy": match receipt.sent_copy {
+            SentCopy::ByProvider => "by-provider",
+            SentCopy::Appended => "appended",
+            SentCopy::None => "none",
+        },
         "size": receipt.size,
     })
 }

@@ -2,6 +2,7 @@
 //! to the provider's submission server with the linked account's token (XOAUTH2 or OAUTHBEARER).
 
 mod compose;
+mod journal;
 mod sent_folder;
 pub(crate) mod smtp;
 #[cfg(test)]
@@ -122,6 +123,20 @@ impl From<MailboxError> for SendFailure {
 /// Sends `draft` from the linked mailbox.
 pub fn send(env: &Env, draft: &Draft) -> Result<SendReceipt, SendFailure> {
     check_draft(draft)?;
+    if journal::holds(env, draft.date, &draft.message_id)? {
+        env.log.log(
+            Level::Info,
+            "the server accepted this message before: not sent again",
+            &[],
+        );
+        return Ok(SendReceipt {
+            message_id: draft.message_id.clone(),
+            outcome: SendOutcome::AlreadySent,
+            thread_key: thread_key(draft),
+            sent_copy: SentCopy::None,
+            size: 0,
+        });
+    }
     let mapping: FolderMapping = store::read(env.kv, folders::mapping_key())?.unwrap_or_default();
     let sent = mapping.sent.as_deref();
     // The outer error is the mailbox's (not linked, authorisation lapsed); the inner, the send's.
@@ -214,6 +229,12 @@ fn submit_with_token(
     );
     Ok(Some(match submitted {
         Ok(Submitted::Accepted) => {
+            let searchable = sent.is_some();
+            let copy = keep_copy(env, provider, sent, &message);
+            // No copy a later attempt could find in Sent: the journal keeps that it went.
+            if !searchable || copy == SentCopy::None {
+                journal::record(env, draft.date, &draft.message_id);
+            }
             env.log.log(
                 Level::Info,
                 "message submitted",
@@ -226,7 +247,7 @@ fn submit_with_token(
                 message_id: draft.message_id.clone(),
                 outcome: SendOutcome::Sent,
                 thread_key: thread_key(draft),
-                sent_copy: keep_copy(env, provider, sent, &message),
+                sent_copy: copy,
                 size: message.len() as u64,
             })
         }
