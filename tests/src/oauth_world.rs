@@ -108,11 +108,19 @@ impl OAuthWorld {
         folders: &[ConfiguredFolder],
         configure: impl FnOnce(&mut HostSettings),
     ) -> Self {
+        Self::for_browser_with(DovecotSetup::new(folders), configure).await
+    }
+
+    /// As `for_browser`, with Dovecot (and Postfix) as `setup` says.
+    pub async fn for_browser_with(
+        setup: DovecotSetup<'_>,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Self {
         let browser = |s: &mut HostSettings| {
             s.platform.redirect_uri = Some(OPEN_REDIRECT_URI.into());
             configure(s);
         };
-        Self::build_with_db(Some(DovecotSetup::new(folders)), browser, None, true).await
+        Self::build_with_db(Some(setup), browser, None, true).await
     }
 
     /// As `with_dovecot_and`, over `db` (a database on disk, say) instead of one in memory.

@@ -10,7 +10,7 @@ use tests::browser::Browser;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::fake_provider::Consent;
 use tests::mail_fixtures::{days_ago, plain};
-use tests::oauth_world::OAuthWorld;
+use tests::oauth_world::{DovecotSetup, OAuthWorld};
 use tests::sync_checks::ANNA;
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,16 @@ impl Panel {
     /// The service over a browser-ready world (settings changed by `configure`), and a browser
     /// signed in to the panel as `anna`, who manages mailbox `m1` and administers the CRM.
     async fn open(lang: &str, configure: impl FnOnce(&mut HostSettings)) -> Panel {
-        let w = OAuthWorld::for_browser(STANDARD_FOLDERS, configure).await;
+        Self::open_on(DovecotSetup::new(STANDARD_FOLDERS), lang, configure).await
+    }
+
+    /// As `open`, with Dovecot (and Postfix) as `setup` says.
+    async fn open_on(
+        setup: DovecotSetup<'_>,
+        lang: &str,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> Panel {
+        let w = OAuthWorld::for_browser_with(setup, configure).await;
         let mut config = ServiceSettings::from_table(&toml::Table::new()).expect("defaults");
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.api_token = Some(TOKEN.into());
@@ -507,4 +516,125 @@ async fn a_login_csrf_links_nothing_and_the_victims_own_link_still_does() {
     )
     .await;
     p.close().await;
+}
+
+/// In `lang`: the list shows the newest message first with its date in that language, and
+/// "Reply" sends an answer through the linked mailbox that reaches the sender once, threaded.
+async fn reply_from_the_list(lang: &str, sent_text: &str) {
+    let setup = DovecotSetup {
+        submission: true,
+        ..DovecotSetup::new(STANDARD_FOLDERS)
+    };
+    let p = Panel::open_on(setup, lang, |_| {}).await;
+    let b = &p.browser;
+    let mut seeder = p.w.dovecot.as_ref().unwrap().seeder(ANNA).await;
+    // The newer is appended first: the list sorts by the messages' own dates.
+    for (id, subject, date, age) in [
+        (
+            "newer",
+            "Nieuwe offerte",
+            "Wed, 02 Dec 2026 14:30:00 +0100",
+            0,
+        ),
+        ("older", "Oude vraag", "Mon, 23 Nov 2026 09:00:00 +0100", 2),
+    ] {
+        let m = plain(
+            id,
+            "Bob de Vries <bob@example.nl>",
+            ANNA,
+            subject,
+            "Wat kost het?",
+        );
+        let m = String::from_utf8(m)
+            .unwrap()
+            .replace("Tue, 24 Nov 2026 10:00:00 +0100", date);
+        seeder
+            .append_with("INBOX", "", Some(&days_ago(age)), m.as_bytes())
+            .await;
+    }
+    p.link_through_consent("google").await;
+    let mapping = host_harness::bindings::folders::FolderMapping {
+        inbox: Some("INBOX".into()),
+        archive: None,
+        deleted: None,
+        sent: Some("Sent".into()),
+    };
+    p.w.mailbox("m1")
+        .set_mapping(&mapping)
+        .await
+        .unwrap()
+        .expect("mapped");
+    p.w.mailbox("m1").sync().await.unwrap().expect("synced");
+    b.until(
+        "both messages show",
+        PATIENCE,
+        "return document.querySelectorAll('#message-list tr').length === 2",
+    )
+    .await;
+    let rows = b
+        .eval(
+            "return [...document.querySelectorAll('#message-list tr')].map(r => \
+             [...r.querySelectorAll('td')].slice(0, 4).map(td => td.textContent))",
+        )
+        .await;
+    assert_eq!(rows[0][1], "Nieuwe offerte", "newest first: {rows}");
+    assert_eq!(rows[1][1], "Oude vraag", "{rows}");
+    // The date in the panel's language and the browser's time zone, never the raw ISO text.
+    let locale = if lang == "nl" { "nl-NL" } else { "en-GB" };
+    let expected = b
+        .eval(&format!(
+            "return new Intl.DateTimeFormat('{locale}', {{dateStyle: 'medium', timeStyle: 'short'}})\
+             .format(new Date('2026-12-02T13:30:00Z'))"
+        ))
+        .await;
+    assert!(!rows[0][3].as_str().unwrap().contains("2026-12"), "{rows}");
+    assert_eq!(rows[0][3], expected, "{rows}");
+
+    b.click("#message-list tr:first-child button.reply").await;
+    b.client
+        .find(fantoccini::Locator::Css("#reply-text"))
+        .await
+        .expect("the reply's text")
+        .send_keys("Beste Bob, het kost 1.200 euro.")
+        .await
+        .expect("typed");
+    b.click("#reply-send").await;
+    b.until(
+        "the reply is sent",
+        PATIENCE,
+        "return document.getElementById('reply-outcome').dataset.state === 'sent'",
+    )
+    .await;
+    let shown = b
+        .eval("return document.getElementById('reply-outcome').textContent")
+        .await;
+    assert!(shown.as_str().unwrap().starts_with(sent_text), "{shown}");
+    let message_id = b
+        .eval("return document.getElementById('reply-outcome').dataset.messageId")
+        .await;
+    let headers =
+        tests::send_world::delivered(&p.w, "bob@example.nl", message_id.as_str().unwrap()).await;
+    assert_eq!(headers.len(), 1, "delivered once");
+    assert!(
+        headers[0].contains("Subject: Re: Nieuwe offerte"),
+        "{}",
+        headers[0]
+    );
+    assert!(
+        headers[0].contains("<newer@mail.example.org>"),
+        "{}",
+        headers[0]
+    );
+    b.screenshot(&format!("panel-reply-{lang}")).await;
+    p.close().await;
+}
+
+#[tokio::test]
+async fn reply_from_the_message_list_in_english() {
+    reply_from_the_list("en", "Sent.").await;
+}
+
+#[tokio::test]
+async fn reply_from_the_message_list_in_dutch() {
+    reply_from_the_list("nl", "Verstuurd.").await;
 }

@@ -1,5 +1,6 @@
-// The "E-mail settings" panel over the service's API: link, map folders, watch mail arrive,
-// unlink; and the administrator's "Imap oAuth2" settings. No framework, nothing third-party.
+// The "E-mail settings" panel over the service's API: link, map folders, watch mail arrive and
+// reply to it, unlink; and the administrator's "Imap oAuth2" settings. No framework, nothing
+// third-party.
 'use strict';
 
 const TEXT = {
@@ -50,6 +51,16 @@ const TEXT = {
     messages: 'Messages in the CRM',
     messageCount: (n) => `${n} message${n === 1 ? '' : 's'}`,
     colFrom: 'From', colSubject: 'Subject', colFolder: 'Folder', colDate: 'Date',
+    reply: 'Reply',
+    replyTitle: (to) => `Reply to ${to}`,
+    replyText: 'Your answer',
+    send: 'Send',
+    close: 'Close',
+    sending: 'Sending…',
+    sent: 'Sent. It will show in the CRM with the next sync.',
+    queued: 'Waiting in the outbox: it goes out as soon as the mail server takes it.',
+    notSent: (why) => `Not sent: ${why}`,
+    refusedRecipients: (list) => `the mail server refused ${list}`,
     security_tls: 'TLS', security_starttls: 'STARTTLS', security_plain: 'none',
     auth_xoauth2: 'OAuth2 (XOAUTH2)', auth_password: 'Password',
   },
@@ -100,6 +111,16 @@ const TEXT = {
     messages: 'Berichten in het CRM',
     messageCount: (n) => `${n} bericht${n === 1 ? '' : 'en'}`,
     colFrom: 'Van', colSubject: 'Onderwerp', colFolder: 'Map', colDate: 'Datum',
+    reply: 'Beantwoorden',
+    replyTitle: (to) => `Antwoord aan ${to}`,
+    replyText: 'Uw antwoord',
+    send: 'Versturen',
+    close: 'Sluiten',
+    sending: 'Bezig met versturen…',
+    sent: 'Verstuurd. Het verschijnt bij de volgende synchronisatie in het CRM.',
+    queued: 'Wacht in de outbox: het gaat weg zodra de mailserver het aanneemt.',
+    notSent: (why) => `Niet verstuurd: ${why}`,
+    refusedRecipients: (list) => `de mailserver weigerde ${list}`,
     security_tls: 'TLS', security_starttls: 'STARTTLS', security_plain: 'geen',
     auth_xoauth2: 'OAuth2 (XOAUTH2)', auth_password: 'Wachtwoord',
   },
@@ -118,9 +139,9 @@ let status = null;
 
 /// One API call: JSON in and out, the session's CSRF token on every change, errors thrown with
 /// the service's message (in the panel's language).
-async function api(method, path, body) {
+async function api(method, path, body, extraHeaders = {}) {
   const url = `/api/v1${path}${path.includes('?') ? '&' : '?'}lang=${lang}`;
-  const headers = { Accept: 'application/json' };
+  const headers = { Accept: 'application/json', ...extraHeaders };
   if (method !== 'GET') headers['X-CSRF-Token'] = session.csrf;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const response = await fetch(url, {
@@ -251,21 +272,102 @@ async function refreshLastSync() {
   }
 }
 
+/// A message's date in the panel's language and the browser's time zone.
+const DATES = new Intl.DateTimeFormat(lang === 'nl' ? 'nl-NL' : 'en-GB', {
+  dateStyle: 'medium',
+  timeStyle: 'short',
+});
+
+function shownDate(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? iso || '' : DATES.format(date);
+}
+
 async function refreshMessages() {
   const page = await api('GET', mailboxPath('/messages?limit=50'));
-  const rows = page.messages.map((m) => {
+  // Newest first, by the message's own date.
+  const messages = [...page.messages].sort((a, b) =>
+    (b.date_utc || '').localeCompare(a.date_utc || ''));
+  const rows = messages.map((m) => {
     const row = document.createElement('tr');
     row.dataset.messageId = m.message_id || '';
     const from = (m.from || []).map((a) => a.name || a.address).join(', ');
-    for (const text of [from, m.subject || '', m.folder || '', m.date_utc || '']) {
+    for (const text of [from, m.subject || '', m.folder || '', shownDate(m.date_utc)]) {
       const cell = document.createElement('td');
       cell.textContent = text;
       row.append(cell);
     }
+    const actions = document.createElement('td');
+    const reply = document.createElement('button');
+    reply.type = 'button';
+    reply.className = 'reply';
+    reply.textContent = t('reply');
+    reply.addEventListener('click', () => openReply(m));
+    actions.append(reply);
+    row.append(actions);
     return row;
   });
   $('message-list').replaceChildren(...rows);
   $('messages-count').textContent = TEXT[lang].messageCount(page.messages.length);
+}
+
+/// A key for one send: the same form sent twice (a double click, a retry) goes out once.
+function newIdempotencyKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `panel-${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+let replying = null;
+
+function openReply(message) {
+  const to = (message.from || [])[0];
+  if (!to) return;
+  replying = { message, to: to.address, key: newIdempotencyKey() };
+  $('reply-title').textContent = TEXT[lang].replyTitle(to.name ? `${to.name} <${to.address}>` : to.address);
+  $('reply-text').value = '';
+  $('reply-outcome').textContent = '';
+  $('reply-send').disabled = false;
+  $('reply-cancel').textContent = t('cancel');
+  $('reply').showModal();
+}
+
+/// Why an entry was not sent, from its outcome, in the panel's language.
+function whyNotSent(outcome) {
+  if (!outcome) return '';
+  if (outcome.kind === 'recipients-refused') {
+    return TEXT[lang].refusedRecipients((outcome.recipients || []).map((r) => r.address).join(', '));
+  }
+  return said(outcome.message) || outcome.kind || '';
+}
+
+async function sendReply(event) {
+  event.preventDefault();
+  if (!replying) return;
+  const { message, to, key } = replying;
+  $('reply-send').disabled = true;
+  $('reply-outcome').textContent = t('sending');
+  try {
+    let entry = await api('POST', mailboxPath('/outbox'), {
+      to: [to],
+      text: $('reply-text').value,
+      reply_to: message.id,
+    }, { 'Idempotency-Key': key });
+    const deadline = Date.now() + 60000;
+    while ((entry.state === 'queued' || entry.state === 'sending') && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 500));
+      entry = await api('GET', mailboxPath(`/outbox/${encodeURIComponent(entry.id)}`));
+    }
+    const outcome = $('reply-outcome');
+    outcome.dataset.state = entry.state;
+    outcome.dataset.messageId = entry.message_id;
+    if (entry.state === 'sent') outcome.textContent = t('sent');
+    else if (entry.state === 'failed') outcome.textContent = TEXT[lang].notSent(whyNotSent(entry.outcome));
+    else outcome.textContent = t('queued');
+    $('reply-cancel').textContent = t('close');
+  } catch (error) {
+    $('reply-outcome').textContent = TEXT[lang].notSent(error.message);
+    $('reply-send').disabled = false;
+  }
 }
 
 function startLink(provider, loginHint) {
@@ -433,6 +535,8 @@ async function start() {
   $('edit-folders').addEventListener('click', () => attempt(editFolders));
   $('cancel-folders').addEventListener('click', () => { $('folders-form').hidden = true; });
   $('folders-form').addEventListener('submit', (event) => attempt(() => saveFolders(event)));
+  $('reply-form').addEventListener('submit', sendReply);
+  $('reply-cancel').addEventListener('click', () => $('reply').close());
   $('sync-now').addEventListener('click', () => attempt(async () => {
     await api('POST', mailboxPath('/sync'));
     notice(t('syncStarted'));
