@@ -33,6 +33,12 @@ pub async fn world_with(configure: impl FnOnce(&mut host_harness::HostSettings))
     };
     let w = OAuthWorld::with_dovecot_setup_and(setup, configure).await;
     w.link("m1", "google").await.expect("linked");
+    map_inbox_and_sent(&w).await;
+    w
+}
+
+/// Maps `m1`'s CRM inbox to `INBOX` and its sent items to `Sent`.
+pub async fn map_inbox_and_sent(w: &OAuthWorld) {
     let mapping = FolderMapping {
         inbox: Some("INBOX".into()),
         archive: None,
@@ -41,7 +47,6 @@ pub async fn world_with(configure: impl FnOnce(&mut host_harness::HostSettings))
     };
     let mapped = w.mailbox("m1").set_mapping(&mapping).await.expect("runs");
     mapped.expect("mapped");
-    w
 }
 
 /// The header blocks of the messages in `user`'s INBOX whose Message-ID is `message_id`,

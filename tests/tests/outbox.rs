@@ -207,6 +207,26 @@ async fn over_http_a_send_is_accepted_once_per_key_and_its_entry_shows_it_sent()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // A panel session sends for its own mailbox only, and only with its CSRF token.
+    let root = format!("http://{}", running.address);
+    let other = tests::panel_client::sign_in(&root, "eve", "m2", false).await;
+    let foreign = other
+        .changing(reqwest::Method::POST, format!("{base}/outbox"))
+        .header("Idempotency-Key", "eve-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let own = tests::panel_client::sign_in(&root, "anna", "m1", false).await;
+    let forged = own
+        .reading(reqwest::Method::POST, format!("{base}/outbox"))
+        .header("Idempotency-Key", "anna-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF token");
 
     // The service works it at once: sent, with its receipt, one copy delivered, one event.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -9,7 +9,6 @@ use rand::{Rng, SeedableRng};
 
 use host_harness::Database;
 use host_harness::at_rest::{KeyRing, SecretKey};
-use host_harness::bindings::folders::FolderMapping;
 use host_harness::outbox_store::OutboxState;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::oauth_world::{DovecotSetup, OAuthWorld};
@@ -62,17 +61,7 @@ async fn sends_queued_while_the_sender_is_killed_go_out_exactly_once() {
     let w =
         OAuthWorld::with_dovecot_setup_on(setup, db, |s| s.policy.send_per_minute = 1_000).await;
     w.link("m1", "google").await.expect("linked");
-    let mapping = FolderMapping {
-        inbox: Some("INBOX".into()),
-        archive: None,
-        deleted: None,
-        sent: Some("Sent".into()),
-    };
-    w.mailbox("m1")
-        .set_mapping(&mapping)
-        .await
-        .unwrap()
-        .expect("mapped");
+    tests::send_world::map_inbox_and_sent(&w).await;
     let settings = dir.path().join("settings.toml");
     tests::many_mailboxes::write_settings(&w.settings, TOKEN, toml::Table::new(), &settings)
         .unwrap();

@@ -553,17 +553,7 @@ async fn reply_from_the_list(lang: &str, sent_text: &str) {
             .await;
     }
     p.link_through_consent("google").await;
-    let mapping = host_harness::bindings::folders::FolderMapping {
-        inbox: Some("INBOX".into()),
-        archive: None,
-        deleted: None,
-        sent: Some("Sent".into()),
-    };
-    p.w.mailbox("m1")
-        .set_mapping(&mapping)
-        .await
-        .unwrap()
-        .expect("mapped");
+    tests::send_world::map_inbox_and_sent(&p.w).await;
     p.w.mailbox("m1").sync().await.unwrap().expect("synced");
     b.until(
         "both messages show",

@@ -16,6 +16,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::middleware;
 use axum::response::Response;
 use axum::routing::{get, post};
+use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::context::ServiceContext;
 
@@ -47,7 +48,9 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router<Arc<ServiceContext>> {
         )
         .route(
             &format!("{mailbox}/outbox"),
-            post(outbox_routes::queue).layer(DefaultBodyLimit::max(send_body_limit(&ctx))),
+            post(outbox_routes::queue)
+                .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(send_body_limit(&ctx)))
+                .layer(GlobalConcurrencyLimitLayer::new(SENDS_READ_AT_ONCE)),
         )
         .route(
             &format!("{mailbox}/outbox/{{entry}}"),
@@ -73,6 +76,9 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router<Arc<ServiceContext>> {
         .route("/metrics", get(metrics))
         .merge(api)
 }
+
+/// Sends whose bodies (up to `send_body_limit` each) are read at once; more wait their turn.
+pub const SENDS_READ_AT_ONCE: usize = 4;
 
 /// The largest send the outbox route reads: the policy's message cap, in base64, and room for
 /// the rest of the JSON.
