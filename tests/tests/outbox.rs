@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use host_harness::outbox::{QueueError, Recipient, SendRequest};
-use host_harness::outbox_store::{OutboxState, OutboxUpdate};
+use host_harness::outbox_store::{CRASHED_ATTEMPT_WAIT_MS, OutboxState};
 use host_harness::service;
 use host_harness::settings::SentCopy as CopySetting;
 use reqwest::StatusCode;
@@ -38,21 +38,16 @@ fn events(w: &OAuthWorld, mailbox: &str, kind: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// Leaves `entry` as a crash after the server's acceptance would: still sending, due now.
-fn crash_after_acceptance(w: &OAuthWorld, entry: &str) {
-    let crashed = OutboxUpdate {
-        state: OutboxState::Sending,
-        attempts: 1,
-        next_attempt_ms: 0,
-        outcome: None,
-        now_ms: 0,
-        event: None,
-    };
+/// Works `m1`'s outbox with a crash armed after the send's answer, before the outbox's record:
+/// the entry stays `sending`; then moves the host's clock past the wait for such an entry.
+async fn send_and_crash_before_the_record(w: &OAuthWorld, entry: &str) {
+    w.host.shared().faults.arm().crash_before_outbox_record();
+    assert!(w.mailbox("m1").work_outbox().await.is_err(), "the crash");
+    let left = w.mailbox("m1").outbox_entry(entry).await.unwrap().unwrap();
+    assert_eq!((left.state, left.attempts), (OutboxState::Sending, 1));
     w.host
-        .shared()
-        .db
-        .outbox_update("m1", entry, &crashed)
-        .unwrap();
+        .clock()
+        .advance(Duration::from_millis(CRASHED_ATTEMPT_WAIT_MS as u64 + 1));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -84,30 +79,22 @@ async fn a_key_is_sent_once_however_often_it_is_queued_and_after_a_crash_past_ac
         other => panic!("expected the key's reuse refused, got {other:?}"),
     }
 
-    let run = m.work_outbox().await.expect("worked");
-    assert_eq!(run.worked.len(), 1);
-    let sent = m.outbox_entry(&entry.id).await.unwrap().expect("kept");
-    assert_eq!((sent.state, sent.attempts), (OutboxState::Sent, 1));
-    let outcome = sent.outcome.clone().expect("the receipt");
-    assert_eq!(outcome["outcome"], "sent");
-    assert_eq!(outcome["message_id"], entry.message_id.as_str());
+    // The server accepts it, and the node dies before the outbox records so: the entry still
+    // says sending. The next attempt finds the copy in Sent and sends nothing.
+    send_and_crash_before_the_record(&w, &entry.id).await;
     let id = entry.message_id.as_str();
     assert_eq!(delivered(&w, "bob@example.nl", id).await.len(), 1);
     assert_eq!(in_folder(&w, "anna@example.nl", "Sent", id).await.len(), 1);
+    let run = m.work_outbox().await.expect("worked");
+    assert_eq!(run.worked.len(), 1);
+    let after = m.outbox_entry(&entry.id).await.unwrap().expect("kept");
+    assert_eq!((after.state, after.attempts), (OutboxState::Sent, 2));
+    let outcome = after.outcome.clone().expect("the receipt");
+    assert_eq!(outcome["outcome"], "already-sent");
+    assert_eq!(outcome["message_id"], id);
     let told = events(&w, "m1", "message.sent");
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0]["entry"], entry.id.as_str());
-
-    // A crash after the server accepted it and before the outbox recorded so: the entry still
-    // says sending. The next attempt finds the copy in Sent and sends nothing.
-    crash_after_acceptance(&w, &entry.id);
-    m.work_outbox().await.expect("worked");
-    let after = m.outbox_entry(&entry.id).await.unwrap().expect("kept");
-    assert_eq!((after.state, after.attempts), (OutboxState::Sent, 2));
-    assert_eq!(
-        after.outcome.expect("the receipt")["outcome"],
-        "already-sent"
-    );
     // The key asked for again once sent: the entry as it is, nothing queued.
     let late = m
         .queue_send("order-17", request("Beste Bob"))
@@ -278,14 +265,12 @@ async fn where_no_copy_is_kept_the_journal_of_accepted_messages_stops_a_second_s
         .queue_send("k-journal", request("Beste Bob"))
         .await
         .unwrap();
-    m.work_outbox().await.expect("worked");
-    let entry = m.outbox_entry(&queued.entry.id).await.unwrap().unwrap();
-    assert_eq!(entry.state, OutboxState::Sent);
-    assert_eq!(entry.outcome.clone().unwrap()["sent_copy"], "none");
+    let entry = queued.entry;
     // A crash before the outbox's record: nothing in Sent to find, but the journal has it.
-    crash_after_acceptance(&w, &entry.id);
+    send_and_crash_before_the_record(&w, &entry.id).await;
     m.work_outbox().await.expect("worked");
     let after = m.outbox_entry(&entry.id).await.unwrap().unwrap();
+    assert_eq!(after.state, OutboxState::Sent);
     assert_eq!(after.outcome.unwrap()["outcome"], "already-sent");
     let id = entry.message_id.as_str();
     assert_eq!(delivered(&w, "bob@example.nl", id).await.len(), 1);

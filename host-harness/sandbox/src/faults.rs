@@ -1,5 +1,5 @@
-//! Faults a resilience test arms: a crash after deliveries, a trap after a storage write or while
-//! normalising, a panic in the host, failing provider reads. With the `test-hooks` feature only:
+//! Faults a resilience test arms: a crash after deliveries or before the outbox's record, a trap
+//! after a storage write or while normalising, a panic in the host, failing provider reads. With the `test-hooks` feature only:
 //! without it nothing can be armed, and every check passes.
 
 /// The faults armed now; disarmed unless a test arms them.
@@ -44,6 +44,15 @@ impl Faults {
         Ok(())
     }
 
+    /// Checked after a send's answer, before the outbox records how it ended: a crash when a
+    /// test armed one, so the entry stays `sending` as a node that died there leaves it.
+    pub(crate) fn before_outbox_record(&self) -> Result<(), &'static str> {
+        #[cfg(feature = "test-hooks")]
+        return self.armed.before_outbox_record();
+        #[cfg(not(feature = "test-hooks"))]
+        Ok(())
+    }
+
     /// Checked before a mailbox's recorded provider is read: a failure when a test armed it.
     pub(crate) fn before_provider_read(&self) -> crate::db::StoreResult<()> {
         #[cfg(feature = "test-hooks")]
@@ -74,6 +83,7 @@ pub mod armed {
         trap_after_writing: Mutex<Option<String>>,
         normalizing: Mutex<Option<(String, NormalizingFault)>>,
         provider_reads_fail: AtomicBool,
+        crash_before_outbox_record: AtomicBool,
     }
 
     /// What an armed marker does to the worker that takes a message holding it.
@@ -121,6 +131,19 @@ pub mod armed {
         /// Makes every read of a mailbox's recorded provider fail, as if the database were down.
         pub fn fail_provider_reads(&self, fail: bool) {
             self.provider_reads_fail.store(fail, SeqCst);
+        }
+
+        /// Arms a crash after the next send's answer, before the outbox records it: the entry
+        /// stays `sending`, as a node that died right after the server accepted leaves it.
+        pub fn crash_before_outbox_record(&self) {
+            self.crash_before_outbox_record.store(true, SeqCst);
+        }
+
+        pub(super) fn before_outbox_record(&self) -> Result<(), &'static str> {
+            if self.crash_before_outbox_record.swap(false, SeqCst) {
+                return Err("injected crash before the outbox's record");
+            }
+            Ok(())
         }
 
         fn normalizing(&self) -> std::sync::MutexGuard<'_, Option<(String, NormalizingFault)>> {

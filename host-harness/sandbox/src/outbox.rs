@@ -548,7 +548,12 @@ impl Mailbox {
             ),
             Some(stored) => {
                 let draft = stored.draft(&entry.idempotency_key);
-                match self.send_held(&draft).await {
+                let answer = self.send_held(&draft).await;
+                let faults = &self.host.shared().faults;
+                faults.before_outbox_record().map_err(|m| CallError::Host {
+                    message: m.into(),
+                })?;
+                match answer {
                     Ok(Ok(receipt)) => {
                         let outcome = receipt_json(&receipt);
                         let now_ms = self.now_ms();

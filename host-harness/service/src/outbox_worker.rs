@@ -1,6 +1,7 @@
 //! Works the mailboxes' outboxes: a mailbox whose send was just queued on this node at once,
 //! and every few seconds each due mailbox this node holds (retries, and entries a crash left).
-//! Each mailbox is worked by one task at a time here; its turn keeps other nodes out.
+//! Each mailbox is worked by one task at a time here; its turn keeps other nodes out. Hourly,
+//! finished entries past their keeping time are forgotten.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::leases::Leases;
 use crate::metrics::Metrics;
+use mailsync_sandbox::outbox_store::KEPT_FINISHED_MS;
 use mailsync_sandbox::plugin_host::PluginHost;
 
 /// How often the due entries of the mailboxes this node holds are looked for.
@@ -19,6 +21,8 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 const MAX_CONCURRENT: usize = 4;
 /// The most mailboxes nudged and not yet looked at (a burst beyond waits for the poll).
 const MAX_NUDGED: usize = 10_000;
+/// How often finished entries past their keeping time are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(3600);
 
 /// A handle that asks for a mailbox's outbox to be worked now.
 pub struct OutboxWorker {
@@ -63,7 +67,12 @@ impl OutboxWorker {
         let slots = Arc::new(Semaphore::new(MAX_CONCURRENT));
         let working: Arc<Mutex<HashSet<String>>> = Arc::default();
         let tasks = tokio_util::task::TaskTracker::new();
+        let mut forgotten_at: Option<std::time::Instant> = None;
         loop {
+            if forgotten_at.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
+                forgotten_at = Some(std::time::Instant::now());
+                forget_finished(&host).await;
+            }
             let mut chosen: HashSet<String> =
                 std::mem::take(&mut *self.nudged.lock().unwrap_or_else(|p| p.into_inner()));
             let db = host.shared().db.clone();
@@ -103,6 +112,20 @@ impl OutboxWorker {
         }
         tasks.close();
         tasks.wait().await;
+    }
+}
+
+/// Forgets the finished entries past `KEPT_FINISHED_MS` (their keys may be used anew).
+async fn forget_finished(host: &PluginHost) {
+    let before_ms = host.now_ms() - KEPT_FINISHED_MS;
+    let db = host.shared().db.clone();
+    match db.run_blocking(move |db| db.outbox_forget(before_ms)).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            entries = n,
+            "finished outbox entries forgotten after 7 days"
+        ),
+        Err(e) => tracing::warn!(error = %e, "finished outbox entries could not be forgotten"),
     }
 }
 

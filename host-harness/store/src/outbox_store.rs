@@ -94,6 +94,10 @@ pub struct OutboxUpdate {
 /// there rather than sending again.
 pub const CRASHED_ATTEMPT_WAIT_MS: i64 = 5_000;
 
+/// A finished entry (sent or failed) is kept this long, 7 days, so its idempotency key still
+/// answers with it; its draft goes as soon as it is finished.
+pub const KEPT_FINISHED_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
 /// The attempts an entry gets before a temporary failure fails it for good.
 pub const MAX_ATTEMPTS: u32 = 10;
 

@@ -247,6 +247,7 @@ suite! {
         the_same_key_is_the_same_entry_on_every_node,
         drafts_are_sealed_and_survive_a_key_rotation,
         entries_go_in_order_and_each_change_comes_with_its_event,
+        a_finished_entry_keeps_no_draft_and_goes_after_its_time,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
     leases: [

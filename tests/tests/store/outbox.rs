@@ -134,3 +134,59 @@ pub fn entries_go_in_order_and_each_change_comes_with_its_event(s: Store) {
     assert!(db.outbox_head("a").unwrap().is_none());
     assert_eq!(db.outbox_due_mailboxes(100_000).unwrap(), ["b"]);
 }
+
+pub fn a_finished_entry_keeps_no_draft_and_goes_after_its_time(s: Store) {
+    let db = &s.db;
+    db.outbox_add(&entry("a", "ob_1", "k1", 1_000), b"sent one")
+        .unwrap();
+    db.outbox_add(&entry("a", "ob_2", "k2", 1_000), b"failed one")
+        .unwrap();
+    db.outbox_add(&entry("a", "ob_3", "k3", 1_000), b"still queued")
+        .unwrap();
+    db.outbox_update("a", "ob_1", &update(OutboxState::Sent, 1, 5_000))
+        .unwrap();
+    db.outbox_update("a", "ob_2", &update(OutboxState::Failed, 1, 6_000))
+        .unwrap();
+    assert!(
+        db.outbox_draft("a", "ob_1").unwrap().is_none(),
+        "no draft once sent"
+    );
+    assert!(
+        db.outbox_draft("a", "ob_2").unwrap().is_none(),
+        "nor once failed"
+    );
+    assert_eq!(
+        db.outbox_draft("a", "ob_3").unwrap().unwrap(),
+        b"still queued"
+    );
+    // A reopened database (which seals what it finds in clear) leaves the drafts that went.
+    let reopened = s.open_again(&s.keys);
+    assert_eq!(
+        reopened.outbox_draft("a", "ob_3").unwrap().unwrap(),
+        b"still queued"
+    );
+    let empty = if s.place_name().starts_with("path=") {
+        "SELECT COUNT(*) FROM outbox_entries WHERE length(draft) = 0"
+    } else {
+        "SELECT COUNT(*) FROM outbox_entries WHERE octet_length(draft) = 0"
+    };
+    assert_eq!(s.scalar(empty), 2);
+    assert_eq!(
+        db.outbox_forget(5_000).unwrap(),
+        0,
+        "changed at 5,000: kept"
+    );
+    assert_eq!(db.outbox_forget(5_001).unwrap(), 1);
+    assert!(db.outbox_entry("a", "ob_1").unwrap().is_none());
+    assert_eq!(
+        db.outbox_forget(1_000_000).unwrap(),
+        1,
+        "the open entry stays"
+    );
+    assert!(db.outbox_entry("a", "ob_3").unwrap().is_some());
+    // Its key forgotten, it is a new send.
+    let (again, added) = db
+        .outbox_add(&entry("a", "ob_4", "k1", 9_000), b"anew")
+        .unwrap();
+    assert!(added && again.id == "ob_4");
+}

@@ -62,8 +62,11 @@ pub(crate) trait OutboxStore: Send + Sync {
     fn outbox_draft_sealed(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
     /// The mailbox's oldest entry still open (queued or sending), due or not.
     fn outbox_head(&self, mailbox: &str) -> StoreResult<Option<OutboxEntry>>;
-    /// Sets the entry's state, and appends `update.event` in the same transaction.
+    /// Sets the entry's state, and appends `update.event` in the same transaction; a finished
+    /// entry's draft goes.
     fn outbox_update(&self, mailbox: &str, id: &str, update: &OutboxUpdate) -> StoreResult<()>;
+    /// Forgets the finished entries last changed before `before_ms`: how many.
+    fn outbox_forget(&self, before_ms: i64) -> StoreResult<u64>;
     /// The mailboxes whose oldest open entry is due at `now_ms`.
     fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>>;
 }

@@ -337,12 +337,13 @@ impl Database {
         self.backend.outbox_entry(mailbox, id)
     }
 
-    /// The entry's draft, opened.
+    /// The entry's draft, opened; `None` once the entry is finished (its draft went then).
     pub fn outbox_draft(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
         let keys = self.keys();
         let name = format!("{SEALED_DRAFT_PREFIX}{id}");
         self.backend
             .outbox_draft_sealed(mailbox, id)?
+            .filter(|value| !value.is_empty())
             .map(|value| Self::open_value(&keys, mailbox, &name, value))
             .transpose()
     }
@@ -355,6 +356,12 @@ impl Database {
     /// Sets the entry's state, with its event in the same transaction.
     pub fn outbox_update(&self, mailbox: &str, id: &str, update: &OutboxUpdate) -> StoreResult<()> {
         self.backend.outbox_update(mailbox, id, update)
+    }
+
+    /// Forgets the finished entries (sent or failed) last changed before `before_ms`, in every
+    /// mailbox: how many went.
+    pub fn outbox_forget(&self, before_ms: i64) -> StoreResult<u64> {
+        self.backend.outbox_forget(before_ms)
     }
 
     /// The mailboxes whose oldest open entry is due at `now_ms` (each once).

@@ -156,7 +156,8 @@ impl KvStore for PostgresStore {
             let drafts = tx
                 .query(
                     "SELECT mailbox, id, draft FROM outbox_entries
-                     WHERE $1::bytea IS NULL OR substring(draft FROM 1 FOR 4) <> $1
+                     WHERE octet_length(draft) > 0
+                       AND ($1::bytea IS NULL OR substring(draft FROM 1 FOR 4) <> $1)
                      FOR UPDATE",
                     &[&magic],
                 )

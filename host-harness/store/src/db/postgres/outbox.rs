@@ -138,11 +138,33 @@ impl OutboxStore for PostgresStore {
                 ],
             )
             .await?;
+            if !update.state.is_open() {
+                // Nothing will send it again: the draft goes, the entry stays for its key.
+                tx.execute(
+                    "UPDATE outbox_entries SET draft = ''::bytea WHERE mailbox = $1 AND id = $2",
+                    &[&mailbox, &id],
+                )
+                .await?;
+            }
             if let Some((kind, body)) = &update.event {
                 append_within(&tx, mailbox, &[(kind, body.clone())]).await?;
             }
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    fn outbox_forget(&self, before_ms: i64) -> StoreResult<u64> {
+        self.block(async {
+            Ok(self
+                .client()
+                .await?
+                .execute(
+                    "DELETE FROM outbox_entries
+                     WHERE state IN ('sent', 'failed') AND updated_ms < $1",
+                    &[&before_ms],
+                )
+                .await?)
         })
     }
 

@@ -154,7 +154,7 @@ impl KvStore for SqliteStore {
         let drafts: Vec<(String, String, Vec<u8>)> = tx
             .prepare(
                 "SELECT mailbox, id, draft FROM outbox_entries
-                 WHERE ?1 IS NULL OR substr(draft, 1, 4) != ?1",
+                 WHERE length(draft) > 0 AND (?1 IS NULL OR substr(draft, 1, 4) != ?1)",
             )?
             .query_map(params![magic], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;

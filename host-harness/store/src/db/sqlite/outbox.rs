@@ -123,11 +123,28 @@ impl OutboxStore for SqliteStore {
                     update.now_ms
                 ],
             )?;
+            if !update.state.is_open() {
+                // Nothing will send it again: the draft goes, the entry stays for its key.
+                tx.execute(
+                    "UPDATE outbox_entries SET draft = X'' WHERE mailbox = ?1 AND id = ?2",
+                    params![mailbox, id],
+                )?;
+            }
             if let Some((kind, body)) = &update.event {
                 append_within(&tx, kind, mailbox, body)?;
             }
             tx.commit()
         })?)
+    }
+
+    fn outbox_forget(&self, before_ms: i64) -> StoreResult<u64> {
+        Ok(self.with(|c| {
+            c.execute(
+                "DELETE FROM outbox_entries
+                 WHERE state IN ('sent', 'failed') AND updated_ms < ?1",
+                params![before_ms],
+            )
+        })? as u64)
     }
 
     fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>> {
