@@ -29,11 +29,6 @@ pub struct Mailbox {
     pub(crate) id: String,
 }
 
-/// The host's time (the plugin's clock, which a test may move), in ms since the epoch.
-fn now_ms(shared: &crate::shared::Shared) -> i64 {
-    wasmtime_wasi::HostWallClock::now(&shared.clock).as_millis() as i64
-}
-
 impl PluginHost {
     /// A handle on one mailbox. Its calls get the grants of the provider the mailbox was linked
     /// through, from the host's own record (see [`PluginHost::assign_provider`]).
@@ -495,7 +490,7 @@ impl Mailbox {
     /// every node; `None` when it may now.
     async fn send_wait(&self, rates: SendRates) -> Result<Option<u32>, CallError> {
         let shared = self.host.shared();
-        let now_ms = now_ms(shared);
+        let now_ms = self.now_ms();
         let id = self.id.clone();
         let sent = shared
             .db
@@ -507,7 +502,7 @@ impl Mailbox {
     /// Counts a message sent now against this mailbox's rates.
     async fn record_send(&self) -> Result<(), CallError> {
         let shared = self.host.shared();
-        let now_ms = now_ms(shared);
+        let now_ms = self.now_ms();
         let id = self.id.clone();
         shared
             .db

@@ -278,10 +278,11 @@ fn check_request(
 /// The request's fingerprint: the same key with another request is refused.
 pub fn digest(request: &SendRequest) -> String {
     let json = serde_json::to_vec(request).unwrap_or_default();
-    Sha256::digest(&json)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(&json))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The threading headers of a stored record (`{"record": {...}}`, the record's serde form).
@@ -378,7 +379,7 @@ fn random_hex(bytes: usize) -> String {
     use aes_gcm::aead::rand_core::RngCore;
     let mut buf = vec![0u8; bytes];
     aes_gcm::aead::OsRng.fill_bytes(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&buf)
 }
 
 /// RFC 3339 (UTC, seconds) for `ms` since the epoch.
@@ -628,7 +629,7 @@ impl Mailbox {
         OutboxUpdate {
             state: OutboxState::Queued,
             attempts,
-            next_attempt_ms: now_ms + retry_delay_ms(attempts, fastrand_unit()),
+            next_attempt_ms: now_ms + retry_delay_ms(attempts, retry_jitter()),
             outcome: Some(error),
             now_ms,
             event: None,
@@ -673,7 +674,7 @@ enum Step {
 }
 
 /// A number in 0.0..1.0 that spreads retries.
-fn fastrand_unit() -> f64 {
+fn retry_jitter() -> f64 {
     use aes_gcm::aead::rand_core::RngCore;
     f64::from(aes_gcm::aead::OsRng.next_u32()) / f64::from(u32::MAX)
 }
