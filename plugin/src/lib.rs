@@ -2,6 +2,7 @@
 //! Domain modules compile natively too, so they unit-test and benchmark outside wasm.
 
 pub mod account;
+pub mod act;
 pub mod errors;
 pub mod folders;
 pub mod i18n;

@@ -70,4 +70,16 @@ async fn a_component_of_the_last_release_cannot_send_nor_write() {
         }
         other => panic!("expected NotInContract, got {other:?}"),
     }
+    let target = host_harness::bindings::act::Target {
+        message_id: "m@x".into(),
+        places: vec![],
+        gmail_message_id: None,
+    };
+    let action = host_harness::bindings::act::Action::Seen(true);
+    match host.mailbox("m1").act(&target, action).await {
+        Err(CallError::NotInContract { export, version }) => {
+            assert_eq!((export, version), ("act", "0.1.0"));
+        }
+        other => panic!("expected NotInContract, got {other:?}"),
+    }
 }

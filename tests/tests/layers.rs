@@ -17,7 +17,7 @@ const GUEST: Layers = &[
     &["imap", "oauth", "normalize"],
     &["account"],
     &["folders"],
-    &["send", "sync"],
+    &["act", "send", "sync"],
     &["glue", "fuzzing"],
 ];
 

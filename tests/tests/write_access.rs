@@ -200,3 +200,36 @@ async fn a_connection_opened_to_write_cannot_be_handed_to_a_reading_call() {
         server.received()
     );
 }
+
+#[tokio::test]
+async fn an_act_call_may_write_the_mailbox_but_never_send() {
+    use host_harness::bindings::act::{Action, ActionError, Target};
+    let imap = Recorder::start(false).await;
+    let smtp = Recorder::start(true).await;
+    // The guest writes these lines to the IMAP server, then tries the submission socket.
+    let host = host_granting(Some(imap.port), Some(smtp.port));
+    host.assign_provider("m1", Some("test")).await.unwrap();
+    let target = Target {
+        message_id: format!(
+            "{}|a1 SELECT INBOX|a2 UID STORE 1 +FLAGS (\\Seen)",
+            imap.port
+        ),
+        places: vec![],
+        gmail_message_id: None,
+    };
+    let answer = host
+        .mailbox("m1")
+        .act(&target, Action::Seen(true))
+        .await
+        .expect("the call runs");
+    let Err(ActionError::Refused(seen)) = answer else {
+        panic!("the guest reports in a refusal: {answer:?}");
+    };
+    assert_eq!(seen.en, "imap=ok,ok;smtp=not-lent");
+    assert_eq!(
+        imap.received_through("a2 UID STORE").await,
+        "a1 SELECT INBOX\r\na2 UID STORE 1 +FLAGS (\\Seen)\r\n",
+        "the writing commands reached the server"
+    );
+    assert_eq!(smtp.received(), "", "nothing reached the submission server");
+}

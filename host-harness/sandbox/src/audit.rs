@@ -41,7 +41,7 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
                 "the current contract: reads, and sends when the platform asks".into()
             }
             ContractVersion::V0_1 => {
-                "an earlier contract, run as before: it reads, and cannot send (no `send`, no submission socket)".into()
+                "an earlier contract, run as before: it reads, and cannot send or act (no `send`, no `act`, no submission socket)".into()
             }
         },
     }];
@@ -171,6 +171,10 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
             ),
         ),
         (
+            "act",
+            "one action per `act` call (seen, flagged, answered, or a move between mapped folders), started by the platform from the mailbox's outbox; IMAP connections that may write, no submission socket".into(),
+        ),
+        (
             "log",
             "16 KiB read per message or field before redaction, 32 fields, 8 KiB per line".into(),
         ),
@@ -230,7 +234,7 @@ fn import_grant(name: &str, item: Option<&ComponentItem>, policy: &Policy) -> St
             policy.http_response_cap_bytes / 1024
         ),
         "crm:mail-sync/imap-socket" => format!(
-            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); read-only except in a `send` call (the host refuses SELECT, STORE, COPY, MOVE, EXPUNGE, APPEND, CREATE, DELETE, RENAME, SETACL, literals and every command not known to read); reads capped at {} KiB; at most {} connections per call and {} per mailbox",
+            "TLS socket to the mailbox's provider only: {}; plain only to: {plain}; host does TLS (web PKI + configured anchors); read-only except in a `send` or `act` call, each started by the platform from the mailbox's outbox (elsewhere the host refuses SELECT, STORE, COPY, MOVE, EXPUNGE, APPEND, CREATE, DELETE, RENAME, SETACL, literals and every command not known to read); reads capped at {} KiB; at most {} connections per call and {} per mailbox",
             granted(|g| &g.imap),
             policy.imap_read_cap_bytes / 1024,
             policy.imap_connections_per_call,

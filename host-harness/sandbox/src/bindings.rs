@@ -15,6 +15,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use crm::mail_sync::*;
+pub use exports::crm::mail_sync::act;
 pub use exports::crm::mail_sync::folders;
 pub use exports::crm::mail_sync::mailbox;
 pub use exports::crm::mail_sync::normalize::RawMessage;

@@ -21,6 +21,7 @@ pub(crate) mod limits;
 pub mod mailbox;
 pub mod normalize_workers;
 pub mod outbox;
+pub use outbox::actions;
 pub(crate) mod parking;
 pub mod plugin_host;
 pub mod plugin_versions;

@@ -1,6 +1,7 @@
 //! `Mailbox`, one mailbox as the platform sees it: every method is one sandboxed call into the
 //! plugin, under the grants of the provider the host recorded for this mailbox.
 
+use crate::bindings::act::{Action, ActionError, ActionReceipt, Target};
 use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
@@ -479,6 +480,40 @@ impl Mailbox {
             Ok(answer)
         }
         .await
+    }
+
+    /// Makes `action` on `target` directly, outside the outbox (which is how the platform's
+    /// actions go: `queue_action`), in the mailbox's turn.
+    pub async fn act(
+        &self,
+        target: &Target,
+        action: Action,
+    ) -> Result<Result<ActionReceipt, ActionError>, CallError> {
+        self.in_turn(self.act_held(target, action)).await
+    }
+
+    /// Makes `action` on `target`, one action the platform asked for, in the mailbox's turn,
+    /// which the caller holds: the call is lent IMAP connections that may write, and no
+    /// submission socket.
+    pub(crate) async fn act_held(
+        &self,
+        target: &Target,
+        action: Action,
+    ) -> Result<Result<ActionReceipt, ActionError>, CallError> {
+        let version = self.host.contract_version();
+        if version == ContractVersion::V0_1 {
+            return Err(CallError::NotInContract {
+                export: "act",
+                version: version.as_str(),
+            });
+        }
+        let budget_ms = self.host.budget_ms();
+        let instantiate = async {
+            let (mut store, plugin) = self.instantiate_recorded(budget_ms).await?;
+            store.data_mut().may_write_mailbox = true;
+            Ok::<_, CallError>((store, plugin))
+        };
+        call_export!(@call self, budget_ms, instantiate, |p, s| p.act(s, target, action))
     }
 
     /// The host's time (the plugin's clock, which a test may move), in ms since the epoch.

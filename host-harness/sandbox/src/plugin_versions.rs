@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
 
+use crate::bindings::act::{Action, ActionError, ActionReceipt, Target};
 use crate::bindings::exports::crm::mail_sync::mailbox::{
     AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
 };
@@ -306,6 +307,21 @@ impl PluginInstance {
             PluginInstance::V0_2(p) => p.crm_mail_sync_send().call_send(s, draft).await,
             PluginInstance::V0_1(_) => Err(wasmtime::Error::msg(
                 "a crm:mail-sync@0.1.0 component has no `send`",
+            )),
+        }
+    }
+
+    /// `act`, which a `@0.1.0` component does not have either.
+    pub async fn act(
+        &self,
+        s: &mut Store<HostState>,
+        target: &Target,
+        action: Action,
+    ) -> Answer<ActionReceipt, ActionError> {
+        match self {
+            PluginInstance::V0_2(p) => p.crm_mail_sync_act().call_act(s, target, action).await,
+            PluginInstance::V0_1(_) => Err(wasmtime::Error::msg(
+                "a crm:mail-sync@0.1.0 component has no `act`",
             )),
         }
     }

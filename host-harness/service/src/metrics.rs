@@ -25,7 +25,7 @@ struct Change {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Attempt {
-    /// How an outbox attempt ended: sent, failed, or retry (failed for now).
+    /// How an outbox attempt ended: sent, applied (an action), failed, or retry (failed for now).
     ended: &'static str,
 }
 
@@ -172,6 +172,7 @@ impl Metrics {
         use mailsync_sandbox::outbox_store::OutboxState as S;
         let ended = match state {
             S::Sent => "sent",
+            S::Applied => "applied",
             S::Failed => "failed",
             S::Queued | S::Sending => "retry",
         };

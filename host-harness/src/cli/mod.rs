@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod terminal;
+mod act_cmd;
 mod audit_cmd;
 mod callback_listener;
 mod folders_cmd;
@@ -79,6 +80,8 @@ enum Command {
     Messages(sync_cmd::MessagesArgs),
     /// Send a message as the linked mailbox, through its outbox (exactly once per key).
     Send(send_cmd::SendArgs),
+    /// Act on a CRM message in the mailbox: --seen, --unseen, --flag, --unflag or --move-to.
+    Act(act_cmd::ActArgs),
     /// List every import and export of the component and what the policy grants each.
     Audit,
     /// Seal every stored secret again under a new key, and keep the new key.
@@ -129,6 +132,7 @@ fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Sync => runtime.block_on(sync_cmd::sync(&host, mailbox, lang)),
         Command::Messages(args) => runtime.block_on(sync_cmd::messages(&host, mailbox, args)),
         Command::Send(args) => runtime.block_on(send_cmd::send(&host, mailbox, args)),
+        Command::Act(args) => runtime.block_on(act_cmd::act(&host, mailbox, args)),
         Command::Audit => audit_cmd::run(&host),
         Command::Serve(args) => {
             runtime.block_on(serve_cmd::run(host, &settings.service, args, mailbox, lang))

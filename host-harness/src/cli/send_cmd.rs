@@ -102,11 +102,23 @@ pub async fn send(host: &PluginHost, mailbox: &str, args: SendArgs) -> anyhow::R
     if !queued.added {
         sayln!("key {key} was used before: this is its entry");
     }
-    if queued.entry.state.is_open() {
+    let entry = worked(&handle, &queued.entry).await?;
+    match entry.state {
+        OutboxState::Failed => anyhow::bail!("the message was not sent"),
+        _ => Ok(()),
+    }
+}
+
+/// Works the mailbox's outbox when `entry` is still open, then prints where `entry` ended.
+pub async fn worked(
+    handle: &host_harness::Mailbox,
+    entry: &host_harness::outbox_store::OutboxEntry,
+) -> anyhow::Result<host_harness::outbox_store::OutboxEntry> {
+    if entry.state.is_open() {
         handle.work_outbox().await?;
     }
     let entry = handle
-        .outbox_entry(&queued.entry.id)
+        .outbox_entry(&entry.id)
         .await?
         .context("the entry went missing")?;
     sayln!("entry:      {}", entry.id);
@@ -119,12 +131,8 @@ pub async fn send(host: &PluginHost, mailbox: &str, args: SendArgs) -> anyhow::R
     if let Some(outcome) = &entry.outcome {
         sayln!("outcome:    {outcome}");
     }
-    match entry.state {
-        OutboxState::Failed => anyhow::bail!("the message was not sent"),
-        OutboxState::Queued | OutboxState::Sending => {
-            sayln!("it waits in the outbox; `serve` tries it again");
-            Ok(())
-        }
-        OutboxState::Sent => Ok(()),
+    if entry.state.is_open() {
+        sayln!("it waits in the outbox; `serve` tries it again");
     }
+    Ok(entry)
 }

@@ -1,6 +1,32 @@
-//! The mailbox's outbox, as the store keeps it: every send the platform asks for is an entry,
-//! stored (its draft sealed) under the platform's idempotency key before anything goes out.
-//! States move queued → sending → sent | failed; a temporary failure goes back to queued.
+//! The mailbox's outbox, as the store keeps it: every send or action the platform asks for is an
+//! entry, stored (its draft sealed) under the platform's idempotency key before anything goes
+//! out. States move queued → sending → sent | applied | failed; a temporary failure goes back.
+
+/// What an entry does: send a message, or act on one (seen, flagged, a move).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxKind {
+    Send,
+    Action,
+}
+
+impl OutboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxKind::Send => "send",
+            OutboxKind::Action => "action",
+        }
+    }
+
+    /// The kind a stored name stands for; an unknown name reads as an action, whose draft a
+    /// send would not read.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "send" => OutboxKind::Send,
+            _ => OutboxKind::Action,
+        }
+    }
+}
 
 /// Where an entry is on its way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -13,6 +39,9 @@ pub enum OutboxState {
     Sending,
     /// The submission server accepted it (or a copy of an earlier attempt was found).
     Sent,
+    /// The action was made in the mailbox (or the mailbox already had it so, or had changed
+    /// the same thing since, and won: `outcome` says which).
+    Applied,
     /// It will not be sent; `outcome` says why.
     Failed,
 }
@@ -23,6 +52,7 @@ impl OutboxState {
             OutboxState::Queued => "queued",
             OutboxState::Sending => "sending",
             OutboxState::Sent => "sent",
+            OutboxState::Applied => "applied",
             OutboxState::Failed => "failed",
         }
     }
@@ -33,6 +63,7 @@ impl OutboxState {
             "queued" => OutboxState::Queued,
             "sending" => OutboxState::Sending,
             "sent" => OutboxState::Sent,
+            "applied" => OutboxState::Applied,
             _ => OutboxState::Failed,
         }
     }
@@ -48,8 +79,10 @@ impl OutboxState {
 pub struct OutboxEntry {
     pub id: String,
     pub mailbox: String,
+    pub kind: OutboxKind,
     pub idempotency_key: String,
-    /// The Message-ID fixed before the first attempt (without angle brackets).
+    /// A send's Message-ID, fixed before the first attempt; an action's, the message acted on
+    /// (without angle brackets).
     pub message_id: String,
     /// The SHA-256 of the request the entry was made from: the same key with another request
     /// is refused.
@@ -71,6 +104,7 @@ pub struct OutboxEntry {
 pub struct NewOutboxEntry {
     pub id: String,
     pub mailbox: String,
+    pub kind: OutboxKind,
     pub idempotency_key: String,
     pub message_id: String,
     pub digest: String,
@@ -136,6 +170,7 @@ mod tests {
             OutboxState::Queued,
             OutboxState::Sending,
             OutboxState::Sent,
+            OutboxState::Applied,
             OutboxState::Failed,
         ] {
             assert_eq!(OutboxState::parse(state.as_str()), state);

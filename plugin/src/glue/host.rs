@@ -355,7 +355,7 @@ pub fn wit_crm_folder(f: domain::CrmFolder) -> message::CrmFolder {
     }
 }
 
-fn location(l: domain::Location) -> inbox::Location {
+pub(super) fn location(l: domain::Location) -> inbox::Location {
     inbox::Location {
         remote_folder: l.remote_folder,
         uid_validity: l.uid_validity,
@@ -363,7 +363,7 @@ fn location(l: domain::Location) -> inbox::Location {
     }
 }
 
-fn flags(f: domain::Flags) -> inbox::MessageFlags {
+pub(super) fn flags(f: domain::Flags) -> inbox::MessageFlags {
     inbox::MessageFlags {
         seen: f.seen,
         answered: f.answered,

@@ -1,6 +1,7 @@
 //! The component boundary: wit-bindgen's generated bindings, the host's imports behind the domain's
 //! port traits, and the exports translated to and from domain types. No logic lives here.
 
+mod act;
 mod folders;
 mod host;
 mod mailbox;

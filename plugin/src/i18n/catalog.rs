@@ -51,10 +51,30 @@ pub const KEYS: &[&str] = &[
     "send.rejected",
     "send.temporary",
     "send.not_authorised",
+    "act.gone",
+    "act.not_mapped",
+    "act.refused",
+    "act.temporary",
 ];
 
 pub fn texts(key: &str) -> Option<(&'static str, &'static str)> {
     Some(match key {
+        "act.gone" => (
+            "The message is no longer where the CRM last saw it in your mailbox (it was moved or deleted there). Nothing was changed; the next sync shows where it is now.",
+            "Het bericht staat niet meer waar het CRM het in uw mailbox zag (het is daar verplaatst of verwijderd). Er is niets gewijzigd; de volgende synchronisatie laat zien waar het nu staat.",
+        ),
+        "act.not_mapped" => (
+            "The CRM folder \"{folder}\" is not linked to a folder of your mailbox. Choose one under \"Edit folders\", then try again.",
+            "De CRM-map \"{folder}\" is niet gekoppeld aan een map van uw mailbox. Kies er een bij \"Mappen bewerken\" en probeer het opnieuw.",
+        ),
+        "act.refused" => (
+            "Your mail server refused the change ({reply}). Nothing was changed in your mailbox.",
+            "Uw mailserver weigerde de wijziging ({reply}). Er is niets gewijzigd in uw mailbox.",
+        ),
+        "act.temporary" => (
+            "The change could not be made in your mailbox just now ({why}). It will be tried again shortly; you need not do anything.",
+            "De wijziging kon zojuist niet in uw mailbox worden gemaakt ({why}). Ze wordt zo dadelijk opnieuw geprobeerd; u hoeft niets te doen.",
+        ),
         "send.invalid_draft" => (
             "The message cannot be sent as it is: {why}. Correct it and send it again.",
             "Het bericht kan zo niet verstuurd worden: {why}. Pas het aan en verstuur het opnieuw.",

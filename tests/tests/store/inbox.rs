@@ -442,3 +442,64 @@ pub fn a_mixed_batch_ends_as_if_delivered_in_order(s: Store) {
     );
     assert!(events.windows(2).all(|w| w[0].id + 1 == w[1].id));
 }
+
+pub fn a_move_the_crm_made_replaces_the_place_and_its_sync_finds_nothing_new(s: Store) {
+    let db = &s.db;
+    db.inbox()
+        .inbox_deliver(
+            "a",
+            &[
+                message("k", 0, at("INBOX", 3)),
+                message("k", 2, at("All Mail", 8)),
+            ],
+        )
+        .unwrap();
+    let id = db.inbox().inbox_messages("a").unwrap()[0].id;
+    let places = db.inbox().inbox_places("a", id).unwrap().expect("known");
+    assert_eq!(places.message_id, "k@x");
+    assert_eq!(places.folder, 0);
+    assert_eq!(
+        places.places,
+        vec![(at("INBOX", 3), 0, 0), (at("All Mail", 8), 2, 0)],
+        "by CRM folder order"
+    );
+    assert!(
+        db.inbox().inbox_places("b", id).unwrap().is_none(),
+        "another mailbox's"
+    );
+    let before = db.events().events_latest_id().unwrap();
+    // Archived as Gmail does it: the INBOX place goes, onto the All Mail place it already had.
+    let moved = Change::Moved {
+        from: at("INBOX", 3),
+        to: at("All Mail", 8),
+        folder: 2,
+        flags: SEEN,
+    };
+    let applied = db
+        .inbox()
+        .inbox_apply("a", std::slice::from_ref(&moved))
+        .unwrap();
+    assert_eq!(applied.updated, 1);
+    let m = &db.inbox().inbox_messages("a").unwrap()[0];
+    assert_eq!(m.folder, "archive");
+    assert_eq!(m.locations, vec![("All Mail".to_string(), 8)]);
+    assert!(m.seen && !m.removed);
+    // Applied again (a retry after a crash), it finds nothing at the old place.
+    assert_eq!(db.inbox().inbox_apply("a", &[moved]).unwrap().unknown, 1);
+    // The sync then sees the INBOX UID gone and the message where it is: nothing new.
+    db.inbox()
+        .inbox_apply("a", &[Change::Vanished(at("INBOX", 3))])
+        .unwrap();
+    let mut again = message("k", 2, at("All Mail", 8));
+    again.flags = SEEN;
+    assert_eq!(
+        db.inbox().inbox_deliver("a", &[again]).unwrap(),
+        counts(0, 0, 1)
+    );
+    let events = db.events().events_after(before, 100).unwrap();
+    let told: Vec<&str> = events
+        .iter()
+        .map(|e| e.data["change"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(told, ["moved"], "one event, for the CRM's own move");
+}

@@ -232,6 +232,7 @@ suite! {
         a_page_lists_the_first_senders_never_the_record,
         sync_reports_come_back_newest_first,
         a_mixed_batch_ends_as_if_delivered_in_order,
+        a_move_the_crm_made_replaces_the_place_and_its_sync_finds_nothing_new,
     ],
     events: [
         events_come_back_in_order_after_the_last_id_seen,
@@ -248,6 +249,7 @@ suite! {
         drafts_are_sealed_and_survive_a_key_rotation,
         entries_go_in_order_and_each_change_comes_with_its_event,
         a_finished_entry_keeps_no_draft_and_goes_after_its_time,
+        an_action_is_an_entry_of_its_own_kind_in_the_same_order,
     ],
     turns: [a_mailboxs_turn_has_one_holder_until_it_is_let_go],
     leases: [

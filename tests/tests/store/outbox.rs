@@ -2,7 +2,7 @@
 //! key rotation, entries in order, and each state change written with its event.
 
 use host_harness::at_rest::{KeyRing, SecretKey};
-use host_harness::outbox_store::{NewOutboxEntry, OutboxState, OutboxUpdate};
+use host_harness::outbox_store::{NewOutboxEntry, OutboxKind, OutboxState, OutboxUpdate};
 
 use crate::Store;
 
@@ -10,6 +10,7 @@ fn entry(mailbox: &str, id: &str, key: &str, now_ms: i64) -> NewOutboxEntry {
     NewOutboxEntry {
         id: id.into(),
         mailbox: mailbox.into(),
+        kind: OutboxKind::Send,
         idempotency_key: key.into(),
         message_id: format!("{id}@example.nl"),
         digest: format!("digest-of-{key}"),
@@ -189,4 +190,35 @@ pub fn a_finished_entry_keeps_no_draft_and_goes_after_its_time(s: Store) {
         .outbox_add(&entry("a", "ob_4", "k1", 9_000), b"anew")
         .unwrap();
     assert!(added && again.id == "ob_4");
+}
+
+pub fn an_action_is_an_entry_of_its_own_kind_in_the_same_order(s: Store) {
+    let db = &s.db;
+    db.outbox_add(&entry("a", "ob_1", "send", 1_000), b"draft")
+        .unwrap();
+    let action = NewOutboxEntry {
+        kind: OutboxKind::Action,
+        ..entry("a", "ob_2", "read", 1_001)
+    };
+    let (added, _) = db.outbox_add(&action, b"{\"seen\": true}").unwrap();
+    assert_eq!(added.kind, OutboxKind::Action);
+    assert_eq!(db.outbox_head("a").unwrap().unwrap().kind, OutboxKind::Send);
+    db.outbox_update("a", "ob_1", &update(OutboxState::Sent, 1, 2_000))
+        .unwrap();
+    let head = db.outbox_head("a").unwrap().unwrap();
+    assert_eq!((head.id.as_str(), head.kind), ("ob_2", OutboxKind::Action));
+    db.outbox_update("a", "ob_2", &update(OutboxState::Applied, 1, 2_000))
+        .unwrap();
+    let applied = db.outbox_entry("a", "ob_2").unwrap().unwrap();
+    assert_eq!(applied.state, OutboxState::Applied);
+    assert!(
+        db.outbox_head("a").unwrap().is_none(),
+        "applied is finished"
+    );
+    assert!(
+        db.outbox_draft("a", "ob_2").unwrap().is_none(),
+        "its draft went"
+    );
+    // Forgotten with the sent ones once their time is past.
+    assert_eq!(db.outbox_forget(3_000).unwrap(), 2);
 }

@@ -53,6 +53,10 @@ pub fn router(ctx: Arc<ServiceContext>) -> Router<Arc<ServiceContext>> {
                 .layer(GlobalConcurrencyLimitLayer::new(SENDS_READ_AT_ONCE)),
         )
         .route(
+            &format!("{mailbox}/messages/{{message}}/actions"),
+            post(outbox_routes::act),
+        )
+        .route(
             &format!("{mailbox}/outbox/{{entry}}"),
             get(outbox_routes::entry),
         )

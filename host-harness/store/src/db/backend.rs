@@ -6,7 +6,7 @@ use super::{KvWrite, OverQuota, Quota, StoreResult, Usage};
 use crate::at_rest::SealError;
 use crate::event_store::{DeadLetter, StoredEvent};
 use crate::inbox_store::{
-    Change, ChangeCounts, DeliveryCounts, MessageSummary, NewMessage, StoredMessage,
+    Change, ChangeCounts, DeliveryCounts, MessagePlaces, MessageSummary, NewMessage, StoredMessage,
 };
 use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxUpdate};
 use crate::turns::Fence;
@@ -103,6 +103,8 @@ pub trait InboxStore: Send + Sync {
     fn inbox_settle_unplaced(&self, mailbox: &str, ids: &[i64]) -> StoreResult<Vec<(i64, u8)>>;
     /// A mailbox's messages, oldest first, with their locations and updates.
     fn inbox_messages(&self, mailbox: &str) -> StoreResult<Vec<StoredMessage>>;
+    /// Where one of the mailbox's messages is, by its id.
+    fn inbox_places(&self, mailbox: &str, id: i64) -> StoreResult<Option<MessagePlaces>>;
     /// The stored record (JSON) of one of the mailbox's messages, by its id.
     fn inbox_record(&self, mailbox: &str, id: i64) -> StoreResult<Option<String>>;
     /// Newest delivery first: those delivered before message `before`, at most `limit`; each

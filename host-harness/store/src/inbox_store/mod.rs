@@ -44,13 +44,21 @@ pub struct NewMessage {
     pub record_json: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     Flags(Location, u8),
     Vanished(Location),
     FolderReset(String, u32),
     /// The folder holds exactly these UIDs (sorted) up to the third field's.
     Present(String, u32, u32, Vec<u32>),
+    /// The CRM moved the message from the first place to the second (in the CRM folder and
+    /// with the flags given): the host's own write, so the sync that sees it finds nothing new.
+    Moved {
+        from: Location,
+        to: Location,
+        folder: u8,
+        flags: u8,
+    },
 }
 
 /// What changed in a message the CRM already has, as its update rows and `message.*` events
@@ -129,6 +137,18 @@ impl MessageSummary {
             from: serde_json::from_str(&senders).unwrap_or_else(|_| serde_json::json!([])),
         }
     }
+}
+
+/// Where a message is, as the CRM last saw it: what acting on it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePlaces {
+    /// Its Message-ID header (without angle brackets).
+    pub message_id: String,
+    /// The CRM folder it shows in.
+    pub folder: u8,
+    pub removed: bool,
+    /// Each place with its CRM folder and flags, by CRM folder order.
+    pub places: Vec<(Location, u8, u8)>,
 }
 
 /// A message as the CRM shows it.

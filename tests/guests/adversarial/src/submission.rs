@@ -104,3 +104,25 @@ fn receipt(outcome: String) -> SendReceipt {
         size: 0,
     }
 }
+
+/// An `act` call may write the mailbox but never send: the target's Message-ID is
+/// `PORT|LINE|LINE...`, IMAP lines written as in `imap-commands`; the guest then tries the
+/// submission socket on the same port, and reports both in the error's English text.
+impl crate::exports::crm::mail_sync::act::Guest for crate::Hostile {
+    fn act(
+        target: crate::exports::crm::mail_sync::act::Target,
+        _: crate::exports::crm::mail_sync::act::Action,
+    ) -> Result<crate::exports::crm::mail_sync::act::ActionReceipt, crate::exports::crm::mail_sync::act::ActionError> {
+        let imap = crate::imap_commands(&target.message_id);
+        let port = target.message_id.split('|').next().unwrap_or("587");
+        let smtp = open_outside_send(port);
+        Err(crate::exports::crm::mail_sync::act::ActionError::Refused(
+            crate::exports::crm::mail_sync::mailbox::UserMessage {
+                key: "probe".into(),
+                params: vec![],
+                en: format!("imap={imap};smtp={smtp}"),
+                nl: String::new(),
+            },
+        ))
+    }
+}

@@ -46,6 +46,15 @@ pub(crate) async fn apply(
                     u32::try_from(uids.len().saturating_sub(gone.len())).unwrap_or(u32::MAX);
                 touched.extend(gone);
             }
+            Change::Moved {
+                from,
+                to,
+                folder,
+                flags,
+            } => match tx.move_place(from, to, *folder, *flags).await? {
+                None => counts.unknown += 1,
+                Some(id) => touched.push(id),
+            },
             Change::FolderReset(folder, validity) => {
                 touched.extend(tx.remove_other_validities(folder, *validity).await?);
             }

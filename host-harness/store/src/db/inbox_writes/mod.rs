@@ -56,6 +56,15 @@ pub(crate) trait InboxTx {
     async fn place(&mut self, places: &[(&NewMessage, i64)]) -> StoreResult<()>;
     /// Sets the flags seen at `place`; the record found there, if any.
     async fn set_place_flags(&mut self, place: &Location, flags: u8) -> StoreResult<Option<i64>>;
+    /// Moves the message at `from` to `to` (CRM folder `folder`, flags `flags`): the message's
+    /// id, or `None` when nothing is at `from`.
+    async fn move_place(
+        &mut self,
+        from: &Location,
+        to: &Location,
+        folder: u8,
+        flags: u8,
+    ) -> StoreResult<Option<i64>>;
     /// Forgets the places `uids` of a folder in one statement; the record of each one that was
     /// known.
     async fn remove_places(

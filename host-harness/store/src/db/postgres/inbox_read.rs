@@ -6,7 +6,8 @@ use crate::db::inbox_writes;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage, folder_name,
+    LISTED_SENDERS, Location, MessagePlaces, MessageSummary, NewMessage, SEEN, StoredMessage,
+    folder_name,
 };
 use crate::turns::Fence;
 
@@ -53,6 +54,50 @@ impl InboxStore for PostgresStore {
         self.block(self.inbox_write(mailbox, async |tx| {
             inbox_writes::settle_unplaced(tx, ids).await
         }))
+    }
+
+    fn inbox_places(&self, mailbox: &str, id: i64) -> StoreResult<Option<MessagePlaces>> {
+        self.block(async {
+            let client = self.client().await?;
+            let Some(row) = client
+                .query_opt(
+                    "SELECT message_id, folder, removed FROM inbox_messages
+                     WHERE mailbox = $1 AND id = $2",
+                    &[&mailbox, &id],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let places = client
+                .query(
+                    "SELECT remote_folder, uid_validity, uid, folder, flags FROM inbox_locations
+                     WHERE message = $1 ORDER BY folder, remote_folder, uid",
+                    &[&id],
+                )
+                .await?
+                .iter()
+                .map(|r| {
+                    let small = |i: usize| u8::try_from(r.get::<_, i16>(i)).unwrap_or(0);
+                    let number = |i: usize| u32::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+                    (
+                        Location {
+                            remote_folder: r.get(0),
+                            uid_validity: number(1),
+                            uid: number(2),
+                        },
+                        small(3),
+                        small(4),
+                    )
+                })
+                .collect();
+            Ok(Some(MessagePlaces {
+                message_id: row.get(0),
+                folder: u8::try_from(row.get::<_, i16>(1)).unwrap_or(0),
+                removed: row.get(2),
+                places,
+            }))
+        })
     }
 
     fn inbox_record(&self, mailbox: &str, id: i64) -> StoreResult<Option<String>> {

@@ -221,6 +221,47 @@ impl InboxTx for PgInboxTx<'_, '_> {
         Ok(row.map(|r| r.get(0)))
     }
 
+    async fn move_place(
+        &mut self,
+        from: &Location,
+        to: &Location,
+        folder: u8,
+        flags: u8,
+    ) -> StoreResult<Option<i64>> {
+        let (validity, uid) = (i64::from(from.uid_validity), i64::from(from.uid));
+        let row = self
+            .tx
+            .query_opt(
+                &format!(
+                    "DELETE FROM inbox_locations WHERE {AT_FOLDER} AND uid = $4 RETURNING message"
+                ),
+                &[&self.mailbox, &from.remote_folder, &validity, &uid],
+            )
+            .await?;
+        let Some(message) = row.map(|r| r.get::<_, i64>(0)) else {
+            return Ok(None);
+        };
+        self.tx
+            .execute(
+                "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message,
+                   folder, flags) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
+                 DO UPDATE SET message = excluded.message, folder = excluded.folder,
+                   flags = excluded.flags",
+                &[
+                    &self.mailbox,
+                    &to.remote_folder,
+                    &i64::from(to.uid_validity),
+                    &i64::from(to.uid),
+                    &message,
+                    &i16::from(folder),
+                    &i16::from(flags),
+                ],
+            )
+            .await?;
+        Ok(Some(message))
+    }
+
     async fn remove_places(
         &mut self,
         folder: &str,

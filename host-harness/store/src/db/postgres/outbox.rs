@@ -5,10 +5,10 @@ use super::PostgresStore;
 use super::events::append_within;
 use crate::db::StoreResult;
 use crate::db::backend::OutboxStore;
-use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxState, OutboxUpdate};
+use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxKind, OutboxState, OutboxUpdate};
 
 const ENTRY_COLUMNS: &str = "id, mailbox, idempotency_key, message_id, digest, state, attempts, \
-                             next_attempt_ms, created_ms, updated_ms, outcome";
+                             next_attempt_ms, created_ms, updated_ms, outcome, kind";
 
 fn entry_row(r: &tokio_postgres::Row) -> OutboxEntry {
     let state: &str = r.get(5);
@@ -17,6 +17,7 @@ fn entry_row(r: &tokio_postgres::Row) -> OutboxEntry {
     OutboxEntry {
         id: r.get(0),
         mailbox: r.get(1),
+        kind: OutboxKind::parse(r.get(11)),
         idempotency_key: r.get(2),
         message_id: r.get(3),
         digest: r.get(4),
@@ -40,8 +41,8 @@ impl OutboxStore for PostgresStore {
             let added = client
                 .execute(
                     "INSERT INTO outbox_entries (id, mailbox, idempotency_key, message_id, digest,
-                       draft, state, next_attempt_ms, created_ms, updated_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7)
+                       draft, state, next_attempt_ms, created_ms, updated_ms, kind)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $7, $8)
                      ON CONFLICT (mailbox, idempotency_key) DO NOTHING",
                     &[
                         &entry.id,
@@ -51,6 +52,7 @@ impl OutboxStore for PostgresStore {
                         &entry.digest,
                         &sealed_draft,
                         &entry.now_ms,
+                        &entry.kind.as_str(),
                     ],
                 )
                 .await?
@@ -161,7 +163,7 @@ impl OutboxStore for PostgresStore {
                 .await?
                 .execute(
                     "DELETE FROM outbox_entries
-                     WHERE state IN ('sent', 'failed') AND updated_ms < $1",
+                     WHERE state NOT IN ('queued', 'sending') AND updated_ms < $1",
                     &[&before_ms],
                 )
                 .await?)

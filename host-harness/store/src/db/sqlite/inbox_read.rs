@@ -7,7 +7,8 @@ use crate::db::inbox_writes;
 use crate::db::{InboxStore, StoreResult};
 use crate::inbox_store::{
     ANSWERED, Change, ChangeCounts, DeliveryCounts, FLAGGED, KEPT_SYNC_RUNS, KEPT_UPDATES,
-    LISTED_SENDERS, MessageSummary, NewMessage, SEEN, StoredMessage, folder_name,
+    LISTED_SENDERS, Location, MessagePlaces, MessageSummary, NewMessage, SEEN, StoredMessage,
+    folder_name,
 };
 use crate::turns::Fence;
 
@@ -68,6 +69,51 @@ impl InboxStore for SqliteStore {
                     .collect::<Result<_, _>>()?;
             }
             Ok(messages)
+        })?)
+    }
+
+    fn inbox_places(&self, mailbox: &str, id: i64) -> StoreResult<Option<MessagePlaces>> {
+        Ok(self.read(|c| {
+            let found = c
+                .query_row(
+                    "SELECT message_id, folder, removed FROM inbox_messages
+                     WHERE mailbox = ?1 AND id = ?2",
+                    params![mailbox, id],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, u8>(1)?,
+                            r.get::<_, bool>(2)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((message_id, folder, removed)) = found else {
+                return Ok(None);
+            };
+            let places = c
+                .prepare_cached(
+                    "SELECT remote_folder, uid_validity, uid, folder, flags FROM inbox_locations
+                     WHERE message = ?1 ORDER BY folder, remote_folder, uid",
+                )?
+                .query_map(params![id], |r| {
+                    Ok((
+                        Location {
+                            remote_folder: r.get(0)?,
+                            uid_validity: r.get(1)?,
+                            uid: r.get(2)?,
+                        },
+                        r.get(3)?,
+                        r.get(4)?,
+                    ))
+                })?
+                .collect::<Result<_, _>>()?;
+            Ok(Some(MessagePlaces {
+                message_id,
+                folder,
+                removed,
+                places,
+            }))
         })?)
     }
 

@@ -124,6 +124,51 @@ impl InboxTx for SqliteInboxTx<'_> {
             .optional()?)
     }
 
+    async fn move_place(
+        &mut self,
+        from: &Location,
+        to: &Location,
+        folder: u8,
+        flags: u8,
+    ) -> StoreResult<Option<i64>> {
+        let message: Option<i64> = self
+            .tx
+            .prepare_cached(&format!(
+                "DELETE FROM inbox_locations WHERE {AT_PLACE} RETURNING message"
+            ))?
+            .query_row(
+                params![
+                    self.mailbox,
+                    from.remote_folder,
+                    from.uid_validity,
+                    from.uid
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(message) = message else {
+            return Ok(None);
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO inbox_locations (mailbox, remote_folder, uid_validity, uid, message,
+                   folder, flags) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (mailbox, remote_folder, uid_validity, uid)
+                 DO UPDATE SET message = excluded.message, folder = excluded.folder,
+                   flags = excluded.flags",
+            )?
+            .execute(params![
+                self.mailbox,
+                to.remote_folder,
+                to.uid_validity,
+                to.uid,
+                message,
+                folder,
+                flags
+            ])?;
+        Ok(Some(message))
+    }
+
     async fn remove_places(
         &mut self,
         folder: &str,

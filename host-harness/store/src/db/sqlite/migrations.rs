@@ -153,6 +153,10 @@ CREATE TABLE outbox_entries (
 CREATE INDEX outbox_entries_open ON outbox_entries (mailbox, seq)
     WHERE state IN ('queued', 'sending');
 ",
+    "
+-- The outbox keeps actions (seen, flagged, moves) beside sends, in one order per mailbox.
+ALTER TABLE outbox_entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'send';
+",
 ];
 
 /// The schema version this host writes.

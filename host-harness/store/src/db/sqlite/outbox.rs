@@ -7,17 +7,19 @@ use super::SqliteStore;
 use super::events::append_within;
 use crate::db::StoreResult;
 use crate::db::backend::OutboxStore;
-use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxState, OutboxUpdate};
+use crate::outbox_store::{NewOutboxEntry, OutboxEntry, OutboxKind, OutboxState, OutboxUpdate};
 
 const ENTRY_COLUMNS: &str = "id, mailbox, idempotency_key, message_id, digest, state, attempts, \
-                             next_attempt_ms, created_ms, updated_ms, outcome";
+                             next_attempt_ms, created_ms, updated_ms, outcome, kind";
 
 fn entry_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxEntry> {
     let state: String = r.get(5)?;
     let outcome: Option<String> = r.get(10)?;
+    let kind: String = r.get(11)?;
     Ok(OutboxEntry {
         id: r.get(0)?,
         mailbox: r.get(1)?,
+        kind: OutboxKind::parse(&kind),
         idempotency_key: r.get(2)?,
         message_id: r.get(3)?,
         digest: r.get(4)?,
@@ -40,8 +42,8 @@ impl OutboxStore for SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let added = tx.execute(
                 "INSERT INTO outbox_entries (id, mailbox, idempotency_key, message_id, digest,
-                   draft, state, next_attempt_ms, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7)
+                   draft, state, next_attempt_ms, created_ms, updated_ms, kind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?7, ?8)
                  ON CONFLICT (mailbox, idempotency_key) DO NOTHING",
                 params![
                     entry.id,
@@ -50,7 +52,8 @@ impl OutboxStore for SqliteStore {
                     entry.message_id,
                     entry.digest,
                     sealed_draft,
-                    entry.now_ms
+                    entry.now_ms,
+                    entry.kind.as_str()
                 ],
             )? == 1;
             let stored = tx.query_row(
@@ -141,7 +144,7 @@ impl OutboxStore for SqliteStore {
         Ok(self.with(|c| {
             c.execute(
                 "DELETE FROM outbox_entries
-                 WHERE state IN ('sent', 'failed') AND updated_ms < ?1",
+                 WHERE state NOT IN ('queued', 'sending') AND updated_ms < ?1",
                 params![before_ms],
             )
         })? as u64)

@@ -1,6 +1,8 @@
-//! The mailbox's outbox: each send the platform asks for is stored, its draft sealed, under the
-//! platform's idempotency key before anything goes out, then sent in order, one at a time, in
+//! The mailbox's outbox: each send or action the platform asks for is stored, sealed, under the
+//! platform's idempotency key before anything goes out, then made in order, one at a time, in
 //! the mailbox's turn; temporary failures wait and try again, and a crash never sends twice.
+
+pub mod actions;
 
 use sha2::{Digest, Sha256};
 
@@ -12,9 +14,10 @@ use crate::bindings::send::{
 use crate::errors::CallError;
 use crate::mailbox::Mailbox;
 use crate::outbox_store::{
-    CRASHED_ATTEMPT_WAIT_MS, MAX_ATTEMPTS, NewOutboxEntry, OutboxEntry, OutboxState, OutboxUpdate,
-    retry_delay_ms,
+    CRASHED_ATTEMPT_WAIT_MS, MAX_ATTEMPTS, NewOutboxEntry, OutboxEntry, OutboxKind, OutboxState,
+    OutboxUpdate, retry_delay_ms,
 };
+use actions::ActionRequest;
 
 /// The longest idempotency key taken.
 pub const MAX_KEY_CHARS: usize = 200;
@@ -169,6 +172,8 @@ pub enum QueueError {
     TooLarge { size: u64, limit: u64 },
     #[error("no message {0} in this mailbox to reply to")]
     RepliedUnknown(i64),
+    #[error("no message {0} in this mailbox")]
+    MessageUnknown(i64),
     #[error("{}", .0.message.en)]
     Mailbox(Box<MailboxError>),
     #[error(transparent)]
@@ -188,6 +193,7 @@ impl QueueError {
             QueueError::TooManyRecipients { .. } => "too-many-recipients",
             QueueError::TooLarge { .. } => "too-large",
             QueueError::RepliedUnknown(_) => "replied-message-unknown",
+            QueueError::MessageUnknown(_) => "message-unknown",
             QueueError::Mailbox(_) => "mailbox",
             QueueError::Store(_) | QueueError::Call(_) => "internal",
         }
@@ -226,7 +232,7 @@ fn plausible_address(address: &str) -> bool {
             .any(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>' | ',' | ';'))
 }
 
-fn checked_key(key: &str) -> Result<&str, QueueError> {
+pub(crate) fn checked_key(key: &str) -> Result<&str, QueueError> {
     let fine =
         !key.is_empty() && key.len() <= MAX_KEY_CHARS && key.bytes().all(|b| b.is_ascii_graphic());
     fine.then_some(key).ok_or(QueueError::BadKey)
@@ -281,7 +287,7 @@ pub fn digest(request: &SendRequest) -> String {
     hex(&Sha256::digest(&json))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -325,7 +331,7 @@ fn is_temporary(error: &SendError) -> bool {
     }
 }
 
-fn message_json(m: &UserMessage) -> serde_json::Value {
+pub(crate) fn message_json(m: &UserMessage) -> serde_json::Value {
     serde_json::json!({ "key": m.key, "en": m.en, "nl": m.nl })
 }
 
@@ -375,7 +381,7 @@ fn receipt_json(receipt: &SendReceipt) -> serde_json::Value {
 }
 
 /// A random hex string of `bytes` bytes.
-fn random_hex(bytes: usize) -> String {
+pub fn random_hex(bytes: usize) -> String {
     use aes_gcm::aead::rand_core::RngCore;
     let mut buf = vec![0u8; bytes];
     aes_gcm::aead::OsRng.fill_bytes(&mut buf);
@@ -448,6 +454,7 @@ impl Mailbox {
         let entry = NewOutboxEntry {
             id: format!("ob_{}", random_hex(12)),
             mailbox: self.id.clone(),
+            kind: OutboxKind::Send,
             idempotency_key: key,
             message_id: stored.message_id.clone(),
             digest: digest.clone(),
@@ -530,6 +537,34 @@ impl Mailbox {
             },
         )
         .await?;
+        let update = match entry.kind {
+            OutboxKind::Action => self.attempt_action(&entry, attempts).await?,
+            OutboxKind::Send => self.attempt_send(&entry, attempts).await?,
+        };
+        let state = update.state;
+        let (outcome, next) = (update.outcome.clone(), update.next_attempt_ms);
+        let raised = update.event.is_some();
+        self.update(&entry.id, update).await?;
+        if raised {
+            self.host.shared().outbox_written.notify_waiters();
+        }
+        Ok(OutboxEntry {
+            state,
+            attempts,
+            outcome,
+            next_attempt_ms: next,
+            updated_ms: self.now_ms(),
+            ..entry
+        })
+    }
+
+    /// One attempt at send entry `entry`, marked sending: the update that ends it, or puts it
+    /// back to wait. A reply sent marks the message it answers `\Answered`, through the outbox.
+    async fn attempt_send(
+        &self,
+        entry: &OutboxEntry,
+        attempts: u32,
+    ) -> Result<OutboxUpdate, CallError> {
         let (id, entry_id) = (self.id.clone(), entry.id.clone());
         let stored = self
             .host
@@ -541,9 +576,10 @@ impl Mailbox {
             .ok()
             .flatten()
             .and_then(|bytes| serde_json::from_slice::<StoredSend>(&bytes).ok());
+        let replied = stored.as_ref().and_then(|s| s.request.reply_to);
         let update = match stored {
             None => self.failed(
-                &entry,
+                entry,
                 attempts,
                 serde_json::json!({ "kind": "unreadable", "detail": "the stored draft cannot be read" }),
             ),
@@ -587,36 +623,39 @@ impl Mailbox {
                         }
                     }
                     Ok(Err(e)) if is_temporary(&e) => {
-                        self.retry_or_fail(&entry, attempts, send_error_json(&e))
+                        self.retry_or_fail(entry, attempts, send_error_json(&e))
                     }
-                    Ok(Err(e)) => self.failed(&entry, attempts, send_error_json(&e)),
+                    Ok(Err(e)) => self.failed(entry, attempts, send_error_json(&e)),
                     Err(CallError::TurnLost) => return Err(CallError::TurnLost),
                     Err(e) => self.retry_or_fail(
-                        &entry,
+                        entry,
                         attempts,
                         serde_json::json!({ "kind": "call", "detail": e.to_string() }),
                     ),
                 }
             }
         };
-        let state = update.state;
-        let (outcome, next) = (update.outcome.clone(), update.next_attempt_ms);
-        let raised = update.event.is_some();
-        self.update(&entry.id, update).await?;
-        if raised {
-            self.host.shared().outbox_written.notify_waiters();
+        if let (OutboxState::Sent, Some(message)) = (update.state, replied) {
+            // Queued behind this entry: a crash before it is queued leaves the reply's entry
+            // sending, and its next attempt (finding the copy in Sent) comes here again.
+            let key = format!("answered/{}", entry.id);
+            match self
+                .queue_action(&key, message, ActionRequest::Answered)
+                .await
+            {
+                Ok(_) | Err(QueueError::MessageUnknown(_)) => {}
+                Err(QueueError::Call(e)) => return Err(e),
+                Err(e) => {
+                    return Err(CallError::Host {
+                        message: format!("the reply's message cannot be marked answered: {e}"),
+                    });
+                }
+            }
         }
-        Ok(OutboxEntry {
-            state,
-            attempts,
-            outcome,
-            next_attempt_ms: next,
-            updated_ms: self.now_ms(),
-            ..entry
-        })
+        Ok(update)
     }
 
-    fn retry_or_fail(
+    pub(crate) fn retry_or_fail(
         &self,
         entry: &OutboxEntry,
         attempts: u32,
@@ -636,14 +675,22 @@ impl Mailbox {
         }
     }
 
-    fn failed(&self, entry: &OutboxEntry, attempts: u32, error: serde_json::Value) -> OutboxUpdate {
+    pub(crate) fn failed(
+        &self,
+        entry: &OutboxEntry,
+        attempts: u32,
+        error: serde_json::Value,
+    ) -> OutboxUpdate {
         let now_ms = self.now_ms();
         OutboxUpdate {
             state: OutboxState::Failed,
             attempts,
             next_attempt_ms: now_ms,
             event: Some((
-                "send.failed",
+                match entry.kind {
+                    OutboxKind::Send => "send.failed",
+                    OutboxKind::Action => "action.failed",
+                },
                 serde_json::json!({
                     "entry": entry.id,
                     "idempotency_key": entry.idempotency_key,
