@@ -270,9 +270,14 @@ async fn a_reply_sent_from_the_command_line_goes_out_once_however_often_it_is_ru
     let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     stdout(&run(args(&["link", "--provider", "google"])).await.unwrap());
     stdout(
-        &run(args(&["map", "inbox=INBOX", "sent=Sent"]))
-            .await
-            .unwrap(),
+        &run(args(&[
+            "map",
+            "inbox=INBOX",
+            "sent=Sent",
+            "archive=Archive",
+        ]))
+        .await
+        .unwrap(),
     );
     stdout(&run(args(&["sync"])).await.unwrap());
     let listed = stdout(&run(args(&["messages", "--json"])).await.unwrap());
@@ -320,5 +325,38 @@ async fn a_reply_sent_from_the_command_line_goes_out_once_however_often_it_is_ru
         "threaded: {}",
         headers[0]
     );
+    // The send marked the message answered; `act` archives it, as another client then sees.
+    let flags = seeder.flags("INBOX").await;
+    assert!(
+        flags[0].1.iter().any(|f| f == "\\Answered"),
+        "answered after the reply: {flags:?}"
+    );
+    let archived = stdout(
+        &run(args(&["act", &asked_id, "--move-to", "archive"]))
+            .await
+            .unwrap(),
+    );
+    assert!(archived.contains("state:      applied"), "{archived}");
+    assert!(
+        archived.contains("<vraag-1@mail.example.org>"),
+        "{archived}"
+    );
+    let moved = tests::send_world::in_folder(
+        &w,
+        "anna@example.nl",
+        "Archive",
+        "<vraag-1@mail.example.org>",
+    )
+    .await;
+    assert_eq!(moved.len(), 1, "in Archive");
+    assert!(seeder.flags("INBOX").await.is_empty(), "gone from INBOX");
+    let listed = stdout(&run(args(&["messages", "--json"])).await.unwrap());
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("JSON");
+    assert_eq!(listed[0]["folder"], "archive", "{listed}");
+    // Two actions at once, or none, are refused before anything is queued.
+    let both = run(args(&["act", &asked_id, "--seen", "--flag"]))
+        .await
+        .unwrap();
+    assert!(!both.status.success());
     assert_no_secret_captured();
 }

@@ -520,7 +520,9 @@ async fn a_login_csrf_links_nothing_and_the_victims_own_link_still_does() {
 
 /// In `lang`: the list shows the newest message first with its date in that language, and
 /// "Reply" sends an answer through the linked mailbox that reaches the sender once, threaded.
-async fn reply_from_the_list(lang: &str, sent_text: &str) {
+/// Replies to the newest message, then marks it read and archives the older one, from the
+/// list: each reaches the mailbox, and the reply marks its message answered there.
+async fn reply_from_the_list(lang: &str, sent_text: &str, mark_read: &str) {
     let setup = DovecotSetup {
         submission: true,
         ..DovecotSetup::new(STANDARD_FOLDERS)
@@ -553,7 +555,17 @@ async fn reply_from_the_list(lang: &str, sent_text: &str) {
             .await;
     }
     p.link_through_consent("google").await;
-    tests::send_world::map_inbox_and_sent(&p.w).await;
+    let mapping = host_harness::bindings::folders::FolderMapping {
+        inbox: Some("INBOX".into()),
+        archive: Some("Archive".into()),
+        deleted: Some("Trash".into()),
+        sent: Some("Sent".into()),
+    };
+    p.w.mailbox("m1")
+        .set_mapping(&mapping)
+        .await
+        .unwrap()
+        .expect("mapped");
     p.w.mailbox("m1").sync().await.unwrap().expect("synced");
     b.until(
         "both messages show",
@@ -616,15 +628,67 @@ async fn reply_from_the_list(lang: &str, sent_text: &str) {
         headers[0]
     );
     b.screenshot(&format!("panel-reply-{lang}")).await;
+    b.click("#reply-cancel").await;
+    let mut seeder = p.w.dovecot.as_ref().unwrap().seeder(ANNA).await;
+    // The outbox marks it answered after the reply, as its next entry.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let flags = seeder.flags("INBOX").await;
+        if flags
+            .iter()
+            .any(|(_, f)| f.iter().any(|f| f == "\\Answered"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replied message is marked answered: {flags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // "Mark read" on the newest, "Archive" on the older: both reach the mailbox.
+    let label = b
+        .eval("return document.querySelector('#message-list tr:first-child button.act-seen').textContent")
+        .await;
+    assert_eq!(label, mark_read);
+    b.click("#message-list tr:first-child button.act-seen")
+        .await;
+    b.until(
+        "the newest shows read",
+        PATIENCE,
+        "const r = document.querySelector('#message-list tr:first-child'); \
+         return r.dataset.seen === 'true' && !r.querySelector('button.act-seen')",
+    )
+    .await;
+    let read = seeder.flags("INBOX").await;
+    assert!(
+        read.iter().any(|(_, f)| f.iter().any(|f| f == "\\Seen")),
+        "{read:?}"
+    );
+    b.click("#message-list tr:nth-child(2) button.act-archive")
+        .await;
+    b.until(
+        "the older shows archived",
+        PATIENCE,
+        "return document.querySelector('#message-list tr:nth-child(2) td:nth-child(3)') \
+         .textContent === 'archive'",
+    )
+    .await;
+    let archived =
+        tests::send_world::in_folder(&p.w, ANNA, "Archive", "<older@mail.example.org>").await;
+    assert_eq!(archived.len(), 1, "archived in the mailbox");
+    let left = seeder.flags("INBOX").await;
+    assert_eq!(left.len(), 1, "only the newest is left in INBOX: {left:?}");
     p.close().await;
 }
 
 #[tokio::test]
 async fn reply_from_the_message_list_in_english() {
-    reply_from_the_list("en", "Sent.").await;
+    reply_from_the_list("en", "Sent.", "Mark read").await;
 }
 
 #[tokio::test]
 async fn reply_from_the_message_list_in_dutch() {
-    reply_from_the_list("nl", "Verstuurd.").await;
+    reply_from_the_list("nl", "Verstuurd.", "Markeer als gelezen").await;
 }

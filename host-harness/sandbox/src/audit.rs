@@ -38,7 +38,7 @@ pub fn audit(host: &PluginHost) -> Vec<AuditRow> {
         name: format!("crm:mail-sync@{}", version.as_str()),
         grant: match version {
             ContractVersion::V0_2 => {
-                "the current contract: reads, and sends when the platform asks".into()
+                "the current contract: reads, and sends and acts on mail when the platform asks".into()
             }
             ContractVersion::V0_1 => {
                 "an earlier contract, run as before: it reads, and cannot send or act (no `send`, no `act`, no submission socket)".into()

@@ -22,8 +22,14 @@ pub enum ActionRequest {
     Seen(bool),
     Flagged(bool),
     MoveTo(MoveTarget),
-    /// Set by the host when a reply to the message was sent.
-    #[serde(skip_deserializing)]
+}
+
+/// What the outbox keeps as the action: the platform's, or the host's own `\Answered` once a
+/// reply to the message was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Acting {
+    Asked(ActionRequest),
     Answered,
 }
 
@@ -36,24 +42,26 @@ pub enum MoveTarget {
     Deleted,
 }
 
-impl ActionRequest {
+impl Acting {
     fn to_wit(self) -> Action {
         match self {
-            ActionRequest::Seen(on) => Action::Seen(on),
-            ActionRequest::Flagged(on) => Action::Flagged(on),
-            ActionRequest::Answered => Action::Answered,
-            ActionRequest::MoveTo(MoveTarget::Inbox) => Action::MoveTo(CrmFolder::Inbox),
-            ActionRequest::MoveTo(MoveTarget::Archive) => Action::MoveTo(CrmFolder::Archive),
-            ActionRequest::MoveTo(MoveTarget::Deleted) => Action::MoveTo(CrmFolder::Deleted),
+            Acting::Asked(ActionRequest::Seen(on)) => Action::Seen(on),
+            Acting::Asked(ActionRequest::Flagged(on)) => Action::Flagged(on),
+            Acting::Answered => Action::Answered,
+            Acting::Asked(ActionRequest::MoveTo(to)) => Action::MoveTo(match to {
+                MoveTarget::Inbox => CrmFolder::Inbox,
+                MoveTarget::Archive => CrmFolder::Archive,
+                MoveTarget::Deleted => CrmFolder::Deleted,
+            }),
         }
     }
 
     /// The CRM folder (its index) a move puts the message in.
     fn destination(self) -> Option<u8> {
         match self {
-            ActionRequest::MoveTo(MoveTarget::Inbox) => Some(0),
-            ActionRequest::MoveTo(MoveTarget::Archive) => Some(2),
-            ActionRequest::MoveTo(MoveTarget::Deleted) => Some(3),
+            Acting::Asked(ActionRequest::MoveTo(MoveTarget::Inbox)) => Some(0),
+            Acting::Asked(ActionRequest::MoveTo(MoveTarget::Archive)) => Some(2),
+            Acting::Asked(ActionRequest::MoveTo(MoveTarget::Deleted)) => Some(3),
             _ => None,
         }
     }
@@ -64,7 +72,7 @@ impl ActionRequest {
 struct StoredAction {
     /// The CRM message, by its id in the inbox.
     message: i64,
-    action: ActionRequest,
+    action: Acting,
 }
 
 fn flags_of(bits: u8) -> MessageFlags {
@@ -119,11 +127,7 @@ fn target(places: &MessagePlaces) -> Target {
 /// The CRM's record brought in line with the mailbox's answer: the flags the server reported
 /// at each place, and a move's new place in place of the old one, so the sync that sees the
 /// same finds nothing new and raises no second event.
-fn changes_after(
-    places: &MessagePlaces,
-    action: ActionRequest,
-    receipt: &ActionReceipt,
-) -> Vec<Change> {
+fn changes_after(places: &MessagePlaces, action: Acting, receipt: &ActionReceipt) -> Vec<Change> {
     let Some(folder) = action.destination() else {
         return receipt
             .now_at
@@ -216,6 +220,24 @@ impl Mailbox {
         key: &str,
         message: i64,
         action: ActionRequest,
+    ) -> Result<Queued, QueueError> {
+        self.queue_acting(key, message, Acting::Asked(action)).await
+    }
+
+    /// Queues `\Answered` for CRM message `message`, a reply to which was just sent.
+    pub(crate) async fn queue_answered(
+        &self,
+        key: &str,
+        message: i64,
+    ) -> Result<Queued, QueueError> {
+        self.queue_acting(key, message, Acting::Answered).await
+    }
+
+    async fn queue_acting(
+        &self,
+        key: &str,
+        message: i64,
+        action: Acting,
     ) -> Result<Queued, QueueError> {
         let key = checked_key(key)?.to_string();
         let places = self.places(message).await?;
@@ -401,7 +423,7 @@ mod tests {
         };
         let changes = changes_after(
             &places(),
-            ActionRequest::MoveTo(MoveTarget::Archive),
+            Acting::Asked(ActionRequest::MoveTo(MoveTarget::Archive)),
             &receipt,
         );
         assert_eq!(
@@ -426,12 +448,32 @@ mod tests {
             }],
         };
         assert_eq!(
-            changes_after(&places(), ActionRequest::Flagged(true), &flagged),
+            changes_after(
+                &places(),
+                Acting::Asked(ActionRequest::Flagged(true)),
+                &flagged
+            ),
             vec![Change::Flags(
                 places().places[0].0.clone(),
                 inbox_store::FLAGGED
             )]
         );
+    }
+
+    #[test]
+    fn the_hosts_own_answered_reads_back_from_the_outbox() {
+        for action in [
+            Acting::Answered,
+            Acting::Asked(ActionRequest::Seen(false)),
+            Acting::Asked(ActionRequest::MoveTo(MoveTarget::Deleted)),
+        ] {
+            let stored = StoredAction { message: 7, action };
+            let json = serde_json::to_vec(&stored).unwrap();
+            assert_eq!(
+                serde_json::from_slice::<StoredAction>(&json).unwrap(),
+                stored
+            );
+        }
     }
 
     #[test]

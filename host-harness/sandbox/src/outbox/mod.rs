@@ -17,7 +17,6 @@ use crate::outbox_store::{
     CRASHED_ATTEMPT_WAIT_MS, MAX_ATTEMPTS, NewOutboxEntry, OutboxEntry, OutboxKind, OutboxState,
     OutboxUpdate, retry_delay_ms,
 };
-use actions::ActionRequest;
 
 /// The longest idempotency key taken.
 pub const MAX_KEY_CHARS: usize = 200;
@@ -639,10 +638,7 @@ impl Mailbox {
             // Queued behind this entry: a crash before it is queued leaves the reply's entry
             // sending, and its next attempt (finding the copy in Sent) comes here again.
             let key = format!("answered/{}", entry.id);
-            match self
-                .queue_action(&key, message, ActionRequest::Answered)
-                .await
-            {
+            match self.queue_answered(&key, message).await {
                 Ok(_) | Err(QueueError::MessageUnknown(_)) => {}
                 Err(QueueError::Call(e)) => return Err(e),
                 Err(e) => {

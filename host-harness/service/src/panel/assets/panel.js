@@ -61,6 +61,11 @@ const TEXT = {
     queued: 'Waiting in the outbox: it goes out as soon as the mail server takes it.',
     notSent: (why) => `Not sent: ${why}`,
     refusedRecipients: (list) => `the mail server refused ${list}`,
+    markRead: 'Mark read',
+    archive: 'Archive',
+    delete: 'Delete',
+    notChanged: (why) => `Not changed in the mailbox: ${why}`,
+    changedInMailbox: 'it was changed in the mailbox meanwhile, and the mailbox keeps its change',
     security_tls: 'TLS', security_starttls: 'STARTTLS', security_plain: 'none',
     auth_xoauth2: 'OAuth2 (XOAUTH2)', auth_password: 'Password',
   },
@@ -121,6 +126,11 @@ const TEXT = {
     queued: 'Wacht in de outbox: het gaat weg zodra de mailserver het aanneemt.',
     notSent: (why) => `Niet verstuurd: ${why}`,
     refusedRecipients: (list) => `de mailserver weigerde ${list}`,
+    markRead: 'Markeer als gelezen',
+    archive: 'Archiveren',
+    delete: 'Verwijderen',
+    notChanged: (why) => `Niet gewijzigd in de mailbox: ${why}`,
+    changedInMailbox: 'het is intussen in de mailbox gewijzigd, en de mailbox houdt die wijziging',
     security_tls: 'TLS', security_starttls: 'STARTTLS', security_plain: 'geen',
     auth_xoauth2: 'OAuth2 (XOAUTH2)', auth_password: 'Wachtwoord',
   },
@@ -291,6 +301,7 @@ async function refreshMessages() {
   const rows = messages.map((m) => {
     const row = document.createElement('tr');
     row.dataset.messageId = m.message_id || '';
+    row.dataset.seen = String(Boolean(m.seen));
     const from = (m.from || []).map((a) => a.name || a.address).join(', ');
     for (const text of [from, m.subject || '', m.folder || '', shownDate(m.date_utc)]) {
       const cell = document.createElement('td');
@@ -304,11 +315,50 @@ async function refreshMessages() {
     reply.textContent = t('reply');
     reply.addEventListener('click', () => openReply(m));
     actions.append(reply);
+    // Each offered where it would change something.
+    const offered = [
+      ['act-seen', 'markRead', { seen: true }, !m.seen],
+      ['act-archive', 'archive', { move_to: 'archive' }, m.folder !== 'archive'],
+      ['act-delete', 'delete', { move_to: 'deleted' }, m.folder !== 'deleted'],
+    ];
+    for (const [className, label, action, useful] of offered) {
+      if (!useful || m.removed) continue;
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = className;
+      button.textContent = t(label);
+      button.addEventListener('click', () => act(m, action, button));
+      actions.append(button);
+    }
     row.append(actions);
     return row;
   });
   $('message-list').replaceChildren(...rows);
   $('messages-count').textContent = TEXT[lang].messageCount(page.messages.length);
+}
+
+/// One action on a message, through the mailbox's outbox; the list then shows the mailbox's
+/// answer, and the panel says why when the mailbox kept its own.
+async function act(message, action, button) {
+  button.disabled = true;
+  try {
+    let entry = await api('POST', mailboxPath(`/messages/${message.id}/actions`), action,
+      { 'Idempotency-Key': newIdempotencyKey() });
+    const deadline = Date.now() + 60000;
+    while ((entry.state === 'queued' || entry.state === 'sending') && Date.now() < deadline) {
+      await new Promise((done) => setTimeout(done, 250));
+      entry = await api('GET', mailboxPath(`/outbox/${encodeURIComponent(entry.id)}`));
+    }
+    if (entry.state === 'failed') {
+      const why = entry.outcome && entry.outcome.kind === 'changed-in-mailbox'
+        ? t('changedInMailbox') : said(entry.outcome && entry.outcome.message) || '';
+      notice(TEXT[lang].notChanged(why));
+    }
+    await refreshMessages();
+  } catch (error) {
+    notice(error.message);
+    button.disabled = false;
+  }
 }
 
 /// A key for one send: the same form sent twice (a double click, a retry) goes out once.
