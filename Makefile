@@ -121,6 +121,7 @@ bench: setup isync postgresql python3
 	$(CARGO) run --release -p tests --bin bench-sync -- --scratch /dev/shm
 	$(CARGO) run --release -p tests --bin bench-push
 	$(CARGO) run --release -p tests --bin bench-send
+	$(CARGO) run --release -p tests --bin bench-act
 	$(CARGO) build --release -p host-harness --bin mailsync-host
 	$(CARGO) run --release -p tests --bin bench-watch
 	$(CARGO) run --release -p tests --bin bench-failover

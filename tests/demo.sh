@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the always-on service end to end on local defaults (SQLite, a local Dovecot with a
 # realistic mailbox, the fake OAuth providers), told through its HTTP API: link, map, the first
-# sync, mail arriving by push with its measured latency, a flag change, the metrics, unlink, and
+# sync, mail arriving by push with its measured latency, a flag change, a reply sent through the
+# outbox (delivered once, once in Sent) and an archive written back, the metrics, unlink, and
 # a clean SIGTERM. Then the capability audit. Nothing is left running.
 set -euo pipefail
 

@@ -11,6 +11,7 @@ use host_harness::settings::ProviderSettings;
 use crate::dovecot::{Dovecot, STANDARD_FOLDERS, Seeder};
 use crate::fake_provider::{FakeProvider, Flavour};
 use crate::mail_fixtures::{days_ago, plain};
+use crate::postfix::Postfix;
 use crate::tls_server::TestPki;
 
 pub const ANNA: &str = "anna@example.nl";
@@ -21,6 +22,9 @@ pub struct DemoWorld {
     pub google: FakeProvider,
     pub microsoft: FakeProvider,
     pub dovecot: Dovecot,
+    /// The providers' submission server, delivering into that Dovecot and filing what Anna
+    /// sends in her Sent, as Gmail does.
+    pub postfix: Postfix,
     pub settings: HostSettings,
     pub api_token: String,
 }
@@ -43,7 +47,9 @@ impl DemoWorld {
         microsoft.add_account("m-1", "anna@contoso.com");
         google.world().interactive = interactive;
         microsoft.world().interactive = interactive;
-        let dovecot = Dovecot::start(&pki, &google.introspection_url, STANDARD_FOLDERS);
+        let dovecot =
+            Dovecot::start_for_submission(&pki, &google.introspection_url, STANDARD_FOLDERS);
+        let postfix = Postfix::start(&pki, &dovecot, true);
         seed_mailbox(&dovecot).await?;
 
         let mut settings = HostSettings::default();
@@ -73,6 +79,11 @@ impl DemoWorld {
                 ..Default::default()
             },
         ];
+        for provider in &mut settings.platform.providers {
+            provider
+                .endpoints
+                .insert("submission".into(), postfix.endpoint());
+        }
         settings.policy.local_hosts = vec!["127.0.0.1".into()];
         settings.tls.extra_roots = vec![pki.ca_pem.clone()];
         let api_token = format!("demo-api-token-{:016x}", rand::random::<u64>());
@@ -83,6 +94,7 @@ impl DemoWorld {
             google,
             microsoft,
             dovecot,
+            postfix,
             settings,
             api_token,
         })
@@ -90,6 +102,21 @@ impl DemoWorld {
 
     pub async fn seeder(&self) -> Seeder {
         self.dovecot.seeder(ANNA).await
+    }
+
+    /// How many messages of `user`'s `folder` carry `message_id` (with its angle brackets), as
+    /// another mail client sees it.
+    pub async fn count_in(&self, user: &str, folder: &str, message_id: &str) -> usize {
+        let mut seeder = self.dovecot.seeder(user).await;
+        seeder.run(&format!("EXAMINE \"{folder}\"")).await;
+        let found = seeder
+            .answers(&format!("UID SEARCH HEADER Message-ID \"{message_id}\""))
+            .await;
+        found
+            .iter()
+            .filter_map(|line| line.trim().strip_prefix("* SEARCH"))
+            .map(|rest| rest.split_whitespace().count())
+            .sum()
     }
 }
 

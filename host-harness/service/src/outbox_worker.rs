@@ -84,16 +84,20 @@ impl OutboxWorker {
                 Ok(due) => chosen.extend(due.into_iter().filter(|m| leases.holds(m))),
                 Err(e) => tracing::warn!(error = %e, "the outboxes' due entries cannot be read"),
             }
+            let mut busy = Vec::new();
             for mailbox in chosen {
                 if !working
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(mailbox.clone())
                 {
+                    // Its task may be past its last look at the outbox: the nudge waits for
+                    // that task to end, which wakes this loop, rather than for the next poll.
+                    busy.push(mailbox);
                     continue;
                 }
                 let (slots, working) = (slots.clone(), working.clone());
-                let (host, metrics) = (host.clone(), metrics.clone());
+                let (host, metrics, worker) = (host.clone(), metrics.clone(), self.clone());
                 tasks.spawn(async move {
                     if let Ok(_slot) = slots.acquire_owned().await {
                         work(&host, &metrics, &mailbox).await;
@@ -102,7 +106,12 @@ impl OutboxWorker {
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .remove(&mailbox);
+                    worker.wake.notify_one();
                 });
+            }
+            if !busy.is_empty() {
+                let mut nudged = self.nudged.lock().unwrap_or_else(|p| p.into_inner());
+                nudged.extend(busy);
             }
             tokio::select! {
                 _ = shutdown.cancelled() => break,

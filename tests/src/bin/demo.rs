@@ -1,7 +1,8 @@
 //! `make demo`: the always-on service told through its API, as the CRM platform would use it.
 //! It starts a Dovecot with Anna's mailbox and the fake providers, runs `mailsync-host serve` as
 //! its own process, links, maps, watches mail arrive by push (timing each from APPEND to the
-//! CRM's event), unlinks, stops the service with SIGTERM, and leaves nothing running.
+//! CRM's event), replies through the outbox and Postfix, archives a message back in the mailbox,
+//! unlinks, stops the service with SIGTERM, and leaves nothing running.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -74,6 +75,34 @@ impl Api {
 
     async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// POSTs `body` under an `Idempotency-Key`, as the outbox's routes take it.
+    async fn post_keyed(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await?;
+        let status = response.status();
+        let value: Value = response.json().await?;
+        if !status.is_success() {
+            bail!("{path}: HTTP {status}: {value}");
+        }
+        Ok(value)
+    }
+
+    /// Follows outbox entry `entry` until it is no longer queued or sending (30 s at most).
+    async fn finished(&self, entry: &Value) -> anyhow::Result<Value> {
+        let id = entry["id"].as_str().context("the entry's id")?.to_string();
+        until(Duration::from_secs(30), || async {
+            let now = self.get(&mailbox(&format!("/outbox/{id}"))).await?;
+            Ok((now["state"] != "queued" && now["state"] != "sending").then_some(now))
+        })
+        .await
     }
 
     async fn metrics(&self) -> anyhow::Result<String> {
@@ -294,6 +323,82 @@ async fn tell(api: &Api, world: &DemoWorld, pushes: u64) -> anyhow::Result<()> {
         "  STORE → message.updated: {:.0} ms",
         sent.elapsed().as_secs_f64() * 1000.0
     );
+
+    step("Bob (bob@example.nl) asks Anna for a quote; she replies from the CRM: POST …/outbox");
+    let question = tests::mail_fixtures::plain(
+        &format!("quote-{:x}", rand::random::<u32>()),
+        "Bob de Vries <bob@example.nl>",
+        "Anna de Vries <anna@example.nl>",
+        "Offerte voor 40 stoelen",
+        "Hallo Anna,\r\n\r\nWat kosten 40 stoelen?\r\n\r\nGroet, Bob",
+    );
+    seeder.append("INBOX", &question).await;
+    let asked_id = message_id(&question);
+    let created = next_event(&mut events, "message.created", |e| {
+        e["data"]["message_id"].as_str() == Some(asked_id.as_str())
+    })
+    .await?;
+    let asked = created["data"]["message"].clone();
+    let reply = api
+        .post_keyed(
+            &mailbox("/outbox"),
+            "demo-reply-1",
+            json!({
+                "to": [{"name": "Bob de Vries", "address": "bob@example.nl"}],
+                "text": "Hallo Bob,\n\n40 stoelen kosten 2.400 euro.\n\nGroet, Anna",
+                "reply_to": asked,
+            }),
+        )
+        .await?;
+    println!(
+        "202: entry {} queued, Message-ID <{}>",
+        reply["id"],
+        reply["message_id"].as_str().unwrap_or_default()
+    );
+    let reply = api.finished(&reply).await?;
+    println!(
+        "the entry: {} ({})",
+        reply["state"], reply["outcome"]["outcome"]
+    );
+    let reply_id = format!("<{}>", reply["message_id"].as_str().unwrap_or_default());
+    let in_bobs_inbox = until(Duration::from_secs(20), || async {
+        let n = world.count_in("bob@example.nl", "INBOX", &reply_id).await;
+        Ok((n > 0).then_some(n))
+    })
+    .await?;
+    let in_sent = world
+        .count_in(tests::demo_world::ANNA, "Sent", &reply_id)
+        .await;
+    println!("in Bob's real INBOX: {in_bobs_inbox}; in Anna's Sent: {in_sent}");
+    if (in_bobs_inbox, in_sent) != (1, 1) {
+        bail!("the reply should be in Bob's INBOX once and in Sent once");
+    }
+
+    step("Anna archives Bob's question in the CRM: POST …/messages/{id}/actions");
+    let archive = api
+        .post(
+            &mailbox(&format!("/messages/{asked}/actions")),
+            json!({ "move_to": "archive" }),
+        )
+        .await?;
+    let archive = api.finished(&archive).await?;
+    println!(
+        "the entry: {} ({})",
+        archive["state"], archive["outcome"]["outcome"]
+    );
+    let asked_header = format!("<{asked_id}>");
+    let in_archive = world
+        .count_in(tests::demo_world::ANNA, "Archive", &asked_header)
+        .await;
+    let in_inbox = world
+        .count_in(tests::demo_world::ANNA, "INBOX", &asked_header)
+        .await;
+    println!(
+        "in Anna's mailbox, as her mail client sees it: Archive {in_archive}, INBOX {in_inbox}"
+    );
+    if (in_archive, in_inbox) != (1, 0) {
+        bail!("the archived message should be in Archive, not in INBOX");
+    }
 
     step("Metrics: GET /metrics");
     for line in api.metrics().await?.lines() {
