@@ -169,6 +169,23 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click {css}: {e}"));
     }
 
+    /// Clicks `css` from within the page, found and clicked in one step, so a list that renders
+    /// itself again in between cannot leave the driver a stale element; waits up to 30 s for it.
+    pub async fn click_in_page(&self, css: &str) {
+        let script = format!(
+            "const e = document.querySelector({}); if (!e) return false; e.click(); return true;",
+            serde_json::Value::String(css.to_string())
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.eval(&script).await != serde_json::Value::Bool(true) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing to click at {css}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Evaluates `script` (a function body; `arguments` are `args`) in the page.
     pub async fn eval(&self, script: &str) -> serde_json::Value {
         self.client

@@ -652,7 +652,7 @@ async fn reply_from_the_list(lang: &str, sent_text: &str, mark_read: &str) {
         .eval("return document.querySelector('#message-list tr:first-child button.act-seen').textContent")
         .await;
     assert_eq!(label, mark_read);
-    b.click("#message-list tr:first-child button.act-seen")
+    b.click_in_page("#message-list tr:first-child button.act-seen")
         .await;
     b.until(
         "the newest shows read",
@@ -666,7 +666,7 @@ async fn reply_from_the_list(lang: &str, sent_text: &str, mark_read: &str) {
         read.iter().any(|(_, f)| f.iter().any(|f| f == "\\Seen")),
         "{read:?}"
     );
-    b.click("#message-list tr:nth-child(2) button.act-archive")
+    b.click_in_page("#message-list tr:nth-child(2) button.act-archive")
         .await;
     b.until(
         "the older shows archived",

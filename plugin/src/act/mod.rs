@@ -77,7 +77,7 @@ pub fn act(env: &Env, target: &Target, action: Action) -> Result<Receipt, ActFai
         };
         let done = match &plan {
             Plan::Flags(change, places) => write::set_flag(&mut session, places, *change),
-            Plan::Move { from, to } => write::move_to(&mut session, from, to),
+            Plan::Move { from, to } => write::move_to(&mut session, from, to, &target.message_id),
             Plan::Nothing => Ok(Vec::new()),
         };
         session.logout();

@@ -190,7 +190,7 @@ fn without_move_a_message_is_copied_then_only_its_uid_expunged() {
             ("UID EXPUNGE", "* 1 EXPUNGE\r\n{tag} OK done\r\n"),
         ],
     );
-    let outcomes = move_to(&mut s, &[place("INBOX", 7, true)], "Trash").expect("moves");
+    let outcomes = move_to(&mut s, &[place("INBOX", 7, true)], "Trash", "m1@x").expect("moves");
     let [PlaceOutcome::Applied(Some(at))] = &outcomes[..] else {
         panic!("{outcomes:?}");
     };
@@ -232,7 +232,7 @@ fn with_move_the_new_place_comes_from_copyuid() {
             ),
         ],
     );
-    let outcomes = move_to(&mut s, &[place("INBOX", 7, false)], "Archief").expect("moves");
+    let outcomes = move_to(&mut s, &[place("INBOX", 7, false)], "Archief", "m1@x").expect("moves");
     assert!(
         matches!(&outcomes[..], [PlaceOutcome::Applied(Some(at))] if at.location.uid == 31 && at.location.uid_validity == 5)
     );
@@ -240,4 +240,38 @@ fn with_move_the_new_place_comes_from_copyuid() {
     let receipt = receipt(outcomes).expect("moved");
     assert_eq!(receipt.outcome, Outcome::Applied);
     assert_eq!(receipt.now_at[0].location.remote_folder, "Archief");
+}
+
+#[test]
+fn a_move_whose_answer_was_lost_is_found_in_the_destination() {
+    // An earlier attempt moved it, and its node died before the CRM heard: not moved twice.
+    let (mut s, written) = session(
+        "MOVE UIDPLUS",
+        &[
+            (
+                "SELECT \"INBOX\"",
+                "* OK [UIDVALIDITY 9] ok\r\n{tag} OK done\r\n",
+            ),
+            ("UID FETCH 7", "{tag} OK nothing\r\n"),
+            (
+                "SELECT \"Archive\"",
+                "* OK [UIDVALIDITY 5] ok\r\n{tag} OK done\r\n",
+            ),
+            ("UID SEARCH", "* SEARCH 31\r\n{tag} OK done\r\n"),
+            (
+                "UID FETCH 31",
+                "* 4 FETCH (UID 31 FLAGS (\\Seen))\r\n{tag} OK done\r\n",
+            ),
+        ],
+    );
+    let outcomes = move_to(&mut s, &[place("INBOX", 7, true)], "Archive", "m1@x").expect("asks");
+    assert!(
+        matches!(&outcomes[..], [PlaceOutcome::Already(Some(at))] if at.location.uid == 31 && at.location.uid_validity == 5)
+    );
+    let text = written.text();
+    assert!(
+        text.contains("UID SEARCH HEADER Message-ID \"<m1@x>\""),
+        "{text}"
+    );
+    assert!(!text.contains("MOVE"), "{text}");
 }

@@ -224,10 +224,14 @@ pub fn set_flag(
 /// Moves the message from each place to folder `to`: `UID MOVE` where the server has MOVE,
 /// else `UID COPY`, `\Deleted` and, with UIDPLUS, `UID EXPUNGE` of that UID alone (without
 /// UIDPLUS the original stays marked `\Deleted`, for the user's client to expunge).
+///
+/// A message gone from its place but found in `to` by its Message-ID was moved there already (an
+/// earlier attempt whose answer was lost): `Already`, with its place there.
 pub fn move_to(
     session: &mut Session,
     from: &[SeenAt],
     to: &str,
+    message_id: &str,
 ) -> Result<Vec<PlaceOutcome>, WriteError> {
     let has_move = session.has_capability("MOVE");
     let has_uidplus = session.has_capability("UIDPLUS");
@@ -235,7 +239,10 @@ pub fn move_to(
     for place in from {
         let uid = place.location.uid;
         let Some((flags, _, _)) = open_place(session, place)? else {
-            outcomes.push(PlaceOutcome::Gone);
+            outcomes.push(match found_in(session, to, message_id)? {
+                Some(at) => PlaceOutcome::Already(Some(at)),
+                None => PlaceOutcome::Gone,
+            });
             continue;
         };
         let destination = quoted_name(to);
@@ -276,6 +283,33 @@ pub fn move_to(
         })));
     }
     Ok(outcomes)
+}
+
+/// The message with `message_id` in `folder`, with its flags there, if it is there.
+fn found_in(
+    session: &mut Session,
+    folder: &str,
+    message_id: &str,
+) -> Result<Option<SeenAt>, ImapError> {
+    let Some(selected) = select(session, folder)? else {
+        return Ok(None);
+    };
+    // With its brackets, so that `<k1@x>` is not found in `<k10@x>`.
+    let criteria = format!("HEADER Message-ID \"<{message_id}>\"");
+    let Some(uid) = crate::imap::examine::search(session, &criteria)?
+        .last()
+        .copied()
+    else {
+        return Ok(None);
+    };
+    Ok(fetch_flags(session, uid, false)?.map(|(flags, _)| SeenAt {
+        location: Location {
+            remote_folder: folder.to_string(),
+            uid_validity: selected.uid_validity,
+            uid,
+        },
+        flags,
+    }))
 }
 
 /// The destination's UIDVALIDITY and the message's UID there, from COPYUID (UIDPLUS).
