@@ -29,11 +29,19 @@ fn message(n: u32) -> Vec<u8> {
 /// mapped, three messages in INBOX (the third already `\Deleted` by the user's own client), and
 /// synced.
 async fn world(settings: &'static str) -> OAuthWorld {
+    world_configured(settings, |_| {}).await
+}
+
+/// As `world`, the host's settings changed by `configure`.
+async fn world_configured(
+    settings: &'static str,
+    configure: impl FnOnce(&mut host_harness::HostSettings),
+) -> OAuthWorld {
     let setup = DovecotSetup {
         settings,
         ..DovecotSetup::new(STANDARD_FOLDERS)
     };
-    let w = OAuthWorld::with_dovecot_setup_and(setup, |_| {}).await;
+    let w = OAuthWorld::with_dovecot_setup_and(setup, configure).await;
     w.link("m1", "google").await.expect("linked");
     let mapping = FolderMapping {
         inbox: Some("INBOX".into()),
@@ -373,4 +381,28 @@ async fn over_http_an_action_is_queued_worked_and_shown() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_outbox_refuses_the_next_entry_and_still_answers_a_known_key() {
+    use host_harness::outbox::QueueError;
+    let w = world_configured("", |s| s.policy.outbox_max_open = 2).await;
+    let m = w.mailbox("m1");
+    let (one, two) = (stored(&w, 1).id, stored(&w, 2).id);
+    m.queue_action("a", one, ActionRequest::Seen(true))
+        .await
+        .expect("queued");
+    m.queue_action("b", two, ActionRequest::Seen(true))
+        .await
+        .expect("queued");
+    match m.queue_action("c", one, ActionRequest::Flagged(true)).await {
+        Err(QueueError::OutboxFull { limit: 2 }) => {}
+        other => panic!("expected the outbox full, got {other:?}"),
+    }
+    // A retry of a key already taken still gets its entry.
+    let again = m.queue_action("a", one, ActionRequest::Seen(true)).await;
+    assert!(!again.expect("the same entry").added);
+    m.work_outbox().await.expect("worked");
+    let after = m.queue_action("c", one, ActionRequest::Flagged(true)).await;
+    assert!(after.expect("room again").added);
 }

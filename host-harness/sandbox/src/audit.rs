@@ -172,7 +172,10 @@ fn limits(policy: &Policy) -> Vec<AuditRow> {
         ),
         (
             "act",
-            "one action per `act` call (seen, flagged, answered, or a move between mapped folders), started by the platform from the mailbox's outbox; IMAP connections that may write, no submission socket".into(),
+            format!(
+                "one action per `act` call (seen, flagged, answered, or a move between mapped folders), started by the platform from the mailbox's outbox; IMAP connections that may write, no submission socket; at most {} unfinished sends and actions per mailbox's outbox",
+                policy.outbox_max_open
+            ),
         ),
         (
             "log",

@@ -138,6 +138,9 @@ pub struct Policy {
     /// The most messages one mailbox may send in a minute, and in a day, on all nodes together.
     pub send_per_minute: u32,
     pub send_per_day: u32,
+    /// The most unfinished entries (sends and actions) one mailbox's outbox holds; past it the
+    /// platform's next one is refused until some finish.
+    pub outbox_max_open: u64,
 }
 
 impl Default for Policy {
@@ -173,6 +176,8 @@ impl Default for Policy {
             // (30 a minute, 10,000 recipients a day) own limits.
             send_per_minute: 30,
             send_per_day: 2000,
+            // Five days of sends at the daily rate, with actions beside them.
+            outbox_max_open: 10_000,
         }
     }
 }

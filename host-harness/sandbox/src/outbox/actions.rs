@@ -256,12 +256,7 @@ impl Mailbox {
         let draft = serde_json::to_vec(&stored).map_err(|e| CallError::Host {
             message: format!("the action cannot be stored: {e}"),
         })?;
-        let (entry, added) = self
-            .host
-            .shared()
-            .db
-            .run_blocking(move |db| db.outbox_add(&entry, &draft))
-            .await?;
+        let (entry, added) = self.add_entry(entry, draft).await?;
         if !added && entry.digest != digest {
             return Err(QueueError::KeyReused { entry: entry.id });
         }

@@ -173,6 +173,8 @@ pub enum QueueError {
     RepliedUnknown(i64),
     #[error("no message {0} in this mailbox")]
     MessageUnknown(i64),
+    #[error("the mailbox's outbox holds {limit} unfinished entries; try again once some finish")]
+    OutboxFull { limit: u64 },
     #[error("{}", .0.message.en)]
     Mailbox(Box<MailboxError>),
     #[error(transparent)]
@@ -193,6 +195,7 @@ impl QueueError {
             QueueError::TooLarge { .. } => "too-large",
             QueueError::RepliedUnknown(_) => "replied-message-unknown",
             QueueError::MessageUnknown(_) => "message-unknown",
+            QueueError::OutboxFull { .. } => "outbox-full",
             QueueError::Mailbox(_) => "mailbox",
             QueueError::Store(_) | QueueError::Call(_) => "internal",
         }
@@ -462,14 +465,39 @@ impl Mailbox {
         let draft = serde_json::to_vec(&stored).map_err(|e| CallError::Host {
             message: format!("the draft cannot be stored: {e}"),
         })?;
-        let (entry, added) = shared
-            .db
-            .run_blocking(move |db| db.outbox_add(&entry, &draft))
-            .await?;
+        let (entry, added) = self.add_entry(entry, draft).await?;
         if !added && entry.digest != digest {
             return Err(QueueError::KeyReused { entry: entry.id });
         }
         Ok(Queued { entry, added })
+    }
+
+    /// Adds `entry` with its draft, unless its key has one already: refused when the mailbox's
+    /// outbox holds `outbox_max_open` unfinished entries (a key's own entry is still answered).
+    /// Checked before the add, so entries added at one instant on several nodes may pass the
+    /// bound by a few.
+    pub(crate) async fn add_entry(
+        &self,
+        entry: NewOutboxEntry,
+        draft: Vec<u8>,
+    ) -> Result<(OutboxEntry, bool), QueueError> {
+        let shared = self.host.shared();
+        let limit = shared.platform().policy.outbox_max_open;
+        let (id, key) = (self.id.clone(), entry.idempotency_key.clone());
+        let (open, existing) = shared
+            .db
+            .run_blocking(move |db| {
+                let existing = db.outbox_entry_by_key(&id, &key)?;
+                Ok::<_, crate::db::StoreError>((db.outbox_open_count(&id)?, existing))
+            })
+            .await?;
+        if existing.is_none() && open >= limit {
+            return Err(QueueError::OutboxFull { limit });
+        }
+        Ok(shared
+            .db
+            .run_blocking(move |db| db.outbox_add(&entry, &draft))
+            .await?)
     }
 
     /// One entry of this mailbox's outbox, by id.

@@ -25,6 +25,7 @@ fn refusal(e: QueueError, lang: Lang) -> ApiError {
         QueueError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         QueueError::RepliedUnknown(_) => StatusCode::UNPROCESSABLE_ENTITY,
         QueueError::MessageUnknown(_) => StatusCode::NOT_FOUND,
+        QueueError::OutboxFull { .. } => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     };
     ApiError::Refused {

@@ -59,6 +59,8 @@ pub(crate) trait OutboxStore: Send + Sync {
         sealed_draft: &[u8],
     ) -> StoreResult<(OutboxEntry, bool)>;
     fn outbox_entry(&self, mailbox: &str, id: &str) -> StoreResult<Option<OutboxEntry>>;
+    /// The entry the idempotency key `key` made in the mailbox, if any.
+    fn outbox_entry_by_key(&self, mailbox: &str, key: &str) -> StoreResult<Option<OutboxEntry>>;
     fn outbox_draft_sealed(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>>;
     /// The mailbox's oldest entry still open (queued or sending), due or not.
     fn outbox_head(&self, mailbox: &str) -> StoreResult<Option<OutboxEntry>>;
@@ -67,6 +69,8 @@ pub(crate) trait OutboxStore: Send + Sync {
     fn outbox_update(&self, mailbox: &str, id: &str, update: &OutboxUpdate) -> StoreResult<()>;
     /// Forgets the finished entries last changed before `before_ms`: how many.
     fn outbox_forget(&self, before_ms: i64) -> StoreResult<u64>;
+    /// How many of the mailbox's entries are open (queued or sending).
+    fn outbox_open_count(&self, mailbox: &str) -> StoreResult<u64>;
     /// The mailboxes whose oldest open entry is due at `now_ms`.
     fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>>;
 }

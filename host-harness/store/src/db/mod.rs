@@ -365,6 +365,18 @@ impl Database {
     }
 
     /// The mailboxes whose oldest open entry is due at `now_ms` (each once).
+    pub fn outbox_entry_by_key(
+        &self,
+        mailbox: &str,
+        key: &str,
+    ) -> StoreResult<Option<OutboxEntry>> {
+        self.backend.outbox_entry_by_key(mailbox, key)
+    }
+
+    pub fn outbox_open_count(&self, mailbox: &str) -> StoreResult<u64> {
+        self.backend.outbox_open_count(mailbox)
+    }
+
     pub fn outbox_due_mailboxes(&self, now_ms: i64) -> StoreResult<Vec<String>> {
         self.backend.outbox_due_mailboxes(now_ms)
     }

@@ -87,6 +87,23 @@ impl OutboxStore for PostgresStore {
         })
     }
 
+    fn outbox_entry_by_key(&self, mailbox: &str, key: &str) -> StoreResult<Option<OutboxEntry>> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    &format!(
+                        "SELECT {ENTRY_COLUMNS} FROM outbox_entries
+                         WHERE mailbox = $1 AND idempotency_key = $2"
+                    ),
+                    &[&mailbox, &key],
+                )
+                .await?;
+            Ok(row.as_ref().map(entry_row))
+        })
+    }
+
     fn outbox_draft_sealed(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
         self.block(async {
             let row = self
@@ -167,6 +184,21 @@ impl OutboxStore for PostgresStore {
                     &[&before_ms],
                 )
                 .await?)
+        })
+    }
+
+    fn outbox_open_count(&self, mailbox: &str) -> StoreResult<u64> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_one(
+                    "SELECT COUNT(*) FROM outbox_entries
+                     WHERE mailbox = $1 AND state IN ('queued', 'sending')",
+                    &[&mailbox],
+                )
+                .await?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
     }
 

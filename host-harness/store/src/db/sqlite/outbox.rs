@@ -82,6 +82,20 @@ impl OutboxStore for SqliteStore {
         })?)
     }
 
+    fn outbox_entry_by_key(&self, mailbox: &str, key: &str) -> StoreResult<Option<OutboxEntry>> {
+        Ok(self.read(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {ENTRY_COLUMNS} FROM outbox_entries
+                     WHERE mailbox = ?1 AND idempotency_key = ?2"
+                ),
+                params![mailbox, key],
+                entry_row,
+            )
+            .optional()
+        })?)
+    }
+
     fn outbox_draft_sealed(&self, mailbox: &str, id: &str) -> StoreResult<Option<Vec<u8>>> {
         Ok(self.read(|c| {
             c.query_row(
@@ -146,6 +160,17 @@ impl OutboxStore for SqliteStore {
                 "DELETE FROM outbox_entries
                  WHERE state NOT IN ('queued', 'sending') AND updated_ms < ?1",
                 params![before_ms],
+            )
+        })? as u64)
+    }
+
+    fn outbox_open_count(&self, mailbox: &str) -> StoreResult<u64> {
+        Ok(self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM outbox_entries
+                 WHERE mailbox = ?1 AND state IN ('queued', 'sending')",
+                params![mailbox],
+                |r| r.get::<_, i64>(0),
             )
         })? as u64)
     }
