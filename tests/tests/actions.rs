@@ -43,6 +43,11 @@ async fn world_configured(
     };
     let w = OAuthWorld::with_dovecot_setup_and(setup, configure).await;
     w.link("m1", "google").await.expect("linked");
+    assert_eq!(
+        w.host.shared().db.linked_address("m1").unwrap().as_deref(),
+        Some(USER),
+        "the sender recorded as the link completed"
+    );
     let mapping = FolderMapping {
         inbox: Some("INBOX".into()),
         archive: Some("Archive".into()),

@@ -233,3 +233,51 @@ async fn an_act_call_may_write_the_mailbox_but_never_send() {
     );
     assert_eq!(smtp.received(), "", "nothing reached the submission server");
 }
+
+#[tokio::test]
+async fn a_send_is_held_to_the_address_the_mailbox_was_linked_with() {
+    use host_harness::bindings::send::SendError;
+    let server = Recorder::start(true).await;
+    let host = host_granting(Some(server.port), Some(server.port));
+    host.assign_provider("m1", Some("test")).await.unwrap();
+    // The link completed as another address than the one the plugin names now.
+    host.shared()
+        .db
+        .set_linked_address("m1", "ceo@example.nl")
+        .unwrap();
+    let draft = tests::draft_to("k", "bob@example.nl", "as-asked", &server.port.to_string());
+    let answer = host
+        .mailbox("m1")
+        .send(&draft)
+        .await
+        .expect("the call runs");
+    match answer {
+        Err(SendError::Mailbox(e)) => {
+            assert_eq!(e.message.key, "send.sender_changed");
+            assert!(e.message.en.contains("ceo@example.nl"), "{}", e.message.en);
+        }
+        other => panic!("expected the send refused, got {other:?}"),
+    }
+    assert_eq!(
+        server.received(),
+        "",
+        "nothing reached the submission server"
+    );
+    // Linked as the plugin says: the send goes, and the address is kept.
+    host.shared()
+        .db
+        .set_linked_address("m1", "anna@example.nl")
+        .unwrap();
+    let sent = host
+        .mailbox("m1")
+        .send(&draft)
+        .await
+        .expect("the call runs");
+    assert!(sent.is_ok(), "{sent:?}");
+    assert!(
+        server
+            .received_through("MAIL FROM")
+            .await
+            .contains("MAIL FROM:<anna@example.nl>")
+    );
+}

@@ -3,7 +3,8 @@
 
 use crate::bindings::act::{Action, ActionError, ActionReceipt, Target};
 use crate::bindings::exports::crm::mail_sync::mailbox::{
-    AccessChecked, LinkRequest, LinkStarted, MailboxError, MailboxStatus, ManualSettings, Unlinked,
+    AccessChecked, ErrorKind, LinkRequest, LinkStarted, LinkState, MailboxError, MailboxStatus,
+    ManualSettings, Unlinked, UserMessage,
 };
 use crate::bindings::folders::{FolderMapping, MappingStatus, RemoteFolder};
 use crate::bindings::send::{Draft, SendError, SendOutcome, SendReceipt};
@@ -219,8 +220,28 @@ impl Mailbox {
         user: &str,
         query: &[(String, String)],
     ) -> MailboxResult<MailboxStatus> {
-        self.in_turn(async { call_export!(self, |p, s| p.link_complete(s, user, query)) })
-            .await
+        self.in_turn(async {
+            let linked = call_export!(self, |p, s| p.link_complete(s, user, query))?;
+            if let Ok(status) = &linked
+                && status.state == LinkState::Linked
+                && let Some(address) = status.address.clone()
+            {
+                // The sender every later send is held to.
+                self.record_linked_address(address).await?;
+            }
+            Ok(linked)
+        })
+        .await
+    }
+
+    async fn record_linked_address(&self, address: String) -> Result<(), CallError> {
+        let id = self.id.clone();
+        self.host
+            .shared()
+            .db
+            .run_blocking(move |db| db.set_linked_address(&id, &address))
+            .await?;
+        Ok(())
     }
 
     /// Unlinks; on success the host forgets the mailbox's provider and with it its grants.
@@ -442,6 +463,23 @@ impl Mailbox {
                 Ok(status) => status.address.unwrap_or_default(),
                 Err(e) => return Ok(Err(SendError::Mailbox(e))),
             };
+            // Held to the address the host saw the link complete with; a mailbox linked before
+            // the host kept it is held to the one it has now, from this send on.
+            let id = self.id.clone();
+            let recorded = self
+                .host
+                .shared()
+                .db
+                .run_blocking(move |db| db.linked_address(&id))
+                .await?;
+            match recorded {
+                Some(linked) if !linked.eq_ignore_ascii_case(&address) => {
+                    return Ok(Err(SendError::Mailbox(sender_changed(&linked))));
+                }
+                Some(_) => {}
+                None if !address.is_empty() => self.record_linked_address(address.clone()).await?,
+                None => {}
+            }
             let policy = self.host.shared().platform().policy.clone();
             let rates = SendRates {
                 per_minute: policy.send_per_minute,
@@ -558,5 +596,23 @@ impl Mailbox {
             internal_date,
         };
         call_export!(self, |p, s| p.normalize(s, &raw, own_address))
+    }
+}
+
+/// The plugin names another address than the one the mailbox was linked with: nothing is sent
+/// until the mailbox is linked again.
+fn sender_changed(linked: &str) -> MailboxError {
+    MailboxError {
+        kind: ErrorKind::NotLinked,
+        message: UserMessage {
+            key: "send.sender_changed".into(),
+            params: vec![("address".into(), linked.to_string())],
+            en: format!(
+                "This mailbox was linked as {linked}, and now names another address: nothing was sent. Link the mailbox again."
+            ),
+            nl: format!(
+                "Deze mailbox is gekoppeld als {linked} en noemt nu een ander adres: er is niets verstuurd. Koppel de mailbox opnieuw."
+            ),
+        },
     }
 }

@@ -41,6 +41,10 @@ pub(crate) trait KvStore: Send + Sync {
     fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>>;
     /// Records (or with `None`, forgets) the provider of `mailbox`.
     fn set_mailbox_provider(&self, mailbox: &str, provider: Option<&str>) -> StoreResult<()>;
+    /// The address the mailbox was linked with, as recorded when the link completed.
+    fn linked_address(&self, mailbox: &str) -> StoreResult<Option<String>>;
+    /// Records the address the mailbox was linked with (a mailbox with a provider only).
+    fn set_linked_address(&self, mailbox: &str, address: &str) -> StoreResult<()>;
     /// When `mailbox`'s messages were sent, at or after `since_ms`, oldest first.
     fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>>;
     /// Records a message of `mailbox` sent at `at_ms`, and forgets its sends before

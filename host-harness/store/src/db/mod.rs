@@ -445,6 +445,16 @@ impl Database {
         self.backend.set_mailbox_provider(mailbox, provider)
     }
 
+    /// The address `mailbox` was linked with, as the host recorded it when the link completed;
+    /// forgotten with its provider.
+    pub fn linked_address(&self, mailbox: &str) -> StoreResult<Option<String>> {
+        self.backend.linked_address(mailbox)
+    }
+
+    pub fn set_linked_address(&self, mailbox: &str, address: &str) -> StoreResult<()> {
+        self.backend.set_linked_address(mailbox, address)
+    }
+
     /// When `mailbox`'s messages were sent, at or after `since_ms` (ms since the epoch), oldest
     /// first: what its send rates are counted on, across nodes.
     pub fn sends_since(&self, mailbox: &str, since_ms: i64) -> StoreResult<Vec<i64>> {

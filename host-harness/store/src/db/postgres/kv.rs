@@ -212,6 +212,33 @@ impl KvStore for PostgresStore {
         })
     }
 
+    fn linked_address(&self, mailbox: &str) -> StoreResult<Option<String>> {
+        self.block(async {
+            let row = self
+                .client()
+                .await?
+                .query_opt(
+                    "SELECT address FROM mailbox_providers WHERE mailbox = $1",
+                    &[&mailbox],
+                )
+                .await?;
+            Ok(row.and_then(|r| r.get(0)))
+        })
+    }
+
+    fn set_linked_address(&self, mailbox: &str, address: &str) -> StoreResult<()> {
+        self.block(async {
+            self.client()
+                .await?
+                .execute(
+                    "UPDATE mailbox_providers SET address = $2 WHERE mailbox = $1",
+                    &[&mailbox, &address],
+                )
+                .await?;
+            Ok(())
+        })
+    }
+
     fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>> {
         self.block(async {
             let rows = self

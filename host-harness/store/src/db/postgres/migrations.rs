@@ -199,6 +199,9 @@ CREATE INDEX outbox_entries_open ON outbox_entries (mailbox, seq)
     r#"
 -- The outbox keeps actions (seen, flagged, moves) beside sends, in one order per mailbox.
 ALTER TABLE outbox_entries ADD COLUMN kind TEXT NOT NULL DEFAULT 'send';
+-- The address a mailbox was linked with, as the host saw the link complete: the only sender
+-- its sends may use.
+ALTER TABLE mailbox_providers ADD COLUMN address TEXT;
 "#,
 ];
 

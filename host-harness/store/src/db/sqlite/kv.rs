@@ -191,6 +191,29 @@ impl KvStore for SqliteStore {
         })?)
     }
 
+    fn linked_address(&self, mailbox: &str) -> StoreResult<Option<String>> {
+        Ok(self
+            .read(|c| {
+                c.query_row(
+                    "SELECT address FROM mailbox_providers WHERE mailbox = ?1",
+                    params![mailbox],
+                    |row| row.get(0),
+                )
+                .optional()
+            })?
+            .flatten())
+    }
+
+    fn set_linked_address(&self, mailbox: &str, address: &str) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE mailbox_providers SET address = ?2 WHERE mailbox = ?1",
+                params![mailbox, address],
+            )
+        })?;
+        Ok(())
+    }
+
     fn mailboxes_with_provider(&self) -> StoreResult<Vec<String>> {
         Ok(self.read(|c| {
             let mut stmt =
