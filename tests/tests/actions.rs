@@ -11,7 +11,6 @@ use reqwest::StatusCode;
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::oauth_world::{DovecotSetup, OAuthWorld};
 use tests::panel_client::{PLATFORM_TOKEN, service_settings};
-use tests::send_world::in_folder;
 use tokio_util::sync::CancellationToken;
 
 const USER: &str = "anna@example.nl";
@@ -129,6 +128,36 @@ async fn flags_in_mailbox(w: &OAuthWorld, folder: &str, n: u32) -> Vec<String> {
         .expect("the message is there")
 }
 
+/// Archives message 2 through the outbox: applied, out of INBOX and once in Archive, as another
+/// client sees the mailbox.
+async fn archive_message_2(w: &OAuthWorld) {
+    let archived = act(
+        w,
+        "archive-2",
+        2,
+        ActionRequest::MoveTo(MoveTarget::Archive),
+    )
+    .await;
+    assert_eq!(archived["state"], "applied", "{archived}");
+    let header = "<kandidaat-2@example.nl>";
+    assert_eq!(copies_in(w, "INBOX", header).await, 0);
+    assert_eq!(copies_in(w, "Archive", header).await, 1);
+}
+
+/// How many messages of `folder` carry `header` as their Message-ID, as another client sees it
+/// now (the action was made before the outbox's work returned: nothing to wait for).
+async fn copies_in(w: &OAuthWorld, folder: &str, header: &str) -> usize {
+    let mut seeder = w.dovecot.as_ref().unwrap().seeder(USER).await;
+    seeder.run(&format!("EXAMINE {folder}")).await;
+    seeder
+        .answers(&format!("UID SEARCH HEADER Message-ID \"{header}\""))
+        .await
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("* SEARCH"))
+        .map(|rest| rest.split_whitespace().count())
+        .sum()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn read_state_flags_and_moves_reach_the_mailbox_and_the_record_follows_once() {
     let w = world("").await;
@@ -145,26 +174,7 @@ async fn read_state_flags_and_moves_reach_the_mailbox_and_the_record_follows_onc
     );
     assert!(stored(&w, 1).seen, "the CRM's record follows at once");
 
-    let archived = act(
-        &w,
-        "archive-2",
-        2,
-        ActionRequest::MoveTo(MoveTarget::Archive),
-    )
-    .await;
-    assert_eq!(archived["state"], "applied", "{archived}");
-    assert_eq!(
-        in_folder(&w, USER, "INBOX", "<kandidaat-2@example.nl>")
-            .await
-            .len(),
-        0
-    );
-    assert_eq!(
-        in_folder(&w, USER, "Archive", "<kandidaat-2@example.nl>")
-            .await
-            .len(),
-        1
-    );
+    archive_message_2(&w).await;
     let record = stored(&w, 2);
     assert_eq!(record.folder, "archive");
     assert_eq!(record.locations.len(), 1);
@@ -200,12 +210,7 @@ async fn read_state_flags_and_moves_reach_the_mailbox_and_the_record_follows_onc
     )
     .await;
     assert_eq!(deleted["state"], "applied", "{deleted}");
-    assert_eq!(
-        in_folder(&w, USER, "Trash", "<kandidaat-1@example.nl>")
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(copies_in(&w, "Trash", "<kandidaat-1@example.nl>").await, 1);
     assert_eq!(stored(&w, 1).folder, "deleted");
     // Moving it where it already is writes nothing.
     let already = act(
@@ -217,12 +222,7 @@ async fn read_state_flags_and_moves_reach_the_mailbox_and_the_record_follows_onc
     .await;
     assert_eq!(already["outcome"]["outcome"], "already", "{already}");
     // The message the user marked `\Deleted` in INBOX is still there: no bare EXPUNGE.
-    assert_eq!(
-        in_folder(&w, USER, "INBOX", "<kandidaat-3@example.nl>")
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(copies_in(&w, "INBOX", "<kandidaat-3@example.nl>").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -273,34 +273,10 @@ async fn without_condstore_or_move_a_message_is_copied_and_only_its_uid_expunged
     );
     assert!(stored(&w, 1).flagged);
 
-    let archived = act(
-        &w,
-        "archive-2",
-        2,
-        ActionRequest::MoveTo(MoveTarget::Archive),
-    )
-    .await;
-    assert_eq!(archived["state"], "applied", "{archived}");
-    assert_eq!(
-        in_folder(&w, USER, "INBOX", "<kandidaat-2@example.nl>")
-            .await
-            .len(),
-        0
-    );
-    assert_eq!(
-        in_folder(&w, USER, "Archive", "<kandidaat-2@example.nl>")
-            .await
-            .len(),
-        1
-    );
+    archive_message_2(&w).await;
     assert_eq!(stored(&w, 2).folder, "archive");
     // The user's own `\Deleted` message was not expunged with it.
-    assert_eq!(
-        in_folder(&w, USER, "INBOX", "<kandidaat-3@example.nl>")
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(copies_in(&w, "INBOX", "<kandidaat-3@example.nl>").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

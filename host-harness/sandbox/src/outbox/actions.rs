@@ -349,12 +349,7 @@ impl Mailbox {
                 self.retry_or_fail(entry, attempts, action_error_json(&e))
             }
             Ok(Err(e)) => self.failed(entry, attempts, action_error_json(&e)),
-            Err(CallError::TurnLost) => return Err(CallError::TurnLost),
-            Err(e) => self.retry_or_fail(
-                entry,
-                attempts,
-                serde_json::json!({ "kind": "call", "detail": e.to_string() }),
-            ),
+            Err(e) => self.after_call_error(entry, attempts, e)?,
         })
     }
 }

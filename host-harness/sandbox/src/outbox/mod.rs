@@ -653,12 +653,7 @@ impl Mailbox {
                         self.retry_or_fail(entry, attempts, send_error_json(&e))
                     }
                     Ok(Err(e)) => self.failed(entry, attempts, send_error_json(&e)),
-                    Err(CallError::TurnLost) => return Err(CallError::TurnLost),
-                    Err(e) => self.retry_or_fail(
-                        entry,
-                        attempts,
-                        serde_json::json!({ "kind": "call", "detail": e.to_string() }),
-                    ),
+                    Err(e) => self.after_call_error(entry, attempts, e)?,
                 }
             }
         };
@@ -677,6 +672,24 @@ impl Mailbox {
             }
         }
         Ok(update)
+    }
+
+    /// The update after the call itself failed (a trap, the budget, the host): tried again
+    /// later, as a temporary failure; a turn lost stops the run instead, writing nothing.
+    pub(crate) fn after_call_error(
+        &self,
+        entry: &OutboxEntry,
+        attempts: u32,
+        error: CallError,
+    ) -> Result<OutboxUpdate, CallError> {
+        if let CallError::TurnLost = error {
+            return Err(CallError::TurnLost);
+        }
+        Ok(self.retry_or_fail(
+            entry,
+            attempts,
+            serde_json::json!({ "kind": "call", "detail": error.to_string() }),
+        ))
     }
 
     pub(crate) fn retry_or_fail(
