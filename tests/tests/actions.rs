@@ -361,6 +361,31 @@ async fn over_http_an_action_is_queued_worked_and_shown() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    // A panel session acts for its own mailbox only, and only with its CSRF token.
+    let root = format!("http://{}", running.address);
+    let other = tests::panel_client::sign_in(&root, "eve", "m2", false).await;
+    let foreign = other
+        .changing(
+            reqwest::Method::POST,
+            format!("{base}/messages/{id}/actions"),
+        )
+        .json(&serde_json::json!({"flagged": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let own = tests::panel_client::sign_in(&root, "anna", "m1", false).await;
+    let forged = own
+        .reading(
+            reqwest::Method::POST,
+            format!("{base}/messages/{id}/actions"),
+        )
+        .json(&serde_json::json!({"flagged": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    assert!(!stored(&w, 1).flagged, "neither was queued");
     stop.cancel();
 }
 

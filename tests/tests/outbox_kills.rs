@@ -10,7 +10,7 @@ use rand::{Rng, SeedableRng};
 
 use host_harness::Database;
 use host_harness::at_rest::{KeyRing, SecretKey};
-use host_harness::outbox_store::OutboxState;
+use host_harness::outbox_store::{OutboxEntry, OutboxState};
 use tests::dovecot::STANDARD_FOLDERS;
 use tests::oauth_world::{DovecotSetup, OAuthWorld};
 use tests::send_world::{delivered, in_folder, log};
@@ -35,6 +35,24 @@ impl Node {
             "sender",
         )
         .await
+    }
+}
+
+/// Waits (up to 180 s, while the last node runs on) until every entry of `m1` in `ids` has
+/// ended; the entries as they ended.
+async fn all_finished(w: &OAuthWorld, ids: &[&str]) -> Vec<OutboxEntry> {
+    let db = w.host.shared().db.clone();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let stored: Vec<_> = ids
+            .iter()
+            .map(|id| db.outbox_entry("m1", id).unwrap().expect("kept"))
+            .collect();
+        if stored.iter().all(|e| !e.state.is_open()) {
+            return stored;
+        }
+        assert!(Instant::now() < deadline, "entries still open: {stored:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -118,19 +136,8 @@ async fn sends_queued_while_the_sender_is_killed_go_out_exactly_once() {
     }
 
     // The last node runs on: every entry ends sent.
-    let db = w.host.shared().db.clone();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let finished = loop {
-        let stored: Vec<_> = entries
-            .iter()
-            .map(|(id, _)| db.outbox_entry("m1", id).unwrap().expect("kept"))
-            .collect();
-        if stored.iter().all(|e| !e.state.is_open()) {
-            break stored;
-        }
-        assert!(Instant::now() < deadline, "entries still open: {stored:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ids: Vec<&str> = entries.iter().map(|(id, _)| id.as_str()).collect();
+    let finished = all_finished(&w, &ids).await;
     let interrupted = finished.iter().filter(|e| e.attempts > 1).count();
     let found_in_sent = finished
         .iter()
@@ -295,19 +302,8 @@ async fn actions_queued_while_the_node_is_killed_are_each_applied_once() {
         }
     }
 
-    let db = w.host.shared().db.clone();
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let finished = loop {
-        let stored: Vec<_> = entries
-            .iter()
-            .map(|id| db.outbox_entry("m1", id).unwrap().expect("kept"))
-            .collect();
-        if stored.iter().all(|e| !e.state.is_open()) {
-            break stored;
-        }
-        assert!(Instant::now() < deadline, "entries still open: {stored:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let ids: Vec<&str> = entries.iter().map(String::as_str).collect();
+    let finished = all_finished(&w, &ids).await;
     let interrupted = finished.iter().filter(|e| e.attempts > 1).count();
     eprintln!("{kills} kills; {interrupted} actions attempted more than once");
     let mut seeder = w.dovecot.as_ref().unwrap().seeder("anna@example.nl").await;
@@ -330,7 +326,7 @@ async fn actions_queued_while_the_node_is_killed_are_each_applied_once() {
             copies_in.insert((folder, i), n);
         }
     }
-    let stored = db.inbox().inbox_messages("m1").unwrap();
+    let stored = w.host.shared().db.inbox().inbox_messages("m1").unwrap();
     for (i, entry) in finished.iter().enumerate() {
         assert_eq!(entry.state, OutboxState::Applied, "{i}: {entry:?}");
         let (_, folder, flag) = action_for(i);

@@ -118,18 +118,17 @@ enum Plan {
 /// no longer syncs is not the CRM's to change); for a move, those outside the destination,
 /// other than Sent (a move never takes a sent copy away).
 fn plan(mapping: &FolderMapping, target: &Target, action: Action) -> Result<Plan, ActFailure> {
-    let remote_of = |folder: CrmFolder| {
-        mapping
-            .entries()
-            .into_iter()
-            .find(|(f, _)| *f == folder)
-            .and_then(|(_, remote)| remote.map(str::to_string))
-    };
     let mapped: Vec<(CrmFolder, &str)> = mapping
         .entries()
         .into_iter()
         .filter_map(|(f, remote)| remote.map(|r| (f, r)))
         .collect();
+    let remote_of = |folder: CrmFolder| {
+        mapped
+            .iter()
+            .find(|(f, _)| *f == folder)
+            .map(|(_, r)| r.to_string())
+    };
     let folder_of = |place: &SeenAt| -> Option<CrmFolder> {
         mapped
             .iter()

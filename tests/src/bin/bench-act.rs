@@ -25,15 +25,7 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    use clap::Parser;
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("error"))
-        .init();
-    let args = Args::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args))
+    tests::run_main(run)
 }
 
 fn message(i: usize) -> Vec<u8> {

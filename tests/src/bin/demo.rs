@@ -48,10 +48,24 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
+        self.call_keyed(method, path, None, body).await
+    }
+
+    /// As `call`, under an `Idempotency-Key` when one is given, as the outbox's routes take it.
+    async fn call_keyed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let mut request = self
             .client
             .request(method, format!("{}/api/v1{path}", self.base))
             .bearer_auth(&self.token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
@@ -77,22 +91,9 @@ impl Api {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// POSTs `body` under an `Idempotency-Key`, as the outbox's routes take it.
     async fn post_keyed(&self, path: &str, key: &str, body: Value) -> anyhow::Result<Value> {
-        let response = self
-            .client
-            .post(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(&self.token)
-            .header("Idempotency-Key", key)
-            .json(&body)
-            .send()
-            .await?;
-        let status = response.status();
-        let value: Value = response.json().await?;
-        if !status.is_success() {
-            bail!("{path}: HTTP {status}: {value}");
-        }
-        Ok(value)
+        self.call_keyed(reqwest::Method::POST, path, Some(key), Some(body))
+            .await
     }
 
     /// Follows outbox entry `entry` until it is no longer queued or sending (30 s at most).

@@ -280,17 +280,7 @@ impl Mailbox {
         entry: &OutboxEntry,
         attempts: u32,
     ) -> Result<OutboxUpdate, CallError> {
-        let (id, entry_id) = (self.id.clone(), entry.id.clone());
-        let stored = self
-            .host
-            .shared()
-            .db
-            .run_blocking(move |db| db.outbox_draft(&id, &entry_id))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice::<StoredAction>(&bytes).ok());
-        let Some(stored) = stored else {
+        let Some(stored) = self.stored_draft::<StoredAction>(entry).await? else {
             return Ok(self.failed(
                 entry,
                 attempts,
@@ -393,7 +383,6 @@ mod tests {
         MessagePlaces {
             message_id: "m@x".into(),
             folder: 0,
-            removed: false,
             places: vec![(at("INBOX", 7), 0, 0), (at("Sent", 3), 1, 1)],
         }
     }

@@ -488,10 +488,17 @@ impl Mailbox {
             .db
             .run_blocking(move |db| {
                 let existing = db.outbox_entry_by_key(&id, &key)?;
-                Ok::<_, crate::db::StoreError>((db.outbox_open_count(&id)?, existing))
+                let open = match existing {
+                    Some(_) => 0,
+                    None => db.outbox_open_count(&id)?,
+                };
+                Ok::<_, crate::db::StoreError>((open, existing))
             })
             .await?;
-        if existing.is_none() && open >= limit {
+        if let Some(existing) = existing {
+            return Ok((existing, false));
+        }
+        if open >= limit {
             return Err(QueueError::OutboxFull { limit });
         }
         Ok(shared
@@ -592,17 +599,7 @@ impl Mailbox {
         entry: &OutboxEntry,
         attempts: u32,
     ) -> Result<OutboxUpdate, CallError> {
-        let (id, entry_id) = (self.id.clone(), entry.id.clone());
-        let stored = self
-            .host
-            .shared()
-            .db
-            .run_blocking(move |db| db.outbox_draft(&id, &entry_id))
-            .await;
-        let stored = stored
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice::<StoredSend>(&bytes).ok());
+        let stored: Option<StoredSend> = self.stored_draft(entry).await?;
         let replied = stored.as_ref().and_then(|s| s.request.reply_to);
         let update = match stored {
             None => self.failed(
@@ -672,6 +669,22 @@ impl Mailbox {
             }
         }
         Ok(update)
+    }
+
+    /// The entry's draft, unsealed and read as `T`; `None` when it is gone or cannot be read
+    /// (the entry then fails). A store that fails now is the caller's error: tried again later.
+    pub(crate) async fn stored_draft<T: serde::de::DeserializeOwned>(
+        &self,
+        entry: &OutboxEntry,
+    ) -> Result<Option<T>, CallError> {
+        let (id, entry_id) = (self.id.clone(), entry.id.clone());
+        let bytes = self
+            .host
+            .shared()
+            .db
+            .run_blocking(move |db| db.outbox_draft(&id, &entry_id))
+            .await?;
+        Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
     /// The update after the call itself failed (a trap, the budget, the host): tried again

@@ -146,7 +146,6 @@ pub struct MessagePlaces {
     pub message_id: String,
     /// The CRM folder it shows in.
     pub folder: u8,
-    pub removed: bool,
     /// Each place with its CRM folder and flags, by CRM folder order.
     pub places: Vec<(Location, u8, u8)>,
 }

@@ -61,7 +61,7 @@ impl InboxStore for PostgresStore {
             let client = self.client().await?;
             let Some(row) = client
                 .query_opt(
-                    "SELECT message_id, folder, removed FROM inbox_messages
+                    "SELECT message_id, folder FROM inbox_messages
                      WHERE mailbox = $1 AND id = $2",
                     &[&mailbox, &id],
                 )
@@ -94,7 +94,6 @@ impl InboxStore for PostgresStore {
             Ok(Some(MessagePlaces {
                 message_id: row.get(0),
                 folder: u8::try_from(row.get::<_, i16>(1)).unwrap_or(0),
-                removed: row.get(2),
                 places,
             }))
         })

@@ -76,19 +76,12 @@ impl InboxStore for SqliteStore {
         Ok(self.read(|c| {
             let found = c
                 .query_row(
-                    "SELECT message_id, folder, removed FROM inbox_messages
-                     WHERE mailbox = ?1 AND id = ?2",
+                    "SELECT message_id, folder FROM inbox_messages WHERE mailbox = ?1 AND id = ?2",
                     params![mailbox, id],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, u8>(1)?,
-                            r.get::<_, bool>(2)?,
-                        ))
-                    },
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, u8>(1)?)),
                 )
                 .optional()?;
-            let Some((message_id, folder, removed)) = found else {
+            let Some((message_id, folder)) = found else {
                 return Ok(None);
             };
             let places = c
@@ -111,7 +104,6 @@ impl InboxStore for SqliteStore {
             Ok(Some(MessagePlaces {
                 message_id,
                 folder,
-                removed,
                 places,
             }))
         })?)
